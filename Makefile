@@ -1,0 +1,50 @@
+# credgate: two commands do all the set-up from a fresh clone:
+#   make demo   creates .venv, installs, runs the main job on embedded SQLite
+#   make test   installs the test extras and runs the whole suite
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PROTO_OUT := gateway/_proto
+PROTOS := $(wildcard proto/credgate/v1/*.proto)
+STAMP_INSTALL := $(VENV)/.installed
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: demo test lint bench proto keys clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_INSTALL): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml $(STAMP_INSTALL)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Generated gRPC code is produced by the build, never edited by hand.
+$(PROTO_OUT)/credgate/v1/credgate_pb2.py: $(PROTOS) $(STAMP_INSTALL)
+	$(PY) -m gateway._proto.build
+
+proto: $(PROTO_OUT)/credgate/v1/credgate_pb2.py
+
+demo: proto
+	$(PY) -m gateway demo
+
+test: $(STAMP_TEST) proto
+	$(PY) -m ruff check gateway tests bench
+	$(PY) -m pytest -q
+
+lint: $(STAMP_TEST) proto
+	$(PY) -m ruff check gateway tests bench
+	$(PY) -m mypy gateway
+
+bench: proto
+	$(PY) -m bench.query_throughput
+
+keys: $(STAMP_INSTALL)
+	$(PY) -m gateway keys init keys_example --force
+
+clean:
+	rm -rf $(VENV) $(PROTO_OUT)/credgate .pytest_cache

@@ -1,0 +1,1 @@
+"""Generated gRPC code (built from proto/ by `make proto`; never edit by hand)."""

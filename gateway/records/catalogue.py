@@ -1,0 +1,260 @@
+"""The catalogue: parties, categories, fields, severities and purposes, read from policies/.
+
+The catalogue is data reviewed like code (policies/*.toml). Loading it checks every
+cross-reference, so a gateway never starts on a catalogue that names an unknown
+party, group or severity.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigurationError
+
+FIELD_TYPES = frozenset(
+    {
+        "person_name", "id_number", "mobile", "bank_card", "address", "date", "money",
+        "text", "free_text", "code", "enum", "org_name", "uscc",
+    }
+)
+POLARITIES = frozenset({"negative", "positive", "neutral"})
+UNTIL_REMOVED = "until_removed"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a category."""
+
+    code: str
+    type: str
+    required: bool
+    sensitive: bool
+    max_chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A data category of the catalogue (e.g. dishonest_debtor 失信被执行人)."""
+
+    code: str
+    name: str
+    name_zh: str
+    providers: frozenset[str]
+    polarity: str
+    severities: frozenset[str]
+    groups: tuple[str, ...]
+    public: bool
+    min_subject_age: int
+    # Months of display per severity; None means until the provider removes the record.
+    display_months: Mapping[str, int | None]
+    fields: Mapping[str, FieldSpec]
+
+    def object_name(self, field_code: str | None = None) -> str:
+        """The policy object for the category or one of its fields ("cat" or "cat.field")."""
+        return self.code if field_code is None else f"{self.code}.{field_code}"
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """A purpose of use (e.g. cadre_selection 干部选拔任职)."""
+
+    code: str
+    name: str
+    name_zh: str
+    legal_basis: str
+    consent_required: bool
+    queryable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A registered party: the CN of its client certificate is its id."""
+
+    id: str
+    name: str
+    name_zh: str
+    kind: str
+    roles: tuple[str, ...]
+    consent_issuer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A node of the category hierarchy (the policy's `g2`)."""
+
+    code: str
+    name: str
+    name_zh: str
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the gateway knows about parties, data and purposes."""
+
+    parties: Mapping[str, Party]
+    categories: Mapping[str, Category]
+    groups: Mapping[str, Group]
+    purposes: Mapping[str, Purpose]
+    severities: Mapping[str, tuple[str, str]]
+    max_batch: int
+    max_field_chars: int
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def category(self, code: str) -> Category:
+        """The category with this code; raises KeyError when unknown."""
+        return self.categories[code]
+
+    def hierarchy(self) -> list[tuple[str, str]]:
+        """The `g2` edges (child, parent): field -> category -> groups -> parents."""
+        edges: list[tuple[str, str]] = []
+        for cat in self.categories.values():
+            for fcode in cat.fields:
+                edges.append((cat.object_name(fcode), cat.code))
+            for grp in cat.groups:
+                edges.append((cat.code, grp))
+        for grp in self.groups.values():
+            for parent in grp.parents:
+                edges.append((grp.code, parent))
+        return edges
+
+    def role_edges(self) -> list[tuple[str, str]]:
+        """The `g` edges (party, role) from the party registry."""
+        return [(p.id, role) for p in self.parties.values() for role in p.roles]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path.name} is missing", detail=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path.name} is not valid TOML: {exc}") from None
+
+
+def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise ConfigurationError(f"{where}: missing '{key}'")
+    return table[key]
+
+
+def _parse_display(raw: Mapping[str, Any], where: str) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for severity, value in raw.items():
+        if value == UNTIL_REMOVED:
+            out[severity] = None
+        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            out[severity] = value
+        else:
+            raise ConfigurationError(f"{where}: display for '{severity}' must be months or "
+                                     f"'{UNTIL_REMOVED}'")
+    return out
+
+
+def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
+    where = f"catalogue.toml [categories.{code}]"
+    fields: dict[str, FieldSpec] = {}
+    for fcode, spec in _require(raw, "fields", where).items():
+        ftype = _require(spec, "type", f"{where} field {fcode}")
+        if ftype not in FIELD_TYPES:
+            raise ConfigurationError(f"{where} field {fcode}: unknown type '{ftype}'")
+        fields[fcode] = FieldSpec(
+            code=fcode,
+            type=ftype,
+            required=bool(spec.get("required", False)),
+            sensitive=bool(spec.get("sensitive", True)),  # unknown sensitivity: encrypt
+            max_chars=int(spec.get("max", 4000)),
+        )
+    polarity = _require(raw, "polarity", where)
+    if polarity not in POLARITIES:
+        raise ConfigurationError(f"{where}: polarity must be one of {sorted(POLARITIES)}")
+    return Category(
+        code=code,
+        name=_require(raw, "name", where),
+        name_zh=_require(raw, "name_zh", where),
+        providers=frozenset(_require(raw, "providers", where)),
+        polarity=polarity,
+        severities=frozenset(_require(raw, "severities", where)),
+        groups=tuple(raw.get("groups", ())),
+        public=bool(raw.get("public", False)),
+        min_subject_age=int(raw.get("min_subject_age", 0)),
+        display_months=_parse_display(_require(raw, "display", where), where),
+        fields=fields,
+    )
+
+
+def load_catalogue(policies_dir: Path) -> Catalogue:
+    """Read parties.toml, purposes.toml and catalogue.toml; raises ConfigurationError."""
+    cat_raw = _read_toml(policies_dir / "catalogue.toml")
+    parties_raw = _read_toml(policies_dir / "parties.toml").get("parties", {})
+    purposes_raw = _read_toml(policies_dir / "purposes.toml").get("purposes", {})
+
+    parties = {
+        pid: Party(
+            id=pid,
+            name=_require(p, "name", f"parties.toml [{pid}]"),
+            name_zh=_require(p, "name_zh", f"parties.toml [{pid}]"),
+            kind=_require(p, "kind", f"parties.toml [{pid}]"),
+            roles=tuple(p.get("roles", ())),
+            consent_issuer=bool(p.get("consent_issuer", False)),
+        )
+        for pid, p in parties_raw.items()
+    }
+    purposes = {
+        code: Purpose(
+            code=code,
+            name=_require(p, "name", f"purposes.toml [{code}]"),
+            name_zh=_require(p, "name_zh", f"purposes.toml [{code}]"),
+            legal_basis=_require(p, "legal_basis", f"purposes.toml [{code}]"),
+            consent_required=bool(_require(p, "consent_required", f"purposes.toml [{code}]")),
+            queryable=bool(p.get("query", True)),
+        )
+        for code, p in purposes_raw.items()
+    }
+    severities = {
+        code: (s["name"], s["name_zh"]) for code, s in cat_raw.get("severities", {}).items()
+    }
+    groups = {
+        code: Group(code=code, name=g["name"], name_zh=g["name_zh"],
+                    parents=tuple(g.get("parents", ())))
+        for code, g in cat_raw.get("groups", {}).items()
+    }
+    categories = {code: _parse_category(code, c) for code, c in cat_raw["categories"].items()}
+
+    for cat in categories.values():
+        for provider in cat.providers:
+            if provider not in parties:
+                raise ConfigurationError(f"category {cat.code}: unknown provider '{provider}'")
+        for grp in cat.groups:
+            if grp not in groups:
+                raise ConfigurationError(f"category {cat.code}: unknown group '{grp}'")
+        for sev in cat.severities | set(cat.display_months):
+            if sev not in severities:
+                raise ConfigurationError(f"category {cat.code}: unknown severity '{sev}'")
+        missing = cat.severities - set(cat.display_months)
+        if missing:
+            raise ConfigurationError(
+                f"category {cat.code}: no display rule for {sorted(missing)}")
+    for grp in groups.values():
+        for parent in grp.parents:
+            if parent not in groups:
+                raise ConfigurationError(f"group {grp.code}: unknown parent '{parent}'")
+    clash = set(categories) & (set(groups) | set(parties))
+    if clash:
+        raise ConfigurationError(f"codes used twice: {sorted(clash)}")
+
+    return Catalogue(
+        parties=parties,
+        categories=categories,
+        groups=groups,
+        purposes=purposes,
+        severities=severities,
+        max_batch=int(cat_raw.get("max_batch", 500)),
+        max_field_chars=int(cat_raw.get("max_field_chars", 4000)),
+        roles=frozenset(r for p in parties.values() for r in p.roles),
+    )
