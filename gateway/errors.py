@@ -91,3 +91,11 @@ class DecryptionError(CredgateError):
 
     def __init__(self, message: str = "stored value cannot be decrypted", **kw: str) -> None:
         super().__init__(message, **kw)
+
+
+class BadSignature(PermissionDenied):
+    """A signature is malformed or does not verify under the expected key."""
+
+    def __init__(self, message: str = "signature does not verify", **kw: str) -> None:
+        kw.setdefault("reason", "bad_signature")
+        super().__init__(message, **kw)

@@ -1,0 +1,98 @@
+"""The gateway's parts, opened from a Config and wired together (no gRPC here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl.signing import VerifyKey
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import Tracer
+
+from gateway.audit.log import AuditLog, SqliteAuditLog
+from gateway.clock import Clock, SystemClock
+from gateway.config import Config
+from gateway.consent import ConsentRegistry
+from gateway.crypto import load_keyring, load_verify_key
+from gateway.crypto.keyring import Keyring
+from gateway.errors import ConfigurationError
+from gateway.policy.engine import PolicyEngine
+from gateway.records.catalogue import Catalogue, load_catalogue
+from gateway.records.sqlite_store import SqliteStore
+from gateway.records.store import RecordStore
+from gateway.telemetry import make_tracer_provider
+
+
+def party_verify_key(keys_dir: Path, party_id: str) -> VerifyKey:
+    """A party's registered Ed25519 public key (keys/parties/<id>.sign.pub)."""
+    return load_verify_key(keys_dir / "parties" / f"{party_id}.sign.pub")
+
+
+def open_store(config: Config) -> RecordStore:
+    """The record store the config names: embedded SQLite or PostgreSQL."""
+    if config.database == "sqlite":
+        return SqliteStore(config.records_db)
+    if config.database.startswith(("postgresql://", "postgres://")):
+        from gateway.records.postgres_store import PostgresStore
+
+        return PostgresStore(config.database)
+    raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
+
+
+@dataclass
+class Gateway:
+    """Catalogue, policy, keys, store, consent registry, audit log, clock and tracer."""
+
+    config: Config
+    catalogue: Catalogue
+    policy: PolicyEngine
+    keyring: Keyring
+    store: RecordStore
+    audit: AuditLog
+    consents: ConsentRegistry
+    clock: Clock
+    tracer_provider: TracerProvider
+    tracer: Tracer
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        span_exporter: SpanExporter | None = None,
+    ) -> Gateway:
+        """Load everything; raises ConfigurationError so a broken set-up never serves."""
+        clock = clock or SystemClock()
+        catalogue = load_catalogue(config.policies_dir)
+        policy = PolicyEngine.load(config.policies_dir, catalogue)
+        keyring = load_keyring(config.keys_dir)
+        issuer_keys = {
+            p.id: party_verify_key(config.keys_dir, p.id)
+            for p in catalogue.parties.values()
+            if p.consent_issuer
+        }
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(config)
+        audit = SqliteAuditLog(config.audit_db, busy_timeout_ms=config.audit_busy_timeout_ms)
+        provider = make_tracer_provider(span_exporter or config.trace_exporter)
+        return cls(
+            config=config,
+            catalogue=catalogue,
+            policy=policy,
+            keyring=keyring,
+            store=store,
+            audit=audit,
+            consents=ConsentRegistry(store=store, keyring=keyring, catalogue=catalogue,
+                                     issuer_keys=issuer_keys, clock=clock),
+            clock=clock,
+            tracer_provider=provider,
+            tracer=provider.get_tracer("credgate"),
+        )
+
+    def close(self) -> None:
+        """Flush traces and close the audit log and the store."""
+        self.tracer_provider.force_flush()
+        self.audit.close()
+        self.store.close()

@@ -1,0 +1,17 @@
+"""`credgate demo`: the main job on embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.demo import run_demo
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the demo command."""
+    parser = commands.add_parser(
+        "demo", help="run the end-to-end demo on embedded SQLite",
+        description="Start a gateway on a temporary SQLite directory with the development "
+                    "keys and policies/, have departments submit and parties query, and "
+                    "print who asked what, what each got, and the audit log.")
+    parser.set_defaults(handler=lambda args: run_demo())

@@ -1,0 +1,42 @@
+"""`credgate keys init`: a fresh development CA, certificates and keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gateway.cli.common import EXIT_BROKEN, EXIT_OK
+from gateway.config import REPO_ROOT
+from gateway.errors import CredgateError
+from gateway.keys import init_keys
+from gateway.records.catalogue import load_catalogue
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the keys command group."""
+    keys = commands.add_parser("keys", help="create development keys and certificates")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    init = actions.add_parser(
+        "init", help="create a CA, server and party certificates, signing and data keys",
+        description="Create a complete DEVELOPMENT key set in DIR: a CA, the gateway's "
+                    "server certificate, one client certificate and Ed25519 signing key per "
+                    "party in policies/parties.toml, the gateway's log key and the data "
+                    "keys. Never use these in production.")
+    init.add_argument("directory", type=Path)
+    init.add_argument("--policies", type=Path, default=REPO_ROOT / "policies",
+                      help="policy directory whose parties.toml lists the parties")
+    init.add_argument("--force", action="store_true", help="overwrite an existing key set")
+    init.set_defaults(handler=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Write a key set."""
+    try:
+        catalogue = load_catalogue(args.policies)
+        init_keys(args.directory, catalogue.parties.values(), force=args.force)
+    except (CredgateError, FileExistsError, OSError) as exc:
+        print(f"credgate: {exc}", file=sys.stderr)
+        return EXIT_BROKEN
+    print(f"development keys for {len(catalogue.parties)} parties written to {args.directory}")
+    return EXIT_OK

@@ -1,0 +1,120 @@
+"""`credgate submit` and `credgate query`: a party's calls from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from gateway.cli.common import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    add_client_options,
+    connect,
+    print_json,
+    print_table,
+    rpc_failure,
+)
+
+_RECORD_KEYS = ("subject_id", "category", "severity", "event_date", "source_record_id")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the submit and query commands."""
+    submit = commands.add_parser(
+        "submit", help="submit records from a JSON or CSV file",
+        description="Submit a batch of records as the given department. JSON: a list of "
+                    "objects (or {\"records\": [...]}) with subject_id, category, severity, "
+                    "event_date, source_record_id and a fields object. CSV: those columns "
+                    "plus one column per field, named field.NAME.")
+    submit.add_argument("file", type=Path, help="records file (.json or .csv)")
+    add_client_options(submit)
+    submit.set_defaults(handler=run_submit)
+
+    query = commands.add_parser(
+        "query", help="look a person up for a purpose",
+        description="Query one person's records for a stated purpose. The gateway releases "
+                    "only what policy (and, where required, the person's consent) allows.")
+    query.add_argument("subject_id", help="18-digit citizen ID number")
+    query.add_argument("--purpose", required=True, help="purpose code, e.g. cadre_selection")
+    query.add_argument("--category", action="append", default=[], dest="categories",
+                       help="limit to a category (repeatable)")
+    query.add_argument("--consent", default="", help="consent id, where the purpose needs one")
+    add_client_options(query)
+    query.set_defaults(handler=run_query)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Records from a JSON or CSV file; raises ValueError when the file is malformed."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        out = []
+        for row in csv.DictReader(text.splitlines()):
+            record: dict[str, Any] = {k: (row.get(k) or "") for k in _RECORD_KEYS}
+            record["fields"] = {k[len("field."):]: v for k, v in row.items()
+                                if k and k.startswith("field.") and v}
+            out.append(record)
+        return out
+    data = json.loads(text)
+    records = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError("expected a list of record objects")
+    return records
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    """Submit the file's records."""
+    try:
+        records = read_records(args.file)
+        for i, r in enumerate(records):
+            missing = [k for k in ("subject_id", "category", "event_date", "source_record_id")
+                       if not r.get(k)]
+            if missing:
+                raise ValueError(f"record {i} lacks {', '.join(missing)}")
+    except (OSError, ValueError) as exc:
+        print(f"credgate: cannot read {args.file}: {exc}")
+        return EXIT_BROKEN
+    try:
+        with connect(args) as client:
+            reply = client.submit_records(records)
+    except grpc.RpcError as err:
+        return rpc_failure(err)
+    if args.json:
+        print_json(MessageToDict(reply, preserving_proto_field_name=True))
+    else:
+        created = sum(1 for r in reply.results if r.created)
+        print(f"stored {created} new record(s), {len(reply.results) - created} already "
+              f"present; audit entry #{reply.audit_seq}")
+    return EXIT_OK
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Query a person and print what was released."""
+    try:
+        with connect(args) as client:
+            reply = client.query_subject(args.subject_id, args.purpose,
+                                         categories=args.categories, consent_id=args.consent)
+    except grpc.RpcError as err:
+        return rpc_failure(err)
+    if args.json:
+        print_json(MessageToDict(reply, preserving_proto_field_name=True))
+        return EXIT_OK
+    print(f"query {reply.query_id} for {reply.purpose}: {len(reply.records)} record(s); "
+          f"audit entry #{reply.audit_seq}")
+    rows = []
+    for rec in reply.records:
+        for f in rec.fields:
+            rows.append([rec.category, rec.event_date, f.name, f.value,
+                         "masked" if f.disclosure == 2 else "clear"])
+        for name in rec.withheld_fields:
+            rows.append([rec.category, rec.event_date, name, "", "withheld"])
+    if rows:
+        print_table(["category", "date", "field", "value", "release"], rows)
+    if reply.withheld_categories:
+        print("withheld categories: " + ", ".join(reply.withheld_categories))
+    return EXIT_OK

@@ -1,0 +1,55 @@
+"""`credgate serve`: run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from gateway.app import Gateway
+from gateway.cli.common import EXIT_BROKEN, EXIT_OK
+from gateway.config import load_config
+from gateway.errors import CredgateError
+from gateway.server import start_server
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the serve command."""
+    parser = commands.add_parser(
+        "serve", help="run the gateway",
+        description="Run the gateway over mTLS until interrupted. Settings come from "
+                    "--config (TOML, [gateway] table), then CREDGATE_* environment "
+                    "variables, then these options.")
+    parser.add_argument("--config", type=Path, help="TOML file with a [gateway] table")
+    parser.add_argument("--listen", help="host:port to listen on (default 127.0.0.1:7443)")
+    parser.add_argument("--data-dir", type=Path, help="where the SQLite files live")
+    parser.add_argument("--keys", type=Path, dest="keys_dir", help="keys directory")
+    parser.add_argument("--policies", type=Path, dest="policies_dir",
+                        help="policy directory")
+    parser.add_argument("--database", help="'sqlite' or a postgresql:// conninfo")
+    parser.add_argument("--trace-exporter", choices=("none", "console", "otlp"))
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM."""
+    try:
+        config = load_config(args.config, listen=args.listen, data_dir=args.data_dir,
+                             keys_dir=args.keys_dir, policies_dir=args.policies_dir,
+                             database=args.database, trace_exporter=args.trace_exporter)
+        gw = Gateway.open(config)
+        running = start_server(gw)
+    except CredgateError as err:
+        print(f"credgate: cannot start: {err.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops",
+          file=sys.stderr)
+    stop.wait()
+    running.stop(grace=5.0)
+    gw.close()
+    return EXIT_OK

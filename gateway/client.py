@@ -1,0 +1,125 @@
+"""The Python client: a party's mTLS channel to the gateway and typed calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.consent import new_terms, sign_terms
+from gateway.crypto import load_signing_key
+
+# The development certificates name the server "localhost"; connecting by IP still checks it.
+DEFAULT_SERVER_NAME = "localhost"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartyCredentials:
+    """The files that make a party: CA bundle, client certificate and key, signing key."""
+
+    party: str
+    ca: Path
+    cert: Path
+    key: Path
+    signing_key: Path
+
+    @classmethod
+    def from_keys_dir(cls, keys_dir: Path, party: str) -> PartyCredentials:
+        """The credentials `credgate keys init` wrote for a party."""
+        return cls(
+            party=party,
+            ca=keys_dir / "ca.crt",
+            cert=keys_dir / "parties" / f"{party}.crt",
+            key=keys_dir / "parties" / f"{party}.key",
+            signing_key=keys_dir / "parties" / f"{party}.sign.key",
+        )
+
+
+class CredgateClient:
+    """One party's connection to the gateway; use as a context manager."""
+
+    def __init__(self, target: str, credentials: PartyCredentials, *,
+                 server_name: str = DEFAULT_SERVER_NAME) -> None:
+        self.credentials = credentials
+        channel_credentials = grpc.ssl_channel_credentials(
+            root_certificates=credentials.ca.read_bytes(),
+            private_key=credentials.key.read_bytes(),
+            certificate_chain=credentials.cert.read_bytes(),
+        )
+        self.channel = grpc.secure_channel(
+            target, channel_credentials,
+            options=[("grpc.ssl_target_name_override", server_name)])
+        self.records = rpc.RecordServiceStub(self.channel)
+        self.queries = rpc.QueryServiceStub(self.channel)
+        self.consents = rpc.ConsentServiceStub(self.channel)
+
+    def __enter__(self) -> CredgateClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def submit_records(self, records: Iterable[Mapping[str, Any]], *,
+                       timeout: float = 30.0) -> pb.SubmitRecordsResponse:
+        """Submit a batch of records given as dicts with the Record message's keys."""
+        batch = [
+            pb.Record(
+                subject_id=str(r["subject_id"]),
+                category=str(r["category"]),
+                severity=str(r.get("severity", "not_applicable")),
+                event_date=str(r["event_date"]),
+                fields={str(k): str(v) for k, v in dict(r.get("fields", {})).items()},
+                source_record_id=str(r["source_record_id"]),
+            )
+            for r in records
+        ]
+        return self.records.SubmitRecords(pb.SubmitRecordsRequest(records=batch),
+                                          timeout=timeout)
+
+    def query_subject(self, subject_id: str, purpose: str, *,
+                      categories: Sequence[str] = (), consent_id: str = "",
+                      timeout: float = 10.0) -> pb.QuerySubjectResponse:
+        """Look a person up for a purpose (with a consent id where the purpose needs one)."""
+        return self.queries.QuerySubject(
+            pb.QuerySubjectRequest(subject_id=subject_id, purpose=purpose,
+                                   categories=list(categories), consent_id=consent_id),
+            timeout=timeout)
+
+    def issue_consent(
+        self, *, subject_id: str, grantee: str, purpose: str, categories: Sequence[str],
+        not_before: datetime, not_after: datetime, max_uses: int = 1,
+        issued_at: datetime | None = None, consent_id: str | None = None,
+        timeout: float = 10.0,
+    ) -> str:
+        """Sign a consent artefact with this party's key and register it; returns its id."""
+        terms = new_terms(
+            subject_id=subject_id, grantee=grantee, purpose=purpose, categories=categories,
+            not_before=not_before, not_after=not_after, max_uses=max_uses,
+            issuer=self.credentials.party, issued_at=issued_at or not_before,
+            consent_id=consent_id)
+        artefact, signature = sign_terms(terms, load_signing_key(self.credentials.signing_key))
+        return self.register_consent(artefact, signature, timeout=timeout)
+
+    def register_consent(self, artefact: bytes, signature: bytes, *,
+                         timeout: float = 10.0) -> str:
+        """Register an already signed artefact; returns its id."""
+        reply = self.consents.IssueConsent(
+            pb.IssueConsentRequest(consent=pb.SignedConsent(artefact=artefact,
+                                                           signature=signature)),
+            timeout=timeout)
+        return reply.consent_id
+
+    def revoke_consent(self, consent_id: str, reason: str = "", *,
+                       timeout: float = 10.0) -> pb.RevokeConsentResponse:
+        """Revoke a consent this party issued."""
+        return self.consents.RevokeConsent(
+            pb.RevokeConsentRequest(consent_id=consent_id, reason=reason), timeout=timeout)

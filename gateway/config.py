@@ -1,0 +1,68 @@
+"""Gateway settings: where the data, keys and policies live and how to listen."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """Everything needed to start a gateway; defaults are the embedded development set-up."""
+
+    listen: str = "127.0.0.1:7443"
+    data_dir: Path = REPO_ROOT / "var"
+    keys_dir: Path = REPO_ROOT / "keys_example"
+    policies_dir: Path = REPO_ROOT / "policies"
+    #: "sqlite" (embedded, the default) or a PostgreSQL conninfo "postgresql://...".
+    database: str = "sqlite"
+    max_workers: int = 16
+    audit_busy_timeout_ms: int = 2000
+    #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
+    trace_exporter: str = "none"
+
+    @property
+    def records_db(self) -> Path:
+        """The SQLite file of records and consents."""
+        return self.data_dir / "records.db"
+
+    @property
+    def audit_db(self) -> Path:
+        """The SQLite file of the audit log (kept apart from the records)."""
+        return self.data_dir / "audit.db"
+
+
+_PATHS = {"data_dir", "keys_dir", "policies_dir"}
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> Config:
+    """Read a TOML config file (optional), then CREDGATE_* variables, then overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with Path(path).open("rb") as fh:
+                values.update(tomllib.load(fh).get("gateway", {}))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read config file: {exc}") from None
+    known = {f.name for f in fields(Config)}
+    for name in known:
+        env = os.environ.get(f"CREDGATE_{name.upper()}")
+        if env is not None:
+            values[name] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigurationError(f"unknown config settings: {sorted(unknown)}")
+    for name in _PATHS & set(values):
+        values[name] = Path(values[name])
+    for name in ("max_workers", "audit_busy_timeout_ms"):
+        if name in values:
+            values[name] = int(values[name])
+    return replace(Config(), **values)

@@ -1,0 +1,314 @@
+"""Consent artefacts (授权书): issue, verify, revoke, count uses.
+
+A consent artefact is the canonical JSON of its terms, signed with Ed25519 by a
+registered issuer (the citizen portal, on the person's behalf). The gateway keeps the
+signed bytes encrypted (they name the subject) and verifies the signature again on
+every use, so a row altered in the database stops working instead of widening access.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from nacl.signing import SigningKey, VerifyKey
+
+from gateway.clock import Clock, parse_rfc3339, rfc3339
+from gateway.crypto import blind_indexes, decrypt_bytes, encrypt_bytes, sign, verify
+from gateway.crypto.keyring import Keyring
+from gateway.errors import (
+    BadSignature,
+    ConsentRefused,
+    DecryptionError,
+    InvalidArgument,
+    PermissionDenied,
+)
+from gateway.records.catalogue import Catalogue, Party
+from gateway.records.idnumber import IdNumber, parse_id_number
+from gateway.records.store import ConsentRow, RecordStore
+
+ARTEFACT_VERSION = 1
+MAX_ARTEFACT_BYTES = 8192
+MAX_USES_LIMIT = 10_000
+_CONSENT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_FIELDS = frozenset(
+    {"v", "consent_id", "subject_id", "grantee", "purpose", "categories", "not_before",
+     "not_after", "max_uses", "issuer", "issued_at"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTerms:
+    """What the person agreed to: who may see which categories, why, and until when."""
+
+    consent_id: str
+    subject_id: str
+    grantee: str
+    purpose: str
+    categories: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    max_uses: int
+    issuer: str
+    issued_at: datetime
+
+    def __repr__(self) -> str:
+        return (f"ConsentTerms(consent_id={self.consent_id!r}, grantee={self.grantee!r}, "
+                f"purpose={self.purpose!r}, subject=<redacted>)")
+
+    def canonical_bytes(self) -> bytes:
+        """The signed form: UTF-8 JSON with sorted keys and no insignificant whitespace."""
+        doc = {
+            "v": ARTEFACT_VERSION,
+            "consent_id": self.consent_id,
+            "subject_id": self.subject_id,
+            "grantee": self.grantee,
+            "purpose": self.purpose,
+            "categories": sorted(self.categories),
+            "not_before": rfc3339(self.not_before),
+            "not_after": rfc3339(self.not_after),
+            "max_uses": self.max_uses,
+            "issuer": self.issuer,
+            "issued_at": rfc3339(self.issued_at),
+        }
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True,
+                          separators=(",", ":")).encode("utf-8")
+
+
+def new_terms(
+    *,
+    subject_id: str,
+    grantee: str,
+    purpose: str,
+    categories: Sequence[str],
+    not_before: datetime,
+    not_after: datetime,
+    max_uses: int,
+    issuer: str,
+    issued_at: datetime,
+    consent_id: str | None = None,
+) -> ConsentTerms:
+    """Terms for a new artefact with a fresh random id."""
+    return ConsentTerms(
+        consent_id=consent_id or f"consent-{uuid.uuid4()}",
+        subject_id=subject_id.strip().upper(),
+        grantee=grantee,
+        purpose=purpose,
+        categories=tuple(sorted(set(categories))),
+        not_before=not_before,
+        not_after=not_after,
+        max_uses=max_uses,
+        issuer=issuer,
+        issued_at=issued_at,
+    )
+
+
+def sign_terms(terms: ConsentTerms, key: SigningKey) -> tuple[bytes, bytes]:
+    """The artefact bytes and the issuer's Ed25519 signature over them."""
+    artefact = terms.canonical_bytes()
+    return artefact, sign(key, artefact)
+
+
+def parse_artefact(artefact: bytes) -> ConsentTerms:
+    """Parse artefact bytes; raises InvalidArgument when they are not canonical terms."""
+    if len(artefact) > MAX_ARTEFACT_BYTES:
+        raise InvalidArgument("consent artefact is too large")
+    try:
+        doc = json.loads(artefact.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidArgument("consent artefact is not JSON") from None
+    if not isinstance(doc, dict) or set(doc) != _FIELDS or doc.get("v") != ARTEFACT_VERSION:
+        raise InvalidArgument("consent artefact has the wrong set of fields or version")
+    try:
+        terms = ConsentTerms(
+            consent_id=str(doc["consent_id"]),
+            subject_id=str(doc["subject_id"]),
+            grantee=str(doc["grantee"]),
+            purpose=str(doc["purpose"]),
+            categories=tuple(str(c) for c in doc["categories"]),
+            not_before=parse_rfc3339(doc["not_before"]),
+            not_after=parse_rfc3339(doc["not_after"]),
+            max_uses=int(doc["max_uses"]),
+            issuer=str(doc["issuer"]),
+            issued_at=parse_rfc3339(doc["issued_at"]),
+        )
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidArgument("consent artefact has a malformed value") from None
+    if terms.canonical_bytes() != artefact:
+        # Only the canonical form may be signed, so two byte strings never mean the same.
+        raise InvalidArgument("consent artefact is not in canonical form")
+    return terms
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedConsent:
+    """A consent that passed every check for one request."""
+
+    consent_id: str
+    categories: frozenset[str]
+    uses: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedConsent:
+    """A verified artefact and the row that will store it."""
+
+    terms: ConsentTerms
+    row: ConsentRow
+
+
+class ConsentRegistry:
+    """Registers, revokes and checks consent artefacts for the gateway."""
+
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        keyring: Keyring,
+        catalogue: Catalogue,
+        issuer_keys: Mapping[str, VerifyKey],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._catalogue = catalogue
+        self._issuer_keys = dict(issuer_keys)
+        self._clock = clock
+
+    def _issuer_key(self, issuer: str) -> VerifyKey:
+        party = self._catalogue.parties.get(issuer)
+        key = self._issuer_keys.get(issuer)
+        if party is None or not party.consent_issuer or key is None:
+            raise ConsentRefused("consent issuer is not registered", reason="unknown_issuer")
+        return key
+
+    def prepare(self, caller: Party, artefact: bytes, signature: bytes) -> PreparedConsent:
+        """Verify a signed artefact issued by the caller; raises on any defect."""
+        if not caller.consent_issuer:
+            raise PermissionDenied("only a registered consent issuer may issue consent",
+                                   reason="not_consent_issuer")
+        terms = parse_artefact(artefact)
+        if terms.issuer != caller.id:
+            raise PermissionDenied("the artefact names another issuer", reason="issuer_mismatch")
+        try:
+            verify(self._issuer_key(caller.id), artefact, signature)
+        except BadSignature:
+            raise ConsentRefused("consent signature does not verify",
+                                 reason="bad_signature") from None
+        subject = self._check_terms(terms)
+        row = ConsentRow(
+            consent_id=terms.consent_id,
+            issuer=terms.issuer,
+            grantee=terms.grantee,
+            purpose=terms.purpose,
+            subject_index=blind_indexes(self._keyring, subject.value)[0],
+            not_before=rfc3339(terms.not_before),
+            not_after=rfc3339(terms.not_after),
+            max_uses=terms.max_uses,
+            artefact_ciphertext=encrypt_bytes(
+                self._keyring, record_id=terms.consent_id, category="consent",
+                field="artefact", plaintext=artefact),
+            signature=signature,
+            issued_at=rfc3339(self._clock.now()),
+        )
+        return PreparedConsent(terms=terms, row=row)
+
+    def save(self, prepared: PreparedConsent) -> bool:
+        """Store a prepared consent; False when the same artefact was stored before."""
+        return self._store.put_consent(prepared.row)
+
+    def _check_terms(self, terms: ConsentTerms) -> IdNumber:
+        if not _CONSENT_ID.match(terms.consent_id):
+            raise InvalidArgument("consent_id must be 8-128 letters, digits or ._:-")
+        if terms.grantee not in self._catalogue.parties:
+            raise InvalidArgument("consent names an unknown grantee")
+        purpose = self._catalogue.purposes.get(terms.purpose)
+        if purpose is None or not purpose.queryable:
+            raise InvalidArgument("consent names an unknown purpose")
+        if not terms.categories:
+            raise InvalidArgument("consent names no category")
+        for code in terms.categories:
+            if code not in self._catalogue.categories:
+                raise InvalidArgument("consent names an unknown category")
+        if terms.not_after <= terms.not_before:
+            raise InvalidArgument("consent validity window is empty")
+        if not 1 <= terms.max_uses <= MAX_USES_LIMIT:
+            raise InvalidArgument(f"max_uses must be between 1 and {MAX_USES_LIMIT}")
+        return parse_id_number(terms.subject_id, today=self._clock.now().date(),
+                               field="consent subject_id")
+
+    def revoke(self, caller: Party, consent_id: str, reason: str) -> ConsentRow:
+        """Revoke a consent; only its issuer may. Raises NotFound or PermissionDenied."""
+        row = self._store.get_consent(consent_id)
+        if row is None or row.issuer != caller.id:
+            # Same answer for "absent" and "not yours": ids do not leak across parties.
+            raise PermissionDenied("no consent with this id was issued by the caller",
+                                   reason="not_issuer")
+        # The reason is the person's free text: it may name people, so it is stored sealed.
+        sealed = encrypt_bytes(self._keyring, record_id=consent_id, category="consent",
+                               field="revoke_reason", plaintext=reason[:500].encode("utf-8"))
+        return self._store.revoke_consent(consent_id, at=rfc3339(self._clock.now()),
+                                          reason=base64.b64encode(sealed).decode("ascii"))
+
+    def check(
+        self,
+        consent_id: str,
+        *,
+        subject: IdNumber,
+        grantee: str,
+        purpose: str,
+        requested: Collection[str],
+        explicit: bool,
+    ) -> VerifiedConsent:
+        """Verify a consent covers this request and count one use; raises ConsentRefused.
+
+        `requested` are the categories the query asks for; when `explicit`, each must be
+        covered, otherwise the release is narrowed to the consented categories.
+        """
+        if not consent_id:
+            raise ConsentRefused("this purpose requires the person's consent",
+                                 reason="consent_missing")
+        row = self._store.get_consent(consent_id)
+        if row is None:
+            raise ConsentRefused("consent is not registered", reason="consent_unknown")
+        try:
+            artefact = decrypt_bytes(self._keyring, record_id=row.consent_id,
+                                     category="consent", field="artefact",
+                                     blob=row.artefact_ciphertext)
+            verify(self._issuer_key(row.issuer), artefact, row.signature)
+            terms = parse_artefact(artefact)
+        except (DecryptionError, BadSignature, InvalidArgument):
+            raise ConsentRefused("consent signature does not verify",
+                                 reason="bad_signature") from None
+        if terms.consent_id != row.consent_id or terms.issuer != row.issuer:
+            raise ConsentRefused("consent signature does not verify", reason="bad_signature")
+        if terms.subject_id != subject.value:
+            raise ConsentRefused("consent was given by another person",
+                                 reason="consent_subject_mismatch")
+        if terms.grantee != grantee:
+            raise ConsentRefused("consent names another grantee",
+                                 reason="consent_grantee_mismatch")
+        if terms.purpose != purpose:
+            raise ConsentRefused("consent names another purpose",
+                                 reason="consent_purpose_mismatch")
+        covered = frozenset(terms.categories)
+        if explicit and not set(requested) <= covered:
+            raise ConsentRefused("consent does not cover a requested category",
+                                 reason="consent_category_mismatch")
+        if not covered & set(requested):
+            raise ConsentRefused("consent does not cover a requested category",
+                                 reason="consent_category_mismatch")
+        now = self._clock.now()
+        if now < terms.not_before:
+            raise ConsentRefused("consent is not yet valid", reason="consent_not_yet_valid")
+        if now >= terms.not_after:
+            raise ConsentRefused("consent has expired", reason="consent_expired")
+        if row.revoked_at is not None:
+            raise ConsentRefused("consent has been revoked", reason="consent_revoked")
+        uses = self._store.use_consent(consent_id)  # atomic: refuses revoked or used up
+        return VerifiedConsent(consent_id=consent_id, categories=covered, uses=uses)

@@ -1,0 +1,52 @@
+"""Keyed blind index of ID numbers: records are found without storing the ID in clear.
+
+    index = "<key id>:" || hex(HMAC-SHA256(index key, frame("credgate/blind-index/v1", id)))
+
+where ``id`` is the normalised ID number (surrounding blanks stripped, upper case, so a
+trailing check character ``x`` and ``X`` index alike) in UTF-8, and ``frame`` writes each
+part as a 4-byte big-endian length and its bytes. The blind-index key is its own key,
+never a master key. The key id prefix lets the index key rotate: during a rotation,
+look records up under every key (``blind_indexes``) and rewrite them under the active one.
+"""
+
+from __future__ import annotations
+
+from gateway.crypto import _primitives as p
+from gateway.crypto.keyring import Keyring
+from gateway.errors import InvalidArgument
+
+__all__ = ["blind_index", "blind_indexes", "normalise_id_number"]
+
+_LABEL = b"credgate/blind-index/v1"
+
+
+def normalise_id_number(id_number: str) -> str:
+    """The form that is indexed: surrounding blanks stripped, upper case."""
+    return id_number.strip().upper()
+
+
+def _message(id_number: str) -> bytes:
+    if not isinstance(id_number, str):
+        raise InvalidArgument("an ID number is required for a blind index")
+    value = normalise_id_number(id_number).encode("utf-8", "surrogatepass")
+    if not value:
+        raise InvalidArgument("an ID number is required for a blind index")
+    return len(_LABEL).to_bytes(4, "big") + _LABEL + len(value).to_bytes(4, "big") + value
+
+
+def _index(key_id: str, key: bytes, message: bytes) -> str:
+    return f"{key_id}:{p.hmac_sha256(key, message).hex()}"
+
+
+def blind_index(keyring: Keyring, id_number: str) -> str:
+    """The blind index under the active index key; raises InvalidArgument on an empty ID."""
+    key_id = keyring.active_index_id
+    return _index(key_id, keyring.index_keys[key_id], _message(id_number))
+
+
+def blind_indexes(keyring: Keyring, id_number: str) -> list[str]:
+    """The blind index under every index key, the active key's first (for lookups in rotation)."""
+    message = _message(id_number)
+    active = keyring.active_index_id
+    ids = [active, *(key_id for key_id in keyring.index_keys if key_id != active)]
+    return [_index(key_id, keyring.index_keys[key_id], message) for key_id in ids]

@@ -1,0 +1,195 @@
+"""Field-level envelope encryption bound to its record, category and field.
+
+Each value gets a fresh random 256-bit data key. The value is sealed with AES-256-GCM
+under the data key; the data key is sealed (wrapped) with AES-256-GCM under the
+keyring's active master key. Both seals carry associated data that names the value's
+context, so a ciphertext copied to another record, category or field does not open.
+
+Blob layout (format version 1; all lengths in bytes)::
+
+    offset       size  content
+    0            1     format version, 0x01
+    1            1     n = length of the master key id
+    2            n     master key id (ASCII)
+    2+n          12    wrap nonce
+    14+n         48    wrapped data key: AES-GCM(master, data key) = 32 + 16-byte tag
+    62+n         12    value nonce
+    74+n         >=16  AES-GCM(data key, value) = ciphertext || 16-byte tag
+
+Associated data (every part framed as a 4-byte big-endian length and its bytes)::
+
+    wrap:  frame("credgate/field/v1/wrap",  version || n || key id, record, category, field)
+    value: frame("credgate/field/v1/value", record, category, field)
+
+The value's associated data leaves out the master key id so that re-wrapping under a
+new master key (rotation) leaves the value ciphertext untouched. Every failure to open
+a blob raises the same opaque ``DecryptionError``, like Fernet's ``InvalidToken``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from gateway.crypto import _primitives as p
+from gateway.crypto.keyring import Keyring
+from gateway.errors import DecryptionError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "decrypt_bytes",
+    "decrypt_field",
+    "encrypt_bytes",
+    "encrypt_field",
+    "key_id_of",
+    "reencrypt_field",
+]
+
+FORMAT_VERSION = 1
+_WRAPPED_KEY_SIZE = p.KEY_SIZE + p.TAG_SIZE
+# Offsets inside the body (the bytes after the key id).
+_WRAPPED_AT = p.NONCE_SIZE
+_VALUE_NONCE_AT = _WRAPPED_AT + _WRAPPED_KEY_SIZE
+_SEALED_AT = _VALUE_NONCE_AT + p.NONCE_SIZE
+_MIN_BODY = _SEALED_AT + p.TAG_SIZE
+# Text is UTF-8; "surrogatepass" keeps the encoding total and exact for any Python str.
+_TEXT_ERRORS = "surrogatepass"
+
+
+_length = struct.Struct(">I").pack
+
+
+def _frame(*parts: bytes) -> bytes:
+    """Unambiguous concatenation: each part preceded by its 4-byte big-endian length."""
+    return b"".join([piece for part in parts for piece in (_length(len(part)), part)])
+
+
+_WRAP_LABEL = _frame(b"credgate/field/v1/wrap")
+_VALUE_LABEL = _frame(b"credgate/field/v1/value")
+
+
+def _context(record_id: str, category: str, field: str) -> bytes:
+    """The framed record id, category and field: frame(record_id, category, field)."""
+    # Written out rather than via _frame: this runs for every field of every query.
+    rec = record_id.encode("utf-8", _TEXT_ERRORS)
+    cat = category.encode("utf-8", _TEXT_ERRORS)
+    fld = field.encode("utf-8", _TEXT_ERRORS)
+    return b"".join((_length(len(rec)), rec, _length(len(cat)), cat, _length(len(fld)), fld))
+
+
+def _header(key_id: str) -> bytes:
+    raw = key_id.encode("ascii")  # the keyring admits only short ASCII key ids
+    return bytes((FORMAT_VERSION, len(raw))) + raw
+
+
+def _wrap(keyring: Keyring, data_key: bytes, context: bytes) -> bytes:
+    """Header, wrap nonce and data key sealed under the active master key."""
+    key_id = keyring.active_master_id
+    master = keyring._master_cipher(key_id)
+    if master is None:  # unreachable: Keyring checks that the active id has a key
+        raise DecryptionError()
+    header = _header(key_id)
+    nonce = p.random_nonce()
+    wrapped = p.seal(master, nonce, data_key, _WRAP_LABEL + _length(len(header)) + header + context)
+    return header + nonce + wrapped
+
+
+def _seal(keyring: Keyring, context: bytes, plaintext: bytes) -> bytes:
+    data_key, nonce = p.random_key(), p.random_nonce()
+    sealed = p.seal(p.aead(data_key), nonce, plaintext, _VALUE_LABEL + context)
+    return _wrap(keyring, data_key, context) + nonce + sealed
+
+
+def _parse(blob: bytes) -> tuple[str, bytes, bytes]:
+    """Split a blob into key id, header and body; raises DecryptionError when malformed."""
+    if isinstance(blob, memoryview):
+        blob = blob.tobytes()
+    if not isinstance(blob, bytes | bytearray) or len(blob) < 2 or blob[0] != FORMAT_VERSION:
+        raise DecryptionError()
+    end = 2 + blob[1]
+    if len(blob) < end + _MIN_BODY:
+        raise DecryptionError()
+    header = bytes(blob[:end])
+    try:
+        key_id = header[2:].decode("ascii")
+    except UnicodeDecodeError:
+        raise DecryptionError() from None
+    return key_id, header, blob[end:]
+
+
+def _unwrap(keyring: Keyring, key_id: str, header: bytes, body: bytes, context: bytes) -> bytes:
+    """The data key of a blob; raises DecryptionError."""
+    master = keyring._master_cipher(key_id)
+    if master is None:
+        raise DecryptionError()
+    aad = _WRAP_LABEL + _length(len(header)) + header + context
+    try:
+        return p.open_(master, body[:_WRAPPED_AT], body[_WRAPPED_AT:_VALUE_NONCE_AT], aad)
+    except p.AuthenticationFailed:
+        raise DecryptionError() from None
+
+
+def _open_value(data_key: bytes, body: bytes, context: bytes) -> bytes:
+    nonce, sealed = body[_VALUE_NONCE_AT:_SEALED_AT], body[_SEALED_AT:]
+    try:
+        return p.open_(p.aead(data_key), nonce, sealed, _VALUE_LABEL + context)
+    except p.AuthenticationFailed:
+        raise DecryptionError() from None
+
+
+def _open(keyring: Keyring, context: bytes, blob: bytes) -> bytes:
+    key_id, header, body = _parse(blob)
+    return _open_value(_unwrap(keyring, key_id, header, body, context), body, context)
+
+
+def encrypt_bytes(
+    keyring: Keyring, *, record_id: str, category: str, field: str, plaintext: bytes
+) -> bytes:
+    """Envelope-encrypt bytes under the active master key, bound to record/category/field."""
+    return _seal(keyring, _context(record_id, category, field), plaintext)
+
+
+def decrypt_bytes(
+    keyring: Keyring, *, record_id: str, category: str, field: str, blob: bytes
+) -> bytes:
+    """Open a blob made by encrypt_bytes for this context; raises DecryptionError on any failure."""
+    return _open(keyring, _context(record_id, category, field), blob)
+
+
+def encrypt_field(
+    keyring: Keyring, *, record_id: str, category: str, field: str, plaintext: str
+) -> bytes:
+    """Envelope-encrypt a text value under the active master key, bound to its context."""
+    data = plaintext.encode("utf-8", _TEXT_ERRORS)
+    return _seal(keyring, _context(record_id, category, field), data)
+
+
+def decrypt_field(
+    keyring: Keyring, *, record_id: str, category: str, field: str, blob: bytes
+) -> str:
+    """Open a blob made by encrypt_field for this context; raises DecryptionError on any failure."""
+    data = decrypt_bytes(keyring, record_id=record_id, category=category, field=field, blob=blob)
+    try:
+        return data.decode("utf-8", _TEXT_ERRORS)
+    except UnicodeDecodeError:
+        raise DecryptionError() from None
+
+
+def key_id_of(blob: bytes) -> str:
+    """The id of the master key that wraps a blob; raises DecryptionError when malformed."""
+    return _parse(blob)[0]
+
+
+def reencrypt_field(
+    keyring: Keyring, *, record_id: str, category: str, field: str, blob: bytes
+) -> bytes:
+    """Re-wrap a blob's data key under the active master key; raises DecryptionError.
+
+    The value is opened first (and discarded), so the result is known to decrypt. The
+    value ciphertext itself is kept; only the header and the wrapped data key change.
+    Works for blobs of encrypt_field and encrypt_bytes alike.
+    """
+    context = _context(record_id, category, field)
+    key_id, header, body = _parse(blob)
+    data_key = _unwrap(keyring, key_id, header, body, context)
+    _open_value(data_key, body, context)
+    return _wrap(keyring, data_key, context) + bytes(body[_VALUE_NONCE_AT:])

@@ -1,0 +1,250 @@
+"""The keyring: master keys, blind-index keys and pseudonym keys, each set with an active id.
+
+Master keys wrap the per-value data keys of field envelope encryption; blind-index keys
+key the HMAC that replaces the ID number for lookups; pseudonym keys are reserved for
+per-audience pseudonyms. Each set keeps old keys next to the active one, so values
+written under an old key still open while they are re-encrypted (rotation).
+
+The keyring is read from ``<keys dir>/data-keys.toml``; its format is documented in
+the header comment that ``generate_keyring_toml`` writes (see ``_FORMAT_COMMENT``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gateway.crypto import _primitives as p
+from gateway.errors import ConfigurationError
+
+DATA_KEYS_FILE = "data-keys.toml"
+FORMAT_VERSION = 1
+_KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# TOML section -> prefix of the key ids that generate_keyring() makes
+_SECTIONS = {"master": "mk", "blind_index": "bi", "pseudonym": "ps"}
+
+_DEVELOPMENT_BANNER = """\
+# ############################################################################
+# DEVELOPMENT ONLY - NEVER USE THESE KEYS IN PRODUCTION.
+# They are published with the source code; anyone can decrypt data written
+# under them. Generate production keys on the production machine instead.
+# ############################################################################
+"""
+
+_FORMAT_COMMENT = """\
+# credgate data keys (data-keys.toml). Keep this file secret (mode 0600): whoever
+# reads it can decrypt every stored value and link every blind index.
+#
+# Format (TOML):
+#   version = 1
+#   [master]                 AES-256-GCM key-encryption keys (field envelope encryption)
+#   active = "<key id>"      wraps the data key of every new value
+#   [master.keys]            every key that may still unwrap stored values
+#   "<key id>" = "<base64>"  base64 (RFC 4648) of exactly 32 random bytes
+#   [blind_index]            HMAC-SHA256 keys for the ID-number blind index (same layout)
+#   [pseudonym]              HMAC-SHA256 keys for audience pseudonyms (same layout)
+#
+# Key ids: 1-64 characters from A-Z a-z 0-9 . _ - (first a letter or digit). They are
+# written into every ciphertext and blind index: never reuse an id for another key.
+# Rotation: add a key under .keys, point `active` at it, keep the old keys until every
+# value is re-encrypted (gateway.crypto.fields.reencrypt_field) and every blind index
+# recomputed; then remove them. Never put the same key material in two sections.
+"""
+
+
+def _frozen(keys: Mapping[str, bytes]) -> Mapping[str, bytes]:
+    return MappingProxyType(dict(keys))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Keyring:
+    """The data keys of one gateway; its repr shows key ids, never key bytes."""
+
+    master_keys: Mapping[str, bytes] = field(repr=False)
+    active_master_id: str
+    index_keys: Mapping[str, bytes] = field(repr=False)
+    active_index_id: str
+    pseudonym_keys: Mapping[str, bytes] = field(repr=False)
+    active_pseudonym_id: str
+    # AES-GCM objects for the master keys, built once (a query opens ~20 fields).
+    _master_ciphers: Mapping[str, p.Aead] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        sets = (
+            ("master", self.master_keys, self.active_master_id),
+            ("blind_index", self.index_keys, self.active_index_id),
+            ("pseudonym", self.pseudonym_keys, self.active_pseudonym_id),
+        )
+        seen: set[bytes] = set()
+        for section, keys, active in sets:
+            if not keys:
+                raise ConfigurationError(f"[{section}] has no keys")
+            for key_id, key in keys.items():
+                if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+                    raise ConfigurationError(f"[{section}] has an invalid key id")
+                if not isinstance(key, bytes) or len(key) != p.KEY_SIZE:
+                    raise ConfigurationError(
+                        f"[{section}] key {key_id!r} must be exactly {p.KEY_SIZE} bytes"
+                    )
+                if key in seen:
+                    raise ConfigurationError(
+                        f"[{section}] key {key_id!r} reuses key material from another key"
+                    )
+                seen.add(key)
+            if active not in keys:
+                raise ConfigurationError(f"[{section}] active key id is not among its keys")
+        object.__setattr__(self, "master_keys", _frozen(self.master_keys))
+        object.__setattr__(self, "index_keys", _frozen(self.index_keys))
+        object.__setattr__(self, "pseudonym_keys", _frozen(self.pseudonym_keys))
+        ciphers = {key_id: p.aead(key) for key_id, key in self.master_keys.items()}
+        object.__setattr__(self, "_master_ciphers", MappingProxyType(ciphers))
+
+    def __repr__(self) -> str:
+        return (
+            f"Keyring(master={sorted(self.master_keys)}, active_master_id="
+            f"{self.active_master_id!r}, index={sorted(self.index_keys)}, active_index_id="
+            f"{self.active_index_id!r}, pseudonym={sorted(self.pseudonym_keys)}, "
+            f"active_pseudonym_id={self.active_pseudonym_id!r})"
+        )
+
+    def _master_cipher(self, key_id: str) -> p.Aead | None:
+        """The cached AES-GCM object of a master key, or None if the id is unknown."""
+        return self._master_ciphers.get(key_id)
+
+    def with_new_master(self, key_id: str) -> Keyring:
+        """A keyring with a fresh random master key made active; old keys stay for unwrapping."""
+        if key_id in self.master_keys:
+            raise ConfigurationError(f"master key id {key_id!r} already exists")
+        keys = {**self.master_keys, key_id: p.random_key()}
+        return self._replace(master_keys=keys, active_master_id=key_id)
+
+    def with_new_index_key(self, key_id: str) -> Keyring:
+        """A keyring with a fresh random blind-index key made active; old keys stay for lookups."""
+        if key_id in self.index_keys:
+            raise ConfigurationError(f"blind-index key id {key_id!r} already exists")
+        keys = {**self.index_keys, key_id: p.random_key()}
+        return self._replace(index_keys=keys, active_index_id=key_id)
+
+    def _replace(self, **changes: Any) -> Keyring:
+        settings: dict[str, Any] = {
+            "master_keys": self.master_keys,
+            "active_master_id": self.active_master_id,
+            "index_keys": self.index_keys,
+            "active_index_id": self.active_index_id,
+            "pseudonym_keys": self.pseudonym_keys,
+            "active_pseudonym_id": self.active_pseudonym_id,
+        }
+        settings.update(changes)
+        return Keyring(**settings)
+
+
+def new_key_id(prefix: str) -> str:
+    """A fresh random key id such as ``mk-1f0c9a7e``."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def generate_keyring() -> Keyring:
+    """A keyring of fresh random keys, one per set."""
+    ids = {section: new_key_id(prefix) for section, prefix in _SECTIONS.items()}
+    return Keyring(
+        master_keys={ids["master"]: p.random_key()},
+        active_master_id=ids["master"],
+        index_keys={ids["blind_index"]: p.random_key()},
+        active_index_id=ids["blind_index"],
+        pseudonym_keys={ids["pseudonym"]: p.random_key()},
+        active_pseudonym_id=ids["pseudonym"],
+    )
+
+
+def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
+    """The data-keys.toml text for a keyring (it contains the secret keys)."""
+    lines = [_DEVELOPMENT_BANNER if development else "", _FORMAT_COMMENT, ""]
+    lines.append(f"version = {FORMAT_VERSION}")
+    sets = (
+        ("master", keyring.master_keys, keyring.active_master_id),
+        ("blind_index", keyring.index_keys, keyring.active_index_id),
+        ("pseudonym", keyring.pseudonym_keys, keyring.active_pseudonym_id),
+    )
+    for section, keys, active in sets:
+        lines += ["", f"[{section}]", f'active = "{active}"', "", f"[{section}.keys]"]
+        lines += [f'"{kid}" = "{base64.b64encode(key).decode()}"' for kid, key in keys.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def generate_keyring_toml(*, development: bool = False) -> str:
+    """A fresh data-keys.toml text; ``development`` adds a loud DEVELOPMENT ONLY header."""
+    return keyring_toml(generate_keyring(), development=development)
+
+
+def _key_set(doc: Mapping[str, Any], section: str) -> tuple[dict[str, bytes], str]:
+    table = doc.get(section)
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"data keys: missing [{section}] table")
+    active, keys = table.get("active"), table.get("keys")
+    if not isinstance(active, str):
+        raise ConfigurationError(f'data keys: [{section}] needs active = "<key id>"')
+    if not isinstance(keys, dict) or not keys:
+        raise ConfigurationError(f"data keys: [{section}.keys] needs at least one key")
+    decoded: dict[str, bytes] = {}
+    for key_id, text in keys.items():
+        try:
+            if not isinstance(text, str):
+                raise ValueError
+            decoded[key_id] = base64.b64decode(text, validate=True)
+        except (ValueError, binascii.Error):
+            # The message names the key id only: never echo key material.
+            raise ConfigurationError(
+                f"data keys: [{section}.keys] {key_id!r} is not valid base64"
+            ) from None
+    return decoded, active
+
+
+def parse_keyring_toml(text: str) -> Keyring:
+    """Build a keyring from data-keys.toml text; raises ConfigurationError when invalid."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"data keys: not valid TOML ({exc})") from None
+    if doc.get("version") != FORMAT_VERSION:
+        raise ConfigurationError(f"data keys: expected version = {FORMAT_VERSION}")
+    master, master_id = _key_set(doc, "master")
+    index, index_id = _key_set(doc, "blind_index")
+    pseudonym, pseudonym_id = _key_set(doc, "pseudonym")
+    try:
+        return Keyring(
+            master_keys=master,
+            active_master_id=master_id,
+            index_keys=index,
+            active_index_id=index_id,
+            pseudonym_keys=pseudonym,
+            active_pseudonym_id=pseudonym_id,
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"data keys: {exc.message}") from None
+
+
+def load_keyring(keys_dir: Path) -> Keyring:
+    """Read ``keys_dir/data-keys.toml``; raises ConfigurationError when missing or invalid."""
+    path = Path(keys_dir) / DATA_KEYS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"data keys file not found: {path} (create one with `credgate keys init`)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"data keys file cannot be read: {path} ({type(exc).__name__})"
+        ) from None
+    try:
+        return parse_keyring_toml(text)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc.message} in {path}") from None

@@ -1,0 +1,127 @@
+"""Ed25519 signatures (RFC 8032, via PyNaCl) and the key files that `keys init` writes.
+
+Key file format (UTF-8 text)::
+
+    # any number of comment lines starting with "#"
+    # (development private keys say: DEVELOPMENT KEY - NEVER USE IN PRODUCTION)
+    <base64 (RFC 4648) of the raw 32 bytes>
+
+A ``.sign.key`` file holds the 32-byte private seed, a ``.sign.pub`` file the 32-byte
+public key. Blank lines are ignored; exactly one non-comment line is expected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.signing
+
+from gateway.errors import BadSignature, ConfigurationError
+
+__all__ = [
+    "SIGNATURE_SIZE",
+    "format_key_file",
+    "key_id",
+    "load_signing_key",
+    "load_verify_key",
+    "note_key_hash",
+    "note_verifier_key",
+    "public_key_text",
+    "sign",
+    "verify",
+]
+
+KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+# C2SP signed-note signature type identifier for Ed25519.
+NOTE_ED25519 = b"\x01"
+
+
+def _read_key_bytes(path: Path) -> bytes:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigurationError(f"key file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = type(exc).__name__
+        raise ConfigurationError(f"key file cannot be read: {path} ({problem})") from None
+    body = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if len(body) != 1:
+        raise ConfigurationError(f"key file must hold exactly one base64 line: {path}")
+    try:
+        raw = base64.b64decode(body[0], validate=True)
+    except (ValueError, binascii.Error):
+        raise ConfigurationError(f"key file is not valid base64: {path}") from None
+    if len(raw) != KEY_SIZE:
+        raise ConfigurationError(f"key file must hold {KEY_SIZE} bytes: {path}")
+    return raw
+
+
+def load_signing_key(path: Path) -> nacl.signing.SigningKey:
+    """Read an Ed25519 private key (seed) file; raises ConfigurationError when invalid."""
+    return nacl.signing.SigningKey(_read_key_bytes(path))
+
+
+def load_verify_key(path: Path) -> nacl.signing.VerifyKey:
+    """Read an Ed25519 public key file; raises ConfigurationError when invalid."""
+    try:
+        return nacl.signing.VerifyKey(_read_key_bytes(path))
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise ConfigurationError(f"key file does not hold an Ed25519 public key: {path}") from None
+
+
+def format_key_file(key: nacl.signing.SigningKey | nacl.signing.VerifyKey,
+                    *, comments: Iterable[str] = ()) -> str:
+    """The key-file text for a signing key (its seed) or a verify key, after comment lines."""
+    lines = [f"# {line}".rstrip() for line in comments]
+    lines.append(base64.b64encode(bytes(key)).decode("ascii"))
+    return "\n".join(lines) + "\n"
+
+
+def sign(key: nacl.signing.SigningKey, message: bytes) -> bytes:
+    """The 64-byte detached Ed25519 signature of a message."""
+    return key.sign(message).signature
+
+
+def verify(key: nacl.signing.VerifyKey, message: bytes, signature: bytes) -> None:
+    """Check a detached signature; raises BadSignature when malformed or not valid."""
+    if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_SIZE:
+        raise BadSignature()
+    try:
+        key.verify(bytes(message), bytes(signature))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, TypeError, ValueError):
+        raise BadSignature() from None
+
+
+def public_key_text(verify_key: nacl.signing.VerifyKey) -> str:
+    """The public key as base64 of its raw 32 bytes (the format of .sign.pub files)."""
+    return base64.b64encode(bytes(verify_key)).decode("ascii")
+
+
+def key_id(verify_key: nacl.signing.VerifyKey) -> str:
+    """A short id for a public key: the first 16 hex digits of SHA-256 of its raw bytes."""
+    return hashlib.sha256(bytes(verify_key)).hexdigest()[:16]
+
+
+def _check_note_name(name: str) -> bytes:
+    # C2SP signed-note: key names are non-empty UTF-8 with no Unicode spaces and no "+".
+    if not name or "+" in name or any(ch.isspace() for ch in name):
+        raise ConfigurationError("note key name must be non-empty, without spaces or '+'")
+    return name.encode("utf-8")
+
+
+def note_key_hash(name: str, verify_key: nacl.signing.VerifyKey) -> bytes:
+    """C2SP signed-note key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
+    data = _check_note_name(name) + b"\n" + NOTE_ED25519 + bytes(verify_key)
+    return hashlib.sha256(data).digest()[:4]
+
+
+def note_verifier_key(name: str, verify_key: nacl.signing.VerifyKey) -> str:
+    """The signed-note verifier key text: ``<name>+<hex key ID>+<base64(0x01 || key)>``."""
+    encoded = base64.b64encode(NOTE_ED25519 + bytes(verify_key)).decode("ascii")
+    return f"{name}+{note_key_hash(name, verify_key).hex()}+{encoded}"

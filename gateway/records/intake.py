@@ -1,0 +1,67 @@
+"""Turning a validated submission into a stored record: encrypt, index, date the display end."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+from gateway.clock import rfc3339
+from gateway.crypto import blind_index, encrypt_field, keyed_digest
+from gateway.crypto.keyring import Keyring
+from gateway.records.catalogue import Catalogue
+from gateway.records.display import display_end
+from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
+
+SUBJECT_FIELD = "subject_id"
+
+
+def submission_digest(keyring: Keyring, provider: str, sub: RecordSubmission) -> str:
+    """A keyed digest of a submission's content, to tell a replay from a conflicting resend."""
+    doc = {
+        "provider": provider,
+        "source": sub.source_record_id,
+        "subject": sub.subject.value,
+        "category": sub.category,
+        "severity": sub.severity,
+        "event_date": sub.event_date.isoformat(),
+        "fields": dict(sorted(sub.fields.items())),
+    }
+    canonical = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return keyed_digest(keyring, canonical.encode("utf-8"))
+
+
+def seal_submission(
+    sub: RecordSubmission,
+    *,
+    provider: str,
+    catalogue: Catalogue,
+    keyring: Keyring,
+    now: datetime,
+) -> StoredRecord:
+    """Encrypt the sensitive fields and the ID number; nothing personal stays in clear."""
+    record_id = f"rec-{uuid.uuid4()}"
+    category = catalogue.categories[sub.category]
+    fields: dict[str, StoredValue] = {}
+    for name, value in sub.fields.items():
+        if category.fields[name].sensitive:
+            fields[name] = StoredValue(ciphertext=encrypt_field(
+                keyring, record_id=record_id, category=sub.category, field=name,
+                plaintext=value))
+        else:
+            fields[name] = StoredValue(plain=value)
+    return StoredRecord(
+        record_id=record_id,
+        provider=provider,
+        source_record_id=sub.source_record_id,
+        subject_index=blind_index(keyring, sub.subject.value),
+        subject_ciphertext=encrypt_field(keyring, record_id=record_id, category=sub.category,
+                                         field=SUBJECT_FIELD, plaintext=sub.subject.value),
+        category=sub.category,
+        severity=sub.severity,
+        event_date=sub.event_date,
+        display_end=display_end(category, sub.severity, sub.event_date),
+        submitted_at=rfc3339(now),
+        submission_digest=submission_digest(keyring, provider, sub),
+        fields=fields,
+    )

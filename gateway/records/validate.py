@@ -1,0 +1,165 @@
+"""The validate step for submissions and queries: codes, sizes, ID numbers, remit.
+
+Every message names the record index and the field, never the value, so nothing
+personal is echoed back to the caller or written to logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.records.catalogue import Catalogue, Party, Purpose
+from gateway.records.idnumber import IdNumber, parse_id_number
+from gateway.records.model import RecordSubmission
+
+MAX_SOURCE_ID_CHARS = 128
+MAX_QUERY_CATEGORIES = 64
+MAX_CONSENT_ID_CHARS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record as received, before validation."""
+
+    subject_id: str
+    category: str
+    severity: str
+    event_date: str
+    fields: Mapping[str, str]
+    source_record_id: str
+
+
+def _parse_date(text: str, *, where: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{where}: event_date must be a date YYYY-MM-DD") from None
+
+
+def validate_record(
+    raw: RawRecord, *, index: int, provider: Party, catalogue: Catalogue, today: date
+) -> RecordSubmission:
+    """Check one record against the catalogue and the provider's remit.
+
+    Raises InvalidArgument for malformed input and PermissionDenied for a category
+    outside the provider's remit; both name the record index.
+    """
+    where = f"record {index}"
+    category = catalogue.categories.get(raw.category)
+    if category is None:
+        raise InvalidArgument(f"{where}: unknown category code", reason="unknown_category")
+    if provider.id not in category.providers:
+        raise PermissionDenied(
+            f"{where}: category {category.code} is outside the remit of {provider.id}",
+            reason="outside_remit",
+        )
+    if raw.severity not in catalogue.severities:
+        raise InvalidArgument(f"{where}: unknown severity code", reason="unknown_severity")
+    if raw.severity not in category.severities:
+        raise InvalidArgument(
+            f"{where}: severity {raw.severity} is not allowed for {category.code}",
+            reason="severity_not_allowed",
+        )
+    source_id = raw.source_record_id.strip()
+    if not source_id:
+        raise InvalidArgument(f"{where}: source_record_id is required")
+    if len(source_id) > MAX_SOURCE_ID_CHARS:
+        raise InvalidArgument(f"{where}: source_record_id longer than {MAX_SOURCE_ID_CHARS}")
+    event_date = _parse_date(raw.event_date, where=where)
+    if event_date > today:
+        raise InvalidArgument(f"{where}: event_date lies in the future")
+    subject = parse_id_number(raw.subject_id, today=today, field=f"{where}: subject_id")
+    if event_date < subject.birth_date:
+        raise InvalidArgument(f"{where}: event_date precedes the subject's birth")
+    if category.min_subject_age and subject.age_on(event_date) < category.min_subject_age:
+        raise InvalidArgument(
+            f"{where}: {category.code} may only hold records of subjects aged "
+            f"{category.min_subject_age} or more on the event date",
+            reason="subject_too_young",
+        )
+    fields: dict[str, str] = {}
+    for name, value in raw.fields.items():
+        spec = category.fields.get(name)
+        if spec is None:
+            raise InvalidArgument(f"{where}: unknown field {name!r} for {category.code}"
+                                  if len(name) <= 64 else f"{where}: unknown field")
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{where}: field {name} must be text")
+        limit = min(spec.max_chars, catalogue.max_field_chars)
+        if len(value) > limit:
+            raise InvalidArgument(f"{where}: field {name} longer than {limit} characters")
+        if value.strip():
+            fields[name] = value
+    for spec in category.fields.values():
+        if spec.required and spec.code not in fields:
+            raise InvalidArgument(f"{where}: required field {spec.code} is empty")
+    return RecordSubmission(
+        index=index,
+        subject=subject,
+        category=category.code,
+        severity=raw.severity,
+        event_date=event_date,
+        fields=fields,
+        source_record_id=source_id,
+    )
+
+
+def validate_batch(
+    raws: Sequence[RawRecord], *, provider: Party, catalogue: Catalogue, today: date
+) -> list[RecordSubmission]:
+    """Validate a whole batch; the first bad record refuses the batch."""
+    if not raws:
+        raise InvalidArgument("the batch holds no records")
+    if len(raws) > catalogue.max_batch:
+        raise InvalidArgument(f"the batch holds more than {catalogue.max_batch} records")
+    seen: dict[str, int] = {}
+    out = []
+    for index, raw in enumerate(raws):
+        record = validate_record(raw, index=index, provider=provider, catalogue=catalogue,
+                                 today=today)
+        if record.source_record_id in seen:
+            raise InvalidArgument(
+                f"record {index}: source_record_id repeats record {seen[record.source_record_id]}")
+        seen[record.source_record_id] = index
+        out.append(record)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ValidQuery:
+    """A validated QuerySubject request."""
+
+    subject: IdNumber
+    purpose: Purpose
+    categories: tuple[str, ...]
+    consent_id: str
+
+
+def validate_query(
+    *,
+    subject_id: str,
+    purpose: str,
+    categories: Sequence[str],
+    consent_id: str,
+    catalogue: Catalogue,
+    today: date,
+) -> ValidQuery:
+    """Check a query's codes and sizes; raises InvalidArgument."""
+    if not purpose:
+        raise InvalidArgument("purpose is required")
+    found = catalogue.purposes.get(purpose)
+    if found is None or not found.queryable:
+        raise InvalidArgument("unknown purpose code", reason="unknown_purpose")
+    if len(categories) > MAX_QUERY_CATEGORIES:
+        raise InvalidArgument(f"more than {MAX_QUERY_CATEGORIES} categories requested")
+    for code in categories:
+        if code not in catalogue.categories:
+            raise InvalidArgument("unknown category code", reason="unknown_category")
+    if len(consent_id) > MAX_CONSENT_ID_CHARS:
+        raise InvalidArgument("consent_id is too long")
+    subject = parse_id_number(subject_id, today=today)
+    wanted = tuple(dict.fromkeys(categories)) or tuple(catalogue.categories)
+    return ValidQuery(subject=subject, purpose=found, categories=wanted, consent_id=consent_id)

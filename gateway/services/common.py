@@ -1,0 +1,136 @@
+"""What every servicer shares: error-to-status mapping and the audited request frame.
+
+A servicer runs its steps inside `audited_call`. Whatever happens (allowed, refused,
+crashed), exactly one audit entry is appended before the caller hears anything; if
+that append fails the caller gets UNAVAILABLE and no data.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import grpc
+from opentelemetry.trace import Span, Status, StatusCode
+
+from gateway.app import Gateway
+from gateway.audit.entry import AuditEntry
+from gateway.errors import AuditUnavailable, CredgateError
+from gateway.telemetry import step, trace_id_of
+
+log = logging.getLogger("credgate.services")
+
+
+@dataclass
+class AuditDraft:
+    """The audit entry of one call, filled in step by step."""
+
+    action: str
+    requester: str = ""
+    purpose: str = ""
+    subject_index: str = ""
+    categories: tuple[str, ...] = ()
+    fields_released: tuple[str, ...] = ()
+    consent_id: str = ""
+    policy_rules: list[str] = field(default_factory=list)
+    record_count: int = 0
+    request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
+    seq: int = 0
+
+    def entry(self, gw: Gateway, *, trace_id: str, decision: str, reason: str) -> AuditEntry:
+        """The finished entry for this call."""
+        return AuditEntry(
+            time=gw.clock.now(),
+            trace_id=trace_id,
+            requester=self.requester,
+            action=self.action,
+            purpose=self.purpose,
+            subject_index=self.subject_index,
+            categories=self.categories,
+            fields_released=self.fields_released,
+            consent_id=self.consent_id,
+            policy_rule="; ".join(dict.fromkeys(self.policy_rules)),
+            policy_version=gw.policy.version,
+            decision=decision,
+            reason=reason,
+            request_id=self.request_id,
+            record_count=self.record_count,
+        )
+
+
+def status_of(error: CredgateError) -> grpc.StatusCode:
+    """The gRPC status for a credgate error."""
+    return grpc.StatusCode[error.status]
+
+
+@dataclass
+class CallFrame:
+    """One RPC in progress: its root span, its audit draft, the gateway."""
+
+    gw: Gateway
+    span: Span
+    draft: AuditDraft
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Span]:
+        """A request-path step span under this call."""
+        with step(self.gw.tracer, name) as span:
+            yield span
+
+    def commit_allow(self, reason: str = "") -> int:
+        """Append the allow entry durably (the audit step); raises AuditUnavailable."""
+        with self.step("audit"):
+            entry = self.draft.entry(self.gw, trace_id=trace_id_of(self.span),
+                                     decision="allow", reason=reason)
+            self.draft.seq = self.gw.audit.append(entry)
+        return self.draft.seq
+
+
+@contextmanager
+def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
+                 action: str) -> Iterator[CallFrame]:
+    """Run one RPC: root span, audit of any refusal, safe error mapping."""
+    with gw.tracer.start_as_current_span(method, record_exception=False,
+                                         set_status_on_exception=False) as span:
+        frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action))
+        span.set_attribute("rpc.system", "grpc")
+        span.set_attribute("rpc.method", method)
+        try:
+            yield frame
+        except CredgateError as err:
+            _refuse(frame, status_of(err), err.message, err.reason or type(err).__name__,
+                    skip_audit=isinstance(err, AuditUnavailable))
+            log.info("refused %s: %s [trace %s]", method, err.reason or err.status,
+                     trace_id_of(span))
+            context.abort(status_of(err), err.message)
+        except Exception as exc:  # noqa: BLE001 - every crash is audited and hidden
+            log.error("internal error in %s: %s [trace %s]", method, type(exc).__name__,
+                      trace_id_of(span))
+            _refuse(frame, grpc.StatusCode.INTERNAL, "internal error", "internal_error",
+                    skip_audit=False)
+            context.abort(grpc.StatusCode.INTERNAL,
+                          f"internal error (trace {trace_id_of(span)})")
+        finally:
+            span.set_attribute("credgate.requester", frame.draft.requester)
+            span.set_attribute("credgate.purpose", frame.draft.purpose)
+
+
+def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str, *,
+            skip_audit: bool) -> None:
+    frame.span.set_status(Status(StatusCode.ERROR, reason))
+    frame.span.set_attribute("credgate.decision", "deny")
+    frame.span.set_attribute("credgate.refusal", reason)
+    if skip_audit:
+        return  # the audit store itself failed: a second append would only wait and fail
+    try:
+        with frame.step("audit"):
+            entry = frame.draft.entry(frame.gw, trace_id=trace_id_of(frame.span),
+                                      decision="deny", reason=reason)
+            frame.draft.seq = frame.gw.audit.append(entry)
+    except CredgateError:
+        # The refusal stands either way; the operator must hear the audit is down.
+        log.error("audit append failed while refusing a call [trace %s]",
+                  trace_id_of(frame.span))

@@ -1,0 +1,61 @@
+"""ConsentService: the citizen portal registers and revokes consent artefacts."""
+
+from __future__ import annotations
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.identity import identify
+from gateway.services.common import audited_call
+
+
+class ConsentServicer(rpc.ConsentServiceServicer):
+    """IssueConsent and RevokeConsent, each audited."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def IssueConsent(  # noqa: N802 - gRPC method name
+        self, request: pb.IssueConsentRequest, context: grpc.ServicerContext
+    ) -> pb.IssueConsentResponse:
+        """Verify and register a signed artefact; the caller must be its issuer."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.ConsentService/IssueConsent",
+                          "consent.issue") as call:
+            with call.step("identify"):
+                party = identify(context.auth_context(), gw.catalogue)
+                call.draft.requester = party.id
+            with call.step("validate"):
+                prepared = gw.consents.prepare(party, request.consent.artefact,
+                                               request.consent.signature)
+                call.draft.consent_id = prepared.row.consent_id
+                call.draft.purpose = prepared.row.purpose
+                call.draft.subject_index = prepared.row.subject_index
+                call.draft.categories = prepared.terms.categories
+            call.commit_allow()
+            with call.step("store"):
+                gw.consents.save(prepared)
+            with call.step("respond"):
+                return pb.IssueConsentResponse(consent_id=prepared.row.consent_id)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def RevokeConsent(  # noqa: N802 - gRPC method name
+        self, request: pb.RevokeConsentRequest, context: grpc.ServicerContext
+    ) -> pb.RevokeConsentResponse:
+        """Revoke at once (revocation only narrows access), then audit."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.ConsentService/RevokeConsent",
+                          "consent.revoke") as call:
+            with call.step("identify"):
+                party = identify(context.auth_context(), gw.catalogue)
+                call.draft.requester = party.id
+                call.draft.consent_id = request.consent_id[:128]
+            with call.step("decide"):
+                row = gw.consents.revoke(party, request.consent_id, request.reason)
+                call.draft.purpose = row.purpose
+                call.draft.subject_index = row.subject_index
+            call.commit_allow()
+            return pb.RevokeConsentResponse(consent_id=row.consent_id,
+                                            revoked_at=row.revoked_at or "")
+        raise AssertionError("unreachable: audited_call aborts on every refusal")

@@ -1,0 +1,118 @@
+"""QueryService: look a person up for a stated purpose, along the request path."""
+
+from __future__ import annotations
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.crypto import blind_indexes
+from gateway.disclosure.protect import CLEAR, MASKED, ReleasedRecord, protect_record
+from gateway.errors import PermissionDenied
+from gateway.identity import identify
+from gateway.policy.conditions import ConditionContext
+from gateway.records.display import is_displayable
+from gateway.records.validate import validate_query
+from gateway.services.common import audited_call
+
+_DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
+
+
+def to_message(record: ReleasedRecord) -> pb.ReleasedRecord:
+    """The wire form of a released record."""
+    return pb.ReleasedRecord(
+        record_id=record.record_id,
+        category=record.category,
+        severity=record.severity,
+        event_date=record.event_date,
+        provider=record.provider,
+        display_end=record.display_end,
+        fields=[pb.ReleasedField(name=f.name, value=f.value, disclosure=_DISCLOSURE[f.disclosure])
+                for f in record.fields],
+        withheld_fields=record.withheld_fields,
+    )
+
+
+class QueryServicer(rpc.QueryServiceServicer):
+    """QuerySubject: identify, validate, decide, consent, fetch, protect, audit, respond."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def QuerySubject(  # noqa: N802 - gRPC method name
+        self, request: pb.QuerySubjectRequest, context: grpc.ServicerContext
+    ) -> pb.QuerySubjectResponse:
+        """Release what policy and consent allow about one person, audited first."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.QueryService/QuerySubject",
+                          "query.subject") as call:
+            draft = call.draft
+            # 1. identify: the party is the certificate's, never a request field.
+            with call.step("identify"):
+                party = identify(context.auth_context(), gw.catalogue)
+                draft.requester = party.id
+            # 2. validate: codes, sizes, ID checksum; no personal data in any message.
+            with call.step("validate"):
+                draft.purpose = request.purpose if request.purpose in gw.catalogue.purposes else ""
+                today = gw.clock.now().date()
+                query = validate_query(
+                    subject_id=request.subject_id, purpose=request.purpose,
+                    categories=list(request.categories), consent_id=request.consent_id,
+                    catalogue=gw.catalogue, today=today)
+                indexes = blind_indexes(gw.keyring, query.subject.value)
+                draft.subject_index = indexes[0]
+            # 3. decide: field by field, default deny, deny overrides allow.
+            with call.step("decide") as span:
+                ctx = ConditionContext(consent_presented=bool(query.consent_id),
+                                       subject_age=query.subject.age_on(today),
+                                       now=gw.clock.now())
+                access: dict[str, dict[str, str]] = {}
+                for code in query.categories:
+                    fields = gw.policy.decide_fields(party.id, gw.catalogue.categories[code],
+                                                     query.purpose.code, ctx)
+                    draft.policy_rules.extend(fields.rule_refs())
+                    if fields.any_released():
+                        access[code] = fields.levels()
+                span.set_attribute("credgate.categories_allowed", len(access))
+                if not access:
+                    raise PermissionDenied("policy releases nothing to this party for this "
+                                           "purpose", reason="policy_denied")
+            # 4. consent: where the purpose requires it, a valid signed artefact.
+            with call.step("consent"):
+                if query.purpose.consent_required:
+                    consent = gw.consents.check(
+                        query.consent_id, subject=query.subject, grantee=party.id,
+                        purpose=query.purpose.code, requested=list(access),
+                        explicit=bool(request.categories))
+                    draft.consent_id = consent.consent_id
+                    access = {c: levels for c, levels in access.items()
+                              if c in consent.categories}
+                draft.categories = tuple(sorted(access))
+            # 5. fetch: by blind index; records past their display period never leave.
+            with call.step("fetch"):
+                stored = [r for r in gw.store.find_records(indexes, list(access))
+                          if is_displayable(r.display_end, today)]
+            # 6. protect: decrypt only released fields, mask the masked, drop the rest.
+            with call.step("protect"):
+                released = [
+                    protect_record(r, category=gw.catalogue.categories[r.category],
+                                   access=access[r.category], keyring=gw.keyring)
+                    for r in stored
+                ]
+                draft.fields_released = tuple(sorted(
+                    {name for r in released for name in r.released_field_names}))
+                draft.record_count = len(released)
+            # 7. audit: durable before a single value leaves the gateway.
+            seq = call.commit_allow()
+            # 8. respond.
+            with call.step("respond"):
+                return pb.QuerySubjectResponse(
+                    query_id=draft.request_id,
+                    purpose=query.purpose.code,
+                    records=[to_message(r) for r in released],
+                    released_categories=sorted(access),
+                    withheld_categories=sorted(set(gw.catalogue.categories) - set(access)),
+                    consent_id=draft.consent_id,
+                    audit_seq=seq,
+                )
+        raise AssertionError("unreachable: audited_call aborts on every refusal")

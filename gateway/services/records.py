@@ -1,0 +1,77 @@
+"""RecordService: departments submit records within their legal remit."""
+
+from __future__ import annotations
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.errors import PermissionDenied
+from gateway.identity import identify
+from gateway.policy.conditions import ConditionContext
+from gateway.records.intake import seal_submission
+from gateway.records.validate import RawRecord, validate_batch
+from gateway.services.common import audited_call
+
+SUBMIT_ACTION = "submit"
+SUBMIT_PURPOSE = "submission"
+
+
+class RecordServicer(rpc.RecordServiceServicer):
+    """SubmitRecords: identify, validate, decide, audit, store, respond."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def SubmitRecords(  # noqa: N802 - gRPC method name
+        self, request: pb.SubmitRecordsRequest, context: grpc.ServicerContext
+    ) -> pb.SubmitRecordsResponse:
+        """Store a batch atomically; one bad record refuses the whole batch."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.RecordService/SubmitRecords",
+                          "records.submit") as call:
+            draft = call.draft
+            draft.purpose = SUBMIT_PURPOSE
+            # 1. identify
+            with call.step("identify"):
+                party = identify(context.auth_context(), gw.catalogue)
+                draft.requester = party.id
+            # 2. validate: every record, with the catalogue's remit for this provider.
+            with call.step("validate"):
+                now = gw.clock.now()
+                raws = [
+                    RawRecord(subject_id=r.subject_id, category=r.category,
+                              severity=r.severity, event_date=r.event_date,
+                              fields=dict(r.fields), source_record_id=r.source_record_id)
+                    for r in request.records
+                ]
+                batch = validate_batch(raws, provider=party, catalogue=gw.catalogue,
+                                       today=now.date())
+                draft.categories = tuple(sorted({r.category for r in batch}))
+                draft.record_count = len(batch)
+            # 3. decide: policy must also allow the provider to submit each category.
+            with call.step("decide"):
+                ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
+                for record in batch:
+                    decision = gw.policy.decide(party.id, record.category, SUBMIT_ACTION,
+                                                SUBMIT_PURPOSE, ctx)
+                    if decision.rule is not None:
+                        draft.policy_rules.append(decision.rule.ref)
+                    if not decision.allowed:
+                        raise PermissionDenied(
+                            f"record {record.index}: policy does not allow {party.id} to "
+                            f"submit {record.category}", reason="policy_denied")
+                sealed = [seal_submission(r, provider=party.id, catalogue=gw.catalogue,
+                                          keyring=gw.keyring, now=now) for r in batch]
+            # 7. audit: the decision is durable before anything is stored or answered.
+            seq = call.commit_allow()
+            with call.step("store"):
+                results = gw.store.put_records(sealed)
+            # 8. respond
+            with call.step("respond"):
+                return pb.SubmitRecordsResponse(
+                    results=[pb.SubmittedRecord(index=r.index, record_id=r.record_id,
+                                                created=r.created) for r in results],
+                    audit_seq=seq,
+                )
+        raise AssertionError("unreachable: audited_call aborts on every refusal")

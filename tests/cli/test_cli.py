@@ -1,0 +1,91 @@
+"""The credgate command line, called through main([...]) against a real gateway."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from tests.conftest import ADULT, KEYS
+from tests.services.conftest import LiveGateway
+from tests.services.records_data import debtor_record
+
+pytest_plugins = ["tests.services.conftest"]
+
+
+def client_args(live: LiveGateway, party: str) -> list[str]:
+    return ["--target", live.target, "--party", party, "--keys", str(KEYS)]
+
+
+def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("serve", "submit", "query", "consent", "keys", "demo"):
+        assert command in out
+    for argv in (["consent", "issue", "--help"], ["keys", "init", "--help"],
+                 ["submit", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "usage:" in capsys.readouterr().out
+
+
+def test_submit_json_then_query(live: LiveGateway, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([debtor_record("CLI-1")], ensure_ascii=False), encoding="utf-8")
+    assert main(["submit", str(path), *client_args(live, "court")]) == 0
+    assert "stored 1 new record" in capsys.readouterr().out
+    assert main(["query", ADULT, "--purpose", "cadre_selection", "--json",
+                 *client_args(live, "org_department")]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["records"][0]["category"] == "dishonest_debtor"
+
+
+def test_submit_csv(live: LiveGateway, tmp_path: Path) -> None:
+    record = debtor_record("CLI-CSV-1")
+    path = tmp_path / "records.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        names = ["subject_id", "category", "severity", "event_date", "source_record_id"]
+        writer = csv.writer(fh)
+        writer.writerow(names + [f"field.{k}" for k in record["fields"]])
+        writer.writerow([record[n] for n in names] + list(record["fields"].values()))
+    assert main(["submit", str(path), *client_args(live, "court")]) == 0
+
+
+def test_refusal_exits_1_and_broken_input_exits_2(live: LiveGateway, tmp_path: Path) -> None:
+    assert main(["query", ADULT, "--purpose", "cadre_selection",
+                 *client_args(live, "credit_website")]) == 1
+    assert main(["query", ADULT, "--purpose", "gossip",
+                 *client_args(live, "org_department")]) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    assert main(["submit", str(broken), *client_args(live, "court")]) == 2
+
+
+def test_consent_issue_and_revoke(live: LiveGateway, capsys: pytest.CaptureFixture[str]) -> None:
+    live.client("court").submit_records([debtor_record("CLI-C-1")])
+    assert main(["consent", "issue", ADULT, "--grantee", "credit_agency", "--purpose",
+                 "authorised_query", "--category", "dishonest_debtor", "--max-uses", "1",
+                 "--not-before", "2026-11-28T08:00:00Z",
+                 *client_args(live, "citizen_portal")]) == 0
+    consent_id = capsys.readouterr().out.strip()
+    assert main(["query", ADULT, "--purpose", "authorised_query", "--consent", consent_id,
+                 *client_args(live, "credit_agency")]) == 0
+    assert main(["consent", "revoke", consent_id, "--reason", "done",
+                 *client_args(live, "citizen_portal")]) == 0
+    assert main(["query", ADULT, "--purpose", "authorised_query", "--consent", consent_id,
+                 *client_args(live, "credit_agency")]) == 1
+
+
+def test_keys_init_writes_a_fresh_set(tmp_path: Path) -> None:
+    target = tmp_path / "keys"
+    assert main(["keys", "init", str(target)]) == 0
+    assert (target / "ca.crt").exists() and (target / "parties" / "court.crt").exists()
+    assert "NEVER USE IN PRODUCTION" in (target / "README.txt").read_text(encoding="utf-8")
+    assert main(["keys", "init", str(target)]) == 2  # refuses to overwrite without --force
+    assert main(["keys", "init", str(target), "--force"]) == 0

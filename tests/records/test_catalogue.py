@@ -1,0 +1,81 @@
+"""The catalogue: the plan's purposes and categories, Chinese names, cross-references."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigurationError
+from gateway.records.catalogue import Catalogue, load_catalogue
+from gateway.records.display import add_months, display_end, is_displayable
+from tests.conftest import POLICIES
+
+PLAN_PURPOSES = {
+    "cadre_selection": "干部选拔任职", "title_evaluation": "职称评定", "awards": "表彰评优",
+    "personnel_exam": "人事考试", "special_industry_entry": "特殊行业入职",
+    "officer_appointment": "企业高管任职", "admin_licensing": "行政许可（容缺受理）",
+    "joint_punishment": "联合惩戒", "authorised_query": "授权查询", "self_query": "本人查询",
+}
+
+
+def test_every_purpose_of_the_plan_with_chinese_name_and_basis(catalogue: Catalogue) -> None:
+    for code, name_zh in PLAN_PURPOSES.items():
+        purpose = catalogue.purposes[code]
+        assert purpose.name_zh == name_zh and purpose.legal_basis
+    assert catalogue.purposes["authorised_query"].consent_required
+    assert not catalogue.purposes["cadre_selection"].consent_required
+
+
+def test_remit_of_departments(catalogue: Catalogue) -> None:
+    assert catalogue.categories["dishonest_debtor"].providers == {"court"}
+    assert catalogue.categories["tax_credit_rating"].providers == {"tax_bureau"}
+    assert catalogue.categories["financial_dishonesty"].providers == {"pboc_branch"}
+    assert catalogue.categories["student_integrity"].min_subject_age == 18
+    assert "market_regulator" in catalogue.categories["admin_penalty"].providers
+
+
+def test_hierarchy_links_fields_to_categories_to_groups(catalogue: Catalogue) -> None:
+    edges = set(catalogue.hierarchy())
+    assert ("dishonest_debtor.amount", "dishonest_debtor") in edges
+    assert ("dishonest_debtor", "negative") in edges
+    assert ("negative", "all") in edges
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('providers = ["court"]', 'providers = ["ghost_court"]', "unknown provider"),
+        ('groups = ["negative"]', 'groups = ["nonsense"]', "unknown group"),
+        ('polarity = "negative"', 'polarity = "mixed"', "polarity"),
+        ('type = "person_name"', 'type = "shoe_size"', "unknown type"),
+        ("display = { serious = \"until_removed\" }", "display = { serious = -1 }", "display"),
+    ],
+)
+def test_broken_catalogue_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
+    for name in ("catalogue.toml", "parties.toml", "purposes.toml"):
+        shutil.copy(POLICIES / name, tmp_path / name)
+    text = (tmp_path / "catalogue.toml").read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / "catalogue.toml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message):
+        load_catalogue(tmp_path)
+
+
+def test_missing_file_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="missing"):
+        load_catalogue(tmp_path)
+
+
+def test_display_period_boundaries(catalogue: Catalogue) -> None:
+    penalty = catalogue.categories["admin_penalty"]
+    end = display_end(penalty, "minor", date(2026, 1, 31))
+    assert end == date(2026, 4, 29)  # 3 months from Jan 31 is Apr 30, shown through Apr 29
+    assert is_displayable(end, date(2026, 4, 28))
+    assert is_displayable(end, date(2026, 4, 29))
+    assert not is_displayable(end, date(2026, 4, 30))
+    assert display_end(catalogue.categories["dishonest_debtor"], "serious",
+                       date(2020, 1, 1)) is None
+    assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)

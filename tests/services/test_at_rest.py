@@ -1,0 +1,59 @@
+"""Encryption at rest: the database file holds no ID number, name or sensitive value."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.conftest import ADULT
+from tests.services.conftest import LiveGateway
+from tests.services.records_data import (
+    ADDRESS,
+    BANK_CARD,
+    MOBILE,
+    NAME,
+    debtor_record,
+    financial_record,
+    identity_record,
+)
+
+
+def all_bytes(directory: Path) -> bytes:
+    """Every byte of every file the gateway wrote (databases, WAL files)."""
+    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
+def test_no_plaintext_personal_data_in_any_file(live: LiveGateway) -> None:
+    live.client("court").submit_records([debtor_record("R-1")])
+    live.client("public_security").submit_records([identity_record()])
+    live.client("pboc_branch").submit_records([financial_record()])
+    live.client("org_department").query_subject(ADULT, "cadre_selection")
+    live.gw.store.close()
+    live.gw.audit.close()
+    raw = all_bytes(live.gw.config.data_dir)
+    assert raw  # the files exist and hold data
+    for secret in (ADULT, NAME, ADDRESS, MOBILE, BANK_CARD, "恶意逃废债务"):
+        for encoding in ("utf-8", "utf-16-le"):
+            assert secret.encode(encoding) not in raw, secret[:2]
+    assert b"R-1" in raw  # non-sensitive fields (the case number) stay in clear
+
+
+def test_ciphertext_moved_to_another_record_is_refused(live: LiveGateway) -> None:
+    live.client("court").submit_records([debtor_record("M-1"), debtor_record("M-2")])
+    db = sqlite3.connect(live.gw.config.records_db)
+    rows = db.execute("SELECT record_id, fields FROM records ORDER BY source_record_id").fetchall()
+    (first_id, first_fields), (second_id, _) = rows
+    # Copy the first record's encrypted fields (name, address) over the second record's.
+    db.execute("UPDATE records SET fields = ? WHERE record_id = ?", (first_fields, second_id))
+    db.commit()
+    db.close()
+    with pytest.raises(grpc.RpcError) as info:
+        live.client("org_department").query_subject(ADULT, "cadre_selection")
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert NAME not in info.value.details() and ADULT not in info.value.details()
+    [(_, entry)] = [x for x in live.gw.audit.read(start=1, limit=10)
+                    if x[1].action == "query.subject"]
+    assert entry.decision == "deny" and entry.reason == "DecryptionError"
