@@ -21,6 +21,7 @@ from functools import cache
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from gateway.errors import AlreadyExists, ConsentRefused, NotFound
 from gateway.records.model import StoredRecord, StoredValue
@@ -28,11 +29,12 @@ from gateway.records.postgres_store import PostgresStore
 from gateway.records.sqlite_store import SqliteStore, StoreUnavailable
 from gateway.records.store import ConsentRow, RecordStore
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_CONNINFO = os.environ.get(
     "CREDGATE_TEST_POSTGRES",
-    f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test connect_timeout=3",
+    "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3",
 )
+_PG_PARAMS = conninfo_to_dict(PG_CONNINFO)
+PG_ADDRESS = f"{_PG_PARAMS.get('host', 'localhost')}:{_PG_PARAMS.get('port', 5432)}"
 
 
 @cache
@@ -42,8 +44,7 @@ def _postgres_unreachable() -> str | None:
         with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        text = str(exc).strip()
-        return text.splitlines()[-1] if text else type(exc).__name__
+        return " ".join(str(exc).split()) or type(exc).__name__
     return None
 
 
@@ -51,7 +52,7 @@ def _require_postgres() -> None:
     reason = _postgres_unreachable()
     if reason is None:
         return
-    message = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {reason}"
+    message = f"PostgreSQL not reachable at {PG_ADDRESS}: {reason}"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true: the PostgreSQL contract tests must run)",
                     pytrace=False)
