@@ -78,6 +78,12 @@ class AuditUnavailable(CredgateError):
     status = "UNAVAILABLE"
 
 
+class StoreUnavailable(CredgateError):
+    """The record store could not be read or written; nothing is released."""
+
+    status = "UNAVAILABLE"
+
+
 class ConfigurationError(CredgateError):
     """Catalogue, policy or keys cannot be loaded; the gateway refuses to serve."""
 

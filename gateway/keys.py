@@ -270,7 +270,7 @@ def init_keys(
         directory, "gateway", _name("credgate gateway (development)"),
         usage=ExtendedKeyUsageOID.SERVER_AUTH, alt_names=alt_names,
     )
-    _write_signing_pair(directory, "gateway.log", "the gateway (log and response signing)")
+    _write_signing_pair(directory, "gateway.log", "the gateway, for log and responses")
     _write(
         directory / DATA_KEYS_FILE,
         generate_keyring_toml(development=True).encode("utf-8"),

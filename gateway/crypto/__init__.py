@@ -5,7 +5,7 @@
   key id inside each ciphertext so master keys can rotate. Every failure to decrypt
   raises one opaque ``DecryptionError``.
 - ``blind_index`` / ``blind_indexes``: the keyed HMAC-SHA256 index that stands in for
-  the ID number in storage and lookups.
+  the ID number in storage and lookups; ``keyed_digest`` for other keyed equality tests.
 - ``sign`` / ``verify``: Ed25519 detached signatures (PyNaCl); ``verify`` raises
   ``BadSignature``.
 - ``Keyring`` / ``load_keyring``: the data keys from ``data-keys.toml``.
@@ -16,7 +16,7 @@ nothing outside this package may import (``tests/crypto/test_boundary.py`` check
 
 from __future__ import annotations
 
-from gateway.crypto.blind_index import blind_index, blind_indexes
+from gateway.crypto.blind_index import blind_index, blind_indexes, keyed_digest
 from gateway.crypto.fields import decrypt_bytes, decrypt_field, encrypt_bytes, encrypt_field
 from gateway.crypto.keyring import Keyring, load_keyring
 from gateway.crypto.signatures import load_signing_key, load_verify_key, sign, verify
@@ -29,6 +29,7 @@ __all__ = [
     "decrypt_field",
     "encrypt_bytes",
     "encrypt_field",
+    "keyed_digest",
     "load_keyring",
     "load_signing_key",
     "load_verify_key",

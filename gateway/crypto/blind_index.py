@@ -7,6 +7,9 @@ trailing check character ``x`` and ``X`` index alike) in UTF-8, and ``frame`` wr
 part as a 4-byte big-endian length and its bytes. The blind-index key is its own key,
 never a master key. The key id prefix lets the index key rotate: during a rotation,
 look records up under every key (``blind_indexes``) and rewrite them under the active one.
+
+``keyed_digest`` uses the same key under its own label ("credgate/keyed-digest/v1") to
+tell equal contents apart without storing them (e.g. a replayed submission).
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
 
-__all__ = ["blind_index", "blind_indexes", "normalise_id_number"]
+__all__ = ["blind_index", "blind_indexes", "keyed_digest", "normalise_id_number"]
 
 _LABEL = b"credgate/blind-index/v1"
+_DIGEST_LABEL = b"credgate/keyed-digest/v1"
+
+
+def _frame(label: bytes, value: bytes) -> bytes:
+    return len(label).to_bytes(4, "big") + label + len(value).to_bytes(4, "big") + value
 
 
 def normalise_id_number(id_number: str) -> str:
@@ -31,7 +39,7 @@ def _message(id_number: str) -> bytes:
     value = normalise_id_number(id_number).encode("utf-8", "surrogatepass")
     if not value:
         raise InvalidArgument("an ID number is required for a blind index")
-    return len(_LABEL).to_bytes(4, "big") + _LABEL + len(value).to_bytes(4, "big") + value
+    return _frame(_LABEL, value)
 
 
 def _index(key_id: str, key: bytes, message: bytes) -> str:
@@ -50,3 +58,9 @@ def blind_indexes(keyring: Keyring, id_number: str) -> list[str]:
     active = keyring.active_index_id
     ids = [active, *(key_id for key_id in keyring.index_keys if key_id != active)]
     return [_index(key_id, keyring.index_keys[key_id], message) for key_id in ids]
+
+
+def keyed_digest(keyring: Keyring, data: bytes) -> str:
+    """``"<key id>:<hex HMAC-SHA256>"`` of bytes under the active index key, for equality tests."""
+    key_id = keyring.active_index_id
+    return _index(key_id, keyring.index_keys[key_id], _frame(_DIGEST_LABEL, bytes(data)))

@@ -166,8 +166,8 @@ def generate_keyring() -> Keyring:
 
 def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
     """The data-keys.toml text for a keyring (it contains the secret keys)."""
-    lines = [_DEVELOPMENT_BANNER if development else "", _FORMAT_COMMENT, ""]
-    lines.append(f"version = {FORMAT_VERSION}")
+    header = (_DEVELOPMENT_BANNER + "\n" if development else "") + _FORMAT_COMMENT
+    lines = [header, f"version = {FORMAT_VERSION}"]
     sets = (
         ("master", keyring.master_keys, keyring.active_master_id),
         ("blind_index", keyring.index_keys, keyring.active_index_id),
@@ -176,7 +176,7 @@ def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
     for section, keys, active in sets:
         lines += ["", f"[{section}]", f'active = "{active}"', "", f"[{section}.keys]"]
         lines += [f'"{kid}" = "{base64.b64encode(key).decode()}"' for kid, key in keys.items()]
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def generate_keyring_toml(*, development: bool = False) -> str:

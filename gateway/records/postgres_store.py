@@ -24,9 +24,15 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from gateway.errors import AlreadyExists, ConfigurationError, ConsentRefused, NotFound
+from gateway.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    ConsentRefused,
+    NotFound,
+    StoreUnavailable,
+)
 from gateway.records.model import PutResult, StoredRecord
-from gateway.records.sqlite_store import StoreUnavailable, decode_fields, encode_fields
+from gateway.records.sqlite_store import decode_fields, encode_fields
 from gateway.records.store import ConsentRow
 
 T = TypeVar("T")
@@ -126,8 +132,8 @@ class _ConnectionPool:
 
     Connections are in autocommit mode. A connection that comes back broken,
     closed or inside a transaction is discarded. A connection that sat idle for
-    longer than ``check_after`` seconds is pinged before it is handed out, so a
-    database restart costs no failed request.
+    longer than ``check_after`` seconds, or that was idle when another one was
+    found broken, is pinged before it is handed out.
     """
 
     def __init__(
@@ -151,6 +157,7 @@ class _ConnectionPool:
 
     def _acquire(self) -> psycopg.Connection[Any]:
         deadline = time.monotonic() + self._timeout
+        conn: psycopg.Connection[Any] | None
         while True:
             with self._cond:
                 while True:
@@ -199,6 +206,10 @@ class _ConnectionPool:
                 self._idle.append((conn, time.monotonic()))
                 self._cond.notify()
                 return
+            if conn.broken:
+                # The server may have restarted: ping the other idle connections
+                # before handing them out, instead of failing one request each.
+                self._idle = [(idle, float("-inf")) for idle, _ in self._idle]
         self._discard(conn)
 
     def _discard(self, conn: psycopg.Connection[Any]) -> None:
@@ -337,13 +348,26 @@ class PostgresStore:
             )
             conn.execute(self._q_ddl)
 
-    def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run ``work`` on a pooled connection, mapping database errors."""
-        try:
-            with self._pool.connection() as conn:
-                return work(conn)
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T], *, retry: bool = False) -> T:
+        """Run ``work`` on a pooled connection, mapping database errors.
+
+        With ``retry`` (only for work that is safe to repeat: reads and idempotent
+        updates), work that failed because its connection broke runs once more on
+        another connection.
+        """
+        attempts = 2 if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return work(conn)
+                    except psycopg.Error:
+                        if attempt < attempts and conn.broken:
+                            continue
+                        raise
+            except psycopg.Error as exc:
+                raise _unavailable(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- records ------------------------------------------------------------------
 
@@ -415,7 +439,9 @@ class PostgresStore:
         if not subject_indexes or not categories:
             return []
         args = (list(subject_indexes), list(categories))
-        rows = self._run(lambda conn: conn.execute(self._q_find_records, args).fetchall())
+        rows = self._run(
+            lambda conn: conn.execute(self._q_find_records, args).fetchall(), retry=True
+        )
         return [_row_to_record(r) for r in rows]
 
     # -- consents -----------------------------------------------------------------
@@ -445,7 +471,8 @@ class PostgresStore:
     def get_consent(self, consent_id: str) -> ConsentRow | None:
         """The consent with this id, or None."""
         row = self._run(
-            lambda conn: conn.execute(self._q_get_consent, (consent_id,)).fetchone()
+            lambda conn: conn.execute(self._q_get_consent, (consent_id,)).fetchone(),
+            retry=True,
         )
         return _row_to_consent(row) if row else None
 
@@ -454,7 +481,8 @@ class PostgresStore:
         row = self._run(
             lambda conn: conn.execute(
                 self._q_revoke_consent, (at, reason, consent_id)
-            ).fetchone()
+            ).fetchone(),
+            retry=True,  # idempotent: the first revocation is kept
         )
         if row is None:
             raise NotFound("no consent with this id", reason="consent_unknown")

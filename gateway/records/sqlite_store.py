@@ -6,12 +6,12 @@ import base64
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 
-from gateway.errors import AlreadyExists, ConsentRefused, CredgateError, NotFound
+from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
 from gateway.records.model import PutResult, StoredRecord, StoredValue
 from gateway.records.store import ConsentRow
 
@@ -51,20 +51,16 @@ CREATE TABLE IF NOT EXISTS consents (
 """
 
 
-class StoreUnavailable(CredgateError):
-    """The database could not be read or written."""
-
-    status = "UNAVAILABLE"
-
-
-def encode_fields(fields: dict[str, StoredValue] | object) -> str:
+def encode_fields(fields: Mapping[str, StoredValue]) -> str:
     """Serialise stored field values to the JSON column format."""
     out: dict[str, dict[str, str]] = {}
-    for name, value in fields.items():  # type: ignore[attr-defined]
+    for name, value in fields.items():
         if value.ciphertext is not None:
             out[name] = {"c": base64.b64encode(value.ciphertext).decode("ascii")}
+        elif value.plain is not None:
+            out[name] = {"p": value.plain}
         else:
-            out[name] = {"p": value.plain or ""}
+            raise ValueError("a stored field needs plain text or ciphertext")
     return json.dumps(out, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -115,6 +111,13 @@ def _row_to_consent(row: tuple) -> ConsentRow:
     )
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open; a failing rollback must not mask the cause."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 class SqliteStore:
     """RecordStore on a SQLite file; one connection per thread, writes serialised."""
 
@@ -125,11 +128,18 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._write() as conn:
-            conn.executescript(SCHEMA)
+        # executescript commits on its own, so the schema is not run inside _write().
+        with self._write_lock:
+            try:
+                self._conn().executescript(SCHEMA)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
 
     def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable("record store is closed")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
@@ -156,13 +166,13 @@ class SqliteStore:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             else:
                 try:
                     conn.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise StoreUnavailable("record store unavailable",
                                            detail=str(exc)) from None
 
@@ -299,12 +309,11 @@ class SqliteStore:
         return int(row[0])
 
     def close(self) -> None:
-        """Close every connection opened by any thread."""
+        """Close every connection opened by any thread; later calls are refused."""
+        self._closed = True
         with self._connections_lock:
             for conn in self._connections:
-                try:
+                with suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._connections.clear()
         self._local = threading.local()

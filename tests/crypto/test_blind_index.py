@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway.crypto import blind_index, blind_indexes
+from gateway.crypto import blind_index, blind_indexes, keyed_digest
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import InvalidArgument
 
@@ -62,3 +62,14 @@ def test_lookups_during_rotation_cover_every_key_active_first() -> None:
 def test_empty_id_number_is_refused(value: object) -> None:
     with pytest.raises(InvalidArgument):
         blind_index(KEYRING, value)  # type: ignore[arg-type]
+
+
+def test_keyed_digest_is_stable_keyed_and_separate_from_the_blind_index() -> None:
+    data = ID.encode()
+    digest = keyed_digest(KEYRING, data)
+    assert digest == keyed_digest(KEYRING, data)
+    assert digest.startswith(KEYRING.active_index_id + ":")
+    assert digest != blind_index(KEYRING, ID)
+    assert digest != keyed_digest(generate_keyring(), data)
+    assert digest != keyed_digest(KEYRING, data + b" ")
+    assert ID not in digest

@@ -113,7 +113,7 @@ def test_flipped_bit_anywhere_is_refused() -> None:
     for index in range(len(blob)):
         for bit in (0, 7):
             with pytest.raises(DecryptionError):
-                _decrypt(_flip(blob, index, bit), value="short")
+                _decrypt(_flip(blob, index, bit))
 
 
 def test_truncated_blob_is_refused_at_every_length() -> None:

@@ -122,7 +122,7 @@ def test_conditional_deny_applies_only_when_its_condition_holds(load_policy: Loa
 def test_unknown_condition_fails_closed_at_load(write_policy: Callable[..., Path],
                                                 catalogue: Catalogue) -> None:
     path = write_policy("p, citizen_portal, all, read, self_query, allow, full_moon\n")
-    with pytest.raises(ConfigurationError, match="policy.csv:1: unknown condition 'full_moon'"):
+    with pytest.raises(ConfigurationError, match=r"policy\.csv:1: unknown condition 'full_moon'"):
         PolicyEngine.load(path, catalogue)
 
 

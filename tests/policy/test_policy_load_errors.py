@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -92,7 +93,7 @@ def test_role_chain_longer_than_casbin_follows_is_refused(write_policy: WritePol
                                                           catalogue: Catalogue) -> None:
     # court -> department -> level1 ... -> level8 is 9 links: Casbin still follows it.
     chain = ["department", *(f"level{i}" for i in range(1, 9))]
-    lines = "".join(f"g, {a}, {b}\n" for a, b in zip(chain, chain[1:], strict=False))
+    lines = "".join(f"g, {a}, {b}\n" for a, b in itertools.pairwise(chain))
     rule = "p, level8, honour, read, awards, allow,\n"
     engine = PolicyEngine.load(write_policy(HEADER + lines + rule), catalogue)
     request = ("court", "honour.title", "read", "awards", ConditionContext())

@@ -14,19 +14,21 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from functools import cache
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from gateway.errors import AlreadyExists, ConsentRefused, NotFound
+from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.postgres_store import PostgresStore
-from gateway.records.sqlite_store import SqliteStore, StoreUnavailable
+from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import ConsentRow, RecordStore
 
 PG_CONNINFO = os.environ.get(
@@ -64,22 +66,40 @@ def _drop_schema(schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[RecordStore]:
-    """A fresh, empty store of each kind."""
-    if request.param == "sqlite":
-        sqlite_store = SqliteStore(tmp_path / "records.db")
-        yield sqlite_store
-        sqlite_store.close()
-        return
+@contextmanager
+def _fresh_postgres_store() -> Iterator[PostgresStore]:
+    """A PostgresStore on a new, uniquely named schema, dropped (CASCADE) afterwards."""
     _require_postgres()
     schema = f"credgate_test_{uuid.uuid4().hex[:16]}"
     try:
         pg_store = PostgresStore(PG_CONNINFO, schema=schema, pool_size=8)
-        yield pg_store
-        pg_store.close()
+        try:
+            yield pg_store
+        finally:
+            pg_store.close()
     finally:
         _drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
+    """A fresh, empty store of each kind."""
+    if request.param == "sqlite":
+        sqlite_store = SqliteStore(tmp_path / "records.db")
+        try:
+            yield sqlite_store
+        finally:
+            sqlite_store.close()
+    else:
+        with _fresh_postgres_store() as pg_store:
+            yield pg_store
+
+
+@pytest.fixture
+def pg_store() -> Iterator[PostgresStore]:
+    """A fresh PostgresStore, for the few PostgreSQL-only checks."""
+    with _fresh_postgres_store() as fresh:
+        yield fresh
 
 
 def reopen(store: RecordStore) -> RecordStore:
@@ -393,6 +413,43 @@ def test_concurrent_use_consent_never_exceeds_max_uses(store: RecordStore) -> No
     assert stored.uses == 5
 
 
+def test_concurrent_overlapping_batches_store_each_record_once(store: RecordStore) -> None:
+    threads = 8
+    barrier = threading.Barrier(threads)
+    outcomes: dict[int, list[tuple[str, bool]]] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def submit(worker: int) -> None:
+        # Same content, fresh record ids per worker; half of them in reverse order.
+        batch = [make_record(n, record_id=f"rec-{n:04d}-w{worker}") for n in range(20)]
+        if worker % 2:
+            batch.reverse()
+        try:
+            barrier.wait(timeout=10)
+            results = store.put_records(batch)
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            for rec, res in zip(batch, results, strict=True):
+                n = int(rec.source_record_id.removeprefix("src-"))
+                outcomes.setdefault(n, []).append((res.record_id, res.created))
+
+    workers = [threading.Thread(target=submit, args=(w,)) for w in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert not errors
+    assert count_records(store) == 20
+    for outcome in outcomes.values():
+        assert len(outcome) == threads
+        assert sum(created for _, created in outcome) == 1
+        assert len({record_id for record_id, _ in outcome}) == 1
+
+
 # -- lifecycle ------------------------------------------------------------------------
 
 
@@ -426,9 +483,8 @@ def test_postgres_unreachable_is_store_unavailable() -> None:
     assert info.value.detail
 
 
-def test_postgres_closed_store_refuses(store: RecordStore) -> None:
-    if not isinstance(store, PostgresStore):
-        pytest.skip("PostgreSQL-specific: a closed SqliteStore reopens its connections")
-    store.close()
+def test_postgres_closed_store_refuses(pg_store: PostgresStore) -> None:
+    # Unlike SqliteStore, which silently reopens connections after close().
+    pg_store.close()
     with pytest.raises(StoreUnavailable):
-        store.get_consent("consent-1")
+        pg_store.get_consent("consent-1")

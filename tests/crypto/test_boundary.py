@@ -1,0 +1,127 @@
+"""The hazmat boundary: only gateway/crypto/ touches raw ciphers and the private primitives.
+
+Like ``cryptography.hazmat``, ``gateway.crypto._primitives`` is sharp. Everything else in
+``gateway/`` must go through the recipes (encrypt_field, blind_index, sign...). This
+scans every module's imports, including relative imports and ``importlib`` calls.
+``gateway/keys.py`` may use x509 and asymmetric key generation, never a cipher.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "gateway"
+CRYPTO = PACKAGE / "crypto"
+# Raw symmetric ciphers (AEAD and the bare Cipher/modes API) and our private primitives.
+FORBIDDEN = (
+    "gateway.crypto._primitives",
+    "cryptography.hazmat.primitives.ciphers",
+)
+_IMPORT_FUNCTIONS = {"import_module", "__import__"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_forbidden(name: str) -> bool:
+    return any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
+
+
+def forbidden_imports(source: str, module: str, *, is_package: bool = False) -> list[str]:
+    """The forbidden module names that a module's source imports."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            names = [prefix, *(f"{prefix}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in _IMPORT_FUNCTIONS and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names = [first.value]
+        found += [name for name in names if _is_forbidden(name)]
+    return found
+
+
+def _modules_outside_crypto() -> list[Path]:
+    return [
+        path for path in sorted(PACKAGE.rglob("*.py"))
+        if CRYPTO not in path.parents and "_proto" not in path.parts
+    ]
+
+
+def test_scan_sees_the_package() -> None:
+    modules = _modules_outside_crypto()
+    assert PACKAGE / "keys.py" in modules
+    assert PACKAGE / "errors.py" in modules
+    assert not any(CRYPTO in path.parents for path in modules)
+
+
+def test_nothing_outside_crypto_imports_primitives_or_raw_ciphers() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): names
+        for path in _modules_outside_crypto()
+        if (names := forbidden_imports(
+            path.read_text(encoding="utf-8"), _module_name(path),
+            is_package=path.name == "__init__.py",
+        ))
+    }
+    assert offenders == {}, "import the recipes from gateway.crypto instead"
+
+
+def test_keys_module_uses_no_cipher() -> None:
+    source = (PACKAGE / "keys.py").read_text(encoding="utf-8")
+    assert forbidden_imports(source, "gateway.keys") == []
+    assert "AESGCM" not in source
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "is_package"),
+    [
+        ("import gateway.crypto._primitives", "gateway.x", False),
+        ("import gateway.crypto._primitives as p", "gateway.x", False),
+        ("from gateway.crypto import _primitives", "gateway.x", False),
+        ("from gateway.crypto._primitives import seal", "gateway.x", False),
+        ("from .crypto import _primitives", "gateway.server", False),
+        ("from ..crypto._primitives import seal", "gateway.audit.log", False),
+        ("from ..crypto import _primitives", "gateway.audit", True),
+        ("from cryptography.hazmat.primitives.ciphers.aead import AESGCM", "gateway.x", False),
+        ("from cryptography.hazmat.primitives.ciphers import aead", "gateway.x", False),
+        ("from cryptography.hazmat.primitives.ciphers import Cipher", "gateway.x", False),
+        ("import cryptography.hazmat.primitives.ciphers.aead", "gateway.x", False),
+        ("importlib.import_module('gateway.crypto._primitives')", "gateway.x", False),
+        ("def f():\n    from gateway.crypto import _primitives", "gateway.x", False),
+    ],
+)
+def test_scanner_catches_each_import_form(source: str, module: str, is_package: bool) -> None:
+    assert forbidden_imports(source, module, is_package=is_package)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from gateway.crypto import encrypt_field, blind_index",
+        "from cryptography import x509",
+        "from cryptography.hazmat.primitives.asymmetric import ec",
+        '"""Never import gateway.crypto._primitives."""',
+    ],
+)
+def test_scanner_allows_the_safe_api(source: str) -> None:
+    assert forbidden_imports(source, "gateway.x") == []
