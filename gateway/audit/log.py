@@ -308,8 +308,19 @@ class SqliteAuditLog:
         # sqlite3 module releases the GIL. With BEGIN/INSERT.../COMMIT the writer has to
         # win the GIL back from the woken callers after every statement (or every row with
         # executemany), which measured 3-5x slower under 64 callers.
-        cur = self._conn.execute(_INSERT_GROUP, (b"".join(datas), str(list(map(len, datas)))))
-        first = int(cur.lastrowid or 0) - len(datas) + 1
+        conn = self._conn
+        try:
+            cur = conn.execute(_INSERT_GROUP, (b"".join(datas), str(list(map(len, datas)))))
+            last = cur.lastrowid
+            if last is None:
+                raise sqlite3.DatabaseError("audit insert reported no rowid")
+        except BaseException:
+            # A failed autocommit statement rolls itself back; this only guards against a
+            # transaction somehow left open, which would swallow the next group's commit.
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        first = last - len(datas) + 1
         self._commits += 1
         if self._on_commit is not None:
             try:
@@ -340,7 +351,9 @@ class SqliteAuditLog:
                     raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
                 # FULL: every commit fsyncs the WAL, so a returned seq survives power loss.
                 conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA temp_store = MEMORY")  # the group insert sorts a little
                 conn.executescript(_SCHEMA)
+                conn.execute("SELECT count(*) FROM json_each('[1]')")  # needs JSON1: fail now
             except BaseException:
                 conn.close()
                 raise

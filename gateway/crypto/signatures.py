@@ -90,6 +90,8 @@ def sign(key: nacl.signing.SigningKey, message: bytes) -> bytes:
 
 def verify(key: nacl.signing.VerifyKey, message: bytes, signature: bytes) -> None:
     """Check a detached signature; raises BadSignature when malformed or not valid."""
+    if isinstance(signature, memoryview):  # bytea columns may come back as memoryview
+        signature = signature.tobytes()
     if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_SIZE:
         raise BadSignature()
     try:

@@ -6,6 +6,7 @@ personal is echoed back to the caller or written to logs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,9 @@ from gateway.records.model import RecordSubmission
 MAX_SOURCE_ID_CHARS = 128
 MAX_QUERY_CATEGORIES = 64
 MAX_CONSENT_ID_CHARS = 128
+# Control characters (but line breaks and tabs) and lone surrogates are refused: they
+# have no place in a credit record and not every store accepts them (PostgreSQL refuses NUL).
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ def validate_record(
         raise InvalidArgument(f"{where}: source_record_id is required")
     if len(source_id) > MAX_SOURCE_ID_CHARS:
         raise InvalidArgument(f"{where}: source_record_id longer than {MAX_SOURCE_ID_CHARS}")
+    if _FORBIDDEN_CHARS.search(source_id):
+        raise InvalidArgument(f"{where}: source_record_id holds control characters")
     event_date = _parse_date(raw.event_date, where=where)
     if event_date > today:
         raise InvalidArgument(f"{where}: event_date lies in the future")
@@ -91,6 +97,8 @@ def validate_record(
         limit = min(spec.max_chars, catalogue.max_field_chars)
         if len(value) > limit:
             raise InvalidArgument(f"{where}: field {name} longer than {limit} characters")
+        if _FORBIDDEN_CHARS.search(value):
+            raise InvalidArgument(f"{where}: field {name} holds control characters")
         if value.strip():
             fields[name] = value
     for spec in category.fields.values():

@@ -21,7 +21,7 @@ def _encrypt(keyring: Keyring = KEYRING, value: str = VALUE, **context: str) -> 
     return encrypt_field(keyring, **{**CONTEXT, **context}, plaintext=value)
 
 
-def _decrypt(blob: bytes, keyring: Keyring = KEYRING, **context: str) -> str:
+def _decrypt(blob: bytes, *, keyring: Keyring = KEYRING, **context: str) -> str:
     return decrypt_field(keyring, **{**CONTEXT, **context}, blob=blob)
 
 
@@ -80,19 +80,21 @@ def test_blob_from_a_database_driver_as_memoryview_or_bytearray_opens() -> None:
 
 
 @pytest.mark.parametrize(
-    "moved",
+    ("part", "value"),
     [
-        {"record_id": "rec-000043"},
-        {"category": "tax_arrears"},
-        {"field": "debtor_name"},
-        {"record_id": "REC-000042"},
-        {"record_id": ""},
+        ("record_id", "rec-000043"),
+        ("category", "tax_arrears"),
+        ("field", "debtor_name"),
+        ("record_id", "REC-000042"),
+        ("record_id", ""),
     ],
     ids=["other-record", "other-category", "other-field", "record-case", "record-empty"],
 )
-def test_ciphertext_moved_to_another_context_is_refused(moved: dict[str, str]) -> None:
+def test_ciphertext_moved_to_another_context_is_refused(part: str, value: str) -> None:
+    moved = {**CONTEXT, part: value}
     with pytest.raises(DecryptionError):
-        _decrypt(_encrypt(), **moved)
+        decrypt_field(KEYRING, record_id=moved["record_id"], category=moved["category"],
+                      field=moved["field"], blob=_encrypt())
 
 
 def test_context_parts_cannot_be_shifted_across_the_boundary() -> None:
@@ -146,7 +148,7 @@ def test_key_id_swapped_for_another_known_key_is_refused() -> None:
     new_id = b"mk-other"
     forged = bytes([FORMAT_VERSION, len(new_id)]) + new_id + blob[2 + len(old_id) :]
     with pytest.raises(DecryptionError):
-        _decrypt(forged, rotated)
+        _decrypt(forged, keyring=rotated)
 
 
 @pytest.mark.parametrize("blob", [b"", b"\x01", "not bytes", None], ids=repr)
@@ -185,7 +187,7 @@ def test_old_values_still_open_after_master_rotation() -> None:
     blob = _encrypt(old)
     rotated = old.with_new_master("mk-2025")
     assert rotated.active_master_id == "mk-2025"
-    assert _decrypt(blob, rotated) == VALUE
+    assert _decrypt(blob, keyring=rotated) == VALUE
     assert key_id_of(_encrypt(rotated)) == "mk-2025"
 
 
@@ -196,12 +198,12 @@ def test_reencrypt_moves_value_to_the_active_master_key() -> None:
     moved = reencrypt_field(rotated, **CONTEXT, blob=blob)
     assert key_id_of(blob) == old.active_master_id
     assert key_id_of(moved) == "mk-2025"
-    assert _decrypt(moved, rotated) == VALUE
+    assert _decrypt(moved, keyring=rotated) == VALUE
     # The value ciphertext is kept; only the wrapped data key changed.
     assert moved[-(12 + len(VALUE.encode()) + 16) :] == blob[-(12 + len(VALUE.encode()) + 16) :]
     # A keyring that never had the new master key cannot open the moved value.
     with pytest.raises(DecryptionError):
-        _decrypt(moved, old)
+        _decrypt(moved, keyring=old)
 
 
 def test_reencrypt_under_the_wrong_context_is_refused() -> None:

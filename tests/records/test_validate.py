@@ -59,6 +59,9 @@ def test_category_outside_remit_refused_naming_the_index(catalogue: Catalogue) -
                      "obligation": "o", "shoe_size": "42"}}, "unknown field"),
         ({"fields": {"debtor_name": "张" * 65, "case_number": "1", "court_name": "c",
                      "obligation": "o"}}, "debtor_name longer than 64"),
+        ({"fields": {"debtor_name": "张\x00伟", "case_number": "1", "court_name": "c",
+                     "obligation": "o"}}, "control characters"),
+        ({"source_record_id": "a\x1bb"}, "control characters"),
     ],
 )
 def test_bad_records_refused(catalogue: Catalogue, overrides: dict, message: str) -> None:
