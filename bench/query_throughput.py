@@ -14,14 +14,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator
-
-import grpc
 
 from bench.servers import ECHO_METHOD
 from gateway.api import pb
@@ -128,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: client.query_subject(SUBJECT, "cadre_selection"),
                     concurrency=args.concurrency, seconds=args.seconds, warmup=args.warmup)
                 audit_seq = client.query_subject(SUBJECT, "cadre_selection").audit_seq
-        with server_process("echo") as port:
-            with CredgateClient(f"127.0.0.1:{port}", creds) as client:
-                echo_call = client.channel.unary_unary(ECHO_METHOD)
-                echo = measure("bare echo (same mTLS)",
-                               lambda: echo_call(request_bytes, timeout=10),
-                               concurrency=args.concurrency, seconds=args.seconds,
-                               warmup=args.warmup)
+        with (server_process("echo") as port,
+              CredgateClient(f"127.0.0.1:{port}", creds) as client):
+            echo_call = client.channel.unary_unary(ECHO_METHOD)
+            echo = measure("bare echo (same mTLS)",
+                           lambda: echo_call(request_bytes, timeout=10),
+                           concurrency=args.concurrency, seconds=args.seconds,
+                           warmup=args.warmup)
 
     print(f"QuerySubject vs bare gRPC echo, mTLS on loopback, {args.concurrency} concurrent "
           f"callers, {args.seconds:.0f} s each; response {reply.ByteSize()} bytes, "

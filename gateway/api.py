@@ -7,7 +7,7 @@ from gateway._proto import build as _build
 if _build.is_stale():  # a fresh clone run without `make proto`
     _build.build()
 
-from gateway._proto.credgate.v1 import credgate_pb2 as pb  # noqa: E402
-from gateway._proto.credgate.v1 import credgate_pb2_grpc as rpc  # noqa: E402
+from gateway._proto.credgate.v1 import credgate_pb2 as pb
+from gateway._proto.credgate.v1 import credgate_pb2_grpc as rpc
 
 __all__ = ["pb", "rpc"]

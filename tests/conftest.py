@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from pathlib import Path
-
 import pytest
 
 from gateway.clock import FixedClock
 from gateway.records.catalogue import Catalogue, load_catalogue
-from gateway.records.idnumber import make_id_number
-
-REPO = Path(__file__).resolve().parents[1]
-POLICIES = REPO / "policies"
-KEYS = REPO / "keys_example"
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-# Synthetic, valid, fictitious ID numbers.
-ADULT = make_id_number("330106", date(1982, 4, 17), 113)
-OTHER_ADULT = make_id_number("110105", date(1975, 6, 30), 58)
-TEENAGER = make_id_number("440305", date(2010, 3, 12), 21)  # 16 in 2026
+from tests.support import NOW, POLICIES
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +19,7 @@ def catalogue() -> Catalogue:
 def clock() -> FixedClock:
     """A clock fixed at NOW, movable by the test."""
     return FixedClock(NOW)
+
+
+# The running-gateway fixtures, shared by the service, CLI and later end-to-end tests.
+from tests.live_gateway import live, live_factory  # noqa: E402, F401

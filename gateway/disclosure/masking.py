@@ -18,7 +18,11 @@ COMPOUND_SURNAMES = frozenset(
         "呼延", "澹台", "万俟", "闻人", "赫连", "申屠", "公羊", "太史", "钟离", "拓跋",
     }
 )
-_DISTRICT_END = re.compile(r"^(.*?(?:省|自治区|市|自治州|盟|地区)?.*?(?:区|县|旗|市))")
+# Province (or municipality), then prefecture, then district or county (区/县/旗/县级市).
+_DISTRICT_END = re.compile(
+    r"^((?:[^省市区县]{2,8}?省|[^省市区县]{2,12}?自治区|北京市|上海市|天津市|重庆市)?"
+    r"(?:[^省市区县旗]{1,8}?(?:自治州|地区|盟|市))?"
+    r"[^省市区县旗]{1,10}?(?:区|县|旗|市))")
 _NAME_DOTS = "·•‧・."
 
 

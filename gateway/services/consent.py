@@ -16,7 +16,7 @@ class ConsentServicer(rpc.ConsentServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def IssueConsent(  # noqa: N802 - gRPC method name
+    def IssueConsent(
         self, request: pb.IssueConsentRequest, context: grpc.ServicerContext
     ) -> pb.IssueConsentResponse:
         """Verify and register a signed artefact; the caller must be its issuer."""
@@ -40,7 +40,7 @@ class ConsentServicer(rpc.ConsentServiceServicer):
                 return pb.IssueConsentResponse(consent_id=prepared.row.consent_id)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
-    def RevokeConsent(  # noqa: N802 - gRPC method name
+    def RevokeConsent(
         self, request: pb.RevokeConsentRequest, context: grpc.ServicerContext
     ) -> pb.RevokeConsentResponse:
         """Revoke at once (revocation only narrows access), then audit."""

@@ -8,7 +8,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.crypto import blind_indexes
 from gateway.disclosure.protect import CLEAR, MASKED, ReleasedRecord, protect_record
-from gateway.errors import PermissionDenied
+from gateway.errors import ConsentRefused, PermissionDenied
 from gateway.identity import identify
 from gateway.policy.conditions import ConditionContext
 from gateway.records.display import is_displayable
@@ -39,7 +39,7 @@ class QueryServicer(rpc.QueryServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def QuerySubject(  # noqa: N802 - gRPC method name
+    def QuerySubject(
         self, request: pb.QuerySubjectRequest, context: grpc.ServicerContext
     ) -> pb.QuerySubjectResponse:
         """Release what policy and consent allow about one person, audited first."""
@@ -70,10 +70,13 @@ class QueryServicer(rpc.QueryServiceServicer):
                 for code in query.categories:
                     fields = gw.policy.decide_fields(party.id, gw.catalogue.categories[code],
                                                      query.purpose.code, ctx)
-                    draft.policy_rules.extend(fields.rule_refs())
-                    if fields.any_released():
-                        access[code] = fields.levels()
+                    draft.policy_rules.extend(str(rule) for rule in fields.rules)
+                    if fields.clear or fields.masked:
+                        access[code] = {fd.field: fd.release for fd in fields.fields}
                 span.set_attribute("credgate.categories_allowed", len(access))
+                if not access and query.purpose.consent_required and not query.consent_id:
+                    raise ConsentRefused("this purpose requires the person's consent",
+                                         reason="consent_missing")
                 if not access:
                     raise PermissionDenied("policy releases nothing to this party for this "
                                            "purpose", reason="policy_denied")

@@ -23,7 +23,7 @@ class RecordServicer(rpc.RecordServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def SubmitRecords(  # noqa: N802 - gRPC method name
+    def SubmitRecords(
         self, request: pb.SubmitRecordsRequest, context: grpc.ServicerContext
     ) -> pb.SubmitRecordsResponse:
         """Store a batch atomically; one bad record refuses the whole batch."""
@@ -56,7 +56,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                     decision = gw.policy.decide(party.id, record.category, SUBMIT_ACTION,
                                                 SUBMIT_PURPOSE, ctx)
                     if decision.rule is not None:
-                        draft.policy_rules.append(decision.rule.ref)
+                        draft.policy_rules.append(str(decision.rule))
                     if not decision.allowed:
                         raise PermissionDenied(
                             f"record {record.index}: policy does not allow {party.id} to "

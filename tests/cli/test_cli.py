@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from tests.conftest import ADULT, KEYS
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
-
-pytest_plugins = ["tests.services.conftest"]
+from tests.support import ADULT, KEYS
 
 
 def client_args(live: LiveGateway, party: str) -> list[str]:

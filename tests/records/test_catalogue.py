@@ -11,7 +11,7 @@ import pytest
 from gateway.errors import ConfigurationError
 from gateway.records.catalogue import Catalogue, load_catalogue
 from gateway.records.display import add_months, display_end, is_displayable
-from tests.conftest import POLICIES
+from tests.support import POLICIES
 
 PLAN_PURPOSES = {
     "cadre_selection": "干部选拔任职", "title_evaluation": "职称评定", "awards": "表彰评优",

@@ -9,7 +9,7 @@ import pytest
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.records.catalogue import Catalogue
 from gateway.records.validate import RawRecord, validate_batch, validate_query
-from tests.conftest import ADULT, TEENAGER
+from tests.support import ADULT, TEENAGER
 
 TODAY = date(2026, 11, 28)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import ADULT, OTHER_ADULT
+from tests.support import ADULT, OTHER_ADULT
 
 NAME = "欧阳明远"
 ADDRESS = "浙江省杭州市西湖区文三路100号3幢201室"
@@ -37,7 +37,8 @@ def penalty_record(source: str, severity: str, event_date: str,
     return {"subject_id": subject, "category": "admin_penalty", "severity": severity,
             "event_date": event_date, "source_record_id": source,
             "fields": {"person_name": NAME, "decision_number": source,
-                       "reason": "无照经营", "penalty": "罚款5000元", "authority": "市场监督管理局"}}
+                       "reason": "无照经营", "penalty": "罚款5000元",
+                       "authority": "市场监督管理局"}}
 
 
 def tax_record(subject: str = ADULT) -> dict[str, Any]:

@@ -8,8 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.conftest import ADULT
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import (
     ADDRESS,
     BANK_CARD,
@@ -19,6 +18,7 @@ from tests.services.records_data import (
     financial_record,
     identity_record,
 )
+from tests.support import ADULT
 
 
 def all_bytes(directory: Path) -> bytes:
@@ -45,7 +45,7 @@ def test_ciphertext_moved_to_another_record_is_refused(live: LiveGateway) -> Non
     live.client("court").submit_records([debtor_record("M-1"), debtor_record("M-2")])
     db = sqlite3.connect(live.gw.config.records_db)
     rows = db.execute("SELECT record_id, fields FROM records ORDER BY source_record_id").fetchall()
-    (first_id, first_fields), (second_id, _) = rows
+    (_, first_fields), (second_id, _) = rows
     # Copy the first record's encrypted fields (name, address) over the second record's.
     db.execute("UPDATE records SET fields = ? WHERE record_id = ?", (first_fields, second_id))
     db.commit()

@@ -8,9 +8,9 @@ import threading
 import grpc
 import pytest
 
-from tests.conftest import ADULT
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
+from tests.support import ADULT
 
 
 def test_query_is_audited_with_everything_a_regulator_needs(live: LiveGateway) -> None:

@@ -12,9 +12,9 @@ import pytest
 from gateway.clock import FixedClock
 from gateway.consent import new_terms, sign_terms
 from gateway.crypto import load_signing_key
-from tests.conftest import ADULT, KEYS, OTHER_ADULT
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
+from tests.support import ADULT, KEYS, OTHER_ADULT
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import grpc
 import pytest
 
 from gateway.client import PartyCredentials
-from tests.conftest import ADULT, KEYS
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
+from tests.support import ADULT, KEYS
 
 
 def test_certificate_from_another_ca_is_refused_at_the_handshake(live: LiveGateway) -> None:

@@ -6,8 +6,7 @@ import grpc
 import pytest
 
 from gateway.api import pb
-from tests.conftest import ADULT, OTHER_ADULT
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import (
     ADDRESS,
     BANK_CARD,
@@ -19,6 +18,7 @@ from tests.services.records_data import (
     penalty_record,
     tax_record,
 )
+from tests.support import ADULT, OTHER_ADULT
 
 
 def load(live: LiveGateway) -> None:
@@ -60,8 +60,9 @@ def test_no_value_is_released_in_clear_unless_policy_says_clear(live: LiveGatewa
     engine = live.gw.policy
     for record in reply.records:
         category = live.gw.catalogue.categories[record.category]
-        levels = engine.decide_fields("org_department", category, "cadre_selection",
-                                      _ctx(live)).levels()
+        decisions = engine.decide_fields("org_department", category, "cadre_selection",
+                                         _ctx(live))
+        levels = {fd.field: fd.release for fd in decisions.fields}
         for f in record.fields:
             expected = pb.CLEAR if levels[f.name] == "clear" else pb.MASKED
             assert f.disclosure == expected, (record.category, f.name)

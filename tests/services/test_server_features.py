@@ -5,7 +5,7 @@ from __future__ import annotations
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 
 
 def test_health_reports_serving(live: LiveGateway) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tests.conftest import ADULT, TEENAGER
-from tests.services.conftest import LiveGateway
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, tax_record
+from tests.support import ADULT, TEENAGER
 
 
 def test_court_submits_and_replay_is_idempotent(live: LiveGateway) -> None:

@@ -1,4 +1,7 @@
-"""A real gateway over mTLS on loopback, on real SQLite files, with the development keys."""
+"""A real gateway over mTLS on loopback, on real SQLite files, with the development keys.
+
+The `live` and `live_factory` fixtures are registered in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import FixedClock
 from gateway.config import Config
 from gateway.server import RunningServer, start_server
-from tests.conftest import KEYS, POLICIES
+from tests.support import KEYS, POLICIES
 
 
 class LogCapture(logging.Handler):
