@@ -32,8 +32,10 @@ from gateway.policy.engine import PolicyEngine
 from gateway.records.catalogue import Catalogue, Category, FieldSpec, Group, Party, Purpose
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
-TEXTBOOK_MATCHER = ("m = g(r.sub, p.sub) && g2(r.obj, p.obj) && r.act == p.act"
-                    " && r.pur == p.pur && condition(p.cond, r.ctx)")
+TEXTBOOK_MATCHER = (
+    "m = g(r.sub, p.sub) && g2(r.obj, p.obj) && r.act == p.act"
+    " && r.pur == p.pur && condition(p.cond, r.ctx)"
+)
 FIELDS_PER_CATEGORY = 6
 GROUPS = 5
 KINDS = 5
@@ -65,34 +67,62 @@ class Timing:
     def line(self, baseline: Timing | None = None) -> str:
         """One human-readable summary line, with the ratio to `baseline`."""
         ratio = f"  x{self.median / baseline.median:>11,.0f}" if baseline else ""
-        return (f"  {self.label:<16} n={len(self.micros):>6,}  median {self.median:>12,.1f} us"
-                f"  p99 {self.p99:>12,.1f} us{ratio}")
+        return (
+            f"  {self.label:<16} n={len(self.micros):>6,}  median {self.median:>12,.1f} us"
+            f"  p99 {self.p99:>12,.1f} us{ratio}"
+        )
 
 
 def synthetic_catalogue(departments: int, categories: int, purposes: int) -> Catalogue:
     """A catalogue shaped like the city's, only much wider."""
     groups = {"all": Group("all", "All", "全部", ())}
-    groups |= {f"group_{i}": Group(f"group_{i}", f"Group {i}", "组", ("all",))
-               for i in range(GROUPS)}
-    parties = {f"dept_{i}": Party(f"dept_{i}", f"Department {i}", "部门", "department",
-                                  ("department", f"kind_{i % KINDS}"))
-               for i in range(departments)}
+    groups |= {
+        f"group_{i}": Group(f"group_{i}", f"Group {i}", "组", ("all",)) for i in range(GROUPS)
+    }
+    parties = {
+        f"dept_{i}": Party(
+            f"dept_{i}",
+            f"Department {i}",
+            "部门",
+            "department",
+            ("department", f"kind_{i % KINDS}"),
+        )
+        for i in range(departments)
+    }
     cats = {}
     for i in range(categories):
-        fields = {f"f{j}": FieldSpec(f"f{j}", "text", False, True, 200)
-                  for j in range(FIELDS_PER_CATEGORY)}
+        fields = {
+            f"f{j}": FieldSpec(f"f{j}", "text", False, True, 200)
+            for j in range(FIELDS_PER_CATEGORY)
+        }
         cats[f"cat_{i}"] = Category(
-            code=f"cat_{i}", name=f"Category {i}", name_zh="类别", providers=frozenset({"dept_0"}),
-            polarity="negative", severities=frozenset({"serious"}),
-            groups=(f"group_{i % GROUPS}",), public=False, min_subject_age=0,
-            display_months={"serious": 36}, fields=fields)
-    purps = {f"purpose_{i}": Purpose(f"purpose_{i}", f"Purpose {i}", "目的", "bench", False, True)
-             for i in range(purposes)}
+            code=f"cat_{i}",
+            name=f"Category {i}",
+            name_zh="类别",
+            providers=frozenset({"dept_0"}),
+            polarity="negative",
+            severities=frozenset({"serious"}),
+            groups=(f"group_{i % GROUPS}",),
+            public=False,
+            min_subject_age=0,
+            display_months={"serious": 36},
+            fields=fields,
+        )
+    purps = {
+        f"purpose_{i}": Purpose(f"purpose_{i}", f"Purpose {i}", "目的", "bench", False, True)
+        for i in range(purposes)
+    }
     purps["submission"] = Purpose("submission", "Submission", "报送", "bench", False, False)
-    return Catalogue(parties=parties, categories=cats, groups=groups, purposes=purps,
-                     severities={"serious": ("Serious", "严重")}, max_batch=500,
-                     max_field_chars=4000,
-                     roles=frozenset(r for p in parties.values() for r in p.roles))
+    return Catalogue(
+        parties=parties,
+        categories=cats,
+        groups=groups,
+        purposes=purps,
+        severities={"serious": ("Serious", "严重")},
+        max_batch=500,
+        max_field_chars=4000,
+        roles=frozenset(r for p in parties.values() for r in p.roles),
+    )
 
 
 def synthetic_policy(catalogue: Catalogue, rng: random.Random) -> str:
@@ -122,8 +152,12 @@ def requests(catalogue: Catalogue, rng: random.Random, count: int) -> list[Reque
     purposes = [p for p, v in catalogue.purposes.items() if v.queryable]
     out: dict[tuple[str, str, str, str], ConditionContext] = {}
     while len(out) < count:
-        key = (rng.choice(parties), rng.choice(objects), rng.choice(["read", "read_masked"]),
-               rng.choice(purposes))
+        key = (
+            rng.choice(parties),
+            rng.choice(objects),
+            rng.choice(["read", "read_masked"]),
+            rng.choice(purposes),
+        )
         out[key] = ConditionContext(consent_presented=rng.random() < 0.5)
     return [(*key, ctx) for key, ctx in out.items()]
 
@@ -155,7 +189,8 @@ def run(size: int, decisions: int, textbook: bool, seed: int) -> None:
         if textbook:
             model = (directory / "model.conf").read_text(encoding="utf-8")
             (directory / "model.conf").write_text(
-                re.sub(r"(?m)^m = .*$", TEXTBOOK_MATCHER, model), encoding="utf-8")
+                re.sub(r"(?m)^m = .*$", TEXTBOOK_MATCHER, model), encoding="utf-8"
+            )
             textbook_engine = PolicyEngine.load(directory, catalogue)
     reqs = requests(catalogue, rng, decisions)
     cold = measure("fast, cold", engine.decide, reqs)
@@ -163,8 +198,10 @@ def run(size: int, decisions: int, textbook: bool, seed: int) -> None:
     few = reqs[: CASBIN_REQUESTS.get(size, 10)]
     casbin = measure("casbin", engine.decide_with_casbin, few)
     allowed = sum(engine.decide(*r).allowed for r in reqs)
-    print(f"{len(engine.rules):,} rules ({departments} departments x {categories} categories"
-          f" x {purposes} purposes), loaded in {load_s:.2f} s, {allowed / len(reqs):.0%} allowed")
+    print(
+        f"{len(engine.rules):,} rules ({departments} departments x {categories} categories"
+        f" x {purposes} purposes), loaded in {load_s:.2f} s, {allowed / len(reqs):.0%} allowed"
+    )
     print(warm.line())
     print(cold.line())
     print(casbin.line(warm) + "  (ratio to fast, warm)")
@@ -177,12 +214,20 @@ def run(size: int, decisions: int, textbook: bool, seed: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse arguments and run each size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000",
-                        help="comma-separated numbers of rules (default: %(default)s)")
-    parser.add_argument("--decisions", type=int, default=20_000,
-                        help="distinct fast-path requests per size (default: %(default)s)")
-    parser.add_argument("--no-textbook", action="store_true",
-                        help="skip timing Casbin with the g()-first matcher")
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        help="comma-separated numbers of rules (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--decisions",
+        type=int,
+        default=20_000,
+        help="distinct fast-path requests per size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-textbook", action="store_true", help="skip timing Casbin with the g()-first matcher"
+    )
     parser.add_argument("--seed", type=int, default=2018)
     args = parser.parse_args(argv)
     for size in (int(s) for s in args.sizes.split(",")):

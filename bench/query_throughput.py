@@ -54,8 +54,9 @@ def server_process(kind: str, data_dir: Path | None = None) -> Iterator[int]:
     cmd = [sys.executable, "-m", "bench.servers", kind]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            cwd=REPO_ROOT)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
     try:
         assert proc.stdout is not None
         yield int(proc.stdout.readline())
@@ -65,8 +66,9 @@ def server_process(kind: str, data_dir: Path | None = None) -> Iterator[int]:
         proc.wait(timeout=30)
 
 
-def measure(name: str, call: Callable[[], object], *, concurrency: int,
-            seconds: float, warmup: float) -> Result:
+def measure(
+    name: str, call: Callable[[], object], *, concurrency: int, seconds: float, warmup: float
+) -> Result:
     """Run `call` from `concurrency` threads for a while; keep latencies after warm-up."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     start_at = time.perf_counter() + warmup
@@ -93,12 +95,24 @@ def measure(name: str, call: Callable[[], object], *, concurrency: int,
 
 def load_records(client: CredgateClient) -> None:
     """A realistic subject: several categories, several records each."""
-    court = [{"subject_id": SUBJECT, "category": "dishonest_debtor", "severity": "serious",
-              "event_date": f"2026-0{m}-01", "source_record_id": f"bench-{m}",
-              "fields": {"debtor_name": "欧阳明远", "case_number": f"(2026)执{m}号",
-                         "court_name": "某市中级人民法院", "obligation": "支付货款",
-                         "amount": "120000.00", "address": "浙江省杭州市西湖区文三路100号"}}
-             for m in range(1, 4)]
+    court = [
+        {
+            "subject_id": SUBJECT,
+            "category": "dishonest_debtor",
+            "severity": "serious",
+            "event_date": f"2026-0{m}-01",
+            "source_record_id": f"bench-{m}",
+            "fields": {
+                "debtor_name": "欧阳明远",
+                "case_number": f"(2026)执{m}号",
+                "court_name": "某市中级人民法院",
+                "obligation": "支付货款",
+                "amount": "120000.00",
+                "address": "浙江省杭州市西湖区文三路100号",
+            },
+        }
+        for m in range(1, 4)
+    ]
     client.submit_records(court)
 
 
@@ -113,37 +127,50 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="credgate-bench-") as tmp:
         with server_process("gateway", Path(tmp)) as port:
-            with CredgateClient(f"127.0.0.1:{port}",
-                                PartyCredentials.from_keys_dir(KEYS, "court")) as court:
+            with CredgateClient(
+                f"127.0.0.1:{port}", PartyCredentials.from_keys_dir(KEYS, "court")
+            ) as court:
                 load_records(court)
             with CredgateClient(f"127.0.0.1:{port}", creds) as client:
                 reply = client.query_subject(SUBJECT, "cadre_selection")
                 request_bytes = pb.QuerySubjectRequest(
-                    subject_id=SUBJECT, purpose="cadre_selection").SerializeToString()
+                    subject_id=SUBJECT, purpose="cadre_selection"
+                ).SerializeToString()
                 gateway = measure(
                     "gateway QuerySubject",
                     lambda: client.query_subject(SUBJECT, "cadre_selection"),
-                    concurrency=args.concurrency, seconds=args.seconds, warmup=args.warmup)
+                    concurrency=args.concurrency,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                )
                 audit_seq = client.query_subject(SUBJECT, "cadre_selection").audit_seq
-        with (server_process("echo") as port,
-              CredgateClient(f"127.0.0.1:{port}", creds) as client):
+        with server_process("echo") as port, CredgateClient(f"127.0.0.1:{port}", creds) as client:
             echo_call = client.channel.unary_unary(ECHO_METHOD)
-            echo = measure("bare echo (same mTLS)",
-                           lambda: echo_call(request_bytes, timeout=10),
-                           concurrency=args.concurrency, seconds=args.seconds,
-                           warmup=args.warmup)
+            echo = measure(
+                "bare echo (same mTLS)",
+                lambda: echo_call(request_bytes, timeout=10),
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                warmup=args.warmup,
+            )
 
-    print(f"QuerySubject vs bare gRPC echo, mTLS on loopback, {args.concurrency} concurrent "
-          f"callers, {args.seconds:.0f} s each; response {reply.ByteSize()} bytes, "
-          f"{len(reply.records)} records; audit durable on every call "
-          f"({audit_seq} entries written)")
+    print(
+        f"QuerySubject vs bare gRPC echo, mTLS on loopback, {args.concurrency} concurrent "
+        f"callers, {args.seconds:.0f} s each; response {reply.ByteSize()} bytes, "
+        f"{len(reply.records)} records; audit durable on every call "
+        f"({audit_seq} entries written)"
+    )
     print(f"{'':24} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for r in (gateway, echo):
-        print(f"{r.name:24} {r.throughput:10.0f} {r.percentile(0.50):8.2f} "
-              f"{r.percentile(0.99):8.2f} {statistics.fmean(r.latencies_ms):8.2f}")
+        print(
+            f"{r.name:24} {r.throughput:10.0f} {r.percentile(0.50):8.2f} "
+            f"{r.percentile(0.99):8.2f} {statistics.fmean(r.latencies_ms):8.2f}"
+        )
     ratio = gateway.throughput / echo.throughput
-    print(f"gateway / echo throughput: {ratio:.0%} (goal >= 40%); gateway p99 "
-          f"{gateway.percentile(0.99):.2f} ms (goal < 20 ms)")
+    print(
+        f"gateway / echo throughput: {ratio:.0%} (goal >= 40%); gateway p99 "
+        f"{gateway.percentile(0.99):.2f} ms (goal < 20 ms)"
+    )
     return 0
 
 

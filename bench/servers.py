@@ -26,11 +26,16 @@ def _identity(data: bytes) -> bytes:
 def serve_echo(keys: Path, workers: int) -> tuple[grpc.Server, int]:
     """A generic echo service: returns the request bytes unchanged."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
-    handler = grpc.method_handlers_generic_handler("bench.Echo", {
-        "Echo": grpc.unary_unary_rpc_method_handler(
-            lambda request, context: request,
-            request_deserializer=_identity, response_serializer=_identity),
-    })
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo",
+        {
+            "Echo": grpc.unary_unary_rpc_method_handler(
+                lambda request, context: request,
+                request_deserializer=_identity,
+                response_serializer=_identity,
+            ),
+        },
+    )
     server.add_generic_rpc_handlers((handler,))
     port = server.add_secure_port("127.0.0.1:0", server_credentials(keys))
     server.start()
@@ -52,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.app import Gateway
         from gateway.server import start_server
 
-        gw = Gateway.open(Config(data_dir=args.data_dir, keys_dir=args.keys,
-                                 max_workers=args.workers))
+        gw = Gateway.open(
+            Config(data_dir=args.data_dir, keys_dir=args.keys, max_workers=args.workers)
+        )
         running = start_server(gw, listen="127.0.0.1:0")
         port = running.port
 

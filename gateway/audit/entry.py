@@ -229,7 +229,3 @@ class AuditEntry:
 
 
 _KEYS = frozenset({"v"} | {f.name for f in fields(AuditEntry)})
-
-
-def _dumps(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

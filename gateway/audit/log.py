@@ -31,7 +31,9 @@ from gateway.errors import AuditUnavailable, InvalidArgument
 logger = logging.getLogger(__name__)
 _allocate_lock = _thread.allocate_lock
 
-#: Called by the writer after each successful commit: (first seq, canonical bytes).
+#: Called by the writer after each successful commit with (first seq, canonical bytes),
+#: before the group's callers are woken. It must not append to the same log (the writer
+#: would wait for itself); what it raises is logged and counted, never propagated.
 OnCommit = Callable[[int, Sequence[bytes]], None]
 
 _SCHEMA = """
@@ -55,8 +57,7 @@ BEGIN SELECT RAISE(ABORT, 'audit_log seq must be max(seq) + 1'); END;
 # substr on a BLOB counts bytes, so each entry is stored exactly. If SQLite ever
 # produced the rows out of order the seq trigger would abort the statement: it fails
 # closed, it cannot misnumber.
-_INSERT_GROUP = """
-INSERT INTO audit_log (seq, entry)
+_INSERT_GROUP = """INSERT INTO audit_log (seq, entry)
 SELECT b.base + 1 + j.key, substr(?1, 1 + sum(j.value) OVER w - j.value, j.value)
 FROM json_each(?2) AS j, (SELECT coalesce(max(seq), 0) AS base FROM audit_log) AS b
 WINDOW w AS (ORDER BY j.key ROWS UNBOUNDED PRECEDING)
@@ -109,7 +110,12 @@ class _Group:
 
 
 class SqliteAuditLog:
-    """``AuditLog`` on its own SQLite file, with group commit by a single writer thread."""
+    """``AuditLog`` on its own SQLite file, with group commit by a single writer thread.
+
+    ``busy_timeout_ms`` bounds the wait for a write lock held elsewhere (then the append
+    fails); ``max_group`` caps the entries per transaction; ``group_commit=False`` writes
+    each call in its own transaction in the caller's thread (the benchmark baseline).
+    """
 
     def __init__(
         self,
@@ -175,26 +181,16 @@ class SqliteAuditLog:
 
     def read(self, *, start: int = 1, limit: int = 1000) -> list[tuple[int, AuditEntry]]:
         """Committed entries with seq >= start; raises AuditUnavailable if unreadable."""
-        if start < 1 or not 0 <= limit <= _MAX_READ:
-            raise InvalidArgument(f"read needs start >= 1 and 0 <= limit <= {_MAX_READ}")
-        rows = self._query(
-            "SELECT seq, entry FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?",
-            (start, limit),
-        )
-        # A row that does not parse raises MalformedAuditEntry: evidence must not be skipped.
+        rows = self.read_raw(start=start, limit=limit)
+        # A row that does not parse raises MalformedAuditEntry: evidence is never skipped.
         return [(seq, AuditEntry.from_canonical(data)) for seq, data in rows]
 
     def read_raw(self, *, start: int = 1, limit: int = 1000) -> list[tuple[int, bytes]]:
         """Committed canonical bytes with seq >= start; raises AuditUnavailable if unreadable."""
         if start < 1 or not 0 <= limit <= _MAX_READ:
             raise InvalidArgument(f"read needs start >= 1 and 0 <= limit <= {_MAX_READ}")
-        return [
-            (seq, bytes(data))
-            for seq, data in self._query(
-                "SELECT seq, entry FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?",
-                (start, limit),
-            )
-        ]
+        sql = "SELECT seq, entry FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?"
+        return [(seq, bytes(data)) for seq, data in self._query(sql, (start, limit))]
 
     def size(self) -> int:
         """The number of committed entries; raises AuditUnavailable if unreadable."""
@@ -312,8 +308,10 @@ class SqliteAuditLog:
         try:
             cur = conn.execute(_INSERT_GROUP, (b"".join(datas), str(list(map(len, datas)))))
             last = cur.lastrowid
-            if last is None:
-                raise sqlite3.DatabaseError("audit insert reported no rowid")
+            if last is None or cur.rowcount != len(datas):
+                # Already committed, but the seqs cannot be told: refusing the callers is
+                # the safe side (logged, not released).
+                raise sqlite3.DatabaseError("audit insert reported an unexpected outcome")
         except BaseException:
             # A failed autocommit statement rolls itself back; this only guards against a
             # transaction somehow left open, which would swallow the next group's commit.
@@ -336,7 +334,7 @@ class SqliteAuditLog:
         conn = sqlite3.connect(
             self._path,
             timeout=self._busy_timeout_ms / 1000,
-            isolation_level=None,  # explicit BEGIN/COMMIT: we decide what one commit holds
+            isolation_level=None,  # autocommit: each write statement is one transaction
             check_same_thread=False,
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -75,7 +76,10 @@ def test_invalid_values_are_refused(overrides: dict[str, object]) -> None:
         make_entry(**overrides)
 
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+# No 17-digit runs: the ID-number guard (tested separately) would refuse some of them.
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(
+    lambda s: not re.search("[0-9]{17}", s)
+)
 _entries = st.builds(
     AuditEntry,
     time=st.datetimes(
@@ -107,6 +111,8 @@ def test_canonical_bytes_round_trip(entry: AuditEntry) -> None:
     # Deterministic: a fresh, equal object serialises to the same bytes.
     assert replace(entry).canonical_bytes() == data
     # Independent re-encoding with the documented recipe gives the same bytes.
+    recipe = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
+    assert json.dumps(entry.to_json_object(), **recipe).encode() == data  # type: ignore[arg-type]
     obj = json.loads(data)
     assert (
         json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() == data

@@ -322,3 +322,29 @@ def test_bad_read_arguments(log: SqliteAuditLog) -> None:
 def test_unopenable_file_fails_closed(tmp_path: Path) -> None:
     with pytest.raises(AuditUnavailable):
         SqliteAuditLog(tmp_path / "missing-dir" / "audit.db")
+
+
+def test_two_writers_on_one_file_number_correctly(path: Path) -> None:
+    # Not the intended deployment (one writer per file), but seqs must stay right if it
+    # happens: each is computed inside the inserting statement, under the write lock.
+    logs = [SqliteAuditLog(path), SqliteAuditLog(path)]
+    got: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        for k in range(50):
+            entry = make_entry(i * 1000 + k)
+            seq = logs[i % 2].append(entry)
+            with lock:
+                got.append((seq, entry.request_id))
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert sorted(s for s, _ in got) == list(range(1, 401))
+    stored = {seq: e.request_id for seq, e in logs[0].read(limit=400)}
+    assert all(stored[seq] == rid for seq, rid in got)
+    for log in logs:
+        log.close()
