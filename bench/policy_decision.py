@@ -150,6 +150,7 @@ def requests(catalogue: Catalogue, rng: random.Random, count: int) -> list[Reque
     parties = list(catalogue.parties)
     objects = [c.object_name(f) for c in catalogue.categories.values() for f in c.fields]
     purposes = [p for p, v in catalogue.purposes.items() if v.queryable]
+    count = min(count, len(parties) * len(objects) * 2 * len(purposes) // 2)
     out: dict[tuple[str, str, str, str], ConditionContext] = {}
     while len(out) < count:
         key = (

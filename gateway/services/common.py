@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import grpc
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
@@ -73,11 +74,12 @@ class CallFrame:
     gw: Gateway
     span: Span
     draft: AuditDraft
+    parent: Context
 
     @contextmanager
     def step(self, name: str) -> Iterator[Span]:
         """A request-path step span under this call."""
-        with step(self.gw.tracer, name) as span:
+        with step(self.gw.tracer, name, self.parent) as span:
             yield span
 
     def commit_allow(self, reason: str = "") -> int:
@@ -95,7 +97,8 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
     """Run one RPC: root span, audit of any refusal, safe error mapping."""
     with gw.tracer.start_as_current_span(method, record_exception=False,
                                          set_status_on_exception=False) as span:
-        frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action))
+        frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action),
+                          parent=set_span_in_context(span))
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
         try:
