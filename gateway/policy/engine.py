@@ -7,18 +7,21 @@ at load): it precomputes the role closure of every subject (g), the ancestor clo
 every data object (g2) and an index of rules by (sub, obj, act, pur), so a decision
 costs a few dictionary look-ups however large the policy is.
 
-An engine never changes after `load`; a policy reload builds a new engine, so any
-number of threads may share one.
+An engine's answers never change after `load` (only its cache fills); a policy reload
+builds a new engine, so any number of threads may share one.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
-import casbin
+import casbin  # type: ignore[import-untyped]
 
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
@@ -131,12 +134,27 @@ class FieldDecisions:
         """Fields not released at all."""
         return self._with("withheld")
 
-    @property
+    @cached_property
     def rules(self) -> tuple[Rule, ...]:
         """Every rule that took part in these decisions, in policy order (for the audit)."""
         found = {d.rule for fd in self.fields for d in (fd.read, fd.read_masked)
                  if d is not None and d.rule is not None}
         return tuple(sorted(found, key=lambda r: (r.source, r.line)))
+
+    @cached_property
+    def rule_texts(self) -> tuple[str, ...]:
+        """The rules as text ("policy.csv:12 p, ..."), as the audit records them."""
+        return tuple(str(rule) for rule in self.rules)
+
+    @cached_property
+    def levels(self) -> Mapping[str, Release]:
+        """Field code -> release, for the protect step (read-only: results are shared)."""
+        return MappingProxyType({fd.field: fd.release for fd in self.fields})
+
+    @property
+    def any_released(self) -> bool:
+        """True when at least one field is released, clear or masked."""
+        return any(fd.release != "withheld" for fd in self.fields)
 
 
 # (condition, decision) pairs for denies and allows in policy order, then the refusal.
@@ -175,11 +193,15 @@ class PolicyEngine:
             if fn is None:
                 raise ConfigurationError(f"{rule}: unknown condition '{rule.cond}'")
             self._checks[rule.cond] = fn
-        self._allow = {r: Decision(True, r, f"allowed by {r}") for r in rules}
-        self._deny = {r: Decision(False, r, f"denied by {r}") for r in rules}
+        # Built on first use: formatting 100k reasons up front would double the load time.
+        self._decisions: dict[Rule, Decision] = {}
         # Only requests made of known names are cached, so the cache is bounded by the
         # catalogue and cannot be grown by callers inventing names.
         self._cache: dict[tuple[str, str, str, str], _Entry] = {}
+        # decide_fields results depend only on the party, category, purpose and the
+        # outcome of each condition the policy uses, so that tuple is an exact cache key.
+        self._condition_fns = tuple(self._checks[name] for name in sorted(self._checks))
+        self._field_cache: dict[tuple[str, str, str, tuple[bool, ...]], FieldDecisions] = {}
 
     @classmethod
     def load(cls, policies_dir: Path, catalogue: Catalogue) -> PolicyEngine:
@@ -226,8 +248,9 @@ class PolicyEngine:
     def _entry(self, key: tuple[str, str, str, str]) -> _Entry:
         party, obj, action, purpose = key
         found = self._candidates(party, obj, action, purpose)
-        denies = tuple((self._checks[r.cond], self._deny[r]) for r in found if r.eft == "deny")
-        allows = tuple((self._checks[r.cond], self._allow[r]) for r in found if r.eft == "allow")
+        denies = tuple((self._checks[r.cond], self._decided(r)) for r in found if r.eft == "deny")
+        allows = tuple((self._checks[r.cond], self._decided(r)) for r in found
+                       if r.eft == "allow")
         unmet = sorted({r.cond for r in found if r.eft == "allow" and r.cond})
         reason = f"{NO_RULE} (condition not met: {', '.join(unmet)})" if unmet else NO_RULE
         entry: _Entry = (denies, allows, Decision(False, None, reason))
@@ -243,12 +266,20 @@ class PolicyEngine:
         with self._casbin_lock:
             allowed, explained = self._enforcer.enforce_ex(party, obj, action, purpose, ctx)
         rule = self._by_values.get(tuple(explained)) if explained else None
-        if allowed and rule is not None:
-            # Casbin reports the last matching allow; `decide` reports the first.
-            return self._allow[rule]
-        if rule is not None and rule.eft == "deny":
-            return self._deny[rule]
+        if rule is not None and rule.eft == ("allow" if allowed else "deny"):
+            # For an allow Casbin names the last matching rule; `decide` names the first.
+            return self._decided(rule)
+        if allowed:  # not reachable with a non-empty policy; report Casbin faithfully
+            return Decision(True, None, "allowed by Casbin without a rule")
         return Decision(False, None, NO_RULE)
+
+    def _decided(self, rule: Rule) -> Decision:
+        decision = self._decisions.get(rule)
+        if decision is None:
+            verb = "allowed" if rule.eft == "allow" else "denied"
+            decision = Decision(rule.eft == "allow", rule, f"{verb} by {rule}")
+            decision = self._decisions.setdefault(rule, decision)
+        return decision
 
     def explain(self, party: str, obj: str, action: str, purpose: str,
                 ctx: ConditionContext) -> Explanation:
@@ -269,6 +300,19 @@ class PolicyEngine:
     def decide_fields(self, party: str, category: Category, purpose: str,
                       ctx: ConditionContext) -> FieldDecisions:
         """Per field: clear if read is allowed, masked if read_masked is, else withheld."""
+        outcomes = tuple(bool(fn(ctx)) for fn in self._condition_fns)
+        key = (party, category.code, purpose, outcomes)
+        cached = self._field_cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._decide_fields(party, category, purpose, ctx)
+        if (party in self._roles and purpose in self._purposes
+                and self._catalogue.categories.get(category.code) is category):
+            self._field_cache[key] = result
+        return result
+
+    def _decide_fields(self, party: str, category: Category, purpose: str,
+                       ctx: ConditionContext) -> FieldDecisions:
         out: list[FieldDecision] = []
         for fcode in category.fields:
             obj = category.object_name(fcode)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-import casbin
-from casbin.persist.adapter import Adapter, load_policy_line
+import casbin  # type: ignore[import-untyped]
+from casbin.persist.adapter import Adapter, load_policy_line  # type: ignore[import-untyped]
 
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
@@ -80,6 +80,10 @@ def load_policy(policies_dir: Path, catalogue: Catalogue) -> LoadedPolicy:
     model_bytes, model_text = _read(policies_dir / MODEL_FILE)
     policy_bytes, policy_text = _read(policies_dir / POLICY_FILE)
     rules, role_lines = _parse_policy(policy_text)
+    if not rules:
+        # Likely a truncated file; and with no rules Casbin evaluates its matcher once on
+        # empty strings, allowing a request made of empty names.
+        raise ConfigurationError(f"{POLICY_FILE}: no rules; an empty policy is refused")
     _check_names(rules, role_lines, catalogue)
     listed = [(c, p) for _, c, p in role_lines]
     # The party registry's edges come after policy.csv's own g lines, minus repeats.
@@ -221,6 +225,8 @@ def _check_names(rules: list[Rule], role_lines: list[tuple[int, str, str]],
         where = f"{POLICY_FILE}:{number}"
         if parent in catalogue.parties:
             raise ConfigurationError(f"{where}: '{parent}' is a party; it cannot be a role")
+        if parent in objects:
+            raise ConfigurationError(f"{where}: '{parent}' names data; it cannot be a role")
         if child not in subjects:
             raise ConfigurationError(f"{where}: unknown subject '{child}'")
     for rule in rules:
@@ -264,7 +270,7 @@ def _check_remit(rules: list[Rule], roles: Mapping[str, tuple[str, ...]],
                                          "catalogue.toml does not list it as a provider")
 
 
-class _TextAdapter(Adapter):
+class _TextAdapter(Adapter):  # type: ignore[misc]  # casbin ships no type hints
     """Feeds Casbin the very text the engine parsed and hashed, plus catalogue edges."""
 
     def __init__(self, text: str, extra_lines: list[str]) -> None:

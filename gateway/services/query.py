@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import grpc
 
 from gateway.api import pb, rpc
@@ -66,13 +68,13 @@ class QueryServicer(rpc.QueryServiceServicer):
                 ctx = ConditionContext(consent_presented=bool(query.consent_id),
                                        subject_age=query.subject.age_on(today),
                                        now=gw.clock.now())
-                access: dict[str, dict[str, str]] = {}
+                access: dict[str, Mapping[str, str]] = {}
                 for code in query.categories:
                     fields = gw.policy.decide_fields(party.id, gw.catalogue.categories[code],
                                                      query.purpose.code, ctx)
-                    draft.policy_rules.extend(str(rule) for rule in fields.rules)
-                    if fields.clear or fields.masked:
-                        access[code] = {fd.field: fd.release for fd in fields.fields}
+                    draft.policy_rules.extend(fields.rule_texts)
+                    if fields.any_released:
+                        access[code] = fields.levels
                 span.set_attribute("credgate.categories_allowed", len(access))
                 if not access and query.purpose.consent_required and not query.consent_id:
                     raise ConsentRefused("this purpose requires the person's consent",

@@ -59,6 +59,8 @@ BAD_LINES = {
     "g_unknown_member": ("g, nobody, reviewer", "policy.csv:3: unknown subject 'nobody'"),
     "g_party_as_role": ("g, department, court",
                         "policy.csv:3: 'court' is a party; it cannot be a role"),
+    "g_data_as_role": ("g, department, negative",
+                       "policy.csv:3: 'negative' names data; it cannot be a role"),
     "g2_in_policy": ("g2, honour, negative", "policy.csv:3: the data hierarchy (g2)"),
     "duplicate": ("p, court, dishonest_debtor, submit, submission, allow,",
                   "policy.csv:3: repeats line 2"),
@@ -101,6 +103,12 @@ def test_role_chain_longer_than_casbin_follows_is_refused(write_policy: WritePol
     # One more link and Casbin would silently stop short: refused instead.
     path = write_policy(HEADER + lines + "g, level8, level9\n" + rule)
     assert "longer than the 9 links Casbin follows" in refused(path, catalogue)
+
+
+def test_policy_without_rules_is_refused(write_policy: WritePolicy,
+                                        catalogue: Catalogue) -> None:
+    path = write_policy("# everything was deleted\ng, department, reviewer\n")
+    assert refused(path, catalogue) == "policy.csv: no rules; an empty policy is refused"
 
 
 def test_missing_policy_file_is_refused(tmp_path: Path, catalogue: Catalogue) -> None:
