@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -20,7 +18,16 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.trace import Span, Status, StatusCode, Tracer, format_trace_id
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Span,
+    Status,
+    StatusCode,
+    Tracer,
+    format_trace_id,
+    get_current_span,
+)
 
 from gateway import __version__
 from gateway.errors import ConfigurationError
@@ -31,9 +38,15 @@ STEPS = ("identify", "validate", "decide", "consent", "fetch", "protect", "audit
 
 
 def make_tracer_provider(exporter: str | SpanExporter = "none") -> TracerProvider:
-    """A tracer provider exporting to "none", "console", "otlp" or a given exporter."""
-    provider = TracerProvider(resource=Resource.create(
-        {"service.name": "credgate", "service.version": __version__}))
+    """A tracer provider exporting to "none", "console", "otlp" or a given exporter.
+
+    With "none" nothing would ever read a span, so spans are sampled out at the root:
+    trace ids are still generated (the audit records them) but no span is recorded.
+    """
+    resource = Resource.create({"service.name": "credgate", "service.version": __version__})
+    if exporter == "none":
+        return TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    provider = TracerProvider(resource=resource)
     if isinstance(exporter, SpanExporter):
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif exporter == "console":
@@ -49,7 +62,7 @@ def make_tracer_provider(exporter: str | SpanExporter = "none") -> TracerProvide
             ) from None
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    elif exporter != "none":
+    else:
         raise ConfigurationError(f"unknown trace exporter {exporter!r}")
     return provider
 
@@ -59,23 +72,38 @@ def trace_id_of(span: Span) -> str:
     return format_trace_id(span.get_span_context().trace_id)
 
 
-@contextmanager
-def step(tracer: Tracer, name: str, parent: Context | None = None) -> Iterator[Span]:
+class StepSpan:
     """A child span for one request-path step; marks it as an error when the step refuses.
 
-    The span is not made current (nothing below a step starts spans), which keeps a
-    step's tracing cost to one span start and end.
+    The span is not made current (nothing below a step starts spans), and when the call
+    is sampled out no span is started at all, so a step costs almost nothing untraced.
     """
-    span = tracer.start_span(name, context=parent, record_exception=False,
-                             set_status_on_exception=False)
-    try:
-        yield span
-    except Exception as exc:
-        # The exception text may describe input; record only its type and reason code.
-        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-        reason = getattr(exc, "reason", "")
-        if reason:
-            span.set_attribute("credgate.refusal", reason)
-        raise
-    finally:
+
+    __slots__ = ("_name", "_parent", "_span", "_tracer")
+
+    def __init__(self, tracer: Tracer, name: str, parent: Context | None = None) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._parent = parent
+        self._span: Span = INVALID_SPAN
+
+    def __enter__(self) -> Span:
+        if self._parent is not None and not get_current_span(self._parent).is_recording():
+            return INVALID_SPAN
+        self._span = self._tracer.start_span(self._name, context=self._parent,
+                                             record_exception=False,
+                                             set_status_on_exception=False)
+        return self._span
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        span = self._span
+        if span is INVALID_SPAN:
+            return
+        if exc is not None:
+            # The exception text may describe input; record only its type and reason code.
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            reason = getattr(exc, "reason", "")
+            if reason:
+                span.set_attribute("credgate.refusal", reason)
         span.end()

@@ -14,7 +14,7 @@ builds a new engine, so any number of threads may share one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +42,9 @@ __all__ = ["Decision", "Explanation", "FieldDecision", "FieldDecisions", "Policy
            "Release", "Rule"]
 
 NO_RULE = "no rule allows"
+# Callers choose category subsets, so that cache is capped (the per-field cache is not:
+# it is bounded by the catalogue).
+_MAX_CATEGORY_SETS = 4096
 
 Release = Literal["clear", "masked", "withheld"]
 
@@ -151,7 +154,7 @@ class FieldDecisions:
         """Field code -> release, for the protect step (read-only: results are shared)."""
         return MappingProxyType({fd.field: fd.release for fd in self.fields})
 
-    @property
+    @cached_property
     def any_released(self) -> bool:
         """True when at least one field is released, clear or masked."""
         return any(fd.release != "withheld" for fd in self.fields)
@@ -202,6 +205,8 @@ class PolicyEngine:
         # outcome of each condition the policy uses, so that tuple is an exact cache key.
         self._condition_fns = tuple(self._checks[name] for name in sorted(self._checks))
         self._field_cache: dict[tuple[str, str, str, tuple[bool, ...]], FieldDecisions] = {}
+        self._categories_cache: dict[tuple[str, str, tuple[str, ...], tuple[bool, ...]],
+                                     Mapping[str, FieldDecisions]] = {}
 
     @classmethod
     def load(cls, policies_dir: Path, catalogue: Catalogue) -> PolicyEngine:
@@ -296,6 +301,21 @@ class PolicyEngine:
             object_chain=shortest_path(self._object_parents, obj, rule.obj if rule else None),
             considered=considered,
         )
+
+    def decide_categories(self, party: str, categories: Sequence[Category], purpose: str,
+                          ctx: ConditionContext) -> Mapping[str, FieldDecisions]:
+        """decide_fields for several categories at once (one cache look-up per request)."""
+        outcomes = tuple(bool(fn(ctx)) for fn in self._condition_fns)
+        key = (party, purpose, tuple(c.code for c in categories), outcomes)
+        cached = self._categories_cache.get(key)
+        if cached is not None:
+            return cached
+        result = MappingProxyType(
+            {c.code: self.decide_fields(party, c, purpose, ctx) for c in categories})
+        if (party in self._roles and purpose in self._purposes
+                and len(self._categories_cache) < _MAX_CATEGORY_SETS):
+            self._categories_cache[key] = result
+        return result
 
     def decide_fields(self, party: str, category: Category, purpose: str,
                       ctx: ConditionContext) -> FieldDecisions:

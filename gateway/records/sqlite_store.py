@@ -6,6 +6,7 @@ import base64
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import date
@@ -121,8 +122,13 @@ def _rollback(conn: sqlite3.Connection) -> None:
 class SqliteStore:
     """RecordStore on a SQLite file; one connection per thread, writes serialised."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000,
+                 cache_subjects: int = 10_000) -> None:
         self.path = Path(path)
+        self._cache: OrderedDict[str, tuple[StoredRecord, ...]] = OrderedDict()
+        self._cache_size = cache_subjects
+        self._cache_lock = threading.Lock()
+        self._generation = 0
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -179,6 +185,7 @@ class SqliteStore:
     def put_records(self, records: Sequence[StoredRecord]) -> list[PutResult]:
         """Store a batch atomically, idempotent per (provider, source_record_id)."""
         results: list[PutResult] = []
+        self._invalidate({r.subject_index for r in records})
         try:
             with self._write() as conn:
                 for index, rec in enumerate(records):
@@ -210,6 +217,10 @@ class SqliteStore:
                     results.append(PutResult(index, rec.record_id, True))
         except sqlite3.Error as exc:
             raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
+        finally:
+            # Also after the commit: a read between the first invalidation and the
+            # commit must not stay cached.
+            self._invalidate({r.subject_index for r in records})
         return results
 
     def find_records(
@@ -218,17 +229,50 @@ class SqliteStore:
         """Records of a subject in the given categories, oldest event first."""
         if not subject_indexes or not categories:
             return []
-        idx_marks = ",".join("?" * len(subject_indexes))
-        cat_marks = ",".join("?" * len(categories))
+        wanted = set(categories)
+        found: list[StoredRecord] = []
+        for index in subject_indexes:
+            found.extend(r for r in self._subject_records(index) if r.category in wanted)
+        if len(subject_indexes) > 1:
+            found.sort(key=lambda r: (r.event_date, r.record_id))
+        return found
+
+    def _subject_records(self, subject_index: str) -> tuple[StoredRecord, ...]:
+        """All records of one blind index, from the cache or the database.
+
+        The cache holds stored (encrypted) records only. It is exact because this
+        process is the only writer of an embedded store: every write bumps the
+        generation and drops the subjects it touched, and a read that raced a write
+        is not cached.
+        """
+        with self._cache_lock:
+            cached = self._cache.get(subject_index)
+            if cached is not None:
+                self._cache.move_to_end(subject_index)
+                return cached
+            generation = self._generation
         try:
             rows = self._conn().execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_index IN ({idx_marks}) "
-                f"AND category IN ({cat_marks}) ORDER BY event_date, record_id",
-                (*subject_indexes, *categories),
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_index = ? "
+                "ORDER BY event_date, record_id",
+                (subject_index,),
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
-        return [_row_to_record(r) for r in rows]
+        records = tuple(_row_to_record(r) for r in rows)
+        if self._cache_size:
+            with self._cache_lock:
+                if generation == self._generation:
+                    self._cache[subject_index] = records
+                    if len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
+        return records
+
+    def _invalidate(self, subject_indexes: Collection[str]) -> None:
+        with self._cache_lock:
+            self._generation += 1
+            for index in subject_indexes:
+                self._cache.pop(index, None)
 
     def put_consent(self, row: ConsentRow) -> bool:
         """Register a consent; False when the same artefact was registered before."""

@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.errors import AuditUnavailable, CredgateError
-from gateway.telemetry import step, trace_id_of
+from gateway.telemetry import StepSpan, trace_id_of
 
 log = logging.getLogger("credgate.services")
 
@@ -76,11 +76,9 @@ class CallFrame:
     draft: AuditDraft
     parent: Context
 
-    @contextmanager
-    def step(self, name: str) -> Iterator[Span]:
-        """A request-path step span under this call."""
-        with step(self.gw.tracer, name, self.parent) as span:
-            yield span
+    def step(self, name: str) -> StepSpan:
+        """A request-path step span under this call (use with `with`)."""
+        return StepSpan(self.gw.tracer, name, self.parent)
 
     def commit_allow(self, reason: str = "") -> int:
         """Append the allow entry durably (the audit step); raises AuditUnavailable."""

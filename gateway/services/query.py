@@ -68,10 +68,11 @@ class QueryServicer(rpc.QueryServiceServicer):
                 ctx = ConditionContext(consent_presented=bool(query.consent_id),
                                        subject_age=query.subject.age_on(today),
                                        now=gw.clock.now())
+                decided = gw.policy.decide_categories(
+                    party.id, [gw.catalogue.categories[c] for c in query.categories],
+                    query.purpose.code, ctx)
                 access: dict[str, Mapping[str, str]] = {}
-                for code in query.categories:
-                    fields = gw.policy.decide_fields(party.id, gw.catalogue.categories[code],
-                                                     query.purpose.code, ctx)
+                for code, fields in decided.items():
                     draft.policy_rules.extend(fields.rule_texts)
                     if fields.any_released:
                         access[code] = fields.levels
