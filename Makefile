@@ -34,6 +34,7 @@ demo: proto
 
 test: $(STAMP_TEST) proto
 	$(PY) -m ruff check gateway tests bench
+	$(PY) -m mypy gateway
 	$(PY) -m pytest -q
 
 lint: $(STAMP_TEST) proto

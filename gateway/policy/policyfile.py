@@ -270,7 +270,7 @@ def _check_remit(rules: list[Rule], roles: Mapping[str, tuple[str, ...]],
                                          "catalogue.toml does not list it as a provider")
 
 
-class _TextAdapter(Adapter):  # type: ignore[misc]  # casbin ships no type hints
+class _TextAdapter(Adapter):  # casbin ships no type hints
     """Feeds Casbin the very text the engine parsed and hashed, plus catalogue edges."""
 
     def __init__(self, text: str, extra_lines: list[str]) -> None:

@@ -115,11 +115,11 @@ class Catalogue:
         for cat in self.categories.values():
             for fcode in cat.fields:
                 edges.append((cat.object_name(fcode), cat.code))
-            for grp in cat.groups:
-                edges.append((cat.code, grp))
-        for grp in self.groups.values():
-            for parent in grp.parents:
-                edges.append((grp.code, parent))
+            for group_code in cat.groups:
+                edges.append((cat.code, group_code))
+        for group in self.groups.values():
+            for parent in group.parents:
+                edges.append((group.code, parent))
         return edges
 
     def role_edges(self) -> list[tuple[str, str]]:
@@ -240,10 +240,10 @@ def load_catalogue(policies_dir: Path) -> Catalogue:
         if missing:
             raise ConfigurationError(
                 f"category {cat.code}: no display rule for {sorted(missing)}")
-    for grp in groups.values():
-        for parent in grp.parents:
+    for group in groups.values():
+        for parent in group.parents:
             if parent not in groups:
-                raise ConfigurationError(f"group {grp.code}: unknown parent '{parent}'")
+                raise ConfigurationError(f"group {group.code}: unknown parent '{parent}'")
     clash = set(categories) & (set(groups) | set(parties))
     if clash:
         raise ConfigurationError(f"codes used twice: {sorted(clash)}")
