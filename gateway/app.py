@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from nacl.signing import VerifyKey
@@ -21,6 +22,7 @@ from gateway.policy.engine import PolicyEngine
 from gateway.records.catalogue import Catalogue, load_catalogue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
+from gateway.request_signing import RequestVerifier
 from gateway.telemetry import make_tracer_provider
 
 
@@ -51,6 +53,7 @@ class Gateway:
     store: RecordStore
     audit: AuditLog
     consents: ConsentRegistry
+    requests: RequestVerifier
     clock: Clock
     tracer_provider: TracerProvider
     tracer: Tracer
@@ -68,11 +71,13 @@ class Gateway:
         catalogue = load_catalogue(config.policies_dir)
         policy = PolicyEngine.load(config.policies_dir, catalogue)
         keyring = load_keyring(config.keys_dir)
-        issuer_keys = {
+        party_keys = {
             p.id: party_verify_key(config.keys_dir, p.id)
             for p in catalogue.parties.values()
-            if p.consent_issuer
+            if (config.keys_dir / "parties" / f"{p.id}.sign.pub").exists()
         }
+        issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
+                       if p.consent_issuer and p.id in party_keys}
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(config)
         audit = SqliteAuditLog(config.audit_db, busy_timeout_ms=config.audit_busy_timeout_ms)
@@ -86,6 +91,8 @@ class Gateway:
             audit=audit,
             consents=ConsentRegistry(store=store, keyring=keyring, catalogue=catalogue,
                                      issuer_keys=issuer_keys, clock=clock),
+            requests=RequestVerifier(keys=party_keys, clock=clock,
+                                     window=timedelta(seconds=config.request_window_s)),
             clock=clock,
             tracer_provider=provider,
             tracer=provider.get_tracer("credgate"),

@@ -11,8 +11,10 @@ from typing import Any
 import grpc
 
 from gateway.api import pb, rpc
+from gateway.clock import Clock, SystemClock
 from gateway.consent import new_terms, sign_terms
 from gateway.crypto import load_signing_key
+from gateway.request_signing import sign_request
 
 # The development certificates name the server "localhost"; connecting by IP still checks it.
 DEFAULT_SERVER_NAME = "localhost"
@@ -40,20 +42,53 @@ class PartyCredentials:
         )
 
 
+class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+    """Call details with our signature metadata added."""
+
+    def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+        self.method = base.method
+        self.timeout = base.timeout
+        self.metadata = metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = base.wait_for_ready
+        self.compression = getattr(base, "compression", None)
+
+
+class RequestSigner(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Signs every credgate call with the party's Ed25519 key (non-repudiation)."""
+
+    def __init__(self, key_path: Path, clock: Clock) -> None:
+        self._key = load_signing_key(key_path)
+        self._clock = clock
+
+    def intercept_unary_unary(self, continuation: Any, details: grpc.ClientCallDetails,
+                              request: Any) -> Any:
+        """Add time, salt and signature metadata to a credgate call."""
+        method = details.method if isinstance(details.method, str) else details.method.decode()
+        if not method.startswith("/credgate.") or not hasattr(request, "SerializeToString"):
+            return continuation(details, request)
+        metadata = list(details.metadata or ())
+        metadata += sign_request(self._key, method, request.SerializeToString(deterministic=True),
+                                 now=self._clock.now())
+        return continuation(_CallDetails(details, metadata), request)
+
+
 class CredgateClient:
     """One party's connection to the gateway; use as a context manager."""
 
     def __init__(self, target: str, credentials: PartyCredentials, *,
-                 server_name: str = DEFAULT_SERVER_NAME) -> None:
+                 server_name: str = DEFAULT_SERVER_NAME, clock: Clock | None = None) -> None:
         self.credentials = credentials
         channel_credentials = grpc.ssl_channel_credentials(
             root_certificates=credentials.ca.read_bytes(),
             private_key=credentials.key.read_bytes(),
             certificate_chain=credentials.cert.read_bytes(),
         )
-        self.channel = grpc.secure_channel(
+        self.raw_channel = grpc.secure_channel(
             target, channel_credentials,
             options=[("grpc.ssl_target_name_override", server_name)])
+        self.channel = grpc.intercept_channel(
+            self.raw_channel, RequestSigner(credentials.signing_key, clock or SystemClock()))
         self.records = rpc.RecordServiceStub(self.channel)
         self.queries = rpc.QueryServiceStub(self.channel)
         self.consents = rpc.ConsentServiceStub(self.channel)
@@ -66,7 +101,7 @@ class CredgateClient:
 
     def close(self) -> None:
         """Close the channel."""
-        self.channel.close()
+        self.raw_channel.close()
 
     def submit_records(self, records: Iterable[Mapping[str, Any]], *,
                        timeout: float = 30.0) -> pb.SubmitRecordsResponse:

@@ -25,6 +25,8 @@ class Config:
     database: str = "sqlite"
     max_workers: int = 16
     audit_busy_timeout_ms: int = 2000
+    #: How far a signed request's time may be from the gateway's clock, in seconds.
+    request_window_s: int = 120
     #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
     trace_exporter: str = "none"
 
@@ -62,7 +64,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         raise ConfigurationError(f"unknown config settings: {sorted(unknown)}")
     for name in _PATHS & set(values):
         values[name] = Path(values[name])
-    for name in ("max_workers", "audit_busy_timeout_ms"):
+    for name in ("max_workers", "audit_busy_timeout_ms", "request_window_s"):
         if name in values:
             values[name] = int(values[name])
     return replace(Config(), **values)

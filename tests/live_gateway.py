@@ -48,13 +48,14 @@ class LiveGateway:
 
     def client(self, party: str, keys: Path = KEYS) -> CredgateClient:
         """A connected client for a party (closed at teardown)."""
-        c = CredgateClient(self.target, PartyCredentials.from_keys_dir(keys, party))
+        c = CredgateClient(self.target, PartyCredentials.from_keys_dir(keys, party),
+                           clock=self.gw.clock)
         self.clients.append(c)
         return c
 
     def client_with(self, credentials: PartyCredentials) -> CredgateClient:
         """A client with arbitrary credentials (for identity tests)."""
-        c = CredgateClient(self.target, credentials)
+        c = CredgateClient(self.target, credentials, clock=self.gw.clock)
         self.clients.append(c)
         return c
 

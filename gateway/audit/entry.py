@@ -4,7 +4,7 @@ Canonical serialisation, format version 1 (this is what the Merkle tree hashes a
 what a regulator re-computes; changing it needs a new ``"v"``):
 
 * A single JSON object (RFC 8259), encoded as UTF-8 without a byte-order mark.
-* Exactly these 16 members, no others, none missing::
+* Exactly these 17 members, no others, none missing::
 
       "action"          string   e.g. "query.subject"
       "categories"      array of strings, in the order given
@@ -17,6 +17,8 @@ what a regulator re-computes; changing it needs a new ``"v"``):
       "reason"          string
       "record_count"    integer, 0 <= n < 2**53
       "request_id"      string
+      "request_signature" string "v1 <time> <digest> <base64 Ed25519 signature>" of
+                        the caller's signed request (gateway.request_signing), or ""
       "requester"       string   party id
       "subject_index"   string   keyed blind index of the ID number, "" when none
       "time"            string   RFC 3339 UTC, always 6 fractional digits and "Z",
@@ -100,6 +102,9 @@ class AuditEntry:
     reason: str
     request_id: str
     record_count: int
+    #: The caller's signature on its request ("v1 <time> <digest> <base64 sig>", see
+    #: gateway.request_signing); "" when the call was refused before it was verified.
+    request_signature: str = ""
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("categories", "fields_released")
 
@@ -125,7 +130,8 @@ class AuditEntry:
         texts = (
             self.trace_id, self.requester, self.action, self.purpose, self.subject_index,
             self.consent_id, self.policy_rule, self.policy_version, self.decision,
-            self.reason, self.request_id, *self.categories, *self.fields_released,
+            self.reason, self.request_id, self.request_signature, *self.categories,
+            *self.fields_released,
         )  # fmt: skip
         try:
             # The NUL separator keeps tokens of neighbouring fields from joining up.
@@ -161,6 +167,7 @@ class AuditEntry:
             "decision": self.decision,
             "reason": self.reason,
             "request_id": self.request_id,
+            "request_signature": self.request_signature,
             "record_count": self.record_count,
         }
 
@@ -184,6 +191,7 @@ class AuditEntry:
                 f'"reason":{q(self.reason)},'
                 f'"record_count":{self.record_count},'
                 f'"request_id":{q(self.request_id)},'
+                f'"request_signature":{q(self.request_signature)},'
                 f'"requester":{q(self.requester)},'
                 f'"subject_index":{q(self.subject_index)},'
                 f'"time":"{self.time.isoformat(timespec="microseconds")[:-6]}Z",'

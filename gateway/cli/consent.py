@@ -26,7 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     issue.add_argument("--category", action="append", required=True, dest="categories",
                        help="a category the person agrees to release (repeatable)")
     issue.add_argument("--days", type=int, default=30, help="validity in days from now")
-    issue.add_argument("--not-before", help="start instant (RFC 3339); default now")
+    issue.add_argument("--not-before", help="start instant (RFC 3339); default a minute ago")
     issue.add_argument("--max-uses", type=int, default=1, help="how many queries it allows")
     issue.add_argument("--id", dest="consent_id", help="consent id (default: random)")
     add_client_options(issue)
@@ -41,7 +41,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_issue(args: argparse.Namespace) -> int:
     """Sign and register a consent."""
-    start = parse_rfc3339(args.not_before) if args.not_before else SystemClock().now()
+    # Back-dated a minute by default so a gateway whose clock runs slightly behind
+    # does not see the new consent as not yet valid.
+    start = (parse_rfc3339(args.not_before) if args.not_before
+             else SystemClock().now() - timedelta(minutes=1))
     try:
         with connect(args) as client:
             consent_id = client.issue_consent(

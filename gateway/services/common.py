@@ -14,12 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.errors import AuditUnavailable, CredgateError
+from gateway.identity import identify
+from gateway.records.catalogue import Party
 from gateway.telemetry import StepSpan, trace_id_of
 
 log = logging.getLogger("credgate.services")
@@ -38,6 +41,7 @@ class AuditDraft:
     consent_id: str = ""
     policy_rules: list[str] = field(default_factory=list)
     record_count: int = 0
+    request_signature: str = ""
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
     seq: int = 0
 
@@ -59,6 +63,7 @@ class AuditDraft:
             reason=reason,
             request_id=self.request_id,
             record_count=self.record_count,
+            request_signature=self.request_signature,
         )
 
 
@@ -75,6 +80,19 @@ class CallFrame:
     span: Span
     draft: AuditDraft
     parent: Context
+    #: The full gRPC method name ("/credgate.v1.QueryService/QuerySubject"), as signed.
+    method: str
+
+    def identify(self, context: grpc.ServicerContext, request: Message) -> Party:
+        """The identify step: the certificate's party, and its signature on this request."""
+        with self.step("identify"):
+            party = identify(context.auth_context(), self.gw.catalogue)
+            self.draft.requester = party.id
+            signature = self.gw.requests.verify(
+                party.id, self.method, request.SerializeToString(deterministic=True),
+                dict(context.invocation_metadata()))
+            self.draft.request_signature = signature.audit_text()
+        return party
 
     def step(self, name: str) -> StepSpan:
         """A request-path step span under this call (use with `with`)."""
@@ -96,7 +114,7 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
     with gw.tracer.start_as_current_span(method, record_exception=False,
                                          set_status_on_exception=False) as span:
         frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action),
-                          parent=set_span_in_context(span))
+                          parent=set_span_in_context(span), method=f"/{method}")
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
         try:

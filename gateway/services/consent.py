@@ -6,7 +6,6 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.identity import identify
 from gateway.services.common import audited_call
 
 
@@ -23,9 +22,8 @@ class ConsentServicer(rpc.ConsentServiceServicer):
         gw = self._gw
         with audited_call(gw, context, "credgate.v1.ConsentService/IssueConsent",
                           "consent.issue") as call:
-            with call.step("identify"):
-                party = identify(context.auth_context(), gw.catalogue)
-                call.draft.requester = party.id
+            # 1. identify: the certificate's party, which signed this very request.
+            party = call.identify(context, request)
             with call.step("validate"):
                 prepared = gw.consents.prepare(party, request.consent.artefact,
                                                request.consent.signature)
@@ -47,10 +45,9 @@ class ConsentServicer(rpc.ConsentServiceServicer):
         gw = self._gw
         with audited_call(gw, context, "credgate.v1.ConsentService/RevokeConsent",
                           "consent.revoke") as call:
-            with call.step("identify"):
-                party = identify(context.auth_context(), gw.catalogue)
-                call.draft.requester = party.id
-                call.draft.consent_id = request.consent_id[:128]
+            # 1. identify: the certificate's party, which signed this very request.
+            party = call.identify(context, request)
+            call.draft.consent_id = request.consent_id[:128]
             with call.step("decide"):
                 row = gw.consents.revoke(party, request.consent_id, request.reason)
                 call.draft.purpose = row.purpose

@@ -11,7 +11,6 @@ from gateway.app import Gateway
 from gateway.crypto import blind_indexes
 from gateway.disclosure.protect import CLEAR, MASKED, ReleasedRecord, protect_record
 from gateway.errors import ConsentRefused, PermissionDenied
-from gateway.identity import identify
 from gateway.policy.conditions import ConditionContext
 from gateway.records.display import is_displayable
 from gateway.records.validate import validate_query
@@ -49,10 +48,8 @@ class QueryServicer(rpc.QueryServiceServicer):
         with audited_call(gw, context, "credgate.v1.QueryService/QuerySubject",
                           "query.subject") as call:
             draft = call.draft
-            # 1. identify: the party is the certificate's, never a request field.
-            with call.step("identify"):
-                party = identify(context.auth_context(), gw.catalogue)
-                draft.requester = party.id
+            # 1. identify: the certificate's party, which signed this very request.
+            party = call.identify(context, request)
             # 2. validate: codes, sizes, ID checksum; no personal data in any message.
             with call.step("validate"):
                 draft.purpose = request.purpose if request.purpose in gw.catalogue.purposes else ""

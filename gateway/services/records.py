@@ -7,7 +7,6 @@ import grpc
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.errors import PermissionDenied
-from gateway.identity import identify
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission
 from gateway.records.validate import RawRecord, validate_batch
@@ -32,10 +31,8 @@ class RecordServicer(rpc.RecordServiceServicer):
                           "records.submit") as call:
             draft = call.draft
             draft.purpose = SUBMIT_PURPOSE
-            # 1. identify
-            with call.step("identify"):
-                party = identify(context.auth_context(), gw.catalogue)
-                draft.requester = party.id
+            # 1. identify: the certificate's party, which signed this very request.
+            party = call.identify(context, request)
             # 2. validate: every record, with the catalogue's remit for this provider.
             with call.step("validate"):
                 now = gw.clock.now()

@@ -47,7 +47,7 @@ def test_canonical_bytes_are_the_documented_format() -> None:
         '"policy_rule":"p, role:court, violations, query, title_evaluation, allow",'
         '"policy_version":"2024-05-01.1","purpose":"title_evaluation",'
         '"reason":"信用修复 \\"ok\\"\\n\\u0001","record_count":3,"request_id":"req-0001",'
-        '"requester":"dept.court","subject_index":"bi1:Zm9vYmFyYmF6cXV4",'
+        '"request_signature":"","requester":"dept.court","subject_index":"bi1:Zm9vYmFyYmF6cXV4",'
         '"time":"2024-05-01T08:30:00.123456Z","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","v":1}'
     )
     assert data == expected.encode("utf-8")

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
+from gateway.clock import FixedClock
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """The CLI signs its requests with the real time, so the gateway's clock reads it too."""
+    return FixedClock(datetime.now(UTC))
 
 
 def client_args(live: LiveGateway, party: str) -> list[str]:
@@ -69,7 +77,6 @@ def test_consent_issue_and_revoke(live: LiveGateway, capsys: pytest.CaptureFixtu
     live.client("court").submit_records([debtor_record("CLI-C-1")])
     assert main(["consent", "issue", ADULT, "--grantee", "credit_agency", "--purpose",
                  "authorised_query", "--category", "dishonest_debtor", "--max-uses", "1",
-                 "--not-before", "2026-11-28T08:00:00Z",
                  *client_args(live, "citizen_portal")]) == 0
     consent_id = capsys.readouterr().out.strip()
     assert main(["query", ADULT, "--purpose", "authorised_query", "--consent", consent_id,

@@ -23,7 +23,10 @@ def test_certificate_from_another_ca_is_refused_at_the_handshake(live: LiveGatew
 
 
 def test_certificate_of_an_unregistered_party_is_unauthenticated(live: LiveGateway) -> None:
-    stranger = PartyCredentials.from_keys_dir(KEYS, "unknown_party")
+    stranger = PartyCredentials(party="unknown_party", ca=KEYS / "ca.crt",
+                                cert=KEYS / "parties" / "unknown_party.crt",
+                                key=KEYS / "parties" / "unknown_party.key",
+                                signing_key=KEYS / "parties" / "court.sign.key")
     with pytest.raises(grpc.RpcError) as info:
         live.client_with(stranger).query_subject(ADULT, "cadre_selection")
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED

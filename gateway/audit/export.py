@@ -1,0 +1,160 @@
+"""The regulator's export of the audit log: the exact entry bytes plus signed checkpoints.
+
+Format ``credgate-audit-export`` version 1. An export ``NAME`` is one file, UTF-8:
+
+* **Line 1, the header**: one JSON object on one line::
+
+      {"format": "credgate-audit-export", "version": 1,
+       "origin": "credgate.example/audit-log",      the log (checkpoint origin, key name)
+       "first_seq": 1, "last_seq": 1000000,          the entries that follow
+       "prefix": ["<base64>", ...],                  peaks of the tree of size first_seq-1
+       "checkpoints": ["<signed note>", ...],        signed checkpoints, smallest size first
+       "consistency": [{"size": N, "proof": ["<base64>", ...]}, ...],
+       "leaf_hashes": "NAME.leafhashes" or null,
+       "exported_at": "2024-05-01T08:30:00Z"}
+
+* **Lines 2, 3, ...**: the canonical bytes of seq ``first_seq``, ``first_seq + 1``, ...
+  up to ``last_seq``, *exactly* as stored (``gateway.audit.entry``), each followed by
+  one LF (0x0A). A canonical entry never contains a raw LF (JSON escapes control
+  characters and the canonical form has no whitespace), so splitting at LF recovers the
+  leaf bytes: the leaf hash of seq s is SHA-256(0x00 || line s - first_seq + 2).
+
+What is in the header, and why nothing in it needs to be trusted:
+
+* ``checkpoints`` are C2SP checkpoints signed by the gateway's log key, every stored one
+  whose size lies in [first_seq - 1, last_seq] (evenly thinned to at most
+  ``max_checkpoints``) plus the newest, which covers ``last_seq``. Their signatures are
+  the only trust anchor; the verifier recomputes each root from the entries.
+* ``prefix`` lets a range export that starts after seq 1 be verified: the compact range
+  (RFC 9162 perfect subtree roots) of the first ``first_seq - 1`` leaves. With a wrong
+  prefix no root matches, so it needs no trust. Empty for exports from seq 1.
+* ``consistency`` holds, for each bundled checkpoint larger than ``last_seq``, the RFC
+  9162 §2.1.4 proof from size ``last_seq`` to it, so a prefix export can be checked
+  against a later signed tree head.
+* ``leaf_hashes`` names a side file of the gateway's stored leaf hashes (32 raw bytes
+  per entry, seq ``first_seq`` first). They are hints: the verifier uses them only to
+  pinpoint the first bad entry, and only after they reproduce a signed root.
+
+``NAME.checkpoint`` (beside the export) repeats the newest checkpoint as a plain signed
+note, for regulators who keep checkpoints as they receive them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.audit.checkpoint import Checkpoint, Checkpointer, CheckpointStore
+from gateway.audit.log import SqliteAuditLog
+from gateway.audit.tree import AuditTree
+from gateway.clock import rfc3339
+from gateway.errors import InvalidArgument
+
+FORMAT = "credgate-audit-export"
+VERSION = 1
+LEAF_HASHES_SUFFIX = ".leafhashes"
+CHECKPOINT_SUFFIX = ".checkpoint"
+_READ = 10_000
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What ``export_range`` wrote."""
+
+    path: Path
+    first_seq: int
+    last_seq: int
+    entries: int
+    checkpoint: Checkpoint
+    checkpoints: int
+
+
+def side_file(export_path: Path, suffix: str) -> Path:
+    """The path of a side file of an export (``NAME.leafhashes``, ``NAME.checkpoint``)."""
+    export_path = Path(export_path)
+    return export_path.with_name(export_path.name + suffix)
+
+
+def _thin(checkpoints: Sequence[Checkpoint], limit: int) -> list[Checkpoint]:
+    """At most ``limit`` checkpoints, evenly spaced, always keeping the last."""
+    if len(checkpoints) <= limit:
+        return list(checkpoints)
+    step = len(checkpoints) / limit
+    picked = [checkpoints[int(i * step)] for i in range(limit - 1)]
+    return [*picked, checkpoints[-1]]
+
+
+def export_range(log: SqliteAuditLog, tree: AuditTree,
+                 checkpoints: Checkpointer | CheckpointStore | Checkpoint, out_path: Path,
+                 start: int = 1, end: int | None = None, *,
+                 leaf_hashes: bool = True, max_checkpoints: int = 1024) -> ExportSummary:
+    """Write entries start..end with their checkpoints; raises InvalidArgument for a bad range.
+
+    With a ``Checkpointer`` a checkpoint of the current tree is signed first and every
+    stored checkpoint in the range is bundled; with a ``CheckpointStore`` (forensics on a
+    log that fails its self-check: nothing new is signed) the newest stored checkpoint is
+    the anchor and the stored ones are bundled; with a single ``Checkpoint`` only it is.
+    ``end`` defaults to the newest checkpoint's size and may not exceed it: entries no
+    signed checkpoint covers cannot be verified.
+    """
+    store: CheckpointStore | None = None
+    if isinstance(checkpoints, Checkpointer):
+        anchor, store = checkpoints.checkpoint_now(), checkpoints.store
+    elif isinstance(checkpoints, CheckpointStore):
+        latest, store = checkpoints.latest(), checkpoints
+        if latest is None:
+            raise InvalidArgument("no signed checkpoint to export against")
+        anchor = latest
+    else:
+        anchor = checkpoints
+    end = anchor.size if end is None else end
+    if not 1 <= start <= end + 1 or end > anchor.size or end > tree.size():
+        raise InvalidArgument(
+            f"export range must satisfy 1 <= start <= end + 1 and end <= {anchor.size} "
+            "(the newest signed checkpoint)")
+    bundled = [] if store is None else _thin(
+        [c for c in store.between(start - 1, end) if c.size != anchor.size],
+        max(1, max_checkpoints - 1))
+    bundled = sorted([*bundled, anchor], key=lambda c: c.size)
+    out_path = Path(out_path)
+    hints = side_file(out_path, LEAF_HASHES_SUFFIX)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "origin": anchor.origin,
+        "first_seq": start,
+        "last_seq": end,
+        "prefix": [_b64(h) for h in tree.frontier(start - 1)],
+        "checkpoints": [c.note for c in bundled],
+        "consistency": [{"size": c.size, "proof": [_b64(h) for h in
+                                                   tree.consistency_proof(end, c.size)]}
+                        for c in bundled if c.size > end],
+        "leaf_hashes": hints.name if leaf_hashes else None,
+        "exported_at": rfc3339(datetime.now(UTC)),
+    }
+    written = 0
+    with out_path.open("wb") as out:
+        out.write(json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode())
+        out.write(b"\n")
+        seq = start
+        while seq <= end:
+            rows = log.read_raw(start=seq, limit=min(_READ, end - seq + 1))
+            if not rows:
+                break  # the log is shorter than the tree: the verifier will say so
+            out.write(b"\n".join(data for _, data in rows))
+            out.write(b"\n")
+            written += len(rows)
+            seq = rows[-1][0] + 1
+    if leaf_hashes:
+        hints.write_bytes(tree.leaf_hashes(start - 1, end))
+    side_file(out_path, CHECKPOINT_SUFFIX).write_text(anchor.note, encoding="utf-8")
+    return ExportSummary(path=out_path, first_seq=start, last_seq=end, entries=written,
+                         checkpoint=anchor, checkpoints=len(bundled))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

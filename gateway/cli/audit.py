@@ -1,0 +1,139 @@
+"""`credgate audit verify`: a regulator checks an audit export offline with the log's public key.
+
+Exit codes: 0 the export matches every signed checkpoint; 1 verification failed (the
+output names the first bad entry); 2 broken input (unreadable export, key or checkpoint
+file, or a checkpoint this export cannot be checked against).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from gateway.audit.verifier import ExportError, VerifyReport, verify_export
+from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED, print_json
+from gateway.crypto.signatures import load_verify_key
+from gateway.errors import CredgateError
+
+PROGRESS_FROM = 100_000  # entries: smaller exports verify in well under a second
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the audit command group."""
+    audit = commands.add_parser("audit", help="verify an audit log export (regulators)")
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION")
+    verify = actions.add_parser(
+        "verify", help="check an export against the gateway's signed checkpoints",
+        description="Recompute the RFC 6962 Merkle tree of an audit export and check it "
+                    "against the gateway's signed checkpoints (C2SP tlog-checkpoint), using "
+                    "nothing but the export and the gateway's log public key. Exit 0: "
+                    "verified; 1: verification failed, naming the first bad entry; 2: "
+                    "broken input.")
+    verify.add_argument("export", type=Path, help="the export file (NAME; side files "
+                        "NAME.leafhashes and NAME.checkpoint are found beside it)")
+    verify.add_argument("--log-key", type=Path, required=True,
+                        help="the gateway's log public key file (gateway.log.pub)")
+    verify.add_argument("--checkpoint", type=Path,
+                        help="a checkpoint you received from the gateway (default: the "
+                             "newest one bundled in the export)")
+    verify.add_argument("--previous", type=Path,
+                        help="a checkpoint you verified earlier: the export must extend it")
+    verify.add_argument("--origin", help="the log origin to expect (default: the export's)")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: for large exports on a terminal)")
+    verify.set_defaults(handler=run_verify)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal stream, redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO, *, force: bool | None) -> None:
+        self._stream = stream
+        self._force = force
+        self._shown = False
+        self._began = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        """Report progress (the verifier's callback)."""
+        if self._force is False:
+            return
+        if self._force is None and (total < PROGRESS_FROM or not self._stream.isatty()):
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < total:
+            return
+        self._last = now
+        frac = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(frac * 30)
+        rate = done / max(now - self._began, 1e-9)
+        self._stream.write(f"\rverifying [{bar:<30}] {frac:4.0%} {done:,}/{total:,} entries "
+                           f"{rate:,.0f}/s")
+        self._stream.flush()
+        self._shown = True
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self._shown:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _read(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{what} cannot be read: {path} ({type(exc).__name__})") from None
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify an export and print the verdict."""
+    bar = ProgressBar(sys.stderr, force=args.progress)
+    try:
+        key = load_verify_key(args.log_key)
+        report = verify_export(args.export, _read(args.checkpoint, "checkpoint file"), key,
+                               previous_checkpoint=_read(args.previous, "previous checkpoint"),
+                               origin=args.origin, progress=bar)
+    except CredgateError as exc:
+        bar.finish()
+        print(f"credgate: {exc.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    bar.finish()
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
+    return EXIT_OK if report.ok else EXIT_REFUSED
+
+
+def print_report(report: VerifyReport) -> None:
+    """The verdict for people."""
+    if report.ok:
+        print("OK: the export matches the gateway's signed checkpoints")
+    else:
+        print(f"FAILED: {report.failure}")
+    print(f"  log           {report.origin}")
+    print(f"  entries       {report.entries:,} (seq {report.first_seq:,}..{report.last_seq:,})")
+    if report.checkpoint_size is not None:
+        print(f"  checkpoint    size {report.checkpoint_size:,}")
+    if report.previous_size is not None:
+        verdict = "consistent" if report.ok else "not shown consistent"
+        print(f"  previous      size {report.previous_size:,}: {verdict}")
+    print(f"  roots checked {len(report.checked_sizes):,} checkpoint size(s)")
+    if report.ok:
+        return
+    if report.located == "exact":
+        print(f"  first bad entry  seq {report.first_bad_seq:,} (the first entry that differs "
+              "from the signed history)")
+    elif report.bad_range is not None:
+        lo, hi = report.bad_range
+        print(f"  first bad entry  between seq {lo:,} and {hi:,} (the signed roots narrow it "
+              "to this range)")
+        if report.first_bad_seq is not None:
+            print(f"  first malformed  seq {report.first_bad_seq:,} is not a canonical entry")

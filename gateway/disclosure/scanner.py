@@ -1,0 +1,320 @@
+"""Free-text scanner: personal data inside narratives (典型案例), found and masked.
+
+It finds, in any text:
+
+- ID numbers (GB 11643-1999): 18 characters with a valid MOD 11-2 check character, a
+  possible birth date and a province digit 1-8; optionally old 15-digit IDs (6-digit
+  address code, YYMMDD, 3-digit sequence; no check digit);
+- mobile numbers: 11 digits 1[3-9]..., with or without +86 / 0086;
+- bank card numbers: 16-19 digits with a valid Luhn check digit;
+- the names of the subjects in the batch: the full name, and the given name (or each
+  part of a dotted minority name) when it has at least two characters.
+
+Digits may be full-width or any other Unicode decimal digits, or Chinese numerals
+(〇一二...), and split by blanks, dashes or dots ("138 1234 5678"); names may be split by
+blanks and written with any form of the minority-name dot or in full-width letters.
+A finding holds its kind and span, never the value it found.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gateway.disclosure.operators import (
+    COMPOUND_SURNAMES,
+    MASK,
+    NAME_DOT,
+    NAME_DOTS,
+    mask_bank_card,
+    mask_keep,
+    mask_person_name,
+    normalise_name,
+)
+from gateway.records.idnumber import check_character
+
+ID_NUMBER = "id_number"
+OLD_ID_NUMBER = "old_id_number"
+MOBILE = "mobile"
+BANK_CARD = "bank_card"
+NAME = "name"
+_PRIORITY = {ID_NUMBER: 0, MOBILE: 1, BANK_CARD: 2, OLD_ID_NUMBER: 3, NAME: 4}
+_NAME_PRIORITY = _PRIORITY[NAME]
+
+_SEP = "[ \t\u00a0\u3000\u2000-\u200b\u202f\\-\u2010-\u2015\u2212\ufe63\uff0d.\u00b7]"
+_X_CHARS = "Xx\uff38\uff58"
+_CN_DIGITS = "〇零一二三四五六七八九"
+_CN_VALUE = {char: str(max(0, i - 1)) for i, char in enumerate(_CN_DIGITS)}
+# A run of decimal digits (any script) or Chinese numerals, with up to 3 separators
+# between groups; possessive, so the regex never backtracks into a run.
+_RUN = re.compile(rf"[\d{_CN_DIGITS}]++(?:{_SEP}{{1,3}}+[\d{_CN_DIGITS}]++)*+[{_X_CHARS}]?")
+_MIN_RUN = 11
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_SPACES = frozenset(" \t\r\n\u00a0\u3000\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                    "\u2008\u2009\u200a\u200b\u202f")
+_COMMON_SPACES = (" ", "\u3000", "\u00a0", "\t")
+_PLAIN_CJK = re.compile("[\u4e00-\u9fff]+")
+# Characters compared loosely in names: ASCII and full-width letters by their lower case,
+# every dot form as the middle dot.
+_FOLD: dict[str, str] = {dot: NAME_DOT for dot in NAME_DOTS}
+for _i in range(26):
+    _FOLD[chr(0x41 + _i)] = _FOLD[chr(0xFF21 + _i)] = _FOLD[chr(0xFF41 + _i)] = chr(0x61 + _i)
+# A found item inside the scanner: (start, end, priority, kind, replacement).
+_Hit = tuple[int, int, int, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Personal data found in a text: its kind and span (its repr never shows the value)."""
+
+    kind: str
+    start: int
+    end: int
+    replacement: str = field(repr=False)
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def _possible_date(year: int, month: int, day: int) -> bool:
+    if not 1 <= month <= 12 or day < 1 or day > _DAYS[month - 1]:
+        return False
+    return not (month == 2 and day == 29 and (year % 4 or (year % 100 == 0 and year % 400)))
+
+
+def is_id_number(digits: str) -> bool:
+    """An 18-character ID number: province digit, possible birth date, MOD 11-2 check."""
+    if len(digits) != 18 or digits[0] not in "12345678" or not digits[:17].isdigit():
+        return False
+    year = int(digits[6:10])
+    if not 1900 <= year <= 2099 or not _possible_date(year, int(digits[10:12]),
+                                                        int(digits[12:14])):
+        return False
+    return digits[17] == check_character(digits[:17])
+
+
+def is_old_id_number(digits: str) -> bool:
+    """A 15-digit ID number of the 1980s-1990s: address code, YYMMDD, sequence."""
+    return (len(digits) == 15 and digits.isdigit() and digits[0] in "12345678"
+            and _possible_date(1900 + int(digits[6:8]), int(digits[8:10]), int(digits[10:12])))
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn (ISO/IEC 7812-1 annex B) check of a card number."""
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        d = ord(char) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _classify(digits: str, old_ids: bool) -> tuple[str, str] | None:
+    """The kind and masked form of a whole digit string, or None."""
+    n = len(digits)
+    if n == 18 and is_id_number(digits):
+        return ID_NUMBER, mask_keep(digits, 3, 2)
+    if not digits.isdigit():
+        return None
+    if n in (11, 13, 15):
+        mobile = digits[n - 11:]
+        if digits[: n - 11] in ("", "86", "0086") and mobile[0] == "1" and mobile[1] in "3456789":
+            return MOBILE, mask_keep(mobile, 3, 4)
+    if 16 <= n <= 19 and digits[0] != "0" and luhn_valid(digits):
+        return BANK_CARD, mask_bank_card(digits)
+    if old_ids and n == 15 and is_old_id_number(digits):
+        return OLD_ID_NUMBER, mask_keep(digits, 3, 2)
+    return None
+
+
+def _groups(text: str, start: int, end: int) -> list[tuple[str, list[int]]]:
+    """The digit groups of a run, with each digit's position.
+
+    Separators split groups, and so does a change between Chinese numerals and digits
+    (张三13812345678: the 三 is a group of its own).
+    """
+    groups: list[tuple[str, list[int]]] = []
+    digits: list[str] = []
+    positions: list[int] = []
+    chinese = False
+    for pos in range(start, end):
+        char = text[pos]
+        if char in _CN_VALUE:
+            digit, is_chinese = _CN_VALUE[char], True
+        elif "0" <= char <= "9":
+            digit, is_chinese = char, False
+        elif char in _X_CHARS:
+            digit, is_chinese = "X", chinese
+        elif char.isdecimal():
+            digit, is_chinese = str(unicodedata.decimal(char)), False
+        else:
+            digit = ""
+        if digits and (not digit or is_chinese != chinese):
+            groups.append(("".join(digits), positions))
+            digits, positions = [], []
+        if digit:
+            digits.append(digit)
+            positions.append(pos)
+            chinese = is_chinese
+    if digits:
+        groups.append(("".join(digits), positions))
+    return groups
+
+
+def _run_hits(text: str, start: int, end: int, old_ids: bool) -> list[_Hit]:
+    """Every number in a run: any sequence of its groups, and ID numbers inside a group."""
+    found: list[_Hit] = []
+    groups = _groups(text, start, end)
+    plus = start > 0 and text[start - 1] == "+"
+    for i in range(len(groups)):
+        digits, positions = "", []
+        for j in range(i, len(groups)):
+            digits += groups[j][0]
+            positions = positions + groups[j][1]
+            if len(digits) > 19 + 4:
+                break
+            if len(digits) < _MIN_RUN:
+                continue
+            candidate, spots = digits, positions
+            if digits.endswith("X") and len(digits) != 18:
+                candidate, spots = digits[:-1], positions[:-1]
+            kind = _classify(candidate, old_ids)
+            if kind is not None:
+                first = spots[0] - 1 if plus and i == 0 and kind[0] == MOBILE else spots[0]
+                found.append((first, spots[-1] + 1, _PRIORITY[kind[0]], kind[0], kind[1]))
+        group, spots = groups[i]
+        for k in range(len(group) - 17 if len(group) > 18 else 0):
+            window = group[k:k + 18]
+            if is_id_number(window):
+                found.append((spots[k], spots[k + 17] + 1, _PRIORITY[ID_NUMBER], ID_NUMBER,
+                              mask_keep(window, 3, 2)))
+    return found
+
+
+# ---------------------------------------------------------------- names
+
+
+def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool]]:
+    """What to look for for one name: (folded needle, replacement, is Latin)."""
+    canonical = normalise_name(name)
+    folded = canonical if _PLAIN_CJK.fullmatch(canonical) else "".join(
+        _FOLD.get(char, char) for char in canonical if char not in _SPACES)
+    if len(folded) < 2:
+        return []
+    latin = folded.isascii()
+    needles = [(folded, mask_person_name(canonical), latin)]
+    if latin or not given_names:
+        return needles
+    if NAME_DOT in folded:
+        parts = [part for part in folded.split(NAME_DOT) if len(part) >= 2]
+        needles += [(part, (part[:1] if k == 0 else MASK) + MASK * (len(part) - 1), False)
+                    for k, part in enumerate(parts)]
+    else:
+        surname = folded[:2] if folded[:2] in COMPOUND_SURNAMES else folded[:1]
+        given = folded[len(surname):]
+        if len(given) >= 2:
+            needles.append((given, MASK * len(given), False))
+    return needles
+
+
+def _match_at(text: str, pos: int, needle: str) -> int:
+    """The end of a match of a folded needle at pos (blanks allowed inside), or -1."""
+    size = len(text)
+    for k, want in enumerate(needle):
+        if k:
+            while pos < size and text[pos] in _SPACES:
+                pos += 1
+        if pos >= size:
+            return -1
+        char = text[pos]
+        if char != want and _FOLD.get(char) != want:
+            return -1
+        pos += 1
+    return pos
+
+
+def _first_chars(char: str) -> tuple[str, ...]:
+    """Every character that folds to a needle's first character."""
+    return (char, *(k for k, v in _FOLD.items() if v == char)) if char.isascii() else (char,)
+
+
+def _inside_word(text: str, start: int, end: int) -> bool:
+    """Whether a Latin match continues a word on either side (Li Na inside Carolina)."""
+    before = text[start - 1] if start else ""
+    after = text[end] if end < len(text) else ""
+    return (before.isalpha() and before.isascii()) or (after.isalpha() and after.isascii())
+
+
+def _name_hits(text: str, names: Iterable[str], given_names: bool) -> list[_Hit]:
+    found: list[_Hit] = []
+    blanks = any(space in text for space in _COMMON_SPACES)
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        for needle, replacement, latin in _needles(name, given_names):
+            if not latin and NAME_DOT not in needle:
+                # Chinese characters match only themselves: a literal search, and a
+                # blank-tolerant walk only when the text has blanks at all.
+                pos = text.find(needle)
+                while pos >= 0:
+                    found.append((pos, pos + len(needle), _NAME_PRIORITY, NAME, replacement))
+                    pos = text.find(needle, pos + len(needle))
+                if not blanks:
+                    continue
+            for first in _first_chars(needle[0]):
+                pos = text.find(first)
+                while pos >= 0:
+                    end = _match_at(text, pos, needle)
+                    if end > 0 and not (latin and _inside_word(text, pos, end)):
+                        found.append((pos, end, _NAME_PRIORITY, NAME, replacement))
+                    pos = text.find(first, pos + 1)
+    return found
+
+
+# ---------------------------------------------------------------- scan and mask
+
+
+def _hits(text: str, names: Iterable[str], old_ids: bool, given_names: bool) -> list[_Hit]:
+    """Non-overlapping hits in text order: at each start the longest, then by kind."""
+    found: list[_Hit] = []
+    for match in _RUN.finditer(text):
+        if match.end() - match.start() >= _MIN_RUN:
+            found += _run_hits(text, match.start(), match.end(), old_ids)
+    if names:
+        found += _name_hits(text, names, given_names)
+    if len(found) < 2:
+        return found
+    found.sort(key=lambda hit: (hit[0], hit[0] - hit[1], hit[2]))
+    chosen = [found[0]]
+    for hit in found[1:]:
+        if hit[0] >= chosen[-1][1]:
+            chosen.append(hit)
+    return chosen
+
+
+def scan(text: str, *, names: Iterable[str] = (), old_ids: bool = True,
+         given_names: bool = True) -> list[Finding]:
+    """Personal data in a text, as non-overlapping findings in text order; never raises."""
+    if not isinstance(text, str):
+        text = str(text)
+    return [Finding(kind, start, end, replacement)
+            for start, end, _p, kind, replacement in _hits(text, names, old_ids, given_names)]
+
+
+def mask_free_text(text: str, *, names: Iterable[str] = (), old_ids: bool = True) -> str:
+    """The text with every finding of ``scan`` replaced by its mask; never raises."""
+    if not isinstance(text, str):
+        text = str(text)
+    hits = _hits(text, names, old_ids, True)
+    if not hits:
+        return text
+    pieces: list[str] = []
+    pos = 0
+    for start, end, _priority, _kind, replacement in hits:
+        pieces += (text[pos:start], replacement)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)

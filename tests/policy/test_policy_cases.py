@@ -1,0 +1,200 @@
+"""The decision test cases beside the policy (policies/tests/*.toml) and their runner."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.policy.testing import CaseFileError, load_cases, run_cases, run_policy_tests
+from gateway.policy.validate import PolicySet, open_policies
+from tests.support import POLICIES
+
+CASE = """
+[[case]]
+name = "{name}"
+{who}
+purpose = "{purpose}"
+object = "{obj}"
+action = "{action}"
+expect = "{expect}"
+why = "a reason"
+"""
+
+
+def case(name: str = "a case", who: str = 'party = "org_department"',
+         purpose: str = "cadre_selection", obj: str = "dishonest_debtor", action: str = "read",
+         expect: str = "allow") -> str:
+    return CASE.format(name=name, who=who, purpose=purpose, obj=obj, action=action,
+                       expect=expect)
+
+
+@pytest.fixture(scope="module")
+def city_policies() -> PolicySet:
+    return open_policies(POLICIES)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    """A copy of policies/ whose tests/ directory starts empty."""
+    dest = tmp_path / "policies"
+    shutil.copytree(POLICIES, dest, ignore=shutil.ignore_patterns("tests"))
+    (dest / "tests").mkdir()
+    return dest
+
+
+def rule_line(ps: PolicySet, *values: str) -> int:
+    return next(r.line for r in ps.engine.rules if r.values == values)
+
+
+# ------------------------------------------------------------------ the shipped cases
+
+
+def test_every_shipped_case_passes() -> None:
+    report = run_policy_tests(POLICIES)
+    failures = [line for r in report.results if not r.passed for line in r.lines()]
+    assert report.ok, "\n".join(failures)
+    assert len(report.results) >= 60
+    assert report.summary == f"PASS: {len(report.results)}/{len(report.results)}"
+
+
+def test_shipped_cases_cover_every_purpose_and_party(city_policies: PolicySet) -> None:
+    cases = load_cases(POLICIES / "tests", city_policies)
+    catalogue = city_policies.catalogue
+    assert {c.purpose for c in cases} == set(catalogue.purposes)
+    assert {p for c in cases for p in c.parties} == set(catalogue.parties)
+    assert {c.expect for c in cases} == {"allow", "deny"}
+    assert {c.action for c in cases} == {"read", "read_masked", "submit"}
+    assert any(c.is_role for c in cases) and any(c.consent for c in cases)
+    assert all(len(c.why) > 20 for c in cases)
+
+
+def test_shipped_cases_pin_the_masked_only_fields_and_every_remit(
+        city_policies: PolicySet) -> None:
+    cases = load_cases(POLICIES / "tests", city_policies)
+    masked_only = {(c.obj, c.purpose) for c in cases if c.action == "read" and c.expect == "deny"}
+    masked_ok = {(c.obj, c.purpose) for c in cases
+                 if c.action == "read_masked" and c.expect == "allow"}
+    assert ("identity.address", "cadre_selection") in masked_only & masked_ok
+    assert ("financial_dishonesty.bank_card", "joint_punishment") in masked_only & masked_ok
+    submitted = {(p, c.obj) for c in cases if c.action == "submit" and c.expect == "allow"
+                 for p in c.parties}
+    remits = {(p, cat.code) for cat in city_policies.catalogue.categories.values()
+              for p in cat.providers}
+    assert submitted == remits
+
+
+# ------------------------------------------------------------------ the runner
+
+
+def test_a_failing_case_shows_request_decisions_rule_and_chains(
+        scratch: Path, city_policies: PolicySet) -> None:
+    (scratch / "tests" / "mine.toml").write_text(
+        case("address in clear", obj="identity.address") + case("no rule", obj="honour",
+                                                                purpose="awards",
+                                                                who='party = "court"'),
+        encoding="utf-8")
+    report = run_policy_tests(scratch)
+    assert not report.ok and report.summary == "PASS: 0/2"
+    text = "\n".join(report.lines())
+    line = rule_line(city_policies, "personnel_authority", "identity.address", "read",
+                     "cadre_selection", "deny", "")
+    assert f"FAIL mine/address in clear ({scratch / 'tests' / 'mine.toml'}:2)" in text
+    assert "request:  org_department read identity.address for cadre_selection" in text
+    assert "expected: allow" in text and "actual:   deny" in text
+    assert f"rule:     policy.csv:{line} p, personnel_authority, identity.address" in text
+    assert "roles:    org_department -> personnel_authority" in text
+    assert "object:   identity.address" in text
+    assert "rule:     no rule allows" in text
+
+
+def test_a_role_case_is_checked_for_every_holder_and_names_the_one_that_fails(
+        scratch: Path) -> None:
+    (scratch / "tests" / "role.toml").write_text(
+        case("both see honours", who='role = "personnel_authority"', obj="honour"),
+        encoding="utf-8")
+    assert run_policy_tests(scratch).ok
+    with (scratch / "policy.csv").open("a", encoding="utf-8") as fh:
+        fh.write("p, hr_bureau, honour, read, cadre_selection, deny,\n")
+    report = run_policy_tests(scratch)
+    (result,) = report.results
+    assert [c.party for c in result.checks] == ["hr_bureau", "org_department"]
+    assert [c.passed for c in result.checks] == [False, True]
+    text = "\n".join(result.lines())
+    assert "request:  hr_bureau read honour" in text and "org_department read" not in text
+    assert "roles:    hr_bureau" in text
+
+
+def test_run_filters_by_file_and_name() -> None:
+    report = run_policy_tests(POLICIES, run="^cadre_selection/")
+    assert report.ok and report.results
+    assert all(r.case.id.startswith("cadre_selection/") for r in report.results)
+    report = run_policy_tests(POLICIES, run="bank card")
+    assert {r.case.file.stem for r in report.results} >= {"cadre_selection", "joint_punishment"}
+
+
+def test_an_empty_test_set_fails(scratch: Path) -> None:
+    report = run_policy_tests(scratch)
+    assert not report.ok and report.results == ()
+    assert report.summary.startswith("FAIL: no test cases")
+    report = run_policy_tests(POLICIES, run="no case is called this")
+    assert not report.ok
+    assert "matching --run 'no case is called this'" in report.summary
+
+
+def test_a_bad_run_pattern_is_refused() -> None:
+    with pytest.raises(CaseFileError, match="not a regular expression"):
+        run_policy_tests(POLICIES, run="(")
+
+
+BROKEN = {
+    "unknown party": (case(who='party = "tax_bureu"'), "unknown party 'tax_bureu'"),
+    "role as party": (case(who='party = "department"'),
+                      "unknown party 'department' (it is a role: write role = ...)"),
+    "unknown role": (case(who='role = "auditors"'), "unknown role 'auditors'"),
+    "party as role": (case(who='role = "court" \nparty = "court"'),
+                      "name exactly one of party"),
+    "neither": (case(who=""), "name exactly one of party"),
+    "unknown purpose": (case(purpose="curiosity"), "unknown purpose 'curiosity'"),
+    "unknown object": (case(obj="identity.shoe_size"), "unknown object 'identity.shoe_size'"),
+    "unknown action": (case(action="write"), "unknown action 'write'"),
+    "bad expect": (case(expect="permit"), "expect must be \"allow\" or \"deny\""),
+    "typo in a key": (case().replace("why", 'consnet = true\nwhy'), "unknown key(s) consnet"),
+    "consent not a bool": (case().replace("why", 'consent = "yes"\nwhy'),
+                           "consent must be true or false"),
+    "bad age": (case().replace("why", "subject_age = -3\nwhy"), "subject_age must be"),
+    "missing expect": (case().replace('expect = "allow"\n', ""), "missing expect"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_a_broken_case_is_refused_with_file_line_and_name(
+        kind: str, scratch: Path, city_policies: PolicySet) -> None:
+    text, message = BROKEN[kind]
+    path = scratch / "tests" / "broken.toml"
+    path.write_text(case("fine") + text, encoding="utf-8")
+    with pytest.raises(CaseFileError) as info:
+        load_cases(scratch / "tests", city_policies)
+    assert f"{path}:11 case 'a case': {message}" in info.value.message
+
+
+def test_every_problem_is_listed_and_names_are_unique(scratch: Path,
+                                                      city_policies: PolicySet) -> None:
+    (scratch / "tests" / "a.toml").write_text(case() + case(), encoding="utf-8")
+    (scratch / "tests" / "b.toml").write_text("[[case]\nname = ", encoding="utf-8")
+    with pytest.raises(CaseFileError) as info:
+        load_cases(scratch / "tests", city_policies)
+    message = info.value.message
+    assert "2 problem(s)" in message
+    assert "a.toml:11 case 'a case': repeats the name of the case at line 2" in message
+    assert f"{scratch / 'tests' / 'b.toml'}: cannot be read" in message
+
+
+def test_the_same_name_in_two_files_is_fine(scratch: Path, city_policies: PolicySet) -> None:
+    for name in ("a", "b"):
+        (scratch / "tests" / f"{name}.toml").write_text(case(), encoding="utf-8")
+    cases = load_cases(scratch / "tests", city_policies)
+    report = run_cases(cases, city_policies)
+    assert [r.case.id for r in report.results] == ["a/a case", "b/a case"]
+    assert report.to_json()["passed"] == 2

@@ -1,0 +1,170 @@
+"""`policy_diff` reports the change in effective access, computed from decisions."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigurationError
+from gateway.policy.diff import AccessChange, policy_diff
+from tests.support import POLICIES
+
+
+@pytest.fixture
+def new(tmp_path: Path) -> Path:
+    """A copy of the city's policies/ to change."""
+    dest = tmp_path / "policies"
+    shutil.copytree(POLICIES, dest)
+    return dest
+
+
+def append(policies: Path, *lines: str) -> None:
+    with (policies / "policy.csv").open("a", encoding="utf-8") as fh:
+        fh.write("\n" + "\n".join(lines) + "\n")
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def changes(new_dir: Path) -> set[tuple[str, ...]]:
+    diff = policy_diff(POLICIES, new_dir)
+    return {(c.party, c.purpose, c.object, c.before, c.after, c.when) for c in diff.changes}
+
+
+def test_the_policy_against_itself_is_empty_and_quick() -> None:
+    started = time.perf_counter()
+    diff = policy_diff(POLICIES, POLICIES)
+    assert time.perf_counter() - started < 10
+    assert diff.empty and diff.notes == () and diff.old_version == diff.new_version
+
+
+def test_reordering_and_comments_change_nothing(new: Path) -> None:
+    lines = (POLICIES / "policy.csv").read_text(encoding="utf-8").split("\n")
+    rules = [line for line in lines if line.startswith("p,")]
+    (new / "policy.csv").write_text("# reordered\n" + "\n".join(reversed(rules)) + "\n",
+                                    encoding="utf-8")
+    diff = policy_diff(POLICIES, new)
+    assert diff.empty and diff.old_version != diff.new_version
+
+
+def test_adding_an_allow_shows_exactly_the_gain(new: Path) -> None:
+    append(new, "p, hr_bureau, identity.name, read, awards, allow,")
+    assert changes(new) == {("hr_bureau", "awards", "identity.name", "withheld", "clear", "")}
+    diff = policy_diff(POLICIES, new)
+    assert diff.lost == () and len(diff.gained) == 1
+
+
+def test_a_whole_category_is_reported_once(new: Path) -> None:
+    append(new, "p, credit_agency, honour, read, authorised_query, allow, consent")
+    assert changes(new) == {("credit_agency", "authorised_query", "honour", "withheld", "clear",
+                             "with consent")}
+
+
+def test_adding_a_deny_shows_the_loss_for_every_holder_of_the_role(new: Path) -> None:
+    append(new, "p, personnel_authority, honour, read, cadre_selection, deny,")
+    assert changes(new) == {(party, "cadre_selection", "honour", "clear", "withheld", "")
+                            for party in ("hr_bureau", "org_department")}
+    assert not policy_diff(POLICIES, new).gained
+
+
+def test_removing_a_masked_allow_shows_masked_to_withheld(new: Path) -> None:
+    replace(new / "policy.csv",
+            "p, credit_agency, identity.address, read_masked, authorised_query, allow, consent\n",
+            "")
+    assert changes(new) == {("credit_agency", "authorised_query", "identity.address", "masked",
+                             "withheld", "with consent")}
+
+
+def test_removing_a_deny_shows_masked_to_clear(new: Path) -> None:
+    replace(new / "policy.csv",
+            "p, personnel_authority, identity.mobile, read, cadre_selection, deny,\n", "")
+    assert changes(new) == {(party, "cadre_selection", "identity.mobile", "masked", "clear", "")
+                            for party in ("hr_bureau", "org_department")}
+
+
+def test_losing_a_submission_remit(new: Path) -> None:
+    replace(new / "policy.csv", "p, court, dishonest_debtor, submit, submission, allow,\n", "")
+    (change,) = policy_diff(POLICIES, new).changes
+    assert change == AccessChange("court", "submission", "dishonest_debtor", "allowed",
+                                  "refused", "")
+    assert not change.gained and change.to_json()["change"] == "lost"
+
+
+def test_giving_a_party_a_role_in_parties_toml(new: Path) -> None:
+    replace(new / "parties.toml", 'roles = ["department"]\n\n[parties.credit_agency]',
+            'roles = ["department", "personnel_authority"]\n\n[parties.credit_agency]')
+    diff = policy_diff(POLICIES, new)
+    assert diff.lost == ()
+    assert {(c.party, c.purpose) for c in diff.changes} == {("civil_affairs", "cadre_selection")}
+    got = changes(new)
+    assert ("civil_affairs", "cadre_selection", "dishonest_debtor", "withheld", "clear",
+            "") in got
+    assert ("civil_affairs", "cadre_selection", "identity.address", "withheld", "masked",
+            "") in got
+    assert ("civil_affairs", "cadre_selection", "financial_dishonesty.bank_card", "withheld",
+            "masked", "") in got
+    assert not any(obj.startswith("student_integrity") for _, _, obj, *_ in got)
+    assert diff.notes == ("roles of civil_affairs: department -> department, "
+                          "personnel_authority",)
+
+
+def test_taking_a_role_away(new: Path) -> None:
+    replace(new / "parties.toml", 'roles = ["department", "licensing_authority"]\n\n'
+                                  '[parties.civil_affairs]',
+            'roles = ["department"]\n\n[parties.civil_affairs]')
+    diff = policy_diff(POLICIES, new)
+    assert diff.gained == ()
+    assert {(c.party, c.purpose) for c in diff.changes} == {
+        ("public_security", "admin_licensing"), ("public_security", "officer_appointment")}
+
+
+def test_a_new_field_gets_what_its_category_gets(new: Path) -> None:
+    replace(new / "catalogue.toml", "fields.mobile = {",
+            'fields.alias = { type = "person_name", required = false, sensitive = true, '
+            "max = 64 }\nfields.mobile = {")
+    diff = policy_diff(POLICIES, new)
+    assert diff.notes == ("new field: identity.alias",)
+    assert diff.lost == ()
+    assert {c.object for c in diff.changes} == {"identity.alias"}
+    got = changes(new)
+    assert ("org_department", "cadre_selection", "identity.alias", "withheld", "clear", "") in got
+    assert ("credit_agency", "authorised_query", "identity.alias", "withheld", "clear",
+            "with consent") in got
+
+
+def test_a_new_party_and_category(new: Path) -> None:
+    with (new / "parties.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[parties.audit_bureau]\nname = "Audit Bureau"\nname_zh = "审计局"\n'
+                 'kind = "department"\nroles = ["department"]\n')
+    catalogue = (new / "catalogue.toml").read_text(encoding="utf-8")
+    catalogue += ('\n[categories.audit_finding]\nname = "Audit finding"\nname_zh = "审计"\n'
+                  'providers = ["audit_bureau"]\npolarity = "negative"\n'
+                  'severities = ["serious"]\ngroups = ["negative"]\n'
+                  'display = { serious = 36 }\n'
+                  'fields.finding = { type = "free_text", required = true, max = 2000 }\n'
+                  'fields.amount = { type = "money", required = false, max = 32 }\n')
+    (new / "catalogue.toml").write_text(catalogue, encoding="utf-8")
+    append(new, "p, audit_bureau, audit_finding, submit, submission, allow,")
+    diff = policy_diff(POLICIES, new)
+    assert set(diff.notes) == {"new party: audit_bureau", "new category: audit_finding"}
+    got = changes(new)
+    assert ("audit_bureau", "submission", "audit_finding", "refused", "allowed", "") in got
+    # As a department it joins joint punishment; the new category is negative information.
+    assert ("audit_bureau", "joint_punishment", "dishonest_debtor", "withheld", "clear",
+            "") in got
+    assert ("org_department", "cadre_selection", "audit_finding", "withheld", "clear", "") in got
+    assert ("credit_agency", "authorised_query", "audit_finding", "withheld", "clear",
+            "with consent") in got
+    assert diff.lost == ()
+
+
+def test_a_broken_policy_is_named(new: Path) -> None:
+    append(new, "p, hr_bureau, honour, read, awards, permit,")
+    with pytest.raises(ConfigurationError, match=r"^new policy \(.*\): policy.csv:\d+: effect"):
+        policy_diff(POLICIES, new)

@@ -1,0 +1,106 @@
+"""Non-repudiable requests: unsigned, forged, stale and replayed calls are refused."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from gateway.api import pb, rpc
+from gateway.clock import FixedClock
+from gateway.crypto import load_signing_key, load_verify_key
+from gateway.errors import BadSignature
+from gateway.request_signing import (
+    HEADER_SIGNATURE,
+    HEADER_TIME,
+    sign_request,
+    verify_audit_text,
+)
+from tests.live_gateway import LiveGateway
+from tests.services.records_data import debtor_record
+from tests.support import ADULT, KEYS
+
+METHOD = "/credgate.v1.QueryService/QuerySubject"
+
+
+def raw_query(live: LiveGateway, metadata: list[tuple[str, str]] | None,
+              request: pb.QuerySubjectRequest | None = None) -> pb.QuerySubjectResponse:
+    """A query over the org department's mTLS channel, with hand-made signature headers."""
+    client = live.client("org_department")
+    stub = rpc.QueryServiceStub(client.raw_channel)
+    request = request or pb.QuerySubjectRequest(subject_id=ADULT, purpose="cadre_selection")
+    return stub.QuerySubject(request, metadata=metadata, timeout=10)
+
+
+def signed(live: LiveGateway, request: pb.QuerySubjectRequest, *, party: str = "org_department",
+           shift: timedelta = timedelta()) -> list[tuple[str, str]]:
+    key = load_signing_key(KEYS / "parties" / f"{party}.sign.key")
+    return sign_request(key, METHOD, request.SerializeToString(deterministic=True),
+                        now=live.gw.clock.now() + shift)
+
+
+def refused(call, reason: str, live: LiveGateway) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    denies = [e for _, e in live.gw.audit.read(start=1, limit=1000) if e.decision == "deny"]
+    assert denies[-1].reason == reason
+
+
+REQUEST = pb.QuerySubjectRequest(subject_id=ADULT, purpose="cadre_selection")
+
+
+def test_signed_request_is_kept_in_the_audit_and_verifies_offline(live: LiveGateway) -> None:
+    live.client("court").submit_records([debtor_record("SIG-1")])
+    reply = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    [(_, entry)] = live.gw.audit.read(start=reply.audit_seq, limit=1)
+    assert entry.request_signature.startswith("v1 ")
+    key = load_verify_key(KEYS / "parties" / "org_department.sign.pub")
+    verify_audit_text(key, METHOD, entry.request_signature)
+    with pytest.raises(BadSignature):
+        verify_audit_text(load_verify_key(KEYS / "parties" / "court.sign.pub"), METHOD,
+                          entry.request_signature)
+
+
+def test_unsigned_request_refused(live: LiveGateway) -> None:
+    refused(lambda: raw_query(live, None), "request_unsigned", live)
+
+
+def test_request_signed_by_another_party_refused(live: LiveGateway) -> None:
+    refused(lambda: raw_query(live, signed(live, REQUEST, party="court")),
+            "request_bad_signature", live)
+
+
+def test_altered_request_refused(live: LiveGateway) -> None:
+    headers = signed(live, REQUEST)
+    altered = pb.QuerySubjectRequest(subject_id=ADULT, purpose="awards")
+    refused(lambda: raw_query(live, headers, altered), "request_bad_signature", live)
+
+
+def test_tampered_signature_refused(live: LiveGateway) -> None:
+    headers = dict(signed(live, REQUEST))
+    sig = bytearray(base64.b64decode(headers[HEADER_SIGNATURE]))
+    sig[0] ^= 1
+    headers[HEADER_SIGNATURE] = base64.b64encode(bytes(sig)).decode()
+    refused(lambda: raw_query(live, list(headers.items())), "request_bad_signature", live)
+
+
+@pytest.mark.parametrize("shift", [timedelta(minutes=-3), timedelta(minutes=3)])
+def test_request_outside_the_time_window_refused(live: LiveGateway, shift: timedelta) -> None:
+    refused(lambda: raw_query(live, signed(live, REQUEST, shift=shift)), "request_stale", live)
+
+
+def test_replayed_request_refused(live: LiveGateway, clock: FixedClock) -> None:
+    live.client("court").submit_records([debtor_record("SIG-2")])
+    headers = signed(live, REQUEST)
+    assert raw_query(live, headers).records
+    clock.advance(timedelta(seconds=30))
+    refused(lambda: raw_query(live, headers), "request_replayed", live)
+
+
+def test_malformed_headers_refused(live: LiveGateway) -> None:
+    headers = dict(signed(live, REQUEST))
+    headers[HEADER_TIME] = "yesterday"
+    refused(lambda: raw_query(live, list(headers.items())), "request_malformed", live)
