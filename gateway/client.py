@@ -42,7 +42,7 @@ class PartyCredentials:
         )
 
 
-class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.ClientCallDetails):
     """Call details with our signature metadata added."""
 
     def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
@@ -54,7 +54,7 @@ class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
         self.compression = getattr(base, "compression", None)
 
 
-class RequestSigner(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class RequestSigner(grpc.UnaryUnaryClientInterceptor):
     """Signs every credgate call with the party's Ed25519 key (non-repudiation)."""
 
     def __init__(self, key_path: Path, clock: Clock) -> None:
