@@ -2,8 +2,9 @@
 
 Run ``python -m bench.masking [--records 200000] [--seed 7]``. Each record has 8 fields of
 mixed types (a name, an ID number, a mobile number, an address, a case number, a court,
-a narrative that mentions the subject and sometimes an ID, a phone or a card, and an
-amount), built before the clock starts. The same run times, on the same records:
+a narrative that mentions the subject twice and, in a quarter of the records
+(``--leaky``), an ID, a phone or a card number, and an amount), built before the clock
+starts. The same run times, on the same records:
 
 - ``apply_record``: the public profile of policies/masking.toml, one record at a time
   (the feed's path; the pseudonym of the ID number is an HMAC per record);
@@ -57,7 +58,8 @@ def _card(rng: random.Random) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-def make_records(count: int, seed: int) -> list[tuple[dict[str, str], tuple[str, ...]]]:
+def make_records(count: int, seed: int, leaky: float = 0.25
+                 ) -> list[tuple[dict[str, str], tuple[str, ...]]]:
     """Synthetic records with the subject's name for each (invented people only)."""
     rng = random.Random(seed)
     records = []
@@ -72,8 +74,10 @@ def make_records(count: int, seed: int) -> list[tuple[dict[str, str], tuple[str,
         birth = date(1950, 1, 1) + timedelta(days=rng.randrange(20000))
         id_number = make_id_number(code, birth, rng.randrange(1000))
         mobile = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
-        extra = rng.choice(["", f"，身份证号{id_number}", f"，联系电话{mobile[:3]} {mobile[3:7]} "
-                            f"{mobile[7:]}", f"，名下银行卡{_card(rng)}"])
+        extra = ""
+        if rng.random() < leaky:
+            extra = rng.choice([f"，身份证号{id_number}", f"，名下银行卡{_card(rng)}",
+                                f"，联系电话{mobile[:3]} {mobile[3:7]} {mobile[7:]}"])
         narrative = (f"被执行人{name}经本院判决应支付货款人民币{rng.randrange(1000, 900000)}元，"
                      f"至今未履行{extra}。经查{name}有履行能力而拒不履行，已纳入失信名单。")
         values = {
@@ -99,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--leaky", type=float, default=0.25,
+                        help="share of narratives that hold an ID, card or phone number")
     args = parser.parse_args(argv)
     profiles = MaskingProfiles.load(POLICIES, keyring=generate_keyring())
-    records = make_records(args.records, args.seed)
+    records = make_records(args.records, args.seed, args.leaky)
     count = len(records)
     print(f"{count:,} records x {len(FIELD_TYPES)} fields, public profile")
     out: list[dict[str, str]] = []

@@ -84,7 +84,7 @@ class _LeafList:
 
 
 def _source(source: SubtreeHashes | Sequence[bytes]) -> SubtreeHashes:
-    return source if hasattr(source, "subtree_hash") else _LeafList(source)  # type: ignore[arg-type]
+    return source if hasattr(source, "subtree_hash") else _LeafList(source)
 
 
 def inclusion_proof(source: SubtreeHashes | Sequence[bytes], index: int, size: int) -> list[bytes]:

@@ -162,7 +162,8 @@ class AuditTree:
         """Load the tree from the audit file; raises TamperDetected when the self-check fails.
 
         With ``self_check=False`` (forensics: exporting a log that fails its check) the
-        stored leaf hashes are taken as they are and ``anchors`` are ignored.
+        tree is exactly the stored leaf hashes, the log rows are not read and ``anchors``
+        are ignored.
         """
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
@@ -326,7 +327,8 @@ class AuditTree:
             if self_check and rows is None and stored:
                 raise TamperDetected("audit log table is missing", seq=1,
                                      reason="entries_missing")
-            tail = rows.fetchall() if rows is not None else []
+            # Forensics reads the stored hashes only: rows beyond them are not appended.
+            tail = rows.fetchall() if rows is not None and self_check else []
         finally:
             conn.execute("COMMIT")
         # Rows without a stored hash: a crash between the log's commit and ours, or a first
@@ -336,7 +338,7 @@ class AuditTree:
 
     def _compare(self, start: int, stored: list[bytes], rows: list[tuple[int, bytes]]) -> None:
         """Raise TamperDetected at the first row that is missing, misnumbered or differs."""
-        recomputed = [_sha256(LEAF_PREFIX + e).digest() for _, e in rows]
+        recomputed = [_sha256(LEAF_PREFIX + _blob(e)).digest() for _, e in rows]
         seqs_ok = bool(rows) and rows[0][0] == start + 1 and rows[-1][0] == start + len(rows)
         if len(rows) == len(stored) and seqs_ok and recomputed == stored:
             return
@@ -358,7 +360,7 @@ class AuditTree:
             if seq != expected + i:
                 raise TamperDetected("audit log seqs are not consecutive", seq=expected + i,
                                      reason="seq_gap")
-        self._nodes.extend(_sha256(LEAF_PREFIX + bytes(e)).digest() for _, e in rows)
+        self._nodes.extend(_sha256(LEAF_PREFIX + _blob(e)).digest() for _, e in rows)
 
     def _catch_up(self) -> None:
         """Append log rows the tree has not seen (after a lost hook call)."""
@@ -381,3 +383,10 @@ class AuditTree:
                     first_seq=good + 1, last_seq=size, reason="checkpoint_mismatch",
                     detail=f"anchor_size={size}")
             good = size
+
+
+def _blob(value: object) -> bytes:
+    """A column value as bytes (entries are BLOBs; a tampered row may hold anything)."""
+    if type(value) is bytes:
+        return value
+    return str(value).encode("utf-8", "surrogatepass")

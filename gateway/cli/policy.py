@@ -62,8 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "diff", help="the change in effective access between two policies directories",
         description="Decide every party, purpose, field and request situation under both "
                     "policies and list who gains and who loses access.")
-    diff.add_argument("old", type=Path, help="the policies directory in force")
-    diff.add_argument("new", type=Path, help="the proposed policies directory")
+    diff.add_argument("old", type=Path, metavar="OLD", help="the policies directory in force")
+    diff.add_argument("new", type=Path, metavar="NEW", help="the proposed policies directory")
     diff.add_argument("--json", action="store_true", help="print JSON for machines")
     diff.set_defaults(handler=run_diff)
 
@@ -76,7 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     policies_option(explain)
     explain.add_argument("--party", required=True, help="the asking party, e.g. org_department")
     explain.add_argument("--purpose", required=True, help="the purpose, e.g. cadre_selection")
-    explain.add_argument("--object", required=True, dest="obj",
+    explain.add_argument("--object", required=True, dest="obj", metavar="OBJECT",
                          help="a field (identity.address), category or group")
     explain.add_argument("--action", default="read", help="read | read_masked | submit "
                                                           "(default: %(default)s)")

@@ -124,8 +124,8 @@ class MaskingProfiles:
         self.profiles = dict(profiles)
         self._keyring = keyring
         self._compiled: dict[tuple[str, str, str], Operator | None] = {}
-        # Per (audience, "category.field", type): the operator apply_record uses.
-        self._plans: dict[tuple[str, str, str], Operator | None] = {}
+        # Per (audience, category, field, type): the operator apply_record uses.
+        self._plans: dict[tuple[str, str, str, str], Operator | None] = {}
         for profile in self.profiles.values():
             for field_type, spec in profile.types.items():
                 self._compile(profile.audience, spec, field_type)  # fail at load, not later
@@ -211,13 +211,13 @@ class MaskingProfiles:
         plans = self._plans
         for name, value in values.items():
             field_type = field_types.get(name, "")
-            key = (audience, f"{category}.{name}", field_type)
+            key = (audience, category, name, field_type)
             operator = plans.get(key, _MISSING)
             if operator is _MISSING:
                 operator = self.operator(audience, field_type, f"{category}.{name}")
                 plans[key] = operator
             if operator is not None:
-                masked = operator(value if isinstance(value, str) else str(value), subjects)
+                masked = operator(value if value.__class__ is str else str(value), subjects)
                 if masked is not None:
                     out[name] = masked
         return out

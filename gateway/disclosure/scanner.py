@@ -136,6 +136,9 @@ def _groups(text: str, start: int, end: int) -> list[tuple[str, list[int]]]:
     Separators split groups, and so does a change between Chinese numerals and digits
     (张三13812345678: the 三 is a group of its own).
     """
+    run = text[start:end]
+    if run.isascii() and run.isdigit():
+        return [(run, list(range(start, end)))]  # the common case: one group of digits
     groups: list[tuple[str, list[int]]] = []
     digits: list[str] = []
     positions: list[int] = []

@@ -117,9 +117,13 @@ class CaseResult:
         if self.passed:
             return [f"PASS {case.id}{who}"]
         out = [f"FAIL {case.id}{who} ({case.where})"]
+        # Parties of a role case that failed the same way are shown once.
+        alike: dict[tuple[bool, str], list[CaseCheck]] = {}
         for check in self.checks:
-            if check.passed:
-                continue
+            if not check.passed:
+                key = (check.decision.allowed, check.decision.reason)
+                alike.setdefault(key, []).append(check)
+        for check, *others in alike.values():
             rule = check.decision.rule
             out += [f"  request:  {case.request(check.party)}",
                     f"  expected: {case.expect}",
@@ -128,6 +132,8 @@ class CaseResult:
             if check.explanation is not None:
                 out += [f"  roles:    {' -> '.join(check.explanation.role_chain)}",
                         f"  object:   {' -> '.join(check.explanation.object_chain)}"]
+            if others:
+                out.append(f"  same for: {', '.join(c.party for c in others)}")
         out.append(f"  why:      {case.why}")
         return out
 

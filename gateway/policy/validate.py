@@ -249,26 +249,27 @@ def _shadowed_allows(ps: PolicySet) -> Iterable[Finding]:
                     if check is not None and check(c)]
         if not parties or not objects or not contexts:
             continue  # reported by _rule_findings as never applying
-        used: set[Rule] = set()
-        shadowed = True
-        for party in parties:
-            for obj in objects:
-                for ctx in contexts:
-                    deny = next((d for d in candidates
-                                 if d.sub in ps.roles[party] and d.obj in ps.ancestors[obj]
-                                 and conditions.evaluate(d.cond, ctx)), None)
-                    if deny is None:
-                        shadowed = False
-                        break
-                    used.add(deny)
-                if not shadowed:
-                    break
-            if not shadowed:
-                break
-        if shadowed:
+        used = _covering_denies(ps, candidates, parties, objects, contexts)
+        if used:
             lines = ", ".join(f"{POLICY_FILE}:{d.line}" for d in sorted(used, key=_line))
             yield _warn(allow, f"never takes effect: every request it allows is denied by "
                                f"{lines}")
+
+
+def _covering_denies(ps: PolicySet, denies: list[Rule], parties: Iterable[str],
+                     objects: Iterable[str], contexts: list[ConditionContext]) -> set[Rule]:
+    """Denies that refuse every one of these requests; empty when one gets through."""
+    used: set[Rule] = set()
+    for party in parties:
+        for obj in objects:
+            for ctx in contexts:
+                deny = next((d for d in denies
+                             if d.sub in ps.roles[party] and d.obj in ps.ancestors[obj]
+                             and conditions.evaluate(d.cond, ctx)), None)
+                if deny is None:
+                    return set()
+                used.add(deny)
+    return used
 
 
 def _masked_denies(ps: PolicySet) -> Iterable[Finding]:

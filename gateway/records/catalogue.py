@@ -190,6 +190,16 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
 
 def load_catalogue(policies_dir: Path) -> Catalogue:
     """Read parties.toml, purposes.toml and catalogue.toml; raises ConfigurationError."""
+    try:
+        return _load_catalogue(policies_dir)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A table of the wrong shape (a string where a table belongs, a missing section).
+        raise ConfigurationError(
+            f"catalogue files have an unexpected structure: {type(exc).__name__} {exc}"
+        ) from None
+
+
+def _load_catalogue(policies_dir: Path) -> Catalogue:
     cat_raw = _read_toml(policies_dir / "catalogue.toml")
     parties_raw = _read_toml(policies_dir / "parties.toml").get("parties", {})
     purposes_raw = _read_toml(policies_dir / "purposes.toml").get("purposes", {})

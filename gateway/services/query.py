@@ -62,7 +62,9 @@ class QueryServicer(rpc.QueryServiceServicer):
                 draft.subject_index = indexes[0]
             # 3. decide: field by field, default deny, deny overrides allow.
             with call.step("decide") as span:
-                ctx = ConditionContext(consent_presented=bool(query.consent_id),
+                # A consent counts only where the purpose makes the consent step verify it.
+                ctx = ConditionContext(consent_presented=(query.purpose.consent_required
+                                                          and bool(query.consent_id)),
                                        subject_age=query.subject.age_on(today),
                                        now=gw.clock.now())
                 decided = gw.policy.decide_categories(

@@ -198,3 +198,12 @@ def test_the_same_name_in_two_files_is_fine(scratch: Path, city_policies: Policy
     report = run_cases(cases, city_policies)
     assert [r.case.id for r in report.results] == ["a/a case", "b/a case"]
     assert report.to_json()["passed"] == 2
+
+
+def test_a_role_listed_in_parties_toml_counts_even_when_a_party_has_its_name(
+        scratch: Path, city_policies: PolicySet) -> None:
+    (scratch / "tests" / "r.toml").write_text(
+        case(who='role = "court"', purpose="submission", action="submit"),
+        encoding="utf-8")
+    (loaded,) = load_cases(scratch / "tests", city_policies)
+    assert loaded.is_role and loaded.parties == ("court",)
