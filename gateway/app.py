@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
 from gateway.audit.log import AuditLog, SqliteAuditLog
+from gateway.audit.search import AuditSearch
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
@@ -52,6 +53,7 @@ class Gateway:
     keyring: Keyring
     store: RecordStore
     audit: AuditLog
+    audit_search: AuditSearch
     consents: ConsentRegistry
     requests: RequestVerifier
     clock: Clock
@@ -89,6 +91,7 @@ class Gateway:
             keyring=keyring,
             store=store,
             audit=audit,
+            audit_search=AuditSearch(config.audit_db),
             consents=ConsentRegistry(store=store, keyring=keyring, catalogue=catalogue,
                                      issuer_keys=issuer_keys, clock=clock),
             requests=RequestVerifier(keys=party_keys, clock=clock,
@@ -101,5 +104,6 @@ class Gateway:
     def close(self) -> None:
         """Flush traces and close the audit log and the store."""
         self.tracer_provider.force_flush()
+        self.audit_search.close()
         self.audit.close()
         self.store.close()

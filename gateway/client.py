@@ -92,6 +92,8 @@ class CredgateClient:
         self.records = rpc.RecordServiceStub(self.channel)
         self.queries = rpc.QueryServiceStub(self.channel)
         self.consents = rpc.ConsentServiceStub(self.channel)
+        self.subjects = rpc.SubjectServiceStub(self.channel)
+        self.audit = rpc.AuditServiceStub(self.channel)
 
     def __enter__(self) -> CredgateClient:
         return self
@@ -158,3 +160,10 @@ class CredgateClient:
         """Revoke a consent this party issued."""
         return self.consents.RevokeConsent(
             pb.RevokeConsentRequest(consent_id=consent_id, reason=reason), timeout=timeout)
+
+    def subject_access_report(self, subject_id: str, consent_id: str, *,
+                              timeout: float = 10.0) -> pb.SubjectAccessReportResponse:
+        """Who looked at this person's data (citizen portal, with the person's consent)."""
+        return self.subjects.SubjectAccessReport(
+            pb.SubjectAccessReportRequest(subject_id=subject_id, consent_id=consent_id),
+            timeout=timeout)

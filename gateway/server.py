@@ -17,12 +17,13 @@ from gateway.errors import ConfigurationError
 from gateway.services.consent import ConsentServicer
 from gateway.services.query import QueryServicer
 from gateway.services.records import RecordServicer
+from gateway.services.subject import SubjectServicer
 
 log = logging.getLogger("credgate.server")
 
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
-    for name in ("RecordService", "QueryService", "ConsentService")
+    for name in ("RecordService", "QueryService", "ConsentService", "SubjectService")
 )
 # Large enough for a full batch of records, small enough to bound memory per call.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -72,6 +73,7 @@ def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
     rpc.add_RecordServiceServicer_to_server(RecordServicer(gw), server)
     rpc.add_QueryServiceServicer_to_server(QueryServicer(gw), server)
     rpc.add_ConsentServiceServicer_to_server(ConsentServicer(gw), server)
+    rpc.add_SubjectServiceServicer_to_server(SubjectServicer(gw), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -68,6 +68,8 @@ class Purpose:
     legal_basis: str
     consent_required: bool
     queryable: bool
+    #: Days before a use for this purpose appears in the person's access report.
+    disclosure_delay_days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +225,7 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
             legal_basis=_require(p, "legal_basis", f"purposes.toml [{code}]"),
             consent_required=bool(_require(p, "consent_required", f"purposes.toml [{code}]")),
             queryable=bool(p.get("query", True)),
+            disclosure_delay_days=int(p.get("disclosure_delay_days", 0)),
         )
         for code, p in purposes_raw.items()
     }
