@@ -90,12 +90,15 @@ def make_records(count: int, seed: int, leaky: float = 0.25
     return records
 
 
-def _timed(label: str, count: int, work: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    work()
-    seconds = time.perf_counter() - start
-    print(f"{label:<28} {seconds:8.3f} s  {count / seconds:>12,.0f} records/s")
-    return seconds
+def _timed(label: str, count: int, work: Callable[[], object], repeat: int) -> float:
+    """The best of ``repeat`` runs (the machine may be shared), printed as records/s."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    print(f"{label:<28} {best:8.3f} s  {count / best:>12,.0f} records/s")
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     parser.add_argument("--leaky", type=float, default=0.25,
                         help="share of narratives that hold an ID, card or phone number")
     args = parser.parse_args(argv)
@@ -129,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         for values, _names in records:
             dumps(values, ensure_ascii=False)
 
-    mask_s = _timed("mask (apply_record)", count, by_record)
-    _timed("mask (apply per value)", count, by_value)
-    json_s = _timed("json.dumps (unmasked)", count, to_json)
+    repeat = max(1, args.repeat)
+    mask_s = _timed("mask (apply_record)", count, by_record, repeat)
+    _timed("mask (apply per value)", count, by_value, repeat)
+    json_s = _timed("json.dumps (unmasked)", count, to_json, repeat)
     _timed("gate (review_batch)", count, lambda: review_batch(
         out, subject_names=[n for _v, names in records for n in names],
-        subject_ids=[v["id_number"] for v, _n in records[:1000]]))
+        subject_ids=[v["id_number"] for v, _n in records]), 1)
     print(f"masking costs {mask_s / json_s:.1f}x the JSON serialisation of the same records")
     return 0
 

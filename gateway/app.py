@@ -11,12 +11,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
-from gateway.audit.log import AuditLog, SqliteAuditLog
+from gateway.audit.checkpoint import AuditEvidence
+from gateway.audit.log import SqliteAuditLog
 from gateway.audit.search import AuditSearch
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
-from gateway.crypto import load_keyring, load_verify_key
+from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import PolicyEngine
@@ -52,8 +53,9 @@ class Gateway:
     policy: PolicyEngine
     keyring: Keyring
     store: RecordStore
-    audit: AuditLog
+    audit: SqliteAuditLog
     audit_search: AuditSearch
+    audit_evidence: AuditEvidence
     consents: ConsentRegistry
     requests: RequestVerifier
     clock: Clock
@@ -81,8 +83,21 @@ class Gateway:
         issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
                        if p.consent_issuer and p.id in party_keys}
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(config)
-        audit = SqliteAuditLog(config.audit_db, busy_timeout_ms=config.audit_busy_timeout_ms)
+        log_key = load_signing_key(config.keys_dir / "gateway.log.key")
+        # The start-up self-check: a log that no longer matches its last signed
+        # checkpoint raises TamperDetected here, and the gateway refuses to serve.
+        evidence = AuditEvidence.open(config.audit_db, log_key, origin=config.audit_origin,
+                                      clock=clock,
+                                      interval=config.audit_checkpoint_interval_s or None)
+        try:
+            store = open_store(config)
+            audit = SqliteAuditLog(config.audit_db,
+                                   busy_timeout_ms=config.audit_busy_timeout_ms,
+                                   on_commit=evidence.tree.on_commit)
+        except BaseException:
+            evidence.close()
+            raise
+        evidence.start()
         provider = make_tracer_provider(span_exporter or config.trace_exporter)
         return cls(
             config=config,
@@ -92,6 +107,7 @@ class Gateway:
             store=store,
             audit=audit,
             audit_search=AuditSearch(config.audit_db),
+            audit_evidence=evidence,
             consents=ConsentRegistry(store=store, keyring=keyring, catalogue=catalogue,
                                      issuer_keys=issuer_keys, clock=clock),
             requests=RequestVerifier(keys=party_keys, clock=clock,
@@ -106,4 +122,5 @@ class Gateway:
         self.tracer_provider.force_flush()
         self.audit_search.close()
         self.audit.close()
+        self.audit_evidence.close()  # signs a final checkpoint, so after the log closes
         self.store.close()

@@ -25,6 +25,10 @@ class Config:
     database: str = "sqlite"
     max_workers: int = 16
     audit_busy_timeout_ms: int = 2000
+    #: The audit log's name in its signed checkpoints (C2SP checkpoint origin line).
+    audit_origin: str = "credgate.example/audit-log"
+    #: Seconds between scheduled checkpoints; 0 signs only on demand and at shutdown.
+    audit_checkpoint_interval_s: float = 60.0
     #: How far a signed request's time may be from the gateway's clock, in seconds.
     request_window_s: int = 120
     #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -67,4 +71,6 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     for name in ("max_workers", "audit_busy_timeout_ms", "request_window_s"):
         if name in values:
             values[name] = int(values[name])
+    if "audit_checkpoint_interval_s" in values:
+        values["audit_checkpoint_interval_s"] = float(values["audit_checkpoint_interval_s"])
     return replace(Config(), **values)

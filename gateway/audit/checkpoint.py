@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ORIGIN = "credgate.example/audit-log"
 TIME_EXTENSION = "time "
 MAX_SIGNATURES = 64  # signed-note: verifiers MUST accept at least 16
+ANCHORS = 1024  # stored checkpoints compared at start-up (the newest always among them)
 _EM_DASH = "\u2014"
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -296,20 +297,39 @@ class CheckpointStore:
     def latest(self) -> Checkpoint | None:
         """The most recently stored checkpoint (parsed, not verified), or None."""
         rows = self._select("SELECT note FROM audit_checkpoints ORDER BY id DESC LIMIT 1", ())
-        return parse_checkpoint(rows[0][0]) if rows else None
+        try:
+            return parse_checkpoint(rows[0][0]) if rows else None
+        except CheckpointError as exc:
+            raise TamperDetected("the newest stored checkpoint is damaged",
+                                 reason="checkpoint_damaged", detail=exc.message) from None
 
-    def between(self, min_size: int = 0, max_size: int = 2**63 - 1) -> list[Checkpoint]:
-        """Stored checkpoints with min_size <= size <= max_size, oldest first (not verified)."""
-        rows = self._select("SELECT note FROM audit_checkpoints WHERE size BETWEEN ? AND ? "
-                            "ORDER BY id", (min_size, max_size))
-        return [parse_checkpoint(note) for (note,) in rows]
+    def between(self, min_size: int = 0, max_size: int = 2**63 - 1, *,
+                limit: int | None = None) -> list[Checkpoint]:
+        """Stored checkpoints with min_size <= size <= max_size, oldest first (not verified).
+
+        With ``limit``, at most about that many, evenly spaced, always including the newest.
+        """
+        where = "FROM audit_checkpoints WHERE size BETWEEN ? AND ?"
+        step = 1
+        if limit is not None:
+            count = int(self._select(f"SELECT count(*) {where}", (min_size, max_size))[0][0])
+            step = max(1, -(-count // max(1, limit)))
+        rows = self._select(
+            f"SELECT note FROM (SELECT note, id, row_number() OVER (ORDER BY id) AS rn, "
+            f"count(*) OVER () AS n {where}) WHERE (rn - 1) % ? = 0 OR rn = n ORDER BY id",
+            (min_size, max_size, step))
+        try:
+            return [parse_checkpoint(note) for (note,) in rows]
+        except CheckpointError as exc:
+            raise TamperDetected("a stored checkpoint is damaged", reason="checkpoint_damaged",
+                                 detail=exc.message) from None
 
     def close(self) -> None:
         """Close the file."""
         with self._lock:
             self._conn.close()
 
-    def _select(self, sql: str, params: tuple[int, ...]) -> list[tuple[str]]:
+    def _select(self, sql: str, params: tuple[int, ...]) -> list[tuple]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
@@ -324,13 +344,13 @@ def open_verified_tree(path: Path, verify_key: nacl.signing.VerifyKey, *,
     """Open the tree with the full start-up self-check; raises TamperDetected.
 
     The newest stored checkpoint must verify under (origin, verify_key) and the log must
-    reproduce the root of every stored checkpoint: a log that no longer matches what the
-    gateway signed is refused.
+    reproduce its root: a log that no longer matches what the gateway signed is refused.
+    Up to ``ANCHORS`` older checkpoints are compared too, to narrow down where it differs.
     """
     own = store is None
     store = CheckpointStore(path) if store is None else store
     try:
-        stored = store.between()
+        stored = store.between(limit=ANCHORS)
         if stored:
             try:
                 verify_checkpoint(stored[-1].note, verify_key, origin)

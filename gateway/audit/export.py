@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,15 +78,6 @@ def side_file(export_path: Path, suffix: str) -> Path:
     return export_path.with_name(export_path.name + suffix)
 
 
-def _thin(checkpoints: Sequence[Checkpoint], limit: int) -> list[Checkpoint]:
-    """At most ``limit`` checkpoints, evenly spaced, always keeping the last."""
-    if len(checkpoints) <= limit:
-        return list(checkpoints)
-    step = len(checkpoints) / limit
-    picked = [checkpoints[int(i * step)] for i in range(limit - 1)]
-    return [*picked, checkpoints[-1]]
-
-
 def export_range(log: SqliteAuditLog, tree: AuditTree,
                  checkpoints: Checkpointer | CheckpointStore | Checkpoint, out_path: Path,
                  start: int = 1, end: int | None = None, *,
@@ -116,9 +106,9 @@ def export_range(log: SqliteAuditLog, tree: AuditTree,
         raise InvalidArgument(
             f"export range must satisfy 1 <= start <= end + 1 and end <= {anchor.size} "
             "(the newest signed checkpoint)")
-    bundled = [] if store is None else _thin(
-        [c for c in store.between(start - 1, end) if c.size != anchor.size],
-        max(1, max_checkpoints - 1))
+    bundled = [] if store is None else [
+        c for c in store.between(start - 1, end, limit=max(1, max_checkpoints - 1))
+        if c.size != anchor.size]
     bundled = sorted([*bundled, anchor], key=lambda c: c.size)
     out_path = Path(out_path)
     hints = side_file(out_path, LEAF_HASHES_SUFFIX)

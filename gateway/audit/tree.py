@@ -338,7 +338,8 @@ class AuditTree:
 
     def _compare(self, start: int, stored: list[bytes], rows: list[tuple[int, bytes]]) -> None:
         """Raise TamperDetected at the first row that is missing, misnumbered or differs."""
-        recomputed = [_sha256(LEAF_PREFIX + _blob(e)).digest() for _, e in rows]
+        recomputed = [_sha256(LEAF_PREFIX + (e if type(e) is bytes else _blob(e))).digest()
+                      for _, e in rows]
         seqs_ok = bool(rows) and rows[0][0] == start + 1 and rows[-1][0] == start + len(rows)
         if len(rows) == len(stored) and seqs_ok and recomputed == stored:
             return

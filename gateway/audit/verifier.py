@@ -32,6 +32,15 @@ first N entries differs. Let G be the largest checkpoint size that still matches
   range that is not a canonical entry (``AuditEntry.from_canonical``), if there is one,
   else None. Checkpoints signed more often make the interval shorter.
 
+Lines after ``last_seq``, or entries after the newest checkpoint, are named ``exact``
+too: the first of them is the first entry nothing signed vouches for.
+
+What a passing report does not prove. Bundled checkpoints come from the gateway at
+export time; they bind the entries to the gateway's key but cannot show that nothing
+newer exists, nor that a key holder did not rewrite history and sign it again. A
+regulator closes both gaps by keeping the checkpoints it receives over time (or getting
+one from elsewhere) and passing them as ``checkpoint_text`` / ``previous_checkpoint``.
+
 Speed: entry lines are read in large blocks and hashed in one tight loop
 (``CompactRange.extend_entries``); entries are not parsed unless localising a failure.
 """
@@ -272,7 +281,7 @@ class _Scan:
         self.range = base
         self.roots = roots
         self.targets = sorted(s for s in roots if first - 1 <= s)
-        self.total = last - first + 1
+        self.first, self.last, self.total = first, last, last - first + 1
         self.count = 0
         self.checked: list[int] = []
         self.good = first - 1  # largest matching size so far
@@ -284,6 +293,9 @@ class _Scan:
         if self.range.root() == self.roots[size]:
             self.checked.append(size)
             self.good, self.good_range = size, self.range.copy()
+        elif size == self.first - 1:
+            self.failure = _Failed(f"the export's prefix does not match signed checkpoint "
+                                   f"size {size}", size=size)
         else:
             self.failure = _Failed(f"entries do not match signed checkpoint size {size}",
                                    size=size)
@@ -307,8 +319,7 @@ class _Scan:
                     t += 1
             if progress is not None:
                 progress(self.count, self.total)
-        last = self.range.size - self.count + self.total
-        if self.failure is None and t < len(targets) and targets[t] <= last:
+        if self.failure is None and t < len(targets) and targets[t] <= self.last:
             # A checkpoint inside the header's range was never reached: entries are missing.
             self.failure = _Failed(f"export ends at seq {self.range.size}, before signed "
                                    f"checkpoint size {targets[t]}", size=targets[t])
@@ -320,9 +331,9 @@ def _localise(path: Path, header: dict[str, Any], failure: _Failed, state: _Scan
     if failure.first_bad is not None:
         seq = failure.first_bad
         return {"first_bad_seq": seq, "bad_range": (seq, seq), "located": "exact"}
-    if state is None or failure.size is None:
-        return {}
     first, last = header["first_seq"], header["last_seq"]
+    if state is None or failure.size is None or failure.size < first:
+        return {}  # a checkpoint or the range export's prefix failed: no entry to name
     good, bad = state.good, failure.size
     hi = min(bad, last)
     hints = _read_hints(path, header, good - (first - 1), hi - good)

@@ -196,3 +196,27 @@ def test_checkpointer_refuses_to_sign_a_tree_inconsistent_with_its_last_checkpoi
             evidence.checkpointer.checkpoint_now()
         evidence.store.append(sign_checkpoint(DEFAULT_ORIGIN, 5, evidence.tree.root(), None,
                                               LOG_KEY))  # repaired, so close() can finish
+
+
+def test_store_samples_evenly_and_keeps_the_newest(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "audit.db")
+    for size in range(1, 101):
+        store.append(sign_checkpoint(DEFAULT_ORIGIN, size, ROOT, None, LOG_KEY))
+    sample = [c.size for c in store.between(limit=10)]
+    assert sample[0] == 1 and sample[-1] == 100 and len(sample) <= 11
+    assert [c.size for c in store.between(20, 30, limit=100)] == list(range(20, 31))
+    store.close()
+
+
+def test_a_damaged_stored_checkpoint_is_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with gateway_log(path) as (log, evidence):
+        log.append(make_entry(1))
+        evidence.checkpointer.checkpoint_now()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER audit_checkpoints_no_update")
+    conn.execute("UPDATE audit_checkpoints SET note = 'garbage'")
+    conn.close()
+    with pytest.raises(TamperDetected) as caught, gateway_log(path):
+        pass
+    assert caught.value.reason == "checkpoint_damaged"
