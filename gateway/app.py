@@ -118,7 +118,10 @@ class Gateway:
         )
 
     def close(self) -> None:
-        """Flush traces and close the audit log and the store."""
+        """Flush traces and close the audit log and the store (closing twice is harmless)."""
+        if self.__dict__.get("_closed"):
+            return
+        self.__dict__["_closed"] = True
         self.tracer_provider.force_flush()
         self.audit_search.close()
         self.audit.close()

@@ -54,12 +54,17 @@ class _CallDetails(grpc.ClientCallDetails):
         self.compression = getattr(base, "compression", None)
 
 
-class RequestSigner(grpc.UnaryUnaryClientInterceptor):
+class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Signs every credgate call with the party's Ed25519 key (non-repudiation)."""
 
     def __init__(self, key_path: Path, clock: Clock) -> None:
         self._key = load_signing_key(key_path)
         self._clock = clock
+
+    def intercept_unary_stream(self, continuation: Any, details: grpc.ClientCallDetails,
+                               request: Any) -> Any:
+        """Sign a server-streaming call the same way."""
+        return self.intercept_unary_unary(continuation, details, request)
 
     def intercept_unary_unary(self, continuation: Any, details: grpc.ClientCallDetails,
                               request: Any) -> Any:

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import grpc
 
+from gateway.api import pb
 from gateway.app import Gateway
+from gateway.audit.verifier import verify_export
 from gateway.cli.common import print_table
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.config import Config, load_config
+from gateway.crypto import load_verify_key
 from gateway.disclosure.masking import mask_id_number
 from gateway.records.idnumber import make_id_number
 from gateway.server import start_server
@@ -166,8 +169,27 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
                   e.decision, e.reason or "-",
                   f"{len(e.categories)} cat / {len(e.fields_released)} fields"]
                  for seq, e in entries])
+            verified = export_and_verify(client("regulator"), config.keys_dir, Path(tmp))
+            if not verified:
+                unexpected += 1
         finally:
             running.stop(grace=1.0)
             gw.close()
         print(f"\n{len(outcomes)} steps, {unexpected} unexpected outcome(s)")
         return 0 if unexpected == 0 else 1
+
+
+def export_and_verify(regulator: CredgateClient, keys_dir: Path, workdir: Path) -> bool:
+    """The regulator exports the log and verifies it offline with the log's public key."""
+    out = workdir / "audit-export.jsonl"
+    with regulator, out.open("wb") as fh:
+        checkpoint = ""
+        for chunk in regulator.audit.ExportAudit(pb.ExportAuditRequest(), timeout=60):
+            fh.write(chunk.jsonl)
+            checkpoint = chunk.checkpoint or checkpoint
+    report = verify_export(out, checkpoint, load_verify_key(keys_dir / "gateway.log.pub"))
+    print("\nthe regulator's offline check of the exported log "
+          "(`credgate audit verify EXPORT --log-key gateway.log.pub`):\n")
+    print(f"  {report.entries} entries, signed checkpoint at size {report.checkpoint_size}: "
+          f"{'verified' if report.ok else 'FAILED: ' + str(report.failure)}")
+    return bool(report.ok)

@@ -13,3 +13,4 @@ def test_demo_runs_every_step_as_expected(capsys: pytest.CaptureFixture[str]) ->
     assert "0 unexpected outcome(s)" in out
     assert "refused: PERMISSION_DENIED" in out
     assert "audit log" in out
+    assert "signed checkpoint at size" in out and ": verified" in out

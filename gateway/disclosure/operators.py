@@ -92,6 +92,8 @@ def normalise_name(value: str) -> str:
 
 def normalise_id_number(value: str) -> str:
     """An ID number's comparable form: NFKC digits, no blanks or dashes, upper case."""
+    if value.isascii() and value.isalnum():
+        return value.upper()
     return _ID_SEPARATORS.sub("", _nfkc(value)).upper()
 
 
@@ -131,8 +133,16 @@ def normaliser(field_type: str) -> Callable[[str], str]:
 # ---------------------------------------------------------------- type-aware masks
 
 
+def mask_plain_name(name: str) -> str:
+    """Mask a name of Chinese characters only, keeping its (compound) surname."""
+    surname = 2 if name[:2] in COMPOUND_SURNAMES else 1
+    return name[:surname] + MASK * max(1, len(name) - surname)
+
+
 def mask_person_name(value: str) -> str:
     """Keep the surname (compound or single); for dotted minority names the first letter."""
+    if _NAME_PLAIN.fullmatch(value):
+        return mask_plain_name(value)  # never the input: it has no *
     name = normalise_name(value)
     if NAME_DOT in name:
         head = name.split(NAME_DOT, 1)[0]
@@ -180,14 +190,21 @@ _PROVINCE, _PREFECTURE, _COUNTY = 0, 1, 2
 
 def _unit_level(unit: str, previous: int) -> int:
     """The level of an administrative unit, given the level of the unit before it."""
-    if unit.endswith(("省", "自治区", "特别行政区")) or unit in _MUNICIPALITIES:
+    last = unit[-1]
+    if last == "省":
         return _PROVINCE
-    if unit.endswith(("自治州", "地区", "盟")):
+    if last == "区":
+        if unit.endswith(("自治区", "特别行政区")):
+            return _PROVINCE
+        return _PREFECTURE if unit.endswith("地区") else _COUNTY
+    if last == "州" or last == "盟":
         return _PREFECTURE
-    if unit.endswith("市"):
+    if last == "市":
+        if unit in _MUNICIPALITIES:
+            return _PROVINCE
         # A city under a prefecture is a county-level city (苏州市昆山市).
         return _COUNTY if previous == _PREFECTURE else _PREFECTURE
-    return _COUNTY
+    return _COUNTY  # 县 旗
 
 
 def administrative_prefix(value: str) -> str:
@@ -200,8 +217,8 @@ def administrative_prefix(value: str) -> str:
         if match is None:
             break
         unit = match.group()
-        if unit.endswith(_NOT_ADMIN_ENDINGS) or (unit[-1] == "市" and
-                                                 text[match.end():match.end() + 1] == "场"):
+        if unit[-1] in "区市" and (unit.endswith(_NOT_ADMIN_ENDINGS) or (
+                unit[-1] == "市" and text[match.end():match.end() + 1] == "场")):
             break
         unit_level = _unit_level(unit, level)
         if unit_level < level or (unit_level == level and unit_level != _PREFECTURE):

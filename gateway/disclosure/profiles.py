@@ -34,9 +34,9 @@ _MASK_PARAMS = re.compile(r"mask:(\d{1,2}),(\d{1,2})")
 _AUDIENCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 
-# An operator compiled for one audience and type: (value, subject names) -> text, or None
-# when the field is dropped.
-Operator = Callable[[str, tuple[str, ...]], "str | None"]
+# An operator compiled for one audience and type: the function, and whether it takes the
+# subjects' names as its second argument (the scanner does). None means "drop".
+Step = tuple[Callable[..., str], bool]
 
 
 class UnpublishableField(FailedPrecondition):
@@ -123,9 +123,11 @@ class MaskingProfiles:
             raise ConfigurationError(f"masking profiles: no profile for {', '.join(missing)}")
         self.profiles = dict(profiles)
         self._keyring = keyring
-        self._compiled: dict[tuple[str, str, str], Operator | None] = {}
-        # Per (audience, category, field, type): the operator apply_record uses.
-        self._plans: dict[tuple[str, str, str, str], Operator | None] = {}
+        self._compiled: dict[tuple[str, str, str], Step | None] = {}
+        # Per (audience, category, id of the field types): a copy of the field types and
+        # the plan (field name -> step) apply_record made for them.
+        self._plans: dict[tuple[str, str, int],
+                          tuple[dict[str, str], dict[str, Step | None]]] = {}
         for profile in self.profiles.values():
             for field_type, spec in profile.types.items():
                 self._compile(profile.audience, spec, field_type)  # fail at load, not later
@@ -155,29 +157,29 @@ class MaskingProfiles:
                     for audience, raw in doc.items() if audience != "version"}
         return cls(profiles, keyring=keyring)
 
-    def _compile(self, audience: str, spec: str, field_type: str) -> Operator | None:
-        """The operator for a spec and type (cached); None means the field is dropped."""
+    def _compile(self, audience: str, spec: str, field_type: str) -> Step | None:
+        """The step for an operator and type (cached); None means the field is dropped."""
         key = (audience, spec, field_type)
         if key in self._compiled:
             return self._compiled[key]
-        operator: Operator | None
+        step: Step | None
         if spec == "drop":
-            operator = None
+            step = None
         elif spec == "pseudonymise":
             keyring = self._keyring
             if keyring is None:
                 raise ConfigurationError(f"masking profiles: the {audience} profile "
                                          "pseudonymises, which needs the keyring")
-            operator = _pseudonymiser(keyring, audience, ops.normaliser(field_type))
+            step = (_pseudonymiser(keyring, audience, ops.normaliser(field_type)), False)
         elif spec == "scan":
-            operator = _scan
+            step = (_scan, True)
         else:
-            operator = _simple(spec, field_type, audience)
-        self._compiled[key] = operator
-        return operator
+            step = (_simple(spec, field_type, audience), False)
+        self._compiled[key] = step
+        return step
 
-    def operator(self, audience: str, field_type: str, field: str = "") -> Operator | None:
-        """The compiled operator for a field; raises UnpublishableField when there is none."""
+    def step(self, audience: str, field_type: str, field: str = "") -> Step | None:
+        """The compiled step for a field (None: dropped); raises UnpublishableField."""
         profile = self.profiles.get(audience)
         if profile is None:
             raise ConfigurationError(f"masking profiles: no profile for audience {audience!r}")
@@ -197,36 +199,44 @@ class MaskingProfiles:
 
         Raises UnpublishableField when the audience has no rule for the field.
         """
-        operator = self.operator(audience, field_type, context.field)
-        if operator is None:
+        step = self.step(audience, field_type, context.field)
+        if step is None:
             return None
-        return operator(value if isinstance(value, str) else str(value), context.names)
+        function, wants_names = step
+        text = value if isinstance(value, str) else str(value)
+        return function(text, context.names) if wants_names else function(text)
 
     def apply_record(self, audience: str, category: str, values: Mapping[str, str],
                      field_types: Mapping[str, str], *, names: Iterable[str] = ()
                      ) -> dict[str, str]:
         """Desensitise a record's fields (dropped ones left out); raises UnpublishableField."""
-        subjects = tuple(names)
+        key = (audience, category, id(field_types))
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] == field_types:
+            plan = cached[1]
+        else:  # a new (or changed) mapping of field types: plan it afresh
+            if len(self._plans) > _MAX_PLANS:
+                self._plans.clear()
+            plan = {}
+            self._plans[key] = (dict(field_types), plan)
+        subjects = names if names.__class__ is tuple else tuple(names)
         out: dict[str, str] = {}
-        plans = self._plans
         for name, value in values.items():
-            field_type = field_types.get(name, "")
-            key = (audience, category, name, field_type)
-            operator = plans.get(key, _MISSING)
-            if operator is _MISSING:
-                operator = self.operator(audience, field_type, f"{category}.{name}")
-                plans[key] = operator
-            if operator is not None:
-                masked = operator(value if value.__class__ is str else str(value), subjects)
-                if masked is not None:
-                    out[name] = masked
+            step = plan.get(name, _UNPLANNED)
+            if step is _UNPLANNED:
+                step = plan[name] = self.step(audience, field_types.get(name, ""),
+                                              f"{category}.{name}")
+            if step is not None:
+                function, wants_names = step
+                text = value if value.__class__ is str else str(value)
+                out[name] = function(text, subjects) if wants_names else function(text)
         return out
 
 
 def _pseudonymiser(keyring: Keyring, audience: str, normalise: Callable[[str], str]
-                   ) -> Operator:
+                   ) -> Callable[..., str]:
     """The pseudonymise operator of one audience and type (values normalised first)."""
-    def operator(value: str, _names: tuple[str, ...]) -> str:
+    def operator(value: str) -> str:
         return pseudonym(keyring, audience=audience, value=normalise(value))
     return operator
 
@@ -236,11 +246,8 @@ def _scan(value: str, names: tuple[str, ...]) -> str:
     return mask_free_text(value, names=names)
 
 
-def _missing(_value: str, _names: tuple[str, ...]) -> str | None:
-    return None
-
-
-_MISSING: Operator = _missing
+_UNPLANNED: Step = (_scan, True)  # a marker: never a real step of a plan
+_MAX_PLANS = 1024
 
 
 def _safe(field_type: str) -> str:
@@ -253,23 +260,20 @@ def _safe_field(field: str) -> str:
     return field if re.fullmatch(r"[A-Za-z0-9_.\-]{1,128}", str(field)) else "<invalid>"
 
 
-def _simple(spec: str, field_type: str, audience: str) -> Operator:
-    """keep, mask, mask:F,L, redact and generalise, as operators of (value, names)."""
-    function: Callable[[str], str]
+def _simple(spec: str, field_type: str, audience: str) -> Callable[[str], str]:
+    """keep, mask, mask:F,L, redact and generalise, as functions of the value."""
     if spec == "keep":
-        return lambda v, _n: v
+        return ops.keep
     if spec == "redact":
-        function = ops.redact
-    elif spec == "generalise":
+        return ops.redact
+    if spec == "generalise":
         generaliser = ops.GENERALISERS.get(field_type)
         if generaliser is None:
             raise ConfigurationError(f"masking profiles: the {audience} profile generalises "
                                      f"a {_safe(field_type)}, which has no generalisation")
-        function = generaliser
-    elif spec == "mask":
-        function = ops.TYPE_MASKS.get(field_type, ops.redact)
-    else:
-        params = _MASK_PARAMS.fullmatch(spec)
-        assert params is not None  # validated when the profile was parsed
-        function = ops.mask_keeping(field_type, int(params.group(1)), int(params.group(2)))
-    return lambda v, _n, f=function: f(v)
+        return generaliser
+    if spec == "mask":
+        return ops.TYPE_MASKS.get(field_type, ops.redact)
+    params = _MASK_PARAMS.fullmatch(spec)
+    assert params is not None  # validated when the profile was parsed
+    return ops.mask_keeping(field_type, int(params.group(1)), int(params.group(2)))

@@ -31,6 +31,7 @@ from gateway.disclosure.operators import (
     mask_bank_card,
     mask_keep,
     mask_person_name,
+    mask_plain_name,
     normalise_name,
 )
 from gateway.records.idnumber import check_character
@@ -54,7 +55,6 @@ _MIN_RUN = 11
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _SPACES = frozenset(" \t\r\n\u00a0\u3000\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                     "\u2008\u2009\u200a\u200b\u202f")
-_COMMON_SPACES = (" ", "\u3000", "\u00a0", "\t")
 _PLAIN_CJK = re.compile("[\u4e00-\u9fff]+")
 # Characters compared loosely in names: ASCII and full-width letters by their lower case,
 # every dot form as the middle dot.
@@ -200,26 +200,41 @@ def _run_hits(text: str, start: int, end: int, old_ids: bool) -> list[_Hit]:
 # ---------------------------------------------------------------- names
 
 
-def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool]]:
-    """What to look for for one name: (folded needle, replacement, is Latin)."""
+def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool, int]]:
+    """What to look for for one name: (folded needle, replacement, is Latin, offset).
+
+    The first needle is the full name; the others (given name, parts of a dotted name)
+    lie at ``offset`` inside it.
+    """
+    if _PLAIN_CJK.fullmatch(name):
+        # The common case: Chinese characters only, nothing to normalise or fold.
+        if len(name) < 2:
+            return []
+        needles = [(name, mask_plain_name(name), False, 0)]
+        surname = 2 if name[:2] in COMPOUND_SURNAMES else 1
+        if given_names and len(name) - surname >= 2:
+            needles.append((name[surname:], MASK * (len(name) - surname), False, surname))
+        return needles
     canonical = normalise_name(name)
-    folded = canonical if _PLAIN_CJK.fullmatch(canonical) else "".join(
-        _FOLD.get(char, char) for char in canonical if char not in _SPACES)
+    folded = "".join(_FOLD.get(char, char) for char in canonical if char not in _SPACES)
     if len(folded) < 2:
         return []
     latin = folded.isascii()
-    needles = [(folded, mask_person_name(canonical), latin)]
+    needles = [(folded, mask_person_name(canonical), latin, 0)]
     if latin or not given_names:
         return needles
     if NAME_DOT in folded:
-        parts = [part for part in folded.split(NAME_DOT) if len(part) >= 2]
-        needles += [(part, (part[:1] if k == 0 else MASK) + MASK * (len(part) - 1), False)
-                    for k, part in enumerate(parts)]
+        offset = 0
+        for k, part in enumerate(folded.split(NAME_DOT)):
+            if len(part) >= 2:
+                mask = (part[:1] if k == 0 else MASK) + MASK * (len(part) - 1)
+                needles.append((part, mask, False, offset))
+            offset += len(part) + 1
     else:
         surname = folded[:2] if folded[:2] in COMPOUND_SURNAMES else folded[:1]
         given = folded[len(surname):]
         if len(given) >= 2:
-            needles.append((given, MASK * len(given), False))
+            needles.append((given, MASK * len(given), False, len(surname)))
     return needles
 
 
@@ -253,25 +268,33 @@ def _inside_word(text: str, start: int, end: int) -> bool:
 
 def _name_hits(text: str, names: Iterable[str], given_names: bool) -> list[_Hit]:
     found: list[_Hit] = []
-    blanks = any(space in text for space in _COMMON_SPACES)
+    blanks = " " in text or "\u3000" in text or "\u00a0" in text or "\t" in text
     for name in names:
         if not isinstance(name, str):
             continue
-        for needle, replacement, latin in _needles(name, given_names):
+        full: set[int] = set()  # where the full name was found literally
+        for needle, replacement, latin, offset in _needles(name, given_names):
             if not latin and NAME_DOT not in needle:
-                # Chinese characters match only themselves: a literal search, and a
-                # blank-tolerant walk only when the text has blanks at all.
+                # Chinese characters match only themselves: a literal search (skipping
+                # given names inside a full name found), and a blank-tolerant walk only
+                # when the text has blanks at all.
+                size = len(needle)
                 pos = text.find(needle)
                 while pos >= 0:
-                    found.append((pos, pos + len(needle), _NAME_PRIORITY, NAME, replacement))
-                    pos = text.find(needle, pos + len(needle))
+                    if not offset:
+                        full.add(pos)
+                        found.append((pos, pos + size, _NAME_PRIORITY, NAME, replacement))
+                    elif pos - offset not in full:
+                        found.append((pos, pos + size, _NAME_PRIORITY, NAME, replacement))
+                    pos = text.find(needle, pos + size)
                 if not blanks:
                     continue
             for first in _first_chars(needle[0]):
                 pos = text.find(first)
                 while pos >= 0:
                     end = _match_at(text, pos, needle)
-                    if end > 0 and not (latin and _inside_word(text, pos, end)):
+                    if end > 0 and pos - offset not in full and not (
+                            latin and _inside_word(text, pos, end)):
                         found.append((pos, end, _NAME_PRIORITY, NAME, replacement))
                     pos = text.find(first, pos + 1)
     return found
@@ -281,7 +304,7 @@ def _name_hits(text: str, names: Iterable[str], given_names: bool) -> list[_Hit]
 
 
 def _hits(text: str, names: Iterable[str], old_ids: bool, given_names: bool) -> list[_Hit]:
-    """Non-overlapping hits in text order: at each start the longest, then by kind."""
+    """Non-overlapping hits in text order: at each start the longest; overlaps are merged."""
     found: list[_Hit] = []
     for match in _RUN.finditer(text):
         if match.end() - match.start() >= _MIN_RUN:
@@ -293,8 +316,15 @@ def _hits(text: str, names: Iterable[str], old_ids: bool, given_names: bool) -> 
     found.sort(key=lambda hit: (hit[0], hit[0] - hit[1], hit[2]))
     chosen = [found[0]]
     for hit in found[1:]:
-        if hit[0] >= chosen[-1][1]:
+        last = chosen[-1]
+        if hit[0] >= last[1]:
             chosen.append(hit)
+        elif hit[1] > last[1]:
+            # Overlapping and sticking out (a card number whose last digits start an ID
+            # number): mask both spans, reported as the more telling kind.
+            first = last if last[2] <= hit[2] else hit
+            chosen[-1] = (last[0], hit[1], first[2], first[3],
+                          last[4] + MASK * (hit[1] - last[1]))
     return chosen
 
 

@@ -94,3 +94,17 @@ def test_keys_init_writes_a_fresh_set(tmp_path: Path) -> None:
     assert "NEVER USE IN PRODUCTION" in (target / "README.txt").read_text(encoding="utf-8")
     assert main(["keys", "init", str(target)]) == 2  # refuses to overwrite without --force
     assert main(["keys", "init", str(target), "--force"]) == 0
+
+
+def test_audit_query_and_export_then_verify(live: LiveGateway, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    live.client("court").submit_records([debtor_record("CLI-A-1")])
+    assert main(["audit", "query", "--requester", "court", "--json",
+                 *client_args(live, "regulator")]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [e["action"] for e in listed] == ["records.submit"]
+    assert main(["audit", "query", *client_args(live, "court")]) == 1  # not a regulator
+    out = tmp_path / "log.jsonl"
+    assert main(["audit", "export", str(out), *client_args(live, "regulator")]) == 0
+    assert main(["audit", "verify", str(out), "--log-key",
+                 str(KEYS / "gateway.log.pub")]) == 0

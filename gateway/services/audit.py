@@ -1,0 +1,181 @@
+"""AuditService: regulators search, verify and export the log; nothing can change it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.audit.checkpoint import Checkpoint
+from gateway.audit.entry import AuditEntry
+from gateway.audit.export import export_range
+from gateway.audit.search import AuditFilter
+from gateway.clock import parse_rfc3339, rfc3339
+from gateway.crypto import blind_indexes
+from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.records.catalogue import Party
+from gateway.records.idnumber import parse_id_number
+from gateway.services.common import CallFrame, audited_call
+
+REGULATOR_ROLE = "regulator"
+AUDIT_PURPOSE = "supervision"
+EXPORT_CHUNK = 1 << 20
+
+
+def entry_message(seq: int, entry: AuditEntry) -> pb.AuditEntry:
+    """The wire form of a logged entry, with its exact canonical bytes."""
+    return pb.AuditEntry(
+        seq=seq, canonical=entry.canonical_bytes(), time=rfc3339(entry.time),
+        requester=entry.requester, action=entry.action, purpose=entry.purpose,
+        subject_index=entry.subject_index, decision=entry.decision, reason=entry.reason,
+        consent_id=entry.consent_id, categories=entry.categories,
+        fields_released=entry.fields_released, policy_rule=entry.policy_rule,
+        policy_version=entry.policy_version, trace_id=entry.trace_id,
+        request_signature=entry.request_signature)
+
+
+def checkpoint_message(checkpoint: Checkpoint) -> pb.Checkpoint:
+    """The wire form of a signed checkpoint."""
+    return pb.Checkpoint(text=checkpoint.note, size=checkpoint.size, root_hash=checkpoint.root)
+
+
+def _instant(text: str, name: str) -> str:
+    if not text:
+        return ""
+    try:
+        # Audit times are stored with microseconds; compare in the same shape.
+        return parse_rfc3339(text).isoformat(timespec="microseconds")[:-6] + "Z"
+    except ValueError:
+        raise InvalidArgument(f"{name} must be an RFC 3339 instant") from None
+
+
+class AuditServicer(rpc.AuditServiceServicer):
+    """The regulator's view of the audit log; every call is itself audited."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def _regulator(self, call: CallFrame, context: grpc.ServicerContext,
+                   request: object) -> Party:
+        party = call.identify(context, request)  # type: ignore[arg-type]
+        call.draft.purpose = AUDIT_PURPOSE
+        with call.step("decide"):
+            if REGULATOR_ROLE not in party.roles:
+                raise PermissionDenied("the audit log is open to regulators only",
+                                       reason="not_regulator")
+        return party
+
+    def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context: grpc.ServicerContext
+    ) -> pb.ListAuditEntriesResponse:
+        """Entries by time range, requester, purpose, decision, action or subject."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.AuditService/ListAuditEntries",
+                          "audit.list") as call:
+            self._regulator(call, context, request)
+            with call.step("validate"):
+                indexes: tuple[str, ...] = ()
+                if request.subject_id:
+                    subject = parse_id_number(request.subject_id, today=gw.clock.now().date())
+                    indexes = tuple(blind_indexes(gw.keyring, subject.value))
+                    call.draft.subject_index = indexes[0]
+                flt = AuditFilter(
+                    time_from=_instant(request.time_from, "time_from"),
+                    time_to=_instant(request.time_to, "time_to"),
+                    requester=request.requester, purpose=request.purpose,
+                    decision=request.decision, action=request.action,
+                    subject_indexes=indexes)
+            with call.step("fetch"):
+                page = gw.audit_search.search(flt, page_token=request.page_token,
+                                              page_size=request.page_size)
+                call.draft.record_count = len(page.entries)
+            call.commit_allow()
+            return pb.ListAuditEntriesResponse(
+                entries=[entry_message(seq, e) for seq, e in page.entries],
+                next_page_token=page.next_token)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.Checkpoint:
+        """The latest signed checkpoint, or a freshly signed one."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.AuditService/GetCheckpoint",
+                          "audit.checkpoint") as call:
+            self._regulator(call, context, request)
+            call.commit_allow()
+            # Signed after the audit append, so the checkpoint covers this very call.
+            with call.step("respond"):
+                evidence = gw.audit_evidence
+                latest = evidence.store.latest()
+                if request.fresh or latest is None:
+                    latest = evidence.checkpointer.checkpoint_now()
+                return checkpoint_message(latest)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def GetInclusionProof(
+        self, request: pb.InclusionProofRequest, context: grpc.ServicerContext
+    ) -> pb.InclusionProofResponse:
+        """An RFC 9162 inclusion proof of one entry in a signed tree."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.AuditService/GetInclusionProof",
+                          "audit.inclusion_proof") as call:
+            self._regulator(call, context, request)
+            call.commit_allow()
+            with call.step("respond"):
+                evidence = gw.audit_evidence
+                checkpoint = evidence.checkpointer.checkpoint_now()
+                size = request.tree_size or checkpoint.size
+                if not 1 <= request.seq <= size <= evidence.tree.size():
+                    raise InvalidArgument("need 1 <= seq <= tree_size <= the log's size")
+                index = request.seq - 1
+                leaf = evidence.tree.leaf_hashes(index, index + 1)
+                return pb.InclusionProofResponse(
+                    leaf_index=index, tree_size=size, leaf_hash=leaf,
+                    hashes=evidence.tree.inclusion_proof(index, size),
+                    checkpoint=checkpoint_message(checkpoint))
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def GetConsistencyProof(
+        self, request: pb.ConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> pb.ConsistencyProofResponse:
+        """An RFC 9162 consistency proof between two tree sizes."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.AuditService/GetConsistencyProof",
+                          "audit.consistency_proof") as call:
+            self._regulator(call, context, request)
+            call.commit_allow()
+            with call.step("respond"):
+                tree = gw.audit_evidence.tree
+                new_size = request.new_size or tree.size()
+                if not 1 <= request.old_size <= new_size <= tree.size():
+                    raise InvalidArgument("need 1 <= old_size <= new_size <= the log's size")
+                return pb.ConsistencyProofResponse(
+                    old_size=request.old_size, new_size=new_size,
+                    hashes=tree.consistency_proof(request.old_size, new_size))
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def ExportAudit(
+        self, request: pb.ExportAuditRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ExportAuditChunk]:
+        """A range as the offline verifier's JSON Lines export, then its checkpoint."""
+        gw = self._gw
+        with tempfile.TemporaryDirectory(prefix="credgate-export-") as tmp:
+            path = Path(tmp) / "audit.jsonl"
+            with audited_call(gw, context, "credgate.v1.AuditService/ExportAudit",
+                              "audit.export") as call:
+                self._regulator(call, context, request)
+                call.commit_allow()
+                with call.step("respond"):
+                    summary = export_range(
+                        gw.audit, gw.audit_evidence.tree, gw.audit_evidence.checkpointer,
+                        path, start=request.start_seq or 1, end=request.end_seq or None,
+                        leaf_hashes=False)
+            with path.open("rb") as fh:
+                while chunk := fh.read(EXPORT_CHUNK):
+                    yield pb.ExportAuditChunk(jsonl=chunk)
+            yield pb.ExportAuditChunk(checkpoint=summary.checkpoint.note)
