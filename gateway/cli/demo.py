@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.demo import run_demo
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the demo command."""
@@ -14,4 +12,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Start a gateway on a temporary SQLite directory with the development "
                     "keys and policies/, have departments submit and parties query, and "
                     "print who asked what, what each got, and the audit log.")
-    parser.set_defaults(handler=lambda args: run_demo())
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo."""
+    from gateway.demo import run_demo  # gateway.demo uses the CLI's table printer
+
+    return run_demo()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+from google.protobuf.message import Message
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
@@ -60,8 +61,8 @@ class AuditServicer(rpc.AuditServiceServicer):
         self._gw = gw
 
     def _regulator(self, call: CallFrame, context: grpc.ServicerContext,
-                   request: object) -> Party:
-        party = call.identify(context, request)  # type: ignore[arg-type]
+                   request: Message) -> Party:
+        party = call.identify(context, request)
         call.draft.purpose = AUDIT_PURPOSE
         with call.step("decide"):
             if REGULATOR_ROLE not in party.roles:
