@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +23,8 @@ from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue, load_catalogue
+from gateway.policy.rollout import PolicyRollout, PolicyState, load_state
+from gateway.records.catalogue import Catalogue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
 from gateway.request_signing import RequestVerifier
@@ -31,6 +34,34 @@ from gateway.telemetry import make_tracer_provider
 def party_verify_key(keys_dir: Path, party_id: str) -> VerifyKey:
     """A party's registered Ed25519 public key (keys/parties/<id>.sign.pub)."""
     return load_verify_key(keys_dir / "parties" / f"{party_id}.sign.pub")
+
+
+POLICY_VERSIONS_DIR = "policy-versions"
+
+
+def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, VerifyKey]:
+    """The registered Ed25519 keys of every catalogue party that has one."""
+    return {
+        p.id: party_verify_key(keys_dir, p.id)
+        for p in catalogue.parties.values()
+        if (keys_dir / "parties" / f"{p.id}.sign.pub").exists()
+    }
+
+
+def active_policy_dir(config: Config) -> Path:
+    """The folder of the last version rolled out, or the configured policies folder.
+
+    A version that went live through validation, tests and (maybe) approval stays live
+    across restarts; to go back to the files, roll them out again.
+    """
+    versions = config.data_dir / POLICY_VERSIONS_DIR / "versions.db"
+    if versions.exists():
+        with closing(sqlite3.connect(versions)) as db:
+            row = db.execute("SELECT bundle_hash FROM policy_versions WHERE status = 'active' "
+                             "ORDER BY id DESC LIMIT 1").fetchone()
+        if row is not None and (versions.parent / row[0]).is_dir():
+            return versions.parent / row[0]
+    return config.policies_dir
 
 
 def open_store(config: Config) -> RecordStore:
@@ -49,8 +80,9 @@ class Gateway:
     """Catalogue, policy, keys, store, consent registry, audit log, clock and tracer."""
 
     config: Config
-    catalogue: Catalogue
-    policy: PolicyEngine
+    #: Catalogue and policy engine; replaced as a whole by a rollout (one reference
+    #: swap), and each call takes it once at its start, so no call sees a mix.
+    state: PolicyState
     keyring: Keyring
     store: RecordStore
     audit: SqliteAuditLog
@@ -61,6 +93,23 @@ class Gateway:
     clock: Clock
     tracer_provider: TracerProvider
     tracer: Tracer
+    rollout: PolicyRollout | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The running catalogue (a call should use its own snapshot)."""
+        return self.state.catalogue
+
+    @property
+    def policy(self) -> PolicyEngine:
+        """The running policy engine (a call should use its own snapshot)."""
+        return self.state.engine
+
+    def apply_policy(self, state: PolicyState) -> None:
+        """Make a checked policy the running one, atomically."""
+        self.requests.add_keys(load_party_keys(self.config.keys_dir, state.catalogue))
+        self.consents.use_catalogue(state.catalogue)
+        self.state = state  # the swap: one reference assignment
 
     @classmethod
     def open(
@@ -72,14 +121,10 @@ class Gateway:
     ) -> Gateway:
         """Load everything; raises ConfigurationError so a broken set-up never serves."""
         clock = clock or SystemClock()
-        catalogue = load_catalogue(config.policies_dir)
-        policy = PolicyEngine.load(config.policies_dir, catalogue)
+        state = load_state(active_policy_dir(config))
+        catalogue = state.catalogue
         keyring = load_keyring(config.keys_dir)
-        party_keys = {
-            p.id: party_verify_key(config.keys_dir, p.id)
-            for p in catalogue.parties.values()
-            if (config.keys_dir / "parties" / f"{p.id}.sign.pub").exists()
-        }
+        party_keys = load_party_keys(config.keys_dir, catalogue)
         issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
                        if p.consent_issuer and p.id in party_keys}
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,10 +144,9 @@ class Gateway:
             raise
         evidence.start()
         provider = make_tracer_provider(span_exporter or config.trace_exporter)
-        return cls(
+        gw = cls(
             config=config,
-            catalogue=catalogue,
-            policy=policy,
+            state=state,
             keyring=keyring,
             store=store,
             audit=audit,
@@ -116,6 +160,10 @@ class Gateway:
             tracer_provider=provider,
             tracer=provider.get_tracer("credgate"),
         )
+        gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
+                                   clock=clock, two_person=config.policy_two_person,
+                                   current=lambda: gw.state, apply=gw.apply_policy)
+        return gw
 
     def close(self) -> None:
         """Flush traces and close the audit log and the store (closing twice is harmless)."""
@@ -127,3 +175,5 @@ class Gateway:
         self.audit.close()
         self.audit_evidence.close()  # signs a final checkpoint, so after the log closes
         self.store.close()
+        if self.rollout is not None:
+            self.rollout.close()

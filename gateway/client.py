@@ -99,6 +99,7 @@ class CredgateClient:
         self.consents = rpc.ConsentServiceStub(self.channel)
         self.subjects = rpc.SubjectServiceStub(self.channel)
         self.audit = rpc.AuditServiceStub(self.channel)
+        self.policy_admin = rpc.PolicyAdminStub(self.channel)
 
     def __enter__(self) -> CredgateClient:
         return self
@@ -171,4 +172,12 @@ class CredgateClient:
         """Who looked at this person's data (citizen portal, with the person's consent)."""
         return self.subjects.SubjectAccessReport(
             pb.SubjectAccessReportRequest(subject_id=subject_id, consent_id=consent_id),
+            timeout=timeout)
+
+    def propose_policy(self, files: Mapping[str, bytes], *,
+                       timeout: float = 120.0) -> pb.PolicyVersion:
+        """Send a policy bundle (file name -> content) for validation, tests and rollout."""
+        return self.policy_admin.ProposePolicy(
+            pb.ProposePolicyRequest(files=[pb.PolicyFile(name=n, content=c)
+                                           for n, c in sorted(files.items())]),
             timeout=timeout)

@@ -29,6 +29,8 @@ class Config:
     audit_origin: str = "credgate.example/audit-log"
     #: Seconds between scheduled checkpoints; 0 signs only on demand and at shutdown.
     audit_checkpoint_interval_s: float = 60.0
+    #: A policy change waits for a second security officer's approval.
+    policy_two_person: bool = False
     #: How far a signed request's time may be from the gateway's clock, in seconds.
     request_window_s: int = 120
     #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -71,6 +73,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     for name in ("max_workers", "audit_busy_timeout_ms", "request_window_s"):
         if name in values:
             values[name] = int(values[name])
+    if isinstance(values.get("policy_two_person"), str):
+        values["policy_two_person"] = values["policy_two_person"].lower() in ("1", "true", "yes")
     if "audit_checkpoint_interval_s" in values:
         values["audit_checkpoint_interval_s"] = float(values["audit_checkpoint_interval_s"])
     return replace(Config(), **values)

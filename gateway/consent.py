@@ -180,6 +180,10 @@ class ConsentRegistry:
         self._issuer_keys = dict(issuer_keys)
         self._clock = clock
 
+    def use_catalogue(self, catalogue: Catalogue) -> None:
+        """Check against a new catalogue from now on (after a policy rollout)."""
+        self._catalogue = catalogue
+
     def _issuer_key(self, issuer: str) -> VerifyKey:
         party = self._catalogue.parties.get(issuer)
         key = self._issuer_keys.get(issuer)

@@ -100,6 +100,10 @@ class RequestVerifier:
         self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._lock = threading.Lock()
 
+    def add_keys(self, keys: Mapping[str, VerifyKey]) -> None:
+        """Register keys of parties added by a new catalogue (existing ones are kept)."""
+        self._keys = {**keys, **self._keys}
+
     def verify(self, party: str, method: str, request_bytes: bytes,
                metadata: Mapping[str, str]) -> RequestSignature:
         """Verify one call's signature; raises Unauthenticated with a reason code."""

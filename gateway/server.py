@@ -16,6 +16,7 @@ from gateway.app import Gateway
 from gateway.errors import ConfigurationError
 from gateway.services.audit import AuditServicer
 from gateway.services.consent import ConsentServicer
+from gateway.services.policy_admin import PolicyAdminServicer
 from gateway.services.query import QueryServicer
 from gateway.services.records import RecordServicer
 from gateway.services.subject import SubjectServicer
@@ -25,7 +26,7 @@ log = logging.getLogger("credgate.server")
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
     for name in ("RecordService", "QueryService", "ConsentService", "SubjectService",
-                 "AuditService")
+                 "AuditService", "PolicyAdmin")
 )
 # Large enough for a full batch of records, small enough to bound memory per call.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -77,6 +78,7 @@ def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
     rpc.add_ConsentServiceServicer_to_server(ConsentServicer(gw), server)
     rpc.add_SubjectServiceServicer_to_server(SubjectServicer(gw), server)
     rpc.add_AuditServiceServicer_to_server(AuditServicer(gw), server)
+    rpc.add_PolicyAdminServicer_to_server(PolicyAdminServicer(gw), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -60,10 +61,11 @@ class LiveGateway:
         return c
 
 
-def start_live(tmp_path: Path, clock: FixedClock, *, policies: Path = POLICIES) -> LiveGateway:
-    """Open and start a gateway in tmp_path."""
+def start_live(tmp_path: Path, clock: FixedClock, *, policies: Path = POLICIES,
+               **settings: Any) -> LiveGateway:
+    """Open and start a gateway in tmp_path (settings override Config fields)."""
     config = Config(data_dir=tmp_path / "data", keys_dir=KEYS, policies_dir=policies,
-                    max_workers=8, audit_busy_timeout_ms=300)
+                    max_workers=8, audit_busy_timeout_ms=300, **settings)
     spans = InMemorySpanExporter()
     logs = LogCapture()
     logging.getLogger().addHandler(logs)
@@ -97,8 +99,8 @@ def live_factory(tmp_path: Path, clock: FixedClock) -> Iterator[Callable[..., Li
     """Start gateways with custom policies; all are stopped at teardown."""
     started: list[LiveGateway] = []
 
-    def make(*, policies: Path = POLICIES, subdir: str = "gw") -> LiveGateway:
-        running = start_live(tmp_path / subdir, clock, policies=policies)
+    def make(*, policies: Path = POLICIES, subdir: str = "gw", **settings: Any) -> LiveGateway:
+        running = start_live(tmp_path / subdir, clock, policies=policies, **settings)
         started.append(running)
         return running
 

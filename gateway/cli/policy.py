@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import policy_rollout
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED, print_json, print_table
 from gateway.config import REPO_ROOT
 from gateway.errors import ConfigurationError
@@ -32,6 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "run its decision tests, see the change in access between two "
                     "versions, and explain a single decision.")
     sub = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
+    policy_rollout.register_actions(sub)
 
     def policies_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--policies", type=Path, default=DEFAULT_POLICIES, metavar="DIR",

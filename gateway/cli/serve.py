@@ -13,6 +13,7 @@ from gateway.cli.common import EXIT_BROKEN, EXIT_OK
 from gateway.config import load_config
 from gateway.errors import CredgateError
 from gateway.server import start_server
+from gateway.services.policy_admin import reload_from_files
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,11 +46,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"credgate: cannot start: {err.message}", file=sys.stderr)
         return EXIT_BROKEN
     stop = threading.Event()
+    reload = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops",
-          file=sys.stderr)
-    stop.wait()
+    signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
+    print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops, "
+          "SIGHUP rolls out the policy files", file=sys.stderr)
+    while True:
+        stop.wait()
+        if not reload.is_set():
+            break
+        stop.clear()
+        reload.clear()
+        try:
+            record = reload_from_files(gw)
+        except CredgateError as err:
+            print(f"credgate: policy reload refused: {err.message}", file=sys.stderr)
+            continue
+        print(f"credgate: policy version {record.id} is {record.status}"
+              + (f": {record.reason}" if record.reason else ""), file=sys.stderr)
     running.stop(grace=5.0)
     gw.close()
     return EXIT_OK

@@ -22,7 +22,9 @@ from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.errors import AuditUnavailable, CredgateError
 from gateway.identity import identify
-from gateway.records.catalogue import Party
+from gateway.policy.engine import PolicyEngine
+from gateway.policy.rollout import PolicyState
+from gateway.records.catalogue import Catalogue, Party
 from gateway.telemetry import StepSpan, trace_id_of
 
 log = logging.getLogger("credgate.services")
@@ -45,7 +47,8 @@ class AuditDraft:
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
     seq: int = 0
 
-    def entry(self, gw: Gateway, *, trace_id: str, decision: str, reason: str) -> AuditEntry:
+    def entry(self, gw: Gateway, *, policy_version: str, trace_id: str, decision: str,
+              reason: str) -> AuditEntry:
         """The finished entry for this call."""
         return AuditEntry(
             time=gw.clock.now(),
@@ -58,7 +61,7 @@ class AuditDraft:
             fields_released=self.fields_released,
             consent_id=self.consent_id,
             policy_rule="; ".join(dict.fromkeys(self.policy_rules)),
-            policy_version=gw.policy.version,
+            policy_version=policy_version,
             decision=decision,
             reason=reason,
             request_id=self.request_id,
@@ -82,11 +85,23 @@ class CallFrame:
     parent: Context
     #: The full gRPC method name ("/credgate.v1.QueryService/QuerySubject"), as signed.
     method: str
+    #: The policy this call is decided under, taken once when the call starts.
+    state: PolicyState
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The catalogue of this call's policy snapshot."""
+        return self.state.catalogue
+
+    @property
+    def policy(self) -> PolicyEngine:
+        """The policy engine of this call's snapshot."""
+        return self.state.engine
 
     def identify(self, context: grpc.ServicerContext, request: Message) -> Party:
         """The identify step: the certificate's party, and its signature on this request."""
         with self.step("identify"):
-            party = identify(context.auth_context(), self.gw.catalogue)
+            party = identify(context.auth_context(), self.catalogue)
             self.draft.requester = party.id
             signature = self.gw.requests.verify(
                 party.id, self.method, request.SerializeToString(deterministic=True),
@@ -101,8 +116,9 @@ class CallFrame:
     def commit_allow(self, reason: str = "") -> int:
         """Append the allow entry durably (the audit step); raises AuditUnavailable."""
         with self.step("audit"):
-            entry = self.draft.entry(self.gw, trace_id=trace_id_of(self.span),
-                                     decision="allow", reason=reason)
+            entry = self.draft.entry(self.gw, policy_version=self.state.version,
+                                     trace_id=trace_id_of(self.span), decision="allow",
+                                     reason=reason)
             self.draft.seq = self.gw.audit.append(entry)
         return self.draft.seq
 
@@ -114,7 +130,8 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
     with gw.tracer.start_as_current_span(method, record_exception=False,
                                          set_status_on_exception=False) as span:
         frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action),
-                          parent=set_span_in_context(span), method=f"/{method}")
+                          parent=set_span_in_context(span), method=f"/{method}",
+                          state=gw.state)
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
         try:
@@ -146,8 +163,9 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
         return  # the audit store itself failed: a second append would only wait and fail
     try:
         with frame.step("audit"):
-            entry = frame.draft.entry(frame.gw, trace_id=trace_id_of(frame.span),
-                                      decision="deny", reason=reason)
+            entry = frame.draft.entry(frame.gw, policy_version=frame.state.version,
+                                      trace_id=trace_id_of(frame.span), decision="deny",
+                                      reason=reason)
             frame.draft.seq = frame.gw.audit.append(entry)
     except CredgateError:
         # The refusal stands either way; the operator must hear the audit is down.

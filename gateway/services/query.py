@@ -52,12 +52,13 @@ class QueryServicer(rpc.QueryServiceServicer):
             party = call.identify(context, request)
             # 2. validate: codes, sizes, ID checksum; no personal data in any message.
             with call.step("validate"):
-                draft.purpose = request.purpose if request.purpose in gw.catalogue.purposes else ""
+                known = request.purpose in call.catalogue.purposes
+                draft.purpose = request.purpose if known else ""
                 today = gw.clock.now().date()
                 query = validate_query(
                     subject_id=request.subject_id, purpose=request.purpose,
                     categories=list(request.categories), consent_id=request.consent_id,
-                    catalogue=gw.catalogue, today=today)
+                    catalogue=call.catalogue, today=today)
                 indexes = blind_indexes(gw.keyring, query.subject.value)
                 draft.subject_index = indexes[0]
             # 3. decide: field by field, default deny, deny overrides allow.
@@ -67,8 +68,8 @@ class QueryServicer(rpc.QueryServiceServicer):
                                                           and bool(query.consent_id)),
                                        subject_age=query.subject.age_on(today),
                                        now=gw.clock.now())
-                decided = gw.policy.decide_categories(
-                    party.id, [gw.catalogue.categories[c] for c in query.categories],
+                decided = call.policy.decide_categories(
+                    party.id, [call.catalogue.categories[c] for c in query.categories],
                     query.purpose.code, ctx)
                 access: dict[str, Mapping[str, str]] = {}
                 for code, fields in decided.items():
@@ -100,7 +101,7 @@ class QueryServicer(rpc.QueryServiceServicer):
             # 6. protect: decrypt only released fields, mask the masked, drop the rest.
             with call.step("protect"):
                 released = [
-                    protect_record(r, category=gw.catalogue.categories[r.category],
+                    protect_record(r, category=call.catalogue.categories[r.category],
                                    access=access[r.category], keyring=gw.keyring)
                     for r in stored
                 ]
@@ -116,7 +117,7 @@ class QueryServicer(rpc.QueryServiceServicer):
                     purpose=query.purpose.code,
                     records=[to_message(r) for r in released],
                     released_categories=sorted(access),
-                    withheld_categories=sorted(set(gw.catalogue.categories) - set(access)),
+                    withheld_categories=sorted(set(call.catalogue.categories) - set(access)),
                     consent_id=draft.consent_id,
                     audit_seq=seq,
                 )

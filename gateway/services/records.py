@@ -42,7 +42,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                               fields=dict(r.fields), source_record_id=r.source_record_id)
                     for r in request.records
                 ]
-                batch = validate_batch(raws, provider=party, catalogue=gw.catalogue,
+                batch = validate_batch(raws, provider=party, catalogue=call.catalogue,
                                        today=now.date())
                 draft.categories = tuple(sorted({r.category for r in batch}))
                 draft.record_count = len(batch)
@@ -50,7 +50,7 @@ class RecordServicer(rpc.RecordServiceServicer):
             with call.step("decide"):
                 ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
                 for record in batch:
-                    decision = gw.policy.decide(party.id, record.category, SUBMIT_ACTION,
+                    decision = call.policy.decide(party.id, record.category, SUBMIT_ACTION,
                                                 SUBMIT_PURPOSE, ctx)
                     if decision.rule is not None:
                         draft.policy_rules.append(str(decision.rule))
@@ -58,7 +58,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                         raise PermissionDenied(
                             f"record {record.index}: policy does not allow {party.id} to "
                             f"submit {record.category}", reason="policy_denied")
-                sealed = [seal_submission(r, provider=party.id, catalogue=gw.catalogue,
+                sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
                                           keyring=gw.keyring, now=now) for r in batch]
             # 7. audit: the decision is durable before anything is stored or answered.
             seq = call.commit_allow()

@@ -51,7 +51,7 @@ class SubjectServicer(rpc.SubjectServiceServicer):
             with call.step("consent"):
                 consent = gw.consents.check(
                     request.consent_id, subject=subject, grantee=party.id,
-                    purpose=REPORT_PURPOSE, requested=list(gw.catalogue.categories),
+                    purpose=REPORT_PURPOSE, requested=list(call.catalogue.categories),
                     explicit=False)
                 draft.consent_id = consent.consent_id
             # 5. fetch: from the audit log, by blind index.
@@ -60,11 +60,11 @@ class SubjectServicer(rpc.SubjectServiceServicer):
                 for seq, entry in gw.audit_search.for_subject(indexes, actions=ACCESS_ACTIONS):
                     if entry.decision != "allow":
                         continue
-                    purpose = gw.catalogue.purposes.get(entry.purpose)
+                    purpose = call.catalogue.purposes.get(entry.purpose)
                     delay = timedelta(days=purpose.disclosure_delay_days if purpose else 0)
                     if entry.time + delay > now:
                         continue  # not yet disclosable; not even counted
-                    who = gw.catalogue.parties.get(entry.requester)
+                    who = call.catalogue.parties.get(entry.requester)
                     events.append(pb.AccessEvent(
                         time=rfc3339(entry.time), party=entry.requester,
                         party_name=who.name if who else "", party_name_zh=who.name_zh if who

@@ -1,0 +1,258 @@
+"""Safe policy rollout: validate, test, diff, (approve), then swap atomically.
+
+A proposed policy is a bundle of the files of a policy folder. It is written to its
+own version directory, validated (`credgate policy validate`) and its decision tests
+run (`credgate policy test`); a bundle that fails either is recorded as rejected and
+the running policy stays. Otherwise its effective access diff against the running
+policy is computed and kept, and it becomes active at once or, under the two-person
+rule, once a second security officer approves it. Activation builds a complete new
+PolicyState and swaps one reference: a request in flight sees the old state or the
+new one, never a mix. Every version is kept with its author, time, hash and diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.clock import Clock, rfc3339
+from gateway.errors import ConfigurationError, FailedPrecondition, InvalidArgument
+from gateway.policy.diff import policy_diff
+from gateway.policy.engine import PolicyEngine
+from gateway.policy.testing import run_policy_tests
+from gateway.policy.validate import validate_policy
+from gateway.records.catalogue import Catalogue, load_catalogue
+
+# The files a policy bundle may hold (anything else is refused, so a bundle cannot
+# write outside its version directory).
+_BUNDLE_FILE = re.compile(r"^(?:[a-z_]+\.(?:conf|csv|toml)|tests/[a-z0-9_]+\.toml)$")
+REQUIRED_FILES = ("model.conf", "policy.csv", "catalogue.toml", "parties.toml",
+                  "purposes.toml")
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024
+
+ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS policy_versions (
+    id          INTEGER PRIMARY KEY,
+    version     TEXT NOT NULL,
+    bundle_hash TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    proposed_at TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    approver    TEXT NOT NULL DEFAULT '',
+    decided_at  TEXT NOT NULL DEFAULT '',
+    reason      TEXT NOT NULL DEFAULT '',
+    diff        TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """One complete, loaded policy: catalogue and engine from the same folder."""
+
+    catalogue: Catalogue
+    engine: PolicyEngine
+    directory: Path
+
+    @property
+    def version(self) -> str:
+        """The engine's version hash (what audit entries name)."""
+        return self.engine.version
+
+
+def load_state(directory: Path) -> PolicyState:
+    """Load catalogue and policy from a folder; raises ConfigurationError."""
+    catalogue = load_catalogue(directory)
+    return PolicyState(catalogue=catalogue, engine=PolicyEngine.load(directory, catalogue),
+                       directory=directory)
+
+
+@dataclass(frozen=True)
+class PolicyVersionRecord:
+    """A proposed version as kept: who, when, what it changes, what became of it."""
+
+    id: int
+    version: str
+    bundle_hash: str
+    author: str
+    proposed_at: str
+    status: str
+    approver: str
+    decided_at: str
+    reason: str
+    diff: Mapping[str, object]
+
+
+def bundle_hash(files: Mapping[str, bytes]) -> str:
+    """A hash over the bundle's file names and contents, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + len(files[name]).to_bytes(8, "big"))
+        digest.update(files[name])
+    return digest.hexdigest()
+
+
+def read_bundle(directory: Path) -> dict[str, bytes]:
+    """The policy files of a folder as a bundle."""
+    files: dict[str, bytes] = {}
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        if path.is_file() and _BUNDLE_FILE.match(name):
+            files[name] = path.read_bytes()
+    return files
+
+
+class PolicyRollout:
+    """Proposals, approvals and the version history; swaps the live policy via `apply`."""
+
+    def __init__(self, *, versions_dir: Path, clock: Clock, two_person: bool,
+                 current: Callable[[], PolicyState],
+                 apply: Callable[[PolicyState], None]) -> None:
+        self._dir = Path(versions_dir)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._two_person = two_person
+        self._current = current
+        self._apply = apply
+        self._lock = threading.Lock()  # one proposal or approval at a time
+        self._db = sqlite3.connect(self._dir / "versions.db", isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    @property
+    def two_person(self) -> bool:
+        """Whether a change waits for a second security officer."""
+        return self._two_person
+
+    def propose(self, author: str, files: Mapping[str, bytes]) -> PolicyVersionRecord:
+        """Check a bundle and activate it (or leave it pending); never fails open.
+
+        Raises InvalidArgument for a malformed bundle. A bundle that loads but fails
+        validation or its tests is recorded as rejected and returned, and the running
+        policy stays.
+        """
+        self._check_bundle(files)
+        digest = bundle_hash(files)
+        with self._lock:
+            directory = self._materialise(digest, files)
+            now = rfc3339(self._clock.now())
+            problems = self._problems(directory)
+            if problems:
+                return self._record(digest, digest, author, now, REJECTED, reason=problems)
+            state = load_state(directory)
+            diff = policy_diff(self._current().directory, directory).to_json()
+            if self._two_person:
+                return self._record(state.version, digest, author, now, PENDING, diff=diff)
+            self._activate(state)
+            return self._record(state.version, digest, author, now, ACTIVE, approver=author,
+                                decided_at=now, diff=diff)
+
+    def approve(self, approver: str, version_id: int) -> PolicyVersionRecord:
+        """Second-person approval of a pending version; the approver must not be its author."""
+        with self._lock:
+            record = self._get(version_id)
+            if record.status != PENDING:
+                raise FailedPrecondition(f"version {version_id} is {record.status}, not pending")
+            if record.author == approver:
+                raise FailedPrecondition("the author of a change cannot approve it",
+                                         reason="same_person")
+            state = load_state(self._dir / record.bundle_hash)
+            if state.version != record.version:
+                raise FailedPrecondition("the stored bundle no longer matches its version")
+            self._activate(state)
+            now = rfc3339(self._clock.now())
+            self._db.execute(
+                "UPDATE policy_versions SET status = ?, approver = ?, decided_at = ? "
+                "WHERE id = ?", (ACTIVE, approver, now, version_id))
+            self._supersede(version_id)
+            return self._get(version_id)
+
+    def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
+        """The newest versions first."""
+        rows = self._db.execute(
+            "SELECT * FROM policy_versions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [self._row(r) for r in rows]
+
+    def close(self) -> None:
+        """Close the version database."""
+        self._db.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _check_bundle(self, files: Mapping[str, bytes]) -> None:
+        if sum(len(v) for v in files.values()) > MAX_BUNDLE_BYTES:
+            raise InvalidArgument("the policy bundle is too large")
+        for name in files:
+            if not _BUNDLE_FILE.match(name):
+                raise InvalidArgument(f"the policy bundle may not hold {name[:80]!r}")
+        missing = [f for f in REQUIRED_FILES if f not in files]
+        if missing:
+            raise InvalidArgument(f"the policy bundle lacks {', '.join(missing)}")
+
+    def _materialise(self, digest: str, files: Mapping[str, bytes]) -> Path:
+        directory = self._dir / digest
+        for name, data in files.items():
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return directory
+
+    def _problems(self, directory: Path) -> str:
+        """Why a bundle may not go live ("" when it may)."""
+        try:
+            errors = [f for f in validate_policy(directory) if f.severity == "error"]
+            if errors:
+                return "validation failed: " + "; ".join(str(f) for f in errors[:10])
+            report = run_policy_tests(directory)
+        except ConfigurationError as exc:
+            return f"cannot load: {exc.message}"
+        if not report.ok:
+            failed = [r for r in report.results if not r.passed]
+            names = ", ".join(r.case.id for r in failed[:10]) or "no test cases"
+            return f"decision tests failed ({report.summary}): {names}"
+        return ""
+
+    def _activate(self, state: PolicyState) -> None:
+        self._apply(state)
+
+    def _supersede(self, active_id: int) -> None:
+        self._db.execute("UPDATE policy_versions SET status = ? WHERE status = ? AND id <> ?",
+                         (SUPERSEDED, ACTIVE, active_id))
+
+    def _record(self, version: str, digest: str, author: str, now: str, status: str, *,
+                approver: str = "", decided_at: str = "", reason: str = "",
+                diff: Mapping[str, object] | None = None) -> PolicyVersionRecord:
+        cur = self._db.execute(
+            "INSERT INTO policy_versions (version, bundle_hash, author, proposed_at, status, "
+            "approver, decided_at, reason, diff) VALUES (?,?,?,?,?,?,?,?,?)",
+            (version, digest, author, now, status, approver,
+             decided_at or (now if status == REJECTED else ""), reason,
+             json.dumps(diff or {}, ensure_ascii=False, sort_keys=True)))
+        new_id = int(cur.lastrowid or 0)
+        if status == ACTIVE:
+            self._supersede(new_id)
+        return self._get(new_id)
+
+    def _get(self, version_id: int) -> PolicyVersionRecord:
+        row = self._db.execute("SELECT * FROM policy_versions WHERE id = ?",
+                               (version_id,)).fetchone()
+        if row is None:
+            raise InvalidArgument(f"no policy version {version_id}")
+        return self._row(row)
+
+    @staticmethod
+    def _row(row: tuple) -> PolicyVersionRecord:
+        return PolicyVersionRecord(
+            id=row[0], version=row[1], bundle_hash=row[2], author=row[3], proposed_at=row[4],
+            status=row[5], approver=row[6], decided_at=row[7], reason=row[8],
+            diff=json.loads(row[9]))

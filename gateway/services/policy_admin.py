@@ -1,0 +1,104 @@
+"""PolicyAdmin: security officers propose, approve and review policy versions."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+from google.protobuf.message import Message
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.audit.entry import AuditEntry
+from gateway.errors import FailedPrecondition, PermissionDenied
+from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
+from gateway.records.catalogue import Party
+from gateway.services.common import CallFrame, audited_call
+
+OFFICER_ROLE = "security_officer"
+ADMIN_PURPOSE = "supervision"
+
+
+def version_message(record: PolicyVersionRecord) -> pb.PolicyVersion:
+    """The wire form of a policy version."""
+    return pb.PolicyVersion(
+        id=record.id, version=record.version, bundle_hash=record.bundle_hash,
+        author=record.author, proposed_at=record.proposed_at, status=record.status,
+        approver=record.approver, decided_at=record.decided_at, reason=record.reason,
+        diff_json=json.dumps(record.diff, ensure_ascii=False, sort_keys=True))
+
+
+class PolicyAdminServicer(rpc.PolicyAdminServicer):
+    """Every call is audited; only security officers get through."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def _officer(self, call: CallFrame, context: grpc.ServicerContext,
+                 request: Message) -> tuple[Party, PolicyRollout]:
+        party = call.identify(context, request)
+        call.draft.purpose = ADMIN_PURPOSE
+        with call.step("decide"):
+            if OFFICER_ROLE not in party.roles:
+                raise PermissionDenied("policy administration is for security officers",
+                                       reason="not_security_officer")
+            if self._gw.rollout is None:
+                raise FailedPrecondition("policy rollout is not available")
+        return party, self._gw.rollout
+
+    def ProposePolicy(
+        self, request: pb.ProposePolicyRequest, context: grpc.ServicerContext
+    ) -> pb.PolicyVersion:
+        """Validate, test and diff a bundle; activate it or leave it for approval."""
+        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/ProposePolicy",
+                          "policy.propose") as call:
+            party, rollout = self._officer(call, context, request)
+            with call.step("validate"):
+                record = rollout.propose(party.id, {f.name: f.content for f in request.files})
+            # The entry says what became of the proposal; the rejection reasons name
+            # policy files and lines, never personal data.
+            call.commit_allow(reason=f"policy {record.id} {record.status} "
+                                     f"{record.version[:16]}")
+            return version_message(record)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def ApprovePolicy(
+        self, request: pb.ApprovePolicyRequest, context: grpc.ServicerContext
+    ) -> pb.PolicyVersion:
+        """A second security officer activates a pending version."""
+        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/ApprovePolicy",
+                          "policy.approve") as call:
+            party, rollout = self._officer(call, context, request)
+            with call.step("validate"):
+                record = rollout.approve(party.id, request.id)
+            call.commit_allow(reason=f"policy {record.id} {record.status} "
+                                     f"{record.version[:16]}")
+            return version_message(record)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def ListPolicyVersions(
+        self, request: pb.ListPolicyVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPolicyVersionsResponse:
+        """The version history, newest first."""
+        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/ListPolicyVersions",
+                          "policy.list") as call:
+            _, rollout = self._officer(call, context, request)
+            records = rollout.versions(min(request.limit or 100, 1000))
+            call.commit_allow()
+            return pb.ListPolicyVersionsResponse(versions=[version_message(r) for r in records])
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+
+def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> PolicyVersionRecord:
+    """Roll out the files of the configured policies folder (SIGHUP), audited like a call."""
+    if gw.rollout is None:
+        raise FailedPrecondition("policy rollout is not available")
+    before = gw.state.version
+    record = gw.rollout.propose(author, read_bundle(gw.config.policies_dir))
+    gw.audit.append(AuditEntry(
+        time=gw.clock.now(), trace_id="", requester=author, action="policy.reload",
+        purpose=ADMIN_PURPOSE, subject_index="", categories=(), fields_released=(),
+        consent_id="", policy_rule="", policy_version=before, decision="allow",
+        reason=f"policy {record.id} {record.status} {record.version[:16]}",
+        request_id=f"reload-{record.id}", record_count=0))
+    return record
