@@ -49,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     reload = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: (reload.set(), stop.set()))
+
+    def on_hangup(*_: object) -> None:
+        reload.set()
+        stop.set()
+
+    signal.signal(signal.SIGHUP, on_hangup)
     print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops, "
           "SIGHUP rolls out the policy files", file=sys.stderr)
     while True:
