@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.audit_append import make_entry
-from gateway.audit.checkpoint import AuditEvidence, open_verified_tree
+from gateway.audit.checkpointer import AuditEvidence, open_verified_tree
 from gateway.audit.export import export_range
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.merkle import verify_consistency, verify_inclusion

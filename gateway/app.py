@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
-from gateway.audit.checkpoint import AuditEvidence
+from gateway.audit.checkpointer import AuditEvidence
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.search import AuditSearch
 from gateway.clock import Clock, SystemClock

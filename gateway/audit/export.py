@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.audit.checkpoint import Checkpoint, Checkpointer, CheckpointStore
+from gateway.audit.checkpoint import Checkpoint
+from gateway.audit.checkpointer import Checkpointer, CheckpointStore
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.tree import AuditTree
 from gateway.clock import rfc3339

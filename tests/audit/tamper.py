@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nacl.signing
 
-from gateway.audit.checkpoint import AuditEvidence
+from gateway.audit.checkpointer import AuditEvidence
 from gateway.audit.entry import AuditEntry
 from gateway.audit.log import SqliteAuditLog
 from gateway.clock import FixedClock

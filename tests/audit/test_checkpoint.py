@@ -15,12 +15,12 @@ import pytest
 from gateway.audit.checkpoint import (
     DEFAULT_ORIGIN,
     CheckpointError,
-    CheckpointStore,
     parse_checkpoint,
     sign_checkpoint,
     verify_checkpoint,
     verify_note,
 )
+from gateway.audit.checkpointer import CheckpointStore
 from gateway.audit.tree import TamperDetected
 from gateway.crypto.signatures import note_key_hash
 from gateway.errors import AuditUnavailable

@@ -9,7 +9,8 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from gateway.audit.checkpoint import CheckpointStore, sign_checkpoint
+from gateway.audit.checkpoint import sign_checkpoint
+from gateway.audit.checkpointer import CheckpointStore
 from gateway.audit.export import export_range, side_file
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.tree import AuditTree

@@ -10,7 +10,8 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from gateway.audit.checkpoint import AuditEvidence, open_verified_tree, sign_checkpoint
+from gateway.audit.checkpoint import sign_checkpoint
+from gateway.audit.checkpointer import AuditEvidence, open_verified_tree
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.merkle import (
     ProofError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit.checkpoint import CheckpointStore
+from gateway.audit.checkpointer import CheckpointStore
 from gateway.audit.export import export_range
 from gateway.cli import audit
 from tests.audit.tamper import LOG_PUB_PATH, build_log, gateway_log
