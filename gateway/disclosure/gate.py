@@ -43,8 +43,8 @@ _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # Characters that may be slipped into a name or a number without changing how it reads.
 _FILLERS = re.compile(r"[\s\-_‐-―−－·•‧・･∙⋅.．\u0387\u16eb\u2e31\u200b-\u200d\u2060\ufeff"
                       r"\u00ad]+")
-_CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
-_NOT_ID_CHAR = re.compile(r"[^0-9X]")
+_CN_VALUE = dict(zip("〇零一二三四五六七八九", "00123456789", strict=True))
+_DIGITISH = re.compile(r"[\d〇零一二三四五六七八九XxＸｘ]")
 
 
 class PrivacyReviewFailed(FailedPrecondition):
@@ -77,9 +77,15 @@ def _name_key(text: str) -> str:
 
 def _digit_key(text: str) -> str:
     """Every digit (any script, Chinese numerals too) and X of a text, in order."""
-    text = unicodedata.normalize("NFKC", text).translate(_CN_DIGITS).upper()
-    return _NOT_ID_CHAR.sub("", "".join(str(unicodedata.decimal(c)) if c.isdecimal() and
-                                        not c.isascii() else c for c in text))
+    found = _DIGITISH.findall(text)
+    if len(found) < 15:
+        return ""
+    digits = "".join(found)
+    if not digits.isascii():
+        digits = "".join(_CN_VALUE.get(c) or (c if c.isascii() or not c.isdecimal()
+                                               else str(unicodedata.decimal(c)))
+                         for c in digits)
+    return digits.upper().replace("Ｘ", "X").replace("ｘ", "X")
 
 
 def _subject_id_forms(subject_ids: Iterable[str]) -> dict[int, set[str]]:

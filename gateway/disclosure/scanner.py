@@ -86,18 +86,20 @@ def _possible_date(year: int, month: int, day: int) -> bool:
 
 def is_id_number(digits: str) -> bool:
     """An 18-character ID number: province digit, possible birth date, MOD 11-2 check."""
-    if len(digits) != 18 or digits[0] not in "12345678" or not digits[:17].isdigit():
+    body = digits[:17]
+    if len(digits) != 18 or digits[0] not in "12345678" or not (body.isascii() and
+                                                                 body.isdigit()):
         return False
     year = int(digits[6:10])
     if not 1900 <= year <= 2099 or not _possible_date(year, int(digits[10:12]),
                                                         int(digits[12:14])):
         return False
-    return digits[17] == check_character(digits[:17])
+    return digits[17] == check_character(body)
 
 
 def is_old_id_number(digits: str) -> bool:
     """A 15-digit ID number of the 1980s-1990s: address code, YYMMDD, sequence."""
-    return (len(digits) == 15 and digits.isdigit() and digits[0] in "12345678"
+    return (len(digits) == 15 and digits.isascii() and digits.isdigit() and digits[0] in "12345678"
             and _possible_date(1900 + int(digits[6:8]), int(digits[8:10]), int(digits[10:12])))
 
 
@@ -173,7 +175,8 @@ def _run_hits(text: str, start: int, end: int, old_ids: bool) -> list[_Hit]:
     groups = _groups(text, start, end)
     plus = start > 0 and text[start - 1] == "+"
     for i in range(len(groups)):
-        digits, positions = "", []
+        digits = ""
+        positions: list[int] = []
         for j in range(i, len(groups)):
             digits += groups[j][0]
             positions = positions + groups[j][1]
@@ -231,10 +234,10 @@ def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool, int]]:
                 needles.append((part, mask, False, offset))
             offset += len(part) + 1
     else:
-        surname = folded[:2] if folded[:2] in COMPOUND_SURNAMES else folded[:1]
-        given = folded[len(surname):]
+        family = 2 if folded[:2] in COMPOUND_SURNAMES else 1
+        given = folded[family:]
         if len(given) >= 2:
-            needles.append((given, MASK * len(given), False, len(surname)))
+            needles.append((given, MASK * len(given), False, family))
     return needles
 
 
