@@ -16,6 +16,7 @@ from opentelemetry.trace import Tracer
 from gateway.audit.checkpointer import AuditEvidence
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.search import AuditSearch
+from gateway.blacklist import Blacklist
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
@@ -93,6 +94,8 @@ class Gateway:
     clock: Clock
     tracer_provider: TracerProvider
     tracer: Tracer
+    #: The credit agency blacklist, checked on every call right after identify.
+    blacklist: Blacklist
     rollout: PolicyRollout | None = None
 
     @property
@@ -121,9 +124,9 @@ class Gateway:
     ) -> Gateway:
         """Load everything; raises ConfigurationError so a broken set-up never serves."""
         clock = clock or SystemClock()
-        state = load_state(active_policy_dir(config))
-        catalogue = state.catalogue
         keyring = load_keyring(config.keys_dir)
+        state = load_state(active_policy_dir(config), keyring)
+        catalogue = state.catalogue
         party_keys = load_party_keys(config.keys_dir, catalogue)
         issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
                        if p.consent_issuer and p.id in party_keys}
@@ -159,10 +162,12 @@ class Gateway:
             clock=clock,
             tracer_provider=provider,
             tracer=provider.get_tracer("credgate"),
+            blacklist=Blacklist(store, ttl=config.blacklist_cache_s),
         )
         gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
                                    clock=clock, two_person=config.policy_two_person,
-                                   current=lambda: gw.state, apply=gw.apply_policy)
+                                   current=lambda: gw.state, apply=gw.apply_policy,
+                                   load=lambda directory: load_state(directory, keyring))
         return gw
 
     def close(self) -> None:

@@ -7,13 +7,29 @@ from dataclasses import dataclass
 
 from gateway.crypto import decrypt_field
 from gateway.crypto.keyring import Keyring
-from gateway.disclosure.masking import mask_value
-from gateway.records.catalogue import Category
+from gateway.disclosure.profiles import MaskContext, MaskingProfiles
+from gateway.records.catalogue import Category, Party
 from gateway.records.model import StoredRecord
 
 CLEAR = "clear"
 MASKED = "masked"
 WITHHELD = "withheld"
+
+# Which masking profile (policies/masking.toml) applies to a party, by its kind. A kind
+# not listed gets the public profile, the strictest one.
+AUDIENCE_BY_KIND = {
+    "department": "department",
+    "financial": "department",
+    "regulator": "department",
+    "credit_agency": "credit_agency",
+    "portal": "self",
+    "website": "public",
+}
+
+
+def audience_of(party: Party) -> str:
+    """The masking audience of a party."""
+    return AUDIENCE_BY_KIND.get(party.kind, "public")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +69,14 @@ def protect_record(
     category: Category,
     access: Mapping[str, str],
     keyring: Keyring,
+    profiles: MaskingProfiles,
+    audience: str,
 ) -> ReleasedRecord:
     """Release a stored record at the access level per field; unknown levels withhold.
 
-    Raises DecryptionError when a released field cannot be decrypted (never returns
-    ciphertext or a partial record).
+    A "masked" field goes through the audience's masking profile; a field the profile
+    drops is withheld. Raises DecryptionError when a released field cannot be decrypted
+    (never returns ciphertext or a partial record).
     """
     released: list[ReleasedField] = []
     withheld: list[str] = []
@@ -73,7 +92,12 @@ def protect_record(
         else:
             value = stored.plain or ""
         if level == MASKED:
-            value = mask_value(spec.type, value)
+            masked = profiles.apply(audience, spec.type, value,
+                                    context=MaskContext(field=f"{record.category}.{name}"))
+            if masked is None:
+                withheld.append(name)
+                continue
+            value = masked
         released.append(ReleasedField(name=name, value=value, disclosure=level))
     return ReleasedRecord(
         record_id=record.record_id,

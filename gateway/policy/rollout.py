@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.clock import Clock, rfc3339
+from gateway.crypto.keyring import Keyring
+from gateway.disclosure.profiles import MaskingProfiles
 from gateway.errors import ConfigurationError, FailedPrecondition, InvalidArgument
 from gateway.policy.diff import policy_diff
 from gateway.policy.engine import PolicyEngine
@@ -33,7 +35,7 @@ from gateway.records.catalogue import Catalogue, load_catalogue
 # write outside its version directory).
 _BUNDLE_FILE = re.compile(r"^(?:[a-z_]+\.(?:conf|csv|toml)|tests/[a-z0-9_]+\.toml)$")
 REQUIRED_FILES = ("model.conf", "policy.csv", "catalogue.toml", "parties.toml",
-                  "purposes.toml")
+                  "purposes.toml", "masking.toml")
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 
 ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"
@@ -56,10 +58,11 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 
 @dataclass(frozen=True)
 class PolicyState:
-    """One complete, loaded policy: catalogue and engine from the same folder."""
+    """One complete, loaded policy: catalogue, engine and masking profiles of one folder."""
 
     catalogue: Catalogue
     engine: PolicyEngine
+    profiles: MaskingProfiles
     directory: Path
 
     @property
@@ -68,10 +71,11 @@ class PolicyState:
         return self.engine.version
 
 
-def load_state(directory: Path) -> PolicyState:
-    """Load catalogue and policy from a folder; raises ConfigurationError."""
+def load_state(directory: Path, keyring: Keyring | None = None) -> PolicyState:
+    """Load catalogue, policy and masking profiles from a folder; raises ConfigurationError."""
     catalogue = load_catalogue(directory)
     return PolicyState(catalogue=catalogue, engine=PolicyEngine.load(directory, catalogue),
+                       profiles=MaskingProfiles.load(directory, keyring=keyring),
                        directory=directory)
 
 
@@ -115,13 +119,15 @@ class PolicyRollout:
 
     def __init__(self, *, versions_dir: Path, clock: Clock, two_person: bool,
                  current: Callable[[], PolicyState],
-                 apply: Callable[[PolicyState], None]) -> None:
+                 apply: Callable[[PolicyState], None],
+                 load: Callable[[Path], PolicyState] = load_state) -> None:
         self._dir = Path(versions_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._two_person = two_person
         self._current = current
         self._apply = apply
+        self._load = load
         self._lock = threading.Lock()  # one proposal or approval at a time
         self._db = sqlite3.connect(self._dir / "versions.db", isolation_level=None,
                                    check_same_thread=False)
@@ -149,7 +155,7 @@ class PolicyRollout:
             problems = self._problems(directory)
             if problems:
                 return self._record(digest, digest, author, now, REJECTED, reason=problems)
-            state = load_state(directory)
+            state = self._load(directory)
             diff = policy_diff(self._current().directory, directory).to_json()
             if self._two_person:
                 return self._record(state.version, digest, author, now, PENDING, diff=diff)
@@ -166,7 +172,7 @@ class PolicyRollout:
             if record.author == approver:
                 raise FailedPrecondition("the author of a change cannot approve it",
                                          reason="same_person")
-            state = load_state(self._dir / record.bundle_hash)
+            state = self._load(self._dir / record.bundle_hash)
             if state.version != record.version:
                 raise FailedPrecondition("the stored bundle no longer matches its version")
             self._activate(state)

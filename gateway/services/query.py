@@ -9,19 +9,28 @@ import grpc
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.crypto import blind_indexes
-from gateway.disclosure.protect import CLEAR, MASKED, ReleasedRecord, protect_record
+from gateway.disclosure.protect import (
+    CLEAR,
+    MASKED,
+    ReleasedRecord,
+    audience_of,
+    protect_record,
+)
 from gateway.errors import ConsentRefused, PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.records.display import is_displayable
+from gateway.records.lifecycle import in_use
+from gateway.records.model import StoredRecord
 from gateway.records.validate import validate_query
 from gateway.services.common import audited_call
 
 _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
 
 
-def to_message(record: ReleasedRecord) -> pb.ReleasedRecord:
-    """The wire form of a released record."""
+def to_message(record: ReleasedRecord, stored: StoredRecord | None = None) -> pb.ReleasedRecord:
+    """The wire form of a released record (with its disputed mark and domain from `stored`)."""
     return pb.ReleasedRecord(
+        disputed=stored.disputed if stored else False,
+        domain=stored.domain if stored else "",
         record_id=record.record_id,
         category=record.category,
         severity=record.severity,
@@ -58,7 +67,7 @@ class QueryServicer(rpc.QueryServiceServicer):
                 query = validate_query(
                     subject_id=request.subject_id, purpose=request.purpose,
                     categories=list(request.categories), consent_id=request.consent_id,
-                    catalogue=call.catalogue, today=today)
+                    catalogue=call.catalogue, today=today, domains=list(request.domains))
                 indexes = blind_indexes(gw.keyring, query.subject.value)
                 draft.subject_index = indexes[0]
             # 3. decide: field by field, default deny, deny overrides allow.
@@ -94,15 +103,20 @@ class QueryServicer(rpc.QueryServiceServicer):
                     access = {c: levels for c, levels in access.items()
                               if c in consent.categories}
                 draft.categories = tuple(sorted(access))
-            # 5. fetch: by blind index; records past their display period never leave.
+            # 5. fetch: by blind index; only records in use leave: the live version, within
+            #    its display period, not repaired, withdrawn or removed (records/lifecycle.py).
             with call.step("fetch"):
                 stored = [r for r in gw.store.find_records(indexes, list(access))
-                          if is_displayable(r.display_end, today)]
+                          if in_use(r, today)
+                          and (not query.domains or r.domain in query.domains)]
+                by_id = {r.record_id: r for r in stored}
             # 6. protect: decrypt only released fields, mask the masked, drop the rest.
             with call.step("protect"):
+                audience = audience_of(party)
                 released = [
                     protect_record(r, category=call.catalogue.categories[r.category],
-                                   access=access[r.category], keyring=gw.keyring)
+                                   access=access[r.category], keyring=gw.keyring,
+                                   profiles=call.state.profiles, audience=audience)
                     for r in stored
                 ]
                 draft.fields_released = tuple(sorted(
@@ -115,7 +129,7 @@ class QueryServicer(rpc.QueryServiceServicer):
                 return pb.QuerySubjectResponse(
                     query_id=draft.request_id,
                     purpose=query.purpose.code,
-                    records=[to_message(r) for r in released],
+                    records=[to_message(r, by_id.get(r.record_id)) for r in released],
                     released_categories=sorted(access),
                     withheld_categories=sorted(set(call.catalogue.categories) - set(access)),
                     consent_id=draft.consent_id,
