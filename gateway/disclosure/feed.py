@@ -1,0 +1,98 @@
+"""The public disclosure feed: publishable records, masked by the public profile, reviewed.
+
+Only records the catalogue flags public, in use (within their display period, not
+repaired, withdrawn or removed) and not under objection are considered
+(`gateway.records.lifecycle.publishable`). Each is decrypted in memory, desensitised
+by the public masking profile (a field with no public rule stops the run, naming the
+field), and the whole batch goes through the privacy review gate before anything is
+released: no output value may contain an ID number, a mobile or bank card number or
+the full name of any subject in the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.crypto import decrypt_field
+from gateway.crypto.keyring import Keyring
+from gateway.disclosure.gate import GateResult, review_batch
+from gateway.disclosure.profiles import MaskingProfiles
+from gateway.records.catalogue import Catalogue
+from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.model import StoredRecord
+
+PUBLIC = "public"
+NAME_TYPES = frozenset({"person_name"})
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRecord:
+    """A record as the public website receives it."""
+
+    record_id: str
+    category: str
+    category_name_zh: str
+    severity: str
+    event_date: str
+    display_end: str
+    provider: str
+    provider_name_zh: str
+    fields: dict[str, str]
+
+    def to_json(self) -> dict[str, object]:
+        """Plain data for the JSON export."""
+        return {"record_id": self.record_id, "category": self.category,
+                "category_name_zh": self.category_name_zh, "severity": self.severity,
+                "event_date": self.event_date, "display_end": self.display_end,
+                "provider": self.provider, "provider_name_zh": self.provider_name_zh,
+                "fields": dict(sorted(self.fields.items()))}
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedBatch:
+    """One batch of the feed and the privacy review's verdict on it."""
+
+    records: tuple[PublishedRecord, ...]
+    review: GateResult
+
+
+def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
+                  profiles: MaskingProfiles, keyring: Keyring) -> PublishedBatch:
+    """Desensitise a batch by the public profile and review it.
+
+    Raises UnpublishableField when a field has no public rule (the run must stop) and
+    DecryptionError when a stored value cannot be decrypted.
+    """
+    out: list[PublishedRecord] = []
+    names: list[str] = []
+    subject_ids: list[str] = []
+    for record in records:
+        category = catalogue.categories[record.category]
+        values: dict[str, str] = {}
+        for name, stored in record.fields.items():
+            if stored.ciphertext is not None:
+                values[name] = decrypt_field(keyring, record_id=record.record_id,
+                                             category=record.category, field=name,
+                                             blob=stored.ciphertext)
+            else:
+                values[name] = stored.plain or ""
+        subject_ids.append(decrypt_field(keyring, record_id=record.record_id,
+                                         category=record.category, field=SUBJECT_FIELD,
+                                         blob=record.subject_ciphertext))
+        types = {name: spec.type for name, spec in category.fields.items()}
+        record_names = [v for n, v in values.items() if types.get(n) in NAME_TYPES and v]
+        names.extend(record_names)
+        masked = profiles.apply_record(PUBLIC, record.category, values, types,
+                                       names=record_names)
+        provider = catalogue.parties.get(record.provider)
+        out.append(PublishedRecord(
+            record_id=record.record_id, category=record.category,
+            category_name_zh=category.name_zh, severity=record.severity,
+            event_date=record.event_date.isoformat(),
+            display_end=record.display_end.isoformat() if record.display_end else "",
+            provider=record.provider, provider_name_zh=provider.name_zh if provider else "",
+            fields=masked))
+    review = review_batch([r.fields for r in out], subject_names=names,
+                          subject_ids=subject_ids)
+    return PublishedBatch(records=tuple(out), review=review)
