@@ -100,6 +100,11 @@ class CredgateClient:
         self.subjects = rpc.SubjectServiceStub(self.channel)
         self.audit = rpc.AuditServiceStub(self.channel)
         self.policy_admin = rpc.PolicyAdminStub(self.channel)
+        self.objections = rpc.ObjectionServiceStub(self.channel)
+        self.repairs = rpc.RepairServiceStub(self.channel)
+        self.removals = rpc.RemovalServiceStub(self.channel)
+        self.checks = rpc.CheckServiceStub(self.channel)
+        self.blacklist = rpc.BlacklistServiceStub(self.channel)
 
     def __enter__(self) -> CredgateClient:
         return self
@@ -122,6 +127,8 @@ class CredgateClient:
                 event_date=str(r["event_date"]),
                 fields={str(k): str(v) for k, v in dict(r.get("fields", {})).items()},
                 source_record_id=str(r["source_record_id"]),
+                domain=str(r.get("domain", "")),
+                occupation=str(r.get("occupation", "")),
             )
             for r in records
         ]
@@ -130,11 +137,13 @@ class CredgateClient:
 
     def query_subject(self, subject_id: str, purpose: str, *,
                       categories: Sequence[str] = (), consent_id: str = "",
+                      domains: Sequence[str] = (),
                       timeout: float = 10.0) -> pb.QuerySubjectResponse:
         """Look a person up for a purpose (with a consent id where the purpose needs one)."""
         return self.queries.QuerySubject(
             pb.QuerySubjectRequest(subject_id=subject_id, purpose=purpose,
-                                   categories=list(categories), consent_id=consent_id),
+                                   categories=list(categories), consent_id=consent_id,
+                                   domains=list(domains)),
             timeout=timeout)
 
     def issue_consent(
@@ -181,3 +190,100 @@ class CredgateClient:
             pb.ProposePolicyRequest(files=[pb.PolicyFile(name=n, content=c)
                                            for n, c in sorted(files.items())]),
             timeout=timeout)
+
+    # -- the record lifecycle: objections, repair, removal, checks, blacklist ----------
+
+    def file_objection(self, subject_id: str, consent_id: str, record_id: str, reason: str,
+                       *, timeout: float = 10.0) -> pb.ObjectionReply:
+        """Object to one of the person's records (citizen portal, with self_query consent)."""
+        return self.objections.FileObjection(
+            pb.FileObjectionRequest(subject_id=subject_id, consent_id=consent_id,
+                                    record_id=record_id, reason=reason), timeout=timeout)
+
+    def list_objections(self, *, status: str = "", overdue_only: bool = False,
+                        subject_id: str = "", consent_id: str = "", limit: int = 0,
+                        timeout: float = 10.0) -> pb.ListObjectionsResponse:
+        """Objections the caller may see (its records', the person's, or all for regulators)."""
+        return self.objections.ListObjections(
+            pb.ListObjectionsRequest(status=status, overdue_only=overdue_only,
+                                     subject_id=subject_id, consent_id=consent_id,
+                                     limit=limit), timeout=timeout)
+
+    def answer_objection(self, objection_id: str, outcome: str, *, note: str = "",
+                         correction: Mapping[str, Any] | None = None,
+                         timeout: float = 10.0) -> pb.ObjectionReply:
+        """Answer an objection: outcome "uphold", "correct" (with the record) or "withdraw"."""
+        request = pb.AnswerObjectionRequest(
+            objection_id=objection_id, note=note,
+            outcome=pb.ObjectionOutcome.Value(f"OBJECTION_OUTCOME_{outcome.upper()}"))
+        if correction is not None:
+            request.correction.CopyFrom(pb.Record(
+                subject_id=str(correction["subject_id"]),
+                category=str(correction["category"]),
+                severity=str(correction.get("severity", "not_applicable")),
+                event_date=str(correction["event_date"]),
+                fields={str(k): str(v) for k, v in dict(correction.get("fields", {})).items()},
+                source_record_id=str(correction["source_record_id"]),
+                domain=str(correction.get("domain", "")),
+                occupation=str(correction.get("occupation", ""))))
+        return self.objections.AnswerObjection(request, timeout=timeout)
+
+    def apply_repair(self, subject_id: str, consent_id: str, record_id: str, statement: str,
+                     *, timeout: float = 10.0) -> pb.RepairReply:
+        """Apply for credit repair of one of the person's records (citizen portal)."""
+        return self.repairs.ApplyRepair(
+            pb.ApplyRepairRequest(subject_id=subject_id, consent_id=consent_id,
+                                  record_id=record_id, statement=statement), timeout=timeout)
+
+    def list_repairs(self, *, status: str = "", subject_id: str = "", consent_id: str = "",
+                     limit: int = 0, timeout: float = 10.0) -> pb.ListRepairsResponse:
+        """Repair applications the caller may see."""
+        return self.repairs.ListRepairs(
+            pb.ListRepairsRequest(status=status, subject_id=subject_id, consent_id=consent_id,
+                                  limit=limit), timeout=timeout)
+
+    def decide_repair(self, repair_id: str, *, approve: bool, reason: str,
+                      timeout: float = 10.0) -> pb.RepairReply:
+        """Approve or reject a repair application (the deciding department)."""
+        return self.repairs.DecideRepair(
+            pb.DecideRepairRequest(repair_id=repair_id, approve=approve, reason=reason),
+            timeout=timeout)
+
+    def remove_record(self, *, reason: str, record_id: str = "", source_record_id: str = "",
+                      timeout: float = 10.0) -> pb.RemoveRecordResponse:
+        """Remove a record shown until its removal (its provider, e.g. the court)."""
+        return self.removals.RemoveRecord(
+            pb.RemoveRecordRequest(record_id=record_id, source_record_id=source_record_id,
+                                   reason=reason), timeout=timeout)
+
+    def green_channel(self, subject_id: str, purpose: str = "admin_licensing", *,
+                      timeout: float = 10.0) -> pb.GreenChannelResponse:
+        """Whether the person earns the green channel (容缺受理): yes or no."""
+        return self.checks.GreenChannelEligibility(
+            pb.GreenChannelRequest(subject_id=subject_id, purpose=purpose), timeout=timeout)
+
+    def joint_punishment(self, subject_id: str, measure: str,
+                         purpose: str = "joint_punishment", *,
+                         timeout: float = 10.0) -> pb.JointPunishmentResponse:
+        """Whether a joint punishment measure restricts the person."""
+        return self.checks.JointPunishmentCheck(
+            pb.JointPunishmentRequest(subject_id=subject_id, measure=measure, purpose=purpose),
+            timeout=timeout)
+
+    def blacklist_agency(self, party: str, reason: str, *,
+                         timeout: float = 10.0) -> pb.BlacklistEntry:
+        """Blacklist a credit agency (security officer)."""
+        return self.blacklist.BlacklistAgency(pb.BlacklistRequest(party=party, reason=reason),
+                                              timeout=timeout)
+
+    def lift_blacklist(self, party: str, reason: str, *,
+                       timeout: float = 10.0) -> pb.BlacklistEntry:
+        """Lift a credit agency's listing (security officer)."""
+        return self.blacklist.LiftBlacklist(pb.BlacklistRequest(party=party, reason=reason),
+                                            timeout=timeout)
+
+    def list_blacklist(self, *, include_lifted: bool = False,
+                       timeout: float = 10.0) -> pb.ListBlacklistResponse:
+        """The blacklist (security officers and regulators)."""
+        return self.blacklist.ListBlacklist(
+            pb.ListBlacklistRequest(include_lifted=include_lifted), timeout=timeout)

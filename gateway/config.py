@@ -35,6 +35,9 @@ class Config:
     request_window_s: int = 120
     #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
     trace_exporter: str = "none"
+    #: Seconds an instance may enforce a blacklist read from the store before reading it
+    #: again (a listing made on another instance sharing the store takes this long).
+    blacklist_cache_s: float = 1.0
 
     @property
     def records_db(self) -> Path:
@@ -75,6 +78,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
             values[name] = int(values[name])
     if isinstance(values.get("policy_two_person"), str):
         values["policy_two_person"] = values["policy_two_person"].lower() in ("1", "true", "yes")
-    if "audit_checkpoint_interval_s" in values:
-        values["audit_checkpoint_interval_s"] = float(values["audit_checkpoint_interval_s"])
+    for name in ("audit_checkpoint_interval_s", "blacklist_cache_s"):
+        if name in values:
+            values[name] = float(values[name])
     return replace(Config(), **values)

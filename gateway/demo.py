@@ -21,6 +21,7 @@ from gateway.cli.common import print_table
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.config import Config, load_config
 from gateway.crypto import load_verify_key
+from gateway.demo_lifecycle import run_lifecycle
 from gateway.disclosure.masking import mask_id_number
 from gateway.records.idnumber import make_id_number
 from gateway.server import start_server
@@ -83,6 +84,10 @@ def _query_summary(reply: object) -> str:
         parts.append(f"{rec.category}({len(rec.fields)} fields, {masked} masked, "
                      f"{len(rec.withheld_fields)} withheld)")
     return "allowed: " + (", ".join(parts) if parts else "no records")
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
@@ -153,6 +158,17 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
                 expect_refusal("credit_website", f"query {who} for cadre_selection",
                                lambda: c.query_subject(CANDIDATE, "cadre_selection"))
 
+            def report(who: str, asked: str, got: str, as_expected: bool) -> None:
+                nonlocal unexpected
+                unexpected += not as_expected
+                outcomes.append(Outcome(who, asked, got if as_expected else
+                                        f"UNEXPECTED: {got}"))
+
+            # The record lifecycle: an objection corrected, a penalty repaired.
+            run_lifecycle(client, gw.clock.now(), borrower=BORROWER, candidate=CANDIDATE,
+                          categories=list(gw.catalogue.categories), report=report,
+                          expect_refusal=expect_refusal)
+
             print("\ncredgate demo: who asked, for what, and what each got\n")
             print_table(["party", "asked", "got"], [[o.who, o.asked, o.got] for o in outcomes])
             print("\nwhat the organisation department saw for cadre selection:\n")
@@ -166,7 +182,7 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
                  "released"],
                 [[seq, e.requester, e.action, e.purpose or "-",
                   (e.subject_index.split(":")[-1][:12] + "…") if e.subject_index else "-",
-                  e.decision, e.reason or "-",
+                  e.decision, _short(e.reason or "-", 40),
                   f"{len(e.categories)} cat / {len(e.fields_released)} fields"]
                  for seq, e in entries])
             verified = export_and_verify(client("regulator"), config.keys_dir, Path(tmp))

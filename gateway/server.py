@@ -15,10 +15,15 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.errors import ConfigurationError
 from gateway.services.audit import AuditServicer
+from gateway.services.blacklist import BlacklistServicer
+from gateway.services.checks import CheckServicer
 from gateway.services.consent import ConsentServicer
+from gateway.services.objections import ObjectionServicer
 from gateway.services.policy_admin import PolicyAdminServicer
 from gateway.services.query import QueryServicer
 from gateway.services.records import RecordServicer
+from gateway.services.removal import RemovalServicer
+from gateway.services.repair import RepairServicer
 from gateway.services.subject import SubjectServicer
 
 log = logging.getLogger("credgate.server")
@@ -26,7 +31,8 @@ log = logging.getLogger("credgate.server")
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
     for name in ("RecordService", "QueryService", "ConsentService", "SubjectService",
-                 "AuditService", "PolicyAdmin")
+                 "AuditService", "PolicyAdmin", "ObjectionService", "RepairService",
+                 "RemovalService", "CheckService", "BlacklistService")
 )
 # Large enough for a full batch of records, small enough to bound memory per call.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -79,6 +85,11 @@ def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
     rpc.add_SubjectServiceServicer_to_server(SubjectServicer(gw), server)
     rpc.add_AuditServiceServicer_to_server(AuditServicer(gw), server)
     rpc.add_PolicyAdminServicer_to_server(PolicyAdminServicer(gw), server)
+    rpc.add_ObjectionServiceServicer_to_server(ObjectionServicer(gw), server)
+    rpc.add_RepairServiceServicer_to_server(RepairServicer(gw), server)
+    rpc.add_RemovalServiceServicer_to_server(RemovalServicer(gw), server)
+    rpc.add_CheckServiceServicer_to_server(CheckServicer(gw), server)
+    rpc.add_BlacklistServiceServicer_to_server(BlacklistServicer(gw), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

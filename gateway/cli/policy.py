@@ -80,7 +80,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     explain.add_argument("--purpose", required=True, help="the purpose, e.g. cadre_selection")
     explain.add_argument("--object", required=True, dest="obj", metavar="OBJECT",
                          help="a field (identity.address), category or group")
-    explain.add_argument("--action", default="read", help="read | read_masked | submit "
+    explain.add_argument("--action", default="read", help="read | read_masked | submit | check "
                                                           "(default: %(default)s)")
     explain.add_argument("--consent", action="store_true",
                          help="the person's consent artefact is presented")
@@ -148,7 +148,8 @@ def run_diff(args: argparse.Namespace) -> int:
     if diff.empty:
         print("no change in effective access")
         return EXIT_OK
-    rows = [(c.party, c.purpose, c.object, f"{c.before} -> {c.after}", c.when or "always")
+    rows = [(c.party, c.purpose, c.object + (f" ({c.action})" if c.action else ""),
+             f"{c.before} -> {c.after}", c.when or "always")
             for c in sorted(diff.changes, key=lambda c: (c.party, not c.gained, c.purpose))]
     print_table(("party", "purpose", "object", "before -> after", "when"), rows)
     print(f"{len(diff.gained)} gained, {len(diff.lost)} lost")
@@ -209,7 +210,7 @@ def _unknown_names(ps: PolicySet, args: argparse.Namespace) -> list[str]:
 
 def _release(ps: PolicySet, args: argparse.Namespace, ctx: ConditionContext) -> str | None:
     """For a field read: how the gateway would release it (clear, masked or withheld)."""
-    if args.action == "submit" or "." not in args.obj:
+    if args.action in ("submit", "check") or "." not in args.obj:
         return None
     engine = ps.engine
     if engine.decide(args.party, args.obj, "read", args.purpose, ctx).allowed:

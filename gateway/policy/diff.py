@@ -3,7 +3,8 @@
 Computed from decisions, not from text: for every party, purpose and field of either
 catalogue, and every combination of the facts conditions look at (consent presented or
 not, subject adult or not), both policies decide how the field is released (clear,
-masked, withheld), and for submission purposes whether each category may be submitted.
+masked, withheld), whether each category may be read by a yes/no check (`check`), and
+for submission purposes whether each category may be submitted.
 Reordering lines, renaming nothing or rewriting a rule as an equivalent one shows no
 change; a new field, party or purpose shows exactly the access it receives.
 """
@@ -45,6 +46,8 @@ class AccessChange:
     before: str  # withheld | masked | clear (queries); refused | allowed (submission)
     after: str
     when: str  # the request facts under which it changed; "" for always
+    #: "" for how fields are released (or submission); "check" for a minimal-disclosure check.
+    action: str = ""
 
     @property
     def gained(self) -> bool:
@@ -53,9 +56,12 @@ class AccessChange:
 
     def to_json(self) -> dict[str, Any]:
         """The change as plain data."""
-        return {"party": self.party, "purpose": self.purpose, "object": self.object,
-                "before": self.before, "after": self.after, "when": self.when or "always",
-                "change": "gained" if self.gained else "lost"}
+        out = {"party": self.party, "purpose": self.purpose, "object": self.object,
+               "before": self.before, "after": self.after, "when": self.when or "always",
+               "change": "gained" if self.gained else "lost"}
+        if self.action:
+            out["action"] = self.action
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ def policy_diff(old_dir: Path, new_dir: Path) -> PolicyDiff:
             p = new_cat.purposes.get(purpose) or old_cat.purposes[purpose]
             if p.queryable:
                 changes += _read_changes(old, new, party, purpose, fields, situations)
+                changes += _check_changes(old, new, party, purpose, categories, situations)
             else:
                 changes += _submit_changes(old, new, party, purpose, categories)
     return PolicyDiff(old_version=old.version, new_version=new.version,
@@ -191,6 +198,24 @@ def _submit_changes(old: PolicyEngine, new: PolicyEngine, party: str, purpose: s
             else "refused" for e in (old, new))
         if before != after:
             out.append(AccessChange(party, purpose, category, before, after, ""))
+    return out
+
+
+def _check_changes(old: PolicyEngine, new: PolicyEngine, party: str, purpose: str,
+                   categories: list[str],
+                   situations: list[tuple[ConditionContext, set[_Facts]]]) -> list[AccessChange]:
+    """Categories a yes/no check may newly (or no longer) read."""
+    out: list[AccessChange] = []
+    for category in categories:
+        moves: dict[tuple[str, str], set[_Facts]] = defaultdict(set)
+        for ctx, facts in situations:
+            before, after = ("allowed" if e.decide(party, category, "check", purpose,
+                                                   ctx).allowed else "refused"
+                             for e in (old, new))
+            if before != after:
+                moves[(before, after)] |= facts
+        out += [AccessChange(party, purpose, category, b, a, _when(f), action="check")
+                for (b, a), f in sorted(moves.items())]
     return out
 
 

@@ -26,7 +26,9 @@ from gateway.records.catalogue import Catalogue
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
-ACTIONS = frozenset({"submit", "read", "read_masked"})
+# check: answer a minimal-disclosure check (green channel, joint punishment) from the
+# category's records without releasing any of them.
+ACTIONS = frozenset({"submit", "read", "read_masked", "check"})
 EFFECTS = frozenset({"allow", "deny"})
 # Casbin's default RoleManager(10) follows at most 9 links from the requested name.
 MAX_LINKS = 9

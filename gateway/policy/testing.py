@@ -7,7 +7,7 @@ Each `[[case]]` names one request and the decision the security officer expects:
     party = "org_department"                   # or: role = "personnel_authority"
     purpose = "cadre_selection"
     object = "dishonest_debtor"                # a field, a category or a group
-    action = "read"                            # read | read_masked | submit
+    action = "read"                            # read | read_masked | submit | check
     consent = false                            # optional: consent artefact presented
     subject_age = 35                           # optional: the person's age
     expect = "allow"                           # allow | deny

@@ -14,6 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigurationError
+from gateway.records.catalogue_rules import (
+    LifecycleRules,
+    Measure,
+    RepairRule,
+    Term,
+    check_lifecycle,
+    parse_lifecycle,
+    parse_repair,
+)
 
 FIELD_TYPES = frozenset(
     {
@@ -52,6 +61,10 @@ class Category:
     # Months of display per severity; None means until the provider removes the record.
     display_months: Mapping[str, int | None]
     fields: Mapping[str, FieldSpec]
+    #: A date field the display period runs from when given (else the event date).
+    display_from: str = ""
+    #: When and by whom a record may be repaired; None: it cannot be.
+    repair: RepairRule | None = None
 
     def object_name(self, field_code: str | None = None) -> str:
         """The policy object for the category or one of its fields ("cat" or "cat.field")."""
@@ -106,6 +119,23 @@ class Catalogue:
     max_batch: int
     max_field_chars: int
     roles: frozenset[str] = field(default_factory=frozenset)
+    #: Objection deadline, green channel, joint punishment measures, domains, occupations.
+    lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
+
+    @property
+    def domains(self) -> Mapping[str, Term]:
+        """The key domains (重点领域) records may be filed under."""
+        return self.lifecycle.domains
+
+    @property
+    def occupations(self) -> Mapping[str, Term]:
+        """The occupational groups (重点职业人群) records may be filed under."""
+        return self.lifecycle.occupations
+
+    @property
+    def measures(self) -> Mapping[str, Measure]:
+        """The joint punishment measures (联合惩戒措施)."""
+        return self.lifecycle.measures
 
     def category(self, code: str) -> Category:
         """The category with this code; raises KeyError when unknown."""
@@ -187,6 +217,8 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         min_subject_age=int(raw.get("min_subject_age", 0)),
         display_months=_parse_display(_require(raw, "display", where), where),
         fields=fields,
+        display_from=str(raw.get("display_from", "")),
+        repair=parse_repair(raw.get("repair"), where),
     )
 
 
@@ -260,6 +292,9 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
     clash = set(categories) & (set(groups) | set(parties))
     if clash:
         raise ConfigurationError(f"codes used twice: {sorted(clash)}")
+    lifecycle = parse_lifecycle(cat_raw)
+    check_lifecycle(lifecycle, categories=categories, parties=parties, purposes=purposes,
+                    severities=severities)
 
     return Catalogue(
         parties=parties,
@@ -270,4 +305,5 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         max_batch=int(cat_raw.get("max_batch", 500)),
         max_field_chars=int(cat_raw.get("max_field_chars", 4000)),
         roles=frozenset(r for p in parties.values() for r in p.roles),
+        lifecycle=lifecycle,
     )

@@ -27,6 +27,11 @@ def submission_digest(keyring: Keyring, provider: str, sub: RecordSubmission) ->
         "event_date": sub.event_date.isoformat(),
         "fields": dict(sorted(sub.fields.items())),
     }
+    # Only when given, so digests of records without them stay what they were.
+    if sub.domain:
+        doc["domain"] = sub.domain
+    if sub.occupation:
+        doc["occupation"] = sub.occupation
     canonical = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return keyed_digest(keyring, canonical.encode("utf-8"))
 
@@ -38,6 +43,7 @@ def seal_submission(
     catalogue: Catalogue,
     keyring: Keyring,
     now: datetime,
+    replaces: str = "",
 ) -> StoredRecord:
     """Encrypt the sensitive fields and the ID number; nothing personal stays in clear."""
     record_id = f"rec-{uuid.uuid4()}"
@@ -60,8 +66,11 @@ def seal_submission(
         category=sub.category,
         severity=sub.severity,
         event_date=sub.event_date,
-        display_end=display_end(category, sub.severity, sub.event_date),
+        display_end=display_end(category, sub.severity, sub.event_date, sub.fields),
         submitted_at=rfc3339(now),
         submission_digest=submission_digest(keyring, provider, sub),
         fields=fields,
+        domain=sub.domain,
+        occupation=sub.occupation,
+        replaces=replaces,
     )

@@ -20,6 +20,9 @@ class RecordSubmission:
     event_date: date
     fields: Mapping[str, str]
     source_record_id: str
+    #: Key domain and occupational group codes of the catalogue ("" when not given).
+    domain: str = ""
+    occupation: str = ""
 
     def __repr__(self) -> str:  # fields may hold personal data
         return f"RecordSubmission(index={self.index}, category={self.category!r}, <redacted>)"
@@ -52,6 +55,18 @@ class StoredRecord:
     submitted_at: str
     submission_digest: str
     fields: Mapping[str, StoredValue] = field(default_factory=dict)
+    domain: str = ""
+    occupation: str = ""
+    #: Lifecycle state (gateway.records.lifecycle): only "active" records are ever shown
+    #: or used; the others are kept as evidence.
+    state: str = "active"
+    #: When the record left use (RFC 3339), and the objection, repair or record id why.
+    state_at: str | None = None
+    state_ref: str = ""
+    #: The record id this one corrects (a new version after an objection), else "".
+    replaces: str = ""
+    #: An objection to the record is open (read from the objections, never stored here).
+    disputed: bool = False
 
     def __repr__(self) -> str:
         return f"StoredRecord(record_id={self.record_id!r}, category={self.category!r})"

@@ -32,6 +32,7 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.records.model import PutResult, StoredRecord
+from gateway.records.postgres_lifecycle import DISPUTED_SQL, LIFECYCLE_DDL, PostgresLifecycle
 from gateway.records.sqlite_store import decode_fields, encode_fields
 from gateway.records.store import ConsentRow
 
@@ -77,7 +78,8 @@ CREATE TABLE IF NOT EXISTS {schema}.consents (
 
 _RECORD_COLUMNS = (
     "record_id, provider, source_record_id, subject_index, subject_ct, category, severity, "
-    "event_date, display_end, submitted_at, submission_digest, fields"
+    "event_date, display_end, submitted_at, submission_digest, fields, "
+    "domain, occupation, state, state_at, state_ref, replaces"
 )
 _CONSENT_COLUMNS = (
     "consent_id, issuer, grantee, purpose, subject_index, not_before, not_after, max_uses, "
@@ -115,6 +117,20 @@ def _row_to_record(row: Sequence[Any]) -> StoredRecord:
         submitted_at=row[9],
         submission_digest=row[10],
         fields=decode_fields(row[11]),
+        # The lifecycle columns (gateway.records.postgres_lifecycle) and the disputed mark.
+        domain=row[12], occupation=row[13], state=row[14], state_at=row[15],
+        state_ref=row[16], replaces=row[17], disputed=bool(row[18]),
+    )
+
+
+def _record_params(rec: StoredRecord) -> tuple[Any, ...]:
+    """The values of _RECORD_COLUMNS for an INSERT."""
+    return (
+        rec.record_id, rec.provider, rec.source_record_id, rec.subject_index,
+        rec.subject_ciphertext, rec.category, rec.severity, rec.event_date,
+        rec.display_end, rec.submitted_at, rec.submission_digest,
+        encode_fields(rec.fields), rec.domain, rec.occupation, rec.state, rec.state_at,
+        rec.state_ref, rec.replaces,
     )
 
 
@@ -239,8 +255,10 @@ class _ConnectionPool:
             self._discard(conn)
 
 
-class PostgresStore:
+class PostgresStore(PostgresLifecycle):
     """RecordStore on PostgreSQL; a pool of connections, one transaction per batch."""
+
+    _insert_columns = _RECORD_COLUMNS
 
     def __init__(
         self,
@@ -291,7 +309,7 @@ class PostgresStore:
         self._q_ddl = q(_DDL)
         self._q_insert_record = q(
             f"INSERT INTO {{schema}}.records ({_RECORD_COLUMNS}) "
-            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
             "ON CONFLICT (provider, source_record_id) DO NOTHING RETURNING record_id"
         )
         self._q_existing_records = q(
@@ -301,10 +319,11 @@ class PostgresStore:
             "ON r.provider = k.provider AND r.source_record_id = k.source_record_id"
         )
         self._q_find_records = q(
-            f"SELECT {_RECORD_COLUMNS} FROM {{schema}}.records "
+            f"SELECT {_RECORD_COLUMNS}, {DISPUTED_SQL} FROM {{schema}}.records AS r "
             "WHERE subject_index = ANY(%s::text[]) AND category = ANY(%s::text[]) "
-            "ORDER BY event_date, record_id"
+            "AND (%s OR state = 'active') ORDER BY event_date, record_id"
         )
+        self._q_lifecycle_ddl = q(LIFECYCLE_DDL)
         self._q_insert_consent = q(
             f"INSERT INTO {{schema}}.consents ({_CONSENT_COLUMNS}) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
@@ -347,6 +366,8 @@ class PostgresStore:
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
             conn.execute(self._q_ddl)
+            self._migrate_records(conn)
+            conn.execute(self._q_lifecycle_ddl)
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], T], *, retry: bool = False) -> T:
         """Run ``work`` on a pooled connection, mapping database errors.
@@ -385,15 +406,7 @@ class PostgresStore:
         # cannot deadlock on each other.
         order = sorted(range(len(records)),
                        key=lambda i: (records[i].provider, records[i].source_record_id))
-        params = [
-            (
-                rec.record_id, rec.provider, rec.source_record_id, rec.subject_index,
-                rec.subject_ciphertext, rec.category, rec.severity, rec.event_date,
-                rec.display_end, rec.submitted_at, rec.submission_digest,
-                encode_fields(rec.fields),
-            )
-            for rec in (records[i] for i in order)
-        ]
+        params = [_record_params(records[i]) for i in order]
         created: set[int] = set()
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(self._q_insert_record, params, returning=True)
@@ -432,13 +445,23 @@ class PostgresStore:
                 results.append(PutResult(index, found[0], False))
         return results
 
+    def _record_params(self, rec: StoredRecord) -> tuple[Any, ...]:
+        return _record_params(rec)
+
+    def _record_from_row(self, row: Sequence[Any]) -> StoredRecord:
+        return _row_to_record(row)
+
     def find_records(
-        self, subject_indexes: Sequence[str], categories: Collection[str]
+        self, subject_indexes: Sequence[str], categories: Collection[str], *,
+        archived: bool = False,
     ) -> list[StoredRecord]:
-        """Records of a subject in the given categories, oldest event first."""
+        """Records of a subject in the given categories, oldest event first.
+
+        Only live ("active") records unless `archived`; expiry is the caller's check.
+        """
         if not subject_indexes or not categories:
             return []
-        args = (list(subject_indexes), list(categories))
+        args = (list(subject_indexes), list(categories), archived)
         rows = self._run(
             lambda conn: conn.execute(self._q_find_records, args).fetchall(), retry=True
         )

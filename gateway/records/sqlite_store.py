@@ -13,7 +13,14 @@ from datetime import date
 from pathlib import Path
 
 from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
+from gateway.records.lifecycle import ACTIVE
 from gateway.records.model import PutResult, StoredRecord, StoredValue
+from gateway.records.sqlite_lifecycle import (
+    DISPUTED_SQL,
+    LIFECYCLE_SCHEMA,
+    SqliteLifecycle,
+    migrate_records,
+)
 from gateway.records.store import ConsentRow
 
 SCHEMA = """
@@ -90,13 +97,18 @@ def _row_to_record(row: sqlite3.Row | tuple) -> StoredRecord:
         submitted_at=row[9],
         submission_digest=row[10],
         fields=decode_fields(row[11]),
+        # The lifecycle columns (gateway.records.sqlite_lifecycle) and the disputed mark.
+        domain=row[12], occupation=row[13], state=row[14], state_at=row[15],
+        state_ref=row[16], replaces=row[17], disputed=bool(row[18]),
     )
 
 
 _RECORD_COLUMNS = (
     "record_id, provider, source_record_id, subject_index, subject_ct, category, severity, "
-    "event_date, display_end, submitted_at, submission_digest, fields"
+    "event_date, display_end, submitted_at, submission_digest, fields, "
+    "domain, occupation, state, state_at, state_ref, replaces"
 )
+_SELECT_RECORD = f"SELECT {_RECORD_COLUMNS}, {DISPUTED_SQL} FROM records"
 _CONSENT_COLUMNS = (
     "consent_id, issuer, grantee, purpose, subject_index, not_before, not_after, max_uses, "
     "artefact_ct, signature, issued_at, uses, revoked_at, revoke_reason"
@@ -119,7 +131,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-class SqliteStore:
+class SqliteStore(SqliteLifecycle):
     """RecordStore on a SQLite file; one connection per thread, writes serialised."""
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000,
@@ -139,7 +151,10 @@ class SqliteStore:
         # executescript commits on its own, so the schema is not run inside _write().
         with self._write_lock:
             try:
-                self._conn().executescript(SCHEMA)
+                conn = self._conn()
+                conn.executescript(SCHEMA)
+                migrate_records(conn)
+                conn.executescript(LIFECYCLE_SCHEMA)
             except sqlite3.Error as exc:
                 raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
 
@@ -203,17 +218,7 @@ class SqliteStore:
                             )
                         results.append(PutResult(index, existing[0], False))
                         continue
-                    conn.execute(
-                        f"INSERT INTO records ({_RECORD_COLUMNS}) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            rec.record_id, rec.provider, rec.source_record_id,
-                            rec.subject_index, rec.subject_ciphertext, rec.category,
-                            rec.severity, rec.event_date.isoformat(),
-                            rec.display_end.isoformat() if rec.display_end else None,
-                            rec.submitted_at, rec.submission_digest, encode_fields(rec.fields),
-                        ),
-                    )
+                    self._insert_record(conn, rec)
                     results.append(PutResult(index, rec.record_id, True))
         except sqlite3.Error as exc:
             raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
@@ -223,16 +228,41 @@ class SqliteStore:
             self._invalidate({r.subject_index for r in records})
         return results
 
+    def _insert_record(self, conn: sqlite3.Connection, rec: StoredRecord) -> None:
+        conn.execute(
+            f"INSERT INTO records ({_RECORD_COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                rec.record_id, rec.provider, rec.source_record_id,
+                rec.subject_index, rec.subject_ciphertext, rec.category,
+                rec.severity, rec.event_date.isoformat(),
+                rec.display_end.isoformat() if rec.display_end else None,
+                rec.submitted_at, rec.submission_digest, encode_fields(rec.fields),
+                rec.domain, rec.occupation, rec.state, rec.state_at, rec.state_ref,
+                rec.replaces,
+            ),
+        )
+
+    def _load_record(self, conn: sqlite3.Connection, where: str,
+                     params: Sequence[object]) -> StoredRecord | None:
+        row = conn.execute(f"{_SELECT_RECORD} WHERE {where}", tuple(params)).fetchone()
+        return _row_to_record(row) if row else None
+
     def find_records(
-        self, subject_indexes: Sequence[str], categories: Collection[str]
+        self, subject_indexes: Sequence[str], categories: Collection[str], *,
+        archived: bool = False,
     ) -> list[StoredRecord]:
-        """Records of a subject in the given categories, oldest event first."""
+        """Records of a subject in the given categories, oldest event first.
+
+        Only live ("active") records unless `archived`; expiry is the caller's check.
+        """
         if not subject_indexes or not categories:
             return []
         wanted = set(categories)
         found: list[StoredRecord] = []
         for index in subject_indexes:
-            found.extend(r for r in self._subject_records(index) if r.category in wanted)
+            found.extend(r for r in self._subject_records(index)
+                         if r.category in wanted and (archived or r.state == ACTIVE))
         if len(subject_indexes) > 1:
             found.sort(key=lambda r: (r.event_date, r.record_id))
         return found
@@ -253,7 +283,7 @@ class SqliteStore:
             generation = self._generation
         try:
             rows = self._conn().execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE subject_index = ? "
+                f"{_SELECT_RECORD} WHERE subject_index = ? "
                 "ORDER BY event_date, record_id",
                 (subject_index,),
             ).fetchall()

@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import PutResult, StoredRecord
 
 
@@ -48,9 +49,15 @@ class RecordStore(Protocol):
         ...
 
     def find_records(
-        self, subject_indexes: Sequence[str], categories: Collection[str]
+        self, subject_indexes: Sequence[str], categories: Collection[str], *,
+        archived: bool = False,
     ) -> list[StoredRecord]:
-        """Records of a subject (by any of its blind indexes) in the given categories."""
+        """Records of a subject (by any of its blind indexes) in the given categories.
+
+        Only live (state "active") records, unless `archived` asks for every version;
+        whether a record is past its display period is the caller's check
+        (gateway.records.lifecycle.in_use).
+        """
         ...
 
     def put_consent(self, row: ConsentRow) -> bool:
@@ -73,6 +80,84 @@ class RecordStore(Protocol):
 
         Raises ConsentRefused when the consent is revoked or used up by then.
         """
+        ...
+
+    # -- record lifecycle (gateway.records.lifecycle) ---------------------------------
+
+    def get_record(self, record_id: str) -> StoredRecord | None:
+        """The record with this id in any state (with its disputed mark), or None."""
+        ...
+
+    def find_record_by_source(self, provider: str, source_record_id: str) -> StoredRecord | None:
+        """The provider's record with its own source id, in any state, or None."""
+        ...
+
+    def retire_record(self, record_id: str, *, state: str, at: str, ref: str) -> StoredRecord:
+        """Take an active record out of use (kept as evidence); raises NotFound, or
+        FailedPrecondition when it is not active."""
+        ...
+
+    def disputed_record_ids(self, record_ids: Collection[str]) -> set[str]:
+        """The ids among `record_ids` that have an open objection."""
+        ...
+
+    def submission_lags(self) -> list[tuple[str, int]]:
+        """(provider, days from event date to submission) of every original submission."""
+        ...
+
+    def put_objection(self, row: ObjectionRow) -> None:
+        """File an objection; raises NotFound, or FailedPrecondition when the record is not
+        active or already has an open objection."""
+        ...
+
+    def get_objection(self, objection_id: str) -> ObjectionRow | None:
+        """The objection with this id, or None."""
+        ...
+
+    def list_objections(self, *, provider: str | None = None,
+                        subject_indexes: Sequence[str] = (), status: str | None = None,
+                        due_before: str | None = None, limit: int = 1000) -> list[ObjectionRow]:
+        """Objections matching every given filter (due_before: due date earlier than this
+        ISO date), oldest first."""
+        ...
+
+    def answer_objection(self, objection_id: str, *, outcome: str, at: str, by: str,
+                         answer_ciphertext: bytes,
+                         correction: StoredRecord | None = None) -> ObjectionRow:
+        """Answer an open objection and supersede (with `correction`) or withdraw its
+        record in one transaction; raises NotFound, FailedPrecondition or AlreadyExists."""
+        ...
+
+    def put_repair(self, row: RepairRow) -> None:
+        """File a repair application; raises NotFound, or FailedPrecondition when the
+        record is not active or an application for it is pending."""
+        ...
+
+    def get_repair(self, repair_id: str) -> RepairRow | None:
+        """The repair application with this id, or None."""
+        ...
+
+    def list_repairs(self, *, approver: str | None = None, subject_indexes: Sequence[str] = (),
+                     status: str | None = None, limit: int = 1000) -> list[RepairRow]:
+        """Repair applications matching every given filter, oldest first."""
+        ...
+
+    def decide_repair(self, repair_id: str, *, approve: bool, at: str, by: str,
+                      decision_ciphertext: bytes) -> RepairRow:
+        """Approve (the record becomes "repaired") or reject a pending application, in one
+        transaction; raises NotFound or FailedPrecondition."""
+        ...
+
+    def blacklist_party(self, row: BlacklistRow) -> BlacklistRow:
+        """List a party; raises FailedPrecondition when it is listed already."""
+        ...
+
+    def lift_blacklist(self, party: str, *, at: str, by: str, reason: str) -> BlacklistRow:
+        """Lift a party's listing; raises FailedPrecondition when it is not listed."""
+        ...
+
+    def list_blacklist(self, *, include_lifted: bool = False) -> list[BlacklistRow]:
+        """Listings in force (and lifted ones on request), oldest first."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.records.catalogue import Catalogue, Party, Purpose
+from gateway.records.catalogue import Catalogue, Category, Party, Purpose
 from gateway.records.idnumber import IdNumber, parse_id_number
 from gateway.records.model import RecordSubmission
 
@@ -34,6 +34,8 @@ class RawRecord:
     event_date: str
     fields: Mapping[str, str]
     source_record_id: str
+    domain: str = ""
+    occupation: str = ""
 
 
 def _parse_date(text: str, *, where: str) -> date:
@@ -104,6 +106,8 @@ def validate_record(
     for spec in category.fields.values():
         if spec.required and spec.code not in fields:
             raise InvalidArgument(f"{where}: required field {spec.code} is empty")
+    _check_lifecycle_codes(raw, category, fields, catalogue, where=where, today=today,
+                           birth=subject.birth_date)
     return RecordSubmission(
         index=index,
         subject=subject,
@@ -112,7 +116,28 @@ def validate_record(
         event_date=event_date,
         fields=fields,
         source_record_id=source_id,
+        domain=raw.domain,
+        occupation=raw.occupation,
     )
+
+
+def _check_lifecycle_codes(raw: RawRecord, category: Category, fields: Mapping[str, str],
+                           catalogue: Catalogue, *, where: str, today: date,
+                           birth: date) -> None:
+    """Domain and occupation codes, and the date the display period runs from."""
+    if raw.domain and raw.domain not in catalogue.domains:
+        raise InvalidArgument(f"{where}: unknown domain code", reason="unknown_domain")
+    if raw.occupation and raw.occupation not in catalogue.occupations:
+        raise InvalidArgument(f"{where}: unknown occupation code", reason="unknown_occupation")
+    basis = category.display_from
+    if basis and basis in fields:
+        try:
+            start = date.fromisoformat(fields[basis].strip())
+        except ValueError:
+            raise InvalidArgument(f"{where}: field {basis} must be a date YYYY-MM-DD") from None
+        if start > today or start < birth:
+            raise InvalidArgument(f"{where}: field {basis} lies in the future or before "
+                                  "the subject's birth")
 
 
 def validate_batch(
@@ -144,6 +169,8 @@ class ValidQuery:
     purpose: Purpose
     categories: tuple[str, ...]
     consent_id: str
+    #: Only records filed under these key domains; empty: every record.
+    domains: frozenset[str] = frozenset()
 
 
 def validate_query(
@@ -154,6 +181,7 @@ def validate_query(
     consent_id: str,
     catalogue: Catalogue,
     today: date,
+    domains: Sequence[str] = (),
 ) -> ValidQuery:
     """Check a query's codes and sizes; raises InvalidArgument."""
     if not purpose:
@@ -168,6 +196,38 @@ def validate_query(
             raise InvalidArgument("unknown category code", reason="unknown_category")
     if len(consent_id) > MAX_CONSENT_ID_CHARS:
         raise InvalidArgument("consent_id is too long")
+    if len(domains) > MAX_QUERY_CATEGORIES:
+        raise InvalidArgument(f"more than {MAX_QUERY_CATEGORIES} domains requested")
+    for code in domains:
+        if code not in catalogue.domains:
+            raise InvalidArgument("unknown domain code", reason="unknown_domain")
     subject = parse_id_number(subject_id, today=today)
     wanted = tuple(dict.fromkeys(categories)) or tuple(catalogue.categories)
-    return ValidQuery(subject=subject, purpose=found, categories=wanted, consent_id=consent_id)
+    return ValidQuery(subject=subject, purpose=found, categories=wanted, consent_id=consent_id,
+                      domains=frozenset(domains))
+
+
+MAX_ID_CHARS = 128
+_OPAQUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def check_free_text(value: str, *, what: str, max_chars: int = 2000,
+                    required: bool = True) -> str:
+    """A person's or an official's free text, stripped; raises InvalidArgument (never
+    echoing the text) when it is empty but required, too long or holds control characters.
+    """
+    text = value.strip()
+    if required and not text:
+        raise InvalidArgument(f"{what} is required")
+    if len(text) > max_chars:
+        raise InvalidArgument(f"{what} longer than {max_chars} characters")
+    if _FORBIDDEN_CHARS.search(text):
+        raise InvalidArgument(f"{what} holds control characters")
+    return text
+
+
+def check_opaque_id(value: str, *, what: str) -> str:
+    """A gateway-assigned id (record, objection, repair); raises InvalidArgument."""
+    if not _OPAQUE_ID.fullmatch(value):
+        raise InvalidArgument(f"{what} is missing or malformed")
+    return value

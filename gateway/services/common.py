@@ -107,6 +107,8 @@ class CallFrame:
                 party.id, self.method, request.SerializeToString(deterministic=True),
                 dict(context.invocation_metadata()))
             self.draft.request_signature = signature.audit_text()
+            # A blacklisted credit agency is refused on every call (issue 5).
+            self.gw.blacklist.check(party)
         return party
 
     def step(self, name: str) -> StepSpan:

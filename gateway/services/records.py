@@ -39,7 +39,8 @@ class RecordServicer(rpc.RecordServiceServicer):
                 raws = [
                     RawRecord(subject_id=r.subject_id, category=r.category,
                               severity=r.severity, event_date=r.event_date,
-                              fields=dict(r.fields), source_record_id=r.source_record_id)
+                              fields=dict(r.fields), source_record_id=r.source_record_id,
+                              domain=r.domain, occupation=r.occupation)
                     for r in request.records
                 ]
                 batch = validate_batch(raws, provider=party, catalogue=call.catalogue,

@@ -16,8 +16,9 @@ from gateway.services.common import audited_call
 
 REPORT_PURPOSE = "self_query"
 PORTAL_ROLE = "citizen_portal"
-# Which logged actions count as "looking at the person's data".
-ACCESS_ACTIONS = ("query.subject",)
+# Which logged actions count as "looking at the person's data" (a minimal-disclosure
+# check reads the person's records too, even though it releases only a yes or no).
+ACCESS_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment")
 
 
 class SubjectServicer(rpc.SubjectServiceServicer):

@@ -62,8 +62,9 @@ def test_adding_an_allow_shows_exactly_the_gain(new: Path) -> None:
 
 def test_a_whole_category_is_reported_once(new: Path) -> None:
     append(new, "p, credit_agency, honour, read, authorised_query, allow, consent")
-    assert changes(new) == {("credit_agency", "authorised_query", "honour", "withheld", "clear",
-                             "with consent")}
+    # `credit_agency` is also the role every licensed agency holds.
+    assert changes(new) == {(agency, "authorised_query", "honour", "withheld", "clear",
+                             "with consent") for agency in ("credit_agency", "credit_agency_b")}
 
 
 def test_adding_a_deny_shows_the_loss_for_every_holder_of_the_role(new: Path) -> None:
@@ -77,8 +78,9 @@ def test_removing_a_masked_allow_shows_masked_to_withheld(new: Path) -> None:
     replace(new / "policy.csv",
             "p, credit_agency, identity.address, read_masked, authorised_query, allow, consent\n",
             "")
-    assert changes(new) == {("credit_agency", "authorised_query", "identity.address", "masked",
-                             "withheld", "with consent")}
+    assert changes(new) == {(agency, "authorised_query", "identity.address", "masked",
+                             "withheld", "with consent")
+                            for agency in ("credit_agency", "credit_agency_b")}
 
 
 def test_removing_a_deny_shows_masked_to_clear(new: Path) -> None:
@@ -168,3 +170,12 @@ def test_a_broken_policy_is_named(new: Path) -> None:
     append(new, "p, hr_bureau, honour, read, awards, permit,")
     with pytest.raises(ConfigurationError, match=r"^new policy \(.*\): policy.csv:\d+: effect"):
         policy_diff(POLICIES, new)
+
+
+def test_a_new_check_rule_is_an_access_change(new: Path) -> None:
+    append(new, "p, tax_bureau, violation, check, joint_punishment, allow,")
+    diff = policy_diff(POLICIES, new)
+    assert [(c.party, c.purpose, c.object, c.before, c.after, c.action)
+            for c in diff.changes] == [("tax_bureau", "joint_punishment", "violation",
+                                        "refused", "allowed", "check")]
+    assert diff.to_json()["gained"][0]["action"] == "check"

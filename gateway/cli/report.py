@@ -1,0 +1,151 @@
+"""`credgate report supervision`: figures for the lead department, as a table and CSV.
+
+An operator tool: it reads the gateway's data directory (or its PostgreSQL store) and
+the audit log directly, read-only in intent, and needs no keys: the figures are counted
+from blind indexes and audit entries, never from ID numbers.
+
+Exit codes: 0 written; 2 broken input (no such data directory, unreadable store or log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from datetime import date
+from pathlib import Path
+
+from gateway.audit.search import AuditSearch
+from gateway.cli.common import EXIT_BROKEN, EXIT_OK, print_json, print_table
+from gateway.config import load_config
+from gateway.errors import CredgateError
+from gateway.records.catalogue import Catalogue, load_catalogue
+from gateway.supervision import SupervisionReport, supervision_figures
+
+PROVIDERS_CSV = "supervision-providers.csv"
+QUERIERS_CSV = "supervision-queriers.csv"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the report command group."""
+    report = commands.add_parser("report", help="figures for supervision (operators)")
+    actions = report.add_subparsers(dest="report_command", metavar="REPORT")
+    sup = actions.add_parser(
+        "supervision", help="per department: submissions, lateness, objections; per party: "
+                            "queries by purpose and refusals",
+        description="Count, from the record store and the audit log, how many records each "
+                    "providing department submitted, how late (days from the event date to "
+                    "the submission), how many objections it has open and overdue, and how "
+                    "many queries and checks each party made per purpose and how many were "
+                    "refused. Prints a table and writes two CSV files.")
+    sup.add_argument("--config", type=Path, help="gateway config file (TOML, [gateway])")
+    sup.add_argument("--data-dir", type=Path, help="the gateway's data directory")
+    sup.add_argument("--database", help="'sqlite' or the postgresql:// store the gateway uses")
+    sup.add_argument("--policies", type=Path, help="policies directory (for party names)")
+    sup.add_argument("--out", type=Path, default=Path("."),
+                     help="directory for the CSV files (default: the current directory)")
+    sup.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                     help="the day overdue objections are counted on (default: today)")
+    sup.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    sup.set_defaults(handler=run_supervision)
+    report.set_defaults(handler=lambda _args: _usage(report))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_BROKEN
+
+
+def _catalogue(policies: Path) -> Catalogue | None:
+    try:
+        return load_catalogue(policies)
+    except CredgateError:
+        return None  # names are a convenience; the figures do not need them
+
+
+def run_supervision(args: argparse.Namespace) -> int:
+    """Compute the figures, print them and write the CSV files."""
+    from gateway.app import open_store
+
+    try:
+        config = load_config(args.config, data_dir=args.data_dir, database=args.database,
+                             policies_dir=args.policies)
+    except CredgateError as exc:
+        print(f"credgate: {exc.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    if not config.audit_db.exists() or (config.database == "sqlite"
+                                        and not config.records_db.exists()):
+        print(f"credgate: no gateway data in {config.data_dir}", file=sys.stderr)
+        return EXIT_BROKEN
+    today = args.as_of or date.today()
+    try:
+        store = open_store(config)
+        audit = AuditSearch(config.audit_db)
+        try:
+            report = supervision_figures(store, audit, today=today,
+                                         catalogue=_catalogue(config.policies_dir))
+        finally:
+            audit.close()
+            store.close()
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_csv(report, args.out)
+    except (CredgateError, OSError) as exc:
+        message = exc.message if isinstance(exc, CredgateError) else str(exc)
+        print(f"credgate: {message}", file=sys.stderr)
+        return EXIT_BROKEN
+    if args.json:
+        print_json(as_json(report))
+    else:
+        print_report(report, args.out)
+    return EXIT_OK
+
+
+def _lag(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def provider_rows(report: SupervisionReport) -> list[list[str]]:
+    """The per-department rows, as printed and written."""
+    return [[p.provider, p.name_zh, str(p.submitted), _lag(p.median_lag_days),
+             _lag(p.max_lag_days), str(p.open_objections), str(p.overdue_objections)]
+            for p in report.providers]
+
+
+def querier_rows(report: SupervisionReport) -> list[list[str]]:
+    """The per-party rows, as printed and written."""
+    return [[q.party, q.name_zh, q.purpose or "-", str(q.queries), str(q.refused)]
+            for q in report.queriers]
+
+
+PROVIDER_HEADERS = ["provider", "name_zh", "records_submitted", "median_lag_days",
+                    "max_lag_days", "objections_open", "objections_overdue"]
+QUERIER_HEADERS = ["party", "name_zh", "purpose", "queries", "refused"]
+
+
+def write_csv(report: SupervisionReport, out: Path) -> None:
+    """Write the two CSV files (UTF-8 with a BOM, so spreadsheet programs read the Chinese)."""
+    for name, headers, rows in ((PROVIDERS_CSV, PROVIDER_HEADERS, provider_rows(report)),
+                                (QUERIERS_CSV, QUERIER_HEADERS, querier_rows(report))):
+        with (out / name).open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(headers)
+            writer.writerows(rows)
+
+
+def print_report(report: SupervisionReport, out: Path) -> None:
+    """The figures as two tables for people."""
+    print(f"supervision figures as of {report.as_of.isoformat()}\n")
+    print("providing departments (lag: days from the event date to the submission)\n")
+    print_table(PROVIDER_HEADERS, provider_rows(report))
+    print("\nquerying parties (queries and minimal-disclosure checks)\n")
+    print_table(QUERIER_HEADERS, querier_rows(report))
+    print(f"\nwritten: {out / PROVIDERS_CSV}, {out / QUERIERS_CSV}")
+
+
+def as_json(report: SupervisionReport) -> dict[str, object]:
+    """The figures as plain data."""
+    return {"as_of": report.as_of.isoformat(),
+            "providers": [dict(zip(PROVIDER_HEADERS, r, strict=True))
+                          for r in provider_rows(report)],
+            "queriers": [dict(zip(QUERIER_HEADERS, r, strict=True))
+                         for r in querier_rows(report)]}

@@ -1,0 +1,203 @@
+"""The record-lifecycle rules of the catalogue: repair, checks, domains, occupations.
+
+These sections of policies/catalogue.toml say how long a person must wait before
+applying for credit repair (信用修复) and who decides it, what earns the green channel
+(容缺受理), which records trigger each joint punishment measure (联合惩戒) and who
+decides it, how many days a department has to answer an objection (异议), and the key
+domains (重点领域) and occupational groups (重点职业人群) records are filed under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import ConfigurationError
+
+#: The approver value meaning "the department that provided the record".
+PROVIDER = "provider"
+DEFAULT_OBJECTION_ANSWER_DAYS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One entry of a catalogue enumeration (a key domain or an occupational group)."""
+
+    code: str
+    name: str
+    name_zh: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepairRule:
+    """When a record of a category may be repaired, and who decides."""
+
+    #: Months of display, per severity, before the person may apply (the minimum
+    #: display period); a severity not listed cannot be repaired.
+    after_months: Mapping[str, int]
+    #: A party id, or "provider" for the department that provided the record.
+    approver: str = PROVIDER
+
+    def approver_for(self, provider: str) -> str:
+        """The party that decides a repair of a record from `provider`."""
+        return provider if self.approver == PROVIDER else self.approver
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A joint punishment measure and the records that trigger it."""
+
+    code: str
+    name: str
+    name_zh: str
+    categories: tuple[str, ...]
+    severities: frozenset[str]
+    #: The party that decides the restriction (a court, the market regulator...).
+    authority: str
+    basis: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GreenChannelRule:
+    """Who earns the green channel (容缺受理) in administrative licensing."""
+
+    purpose: str
+    #: Eligible when no negative record in use stems from conduct in the last N years...
+    clean_years: int
+    #: ...or when the person has a positive record in use and no negative record in use
+    #: of one of these severities (empty: positive records do not count).
+    positive_unless: frozenset[str] = frozenset()
+    code: str = "green_channel"
+
+    @property
+    def positive_counts(self) -> bool:
+        """Whether a positive record can earn the green channel."""
+        return bool(self.positive_unless)
+
+    def text_zh(self) -> str:
+        """The rule in words, as the answer states it."""
+        text = f"近{self.clean_years}年无失信记录"
+        if self.positive_counts:
+            text += "，或有守信记录且无严重失信记录"
+        return text
+
+    def text(self) -> str:
+        """The rule in English words."""
+        text = f"no negative record from the last {self.clean_years} years"
+        if self.positive_counts:
+            text += (", or a positive record and no negative record of severity "
+                     + "/".join(sorted(self.positive_unless)))
+        return text
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Everything lifecycle-related the catalogue holds besides the categories."""
+
+    objection_answer_days: int = DEFAULT_OBJECTION_ANSWER_DAYS
+    green_channel: GreenChannelRule | None = None
+    measures: Mapping[str, Measure] = field(default_factory=dict)
+    domains: Mapping[str, Term] = field(default_factory=dict)
+    occupations: Mapping[str, Term] = field(default_factory=dict)
+
+
+def _months(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{where}: months must be a whole number >= 0")
+    return value
+
+
+def parse_repair(raw: Any, where: str) -> RepairRule | None:
+    """The `repair` table of a category (None when the category cannot be repaired)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("after_months"), Mapping):
+        raise ConfigurationError(f"{where}: repair needs after_months = {{ severity = months }}")
+    after = {sev: _months(m, f"{where} repair") for sev, m in raw["after_months"].items()}
+    return RepairRule(after_months=after, approver=str(raw.get("approver", PROVIDER)))
+
+
+def _terms(raw: Any, what: str) -> dict[str, Term]:
+    out: dict[str, Term] = {}
+    for code, entry in dict(raw or {}).items():
+        if not isinstance(entry, Mapping) or "name_zh" not in entry or "name" not in entry:
+            raise ConfigurationError(f"catalogue.toml [{what}.{code}]: needs name and name_zh")
+        out[code] = Term(code=code, name=str(entry["name"]), name_zh=str(entry["name_zh"]))
+    return out
+
+
+def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
+    """The lifecycle sections of catalogue.toml (names are checked by `check_lifecycle`)."""
+    days = raw.get("objection_answer_days", DEFAULT_OBJECTION_ANSWER_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+        raise ConfigurationError("catalogue.toml: objection_answer_days must be 1 to 365")
+    green = None
+    if (g := raw.get("green_channel")) is not None:
+        years = g.get("clean_years")
+        if isinstance(years, bool) or not isinstance(years, int) or years < 1:
+            raise ConfigurationError("catalogue.toml [green_channel]: clean_years must be >= 1")
+        green = GreenChannelRule(purpose=str(g["purpose"]), clean_years=years,
+                                 positive_unless=frozenset(g.get("positive_unless", ())))
+    measures = {}
+    for code, m in dict(raw.get("measures", {})).items():
+        where = f"catalogue.toml [measures.{code}]"
+        for key in ("name", "name_zh", "categories", "authority"):
+            if key not in m:
+                raise ConfigurationError(f"{where}: missing '{key}'")
+        measures[code] = Measure(
+            code=code, name=str(m["name"]), name_zh=str(m["name_zh"]),
+            categories=tuple(m["categories"]),
+            severities=frozenset(m.get("severities", ("serious",))),
+            authority=str(m["authority"]), basis=str(m.get("basis", "")))
+    return LifecycleRules(objection_answer_days=days, green_channel=green, measures=measures,
+                          domains=_terms(raw.get("domains"), "domains"),
+                          occupations=_terms(raw.get("occupations"), "occupations"))
+
+
+def check_lifecycle(rules: LifecycleRules, *, categories: Mapping[str, Any],
+                    parties: Mapping[str, Any], purposes: Mapping[str, Any],
+                    severities: Mapping[str, Any]) -> None:
+    """Every name the lifecycle rules use must exist; raises ConfigurationError."""
+    green = rules.green_channel
+    if green is not None:
+        purpose = purposes.get(green.purpose)
+        if purpose is None or not purpose.queryable or purpose.consent_required:
+            raise ConfigurationError(f"green_channel: '{green.purpose}' is not a query purpose "
+                                     "without consent (the check has no consent step)")
+        for sev in green.positive_unless:
+            if sev not in severities:
+                raise ConfigurationError(f"green_channel: unknown severity '{sev}'")
+    for m in rules.measures.values():
+        if m.authority not in parties:
+            raise ConfigurationError(f"measure {m.code}: unknown authority '{m.authority}'")
+        if not m.categories:
+            raise ConfigurationError(f"measure {m.code}: names no category")
+        for code in m.categories:
+            if code not in categories:
+                raise ConfigurationError(f"measure {m.code}: unknown category '{code}'")
+        for sev in m.severities:
+            if sev not in severities:
+                raise ConfigurationError(f"measure {m.code}: unknown severity '{sev}'")
+    for cat in categories.values():
+        repair = cat.repair
+        if repair is None:
+            continue
+        if repair.approver != PROVIDER and repair.approver not in parties:
+            raise ConfigurationError(
+                f"category {cat.code}: unknown repair approver '{repair.approver}'")
+        for sev, months in repair.after_months.items():
+            if sev not in cat.severities:
+                raise ConfigurationError(f"category {cat.code}: repair names severity "
+                                         f"'{sev}' the category does not have")
+            limit = cat.display_months.get(sev)
+            if limit is not None and months >= limit:
+                raise ConfigurationError(f"category {cat.code}: repair after {months} months "
+                                         f"but display of '{sev}' ends after {limit}")
+        if cat.polarity != "negative":
+            raise ConfigurationError(f"category {cat.code}: only negative records are repaired")
+    for cat in categories.values():
+        if cat.display_from and (cat.display_from not in cat.fields
+                                 or cat.fields[cat.display_from].type != "date"):
+            raise ConfigurationError(
+                f"category {cat.code}: display_from must name a date field")

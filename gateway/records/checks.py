@@ -1,0 +1,54 @@
+"""Minimal-disclosure checks: a yes or no computed from records that never leave.
+
+`green_channel_eligible` answers the catalogue's green channel rule (容缺受理) and
+`measure_applies` whether a joint punishment measure (联合惩戒) restricts the person.
+Both count only records in use (the live version, within its display period, not
+repaired, withdrawn or removed), exactly as a query would show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from gateway.records.catalogue import Catalogue
+from gateway.records.catalogue_rules import GreenChannelRule, Measure
+from gateway.records.display import add_months
+from gateway.records.lifecycle import conduct_date, in_use
+from gateway.records.model import StoredRecord
+
+NEGATIVE, POSITIVE = "negative", "positive"
+
+
+def green_channel_categories(catalogue: Catalogue) -> tuple[str, ...]:
+    """The categories the green channel rule reads: every negative and positive one."""
+    return tuple(c.code for c in catalogue.categories.values()
+                 if c.polarity in (NEGATIVE, POSITIVE))
+
+
+def green_channel_eligible(rule: GreenChannelRule, catalogue: Catalogue,
+                           records: Iterable[StoredRecord], today: date) -> bool:
+    """Whether the person earns the green channel under `rule` on `today`.
+
+    Eligible when no negative record in use stems from conduct after the look-back
+    cut-off (an open-ended record, such as a court listing, is always recent), or, when
+    the rule lets positive records count, with a positive record in use and no negative
+    record in use of a blocking severity.
+    """
+    used = [r for r in records if in_use(r, today)]
+    negative = [r for r in used if catalogue.categories[r.category].polarity == NEGATIVE]
+    positive = [r for r in used if catalogue.categories[r.category].polarity == POSITIVE]
+    cutoff = add_months(today, -12 * rule.clean_years)
+    recent = [r for r in negative
+              if r.display_end is None or conduct_date(catalogue.categories[r.category], r)
+              > cutoff]
+    if not recent:
+        return True
+    return (rule.positive_counts and bool(positive)
+            and not any(r.severity in rule.positive_unless for r in negative))
+
+
+def measure_applies(measure: Measure, records: Iterable[StoredRecord], today: date) -> bool:
+    """Whether a record in use triggers the measure (its categories, at its severities)."""
+    return any(in_use(r, today) and r.category in measure.categories
+               and r.severity in measure.severities for r in records)

@@ -1,0 +1,77 @@
+"""Objections (异议): the person contests a record, its provider answers within the deadline.
+
+Filing marks the record disputed at once (queriers see the mark; the public feed leaves
+it out). The providing department answers within the catalogue's
+`objection_answer_days` (20 by the credit reporting regulation): uphold, correct (a new
+version replaces the record; the old one is kept for evidence) or withdraw. An
+objection still open after its due date is overdue and listed for regulators.
+
+The person's reason and the department's answer are free text that may name people:
+they are stored only encrypted, bound to the objection, and never logged or audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+from gateway.clock import rfc3339
+from gateway.crypto import decrypt_field, encrypt_field
+from gateway.crypto.keyring import Keyring
+from gateway.errors import FailedPrecondition
+from gateway.records.catalogue import Catalogue
+from gateway.records.lifecycle import in_use
+from gateway.records.lifecycle_rows import (
+    CORRECTED,
+    OPEN,
+    UPHELD,
+    WITHDRAWN,
+    ObjectionRow,
+)
+from gateway.records.model import StoredRecord
+
+MAX_REASON_CHARS = 2000
+_SEAL_CATEGORY = "objection"
+
+
+def due_date(filed: date, answer_days: int) -> date:
+    """The last day of the answer period: `answer_days` calendar days after filing."""
+    return filed + timedelta(days=answer_days)
+
+
+def is_overdue(row: ObjectionRow, today: date) -> bool:
+    """Whether an objection is still open after its due date."""
+    return row.status == OPEN and today > date.fromisoformat(row.due_date)
+
+
+def seal_text(keyring: Keyring, objection_id: str, field: str, text: str) -> bytes:
+    """Encrypt an objection's free text, bound to the objection and the field."""
+    return encrypt_field(keyring, record_id=objection_id, category=_SEAL_CATEGORY,
+                         field=field, plaintext=text)
+
+
+def open_text(keyring: Keyring, objection_id: str, field: str, blob: bytes) -> str:
+    """Decrypt an objection's free text ("" when none was given); raises DecryptionError."""
+    if not blob:
+        return ""
+    return decrypt_field(keyring, record_id=objection_id, category=_SEAL_CATEGORY,
+                         field=field, blob=blob)
+
+
+def new_objection(record: StoredRecord, *, reason: str, catalogue: Catalogue,
+                  keyring: Keyring, now: datetime) -> ObjectionRow:
+    """An objection to a record in use; raises FailedPrecondition when it is not in use."""
+    if not in_use(record, now.date()):
+        raise FailedPrecondition("the record is no longer shown or used",
+                                 reason="record_not_in_use")
+    objection_id = f"obj-{uuid.uuid4()}"
+    days = catalogue.lifecycle.objection_answer_days
+    return ObjectionRow(
+        objection_id=objection_id, record_id=record.record_id, provider=record.provider,
+        category=record.category, subject_index=record.subject_index, filed_at=rfc3339(now),
+        due_date=due_date(now.date(), days).isoformat(),
+        reason_ciphertext=seal_text(keyring, objection_id, "reason", reason))
+
+
+#: ObjectionOutcome enum values of the wire contract -> stored outcome.
+OUTCOME_NAMES = {1: UPHELD, 2: CORRECTED, 3: WITHDRAWN}

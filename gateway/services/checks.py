@@ -1,0 +1,135 @@
+"""CheckService: minimal-disclosure checks, a yes or no and never a record.
+
+GreenChannelEligibility (容缺受理) and JointPunishmentCheck (联合惩戒) walk the query's
+request path: identify, validate, decide (policy action `check` on every category the
+rule reads, for the purpose the rule is bound to), fetch (records in use only), audit,
+respond. The answer names the rule or the measure and its authority, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.crypto import blind_indexes
+from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.policy.conditions import ConditionContext
+from gateway.records.checks import (
+    green_channel_categories,
+    green_channel_eligible,
+    measure_applies,
+)
+from gateway.records.idnumber import IdNumber, parse_id_number
+from gateway.records.model import StoredRecord
+from gateway.services.common import CallFrame, audited_call
+
+CHECK_ACTION = "check"
+JOINT_PUNISHMENT_PURPOSE = "joint_punishment"
+
+
+def _purpose(call: CallFrame, requested: str, bound: str) -> None:
+    """The stated purpose must be a known query purpose and the one the check is bound to."""
+    known = call.catalogue.purposes.get(requested)
+    if known is None or not known.queryable:
+        raise InvalidArgument("unknown purpose code", reason="unknown_purpose")
+    call.draft.purpose = requested
+    if requested != bound:
+        raise PermissionDenied(f"this check is made for {bound} only",
+                               reason="purpose_not_bound")
+    if known.consent_required:  # the catalogue refuses this; checks have no consent step
+        raise FailedPrecondition("this check cannot be made for a purpose needing consent")
+
+
+def _subject(call: CallFrame, subject_id: str) -> tuple[IdNumber, list[str]]:
+    subject = parse_id_number(subject_id, today=call.gw.clock.now().date())
+    indexes = blind_indexes(call.gw.keyring, subject.value)
+    call.draft.subject_index = indexes[0]
+    return subject, indexes
+
+
+def _decide(call: CallFrame, party: str, categories: Sequence[str], purpose: str,
+            subject: IdNumber) -> None:
+    """Policy must allow `check` of every category the rule reads: a partial answer could
+    be wrong, so one refusal refuses the check."""
+    now = call.gw.clock.now()
+    ctx = ConditionContext(consent_presented=False, subject_age=subject.age_on(now.date()),
+                           now=now)
+    for code in categories:
+        decision = call.policy.decide(party, code, CHECK_ACTION, purpose, ctx)
+        if decision.rule is not None:
+            call.draft.policy_rules.append(str(decision.rule))
+        if not decision.allowed:
+            raise PermissionDenied("policy does not let this party make this check",
+                                   reason="policy_denied")
+    call.draft.categories = tuple(categories)
+
+
+def _fetch(call: CallFrame, indexes: list[str], categories: Sequence[str]
+           ) -> list[StoredRecord]:
+    return call.gw.store.find_records(indexes, list(categories))
+
+
+class CheckServicer(rpc.CheckServiceServicer):
+    """GreenChannelEligibility and JointPunishmentCheck, audited like queries."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def GreenChannelEligibility(
+        self, request: pb.GreenChannelRequest, context: grpc.ServicerContext
+    ) -> pb.GreenChannelResponse:
+        """Yes or no under the catalogue's green channel rule, with the rule applied."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.CheckService/GreenChannelEligibility",
+                          "check.green_channel") as call:
+            party = call.identify(context, request)
+            with call.step("validate"):
+                rule = call.catalogue.lifecycle.green_channel
+                if rule is None:
+                    raise FailedPrecondition("the catalogue has no green channel rule")
+                _purpose(call, request.purpose, rule.purpose)
+                subject, indexes = _subject(call, request.subject_id)
+                categories = green_channel_categories(call.catalogue)
+            with call.step("decide"):
+                _decide(call, party.id, categories, rule.purpose, subject)
+            with call.step("fetch"):
+                eligible = green_channel_eligible(rule, call.catalogue,
+                                                  _fetch(call, indexes, categories),
+                                                  gw.clock.now().date())
+            seq = call.commit_allow(reason=f"{rule.code}: "
+                                           f"{'eligible' if eligible else 'not eligible'}")
+            return pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
+                                           rule_text=rule.text(), rule_text_zh=rule.text_zh(),
+                                           audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def JointPunishmentCheck(
+        self, request: pb.JointPunishmentRequest, context: grpc.ServicerContext
+    ) -> pb.JointPunishmentResponse:
+        """Whether a measure restricts the person, with the measure and its authority."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.CheckService/JointPunishmentCheck",
+                          "check.joint_punishment") as call:
+            party = call.identify(context, request)
+            with call.step("validate"):
+                measure = call.catalogue.measures.get(request.measure)
+                if measure is None:
+                    raise InvalidArgument("unknown measure code", reason="unknown_measure")
+                _purpose(call, request.purpose, JOINT_PUNISHMENT_PURPOSE)
+                subject, indexes = _subject(call, request.subject_id)
+            with call.step("decide"):
+                _decide(call, party.id, measure.categories, JOINT_PUNISHMENT_PURPOSE, subject)
+            with call.step("fetch"):
+                restricted = measure_applies(measure,
+                                             _fetch(call, indexes, measure.categories),
+                                             gw.clock.now().date())
+            seq = call.commit_allow(reason=f"{measure.code}: "
+                                           f"{'restricted' if restricted else 'not restricted'}")
+            authority = call.catalogue.parties[measure.authority]
+            return pb.JointPunishmentResponse(
+                restricted=restricted, measure=measure.code, measure_name_zh=measure.name_zh,
+                authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")

@@ -1,0 +1,222 @@
+"""ObjectionService: the person objects (portal), the provider answers, regulators watch."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.clock import rfc3339
+from gateway.crypto import blind_indexes
+from gateway.crypto.keyring import Keyring
+from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.policy.conditions import ConditionContext
+from gateway.records.catalogue import Party
+from gateway.records.intake import seal_submission
+from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, OPEN, ObjectionRow
+from gateway.records.model import StoredRecord
+from gateway.records.objections import (
+    MAX_REASON_CHARS,
+    OUTCOME_NAMES,
+    is_overdue,
+    new_objection,
+    open_text,
+    seal_text,
+)
+from gateway.records.validate import (
+    RawRecord,
+    check_free_text,
+    check_opaque_id,
+    validate_record,
+)
+from gateway.services.common import CallFrame, audited_call
+from gateway.services.person import (
+    PROVIDER_PURPOSE,
+    SUPERVISION_PURPOSE,
+    is_portal,
+    is_provider,
+    is_regulator,
+    page_limit,
+    persons_record,
+    portal_person,
+    status_filter,
+)
+
+SUBMIT_ACTION = "submit"
+
+
+def objection_message(row: ObjectionRow, *, today: date, keyring: Keyring | None
+                      ) -> pb.Objection:
+    """The wire form; the texts only when a keyring is given (person and provider)."""
+    msg = pb.Objection(
+        objection_id=row.objection_id, record_id=row.record_id, category=row.category,
+        provider=row.provider, filed_at=row.filed_at, due_date=row.due_date,
+        status=row.status, outcome=row.outcome, answered_at=row.answered_at or "",
+        new_record_id=row.new_record_id, overdue=is_overdue(row, today))
+    if keyring is not None:
+        msg.reason = open_text(keyring, row.objection_id, "reason", row.reason_ciphertext)
+        msg.answer_note = open_text(keyring, row.objection_id, "answer", row.answer_ciphertext)
+    return msg
+
+
+def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
+                    correction: pb.Record) -> StoredRecord:
+    """Validate a corrected version of `record` as a submission of its provider and seal it.
+
+    Raises InvalidArgument (bad record, other category or person, same source id) or
+    PermissionDenied (the provider may no longer submit the category).
+    """
+    gw = call.gw
+    now = gw.clock.now()
+    raw = RawRecord(subject_id=correction.subject_id, category=correction.category,
+                    severity=correction.severity, event_date=correction.event_date,
+                    fields=dict(correction.fields), source_record_id=correction.source_record_id,
+                    domain=correction.domain, occupation=correction.occupation)
+    sub = validate_record(raw, index=0, provider=party, catalogue=call.catalogue,
+                          today=now.date())
+    if sub.category != record.category:
+        raise InvalidArgument("the correction must keep the record's category")
+    if record.subject_index not in blind_indexes(gw.keyring, sub.subject.value):
+        raise InvalidArgument("the correction must concern the same person")
+    if sub.source_record_id == record.source_record_id:
+        raise InvalidArgument("the correction needs a new source_record_id")
+    ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
+    decision = call.policy.decide(party.id, sub.category, SUBMIT_ACTION, PROVIDER_PURPOSE, ctx)
+    if decision.rule is not None:
+        call.draft.policy_rules.append(str(decision.rule))
+    if not decision.allowed:
+        raise PermissionDenied(f"policy does not allow {party.id} to submit {sub.category}",
+                               reason="policy_denied")
+    return seal_submission(sub, provider=party.id, catalogue=call.catalogue,
+                           keyring=gw.keyring, now=now, replaces=record.record_id)
+
+
+class ObjectionServicer(rpc.ObjectionServiceServicer):
+    """FileObjection, ListObjections, AnswerObjection; every call audited."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def FileObjection(
+        self, request: pb.FileObjectionRequest, context: grpc.ServicerContext
+    ) -> pb.ObjectionReply:
+        """The person objects to one of their records; it is marked disputed at once."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.ObjectionService/FileObjection",
+                          "objection.file") as call:
+            # 1. identify, decide (the portal only), validate, consent: the person.
+            party = call.identify(context, request)
+            person = portal_person(call, party, request.subject_id, request.consent_id)
+            with call.step("validate"):
+                reason = check_free_text(request.reason, what="reason",
+                                         max_chars=MAX_REASON_CHARS)
+            # 5. fetch: one of this person's records, in use and not already contested.
+            with call.step("fetch"):
+                record = persons_record(call, person, request.record_id)
+                if record.disputed:
+                    raise FailedPrecondition("an objection to this record is already open",
+                                             reason="objection_open")
+                row = new_objection(record, reason=reason, catalogue=call.catalogue,
+                                    keyring=gw.keyring, now=gw.clock.now())
+            # 7. audit (the reason never enters it), then store.
+            seq = call.commit_allow(reason=f"objection {row.objection_id} to "
+                                           f"{record.record_id}")
+            with call.step("store"):
+                gw.store.put_objection(row)
+            return pb.ObjectionReply(objection=objection_message(
+                row, today=gw.clock.now().date(), keyring=gw.keyring), audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def ListObjections(
+        self, request: pb.ListObjectionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListObjectionsResponse:
+        """The person's own, a provider's (with texts) or, for regulators, every objection."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.ObjectionService/ListObjections",
+                          "objection.list") as call:
+            party = call.identify(context, request)
+            today = gw.clock.now().date()
+            with call.step("validate"):
+                status = status_filter(request.status, (OPEN, ANSWERED))
+                if request.overdue_only:
+                    status = OPEN
+                due_before = today.isoformat() if request.overdue_only else None
+                limit = page_limit(request.limit)
+            keyring: Keyring | None = gw.keyring
+            provider: str | None = None
+            indexes: tuple[str, ...] = ()
+            if is_portal(party):
+                indexes = portal_person(call, party, request.subject_id,
+                                        request.consent_id).indexes
+            else:
+                with call.step("decide"):
+                    if is_regulator(party):
+                        call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
+                    elif is_provider(call.catalogue, party):
+                        call.draft.purpose, provider = PROVIDER_PURPOSE, party.id
+                    else:
+                        raise PermissionDenied("objections are listed for the person, the "
+                                               "providing department and regulators",
+                                               reason="not_allowed")
+            with call.step("fetch"):
+                rows = gw.store.list_objections(provider=provider, subject_indexes=indexes,
+                                                status=status, due_before=due_before,
+                                                limit=limit)
+                call.draft.record_count = len(rows)
+                call.draft.categories = tuple(sorted({r.category for r in rows}))
+            seq = call.commit_allow()
+            return pb.ListObjectionsResponse(
+                objections=[objection_message(r, today=today, keyring=keyring) for r in rows],
+                audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def AnswerObjection(
+        self, request: pb.AnswerObjectionRequest, context: grpc.ServicerContext
+    ) -> pb.ObjectionReply:
+        """The providing department upholds, corrects or withdraws the contested record."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.ObjectionService/AnswerObjection",
+                          "objection.answer") as call:
+            party = call.identify(context, request)
+            call.draft.purpose = PROVIDER_PURPOSE
+            with call.step("validate"):
+                objection_id = check_opaque_id(request.objection_id, what="objection_id")
+                outcome = OUTCOME_NAMES.get(request.outcome)
+                if outcome is None:
+                    raise InvalidArgument("outcome must be uphold, correct or withdraw")
+                note = check_free_text(request.note, what="note", required=False)
+                if (outcome == CORRECTED) != request.HasField("correction"):
+                    raise InvalidArgument("a correction, and only a correction, carries the "
+                                          "corrected record")
+            # 3. decide: only the department that provided the record answers.
+            with call.step("decide"):
+                row = gw.store.get_objection(objection_id)
+                if row is None or row.provider != party.id:
+                    raise PermissionDenied("no objection with this id concerns the caller's "
+                                           "records", reason="not_provider")
+                call.draft.subject_index = row.subject_index
+                call.draft.categories = (row.category,)
+                call.draft.record_count = 1
+                if row.status != OPEN:
+                    raise FailedPrecondition("the objection has been answered",
+                                             reason="objection_answered")
+                correction = None
+                if outcome == CORRECTED:
+                    record = gw.store.get_record(row.record_id)
+                    if record is None:
+                        raise FailedPrecondition("the record is missing")
+                    correction = seal_correction(call, party, record, request.correction)
+            now = gw.clock.now()
+            new = f" by {correction.record_id}" if correction else ""
+            seq = call.commit_allow(reason=f"objection {objection_id} {outcome}{new}")
+            with call.step("store"):
+                answered = gw.store.answer_objection(
+                    objection_id, outcome=outcome, at=rfc3339(now), by=party.id,
+                    answer_ciphertext=seal_text(gw.keyring, objection_id, "answer", note)
+                    if note else b"", correction=correction)
+            return pb.ObjectionReply(objection=objection_message(
+                answered, today=now.date(), keyring=gw.keyring), audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+

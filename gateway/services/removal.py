@@ -1,0 +1,70 @@
+"""RemovalService: a provider removes a record shown until removal (a court lifting a listing)."""
+
+from __future__ import annotations
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.clock import rfc3339
+from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, REMOVED, removable
+from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id
+from gateway.services.common import audited_call
+from gateway.services.person import PROVIDER_PURPOSE
+
+
+class RemovalServicer(rpc.RemovalServiceServicer):
+    """RemoveRecord: identify, validate, decide (own record, removable), audit, store."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def RemoveRecord(
+        self, request: pb.RemoveRecordRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveRecordResponse:
+        """Take the record out of use (kept as evidence); other records end otherwise."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.RemovalService/RemoveRecord",
+                          "record.remove") as call:
+            party = call.identify(context, request)
+            call.draft.purpose = PROVIDER_PURPOSE
+            with call.step("validate"):
+                if request.reason not in REMOVAL_REASONS:
+                    raise InvalidArgument("reason must be one of "
+                                          + ", ".join(REMOVAL_REASONS))
+                if bool(request.record_id) == bool(request.source_record_id):
+                    raise InvalidArgument("name the record by record_id or by "
+                                          "source_record_id")
+                if request.record_id:
+                    check_opaque_id(request.record_id, what="record_id")
+                elif len(request.source_record_id) > MAX_SOURCE_ID_CHARS:
+                    raise InvalidArgument("source_record_id is too long")
+            # 3. decide: only the provider, only records shown until their removal.
+            with call.step("decide"):
+                record = (gw.store.get_record(request.record_id) if request.record_id else
+                          gw.store.find_record_by_source(party.id, request.source_record_id))
+                if record is None or record.provider != party.id:
+                    raise PermissionDenied("no record with this id was provided by the caller",
+                                           reason="not_provider")
+                call.draft.subject_index = record.subject_index
+                call.draft.categories = (record.category,)
+                call.draft.record_count = 1
+                category = call.catalogue.categories[record.category]
+                if not removable(category, record):
+                    raise FailedPrecondition(
+                        "only records shown until their provider removes them can be removed; "
+                        "others end with their display period, a repair or an objection",
+                        reason="not_removable")
+                if record.state != ACTIVE:
+                    raise FailedPrecondition("the record is no longer in use",
+                                             reason="record_not_active")
+            now = rfc3339(gw.clock.now())
+            seq = call.commit_allow(reason=f"record {record.record_id} removed: "
+                                           f"{request.reason}")
+            with call.step("store"):
+                gw.store.retire_record(record.record_id, state=REMOVED, at=now,
+                                       ref=request.reason)
+            return pb.RemoveRecordResponse(record_id=record.record_id, removed_at=now,
+                                           audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")

@@ -1,0 +1,158 @@
+"""RepairService: the person applies for credit repair (portal); the approver decides."""
+
+from __future__ import annotations
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.clock import rfc3339
+from gateway.crypto.keyring import Keyring
+from gateway.errors import FailedPrecondition, PermissionDenied
+from gateway.records.catalogue import Catalogue, Party
+from gateway.records.lifecycle_rows import APPROVED, PENDING, REJECTED, RepairRow
+from gateway.records.repair import MAX_STATEMENT_CHARS, new_repair, open_text, seal_text
+from gateway.records.validate import check_free_text, check_opaque_id
+from gateway.services.common import audited_call
+from gateway.services.person import (
+    PROVIDER_PURPOSE,
+    SUPERVISION_PURPOSE,
+    is_portal,
+    is_regulator,
+    page_limit,
+    persons_record,
+    portal_person,
+    status_filter,
+)
+
+
+def repair_message(row: RepairRow, keyring: Keyring | None) -> pb.RepairApplication:
+    """The wire form; the texts only when a keyring is given (person and approver)."""
+    msg = pb.RepairApplication(
+        repair_id=row.repair_id, record_id=row.record_id, category=row.category,
+        provider=row.provider, approver=row.approver, applied_at=row.applied_at,
+        status=row.status, decided_at=row.decided_at or "")
+    if keyring is not None:
+        msg.statement = open_text(keyring, row.repair_id, "statement", row.statement_ciphertext)
+        msg.decision_reason = open_text(keyring, row.repair_id, "decision",
+                                        row.decision_ciphertext)
+    return msg
+
+
+def approvers(catalogue: Catalogue) -> frozenset[str]:
+    """Every party that decides repairs of some category."""
+    out: set[str] = set()
+    for cat in catalogue.categories.values():
+        if cat.repair is not None:
+            out |= {cat.repair.approver_for(p) for p in cat.providers}
+    return frozenset(out)
+
+
+class RepairServicer(rpc.RepairServiceServicer):
+    """ApplyRepair, ListRepairs, DecideRepair; every call audited."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def ApplyRepair(
+        self, request: pb.ApplyRepairRequest, context: grpc.ServicerContext
+    ) -> pb.RepairReply:
+        """The person applies, after the record's minimum display period, for its repair."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.RepairService/ApplyRepair",
+                          "repair.apply") as call:
+            party = call.identify(context, request)
+            person = portal_person(call, party, request.subject_id, request.consent_id)
+            with call.step("validate"):
+                statement = check_free_text(request.statement, what="statement",
+                                            max_chars=MAX_STATEMENT_CHARS)
+            with call.step("fetch"):
+                record = persons_record(call, person, request.record_id)
+                row = new_repair(record, statement=statement, catalogue=call.catalogue,
+                                 keyring=gw.keyring, now=gw.clock.now())
+            seq = call.commit_allow(reason=f"repair {row.repair_id} of {record.record_id}")
+            with call.step("store"):
+                gw.store.put_repair(row)
+            return pb.RepairReply(repair=repair_message(row, gw.keyring), audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def ListRepairs(
+        self, request: pb.ListRepairsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRepairsResponse:
+        """The person's own, an approver's (with texts) or, for regulators, every one."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.RepairService/ListRepairs",
+                          "repair.list") as call:
+            party = call.identify(context, request)
+            with call.step("validate"):
+                status = status_filter(request.status, (PENDING, APPROVED, REJECTED))
+                limit = page_limit(request.limit)
+            keyring: Keyring | None = gw.keyring
+            approver: str | None = None
+            indexes: tuple[str, ...] = ()
+            if is_portal(party):
+                indexes = portal_person(call, party, request.subject_id,
+                                        request.consent_id).indexes
+            else:
+                with call.step("decide"):
+                    if is_regulator(party):
+                        call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
+                    elif party.id in approvers(call.catalogue):
+                        call.draft.purpose, approver = PROVIDER_PURPOSE, party.id
+                    else:
+                        raise PermissionDenied("repairs are listed for the person, the "
+                                               "deciding department and regulators",
+                                               reason="not_allowed")
+            with call.step("fetch"):
+                rows = gw.store.list_repairs(approver=approver, subject_indexes=indexes,
+                                             status=status, limit=limit)
+                call.draft.record_count = len(rows)
+                call.draft.categories = tuple(sorted({r.category for r in rows}))
+            seq = call.commit_allow()
+            return pb.ListRepairsResponse(repairs=[repair_message(r, keyring) for r in rows],
+                                          audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def DecideRepair(
+        self, request: pb.DecideRepairRequest, context: grpc.ServicerContext
+    ) -> pb.RepairReply:
+        """The approver approves (the record leaves use) or rejects, with a reason."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.RepairService/DecideRepair",
+                          "repair.decide") as call:
+            party = call.identify(context, request)
+            call.draft.purpose = PROVIDER_PURPOSE
+            with call.step("validate"):
+                repair_id = check_opaque_id(request.repair_id, what="repair_id")
+                reason = check_free_text(request.reason, what="reason")
+            with call.step("decide"):
+                row = gw.store.get_repair(repair_id)
+                if row is None or row.approver != party.id:
+                    raise PermissionDenied("no repair application with this id is for the "
+                                           "caller to decide", reason="not_approver")
+                _may_decide(call.catalogue, party, row)
+                call.draft.subject_index = row.subject_index
+                call.draft.categories = (row.category,)
+                call.draft.record_count = 1
+                if row.status != PENDING:
+                    raise FailedPrecondition("the application has been decided",
+                                             reason="repair_decided")
+            now = gw.clock.now()
+            verdict = APPROVED if request.approve else REJECTED
+            seq = call.commit_allow(reason=f"repair {repair_id} {verdict}")
+            with call.step("store"):
+                decided = gw.store.decide_repair(
+                    repair_id, approve=request.approve, at=rfc3339(now), by=party.id,
+                    decision_ciphertext=seal_text(gw.keyring, repair_id, "decision", reason))
+            return pb.RepairReply(repair=repair_message(decided, gw.keyring), audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+
+def _may_decide(catalogue: Catalogue, party: Party, row: RepairRow) -> None:
+    """The running catalogue must still name the caller as the approver."""
+    category = catalogue.categories.get(row.category)
+    if category is None or category.repair is None \
+            or category.repair.approver_for(row.provider) != party.id:
+        raise PermissionDenied("the catalogue no longer names the caller as the approver",
+                               reason="not_approver")
+

@@ -1,0 +1,106 @@
+"""Supervision figures for the lead department, from the record store and the audit log.
+
+Per providing department: how many records it submitted, how late (days from the event
+date to the submission: median and maximum), how many objections to its records are
+open and how many of those are overdue. Per querying party and purpose: how many
+queries and checks it made and how many were refused. Everything is counted from blind
+indexes and audit entries; no ID number is needed or read.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from gateway.audit.entry import AuditEntry
+from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
+from gateway.records.catalogue import Catalogue
+from gateway.records.lifecycle_rows import OPEN
+from gateway.records.objections import is_overdue
+from gateway.records.store import RecordStore
+
+#: Audit actions that read a person's records: queries and minimal-disclosure checks.
+QUERY_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment")
+_MAX_OBJECTIONS = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFigures:
+    """One providing department's submissions and objections."""
+
+    provider: str
+    name_zh: str
+    submitted: int
+    median_lag_days: float | None
+    max_lag_days: int | None
+    open_objections: int
+    overdue_objections: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuerierFigures:
+    """One party's queries and checks for one purpose."""
+
+    party: str
+    name_zh: str
+    purpose: str
+    queries: int
+    refused: int
+
+
+@dataclass(frozen=True)
+class SupervisionReport:
+    """The figures as of one day."""
+
+    as_of: date
+    providers: tuple[ProviderFigures, ...]
+    queriers: tuple[QuerierFigures, ...]
+
+
+def _entries(audit: AuditSearch, action: str) -> Iterator[AuditEntry]:
+    token = ""
+    while True:
+        page = audit.search(AuditFilter(action=action), page_token=token, page_size=MAX_PAGE)
+        yield from (entry for _, entry in page.entries)
+        token = page.next_token
+        if not token:
+            return
+
+
+def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
+                        catalogue: Catalogue | None = None) -> SupervisionReport:
+    """Count the figures; raises StoreUnavailable or AuditUnavailable when a source fails."""
+    names = {p.id: p.name_zh for p in catalogue.parties.values()} if catalogue else {}
+    lags: dict[str, list[int]] = defaultdict(list)
+    for provider, lag in store.submission_lags():
+        lags[provider].append(lag)
+    open_count: Counter[str] = Counter()
+    overdue: Counter[str] = Counter()
+    for row in store.list_objections(status=OPEN, limit=_MAX_OBJECTIONS):
+        open_count[row.provider] += 1
+        overdue[row.provider] += is_overdue(row, today)
+    providers = set(lags) | set(open_count)
+    if catalogue is not None:
+        providers |= {p for c in catalogue.categories.values() for p in c.providers}
+    provider_rows = tuple(
+        ProviderFigures(
+            provider=p, name_zh=names.get(p, ""), submitted=len(lags[p]),
+            median_lag_days=statistics.median(lags[p]) if lags[p] else None,
+            max_lag_days=max(lags[p]) if lags[p] else None,
+            open_objections=open_count[p], overdue_objections=overdue[p])
+        for p in sorted(providers))
+    queries: Counter[tuple[str, str]] = Counter()
+    refused: Counter[tuple[str, str]] = Counter()
+    for action in QUERY_ACTIONS:
+        for entry in _entries(audit, action):
+            key = (entry.requester, entry.purpose)
+            queries[key] += 1
+            refused[key] += entry.decision == "deny"
+    querier_rows = tuple(
+        QuerierFigures(party=party, name_zh=names.get(party, ""), purpose=purpose,
+                       queries=queries[(party, purpose)], refused=refused[(party, purpose)])
+        for party, purpose in sorted(queries))
+    return SupervisionReport(as_of=today, providers=provider_rows, queriers=querier_rows)
