@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from nacl.signing import VerifyKey
+from nacl.signing import SigningKey, VerifyKey
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
@@ -96,6 +96,8 @@ class Gateway:
     tracer: Tracer
     #: The credit agency blacklist, checked on every call right after identify.
     blacklist: Blacklist
+    #: The gateway's Ed25519 key: signs checkpoints and disclosure manifests.
+    log_key: SigningKey | None = None
     rollout: PolicyRollout | None = None
 
     @property
@@ -163,6 +165,7 @@ class Gateway:
             tracer_provider=provider,
             tracer=provider.get_tracer("credgate"),
             blacklist=Blacklist(store, ttl=config.blacklist_cache_s),
+            log_key=log_key,
         )
         gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
                                    clock=clock, two_person=config.policy_two_person,

@@ -100,6 +100,7 @@ class CredgateClient:
         self.subjects = rpc.SubjectServiceStub(self.channel)
         self.audit = rpc.AuditServiceStub(self.channel)
         self.policy_admin = rpc.PolicyAdminStub(self.channel)
+        self.disclosure = rpc.DisclosureServiceStub(self.channel)
         self.objections = rpc.ObjectionServiceStub(self.channel)
         self.repairs = rpc.RepairServiceStub(self.channel)
         self.removals = rpc.RemovalServiceStub(self.channel)

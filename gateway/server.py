@@ -18,6 +18,7 @@ from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
 from gateway.services.checks import CheckServicer
 from gateway.services.consent import ConsentServicer
+from gateway.services.disclosure import DisclosureServicer
 from gateway.services.objections import ObjectionServicer
 from gateway.services.policy_admin import PolicyAdminServicer
 from gateway.services.query import QueryServicer
@@ -32,7 +33,7 @@ SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
     for name in ("RecordService", "QueryService", "ConsentService", "SubjectService",
                  "AuditService", "PolicyAdmin", "ObjectionService", "RepairService",
-                 "RemovalService", "CheckService", "BlacklistService")
+                 "RemovalService", "CheckService", "BlacklistService", "DisclosureService")
 )
 # Large enough for a full batch of records, small enough to bound memory per call.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -85,6 +86,7 @@ def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
     rpc.add_SubjectServiceServicer_to_server(SubjectServicer(gw), server)
     rpc.add_AuditServiceServicer_to_server(AuditServicer(gw), server)
     rpc.add_PolicyAdminServicer_to_server(PolicyAdminServicer(gw), server)
+    rpc.add_DisclosureServiceServicer_to_server(DisclosureServicer(gw), server)
     rpc.add_ObjectionServiceServicer_to_server(ObjectionServicer(gw), server)
     rpc.add_RepairServiceServicer_to_server(RepairServicer(gw), server)
     rpc.add_RemovalServiceServicer_to_server(RemovalServicer(gw), server)

@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
-from gateway.cli import audit, consent, demo, keys, policy, records, report, serve
+from gateway.cli import audit, consent, demo, disclosure, keys, policy, records, report, serve
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_BROKEN = 2
 
-COMMAND_GROUPS = (serve, records, consent, keys, policy, audit, report, demo)
+COMMAND_GROUPS = (serve, records, consent, keys, policy, audit, disclosure, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

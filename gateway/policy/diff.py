@@ -118,7 +118,9 @@ def policy_diff(old_dir: Path, new_dir: Path) -> PolicyDiff:
             p = new_cat.purposes.get(purpose) or old_cat.purposes[purpose]
             if p.queryable:
                 changes += _read_changes(old, new, party, purpose, fields, situations)
-                changes += _check_changes(old, new, party, purpose, categories, situations)
+                for action in CATEGORY_ACTIONS:
+                    changes += _check_changes(old, new, party, purpose, categories,
+                                              situations, action)
             else:
                 changes += _submit_changes(old, new, party, purpose, categories)
     return PolicyDiff(old_version=old.version, new_version=new.version,
@@ -203,20 +205,25 @@ def _submit_changes(old: PolicyEngine, new: PolicyEngine, party: str, purpose: s
 
 def _check_changes(old: PolicyEngine, new: PolicyEngine, party: str, purpose: str,
                    categories: list[str],
-                   situations: list[tuple[ConditionContext, set[_Facts]]]) -> list[AccessChange]:
-    """Categories a yes/no check may newly (or no longer) read."""
+                   situations: list[tuple[ConditionContext, set[_Facts]]],
+                   action: str = "check") -> list[AccessChange]:
+    """Categories a yes/no check (or the public feed) may newly, or no longer, use."""
     out: list[AccessChange] = []
     for category in categories:
         moves: dict[tuple[str, str], set[_Facts]] = defaultdict(set)
         for ctx, facts in situations:
-            before, after = ("allowed" if e.decide(party, category, "check", purpose,
+            before, after = ("allowed" if e.decide(party, category, action, purpose,
                                                    ctx).allowed else "refused"
                              for e in (old, new))
             if before != after:
                 moves[(before, after)] |= facts
-        out += [AccessChange(party, purpose, category, b, a, _when(f), action="check")
+        out += [AccessChange(party, purpose, category, b, a, _when(f), action=action)
                 for (b, a), f in sorted(moves.items())]
     return out
+
+
+#: Actions decided per whole category: minimal-disclosure checks and publication.
+CATEGORY_ACTIONS = ("check", "publish")
 
 
 def _when(facts: set[_Facts]) -> str:

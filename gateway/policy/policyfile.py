@@ -28,7 +28,7 @@ MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
 # check: answer a minimal-disclosure check (green channel, joint punishment) from the
 # category's records without releasing any of them.
-ACTIONS = frozenset({"submit", "read", "read_masked", "check"})
+ACTIONS = frozenset({"submit", "read", "read_masked", "check", "publish"})
 EFFECTS = frozenset({"allow", "deny"})
 # Casbin's default RoleManager(10) follows at most 9 links from the requested name.
 MAX_LINKS = 9

@@ -65,6 +65,12 @@ class Category:
     display_from: str = ""
     #: When and by whom a record may be repaired; None: it cannot be.
     repair: RepairRule | None = None
+    #: Severities the public feed may carry (empty: every severity of a public category).
+    public_severities: frozenset[str] = frozenset()
+
+    def publishes(self, severity: str) -> bool:
+        """Whether a record of this severity may appear in the public disclosure feed."""
+        return self.public and (not self.public_severities or severity in self.public_severities)
 
     def object_name(self, field_code: str | None = None) -> str:
         """The policy object for the category or one of its fields ("cat" or "cat.field")."""
@@ -215,6 +221,7 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         groups=tuple(raw.get("groups", ())),
         public=bool(raw.get("public", False)),
         min_subject_age=int(raw.get("min_subject_age", 0)),
+        public_severities=frozenset(raw.get("public_severities", ())),
         display_months=_parse_display(_require(raw, "display", where), where),
         fields=fields,
         display_from=str(raw.get("display_from", "")),

@@ -323,6 +323,11 @@ class PostgresStore(PostgresLifecycle):
             "WHERE subject_index = ANY(%s::text[]) AND category = ANY(%s::text[]) "
             "AND (%s OR state = 'active') ORDER BY event_date, record_id"
         )
+        self._q_records_in_categories = q(
+            f"SELECT {_RECORD_COLUMNS}, {DISPUTED_SQL} FROM {{schema}}.records AS r "
+            "WHERE category = ANY(%s::text[]) AND state = 'active' AND record_id > %s "
+            "ORDER BY record_id LIMIT %s"
+        )
         self._q_lifecycle_ddl = q(LIFECYCLE_DDL)
         self._q_insert_consent = q(
             f"INSERT INTO {{schema}}.consents ({_CONSENT_COLUMNS}) "
@@ -465,6 +470,17 @@ class PostgresStore(PostgresLifecycle):
         rows = self._run(
             lambda conn: conn.execute(self._q_find_records, args).fetchall(), retry=True
         )
+        return [_row_to_record(r) for r in rows]
+
+    def records_in_categories(self, categories: Collection[str], *, after: str = "",
+                              limit: int = 500) -> list[StoredRecord]:
+        """Active records of any subject in the categories, by record id after `after`."""
+        if not categories:
+            return []
+        args = (list(categories), after, limit)
+        rows = self._run(
+            lambda conn: conn.execute(self._q_records_in_categories, args).fetchall(),
+            retry=True)
         return [_row_to_record(r) for r in rows]
 
     # -- consents -----------------------------------------------------------------

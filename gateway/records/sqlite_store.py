@@ -298,6 +298,21 @@ class SqliteStore(SqliteLifecycle):
                         self._cache.popitem(last=False)
         return records
 
+    def records_in_categories(self, categories: Collection[str], *, after: str = "",
+                              limit: int = 500) -> list[StoredRecord]:
+        """Active records of any subject in the categories, by record id after `after`."""
+        if not categories:
+            return []
+        marks = ",".join("?" * len(categories))
+        try:
+            rows = self._conn().execute(
+                f"{_SELECT_RECORD} WHERE category IN ({marks}) AND state = 'active' "
+                "AND record_id > ? ORDER BY record_id LIMIT ?",
+                (*categories, after, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
+        return [_row_to_record(r) for r in rows]
+
     def _invalidate(self, subject_indexes: Collection[str]) -> None:
         with self._cache_lock:
             self._generation += 1

@@ -60,6 +60,14 @@ class RecordStore(Protocol):
         """
         ...
 
+    def records_in_categories(self, categories: Collection[str], *, after: str = "",
+                              limit: int = 500) -> list[StoredRecord]:
+        """Active records of any subject in the categories, by record id after `after`.
+
+        The disclosure feed pages through public categories with it.
+        """
+        ...
+
     def put_consent(self, row: ConsentRow) -> bool:
         """Register a consent; False when the same artefact was registered before.
 

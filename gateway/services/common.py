@@ -117,9 +117,13 @@ class CallFrame:
 
     def commit_allow(self, reason: str = "") -> int:
         """Append the allow entry durably (the audit step); raises AuditUnavailable."""
+        return self.commit("allow", reason)
+
+    def commit(self, decision: str, reason: str = "") -> int:
+        """Append an entry for the draft as it stands (streams append one per batch)."""
         with self.step("audit"):
             entry = self.draft.entry(self.gw, policy_version=self.state.version,
-                                     trace_id=trace_id_of(self.span), decision="allow",
+                                     trace_id=trace_id_of(self.span), decision=decision,
                                      reason=reason)
             self.draft.seq = self.gw.audit.append(entry)
         return self.draft.seq

@@ -108,3 +108,15 @@ def test_audit_query_and_export_then_verify(live: LiveGateway, tmp_path: Path,
     assert main(["audit", "export", str(out), *client_args(live, "regulator")]) == 0
     assert main(["audit", "verify", str(out), "--log-key",
                  str(KEYS / "gateway.log.pub")]) == 0
+
+
+def test_disclosure_export_writes_verified_files(live: LiveGateway, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    live.client("court").submit_records([debtor_record("CLI-D-1")])
+    out = tmp_path / "site"
+    assert main(["disclosure", "export", str(out), *client_args(live, "credit_website")]) == 0
+    assert "1 record(s)" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["disclosure.csv", "disclosure.json", "manifest.json", "manifest.sig"]
+    assert ADULT.encode() not in (out / "disclosure.json").read_bytes()
+    assert main(["disclosure", "export", str(out), *client_args(live, "court")]) == 1

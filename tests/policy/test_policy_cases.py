@@ -65,7 +65,7 @@ def test_shipped_cases_cover_every_purpose_and_party(city_policies: PolicySet) -
     assert {c.purpose for c in cases} == set(catalogue.purposes)
     assert {p for c in cases for p in c.parties} == set(catalogue.parties)
     assert {c.expect for c in cases} == {"allow", "deny"}
-    assert {c.action for c in cases} == {"read", "read_masked", "submit", "check"}
+    assert {c.action for c in cases} == {"read", "read_masked", "submit", "check", "publish"}
     assert any(c.is_role for c in cases) and any(c.consent for c in cases)
     assert all(len(c.why) > 20 for c in cases)
 

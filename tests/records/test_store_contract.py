@@ -271,6 +271,18 @@ def test_duplicate_inside_one_batch(store: RecordStore) -> None:
     assert count_records(store) == 1
 
 
+def test_records_in_categories_pages_by_record_id_across_subjects(store: RecordStore) -> None:
+    store.put_records([
+        make_record(1), make_record(2, subject_index="idx-bob"),
+        make_record(3, category="tax_rating"), make_record(4, subject_index="idx-carol"),
+    ])
+    first = store.records_in_categories({"dishonest_debtor"}, limit=2)
+    assert [r.record_id for r in first] == ["rec-0001", "rec-0002"]
+    rest = store.records_in_categories({"dishonest_debtor"}, after=first[-1].record_id)
+    assert [r.record_id for r in rest] == ["rec-0004"]
+    assert store.records_in_categories(set()) == []
+
+
 def test_find_records_filters_by_category_and_subject_indexes_and_orders(
     store: RecordStore,
 ) -> None:

@@ -1,0 +1,142 @@
+"""DisclosureService: the public credit website pulls what may be published, reviewed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import grpc
+
+from gateway.api import pb, rpc
+from gateway.app import Gateway
+from gateway.disclosure.export import manifest_bytes, render_files, sign_manifest
+from gateway.disclosure.feed import PublishedRecord, publish_batch
+from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.policy.conditions import ConditionContext
+from gateway.records.lifecycle import publishable
+from gateway.services.common import CallFrame, audited_call
+
+log = logging.getLogger("credgate.disclosure")
+
+PURPOSE = "public_disclosure"
+ACTION = "publish"
+DEFAULT_BATCH = 100
+MAX_BATCH = 1000
+
+
+def disclosed_message(record: PublishedRecord) -> pb.DisclosedRecord:
+    """The wire form of a published record."""
+    return pb.DisclosedRecord(
+        record_id=record.record_id, category=record.category,
+        category_name_zh=record.category_name_zh, severity=record.severity,
+        event_date=record.event_date, display_end=record.display_end,
+        provider=record.provider, provider_name_zh=record.provider_name_zh,
+        fields=record.fields)
+
+
+class DisclosureServicer(rpc.DisclosureServiceServicer):
+    """Publication runs batch by batch: fetch, mask, review, audit, release."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def _categories(self, call: CallFrame, context: grpc.ServicerContext,
+                    request: pb.PublicDisclosureRequest | pb.ExportDisclosureRequest
+                    ) -> list[str]:
+        """identify, validate and decide: the public categories this caller may publish."""
+        party = call.identify(context, request)
+        call.draft.purpose = PURPOSE
+        with call.step("validate"):
+            for code in request.categories:
+                if code not in call.catalogue.categories:
+                    raise InvalidArgument("unknown category code", reason="unknown_category")
+        with call.step("decide"):
+            ctx = ConditionContext(now=self._gw.clock.now())
+            allowed: list[str] = []
+            for code in request.categories or sorted(call.catalogue.categories):
+                category = call.catalogue.categories[code]
+                decision = call.policy.decide(party.id, code, ACTION, PURPOSE, ctx)
+                if decision.rule is not None:
+                    call.draft.policy_rules.append(str(decision.rule))
+                if decision.allowed and category.public:
+                    allowed.append(code)
+            if not allowed:
+                raise PermissionDenied("policy lets this party publish nothing",
+                                       reason="policy_denied")
+            call.draft.categories = tuple(allowed)
+        return allowed
+
+    def _batches(self, call: CallFrame, categories: list[str],
+                 size: int) -> Iterator[tuple[tuple[PublishedRecord, ...], bool]]:
+        """fetch, protect, review and audit each batch; yields (records, released)."""
+        gw = self._gw
+        today = gw.clock.now().date()
+        after = ""
+        number = 0
+        while True:
+            with call.step("fetch"):
+                page = gw.store.records_in_categories(categories, after=after, limit=size)
+                if not page:
+                    return
+                after = page[-1].record_id
+                ready = [r for r in page
+                         if publishable(r, call.catalogue.categories[r.category], today)
+                         and call.catalogue.categories[r.category].publishes(r.severity)]
+            if not ready:
+                continue
+            number += 1
+            with call.step("protect"):
+                batch = publish_batch(ready, catalogue=call.catalogue,
+                                      profiles=call.state.profiles, keyring=gw.keyring)
+            call.draft.record_count = len(batch.records)
+            if not batch.review.passed:
+                # The reasons name record positions and fields, never the data.
+                log.warning("disclosure batch %d withheld: %s", number,
+                            "; ".join(batch.review.reasons[:20]))
+                call.commit("deny", reason=f"privacy_review_failed batch {number}: "
+                                           f"{len(batch.review.reasons)} finding(s)")
+                yield batch.records, False
+                continue
+            call.commit_allow(reason=f"batch {number}")
+            yield batch.records, True
+
+    def PublicDisclosure(
+        self, request: pb.PublicDisclosureRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.DisclosureBatch]:
+        """Stream the publishable records, one reviewed and audited batch at a time."""
+        size = min(request.batch_size or DEFAULT_BATCH, MAX_BATCH)
+        with audited_call(self._gw, context, "credgate.v1.DisclosureService/PublicDisclosure",
+                          "disclosure.feed") as call:
+            categories = self._categories(call, context, request)
+            for records, released in self._batches(call, categories, size):
+                if released:
+                    yield pb.DisclosureBatch(
+                        records=[disclosed_message(r) for r in records],
+                        audit_seq=call.draft.seq)
+
+    def ExportDisclosure(
+        self, request: pb.ExportDisclosureRequest, context: grpc.ServicerContext
+    ) -> pb.DisclosureExport:
+        """The website's files with a manifest signed by the gateway."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.DisclosureService/ExportDisclosure",
+                          "disclosure.export") as call:
+            categories = self._categories(call, context, request)
+            released: list[PublishedRecord] = []
+            withheld = 0
+            for records, ok in self._batches(call, categories, DEFAULT_BATCH):
+                if ok:
+                    released.extend(records)
+                else:
+                    withheld += 1
+            with call.step("respond"):
+                if gw.log_key is None:
+                    raise FailedPrecondition("the gateway has no signing key")
+                files = render_files(released)
+                manifest = manifest_bytes(files, released, policy_version=call.state.version,
+                                          generated_at=gw.clock.now())
+                return pb.DisclosureExport(
+                    files=[pb.DisclosureFile(name=n, content=c) for n, c in files.items()],
+                    manifest=manifest, signature=sign_manifest(manifest, gw.log_key),
+                    withheld_batches=withheld)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
