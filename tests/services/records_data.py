@@ -9,7 +9,7 @@ from tests.support import ADULT, OTHER_ADULT
 NAME = "欧阳明远"
 ADDRESS = "浙江省杭州市西湖区文三路100号3幢201室"
 MOBILE = "13812345678"
-BANK_CARD = "6222020200112233445"
+BANK_CARD = "6222020200112233446"
 
 
 def debtor_record(source: str = "(2026)浙01执1234号", subject: str = ADULT,
