@@ -1,8 +1,8 @@
 """What every servicer shares: error-to-status mapping and the audited request frame.
 
 A servicer runs its steps inside `audited_call`. Whatever happens (allowed, refused,
-crashed), exactly one audit entry is appended before the caller hears anything; if
-that append fails the caller gets UNAVAILABLE and no data.
+crashed), an audit entry is appended before the caller hears anything (a stream appends
+one per batch); if that append fails the caller gets UNAVAILABLE and no data.
 """
 
 from __future__ import annotations
