@@ -105,8 +105,10 @@ def test_giving_a_party_a_role_in_parties_toml(new: Path) -> None:
     assert diff.lost == ()
     assert {(c.party, c.purpose) for c in diff.changes} == {("civil_affairs", "cadre_selection")}
     got = changes(new)
-    assert ("civil_affairs", "cadre_selection", "dishonest_debtor", "withheld", "clear",
-            "") in got
+    assert ("civil_affairs", "cadre_selection", "dishonest_debtor.debtor_name", "withheld",
+            "clear", "") in got
+    assert ("civil_affairs", "cadre_selection", "dishonest_debtor.address", "withheld",
+            "masked", "") in got
     assert ("civil_affairs", "cadre_selection", "identity.address", "withheld", "masked",
             "") in got
     assert ("civil_affairs", "cadre_selection", "financial_dishonesty.bank_card", "withheld",
