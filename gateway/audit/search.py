@@ -85,7 +85,7 @@ class AuditSearch:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True,
+                conn = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
                                        check_same_thread=False)
             except sqlite3.Error as exc:
                 raise AuditUnavailable("audit log cannot be read", reason="audit_read_failed",
