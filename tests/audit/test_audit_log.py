@@ -7,38 +7,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from gateway.audit.entry import AuditEntry, MalformedAuditEntry
+from gateway.audit.entry import MalformedAuditEntry
 from gateway.audit.log import AuditLog, SqliteAuditLog
 from gateway.errors import AuditUnavailable, InvalidArgument
-
-T0 = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
-
-
-def make_entry(n: int = 0, **overrides: object) -> AuditEntry:
-    values: dict[str, object] = {
-        "time": T0 + timedelta(microseconds=n),
-        "trace_id": f"trace-{n}",
-        "requester": "agency.acme",
-        "action": "query.subject",
-        "purpose": "loan_application",
-        "subject_index": f"bi1:{n:08x}",
-        "categories": ("tax_rating",),
-        "fields_released": ("tax_rating.grade",),
-        "consent_id": f"consent-{n}",
-        "policy_rule": "p, agency, tax_rating, query, loan_application",
-        "policy_version": "v1",
-        "decision": "allow" if n % 2 else "deny",
-        "reason": "",
-        "request_id": f"req-{n}",
-        "record_count": n % 7,
-    }
-    values.update(overrides)
-    return AuditEntry(**values)  # type: ignore[arg-type]
+from tests.audit.tamper import make_entry
 
 
 @pytest.fixture
