@@ -113,6 +113,8 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                     yield pb.DisclosureBatch(
                         records=[disclosed_message(r) for r in records],
                         audit_seq=call.draft.seq)
+            if call.draft.seq == 0:  # nothing to publish: the decision is still logged
+                call.commit_allow(reason="no publishable records")
 
     def ExportDisclosure(
         self, request: pb.ExportDisclosureRequest, context: grpc.ServicerContext
@@ -129,6 +131,8 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                     released.extend(records)
                 else:
                     withheld += 1
+            if call.draft.seq == 0:
+                call.commit_allow(reason="no publishable records")
             with call.step("respond"):
                 if gw.log_key is None:
                     raise FailedPrecondition("the gateway has no signing key")

@@ -121,3 +121,11 @@ def test_export_is_signed_and_checks_out(live: LiveGateway, tmp_path: Path) -> N
     assert doc["counts"]["total"] == 4 and doc["policy_version"] == live.gw.state.version
     assert ADULT.encode() not in b"".join(files.values())
     assert export.withheld_batches == 0
+
+
+def test_an_empty_feed_is_still_audited(live: LiveGateway) -> None:
+    assert feed(live) == []
+    [(_, entry)] = live.gw.audit.read(start=1, limit=10)
+    assert (entry.action, entry.requester, entry.decision) == (
+        "disclosure.feed", "credit_website", "allow")
+    assert entry.record_count == 0
