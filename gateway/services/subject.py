@@ -9,13 +9,9 @@ import grpc
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import rfc3339
-from gateway.crypto import blind_indexes
-from gateway.errors import PermissionDenied
-from gateway.records.idnumber import parse_id_number
 from gateway.services.common import audited_call
+from gateway.services.person import portal_person
 
-REPORT_PURPOSE = "self_query"
-PORTAL_ROLE = "citizen_portal"
 # Which logged actions count as "looking at the person's data" (a minimal-disclosure
 # check reads the person's records too, even though it releases only a yes or no).
 ACCESS_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment")
@@ -35,26 +31,12 @@ class SubjectServicer(rpc.SubjectServiceServicer):
         with audited_call(gw, context, "credgate.v1.SubjectService/SubjectAccessReport",
                           "subject.access_report") as call:
             draft = call.draft
-            draft.purpose = REPORT_PURPOSE
-            # 1. identify: only the citizen portal serves people their own report.
+            # 1. identify; decide (the portal only), validate, consent: the person's own
+            #    signed self_query consent proves they asked for this report.
             party = call.identify(context, request)
-            with call.step("decide"):
-                if PORTAL_ROLE not in party.roles:
-                    raise PermissionDenied("only the citizen portal may request access reports",
-                                           reason="not_citizen_portal")
-            # 2. validate
-            with call.step("validate"):
-                now = gw.clock.now()
-                subject = parse_id_number(request.subject_id, today=now.date())
-                indexes = blind_indexes(gw.keyring, subject.value)
-                draft.subject_index = indexes[0]
-            # 4. consent: the person's own signed request for this report.
-            with call.step("consent"):
-                consent = gw.consents.check(
-                    request.consent_id, subject=subject, grantee=party.id,
-                    purpose=REPORT_PURPOSE, requested=list(call.catalogue.categories),
-                    explicit=False)
-                draft.consent_id = consent.consent_id
+            person = portal_person(call, party, request.subject_id, request.consent_id)
+            indexes = list(person.indexes)
+            now = gw.clock.now()
             # 5. fetch: from the audit log, by blind index.
             with call.step("fetch"):
                 events: list[pb.AccessEvent] = []
