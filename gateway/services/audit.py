@@ -21,9 +21,8 @@ from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.records.catalogue import Party
 from gateway.records.idnumber import parse_id_number
 from gateway.services.common import CallFrame, audited_call
+from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 
-REGULATOR_ROLE = "regulator"
-AUDIT_PURPOSE = "supervision"
 EXPORT_CHUNK = 1 << 20
 
 
@@ -63,9 +62,9 @@ class AuditServicer(rpc.AuditServiceServicer):
     def _regulator(self, call: CallFrame, context: grpc.ServicerContext,
                    request: Message) -> Party:
         party = call.identify(context, request)
-        call.draft.purpose = AUDIT_PURPOSE
+        call.draft.purpose = SUPERVISION_PURPOSE
         with call.step("decide"):
-            if REGULATOR_ROLE not in party.roles:
+            if not is_regulator(party):
                 raise PermissionDenied("the audit log is open to regulators only",
                                        reason="not_regulator")
         return party

@@ -14,9 +14,9 @@ from gateway.errors import FailedPrecondition, PermissionDenied
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
 from gateway.records.catalogue import Party
 from gateway.services.common import CallFrame, audited_call
+from gateway.services.person import SUPERVISION_PURPOSE
 
 OFFICER_ROLE = "security_officer"
-ADMIN_PURPOSE = "supervision"
 
 
 def version_message(record: PolicyVersionRecord) -> pb.PolicyVersion:
@@ -37,7 +37,7 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
     def _officer(self, call: CallFrame, context: grpc.ServicerContext,
                  request: Message) -> tuple[Party, PolicyRollout]:
         party = call.identify(context, request)
-        call.draft.purpose = ADMIN_PURPOSE
+        call.draft.purpose = SUPERVISION_PURPOSE
         with call.step("decide"):
             if OFFICER_ROLE not in party.roles:
                 raise PermissionDenied("policy administration is for security officers",
@@ -97,7 +97,7 @@ def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> Policy
     record = gw.rollout.propose(author, read_bundle(gw.config.policies_dir))
     gw.audit.append(AuditEntry(
         time=gw.clock.now(), trace_id="", requester=author, action="policy.reload",
-        purpose=ADMIN_PURPOSE, subject_index="", categories=(), fields_released=(),
+        purpose=SUPERVISION_PURPOSE, subject_index="", categories=(), fields_released=(),
         consent_id="", policy_rule="", policy_version=before, decision="allow",
         reason=f"policy {record.id} {record.status} {record.version[:16]}",
         request_id=f"reload-{record.id}", record_count=0))
