@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.audit.entry import MalformedAuditEntry
-from gateway.audit.log import AuditLog, SqliteAuditLog
+from gateway.audit.log import AuditLog, SqliteAuditLog, _Group
 from gateway.errors import AuditUnavailable, InvalidArgument
 from tests.audit.tamper import make_entry
 
@@ -94,6 +94,50 @@ def test_concurrent_appends_are_grouped(log: SqliteAuditLog) -> None:
     for i, r in enumerate(results):
         for k, seq in enumerate(r):
             assert by_seq[seq].request_id == f"req-{i * per_thread + k}"
+
+
+class _InterruptedOnce:
+    """A held waiter lock whose first acquire is interrupted, as Ctrl-C does in main."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.interrupted = False
+
+    def acquire(self) -> bool:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return self.lock.acquire()
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def test_an_interrupted_caller_does_not_strand_the_callers_after_it() -> None:
+    group = _Group()
+    group.waiters = [threading.Lock(), _InterruptedOnce(), threading.Lock()]  # type: ignore[list-item]
+    for waiter in (group.waiters[0], group.waiters[2]):
+        waiter.acquire()
+    woken: list[int] = []
+    interrupted: list[int] = []
+
+    def caller(position: int) -> None:
+        try:
+            group.wait(position)
+            woken.append(position)
+        except KeyboardInterrupt:
+            interrupted.append(position)
+
+    callers = [threading.Thread(target=caller, args=(p,)) for p in (0, 1, 2)]
+    for t in callers:
+        t.start()
+    callers[1].join(timeout=5)
+    assert interrupted == [1]
+    group.wake()
+    for t in callers:
+        t.join(timeout=5)
+    assert sorted(woken) == [0, 2]  # the relay went on past the interrupted caller
 
 
 def test_without_group_commit_each_append_is_one_transaction(path: Path) -> None:
