@@ -14,6 +14,7 @@ Every primitive comes from ``cryptography``; nothing here is hand-made.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +30,7 @@ __all__ = [
     "BytesLike",
     "aead",
     "hmac_sha256",
+    "hmac_sha256_after",
     "open_",
     "random_key",
     "random_nonce",
@@ -83,3 +85,20 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     mac = _hmac.HMAC(key, hashes.SHA256())
     mac.update(message)
     return mac.finalize()
+
+
+def hmac_sha256_after(key: bytes, prefix: bytes) -> Callable[[bytes], bytes]:
+    """HMAC-SHA256 of ``prefix || message`` as a function of the message.
+
+    The keyed state after ``prefix`` is computed once and copied per call, which is a
+    third of the cost of a fresh HMAC for short messages (pseudonyms of a whole feed).
+    """
+    template = _hmac.HMAC(key, hashes.SHA256())
+    template.update(prefix)
+
+    def mac(message: bytes) -> bytes:
+        state = template.copy()
+        state.update(message)
+        return state.finalize()
+
+    return mac

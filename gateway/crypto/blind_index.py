@@ -15,12 +15,16 @@ tell equal contents apart without storing them (e.g. a replayed submission).
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
 
-__all__ = ["blind_index", "blind_indexes", "keyed_digest", "normalise_id_number", "pseudonym"]
+__all__ = [
+    "blind_index", "blind_indexes", "keyed_digest", "normalise_id_number", "pseudonym",
+    "pseudonymiser",
+]
 
 _LABEL = b"credgate/blind-index/v1"
 _DIGEST_LABEL = b"credgate/keyed-digest/v1"
@@ -79,11 +83,26 @@ def pseudonym(keyring: Keyring, *, audience: str, value: str) -> str:
     audiences; the pseudonym key is its own key, so a token cannot be joined with a blind
     index. Raises InvalidArgument on an empty audience.
     """
+    return pseudonymiser(keyring, audience)(value)
+
+
+def pseudonymiser(keyring: Keyring, audience: str) -> Callable[[str], str]:
+    """``pseudonym`` for one audience under the active key, as a function of the value.
+
+    The keyed state after the audience's frame is computed once, so a feed pays one
+    HMAC copy per value. Raises InvalidArgument on an empty audience.
+    """
     if not isinstance(audience, str) or not audience:
         raise InvalidArgument("an audience is required for a pseudonym")
     key_id = keyring.active_pseudonym_id
-    message = _frame(_PSEUDONYM_LABEL, audience.encode("utf-8", "surrogatepass"))
-    data = str(value).encode("utf-8", "surrogatepass")
-    message += len(data).to_bytes(4, "big") + data
-    token = base64.urlsafe_b64encode(p.hmac_sha256(keyring.pseudonym_keys[key_id], message)[:15])
-    return f"{key_id}:{token.decode('ascii')}"
+    mac = p.hmac_sha256_after(
+        keyring.pseudonym_keys[key_id],
+        _frame(_PSEUDONYM_LABEL, audience.encode("utf-8", "surrogatepass")))
+    prefix = f"{key_id}:"
+    encode = base64.urlsafe_b64encode
+
+    def token(value: str) -> str:
+        data = str(value).encode("utf-8", "surrogatepass")
+        return prefix + encode(mac(len(data).to_bytes(4, "big") + data)[:15]).decode("ascii")
+
+    return token

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.crypto.blind_index import pseudonym
+from gateway.crypto.blind_index import pseudonymiser
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure import operators as ops
 from gateway.disclosure.scanner import mask_free_text
@@ -236,8 +236,10 @@ class MaskingProfiles:
 def _pseudonymiser(keyring: Keyring, audience: str, normalise: Callable[[str], str]
                    ) -> Callable[..., str]:
     """The pseudonymise operator of one audience and type (values normalised first)."""
+    token = pseudonymiser(keyring, audience)
+
     def operator(value: str) -> str:
-        return pseudonym(keyring, audience=audience, value=normalise(value))
+        return token(normalise(value))
     return operator
 
 

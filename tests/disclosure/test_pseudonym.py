@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 
-from gateway.crypto.blind_index import blind_index, pseudonym
+from gateway.crypto.blind_index import blind_index, pseudonym, pseudonymiser
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import InvalidArgument
 
@@ -23,6 +27,28 @@ def test_format_and_key_id() -> None:
     key_id, _, body = token.partition(":")
     assert key_id == KEYRING.active_pseudonym_id and len(body) == 20
     assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_token_is_the_documented_hmac() -> None:
+    # Recomputed with the standard library, from the formula in the docstring.
+    def frame(data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + data
+
+    key_id = KEYRING.active_pseudonym_id
+    message = frame(b"credgate/pseudonym/v1") + frame(b"public") + frame("张三".encode())
+    mac = hmac.new(KEYRING.pseudonym_keys[key_id], message, hashlib.sha256).digest()
+    expected = f"{key_id}:{base64.urlsafe_b64encode(mac[:15]).decode()}"
+    assert pseudonym(KEYRING, audience="public", value="张三") == expected
+    assert pseudonymiser(KEYRING, "public")("张三") == expected
+
+
+def test_a_pseudonymiser_is_reusable_and_matches_one_off_tokens() -> None:
+    token = pseudonymiser(KEYRING, "credit_agency")
+    values = ["11010519900307021X", "", "a", "11010519900307021X"]
+    assert [token(v) for v in values] == [
+        pseudonym(KEYRING, audience="credit_agency", value=v) for v in values]
+    with pytest.raises(InvalidArgument):
+        pseudonymiser(KEYRING, "")
 
 
 def test_framing_keeps_audience_and_value_apart() -> None:
