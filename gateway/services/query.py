@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import grpc
 
@@ -26,9 +27,14 @@ from gateway.services.common import audited_call
 _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
 
 
-def to_message(record: ReleasedRecord, stored: StoredRecord | None = None) -> pb.ReleasedRecord:
-    """The wire form of a released record (with its disputed mark and domain from `stored`)."""
-    return pb.ReleasedRecord(
+def add_released(records: Any, record: ReleasedRecord, stored: StoredRecord | None = None
+                 ) -> None:
+    """Append the wire form of a released record to a repeated ReleasedRecord field.
+
+    The disputed mark and the key domain come from ``stored``. Messages are built in
+    place (``add``): passing finished sub-messages to a constructor copies each of them.
+    """
+    message = records.add(
         disputed=stored.disputed if stored else False,
         domain=stored.domain if stored else "",
         record_id=record.record_id,
@@ -37,10 +43,11 @@ def to_message(record: ReleasedRecord, stored: StoredRecord | None = None) -> pb
         event_date=record.event_date,
         provider=record.provider,
         display_end=record.display_end,
-        fields=[pb.ReleasedField(name=f.name, value=f.value, disclosure=_DISCLOSURE[f.disclosure])
-                for f in record.fields],
         withheld_fields=record.withheld_fields,
     )
+    add_field = message.fields.add
+    for f in record.fields:
+        add_field(name=f.name, value=f.value, disclosure=_DISCLOSURE[f.disclosure])
 
 
 class QueryServicer(rpc.QueryServiceServicer):
@@ -126,13 +133,15 @@ class QueryServicer(rpc.QueryServiceServicer):
             seq = call.commit_allow()
             # 8. respond.
             with call.step("respond"):
-                return pb.QuerySubjectResponse(
+                response = pb.QuerySubjectResponse(
                     query_id=draft.request_id,
                     purpose=query.purpose.code,
-                    records=[to_message(r, by_id.get(r.record_id)) for r in released],
                     released_categories=sorted(access),
                     withheld_categories=sorted(set(call.catalogue.categories) - set(access)),
                     consent_id=draft.consent_id,
                     audit_seq=seq,
                 )
+                for r in released:
+                    add_released(response.records, r, by_id.get(r.record_id))
+                return response
         raise AssertionError("unreachable: audited_call aborts on every refusal")
