@@ -101,21 +101,40 @@ def _subject_id_forms(subject_ids: Iterable[str]) -> dict[int, set[str]]:
     return forms
 
 
-def _name_index(subject_names: Iterable[str]) -> dict[str, set[str]]:
-    """The subjects' name keys indexed by their first two characters."""
+@dataclass(frozen=True, slots=True)
+class _NameIndex:
+    """The subjects' name keys by their first two characters, and where a name may start."""
+
+    by_bigram: dict[str, set[str]]
+    # A character class of every name key's first character: re finds the few places
+    # where a name may start in C, instead of a Python loop over every position.
+    starts: re.Pattern[str] | None
+
+    def __bool__(self) -> bool:
+        return bool(self.by_bigram)
+
+
+def _name_index(subject_names: Iterable[str]) -> _NameIndex:
+    """The subjects' name keys, indexed for ``_has_name``."""
     index: dict[str, set[str]] = {}
     for name in subject_names:
         key = _name_key(normalise_name(str(name)))
         if len(key) >= 2:
             index.setdefault(key[:2], set()).add(key)
-    return index
+    firsts = sorted({bigram[0] for bigram in index})
+    starts = re.compile(f"[{''.join(map(re.escape, firsts))}]") if firsts else None
+    return _NameIndex(by_bigram=index, starts=starts)
 
 
-def _has_name(value: str, index: dict[str, set[str]]) -> bool:
+def _has_name(value: str, index: _NameIndex) -> bool:
     """Whether a value contains a subject's full name, however it was split or written."""
+    if index.starts is None:
+        return False
     key = _name_key(value)
-    for pos in range(len(key) - 1):
-        names = index.get(key[pos:pos + 2])
+    by_bigram = index.by_bigram
+    for match in index.starts.finditer(key):
+        pos = match.start()
+        names = by_bigram.get(key[pos:pos + 2])
         if names and any(key.startswith(name, pos) for name in names):
             return True
     return False
@@ -124,6 +143,8 @@ def _has_name(value: str, index: dict[str, set[str]]) -> bool:
 def _has_subject_id(value: str, forms: dict[int, set[str]]) -> bool:
     """Whether a value's digits contain a subject's ID number (17 or old 15 digits)."""
     digits = _digit_key(value)
+    if not digits:
+        return False  # fewer than 15 digits: no ID number fits (most values)
     for size, wanted in forms.items():
         if wanted and any(digits[pos:pos + size] in wanted
                           for pos in range(len(digits) - size + 1)):
@@ -131,7 +152,7 @@ def _has_subject_id(value: str, forms: dict[int, set[str]]) -> bool:
     return False
 
 
-def _review_value(value: str, names: dict[str, set[str]], id_forms: dict[int, set[str]]
+def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]]
                   ) -> list[str]:
     """What is wrong with one value (reason texts without the data), in a stable order."""
     found = {_WHAT[f.kind] for f in scan(value, old_ids=False)}

@@ -90,3 +90,13 @@ def test_many_subjects_are_indexed_not_scanned_one_by_one() -> None:
     records = [{"narrative": f"{names[i]}的案件"} for i in range(0, 5000, 50)]
     result = review_batch(records, subject_names=names, subject_ids=[])
     assert len(result.reasons) == len(records)
+
+
+def test_names_starting_with_pattern_characters_are_still_found() -> None:
+    # The gate finds where a name may start with a character class of first characters;
+    # characters special inside a class must stand for themselves.
+    names = ["]x", "^y", "\\z", "[v"]  # ("-" is a filler: names never start with it)
+    records = [{"a": f"note {name} end"} for name in names] + [{"a": "xyzv ]^\\["}]
+    result = review_batch(records, subject_names=names, subject_ids=[])
+    assert result.reasons == tuple(f"record {i} field a: contains the name of a subject"
+                                   for i in range(len(names)))
