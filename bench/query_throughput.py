@@ -49,9 +49,9 @@ class Result:
 
 
 @contextmanager
-def server_process(kind: str, data_dir: Path | None = None) -> Iterator[int]:
-    """Start bench.servers in a child process and yield its port."""
-    cmd = [sys.executable, "-m", "bench.servers", kind]
+def server_process(kind: str, data_dir: Path | None = None, *options: str) -> Iterator[int]:
+    """Start bench.servers in a child process (with extra options) and yield its port."""
+    cmd = [sys.executable, "-m", "bench.servers", kind, *options]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     proc = subprocess.Popen(
