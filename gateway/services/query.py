@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import grpc
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
@@ -27,8 +27,8 @@ from gateway.services.common import audited_call
 _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
 
 
-def add_released(records: Any, record: ReleasedRecord, stored: StoredRecord | None = None
-                 ) -> None:
+def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
+                 record: ReleasedRecord, stored: StoredRecord | None = None) -> None:
     """Append the wire form of a released record to a repeated ReleasedRecord field.
 
     The disputed mark and the key domain come from ``stored``. Messages are built in
