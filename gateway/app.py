@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -24,7 +25,13 @@ from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
 from gateway.errors import ConfigurationError
 from gateway.policy.engine import PolicyEngine
-from gateway.policy.rollout import PolicyRollout, PolicyState, load_state
+from gateway.policy.rollout import (
+    PolicyRollout,
+    PolicyState,
+    bundle_hash,
+    load_state,
+    read_bundle,
+)
 from gateway.records.catalogue import Catalogue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
@@ -38,6 +45,8 @@ def party_verify_key(keys_dir: Path, party_id: str) -> VerifyKey:
 
 
 POLICY_VERSIONS_DIR = "policy-versions"
+
+log = logging.getLogger("credgate")
 
 
 def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, VerifyKey]:
@@ -61,6 +70,13 @@ def active_policy_dir(config: Config) -> Path:
             row = db.execute("SELECT bundle_hash FROM policy_versions WHERE status = 'active' "
                              "ORDER BY id DESC LIMIT 1").fetchone()
         if row is not None and (versions.parent / row[0]).is_dir():
+            if config.policies_dir.is_dir() and bundle_hash(
+                    read_bundle(config.policies_dir)) != row[0]:
+                # Not an error (the rolled-out version went through tests and approval),
+                # but an operator who edited the files must not believe they are live.
+                log.warning("serving rolled-out policy version %s; the files in %s differ "
+                            "and are not live until rolled out (credgate policy rollout or "
+                            "SIGHUP)", row[0][:12], config.policies_dir)
             return versions.parent / row[0]
     return config.policies_dir
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -133,17 +134,41 @@ def test_in_flight_calls_see_one_policy_or_the_other(live: LiveGateway) -> None:
         assert entries[seq].policy_version == (new if masked else old)
 
 
-def test_rolled_out_version_survives_a_restart(live_factory) -> None:  # type: ignore[no-untyped-def]
+def test_rolled_out_version_survives_a_restart(live_factory, caplog) -> None:  # type: ignore[no-untyped-def]
     live = live_factory(subdir="restart")
     version = live.client("security_officer").propose_policy(bundle(MOBILE_FOR_AWARDS))
     config = live.gw.config
     live.server.stop(grace=0.5)
     live.gw.close()
-    reopened = Gateway.open(config)
+    with caplog.at_level(logging.WARNING, logger="credgate"):
+        reopened = Gateway.open(config)
     try:
         assert reopened.state.version == version.version
     finally:
         reopened.close()
+    # The files in policies/ are not what serves: the operator is told so at start-up.
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("the files in" in m and "not live until rolled out" in m for m in warnings)
+
+
+def test_no_warning_when_the_rolled_out_version_is_the_files(live_factory, tmp_path: Path,
+                                                            caplog) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "policies"
+    for name, data in bundle(MOBILE_FOR_AWARDS).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    live = live_factory(policies=folder, subdir="same-files")
+    version = live.client("security_officer").propose_policy(bundle(MOBILE_FOR_AWARDS))
+    config = live.gw.config
+    live.server.stop(grace=0.5)
+    live.gw.close()
+    with caplog.at_level(logging.WARNING, logger="credgate"):
+        reopened = Gateway.open(config)
+    try:
+        assert reopened.state.version == version.version
+    finally:
+        reopened.close()
+    assert not [r for r in caplog.records if "not live until rolled out" in r.getMessage()]
 
 
 def test_sighup_rolls_out_the_edited_files(live_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
