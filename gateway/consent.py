@@ -35,7 +35,7 @@ from gateway.records.store import ConsentRow, RecordStore
 ARTEFACT_VERSION = 1
 MAX_ARTEFACT_BYTES = 8192
 MAX_USES_LIMIT = 10_000
-_CONSENT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_CONSENT_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 _FIELDS = frozenset(
     {"v", "consent_id", "subject_id", "grantee", "purpose", "categories", "not_before",
      "not_after", "max_uses", "issuer", "issued_at"}
@@ -78,6 +78,12 @@ class ConsentTerms:
         }
         return json.dumps(doc, ensure_ascii=False, sort_keys=True,
                           separators=(",", ":")).encode("utf-8")
+
+
+def is_consent_id(text: object) -> bool:
+    """Whether a text has the form of a consent id (8-128 letters, digits or ._:-)."""
+    # fullmatch: "$" would also accept a trailing newline.
+    return isinstance(text, str) and _CONSENT_ID.fullmatch(text) is not None
 
 
 def new_terms(
@@ -227,7 +233,7 @@ class ConsentRegistry:
         return self._store.put_consent(prepared.row)
 
     def _check_terms(self, terms: ConsentTerms) -> IdNumber:
-        if not _CONSENT_ID.match(terms.consent_id):
+        if not is_consent_id(terms.consent_id):
             raise InvalidArgument("consent_id must be 8-128 letters, digits or ._:-")
         if terms.grantee not in self._catalogue.parties:
             raise InvalidArgument("consent names an unknown grantee")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from gateway.crypto import sign, verify
 from gateway.errors import BadSignature, Unauthenticated
 
 HEADER_TIME = "x-credgate-request-time"
+_REQUEST_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 HEADER_SALT = "x-credgate-request-salt"
 HEADER_SIGNATURE = "x-credgate-request-signature"
 DOMAIN = b"credgate/request/v1"
@@ -117,6 +119,9 @@ class RequestVerifier:
             raise Unauthenticated("no signing key is registered for the caller",
                                   reason="request_signer_unknown")
         try:
+            if not _REQUEST_TIME.fullmatch(time_text):
+                # Exactly what sign_request writes: the text is kept in the audit entry.
+                raise ValueError("request time is not YYYY-MM-DDTHH:MM:SSZ")
             salt = base64.b64decode(salt_text, validate=True)
             signature = base64.b64decode(signature_text, validate=True)
             sent_at = parse_rfc3339(time_text)

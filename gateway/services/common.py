@@ -169,11 +169,29 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
         return  # the audit store itself failed: a second append would only wait and fail
     try:
         with frame.step("audit"):
-            entry = frame.draft.entry(frame.gw, policy_version=frame.state.version,
-                                      trace_id=trace_id_of(frame.span), decision="deny",
-                                      reason=reason)
-            frame.draft.seq = frame.gw.audit.append(entry)
+            frame.draft.seq = frame.gw.audit.append(_deny_entry(frame, reason))
     except CredgateError:
         # The refusal stands either way; the operator must hear the audit is down.
         log.error("audit append failed while refusing a call [trace %s]",
                   trace_id_of(frame.span))
+    except Exception as exc:
+        # Never let the refusal itself fail: the caller must still get its status.
+        log.error("audit entry of a refusal could not be made: %s [trace %s]",
+                  type(exc).__name__, trace_id_of(frame.span))
+
+
+def _deny_entry(frame: CallFrame, reason: str) -> AuditEntry:
+    """The deny entry of a call; without the caller's own text if that cannot be audited.
+
+    An entry refuses text that looks like an ID number (and lone surrogates). Fields the
+    caller wrote (a consent id, the signature header) could carry such text; the refusal
+    must still be audited, so it is recorded without them, under its own reason.
+    """
+    draft = frame.draft
+    settings = {"policy_version": frame.state.version, "trace_id": trace_id_of(frame.span),
+                "decision": "deny"}
+    try:
+        return draft.entry(frame.gw, reason=reason, **settings)
+    except ValueError:
+        draft.consent_id = draft.request_signature = ""
+        return draft.entry(frame.gw, reason=f"{reason}; entry_text_withheld", **settings)
