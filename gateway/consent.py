@@ -295,7 +295,10 @@ class ConsentRegistry:
         except (DecryptionError, BadSignature, InvalidArgument):
             raise ConsentRefused("consent signature does not verify",
                                  reason="bad_signature") from None
-        if terms.consent_id != row.consent_id or terms.issuer != row.issuer:
+        if (terms.consent_id != row.consent_id or terms.issuer != row.issuer
+                or terms.max_uses != row.max_uses):
+            # The store counts uses against the row's max_uses: a row edited to allow
+            # more uses than the person signed for stops working instead.
             raise ConsentRefused("consent signature does not verify", reason="bad_signature")
         if terms.subject_id != subject.value:
             raise ConsentRefused("consent was given by another person",

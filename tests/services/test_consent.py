@@ -147,6 +147,16 @@ def test_tampered_stored_consent_refused_at_use(loaded: LiveGateway, clock: Fixe
         ADULT, "authorised_query", consent_id=consent), "signature")
 
 
+def test_a_row_edited_to_allow_more_uses_stops_working(loaded: LiveGateway,
+                                                        clock: FixedClock) -> None:
+    consent = issue(loaded, clock)  # signed for a fixed number of uses
+    with sqlite3.connect(loaded.gw.config.records_db) as db:
+        db.execute("UPDATE consents SET max_uses = max_uses + 100 WHERE consent_id = ?",
+                   (consent,))
+    refused(lambda: loaded.client("credit_agency").query_subject(
+        ADULT, "authorised_query", consent_id=consent), "signature")
+
+
 def test_only_the_citizen_portal_issues_consent(loaded: LiveGateway, clock: FixedClock) -> None:
     now = clock.now()
     terms = new_terms(subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
