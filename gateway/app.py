@@ -6,7 +6,7 @@ import logging
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from nacl.signing import SigningKey, VerifyKey
@@ -35,7 +35,7 @@ from gateway.policy.rollout import (
 from gateway.records.catalogue import Catalogue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
-from gateway.request_signing import RequestVerifier
+from gateway.request_signing import RequestVerifier, digest_of_audit_text
 from gateway.telemetry import make_tracer_provider
 
 
@@ -79,6 +79,26 @@ def active_policy_dir(config: Config) -> Path:
                             "SIGHUP)", row[0][:12], config.policies_dir)
             return versions.parent / row[0]
     return config.policies_dir
+
+
+def recent_request_digests(audit: SqliteAuditLog, since: datetime,
+                           chunk: int = 1000) -> list[tuple[str, datetime]]:
+    """Request digests of the audit entries made since a time, oldest first."""
+    found: list[tuple[str, datetime]] = []
+    end = audit.size()
+    while end >= 1:
+        start = max(1, end - chunk + 1)
+        entries = audit.read(start=start, limit=end - start + 1)
+        for _seq, entry in reversed(entries):
+            digest = digest_of_audit_text(entry.request_signature)
+            if digest is not None and entry.time >= since:
+                found.append((digest, entry.time))
+        # Entry times follow seq but for threads racing to the log; a second of slack.
+        if entries and entries[0][1].time < since - timedelta(seconds=1):
+            break
+        end = start - 1
+    found.reverse()
+    return found
 
 
 def open_store(config: Config) -> RecordStore:
@@ -183,6 +203,10 @@ class Gateway:
             blacklist=Blacklist(store, ttl=config.blacklist_cache_s),
             log_key=log_key,
         )
+        # Digests of requests verified before a restart are remembered again: a request
+        # signed just before it cannot be replayed just after it.
+        horizon = clock.now() - 2 * timedelta(seconds=config.request_window_s)
+        gw.requests.remember_earlier(recent_request_digests(audit, horizon))
         gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
                                    clock=clock, two_person=config.policy_two_person,
                                    current=lambda: gw.state, apply=gw.apply_policy,

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,6 +77,12 @@ def sign_request(key: SigningKey, method: str, request_bytes: bytes, *,
         (HEADER_SALT, base64.b64encode(salt).decode("ascii")),
         (HEADER_SIGNATURE, base64.b64encode(signature).decode("ascii")),
     ]
+
+
+def digest_of_audit_text(text: str) -> str | None:
+    """The request digest inside an audit entry's signature text, or None if there is none."""
+    parts = text.split(" ")
+    return parts[2] if len(parts) == 4 and parts[0] == "v1" else None
 
 
 def verify_audit_text(key: VerifyKey, method: str, text: str) -> None:
@@ -144,6 +150,16 @@ class RequestVerifier:
         self._remember(digest, now)
         return RequestSignature(method=method, time=time_text, digest=digest,
                                 signature=signature)
+
+    def remember_earlier(self, seen: Iterable[tuple[str, datetime]]) -> None:
+        """Remember request digests verified before this process started, oldest first.
+
+        The gateway reads them back from its audit log at start-up, so a request signed
+        just before a restart cannot be replayed just after it.
+        """
+        with self._lock:
+            for digest, at in seen:
+                self._seen[digest] = at
 
     def _remember(self, digest: str, now: datetime) -> None:
         # A digest only needs remembering while its time is inside the window; older

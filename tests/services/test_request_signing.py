@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 
 from gateway.api import pb, rpc
+from gateway.app import recent_request_digests
+from gateway.audit.log import SqliteAuditLog
 from gateway.clock import FixedClock
 from gateway.crypto import load_signing_key, load_verify_key
 from gateway.errors import BadSignature
@@ -18,7 +21,8 @@ from gateway.request_signing import (
     sign_request,
     verify_audit_text,
 )
-from tests.live_gateway import LiveGateway
+from tests.audit.tamper import make_entry
+from tests.live_gateway import LiveGateway, stop_live
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS
 
@@ -100,7 +104,33 @@ def test_replayed_request_refused(live: LiveGateway, clock: FixedClock) -> None:
     refused(lambda: raw_query(live, headers), "request_replayed", live)
 
 
+def test_a_request_cannot_be_replayed_after_a_restart(live_factory,  # type: ignore[no-untyped-def]
+                                                       clock: FixedClock) -> None:
+    first = live_factory(subdir="restart")
+    first.client("court").submit_records([debtor_record("SIG-3")])
+    headers = signed(first, REQUEST)
+    assert raw_query(first, headers).records
+    stop_live(first)
+    clock.advance(timedelta(seconds=30))  # still inside the time window
+    again = live_factory(subdir="restart")  # the same data folder: the same audit log
+    refused(lambda: raw_query(again, headers), "request_replayed", again)
+    assert raw_query(again, signed(again, REQUEST)).records  # fresh requests still pass
+
+
 def test_malformed_headers_refused(live: LiveGateway) -> None:
     headers = dict(signed(live, REQUEST))
     headers[HEADER_TIME] = "yesterday"
     refused(lambda: raw_query(live, list(headers.items())), "request_malformed", live)
+
+
+def test_recent_request_digests_reads_the_log_back_to_the_horizon(tmp_path: Path) -> None:
+    start = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    with SqliteAuditLog(tmp_path / "audit.db") as log:
+        for n in range(7):
+            signature = f"v1 2026-11-28T09:0{n}:00Z digest-{n} c2ln" if n != 5 else ""
+            log.append(make_entry(n, time=start + timedelta(minutes=n),
+                                  request_signature=signature))
+        since = start + timedelta(minutes=3)
+        found = recent_request_digests(log, since, chunk=2)
+    # Oldest first, only from the horizon on, entries without a signature skipped.
+    assert found == [(f"digest-{n}", start + timedelta(minutes=n)) for n in (3, 4, 6)]
