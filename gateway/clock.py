@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol
+
+#: The city's civil time, in which display periods, due dates and ages are counted:
+#: China Standard Time, UTC+8 all year (no daylight saving since 1991).
+CITY_TIME = timezone(timedelta(hours=8), "UTC+08:00")
 
 
 class Clock(Protocol):
@@ -48,9 +52,14 @@ class FixedClock:
             self._now += delta
 
 
+def local_date(instant: datetime) -> date:
+    """The city's calendar date at an instant (a UTC day ends at 08:00 in the city)."""
+    return instant.astimezone(CITY_TIME).date()
+
+
 def today(clock: Clock) -> date:
-    """The current UTC date according to a clock."""
-    return clock.now().date()
+    """The city's calendar date now, according to a clock."""
+    return local_date(clock.now())
 
 
 def rfc3339(instant: datetime) -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gateway.audit.search import AuditSearch
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, print_json, print_table
+from gateway.clock import local_date
 from gateway.config import load_config
 from gateway.errors import CredgateError
 from gateway.records.catalogue import Catalogue, load_catalogue
@@ -77,7 +78,7 @@ def run_supervision(args: argparse.Namespace) -> int:
                                         and not config.records_db.exists()):
         print(f"credgate: no gateway data in {config.data_dir}", file=sys.stderr)
         return EXIT_BROKEN
-    today = args.as_of or date.today()
+    today = args.as_of or local_date(datetime.now(UTC))
     try:
         store = open_store(config)
         audit = AuditSearch(config.audit_db)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
-from gateway.clock import rfc3339
+from gateway.clock import local_date, rfc3339
 from gateway.crypto import decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition
@@ -61,7 +61,7 @@ def open_text(keyring: Keyring, objection_id: str, field: str, blob: bytes) -> s
 def new_objection(record: StoredRecord, *, reason: str, catalogue: Catalogue,
                   keyring: Keyring, now: datetime) -> ObjectionRow:
     """An objection to a record in use; raises FailedPrecondition when it is not in use."""
-    if not in_use(record, now.date()):
+    if not in_use(record, local_date(now)):
         raise FailedPrecondition("the record is no longer shown or used",
                                  reason="record_not_in_use")
     objection_id = f"obj-{uuid.uuid4()}"
@@ -69,7 +69,7 @@ def new_objection(record: StoredRecord, *, reason: str, catalogue: Catalogue,
     return ObjectionRow(
         objection_id=objection_id, record_id=record.record_id, provider=record.provider,
         category=record.category, subject_index=record.subject_index, filed_at=rfc3339(now),
-        due_date=due_date(now.date(), days).isoformat(),
+        due_date=due_date(local_date(now), days).isoformat(),
         reason_ciphertext=seal_text(keyring, objection_id, "reason", reason))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from gateway.clock import rfc3339
+from gateway.clock import local_date, rfc3339
 from gateway.crypto import decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition
@@ -36,7 +36,7 @@ def approver_of(catalogue: Catalogue, record: StoredRecord) -> str | None:
 
 def check_repairable(catalogue: Catalogue, record: StoredRecord, now: datetime) -> str:
     """The approver, once the record may be repaired today; raises FailedPrecondition."""
-    today = now.date()
+    today = local_date(now)
     if not in_use(record, today):
         raise FailedPrecondition("the record is no longer shown or used",
                                  reason="record_not_in_use")

@@ -14,6 +14,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.clock import local_date
 from gateway.crypto import blind_indexes
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
@@ -44,7 +45,7 @@ def _purpose(call: CallFrame, requested: str, bound: str) -> None:
 
 
 def _subject(call: CallFrame, subject_id: str) -> tuple[IdNumber, list[str]]:
-    subject = parse_id_number(subject_id, today=call.gw.clock.now().date())
+    subject = parse_id_number(subject_id, today=local_date(call.gw.clock.now()))
     indexes = blind_indexes(call.gw.keyring, subject.value)
     call.draft.subject_index = indexes[0]
     return subject, indexes
@@ -55,7 +56,7 @@ def _decide(call: CallFrame, party: str, categories: Sequence[str], purpose: str
     """Policy must allow `check` of every category the rule reads: a partial answer could
     be wrong, so one refusal refuses the check."""
     now = call.gw.clock.now()
-    ctx = ConditionContext(consent_presented=False, subject_age=subject.age_on(now.date()),
+    ctx = ConditionContext(consent_presented=False, subject_age=subject.age_on(local_date(now)),
                            now=now)
     for code in categories:
         decision = call.policy.decide(party, code, CHECK_ACTION, purpose, ctx)
@@ -98,7 +99,7 @@ class CheckServicer(rpc.CheckServiceServicer):
             with call.step("fetch"):
                 eligible = green_channel_eligible(rule, call.catalogue,
                                                   _fetch(call, indexes, categories),
-                                                  gw.clock.now().date())
+                                                  local_date(gw.clock.now()))
             seq = call.commit_allow(reason=f"{rule.code}: "
                                            f"{'eligible' if eligible else 'not eligible'}")
             return pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
@@ -125,7 +126,7 @@ class CheckServicer(rpc.CheckServiceServicer):
             with call.step("fetch"):
                 restricted = measure_applies(measure,
                                              _fetch(call, indexes, measure.categories),
-                                             gw.clock.now().date())
+                                             local_date(gw.clock.now()))
             seq = call.commit_allow(reason=f"{measure.code}: "
                                            f"{'restricted' if restricted else 'not restricted'}")
             authority = call.catalogue.parties[measure.authority]

@@ -9,6 +9,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.clock import local_date
 from gateway.disclosure.export import manifest_bytes, render_files, sign_manifest
 from gateway.disclosure.feed import PublishedRecord, publish_batch
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -70,7 +71,7 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                  size: int) -> Iterator[tuple[tuple[PublishedRecord, ...], bool]]:
         """fetch, protect, review and audit each batch; yields (records, released)."""
         gw = self._gw
-        today = gw.clock.now().date()
+        today = local_date(gw.clock.now())
         after = ""
         number = 0
         while True:

@@ -8,7 +8,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.clock import rfc3339
+from gateway.clock import local_date, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -75,7 +75,7 @@ def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
                     fields=dict(correction.fields), source_record_id=correction.source_record_id,
                     domain=correction.domain, occupation=correction.occupation)
     sub = validate_record(raw, index=0, provider=party, catalogue=call.catalogue,
-                          today=now.date())
+                          today=local_date(now))
     if sub.category != record.category:
         raise InvalidArgument("the correction must keep the record's category")
     if record.subject_index not in blind_indexes(gw.keyring, sub.subject.value):
@@ -126,7 +126,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             with call.step("store"):
                 gw.store.put_objection(row)
             return pb.ObjectionReply(objection=objection_message(
-                row, today=gw.clock.now().date(), keyring=gw.keyring), audit_seq=seq)
+                row, today=local_date(gw.clock.now()), keyring=gw.keyring), audit_seq=seq)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
     def ListObjections(
@@ -137,7 +137,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
         with audited_call(gw, context, "credgate.v1.ObjectionService/ListObjections",
                           "objection.list") as call:
             party = call.identify(context, request)
-            today = gw.clock.now().date()
+            today = local_date(gw.clock.now())
             with call.step("validate"):
                 status = status_filter(request.status, (OPEN, ANSWERED))
                 if request.overdue_only:
@@ -217,6 +217,6 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                     answer_ciphertext=seal_text(gw.keyring, objection_id, "answer", note)
                     if note else b"", correction=correction)
             return pb.ObjectionReply(objection=objection_message(
-                answered, today=now.date(), keyring=gw.keyring), audit_seq=seq)
+                answered, today=local_date(now), keyring=gw.keyring), audit_seq=seq)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.clock import local_date
 from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, NotFound, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
@@ -64,7 +65,7 @@ def portal_person(call: CallFrame, party: Party, subject_id: str, consent_id: st
             raise PermissionDenied("only the citizen portal acts for a person",
                                    reason="not_citizen_portal")
     with call.step("validate"):
-        subject = parse_id_number(subject_id, today=gw.clock.now().date())
+        subject = parse_id_number(subject_id, today=local_date(gw.clock.now()))
         indexes = tuple(blind_indexes(gw.keyring, subject.value))
         call.draft.subject_index = indexes[0]
     with call.step("consent"):

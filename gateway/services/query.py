@@ -9,6 +9,7 @@ from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.clock import local_date
 from gateway.crypto import blind_indexes
 from gateway.disclosure.protect import (
     CLEAR,
@@ -70,7 +71,7 @@ class QueryServicer(rpc.QueryServiceServicer):
             with call.step("validate"):
                 known = request.purpose in call.catalogue.purposes
                 draft.purpose = request.purpose if known else ""
-                today = gw.clock.now().date()
+                today = local_date(gw.clock.now())
                 query = validate_query(
                     subject_id=request.subject_id, purpose=request.purpose,
                     categories=list(request.categories), consent_id=request.consent_id,

@@ -6,6 +6,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.clock import local_date
 from gateway.errors import PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission
@@ -44,7 +45,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                     for r in request.records
                 ]
                 batch = validate_batch(raws, provider=party, catalogue=call.catalogue,
-                                       today=now.date())
+                                       today=local_date(now))
                 draft.categories = tuple(sorted({r.category for r in batch}))
                 draft.record_count = len(batch)
             # 3. decide: policy must also allow the provider to submit each category.

@@ -6,7 +6,7 @@ the store as evidence. Court listings last until the court removes them.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import grpc
 
@@ -117,3 +117,18 @@ def test_records_with_a_display_period_cannot_be_removed(live: LiveGateway) -> N
     refused(lambda: live.client("market_regulator").remove_record(
         record_id=reply.results[0].record_id, reason="entered_in_error"),
         grpc.StatusCode.FAILED_PRECONDITION, "display period")
+
+
+def test_days_are_the_citys_days_not_utc_days(live: LiveGateway, clock: FixedClock) -> None:
+    # The city runs on UTC+8: its 28 November starts at 16:00 UTC on the 27th.
+    city = timezone(timedelta(hours=8))
+    clock.set(datetime(2026, 11, 27, 7, 30, tzinfo=city))
+    # 07:30 in the city is still the 26th in UTC: an event of the city's today is no
+    # future event.
+    live.client("market_regulator").submit_records([penalty_record("DAY-1", "minor",
+                                                                   "2026-11-27")])
+    # The minor penalty is shown through 2027-02-26 (three months, the day before).
+    clock.set(datetime(2027, 2, 26, 23, 30, tzinfo=city))  # still the 26th in the city
+    assert shown(live, "admin_penalty") == ["2027-02-26"]
+    clock.set(datetime(2027, 2, 27, 1, 0, tzinfo=city))  # the 27th in the city, 26th in UTC
+    assert shown(live, "admin_penalty") == []
