@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from gateway.disclosure.scanner import scan
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.records.catalogue import Catalogue, Category, Party, Purpose
 from gateway.records.idnumber import IdNumber, parse_id_number
@@ -22,6 +23,15 @@ MAX_CONSENT_ID_CHARS = 128
 # Control characters (but line breaks and tabs) and lone surrogates are refused: they
 # have no place in a credit record and not every store accepts them (PostgreSQL refuses NUL).
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_FIELD_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Clear-stored types not scanned for personal numbers: a credit code, an amount, a date or
+# an enumeration can look like one by chance (an 11-digit amount starting 13...).
+_CLEAR_UNSCANNED_TYPES = frozenset({"uscc", "money", "date", "enum"})
+
+
+def holds_personal_number(text: str) -> bool:
+    """Whether a text holds an ID number, a mobile or a bank card number (never says which)."""
+    return bool(scan(text, old_ids=False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,10 @@ def validate_record(
         raise InvalidArgument(f"{where}: source_record_id longer than {MAX_SOURCE_ID_CHARS}")
     if _FORBIDDEN_CHARS.search(source_id):
         raise InvalidArgument(f"{where}: source_record_id holds control characters")
+    if holds_personal_number(source_id):
+        raise InvalidArgument(f"{where}: source_record_id holds what reads as an ID, mobile "
+                              "or bank card number (it is stored in clear)",
+                              reason="personal_number_in_clear")
     event_date = _parse_date(raw.event_date, where=where)
     if event_date > today:
         raise InvalidArgument(f"{where}: event_date lies in the future")
@@ -92,8 +106,9 @@ def validate_record(
     for name, value in raw.fields.items():
         spec = category.fields.get(name)
         if spec is None:
+            # A field name is the caller's text: echo it only when it reads as a code.
             raise InvalidArgument(f"{where}: unknown field {name!r} for {category.code}"
-                                  if len(name) <= 64 else f"{where}: unknown field")
+                                  if _FIELD_CODE.fullmatch(name) else f"{where}: unknown field")
         if not isinstance(value, str):
             raise InvalidArgument(f"{where}: field {name} must be text")
         limit = min(spec.max_chars, catalogue.max_field_chars)
@@ -101,6 +116,11 @@ def validate_record(
             raise InvalidArgument(f"{where}: field {name} longer than {limit} characters")
         if _FORBIDDEN_CHARS.search(value):
             raise InvalidArgument(f"{where}: field {name} holds control characters")
+        if (not spec.sensitive and spec.type not in _CLEAR_UNSCANNED_TYPES
+                and holds_personal_number(value)):
+            raise InvalidArgument(f"{where}: field {name} holds what reads as an ID, mobile "
+                                  "or bank card number, and it is stored in clear",
+                                  reason="personal_number_in_clear")
         if value.strip():
             fields[name] = value
     for spec in category.fields.values():

@@ -57,3 +57,52 @@ def test_ciphertext_moved_to_another_record_is_refused(live: LiveGateway) -> Non
     [(_, entry)] = [x for x in live.gw.audit.read(start=1, limit=10)
                     if x[1].action == "query.subject"]
     assert entry.decision == "deny" and entry.reason == "DecryptionError"
+
+
+def test_a_narrative_naming_people_is_stored_only_encrypted(live: LiveGateway) -> None:
+    narrative = f"被执行人{NAME}（身份证号{ADULT}）拒不履行，联系电话{MOBILE}"
+    live.client("court").submit_records([debtor_record("N-1", obligation=narrative)])
+    live.gw.store.close()
+    live.gw.audit.close()
+    raw = all_bytes(live.gw.config.data_dir)
+    for secret in (ADULT, NAME, MOBILE, "拒不履行"):
+        assert secret.encode("utf-8") not in raw, secret[:2]
+
+
+@pytest.mark.parametrize("where", ["source_record_id", "case_number", "position"])
+def test_a_personal_number_is_never_stored_in_clear(live: LiveGateway, where: str) -> None:
+    # source_record_id and clear fields (a case number, a position) are not encrypted, so
+    # an ID, mobile or card number in them is refused; the message never repeats it.
+    if where == "position":
+        record = {"subject_id": ADULT, "category": "employment", "severity": "not_applicable",
+                  "event_date": "2020-05-01", "source_record_id": "HR-1",
+                  "fields": {"employer": "某某科技有限公司", "position": f"工程师 {MOBILE}"}}
+        party = "hr_bureau"
+    else:
+        record = debtor_record("ZX-1")
+        if where == "source_record_id":
+            record["source_record_id"] = f"ZX-{ADULT}"
+        else:
+            record["fields"]["case_number"] = f"(2026)执{BANK_CARD}号"
+        party = "court"
+    with pytest.raises(grpc.RpcError) as info:
+        live.client(party).submit_records([record])
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = info.value.details()
+    assert "ID, mobile or bank card number" in details
+    for secret in (ADULT, MOBILE, BANK_CARD):
+        assert secret not in details
+    live.gw.store.close()
+    raw = all_bytes(live.gw.config.data_dir)
+    for secret in (ADULT, MOBILE, BANK_CARD):
+        assert secret.encode("utf-8") not in raw
+
+
+def test_an_unknown_field_name_is_echoed_only_when_it_is_a_code(live: LiveGateway) -> None:
+    for name, echoed in ((ADULT, False), ("debtor_nickname", True)):
+        record = debtor_record("F-1")
+        record["fields"][name] = "x"
+        with pytest.raises(grpc.RpcError) as info:
+            live.client("court").submit_records([record])
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (name in info.value.details()) is echoed
