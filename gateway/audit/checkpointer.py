@@ -233,6 +233,11 @@ class Checkpointer:
         while not self._stop.wait(self._interval):
             try:
                 self.checkpoint_now()
+            except TamperDetected:
+                # Never sign again on a log that no longer matches what was signed.
+                self.failures += 1
+                logger.critical("audit checkpoints stop: the log does not match its evidence")
+                return
             except Exception:  # keep trying: a later tick may succeed; the count is visible
                 self.failures += 1
                 logger.exception("audit checkpoint could not be signed")

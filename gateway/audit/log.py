@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.audit.entry import AuditEntry
+from gateway.audit.tree import TamperDetected
 from gateway.errors import AuditUnavailable, InvalidArgument
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ _allocate_lock = _thread.allocate_lock
 
 #: Called by the writer after each successful commit with (first seq, canonical bytes),
 #: before the group's callers are woken. It must not append to the same log (the writer
-#: would wait for itself); what it raises is logged and counted, never propagated.
+#: would wait for itself); what it raises is logged and counted, never propagated, except
+#: TamperDetected, which fails the group and closes the log to further appends.
 OnCommit = Callable[[int, Sequence[bytes]], None]
 
 _SCHEMA = """
@@ -347,6 +349,13 @@ class SqliteAuditLog:
         if self._on_commit is not None:
             try:
                 self._on_commit(first, datas)
+            except TamperDetected:
+                # The log no longer matches its evidence: nobody may be told an entry is
+                # safe, now or later. The group fails and the log closes to appends.
+                logger.critical("audit log tampering detected at seq %d: appends stop", first)
+                with self._lock:
+                    self._closed = True
+                raise
             except Exception:
                 self._on_commit_errors += 1
                 logger.exception("audit on_commit callback failed (first seq %d)", first)

@@ -50,6 +50,10 @@ def encode_token(seq: int) -> str:
     return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode("ascii")
 
 
+# SQLite integers are 64-bit and a page scans past the token's seq: keep both in range.
+_MAX_TOKEN_SEQ = 2**62
+
+
 def decode_token(token: str) -> int:
     """The seq a page token continues after; raises InvalidArgument if it is not ours."""
     if not token:
@@ -59,7 +63,7 @@ def decode_token(token: str) -> int:
         seq = int(value)
     except (ValueError, UnicodeError):
         raise InvalidArgument("page_token is not valid") from None
-    if kind != "after" or seq < 0:
+    if kind != "after" or not 0 <= seq <= _MAX_TOKEN_SEQ:
         raise InvalidArgument("page_token is not valid")
     return seq
 

@@ -253,6 +253,15 @@ class AuditTree:
                 if skip < 0 or skip > len(datas):
                     raise TamperDetected("audit log and tree disagree on the next seq",
                                          seq=first_seq, reason="seq_gap")
+                # Seqs the tree already holds: the catch-up read these very rows, or rows
+                # were deleted under the log and their numbers handed out again. Only the
+                # first is harmless, so the entries must be the ones the tree has.
+                held = self._nodes.leaf_hashes(first_seq - 1, first_seq - 1 + skip)
+                given = b"".join(_sha256(LEAF_PREFIX + d).digest() for d in datas[:skip])
+                if held != given:
+                    raise TamperDetected("audit log hands out seqs the tree already holds "
+                                         "for other entries", seq=first_seq,
+                                         reason="seq_reused")
                 datas = datas[skip:]
             self._nodes.extend(_sha256(LEAF_PREFIX + d).digest() for d in datas)
             self._root_cache = (0, EMPTY_ROOT)

@@ -59,7 +59,9 @@ def test_pages_are_stable_and_complete(log_path: Path) -> None:
     search.close()
 
 
-@pytest.mark.parametrize("token", ["garbage", encode_token(-1).replace("=", ""), "YWZ0ZXI6eA=="])
+@pytest.mark.parametrize("token", ["garbage", encode_token(-1).replace("=", ""), "YWZ0ZXI6eA==",
+                                   encode_token(2**63 - 1), encode_token(2**63 - 100_000),
+                                   encode_token(10**30)])
 def test_foreign_tokens_are_refused(log_path: Path, token: str) -> None:
     with pytest.raises(InvalidArgument, match="page_token"):
         AuditSearch(log_path).search(AuditFilter(), page_token=token)

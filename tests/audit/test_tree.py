@@ -11,7 +11,12 @@ import nacl.signing
 import pytest
 
 from gateway.audit.checkpoint import sign_checkpoint
-from gateway.audit.checkpointer import AuditEvidence, open_verified_tree
+from gateway.audit.checkpointer import (
+    AuditEvidence,
+    Checkpointer,
+    CheckpointStore,
+    open_verified_tree,
+)
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.merkle import (
     ProofError,
@@ -21,7 +26,7 @@ from gateway.audit.merkle import (
     verify_inclusion,
 )
 from gateway.audit.tree import AuditTree, TamperDetected
-from gateway.errors import CredgateError
+from gateway.errors import AuditUnavailable, CredgateError
 from tests.audit.tamper import (
     LOG_KEY,
     LOG_PUB,
@@ -192,3 +197,50 @@ def test_an_older_forged_checkpoint_that_disagrees_is_named(path: Path) -> None:
         open_verified_tree(path, LOG_PUB)
     assert caught.value.reason == "checkpoint_signature"
     assert caught.value.last_seq == 12
+
+
+def test_rows_deleted_under_a_running_log_stop_it(path: Path) -> None:
+    # Delete the newest row while the gateway runs: SQLite hands its seq out again. The
+    # caller must not be told its entry is safe, and the log must take no more entries.
+    with gateway_log(path) as (log, evidence):
+        log.append_many(make_entry(n) for n in range(10))
+        with attacker(path) as conn:
+            conn.execute("DELETE FROM audit_log WHERE seq = 10")
+        with pytest.raises(AuditUnavailable):
+            log.append(make_entry(99))
+        with pytest.raises(AuditUnavailable):
+            log.append(make_entry(100))
+        assert evidence.tree.size() == 10  # the tree kept what was signed for
+
+
+def test_a_row_planted_beyond_a_running_log_stops_it(path: Path) -> None:
+    with gateway_log(path) as (log, evidence):
+        log.append_many(make_entry(n) for n in range(10))
+        with attacker(path) as conn:
+            conn.execute("INSERT INTO audit_log (seq, entry) VALUES (15, ?)",
+                         (make_entry(77).canonical_bytes(),))
+        with pytest.raises(AuditUnavailable):
+            log.append(make_entry(100))
+        with pytest.raises(AuditUnavailable):
+            log.append(make_entry(101))
+        assert evidence.tree.size() == 10
+
+
+def test_the_checkpointer_stops_signing_on_a_tampered_log(path: Path) -> None:
+    class TamperedTree:
+        def size(self) -> int:
+            raise TamperDetected("the log does not match", reason="seq_reused")
+
+    store = CheckpointStore(path)
+    checkpointer = Checkpointer(tree=TamperedTree(), store=store,  # type: ignore[arg-type]
+                                signing_key=LOG_KEY, interval=0.01)
+    try:
+        checkpointer.start()
+        thread = checkpointer._thread
+        assert thread is not None
+        thread.join(timeout=5)
+        assert not thread.is_alive() and checkpointer.failures == 1  # it stopped for good
+        assert store.latest() is None
+    finally:
+        checkpointer.stop(final=False)
+        store.close()
