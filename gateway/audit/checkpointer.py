@@ -143,11 +143,20 @@ def open_verified_tree(path: Path, verify_key: nacl.signing.VerifyKey, *,
                 raise TamperDetected("newest stored checkpoint does not verify",
                                      reason="checkpoint_signature", detail=exc.message) from None
         try:
-            return AuditTree.open(path, anchors=[(c.size, c.root) for c in stored])
+            tree = AuditTree.open(path, anchors=[(c.size, c.root) for c in stored])
         except TamperDetected as exc:
             if exc.reason == "checkpoint_mismatch":
                 _blame_checkpoint(exc, stored, verify_key, origin)
             raise
+        if not stored and tree.size():
+            # Every log gets a signed checkpoint when it is created (AuditEvidence.open),
+            # so entries without any mean the checkpoints were removed: nothing anchors
+            # the entries any more, and they could have been rewritten.
+            tree.close()
+            raise TamperDetected("the audit log holds entries but no signed checkpoint",
+                                 first_seq=1, last_seq=tree.size(),
+                                 reason="checkpoint_missing")
+        return tree
     finally:
         if own:
             store.close()
@@ -260,8 +269,12 @@ class AuditEvidence:
         except BaseException:
             store.close()
             raise
-        return cls(tree, store, Checkpointer(tree=tree, store=store, signing_key=signing_key,
-                                             origin=origin, clock=clock, interval=interval))
+        evidence = cls(tree, store, Checkpointer(tree=tree, store=store,
+                                                 signing_key=signing_key, origin=origin,
+                                                 clock=clock, interval=interval))
+        if store.latest() is None:
+            evidence.checkpointer.checkpoint_now()  # a new log is signed from its first day
+        return evidence
 
     def start(self) -> None:
         """Start signing checkpoints on schedule."""

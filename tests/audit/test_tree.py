@@ -244,3 +244,22 @@ def test_the_checkpointer_stops_signing_on_a_tampered_log(path: Path) -> None:
     finally:
         checkpointer.stop(final=False)
         store.close()
+
+
+def test_a_new_log_is_signed_before_its_first_entry(path: Path) -> None:
+    with gateway_log(path) as (_log, evidence):
+        latest = evidence.store.latest()
+        assert latest is not None and latest.size == 0
+
+
+def test_a_log_whose_checkpoints_were_all_removed_is_refused(path: Path) -> None:
+    build_log(path, [4, 8])
+    with attacker(path) as conn:
+        change_entry(conn, 3)  # rewrite an entry and its stored hash, then drop the anchors
+        forged = conn.execute("SELECT entry FROM audit_log WHERE seq = 3").fetchone()[0]
+        conn.execute("UPDATE audit_leaves SET hash = ? WHERE idx = 2", (leaf_hash(forged),))
+        conn.execute("DROP TRIGGER audit_checkpoints_no_delete")
+        conn.execute("DELETE FROM audit_checkpoints")
+    with pytest.raises(TamperDetected) as info:
+        open_verified_tree(path, LOG_PUB)
+    assert info.value.reason == "checkpoint_missing"

@@ -42,7 +42,7 @@ def test_verified_export_exits_0(export: Path, capsys: pytest.CaptureFixture[str
 def test_json_report(export: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["audit", "verify", str(export), "--log-key", str(LOG_PUB_PATH), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and report["checked_sizes"] == [5, 10, 15]
+    assert report["ok"] is True and report["checked_sizes"] == [0, 5, 10, 15]
 
 
 def test_checkpoint_and_previous_files(export: Path, tmp_path: Path) -> None:
