@@ -80,6 +80,7 @@ def protect_record(
     """
     released: list[ReleasedField] = []
     withheld: list[str] = []
+    names: tuple[str, ...] | None = None  # the record's person names, read when needed
     for name, stored in record.fields.items():
         level = access.get(name, WITHHELD)
         spec = category.fields.get(name)
@@ -92,8 +93,13 @@ def protect_record(
         else:
             value = stored.plain or ""
         if level == MASKED:
+            field = f"{record.category}.{name}"
+            step = profiles.step(audience, spec.type, field)
+            if step is not None and step[1] and names is None:
+                # The scan operator masks the person's name inside free text: it needs it.
+                names = _person_names(record, category, keyring)
             masked = profiles.apply(audience, spec.type, value,
-                                    context=MaskContext(field=f"{record.category}.{name}"))
+                                    context=MaskContext(field=field, names=names or ()))
             if masked is None:
                 withheld.append(name)
                 continue
@@ -109,3 +115,20 @@ def protect_record(
         fields=tuple(released),
         withheld_fields=tuple(sorted(withheld)),
     )
+
+
+def _person_names(record: StoredRecord, category: Category, keyring: Keyring
+                  ) -> tuple[str, ...]:
+    """The values of a record's person-name fields (decrypted; never released by this)."""
+    names = []
+    for name, stored in record.fields.items():
+        spec = category.fields.get(name)
+        if spec is None or spec.type != "person_name":
+            continue
+        if stored.ciphertext is not None:
+            names.append(decrypt_field(keyring, record_id=record.record_id,
+                                       category=record.category, field=name,
+                                       blob=stored.ciphertext))
+        elif stored.plain:
+            names.append(stored.plain)
+    return tuple(n for n in names if n)

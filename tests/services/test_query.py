@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import grpc
 import pytest
 
 from gateway.api import pb
+from gateway.policy.rollout import read_bundle
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import (
     ADDRESS,
@@ -18,7 +22,7 @@ from tests.services.records_data import (
     penalty_record,
     tax_record,
 )
-from tests.support import ADULT, OTHER_ADULT
+from tests.support import ADULT, OTHER_ADULT, POLICIES
 
 
 def load(live: LiveGateway) -> None:
@@ -124,3 +128,31 @@ def test_denied_fields_stay_out_even_for_allowed_categories(live: LiveGateway) -
                                                         categories=["financial_dishonesty"])
     values = [f.value for r in reply.records for f in r.fields]
     assert BANK_CARD not in values
+
+
+def test_free_text_released_masked_has_the_persons_name_masked(live_factory,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    # Policy as a city might write it: agencies see the obligation, desensitised by their
+    # profile's scan operator, which must know the person's name to mask it.
+    folder = tmp_path / "policies"
+    for name, data in read_bundle(POLICIES).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    with (folder / "policy.csv").open("a", encoding="utf-8") as fh:
+        fh.write("p, credit_agency, dishonest_debtor.obligation, read, authorised_query, deny,\n"
+                 "p, credit_agency, dishonest_debtor.obligation, read_masked, authorised_query,"
+                 " allow, consent\n")
+    live = live_factory(policies=folder, subdir="scan")
+    narrative = f"被执行人{NAME}拒不履行，{NAME[2:]}称无力偿还"
+    live.client("court").submit_records([debtor_record("SCAN-1", obligation=narrative)])
+    now = live.gw.clock.now()
+    consent = live.client("citizen_portal").issue_consent(
+        subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+        categories=["dishonest_debtor"], not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=1), max_uses=1)
+    reply = live.client("credit_agency").query_subject(ADULT, "authorised_query",
+                                                       consent_id=consent)
+    [obligation] = [f for r in reply.records for f in r.fields if f.name == "obligation"]
+    assert obligation.disclosure == pb.MASKED
+    assert NAME not in obligation.value and NAME[2:] not in obligation.value
+    assert obligation.value.startswith("被执行人欧阳")  # the surname stays, as the profile says
