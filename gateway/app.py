@@ -148,7 +148,7 @@ class Gateway:
 
     def apply_policy(self, state: PolicyState) -> None:
         """Make a checked policy the running one, atomically."""
-        self.requests.add_keys(load_party_keys(self.config.keys_dir, state.catalogue))
+        self.requests.use_keys(load_party_keys(self.config.keys_dir, state.catalogue))
         self.consents.use_catalogue(state.catalogue)
         self.state = state  # the swap: one reference assignment
 

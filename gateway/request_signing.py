@@ -108,9 +108,13 @@ class RequestVerifier:
         self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add_keys(self, keys: Mapping[str, VerifyKey]) -> None:
-        """Register keys of parties added by a new catalogue (existing ones are kept)."""
-        self._keys = {**keys, **self._keys}
+    def use_keys(self, keys: Mapping[str, VerifyKey]) -> None:
+        """Verify with these keys from now on (read afresh from the keys folder).
+
+        A key replaced on disk (a compromised one) stops verifying at the next policy
+        reload, and a party no longer in the catalogue loses its key with it.
+        """
+        self._keys = dict(keys)
 
     def verify(self, party: str, method: str, request_bytes: bytes,
                metadata: Mapping[str, str]) -> RequestSignature:

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import grpc
 import pytest
+from nacl.signing import SigningKey
 
 from gateway.api import pb, rpc
 from gateway.app import recent_request_digests
 from gateway.audit.log import SqliteAuditLog
 from gateway.clock import FixedClock
 from gateway.crypto import load_signing_key, load_verify_key
-from gateway.errors import BadSignature
+from gateway.errors import BadSignature, Unauthenticated
 from gateway.request_signing import (
     HEADER_SIGNATURE,
     HEADER_TIME,
+    RequestVerifier,
     sign_request,
     verify_audit_text,
 )
@@ -134,3 +136,22 @@ def test_recent_request_digests_reads_the_log_back_to_the_horizon(tmp_path: Path
         found = recent_request_digests(log, since, chunk=2)
     # Oldest first, only from the horizon on, entries without a signature skipped.
     assert found == [(f"digest-{n}", start + timedelta(minutes=n)) for n in (3, 4, 6)]
+
+
+def test_a_key_replaced_on_disk_stops_verifying_at_the_next_reload(clock: FixedClock) -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    verifier = RequestVerifier(keys={"court": old.verify_key}, clock=clock)
+    request = REQUEST.SerializeToString(deterministic=True)
+
+    def headers(key: SigningKey) -> dict[str, str]:
+        return dict(sign_request(key, METHOD, request, now=clock.now()))
+
+    verifier.verify("court", METHOD, request, headers(old))
+    verifier.use_keys({"court": new.verify_key})  # what a policy reload reads from disk
+    with pytest.raises(Unauthenticated) as info:
+        verifier.verify("court", METHOD, request, headers(old))
+    assert info.value.reason == "request_bad_signature"
+    verifier.verify("court", METHOD, request, headers(new))
+    verifier.use_keys({})  # a party gone from the catalogue
+    with pytest.raises(Unauthenticated):
+        verifier.verify("court", METHOD, request, headers(new))
