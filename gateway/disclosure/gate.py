@@ -1,16 +1,24 @@
 """The privacy review gate: nothing in a public batch may expose personal data.
 
-Every value of every output record (and every field name) is checked for
+Every value of every output record, and every field name, is checked for
 
-- an ID number: 18 characters with a valid check character anywhere in the value, in
-  any digits (full-width, other scripts, Chinese numerals) and split by blanks or dashes;
-  and any batch subject's ID number, also cut to 17 digits or in its old 15-digit form;
+- an ID number: 18 characters with a valid check character (or 17 digits with a
+  province digit and a birth date) anywhere in the value, in any digits (full-width,
+  other scripts, Chinese numerals, digit symbols) and split by blanks, dashes, slashes
+  or a line break; and any batch subject's ID number, also cut to 17 digits or in its
+  old 15-digit form, however its digits are spread over the value;
 - a mobile number or a Luhn-valid bank card number;
-- the full name of any subject in the batch, also split by blanks, dashes, zero-width
-  characters or another form of the minority-name dot, or in full-width letters.
+- the full name of any subject in the batch, also split by blanks, dashes, characters
+  that do not show (zero-width, bidi controls, combining marks) or another form of the
+  minority-name dot, or in full-width letters.
+
+Numbers are looked for twice: in the value as given, as the scanner masks it, and in
+its visible form (NFKC, hidden characters dropped), so that the gate does not share
+every blind spot of the scanner it checks.
 
 A batch that fails gets reasons that name the record, the field and what was found,
-never the personal data itself ("record 3 field narrative: contains an ID number").
+never the personal data itself ("record 3 field narrative: contains an ID number");
+a field whose name holds a finding is named by its position ("field #2").
 Records are numbered from 0, in the order given.
 """
 
@@ -21,11 +29,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.disclosure.operators import normalise_id_number, normalise_name
+from gateway.disclosure.operators import normalise_id_number, normalise_name, visible_form
 from gateway.disclosure.scanner import (
     BANK_CARD,
     ID_NUMBER,
     MOBILE,
+    NUMERALS,
     OLD_ID_NUMBER,
     scan,
 )
@@ -40,11 +49,22 @@ _WHAT = {
 _SUBJECT_ID = "contains a subject's ID number"
 _SUBJECT_NAME = "contains the name of a subject"
 _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-# Characters that may be slipped into a name or a number without changing how it reads.
-_FILLERS = re.compile(r"[\s\-_‐-―−－·•‧・･∙⋅.．\u0387\u16eb\u2e31\u200b-\u200d\u2060\ufeff"
-                      r"\u00ad]+")
-_CN_VALUE = dict(zip("〇零一二三四五六七八九", "00123456789", strict=True))
-_DIGITISH = re.compile(r"[\d〇零一二三四五六七八九XxＸｘ]")
+# Characters that may be slipped into a name or a number without changing how it reads
+# (those that do not show at all are dropped by ``visible_form`` before; NFKC turns the
+# Hangul araea U+318D into U+119E).
+_FILLERS = re.compile(r"[\s\-_‐-―−－·•‧・･∙⋅.．\u0387\u16eb\u2e31\ua78f\u318d\u119e\u2e30\u02d1"
+                      r"\u200b-\u200d\u2060\ufeff\u00ad]+")
+# Digit forms other than Unicode decimal digits (Chinese numerals, ○ 幺 壹, ① ¹ ...).
+_CN_VALUE = NUMERALS
+_DIGITISH = re.compile(f"[\\d{''.join(NUMERALS)}XxＸｘ]")
+_MIN_NUMBER = 11  # the fewest digits of anything the scanner finds (a mobile number)
+# Text of these characters only (ASCII, CJK, their punctuation, full-width ASCII) reads
+# to the scanner as its visible form does: NFKC changes nothing in it, or changes a
+# full-width character into its ASCII form, which the scanner takes alike. Such a value
+# needs no second scan.
+_SCANNED_ALIKE = re.compile(r"[\x20-\x7e\u00b7\u2010-\u2016\u2018-\u2023\u2027\u2030-\u203d"
+                            r"\u203f-\u205e\u3000-\u3029\u3030-\u303f\u3400-\u4dbf"
+                            r"\u4e00-\u9fff\uff01-\uff5e]*+")
 
 
 class PrivacyReviewFailed(FailedPrecondition):
@@ -72,15 +92,12 @@ class GateResult:
 
 def _name_key(text: str) -> str:
     """A form of a text in which a name reads the same however it was split or written."""
-    return _FILLERS.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    return _FILLERS.sub("", visible_form(text)).casefold()
 
 
-def _digit_key(text: str) -> str:
-    """Every digit (any script, Chinese numerals too) and X of a text, in order."""
-    found = _DIGITISH.findall(text)
-    if len(found) < 15:
-        return ""
-    digits = "".join(found)
+def _digit_key(digitish: list[str]) -> str:
+    """The digits (any script, Chinese numerals too) and X found in a text, in order."""
+    digits = "".join(digitish)
     if not digits.isascii():
         digits = "".join(_CN_VALUE.get(c) or (c if c.isascii() or not c.isdecimal()
                                                else str(unicodedata.decimal(c)))
@@ -126,11 +143,10 @@ def _name_index(subject_names: Iterable[str]) -> _NameIndex:
     return _NameIndex(by_bigram=index, starts=starts)
 
 
-def _has_name(value: str, index: _NameIndex) -> bool:
-    """Whether a value contains a subject's full name, however it was split or written."""
+def _has_name(key: str, index: _NameIndex) -> bool:
+    """Whether a value's name key contains a subject's full name."""
     if index.starts is None:
         return False
-    key = _name_key(value)
     by_bigram = index.by_bigram
     for match in index.starts.finditer(key):
         pos = match.start()
@@ -140,11 +156,8 @@ def _has_name(value: str, index: _NameIndex) -> bool:
     return False
 
 
-def _has_subject_id(value: str, forms: dict[int, set[str]]) -> bool:
+def _has_subject_id(digits: str, forms: dict[int, set[str]]) -> bool:
     """Whether a value's digits contain a subject's ID number (17 or old 15 digits)."""
-    digits = _digit_key(value)
-    if not digits:
-        return False  # fewer than 15 digits: no ID number fits (most values)
     for size, wanted in forms.items():
         if wanted and any(digits[pos:pos + size] in wanted
                           for pos in range(len(digits) - size + 1)):
@@ -156,9 +169,17 @@ def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]]
                   ) -> list[str]:
     """What is wrong with one value (reason texts without the data), in a stable order."""
     found = {_WHAT[f.kind] for f in scan(value, old_ids=False)}
-    if names and _has_name(value, names):
+    visible = visible_form(value)
+    digitish = _DIGITISH.findall(visible)
+    if len(digitish) >= _MIN_NUMBER and visible != value and (
+            _SCANNED_ALIKE.fullmatch(value) is None):
+        # The visible form again, so that a number written to slip past the scanner
+        # (compatibility forms, characters that do not show) is still caught here.
+        found.update(_WHAT[f.kind] for f in scan(visible, old_ids=False))
+    if names and _has_name(_FILLERS.sub("", visible).casefold(), names):
         found.add(_SUBJECT_NAME)
-    if (id_forms[17] or id_forms[15]) and _has_subject_id(value, id_forms):
+    if (id_forms[17] or id_forms[15]) and len(digitish) >= 15 and _has_subject_id(
+            _digit_key(digitish), id_forms):
         found.add(_SUBJECT_ID)
     return sorted(found)
 
@@ -170,16 +191,22 @@ def review_batch(records_out: Sequence[Mapping[str, object]], *,
     id_forms = _subject_id_forms(subject_ids)
     reasons: list[str] = []
     checked = 0
+    # Field names repeat from record to record: each is reviewed once per batch.
+    field_reviews: dict[str, list[str]] = {}
     for index, record in enumerate(records_out):
         if not isinstance(record, Mapping):
             reasons.append(f"record {index}: is not a mapping of fields")
             continue
         for position, (field, value) in enumerate(record.items()):
-            label = field if isinstance(field, str) and _SAFE_FIELD.fullmatch(field) \
-                else f"#{position}"
-            if label != field:
-                for why in _review_value(str(field), names, id_forms):
-                    reasons.append(f"record {index} field {label} name: {why}")
+            name = field if isinstance(field, str) else str(field)
+            field_why = field_reviews.get(name)
+            if field_why is None:
+                field_why = field_reviews[name] = _review_value(name, names, id_forms)
+            # A field name is quoted only when it is a plain code that gives nothing away.
+            label = name if (not field_why and isinstance(field, str)
+                             and _SAFE_FIELD.fullmatch(name)) else f"#{position}"
+            for why in field_why:
+                reasons.append(f"record {index} field {label} name: {why}")
             if value is None:
                 continue
             checked += 1

@@ -35,9 +35,10 @@ COMPOUND_SURNAMES = frozenset(
 )
 # The separator of minority names (阿沛·阿旺晋美) is written with many dots: the middle
 # dot, bullet, hyphenation point, katakana middle dot (full and half width), the Greek
-# ano teleia, dot operators and the ASCII and full-width full stops.
+# ano teleia, dot operators, the ASCII and full-width full stops, and the look-alikes
+# an input method may give (sinological dot, Hangul araea, ring point, IPA half colon).
 NAME_DOT = "·"
-NAME_DOTS = "·•‧・･∙⋅.．\u0387\u16eb\u2e31"
+NAME_DOTS = "·•‧・･∙⋅.．\u0387\u16eb\u2e31\ua78f\u318d\u2e30\u02d1"
 _DOT_TABLE = str.maketrans({dot: NAME_DOT for dot in NAME_DOTS})
 _NAME_PLAIN = re.compile("[\u4e00-\u9fff]{1,16}")
 _CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
@@ -46,6 +47,22 @@ _NOT_DIGIT = re.compile(r"[^0-9]")
 _ID_SEPARATORS = re.compile(r"[\s\-]+")
 _YEAR = re.compile(r"\s*((?:1[89]|2[0-9])[0-9]{2})(?:[0-9]{4})?(?![0-9])")
 _NUMBER = re.compile(r"\s*([0-9]{1,3})(?![0-9])")
+# Characters that do not show, so they can sit unseen inside a name or a number: format
+# controls (Cf: soft hyphen, zero-width and bidi controls, BOM), combining and enclosing
+# marks (Mn, Me: accents, variation selectors, CGJ, keycaps), the Hangul fillers and
+# the default-ignorable code points that are still unassigned.
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+_HIDDEN_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2065\ufff0\ufff1\ufff2\ufff3\ufff4"
+                          "\ufff5\ufff6\ufff7\ufff8")
+# The characters ordinary text is made of (ASCII, CJK ideographs and punctuation, general
+# punctuation, full-width forms) but blanks: none is hidden or decomposes to a hidden
+# character, so text made of them and blanks skips the per-character check altogether.
+_SHOWN = (r"\x21-\x7e\u00b7\u2010-\u2016\u2018-\u2027\u2030-\u203d\u203f-\u205e"
+          r"\u3001-\u3029\u3030-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uff9d")
+_MAYBE_HIDDEN = re.compile(rf"[^\x00-\x20\x7f\u3000{_SHOWN}]+")
+# The first character that is not ordinary (a blank, or one that may hide): most
+# narratives have none, and then need no further care for either.
+UNUSUAL_CHARACTER = re.compile(rf"[^{_SHOWN}]")
 
 
 def _nfkc(value: str) -> str:
@@ -88,6 +105,31 @@ def normalise_name(value: str) -> str:
     name = _BLANKS.sub("", name) if _CJK.search(name) else " ".join(name.split())
     parts = [part.strip() for part in name.split(NAME_DOT)]
     return NAME_DOT.join(part for part in parts if part)
+
+
+def is_hidden(char: str) -> bool:
+    """Whether a character does not show (format control, combining mark, Hangul filler)."""
+    return (unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _HIDDEN_EXTRA
+            or 0xE0000 <= ord(char) <= 0xE0FFF)
+
+
+def replace_hidden(value: str, by: str = "") -> str:
+    """The value with every hidden character replaced by ``by`` (dropped by default)."""
+    if _MAYBE_HIDDEN.search(value) is None:
+        return value  # the common case: nothing that could hide
+
+    def replace(match: re.Match[str]) -> str:
+        return "".join(by if is_hidden(char) else char for char in match.group())
+    return _MAYBE_HIDDEN.sub(replace, value)
+
+
+def visible_form(value: str) -> str:
+    """How a text reads: NFKC, accents and every hidden character dropped (NFKD first)."""
+    if value.isascii():
+        return value
+    if _MAYBE_HIDDEN.search(value) is None:
+        return unicodedata.normalize("NFKC", value)  # nothing decomposes to a hidden mark
+    return unicodedata.normalize("NFKC", replace_hidden(unicodedata.normalize("NFKD", value)))
 
 
 def normalise_id_number(value: str) -> str:
@@ -177,8 +219,10 @@ def mask_bank_card(value: str, first: int = 0, last: int = 4) -> str:
 # ---------------------------------------------------------------- generalisation
 
 # One administrative unit: a name, then the suffix of its level. Street-level words
-# (路 街 号 ...) and digits never occur in a unit's name.
-_UNIT_NAME = r"[^省市区县旗盟镇乡路街号巷弄栋幢楼室层座村组\s\d()（）,，]"
+# (路 街 号 ...) never occur in a unit's name, and nor do digits, letters (B区, Ⅱ区 once
+# NFKC has made it II区), blanks, punctuation or symbols: real divisions are named in
+# Chinese characters only, and a unit that is not stops the prefix a level higher.
+_UNIT_NAME = r"[^省市区县旗盟镇乡路街号巷弄栋幢楼室层座村组\W\dA-Za-z_\u00c0-\u052f]"
 _UNIT = re.compile(rf"{_UNIT_NAME}{{1,12}}?自治州|{_UNIT_NAME}{{1,12}}[省市区县旗盟]")
 _MUNICIPALITIES = frozenset({"北京市", "上海市", "天津市", "重庆市"})
 _NOT_ADMIN_ENDINGS = (
@@ -186,6 +230,14 @@ _NOT_ADMIN_ENDINGS = (
     "住宅区", "生活区", "片区", "商业区", "服务区", "超市", "菜市", "夜市", "集市", "门市",
 )
 _PROVINCE, _PREFECTURE, _COUNTY = 0, 1, 2
+# A county-level name does not end in a numeral (东一区, 三区), 二七区 of Zhengzhou aside
+# (陆 is left out: 平陆县, 安陆市, 下陆区); and a name with an estate's word before its
+# last character is an estate's part (龙泽苑西区, 和家园东区; 清苑区, 下花园区 are real).
+_NUMERALS = frozenset("〇零一二三四五六七八九十百千两壹贰叁肆伍柒捌玖拾")
+_NUMBERED_DIVISIONS = frozenset({"二七区"})
+_ESTATE_WORDS = ("苑", "家园", "花园", "公寓", "大院", "山庄", "新村", "公馆", "庄园",
+                 "别墅", "大厦", "广场")
+_ESTATE_WORD = re.compile("|".join(_ESTATE_WORDS))
 
 
 def _unit_level(unit: str, previous: int) -> int:
@@ -207,6 +259,13 @@ def _unit_level(unit: str, previous: int) -> int:
     return _COUNTY  # 县 旗
 
 
+def _estate_like(unit: str) -> bool:
+    """Whether a county-level unit is named like a housing estate (东一区, 桂花苑西区)."""
+    if unit[-2] in _NUMERALS:
+        return unit not in _NUMBERED_DIVISIONS
+    return _ESTATE_WORD.search(unit, 0, len(unit) - 2) is not None
+
+
 def administrative_prefix(value: str) -> str:
     """The province / prefecture / district-or-county units an address starts with."""
     text = _nfkc(value).strip()
@@ -218,11 +277,14 @@ def administrative_prefix(value: str) -> str:
             break
         unit = match.group()
         if unit[-1] in "区市" and (unit.endswith(_NOT_ADMIN_ENDINGS) or (
-                unit[-1] == "市" and text[match.end():match.end() + 1] == "场")):
-            break
+                unit[-1] == "市" and text[match.end():match.end() + 1] == "场") or (
+                unit.endswith("城市") and text.startswith(_ESTATE_WORDS, match.end()))):
+            break  # a market, or an estate such as 万科城市花园
         unit_level = _unit_level(unit, level)
         if unit_level < level or (unit_level == level and unit_level != _PREFECTURE):
             break
+        if unit_level == _COUNTY and _estate_like(unit):
+            break  # over-generalising is the safe side: keep the level above only
         units.append(unit)
         pos, level = match.end(), unit_level
         if level == _COUNTY:

@@ -10,9 +10,15 @@ It finds, in any text:
 - the names of the subjects in the batch: the full name, and the given name (or each
   part of a dotted minority name) when it has at least two characters.
 
-Digits may be full-width or any other Unicode decimal digits, or Chinese numerals
-(〇一二...), and split by blanks, dashes or dots ("138 1234 5678"); names may be split by
-blanks and written with any form of the minority-name dot or in full-width letters.
+Digits may be full-width or any other Unicode decimal digits, Chinese numerals
+(〇一二..., ○ for 〇, 幺 for 一, the formal 壹贰叁...), circled, superscript or other
+digit symbols (①②, ¹²), and split by up to 3 blanks, dashes, dots or slashes and one
+line break ("138 1234 5678", "138/1234/5678"); characters that do not show (soft
+hyphens, zero-width and bidi controls, combining marks) are ignored inside numbers
+and names. The check character X may stand apart ("...006 X", "...006（X）"), and 17
+digits with a province digit and a birth date are taken for an ID number without it.
+Names may be split by blanks and written with any form of the minority-name dot or in
+full-width letters.
 A finding holds its kind and span, never the value it found.
 """
 
@@ -28,11 +34,13 @@ from gateway.disclosure.operators import (
     MASK,
     NAME_DOT,
     NAME_DOTS,
+    UNUSUAL_CHARACTER,
     mask_bank_card,
     mask_keep,
     mask_person_name,
     mask_plain_name,
     normalise_name,
+    replace_hidden,
 )
 from gateway.records.idnumber import check_character
 
@@ -44,19 +52,53 @@ NAME = "name"
 _PRIORITY = {ID_NUMBER: 0, MOBILE: 1, BANK_CARD: 2, OLD_ID_NUMBER: 3, NAME: 4}
 _NAME_PRIORITY = _PRIORITY[NAME]
 
-_SEP = "[ \t\u00a0\u3000\u2000-\u200b\u202f\\-\u2010-\u2015\u2212\ufe63\uff0d.\u00b7]"
+# Characters that do not show are read as this one (one for one, so positions hold);
+# it is neither a digit nor a separator, and a blank inside a name.
+_HIDDEN = "\u200b"
+_SEP = ("[ \t\u00a0\u3000\u2000-\u200a\u202f\u205f\\-\u2010-\u2015\u2212\ufe63\uff0d"
+        ".\uff0e\u00b7/\uff0f]")
+# At most one line break between two groups (a number wrapped at the end of a line).
+_LINE_BREAK = "(?:\r\n?|[\n\x0b\x0c\x85\u2028\u2029])"
 _X_CHARS = "Xx\uff38\uff58"
-_CN_DIGITS = "〇零一二三四五六七八九"
-_CN_VALUE = {char: str(max(0, i - 1)) for i, char in enumerate(_CN_DIGITS)}
-# A run of decimal digits (any script) or Chinese numerals, with up to 3 separators
-# between groups; possessive, so the regex never backtracks into a run. The leading
-# lookahead lets re skip to the next digit in C (a quarter faster on narratives).
-_DIGIT = f"[\\d{_CN_DIGITS}]"
-_RUN = re.compile(rf"(?={_DIGIT}){_DIGIT}++(?:{_SEP}{{1,3}}+{_DIGIT}++)*+[{_X_CHARS}]?")
+# Digit forms besides Unicode decimal digits, with their value and their script: Chinese
+# numerals (1) and digit symbols (2). A change of script splits a group, so a numeral in
+# a name (张三) or a list mark (①) glued to a number does not become one of its digits.
+_CN_NUMERALS = {"〇": 0, "零": 0, "○": 0, "一": 1, "幺": 1, "壹": 1, "二": 2, "贰": 2, "貳": 2,
+                "三": 3, "叁": 3, "參": 3, "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6,
+                "陸": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9}
+# (All in the BMP: a character class with one beyond it makes re's search a third slower.)
+_SYMBOL_RANGES = ((0xB2, 0xB9), (0x2070, 0x2089), (0x2460, 0x24FF), (0x2776, 0x2793))
+_DIGIT_FORMS: dict[str, tuple[str, int]] = {str(d): (str(d), 0) for d in range(10)}
+_DIGIT_FORMS.update({chr(0xFF10 + d): (str(d), 0) for d in range(10)})  # full-width
+_DIGIT_FORMS.update({c: (str(v), 1) for c, v in _CN_NUMERALS.items()})
+for _low, _high in _SYMBOL_RANGES:
+    for _code in range(_low, _high + 1):
+        _value = unicodedata.digit(chr(_code), None)
+        if _value is not None and not chr(_code).isdecimal():
+            _DIGIT_FORMS[chr(_code)] = (str(_value), 2)
+# Every digit form that is not a Unicode decimal digit, as its ASCII digit.
+NUMERALS: dict[str, str] = {c: v for c, (v, script) in _DIGIT_FORMS.items() if script}
+_EXTRA_DIGITS = "".join(NUMERALS)
+_X = ("X", -1)  # the check character: it takes the script of the digits before it
+_OPENING, _CLOSING = "(（[［【", ")）]］】"
+# A run of digits (any form), with separators (up to 3, and a line break) between
+# groups, and a check character X that may stand apart or in brackets; possessive, so
+# the regex never backtracks into a run. The leading lookahead lets re skip to the next
+# digit in C (a quarter faster on narratives); the one after the first digits lets most
+# runs (一, 2026年) end after one test instead of trying each way a run could go on.
+_DIGIT = f"[\\d{_EXTRA_DIGITS}]"
+_DIGITS = f"[\\d{_EXTRA_DIGITS}{_HIDDEN}]++"
+_GAP = f"{_SEP}{{0,3}}+(?:{_LINE_BREAK}{_SEP}{{0,3}}+)?"
+_GOES_ON = f"[{_SEP[1:-1]}\r\n\x0b\x0c\x85\u2028\u2029{_X_CHARS}{re.escape(_OPENING)}]"
+_RUN = re.compile(rf"(?={_DIGIT}){_DIGITS}(?:(?={_GOES_ON})(?:{_GAP}{_DIGITS})*+"
+                  rf"(?:{_SEP}{{0,3}}+[{re.escape(_OPENING)}]?+{_SEP}{{0,2}}+[{_X_CHARS}])?)?")
 _MIN_RUN = 11
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_SPACES = frozenset(" \t\r\n\u00a0\u3000\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-                    "\u2008\u2009\u200a\u200b\u202f")
+# Blanks allowed inside a name: every white space, and what a hidden character reads as.
+_SPACES = frozenset(" \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\u00a0\u1680\u2000\u2001\u2002"
+                    "\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f"
+                    "\u205f\u3000" + _HIDDEN)
+_BLANK = re.compile(f"[{''.join(sorted(_SPACES))}]")
 _PLAIN_CJK = re.compile("[\u4e00-\u9fff]+")
 # Characters compared loosely in names: ASCII and full-width letters by their lower case,
 # every dot form as the middle dot.
@@ -99,6 +141,16 @@ def is_id_number(digits: str) -> bool:
     return digits[17] == check_character(body)
 
 
+def is_id_body(digits: str) -> bool:
+    """17 digits that start an ID number: province digit 1-8 and a possible birth date."""
+    if len(digits) != 17 or digits[0] not in "12345678" or not (digits.isascii() and
+                                                                digits.isdigit()):
+        return False
+    year = int(digits[6:10])
+    return 1900 <= year <= 2099 and _possible_date(year, int(digits[10:12]),
+                                                   int(digits[12:14]))
+
+
 def is_old_id_number(digits: str) -> bool:
     """A 15-digit ID number of the 1980s-1990s: address code, YYMMDD, sequence."""
     return (len(digits) == 15 and digits.isascii() and digits.isdigit() and digits[0] in "12345678"
@@ -123,10 +175,15 @@ def _classify(digits: str, old_ids: bool) -> tuple[str, str] | None:
         return ID_NUMBER, mask_keep(digits, 3, 2)
     if not digits.isdigit():
         return None
-    if n in (11, 13, 15):
+    if n in (11, 12, 13, 15):
+        # With the country code, or the trunk 0 dialled before a mobile from a landline.
         mobile = digits[n - 11:]
-        if digits[: n - 11] in ("", "86", "0086") and mobile[0] == "1" and mobile[1] in "3456789":
+        if digits[: n - 11] in ("", "0", "86", "0086") and mobile[0] == "1" and (
+                mobile[1] in "3456789"):
             return MOBILE, mask_keep(mobile, 3, 4)
+    if n == 17 and is_id_body(digits):
+        # The check character is only a check: the first 17 digits name the person.
+        return ID_NUMBER, mask_keep(digits, 3, 2)
     if 16 <= n <= 19 and digits[0] != "0" and luhn_valid(digits):
         return BANK_CARD, mask_bank_card(digits)
     if old_ids and n == 15 and is_old_id_number(digits):
@@ -137,8 +194,9 @@ def _classify(digits: str, old_ids: bool) -> tuple[str, str] | None:
 def _groups(text: str, start: int, end: int) -> list[tuple[str, list[int]]]:
     """The digit groups of a run, with each digit's position.
 
-    Separators split groups, and so does a change between Chinese numerals and digits
-    (张三13812345678: the 三 is a group of its own).
+    Separators split groups, and so does a change of script between Chinese numerals,
+    digit symbols and digits (张三13812345678: the 三 is a group of its own). Hidden
+    characters are skipped.
     """
     run = text[start:end]
     if run.isascii() and run.isdigit():
@@ -146,29 +204,40 @@ def _groups(text: str, start: int, end: int) -> list[tuple[str, list[int]]]:
     groups: list[tuple[str, list[int]]] = []
     digits: list[str] = []
     positions: list[int] = []
-    chinese = False
+    script = -1
+    forms = _DIGIT_FORMS
     for pos in range(start, end):
         char = text[pos]
-        if char in _CN_VALUE:
-            digit, is_chinese = _CN_VALUE[char], True
-        elif "0" <= char <= "9":
-            digit, is_chinese = char, False
-        elif char in _X_CHARS:
-            digit, is_chinese = "X", chinese
-        elif char.isdecimal():
-            digit, is_chinese = str(unicodedata.decimal(char)), False
-        else:
-            digit = ""
-        if digits and (not digit or is_chinese != chinese):
-            groups.append(("".join(digits), positions))
-            digits, positions = [], []
-        if digit:
-            digits.append(digit)
-            positions.append(pos)
-            chinese = is_chinese
+        form = forms.get(char)
+        if form is None:
+            if char == _HIDDEN:
+                continue
+            if char in _X_CHARS:
+                form = _X
+            elif char.isdecimal():
+                form = (str(unicodedata.decimal(char)), 0)
+        if form is None or (digits and form[1] != script and form is not _X):
+            if digits:
+                groups.append(("".join(digits), positions))
+                digits, positions = [], []
+            if form is None:
+                continue
+        digits.append(form[0])
+        positions.append(pos)
+        if form is not _X:
+            script = form[1]
     if digits:
         groups.append(("".join(digits), positions))
     return groups
+
+
+def _closing_bracket(text: str, spots: list[int]) -> int:
+    """1 when an ID number's X stands in brackets, "...006（X）", so the span takes both."""
+    x_at = spots[-1]
+    if x_at + 1 < len(text) and text[x_at + 1] in _CLOSING and any(
+            char in _OPENING for char in text[spots[-2] + 1:x_at]):
+        return 1
+    return 0
 
 
 def _run_hits(text: str, start: int, end: int, old_ids: bool) -> list[_Hit]:
@@ -192,7 +261,10 @@ def _run_hits(text: str, start: int, end: int, old_ids: bool) -> list[_Hit]:
             kind = _classify(candidate, old_ids)
             if kind is not None:
                 first = spots[0] - 1 if plus and i == 0 and kind[0] == MOBILE else spots[0]
-                found.append((first, spots[-1] + 1, _PRIORITY[kind[0]], kind[0], kind[1]))
+                last = spots[-1] + 1
+                if candidate[-1] == "X" and spots[-1] - spots[-2] > 1:
+                    last += _closing_bracket(text, spots)
+                found.append((first, last, _PRIORITY[kind[0]], kind[0], kind[1]))
         group, spots = groups[i]
         for k in range(len(group) - 17 if len(group) > 18 else 0):
             window = group[k:k + 18]
@@ -205,27 +277,28 @@ def _run_hits(text: str, start: int, end: int, old_ids: bool) -> list[_Hit]:
 # ---------------------------------------------------------------- names
 
 
-def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool, int]]:
-    """What to look for for one name: (folded needle, replacement, is Latin, offset).
+def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool, int, bool]]:
+    """What to look for for one name: (folded needle, replacement, is Latin, offset, full).
 
-    The first needle is the full name; the others (given name, parts of a dotted name)
-    lie at ``offset`` inside it.
+    The first needle is the full name (``full`` true); the others (given name, parts of
+    a dotted name) lie at ``offset`` inside it.
     """
     if _PLAIN_CJK.fullmatch(name):
         # The common case: Chinese characters only, nothing to normalise or fold.
         if len(name) < 2:
             return []
-        needles = [(name, mask_plain_name(name), False, 0)]
+        needles = [(name, mask_plain_name(name), False, 0, True)]
         surname = 2 if name[:2] in COMPOUND_SURNAMES else 1
         if given_names and len(name) - surname >= 2:
-            needles.append((name[surname:], MASK * (len(name) - surname), False, surname))
+            needles.append((name[surname:], MASK * (len(name) - surname), False, surname,
+                            False))
         return needles
-    canonical = normalise_name(name)
+    canonical = normalise_name(replace_hidden(name))
     folded = "".join(_FOLD.get(char, char) for char in canonical if char not in _SPACES)
     if len(folded) < 2:
         return []
     latin = folded.isascii()
-    needles = [(folded, mask_person_name(canonical), latin, 0)]
+    needles = [(folded, mask_person_name(canonical), latin, 0, True)]
     if latin or not given_names:
         return needles
     if NAME_DOT in folded:
@@ -233,13 +306,13 @@ def _needles(name: str, given_names: bool) -> list[tuple[str, str, bool, int]]:
         for k, part in enumerate(folded.split(NAME_DOT)):
             if len(part) >= 2:
                 mask = (part[:1] if k == 0 else MASK) + MASK * (len(part) - 1)
-                needles.append((part, mask, False, offset))
+                needles.append((part, mask, False, offset, False))
             offset += len(part) + 1
     else:
         family = 2 if folded[:2] in COMPOUND_SURNAMES else 1
         given = folded[family:]
         if len(given) >= 2:
-            needles.append((given, MASK * len(given), False, family))
+            needles.append((given, MASK * len(given), False, family, False))
     return needles
 
 
@@ -271,22 +344,24 @@ def _inside_word(text: str, start: int, end: int) -> bool:
     return (before.isalpha() and before.isascii()) or (after.isalpha() and after.isascii())
 
 
-def _name_hits(text: str, names: Iterable[str], given_names: bool) -> list[_Hit]:
+def _name_hits(text: str, names: Iterable[str], given_names: bool, blanks: bool
+               ) -> list[_Hit]:
+    """Where the names are, as hits; ``blanks`` tells whether the text has any blank."""
     found: list[_Hit] = []
-    blanks = " " in text or "\u3000" in text or "\u00a0" in text or "\t" in text
     for name in names:
         if not isinstance(name, str):
             continue
         full: set[int] = set()  # where the full name was found literally
-        for needle, replacement, latin, offset in _needles(name, given_names):
+        for needle, replacement, latin, offset, is_full in _needles(name, given_names):
             if not latin and NAME_DOT not in needle:
                 # Chinese characters match only themselves: a literal search (skipping
                 # given names inside a full name found), and a blank-tolerant walk only
-                # when the text has blanks at all.
+                # when the text has blanks at all. Only the full name is recorded: the
+                # first part of a dotted name also lies at offset 0.
                 size = len(needle)
                 pos = text.find(needle)
                 while pos >= 0:
-                    if not offset:
+                    if is_full:
                         full.add(pos)
                         found.append((pos, pos + size, _NAME_PRIORITY, NAME, replacement))
                     elif pos - offset not in full:
@@ -310,12 +385,18 @@ def _name_hits(text: str, names: Iterable[str], given_names: bool) -> list[_Hit]
 
 def _hits(text: str, names: Iterable[str], old_ids: bool, given_names: bool) -> list[_Hit]:
     """Non-overlapping hits in text order: at each start the longest; overlaps are merged."""
+    blanks = False
+    if UNUSUAL_CHARACTER.search(text) is not None:
+        # Hidden characters read as a zero-width space, one for one: spans stay those of
+        # the text given. (Ordinary text has neither blanks nor hidden characters.)
+        text = replace_hidden(text, _HIDDEN)
+        blanks = _BLANK.search(text) is not None
     found: list[_Hit] = []
     for match in _RUN.finditer(text):
         if match.end() - match.start() >= _MIN_RUN:
             found += _run_hits(text, match.start(), match.end(), old_ids)
     if names:
-        found += _name_hits(text, names, given_names)
+        found += _name_hits(text, names, given_names, blanks)
     if len(found) < 2:
         return found
     found.sort(key=lambda hit: (hit[0], hit[0] - hit[1], hit[2]))
