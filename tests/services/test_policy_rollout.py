@@ -134,8 +134,8 @@ def test_in_flight_calls_see_one_policy_or_the_other(live: LiveGateway) -> None:
         assert entries[seq].policy_version == (new if masked else old)
 
 
-def test_rolled_out_version_survives_a_restart(live_factory, caplog) -> None:  # type: ignore[no-untyped-def]
-    live = live_factory(subdir="restart")
+def roll_out_and_restart(live: LiveGateway, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Roll MOBILE_FOR_AWARDS out, restart, check it still serves; the warnings logged."""
     version = live.client("security_officer").propose_policy(bundle(MOBILE_FOR_AWARDS))
     config = live.gw.config
     live.server.stop(grace=0.5)
@@ -146,8 +146,12 @@ def test_rolled_out_version_survives_a_restart(live_factory, caplog) -> None:  #
         assert reopened.state.version == version.version
     finally:
         reopened.close()
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_rolled_out_version_survives_a_restart(live_factory, caplog) -> None:  # type: ignore[no-untyped-def]
+    warnings = roll_out_and_restart(live_factory(subdir="restart"), caplog)
     # The files in policies/ are not what serves: the operator is told so at start-up.
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("the files in" in m and "not live until rolled out" in m for m in warnings)
 
 
@@ -157,18 +161,8 @@ def test_no_warning_when_the_rolled_out_version_is_the_files(live_factory, tmp_p
     for name, data in bundle(MOBILE_FOR_AWARDS).items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    live = live_factory(policies=folder, subdir="same-files")
-    version = live.client("security_officer").propose_policy(bundle(MOBILE_FOR_AWARDS))
-    config = live.gw.config
-    live.server.stop(grace=0.5)
-    live.gw.close()
-    with caplog.at_level(logging.WARNING, logger="credgate"):
-        reopened = Gateway.open(config)
-    try:
-        assert reopened.state.version == version.version
-    finally:
-        reopened.close()
-    assert not [r for r in caplog.records if "not live until rolled out" in r.getMessage()]
+    warnings = roll_out_and_restart(live_factory(policies=folder, subdir="same-files"), caplog)
+    assert not [m for m in warnings if "not live until rolled out" in m]
 
 
 def test_sighup_rolls_out_the_edited_files(live_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
