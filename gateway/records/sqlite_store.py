@@ -141,6 +141,9 @@ class SqliteStore(SqliteLifecycle):
         self._cache_size = cache_subjects
         self._cache_lock = threading.Lock()
         self._generation = 0
+        # A connection of its own that only reads PRAGMA data_version (see the cache).
+        self._watch: sqlite3.Connection | None = None
+        self._data_version: int | None = None
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -270,12 +273,13 @@ class SqliteStore(SqliteLifecycle):
     def _subject_records(self, subject_index: str) -> tuple[StoredRecord, ...]:
         """All records of one blind index, from the cache or the database.
 
-        The cache holds stored (encrypted) records only. It is exact because this
-        process is the only writer of an embedded store: every write bumps the
-        generation and drops the subjects it touched, and a read that raced a write
-        is not cached.
+        The cache holds stored (encrypted) records only. It is exact: every write of
+        this store bumps the generation and drops the subjects it touched, a read that
+        raced a write is not cached, and a commit by any other connection to the file
+        (another process, a tool) changes SQLite's data_version, which empties it.
         """
         with self._cache_lock:
+            self._drop_cache_if_written_elsewhere()
             cached = self._cache.get(subject_index)
             if cached is not None:
                 self._cache.move_to_end(subject_index)
@@ -312,6 +316,24 @@ class SqliteStore(SqliteLifecycle):
         except sqlite3.Error as exc:
             raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
         return [_row_to_record(r) for r in rows]
+
+    def _drop_cache_if_written_elsewhere(self) -> None:
+        """Empty the cache when the file changed under another connection (cache lock held)."""
+        if not self._cache_size:
+            return
+        try:
+            if self._watch is None:
+                self._watch = sqlite3.connect(self.path, isolation_level=None,
+                                              check_same_thread=False)
+            version = self._watch.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("record store unavailable", detail=str(exc)) from None
+        if version != self._data_version:
+            # Also after this store's own writes (they use other connections): cheap,
+            # and what matters is that no other writer's change is ever missed.
+            self._data_version = version
+            self._generation += 1
+            self._cache.clear()
 
     def _invalidate(self, subject_indexes: Collection[str]) -> None:
         with self._cache_lock:
@@ -405,4 +427,10 @@ class SqliteStore(SqliteLifecycle):
                 with suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
+        with self._cache_lock:
+            if self._watch is not None:
+                with suppress(sqlite3.Error):
+                    self._watch.close()
+                self._watch = None
+            self._cache.clear()
         self._local = threading.local()

@@ -79,6 +79,25 @@ def test_a_record_leaves_use_once(store: RecordStore) -> None:
         store.retire_record("rec-none", state=REMOVED, at=AT, ref="")
 
 
+def test_writes_by_another_instance_are_seen_at_once(store: RecordStore) -> None:
+    # Another gateway process or tool on the same data: no cached answer may outlive it.
+    store.put_records([make_record(1)])
+    assert [r.record_id for r in store.find_records(["idx-alice"], {"dishonest_debtor"})] == [
+        "rec-0001"]
+    other = reopen(store)
+    try:
+        other.retire_record("rec-0001", state=REMOVED, at=AT, ref="")
+        other.put_records([make_record(2)])
+    finally:
+        other.close()
+    found = store.find_records(["idx-alice"], {"dishonest_debtor"})
+    assert [r.record_id for r in found] == ["rec-0002"]
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as conn:  # a plain SQL write, not through a store
+            conn.execute("UPDATE records SET state = 'removed' WHERE record_id = 'rec-0002'")
+        assert store.find_records(["idx-alice"], {"dishonest_debtor"}) == []
+
+
 def test_an_open_objection_marks_the_record_disputed(store: RecordStore) -> None:
     store.put_records([make_record(1), make_record(2)])
     assert not store.find_records(["idx-alice"], {"dishonest_debtor"})[0].disputed  # cached
