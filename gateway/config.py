@@ -51,17 +51,32 @@ class Config:
 
 
 _PATHS = {"data_dir", "keys_dir", "policies_dir"}
+#: Whole-number settings and their allowed range.
+_INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
+         "request_window_s": (1, 3600)}
+#: Seconds settings and their allowed range (finite: inf or nan would disable the timer).
+_SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0)}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
-    """Read a TOML config file (optional), then CREDGATE_* variables, then overrides."""
+    """Read a TOML config file (optional), then CREDGATE_* variables, then overrides.
+
+    Every setting is checked: an unknown name, a value of the wrong kind or out of range
+    raises ConfigurationError naming the setting (never a silent default).
+    """
     values: dict[str, Any] = {}
     if path is not None:
         try:
             with Path(path).open("rb") as fh:
-                values.update(tomllib.load(fh).get("gateway", {}))
+                doc = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot read config file: {exc}") from None
+        if set(doc) - {"gateway"} or not isinstance(doc.get("gateway", {}), dict):
+            # Settings outside [gateway] (or a misspelt table) would be silently ignored.
+            raise ConfigurationError("config file: put every setting in a [gateway] table "
+                                     f"(found {sorted(doc)})")
+        values.update(doc.get("gateway", {}))
     known = {f.name for f in fields(Config)}
     for name in known:
         env = os.environ.get(f"CREDGATE_{name.upper()}")
@@ -73,12 +88,38 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
         raise ConfigurationError(f"unknown config settings: {sorted(unknown)}")
     for name in _PATHS & set(values):
         values[name] = Path(values[name])
-    for name in ("max_workers", "audit_busy_timeout_ms", "request_window_s"):
+    for name, (low, high) in _INTS.items():
         if name in values:
-            values[name] = int(values[name])
-    if isinstance(values.get("policy_two_person"), str):
-        values["policy_two_person"] = values["policy_two_person"].lower() in ("1", "true", "yes")
-    for name in ("audit_checkpoint_interval_s", "blacklist_cache_s"):
+            values[name] = _number(name, values[name], int, low, high)
+    for name, (low_s, high_s) in _SECONDS.items():
         if name in values:
-            values[name] = float(values[name])
+            values[name] = _number(name, values[name], float, low_s, high_s)
+    if "policy_two_person" in values:
+        values["policy_two_person"] = _flag("policy_two_person", values["policy_two_person"])
     return replace(Config(), **values)
+
+
+def _number(name: str, value: Any, kind: type[int] | type[float], low: float,
+            high: float) -> Any:
+    """A setting as a number within [low, high]; raises ConfigurationError."""
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ValueError
+        number = kind(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"setting {name} must be a {kind.__name__}") from None
+    if not low <= number <= high:  # also false for nan
+        raise ConfigurationError(f"setting {name} must be between {low:g} and {high:g}")
+    return number
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A yes/no setting; anything but a clear yes or no is refused, never taken as no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"setting {name} must be true or false")

@@ -31,3 +31,42 @@ def test_unknown_setting_refused(tmp_path: Path) -> None:
 def test_unreadable_file_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("text", ['listen = "0.0.0.0:1"\n', '[gatway]\nlisten = "x"\n',
+                                  'gateway = "x"\n'])
+def test_settings_outside_the_gateway_table_are_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "credgate.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"\[gateway\] table"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("YES", True), (" on ", True),
+                                             ("1", True), ("false", False), ("off", False),
+                                             ("0", False)])
+def test_the_two_person_rule_reads_clear_yes_and_no(monkeypatch: pytest.MonkeyPatch,
+                                                    value: str, expected: bool) -> None:
+    monkeypatch.setenv("CREDGATE_POLICY_TWO_PERSON", value)
+    assert load_config().policy_two_person is expected
+
+
+@pytest.mark.parametrize("value", ["enabled", "y", "ja", "", "2"])
+def test_an_unclear_two_person_setting_is_refused_not_taken_as_off(
+        monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CREDGATE_POLICY_TWO_PERSON", value)
+    with pytest.raises(ConfigurationError, match="policy_two_person"):
+        load_config()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("BLACKLIST_CACHE_S", "inf"), ("BLACKLIST_CACHE_S", "-1"),
+    ("AUDIT_CHECKPOINT_INTERVAL_S", "nan"), ("AUDIT_CHECKPOINT_INTERVAL_S", "1e9"),
+    ("MAX_WORKERS", "sixteen"), ("MAX_WORKERS", "0"), ("REQUEST_WINDOW_S", "1.5"),
+    ("AUDIT_BUSY_TIMEOUT_MS", "-5"),
+])
+def test_numbers_out_of_kind_or_range_are_refused(monkeypatch: pytest.MonkeyPatch,
+                                                  name: str, value: str) -> None:
+    monkeypatch.setenv(f"CREDGATE_{name}", value)
+    with pytest.raises(ConfigurationError, match=name.lower()):
+        load_config()
