@@ -24,6 +24,7 @@ from gateway.consent import ConsentRegistry
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
 from gateway.errors import ConfigurationError
+from gateway.keys import check_key_files
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import (
     PolicyRollout,
@@ -162,6 +163,10 @@ class Gateway:
     ) -> Gateway:
         """Load everything; raises ConfigurationError so a broken set-up never serves."""
         clock = clock or SystemClock()
+        if check_key_files(config.keys_dir):
+            log.warning("the keys in %s are marked DEVELOPMENT ONLY: whoever has a copy can "
+                        "read every stored value and act as any party; never serve real "
+                        "data with them", config.keys_dir)
         keyring = load_keyring(config.keys_dir)
         state = load_state(active_policy_dir(config), keyring)
         catalogue = state.catalogue

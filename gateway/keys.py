@@ -14,6 +14,7 @@ the handshake and the gateway refuse them.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -32,7 +33,7 @@ from gateway.crypto.signatures import format_key_file, key_id
 from gateway.errors import ConfigurationError
 from gateway.records.catalogue import Party
 
-__all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "init_keys"]
+__all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "check_key_files", "init_keys"]
 
 MARKER_FILE = "DEVELOPMENT-ONLY-DO-NOT-USE-IN-PRODUCTION"
 DEV_WARNING = "DEVELOPMENT KEY - NEVER USE IN PRODUCTION"
@@ -63,14 +64,27 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
-    """Write a file with mode 0600 (private) or 0644, replacing what was there."""
+    """Write a file with mode 0600 (private) or 0644, replacing what was there.
+
+    The bytes go to a new file created with its final mode, which then replaces the old
+    one: a secret never sits in a file that an earlier, looser mode left readable.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = 0o600 if private else 0o644
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.chmod(path, mode)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)  # the umask may have narrowed or kept it
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def _name(common_name: str, organisation: str = "credgate development") -> x509.Name:
@@ -303,3 +317,27 @@ def init_keys(
     )
     _write(directory / "README.txt", readme.encode("utf-8"), private=False)
     _write(directory / MARKER_FILE, b"", private=False)
+
+
+#: The gateway's own secrets in a keys folder: who reads them reads every record.
+GATEWAY_SECRETS = ("data-keys.toml", "gateway.key", "gateway.log.key")
+
+
+def check_key_files(keys_dir: Path) -> bool:
+    """Refuse gateway secrets readable by other users; True for a development key set.
+
+    A set that ``init_keys`` made carries the DEVELOPMENT-ONLY marker and is let through
+    (the caller warns): its files come from a checkout, where modes are not kept.
+    """
+    if (keys_dir / MARKER_FILE).exists():
+        return True
+    for name in GATEWAY_SECRETS:
+        path = keys_dir / name
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            continue  # the loaders name what is missing
+        if mode & 0o077:
+            raise ConfigurationError(f"{path} may be read by other users (mode "
+                                     f"{mode & 0o777:o}); make it 600")
+    return False

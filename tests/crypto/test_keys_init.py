@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import stat
 from collections.abc import Iterator
 from concurrent import futures
@@ -17,10 +18,19 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from gateway.app import Gateway
+from gateway.config import Config
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key, sign, verify
 from gateway.errors import ConfigurationError
-from gateway.keys import MARKER_FILE, PARTY_URI_PREFIX, UNKNOWN_PARTY, init_keys
+from gateway.keys import (
+    MARKER_FILE,
+    PARTY_URI_PREFIX,
+    UNKNOWN_PARTY,
+    check_key_files,
+    init_keys,
+)
 from gateway.records.catalogue import Party, load_catalogue
+from tests.support import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTIES = list(load_catalogue(ROOT / "policies").parties.values())
@@ -224,3 +234,37 @@ def test_committed_development_set_covers_every_registered_party() -> None:
         cert = _cert(committed / "parties" / f"{party.id}.crt")
         assert _cn(cert) == party.id
         cert.verify_directly_issued_by(ca)
+
+
+def test_force_never_leaves_a_secret_in_a_loosely_readable_file(tmp_path: Path) -> None:
+    init_keys(tmp_path, PARTIES[:1])
+    loose = tmp_path / "data-keys.toml"
+    loose.chmod(0o644)  # as a copy or a checkout leaves it
+    before = loose.stat().st_ino
+    init_keys(tmp_path, PARTIES[:1], force=True)
+    # A new file made with its final mode took the old one's place.
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+    assert loose.stat().st_ino != before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_production_key_set_with_loose_secrets_is_refused(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    init_keys(keys, PARTIES[:1])
+    assert check_key_files(keys) is True  # marked DEVELOPMENT ONLY: let through, warned
+    (keys / MARKER_FILE).unlink()  # what a production set looks like
+    assert check_key_files(keys) is False
+    for name in ("data-keys.toml", "gateway.key", "gateway.log.key"):
+        (keys / name).chmod(0o640)
+        with pytest.raises(ConfigurationError, match=name):
+            check_key_files(keys)
+        (keys / name).chmod(0o600)
+    assert check_key_files(keys) is False
+
+
+def test_serving_on_development_keys_is_loudly_logged(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="credgate"):
+        gw = Gateway.open(Config(data_dir=tmp_path / "data", keys_dir=KEYS))
+    gw.close()
+    assert any("DEVELOPMENT ONLY" in r.getMessage() for r in caplog.records)
