@@ -57,7 +57,7 @@ def _show(version: pb.PolicyVersion, as_json: bool) -> None:
           f"{version.status}")
     if version.reason:
         print(f"  {version.reason}")
-    changes = diff.get("changes", [])
+    changes = [*diff.get("gained", []), *diff.get("lost", [])]
     if changes:
         print_table(["change", "party", "purpose", "object", "before", "after", "when"],
                     [[c["change"], c["party"], c["purpose"], c["object"], c["before"],

@@ -11,9 +11,10 @@ import pytest
 
 from gateway.cli import main
 from gateway.clock import FixedClock
+from gateway.policy.rollout import read_bundle
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
-from tests.support import ADULT, KEYS
+from tests.support import ADULT, KEYS, POLICIES
 
 
 @pytest.fixture
@@ -120,3 +121,25 @@ def test_disclosure_export_writes_verified_files(live: LiveGateway, tmp_path: Pa
     assert names == ["disclosure.csv", "disclosure.json", "manifest.json", "manifest.sig"]
     assert ADULT.encode() not in (out / "disclosure.json").read_bytes()
     assert main(["disclosure", "export", str(out), *client_args(live, "court")]) == 1
+
+
+def test_rollout_and_approve_print_the_change_in_access(live_factory, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    # The second officer approves what the CLI shows: it must show the change.
+    live = live_factory(policy_two_person=True)
+    folder = tmp_path / "proposed"
+    for name, data in read_bundle(POLICIES).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        extra = b"p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
+        (folder / name).write_bytes(data + (extra if name == "policy.csv" else b""))
+    assert main(["policy", "rollout", str(folder), "--target", live.target,
+                 "--party", "security_officer"]) == 0
+    proposed = capsys.readouterr().out
+    [pending] = live.gw.rollout.versions(1)
+    assert main(["policy", "approve", str(pending.id), "--target", live.target,
+                 "--party", "security_officer_b"]) == 0
+    approved = capsys.readouterr().out
+    for out in (proposed, approved):
+        assert "no change in effective access" not in out
+        assert "hr_bureau" in out and "identity.mobile" in out and "gained" in out
