@@ -175,6 +175,13 @@ class PolicyRollout:
             state = self._load(self._dir / record.bundle_hash)
             if state.version != record.version:
                 raise FailedPrecondition("the stored bundle no longer matches its version")
+            proposed_over = record.diff.get("old_version")
+            if proposed_over != self._current().version:
+                # The approver was shown the change against another live policy: approving
+                # it now could silently undo whatever went live in between.
+                raise FailedPrecondition("another policy went live since this proposal; "
+                                         "propose it again to see its current effect",
+                                         reason="stale_proposal")
             self._activate(state)
             now = rfc3339(self._clock.now())
             self._db.execute(

@@ -19,6 +19,7 @@ from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, POLICIES
 
 MOBILE_FOR_AWARDS = "p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
+ADDRESS_FOR_AWARDS = "p, hr_bureau, identity.address, read_masked, awards, allow,\n"
 BREAKS_A_CASE = "p, civil_affairs, honour, read, awards, allow,\n"
 
 
@@ -102,6 +103,21 @@ def test_two_person_rule(live_factory) -> None:  # type: ignore[no-untyped-def]
         pb.ApprovePolicyRequest(id=pending.id), timeout=30)
     assert approved.status == "active" and approved.approver == "security_officer_b"
     assert mobile_release(live) == [("mobile", pb.MASKED)]
+
+
+def test_a_proposal_made_against_another_live_policy_cannot_be_approved(live_factory  # type: ignore[no-untyped-def]
+                                                                        ) -> None:
+    live = live_factory(policy_two_person=True)
+    officer, second = live.client("security_officer"), live.client("security_officer_b")
+    first = officer.propose_policy(bundle(MOBILE_FOR_AWARDS))
+    other = officer.propose_policy(bundle(ADDRESS_FOR_AWARDS))
+    second.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=other.id), timeout=30)
+    # Approving the first now would silently take back what the other one granted.
+    with pytest.raises(grpc.RpcError) as info:
+        second.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=first.id), timeout=30)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "propose it again" in (info.value.details() or "")
+    assert live.gw.state.version == other.version
 
 
 def test_in_flight_calls_see_one_policy_or_the_other(live: LiveGateway) -> None:
