@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import grpc
 from google.protobuf.message import Message
@@ -10,7 +11,7 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
-from gateway.errors import FailedPrecondition, PermissionDenied
+from gateway.errors import CredgateError, FailedPrecondition, PermissionDenied
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
 from gateway.records.catalogue import Party
 from gateway.services.common import CallFrame, audited_call
@@ -94,11 +95,20 @@ def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> Policy
     if gw.rollout is None:
         raise FailedPrecondition("policy rollout is not available")
     before = gw.state.version
-    record = gw.rollout.propose(author, read_bundle(gw.config.policies_dir))
-    gw.audit.append(AuditEntry(
-        time=gw.clock.now(), trace_id="", requester=author, action="policy.reload",
-        purpose=SUPERVISION_PURPOSE, subject_index="", categories=(), fields_released=(),
-        consent_id="", policy_rule="", policy_version=before, decision="allow",
-        reason=f"policy {record.id} {record.status} {record.version[:16]}",
-        request_id=f"reload-{record.id}", record_count=0))
+
+    def audit(decision: str, reason: str, request_id: str) -> None:
+        gw.audit.append(AuditEntry(
+            time=gw.clock.now(), trace_id="", requester=author, action="policy.reload",
+            purpose=SUPERVISION_PURPOSE, subject_index="", categories=(), fields_released=(),
+            consent_id="", policy_rule="", policy_version=before, decision=decision,
+            reason=reason, request_id=request_id, record_count=0))
+
+    try:
+        record = gw.rollout.propose(author, read_bundle(gw.config.policies_dir))
+    except CredgateError as exc:
+        # A reload refused before any version was recorded is a decision too.
+        audit("deny", exc.reason or type(exc).__name__, f"reload-{uuid.uuid4()}")
+        raise
+    audit("allow", f"policy {record.id} {record.status} {record.version[:16]}",
+          f"reload-{record.id}")
     return record

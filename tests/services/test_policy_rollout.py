@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from gateway.api import pb
 from gateway.app import Gateway
+from gateway.errors import CredgateError
 from gateway.policy.rollout import read_bundle
 from gateway.services.policy_admin import reload_from_files
 from tests.live_gateway import LiveGateway
@@ -197,3 +199,19 @@ def test_sighup_rolls_out_the_edited_files(live_factory, tmp_path: Path) -> None
     reloads = [e for _, e in live.gw.audit.read(start=1, limit=100)
                if e.action == "policy.reload"]
     assert [e.reason.split()[2] for e in reloads] == ["rejected", "active"]
+
+
+def test_a_refused_reload_is_audited(live_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "policies"
+    for name, data in read_bundle(POLICIES).items():
+        if name != "masking.toml":  # a bundle that cannot even be read as one
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+    live = live_factory(policies=POLICIES, subdir="reload-refused")
+    live.gw.config = replace(live.gw.config, policies_dir=folder)
+    with pytest.raises(CredgateError):
+        reload_from_files(live.gw)
+    [entry] = [e for _, e in live.gw.audit.read(start=1, limit=100)
+               if e.action == "policy.reload"]
+    assert entry.decision == "deny" and entry.requester == "operator:SIGHUP"
+
