@@ -34,12 +34,19 @@ def approver_of(catalogue: Catalogue, record: StoredRecord) -> str | None:
     return category.repair.approver_for(record.provider)
 
 
+OBJECTION_OPEN_MESSAGE = ("an objection to this record is open: the providing department "
+                          "answers it first")
+
+
 def check_repairable(catalogue: Catalogue, record: StoredRecord, now: datetime) -> str:
     """The approver, once the record may be repaired today; raises FailedPrecondition."""
     today = local_date(now)
     if not in_use(record, today):
         raise FailedPrecondition("the record is no longer shown or used",
                                  reason="record_not_in_use")
+    if record.disputed:
+        # Repairing would leave the objection without a record to correct or withdraw.
+        raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
     category = catalogue.categories[record.category]
     opens = repair_opens(category, record)
     approver = approver_of(catalogue, record)

@@ -15,6 +15,7 @@ from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.catalogue import Party
 from gateway.records.intake import seal_submission
+from gateway.records.lifecycle import in_use
 from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, OPEN, ObjectionRow
 from gateway.records.model import StoredRecord
 from gateway.records.objections import (
@@ -82,6 +83,13 @@ def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
         raise InvalidArgument("the correction must concern the same person")
     if sub.source_record_id == record.source_record_id:
         raise InvalidArgument("the correction needs a new source_record_id")
+    # A correction answers an objection: it may narrow what the record says, never
+    # bring an expired record back or make it run longer.
+    if not in_use(record, local_date(now)):
+        raise FailedPrecondition("the record is no longer shown or used: withdraw it "
+                                 "instead of correcting it", reason="record_not_in_use")
+    if sub.event_date > record.event_date:
+        raise InvalidArgument("the correction cannot move the event later")
     ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
     decision = call.policy.decide(party.id, sub.category, SUBMIT_ACTION, PROVIDER_PURPOSE, ctx)
     if decision.rule is not None:
@@ -89,8 +97,12 @@ def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
     if not decision.allowed:
         raise PermissionDenied(f"policy does not allow {party.id} to submit {sub.category}",
                                reason="policy_denied")
-    return seal_submission(sub, provider=party.id, catalogue=call.catalogue,
-                           keyring=gw.keyring, now=now, replaces=record.record_id)
+    corrected = seal_submission(sub, provider=party.id, catalogue=call.catalogue,
+                                keyring=gw.keyring, now=now, replaces=record.record_id)
+    if record.display_end is not None and (corrected.display_end is None
+                                           or corrected.display_end > record.display_end):
+        raise InvalidArgument("the correction cannot lengthen the display period")
+    return corrected
 
 
 class ObjectionServicer(rpc.ObjectionServiceServicer):

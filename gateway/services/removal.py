@@ -9,6 +9,7 @@ from gateway.app import Gateway
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, REMOVED, removable
+from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id
 from gateway.services.common import audited_call
 from gateway.services.person import PROVIDER_PURPOSE
@@ -59,6 +60,8 @@ class RemovalServicer(rpc.RemovalServiceServicer):
                 if record.state != ACTIVE:
                     raise FailedPrecondition("the record is no longer in use",
                                              reason="record_not_active")
+                if record.disputed:
+                    raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
             now = rfc3339(gw.clock.now())
             seq = call.commit_allow(reason=f"record {record.record_id} removed: "
                                            f"{request.reason}")

@@ -11,7 +11,13 @@ from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
 from gateway.records.lifecycle_rows import APPROVED, PENDING, REJECTED, RepairRow
-from gateway.records.repair import MAX_STATEMENT_CHARS, new_repair, open_text, seal_text
+from gateway.records.repair import (
+    MAX_STATEMENT_CHARS,
+    OBJECTION_OPEN_MESSAGE,
+    new_repair,
+    open_text,
+    seal_text,
+)
 from gateway.records.validate import check_free_text, check_opaque_id
 from gateway.services.common import audited_call
 from gateway.services.person import (
@@ -137,6 +143,9 @@ class RepairServicer(rpc.RepairServiceServicer):
                 if row.status != PENDING:
                     raise FailedPrecondition("the application has been decided",
                                              reason="repair_decided")
+                record = gw.store.get_record(row.record_id)
+                if request.approve and record is not None and record.disputed:
+                    raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
             now = gw.clock.now()
             verdict = APPROVED if request.approve else REJECTED
             seq = call.commit_allow(reason=f"repair {repair_id} {verdict}")
