@@ -205,7 +205,7 @@ class Gateway:
             clock=clock,
             tracer_provider=provider,
             tracer=provider.get_tracer("credgate"),
-            blacklist=Blacklist(store, ttl=config.blacklist_cache_s),
+            blacklist=Blacklist(store, keyring=keyring, ttl=config.blacklist_cache_s),
             log_key=log_key,
         )
         # Digests of requests verified before a restart are remembered again: a request

@@ -5,14 +5,20 @@ instance sharing a PostgreSQL store enforces them. Each instance keeps the set o
 parties for at most `ttl` seconds (a dictionary look-up per call instead of a database
 round trip); a listing made on this instance takes effect here at once, on other
 instances within `ttl`. A store that cannot be read refuses the call (fail closed).
+The officers' reasons are free text that may name people: they are stored sealed
+(bound to the listing and the field) and opened only to be shown to officers.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
 
+from gateway.crypto import decrypt_field, encrypt_field
+from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
 from gateway.records.lifecycle_rows import BlacklistRow
@@ -22,6 +28,7 @@ from gateway.records.store import RecordStore
 #: so no listing can lock the officers who lift listings out).
 LISTABLE_KIND = "credit_agency"
 REFUSED_REASON = "party_blacklisted"
+_SEAL_CATEGORY = "blacklist"
 
 
 def listable(party: Party) -> bool:
@@ -32,9 +39,10 @@ def listable(party: Party) -> bool:
 class Blacklist:
     """Enforces and edits the blacklist kept in the store."""
 
-    def __init__(self, store: RecordStore, *, ttl: float = 1.0,
+    def __init__(self, store: RecordStore, *, keyring: Keyring, ttl: float = 1.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._keyring = keyring
         self._ttl = ttl
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -77,19 +85,46 @@ class Blacklist:
         if not listable(party):
             raise FailedPrecondition("only credit agencies can be blacklisted",
                                      reason="not_listable")
+        sealed = self._seal(party_id, at, "reason", reason)
         try:
-            return self._store.blacklist_party(BlacklistRow(party=party_id, listed_at=at,
-                                                            listed_by=by, reason=reason))
+            row = self._store.blacklist_party(BlacklistRow(party=party_id, listed_at=at,
+                                                           listed_by=by, reason=sealed))
         finally:
             self._forget()
+        return self._opened(row)
 
     def lift(self, party_id: str, *, by: str, reason: str, at: str) -> BlacklistRow:
         """Lift a listing; raises FailedPrecondition when the party is not listed."""
+        listing = next((r for r in self._store.list_blacklist() if r.party == party_id), None)
+        if listing is None:
+            raise FailedPrecondition("the party is not blacklisted",
+                                     reason="not_blacklisted")
+        sealed = self._seal(party_id, listing.listed_at, "lift_reason", reason)
         try:
-            return self._store.lift_blacklist(party_id, at=at, by=by, reason=reason)
+            row = self._store.lift_blacklist(party_id, at=at, by=by, reason=sealed)
         finally:
             self._forget()
+        return self._opened(row)
 
     def entries(self, *, include_lifted: bool = False) -> list[BlacklistRow]:
-        """Listings in force (and lifted ones on request)."""
-        return self._store.list_blacklist(include_lifted=include_lifted)
+        """Listings in force (and lifted ones on request), reasons opened for officers."""
+        return [self._opened(r) for r in self._store.list_blacklist(
+            include_lifted=include_lifted)]
+
+    def _seal(self, party_id: str, listed_at: str, field: str, text: str) -> str:
+        blob = encrypt_field(self._keyring, record_id=f"{party_id}@{listed_at}",
+                             category=_SEAL_CATEGORY, field=field, plaintext=text)
+        return base64.b64encode(blob).decode("ascii")
+
+    def _open(self, row: BlacklistRow, field: str, text: str) -> str:
+        if not text:
+            return ""
+        return decrypt_field(self._keyring, record_id=f"{row.party}@{row.listed_at}",
+                             category=_SEAL_CATEGORY, field=field,
+                             blob=base64.b64decode(text))
+
+    def _opened(self, row: BlacklistRow) -> BlacklistRow:
+        """The row with its reasons in clear (raises DecryptionError on a tampered one)."""
+        return dataclasses.replace(row, reason=self._open(row, "reason", row.reason),
+                                   lift_reason=self._open(row, "lift_reason",
+                                                          row.lift_reason))

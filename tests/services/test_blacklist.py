@@ -10,6 +10,7 @@ import pytest
 
 from gateway.blacklist import Blacklist
 from gateway.clock import FixedClock
+from gateway.crypto.keyring import generate_keyring
 from gateway.errors import PermissionDenied
 from gateway.records.catalogue import Catalogue
 from gateway.records.sqlite_store import SqliteStore
@@ -112,8 +113,9 @@ def test_instances_sharing_a_store_enforce_each_others_listings(
     here, there = SqliteStore(tmp_path / "r.db"), SqliteStore(tmp_path / "r.db")
     ticks = [0.0]
     try:
-        mine = Blacklist(here, ttl=1.0, monotonic=lambda: ticks[0])
-        theirs = Blacklist(there, ttl=1.0, monotonic=lambda: ticks[0])
+        keyring = generate_keyring()
+        mine = Blacklist(here, keyring=keyring, ttl=1.0, monotonic=lambda: ticks[0])
+        theirs = Blacklist(there, keyring=keyring, ttl=1.0, monotonic=lambda: ticks[0])
         agency = catalogue.parties["credit_agency"]
         theirs.check(agency)  # read and cached: not listed
         mine.add(catalogue, "credit_agency", by="security_officer", reason=REASON,
@@ -129,3 +131,16 @@ def test_instances_sharing_a_store_enforce_each_others_listings(
     finally:
         here.close()
         there.close()
+
+
+def test_the_officers_reasons_are_shown_but_stored_sealed(live: LiveGateway) -> None:
+    officer = live.client("security_officer")
+    reason, lifted = f"未经同意查询{ADULT}的信用信息", "整改完成，经复核解除"
+    officer.blacklist_agency("credit_agency", reason)
+    officer.lift_blacklist("credit_agency", lifted)
+    [entry] = officer.list_blacklist(include_lifted=True).entries
+    assert (entry.reason, entry.lift_reason) == (reason, lifted)  # officers read them
+    live.gw.store.close()
+    raw = b"".join(p.read_bytes() for p in live.gw.config.data_dir.rglob("*") if p.is_file())
+    for text in (ADULT, "未经同意查询", "整改完成"):
+        assert text.encode("utf-8") not in raw
