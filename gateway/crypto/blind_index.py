@@ -22,8 +22,8 @@ from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
 
 __all__ = [
-    "blind_index", "blind_indexes", "keyed_digest", "normalise_id_number", "pseudonym",
-    "pseudonymiser",
+    "blind_index", "blind_indexes", "keyed_digest", "keyed_digests", "normalise_id_number",
+    "pseudonym", "pseudonymiser",
 ]
 
 _LABEL = b"credgate/blind-index/v1"
@@ -71,6 +71,14 @@ def keyed_digest(keyring: Keyring, data: bytes) -> str:
     """``"<key id>:<hex HMAC-SHA256>"`` of bytes under the active index key, for equality tests."""
     key_id = keyring.active_index_id
     return _index(key_id, keyring.index_keys[key_id], _frame(_DIGEST_LABEL, bytes(data)))
+
+
+def keyed_digests(keyring: Keyring, data: bytes) -> list[str]:
+    """``keyed_digest`` under every index key, the active key's first (during a rotation)."""
+    message = _frame(_DIGEST_LABEL, bytes(data))
+    active = keyring.active_index_id
+    ids = [active, *(key_id for key_id in keyring.index_keys if key_id != active)]
+    return [_index(key_id, keyring.index_keys[key_id], message) for key_id in ids]
 
 
 def pseudonym(keyring: Keyring, *, audience: str, value: str) -> str:

@@ -4,20 +4,41 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 from gateway.clock import rfc3339
 from gateway.crypto import blind_index, encrypt_field, keyed_digest
+from gateway.crypto.blind_index import keyed_digests
 from gateway.crypto.keyring import Keyring
 from gateway.records.catalogue import Catalogue
 from gateway.records.display import display_end
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
+from gateway.records.store import RecordStore
 
 SUBJECT_FIELD = "subject_id"
 
 
 def submission_digest(keyring: Keyring, provider: str, sub: RecordSubmission) -> str:
     """A keyed digest of a submission's content, to tell a replay from a conflicting resend."""
+    return keyed_digest(keyring, _submission_bytes(provider, sub))
+
+
+def with_earlier_digest(store: RecordStore, keyring: Keyring, record: StoredRecord,
+                        sub: RecordSubmission) -> StoredRecord:
+    """The record with the digest its first submission got, when that was this content
+    under an older index key: an honest replay during a key rotation stays a replay."""
+    earlier = store.find_record_by_source(record.provider, record.source_record_id)
+    if earlier is None or earlier.submission_digest == record.submission_digest:
+        return record
+    if earlier.submission_digest in keyed_digests(keyring,
+                                                  _submission_bytes(record.provider, sub)):
+        return replace(record, submission_digest=earlier.submission_digest)
+    return record  # other content: the store refuses it as a conflicting resubmission
+
+
+def _submission_bytes(provider: str, sub: RecordSubmission) -> bytes:
+    """The canonical bytes of a submission's content that its digest is taken of."""
     doc = {
         "provider": provider,
         "source": sub.source_record_id,
@@ -33,7 +54,7 @@ def submission_digest(keyring: Keyring, provider: str, sub: RecordSubmission) ->
     if sub.occupation:
         doc["occupation"] = sub.occupation
     canonical = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return keyed_digest(keyring, canonical.encode("utf-8"))
+    return canonical.encode("utf-8")
 
 
 def seal_submission(

@@ -9,7 +9,7 @@ from gateway.app import Gateway
 from gateway.clock import local_date
 from gateway.errors import PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.records.intake import seal_submission
+from gateway.records.intake import seal_submission, with_earlier_digest
 from gateway.records.validate import RawRecord, validate_batch
 from gateway.services.common import audited_call
 
@@ -62,6 +62,9 @@ class RecordServicer(rpc.RecordServiceServicer):
                             f"submit {record.category}", reason="policy_denied")
                 sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
                                           keyring=gw.keyring, now=now) for r in batch]
+                if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
+                    sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
+                              for rec, sub in zip(sealed, batch, strict=True)]
             # 7. audit: the decision is durable before anything is stored or answered.
             seq = call.commit_allow()
             with call.step("store"):
