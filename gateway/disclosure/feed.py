@@ -6,23 +6,27 @@ repaired, withdrawn or removed) and not under objection are considered
 by the public masking profile (a field with no public rule stops the run, naming the
 field), and the whole batch goes through the privacy review gate before anything is
 released: no output value may contain an ID number, a mobile or bank card number or
-the full name of any subject in the batch.
+the full name of any subject of the run (every batch is checked against all of them,
+so the batch size changes nothing). Records of people who were under 18 on the event
+date are never published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.crypto import decrypt_field
 from gateway.crypto.keyring import Keyring
-from gateway.disclosure.gate import GateResult, review_batch
+from gateway.disclosure.gate import GateResult, Subjects, review_batch, subjects_of
 from gateway.disclosure.profiles import MaskingProfiles
 from gateway.records.catalogue import Catalogue
+from gateway.records.idnumber import parse_id_number
 from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.model import StoredRecord
 
 PUBLIC = "public"
+ADULT_AGE = 18
 NAME_TYPES = frozenset({"person_name"})
 
 
@@ -57,29 +61,58 @@ class PublishedBatch:
     review: GateResult
 
 
-def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
-                  profiles: MaskingProfiles, keyring: Keyring) -> PublishedBatch:
-    """Desensitise a batch by the public profile and review it.
+def _value(record: StoredRecord, name: str, keyring: Keyring) -> str:
+    """One field of a stored record, decrypted when sealed."""
+    stored = record.fields[name]
+    if stored.ciphertext is None:
+        return stored.plain or ""
+    return decrypt_field(keyring, record_id=record.record_id, category=record.category,
+                         field=name, blob=stored.ciphertext)
 
-    Raises UnpublishableField when a field has no public rule (the run must stop) and
+
+def _subject_id(record: StoredRecord, keyring: Keyring) -> str:
+    return decrypt_field(keyring, record_id=record.record_id, category=record.category,
+                         field=SUBJECT_FIELD, blob=record.subject_ciphertext)
+
+
+def of_a_minor(record: StoredRecord, keyring: Keyring) -> bool:
+    """Whether the person was under 18 on the event date: never published."""
+    subject = parse_id_number(_subject_id(record, keyring), today=record.event_date)
+    return subject.age_on(record.event_date) < ADULT_AGE
+
+
+def run_subjects(records: Iterable[StoredRecord], *, catalogue: Catalogue,
+                 keyring: Keyring) -> Subjects:
+    """The names and ID numbers of every record of a run, for each batch's review."""
+    names: list[str] = []
+    subject_ids: list[str] = []
+    for record in records:
+        category = catalogue.categories[record.category]
+        names.extend(value for name in record.fields
+                     if (spec := category.fields.get(name)) is not None
+                     and spec.type in NAME_TYPES and (value := _value(record, name, keyring)))
+        subject_ids.append(_subject_id(record, keyring))
+    return subjects_of(names, subject_ids)
+
+
+def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
+                  profiles: MaskingProfiles, keyring: Keyring,
+                  run: Subjects | None = None) -> PublishedBatch:
+    """Desensitise a batch by the public profile and review it (``run``: see review_batch).
+
+    Records of people who were minors on the event date are left out. Raises
+    UnpublishableField when a field has no public rule (the run must stop) and
     DecryptionError when a stored value cannot be decrypted.
     """
     out: list[PublishedRecord] = []
     names: list[str] = []
     subject_ids: list[str] = []
     for record in records:
+        if of_a_minor(record, keyring):
+            continue
         category = catalogue.categories[record.category]
-        values: dict[str, str] = {}
-        for name, stored in record.fields.items():
-            if stored.ciphertext is not None:
-                values[name] = decrypt_field(keyring, record_id=record.record_id,
-                                             category=record.category, field=name,
-                                             blob=stored.ciphertext)
-            else:
-                values[name] = stored.plain or ""
-        subject_ids.append(decrypt_field(keyring, record_id=record.record_id,
-                                         category=record.category, field=SUBJECT_FIELD,
-                                         blob=record.subject_ciphertext))
+        values = {name: _value(record, name, keyring) for name in record.fields}
+        subject_ids.append(_subject_id(record, keyring))
         types = {name: spec.type for name, spec in category.fields.items()}
         record_names = [v for n, v in values.items() if types.get(n) in NAME_TYPES and v]
         names.extend(record_names)
@@ -94,5 +127,5 @@ def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
             provider=record.provider, provider_name_zh=provider.name_zh if provider else "",
             fields=masked))
     review = review_batch([r.fields for r in out], subject_names=names,
-                          subject_ids=subject_ids)
+                          subject_ids=subject_ids, run=run)
     return PublishedBatch(records=tuple(out), review=review)

@@ -165,8 +165,21 @@ def _has_subject_id(digits: str, forms: dict[int, set[str]]) -> bool:
     return False
 
 
-def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]]
-                  ) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    """The names and ID numbers a review looks for, indexed once (for a whole feed run)."""
+
+    names: _NameIndex
+    id_forms: dict[int, set[str]]
+
+
+def subjects_of(subject_names: Iterable[str], subject_ids: Iterable[str]) -> Subjects:
+    """Index subjects' names and ID numbers for ``review_batch(..., run=...)``."""
+    return Subjects(_name_index(subject_names), _subject_id_forms(subject_ids))
+
+
+def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]],
+                  run: Subjects | None = None) -> list[str]:
     """What is wrong with one value (reason texts without the data), in a stable order."""
     found = {_WHAT[f.kind] for f in scan(value, old_ids=False)}
     visible = visible_form(value)
@@ -176,17 +189,27 @@ def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]]
         # The visible form again, so that a number written to slip past the scanner
         # (compatibility forms, characters that do not show) is still caught here.
         found.update(_WHAT[f.kind] for f in scan(visible, old_ids=False))
-    if names and _has_name(_FILLERS.sub("", visible).casefold(), names):
-        found.add(_SUBJECT_NAME)
-    if (id_forms[17] or id_forms[15]) and len(digitish) >= 15 and _has_subject_id(
-            _digit_key(digitish), id_forms):
-        found.add(_SUBJECT_ID)
+    key = _FILLERS.sub("", visible).casefold()
+    digits = _digit_key(digitish) if len(digitish) >= 15 else ""
+    lookups = [(names, id_forms)]
+    if run is not None:
+        lookups.append((run.names, run.id_forms))
+    for name_index, forms in lookups:
+        if name_index and _has_name(key, name_index):
+            found.add(_SUBJECT_NAME)
+        if digits and (forms[17] or forms[15]) and _has_subject_id(digits, forms):
+            found.add(_SUBJECT_ID)
     return sorted(found)
 
 
 def review_batch(records_out: Sequence[Mapping[str, object]], *,
-                 subject_names: Iterable[str], subject_ids: Iterable[str]) -> GateResult:
-    """Review a batch about to be published; the result lists reasons without personal data."""
+                 subject_names: Iterable[str], subject_ids: Iterable[str],
+                 run: Subjects | None = None) -> GateResult:
+    """Review a batch about to be published; the result lists reasons without personal data.
+
+    ``run`` adds the subjects of everything else published in the same run, so that a
+    record naming the subject of another batch is caught whatever the batch size.
+    """
     names = _name_index(subject_names)
     id_forms = _subject_id_forms(subject_ids)
     reasons: list[str] = []
@@ -201,7 +224,7 @@ def review_batch(records_out: Sequence[Mapping[str, object]], *,
             name = field if isinstance(field, str) else str(field)
             field_why = field_reviews.get(name)
             if field_why is None:
-                field_why = field_reviews[name] = _review_value(name, names, id_forms)
+                field_why = field_reviews[name] = _review_value(name, names, id_forms, run)
             # A field name is quoted only when it is a plain code that gives nothing away.
             label = name if (not field_why and isinstance(field, str)
                              and _SAFE_FIELD.fullmatch(name)) else f"#{position}"
@@ -211,6 +234,6 @@ def review_batch(records_out: Sequence[Mapping[str, object]], *,
                 continue
             checked += 1
             text = value if isinstance(value, str) else str(value)
-            for why in _review_value(text, names, id_forms):
+            for why in _review_value(text, names, id_forms, run):
                 reasons.append(f"record {index} field {label}: {why}")
     return GateResult(passed=not reasons, reasons=tuple(reasons), values_checked=checked)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date
 
 import grpc
 
@@ -11,10 +12,11 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import local_date
 from gateway.disclosure.export import manifest_bytes, render_files, sign_manifest
-from gateway.disclosure.feed import PublishedRecord, publish_batch
+from gateway.disclosure.feed import PublishedRecord, publish_batch, run_subjects
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.lifecycle import publishable
+from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited_call
 
 log = logging.getLogger("credgate.disclosure")
@@ -67,28 +69,38 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             call.draft.categories = tuple(allowed)
         return allowed
 
+    def _pages(self, call: CallFrame, categories: list[str], size: int,
+               today: date) -> Iterator[list[StoredRecord]]:
+        """The publishable records of the categories, a page at a time (empty pages skipped)."""
+        after = ""
+        while True:
+            page = self._gw.store.records_in_categories(categories, after=after, limit=size)
+            if not page:
+                return
+            after = page[-1].record_id
+            ready = [r for r in page
+                     if publishable(r, call.catalogue.categories[r.category], today)
+                     and call.catalogue.categories[r.category].publishes(r.severity)]
+            if ready:
+                yield ready
+
     def _batches(self, call: CallFrame, categories: list[str],
                  size: int) -> Iterator[tuple[tuple[PublishedRecord, ...], bool]]:
         """fetch, protect, review and audit each batch; yields (records, released)."""
         gw = self._gw
         today = local_date(gw.clock.now())
-        after = ""
+        with call.step("fetch"):
+            # First the subjects of the whole run: each batch is reviewed against all of
+            # them, so a record naming someone from another batch is caught too.
+            run = run_subjects((r for page in self._pages(call, categories, size, today)
+                                for r in page), catalogue=call.catalogue, keyring=gw.keyring)
         number = 0
-        while True:
-            with call.step("fetch"):
-                page = gw.store.records_in_categories(categories, after=after, limit=size)
-                if not page:
-                    return
-                after = page[-1].record_id
-                ready = [r for r in page
-                         if publishable(r, call.catalogue.categories[r.category], today)
-                         and call.catalogue.categories[r.category].publishes(r.severity)]
-            if not ready:
-                continue
+        for ready in self._pages(call, categories, size, today):
             number += 1
             with call.step("protect"):
                 batch = publish_batch(ready, catalogue=call.catalogue,
-                                      profiles=call.state.profiles, keyring=gw.keyring)
+                                      profiles=call.state.profiles, keyring=gw.keyring,
+                                      run=run)
             call.draft.record_count = len(batch.records)
             if not batch.review.passed:
                 # The reasons name record positions and fields, never the data.

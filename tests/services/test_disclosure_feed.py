@@ -14,7 +14,7 @@ from gateway.crypto import load_verify_key
 from gateway.disclosure.export import verify_manifest
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import NAME, debtor_record, identity_record, penalty_record
-from tests.support import ADULT, KEYS, OTHER_ADULT
+from tests.support import ADULT, KEYS, OTHER_ADULT, TEENAGER
 
 OTHER_NAME = "李小红"
 
@@ -129,3 +129,23 @@ def test_an_empty_feed_is_still_audited(live: LiveGateway) -> None:
     assert (entry.action, entry.requester, entry.decision) == (
         "disclosure.feed", "credit_website", "allow")
     assert entry.record_count == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 1000])
+def test_a_record_naming_the_subject_of_another_batch_is_withheld(live: LiveGateway,
+                                                                  batch_size: int) -> None:
+    # The website chooses the batch size: the review must not depend on it.
+    other_name = "李小红"
+    live.client("court").submit_records([
+        debtor_record("RUN-1", subject=OTHER_ADULT, debtor_name=other_name),
+        typical_case("RUN-2", ADULT, f"本案与被执行人{other_name}串通转移财产。")])
+    published = feed(live, batch_size=batch_size)
+    assert not any(other_name in value for r in published for value in r.fields.values())
+    assert not [r for r in published if r.category == "typical_case"]
+
+
+def test_a_minors_record_is_never_published(live: LiveGateway) -> None:
+    live.client("market_regulator").submit_records([
+        penalty_record("MINOR-1", "serious", "2026-09-01", subject=TEENAGER),
+        penalty_record("ADULT-1", "serious", "2026-09-01")])
+    assert [r.fields["decision_number"] for r in feed(live)] == ["ADULT-1"]
