@@ -17,6 +17,9 @@ from gateway.services.person import portal_person
 ACCESS_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment")
 
 
+#: Days an access under a purpose missing from the catalogue waits before it is shown.
+UNKNOWN_PURPOSE_DELAY_DAYS = 180
+
 class SubjectServicer(rpc.SubjectServiceServicer):
     """SubjectAccessReport: identify, validate, consent, fetch, audit, respond."""
 
@@ -40,11 +43,18 @@ class SubjectServicer(rpc.SubjectServiceServicer):
             # 5. fetch: from the audit log, by blind index.
             with call.step("fetch"):
                 events: list[pb.AccessEvent] = []
+                # A purpose the catalogue no longer knows (renamed or retired) may have
+                # been an investigation: it waits as long as the longest delay, at least
+                # UNKNOWN_PURPOSE_DELAY_DAYS, rather than not at all.
+                unknown_delay = timedelta(days=max(
+                    [UNKNOWN_PURPOSE_DELAY_DAYS, *(p.disclosure_delay_days
+                                                   for p in call.catalogue.purposes.values())]))
                 for seq, entry in gw.audit_search.for_subject(indexes, actions=ACCESS_ACTIONS):
                     if entry.decision != "allow":
                         continue
                     purpose = call.catalogue.purposes.get(entry.purpose)
-                    delay = timedelta(days=purpose.disclosure_delay_days if purpose else 0)
+                    delay = (timedelta(days=purpose.disclosure_delay_days) if purpose
+                             else unknown_delay)
                     if entry.time + delay > now:
                         continue  # not yet disclosable; not even counted
                     who = call.catalogue.parties.get(entry.requester)

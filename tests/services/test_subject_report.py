@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import grpc
@@ -58,3 +59,21 @@ def test_only_the_portal_with_the_persons_consent_gets_a_report(live: LiveGatewa
         live.client("citizen_portal").subject_access_report(ADULT, other)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "another person" in info.value.details()
+
+
+def test_a_purpose_gone_from_the_catalogue_keeps_its_accesses_deferred(
+        live: LiveGateway, clock: FixedClock) -> None:
+    live.client("court").submit_records([debtor_record("AR-9")])
+    live.client("public_security").query_subject(ADULT, "criminal_investigation")
+    consent = self_consent(live, clock)
+    # A later policy renames or retires the purpose: its accesses must not come out now.
+    catalogue = live.gw.state.catalogue
+    purposes = {code: p for code, p in catalogue.purposes.items()
+                if code != "criminal_investigation"}
+    live.gw.state = replace(live.gw.state, catalogue=replace(catalogue, purposes=purposes))
+    clock.advance(timedelta(days=1))
+    report = live.client("citizen_portal").subject_access_report(ADULT, consent)
+    assert [e.purpose for e in report.events] == []
+    clock.advance(timedelta(days=180))
+    report = live.client("citizen_portal").subject_access_report(ADULT, consent)
+    assert [e.purpose for e in report.events] == ["criminal_investigation"]
