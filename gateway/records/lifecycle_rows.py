@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+
+from gateway.clock import local_date, parse_rfc3339
 
 OPEN = "open"
 ANSWERED = "answered"
@@ -122,3 +125,9 @@ def blacklist_from_row(row: Sequence[Any]) -> BlacklistRow:
     return BlacklistRow(party=row[0], listed_at=row[1], listed_by=row[2], reason=row[3],
                         lifted_at=row[4], lifted_by=row[5], lift_reason=row[6],
                         entry_id=int(row[7]))
+
+
+def submission_lag(submitted_at: str, event_date: date | str) -> int:
+    """Days from the event to its submission, both as the city's dates."""
+    event = event_date if isinstance(event_date, date) else date.fromisoformat(event_date)
+    return (local_date(parse_rfc3339(submitted_at)) - event).days

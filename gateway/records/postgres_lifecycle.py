@@ -34,6 +34,7 @@ from gateway.records.lifecycle_rows import (
     blacklist_from_row,
     objection_from_row,
     repair_from_row,
+    submission_lag,
 )
 from gateway.records.model import StoredRecord
 from gateway.records.sqlite_lifecycle import RECORD_LIFECYCLE_COLUMNS
@@ -205,10 +206,10 @@ class PostgresLifecycle:
     def submission_lags(self) -> list[tuple[str, int]]:
         """(provider, days from event date to submission) of every original submission."""
         rows = self._run(lambda c: c.execute(self._q(
-            "SELECT provider, (substr(submitted_at, 1, 10)::date - event_date) "
+            "SELECT provider, submitted_at, event_date "
             "FROM {schema}.records WHERE replaces = '' ORDER BY provider")).fetchall(),
             retry=True)
-        return [(r[0], int(r[1])) for r in rows]
+        return [(r[0], submission_lag(r[1], r[2])) for r in rows]
 
     # -- objections -------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from gateway.records.lifecycle_rows import (
     blacklist_from_row,
     objection_from_row,
     repair_from_row,
+    submission_lag,
 )
 from gateway.records.model import StoredRecord
 
@@ -212,10 +213,9 @@ class SqliteLifecycle:
     def submission_lags(self) -> list[tuple[str, int]]:
         """(provider, days from event date to submission) of every original submission."""
         rows = self._read(lambda c: c.execute(
-            "SELECT provider, CAST(julianday(substr(submitted_at, 1, 10)) - "
-            "julianday(event_date) AS INTEGER) FROM records WHERE replaces = '' "
+            "SELECT provider, submitted_at, event_date FROM records WHERE replaces = '' "
             "ORDER BY provider").fetchall())
-        return [(r[0], int(r[1])) for r in rows]
+        return [(r[0], submission_lag(r[1], r[2])) for r in rows]
 
     # -- objections -------------------------------------------------------------------
 

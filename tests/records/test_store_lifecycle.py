@@ -269,8 +269,13 @@ def test_submission_lags_count_original_submissions(store: RecordStore) -> None:
                     submitted_at="2024-01-01T23:59:59Z"),
         make_record(3, event_date=date(2023, 12, 1), submitted_at="2024-01-01T00:00:00Z",
                     replaces="rec-0001"),
+        make_record(4, provider="tax", source_record_id="T-4", event_date=date(2024, 1, 2),
+                    submitted_at="2024-01-01T20:00:00Z"),
     ])
-    assert sorted(store.submission_lags()) == [("court", 10), ("tax", 0)]
+    # Days are the city's (UTC+8): 23:59:59Z on 1 January is the 2nd there (one day
+    # after the event), and 20:00Z on the 1st is already the event's day (no lag, never
+    # a negative one).
+    assert sorted(store.submission_lags()) == [("court", 10), ("tax", 0), ("tax", 1)]
 
 
 def test_an_older_sqlite_file_gains_the_lifecycle_columns(tmp_path: Path) -> None:
