@@ -110,8 +110,13 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                                            f"{len(batch.review.reasons)} finding(s)")
                 yield batch.records, False
                 continue
+            # An objection filed since the batch was fetched takes its record out: a
+            # disputed record is never released, however late the objection came.
+            disputed = gw.store.disputed_record_ids([r.record_id for r in batch.records])
+            records = tuple(r for r in batch.records if r.record_id not in disputed)
+            call.draft.record_count = len(records)
             call.commit_allow(reason=f"batch {number}")
-            yield batch.records, True
+            yield records, True
 
     def PublicDisclosure(
         self, request: pb.PublicDisclosureRequest, context: grpc.ServicerContext
@@ -137,6 +142,8 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
         with audited_call(gw, context, "credgate.v1.DisclosureService/ExportDisclosure",
                           "disclosure.export") as call:
             categories = self._categories(call, context, request)
+            if gw.log_key is None:  # before any batch is logged as released
+                raise FailedPrecondition("the gateway has no signing key")
             released: list[PublishedRecord] = []
             withheld = 0
             for records, ok in self._batches(call, categories, DEFAULT_BATCH):
@@ -147,8 +154,6 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             if call.draft.seq == 0:
                 call.commit_allow(reason="no publishable records")
             with call.step("respond"):
-                if gw.log_key is None:
-                    raise FailedPrecondition("the gateway has no signing key")
                 files = render_files(released)
                 manifest = manifest_bytes(files, released, policy_version=call.state.version,
                                           generated_at=gw.clock.now())

@@ -12,6 +12,7 @@ from gateway.api import pb
 from gateway.clock import FixedClock
 from gateway.crypto import load_verify_key
 from gateway.disclosure.export import verify_manifest
+from gateway.services import disclosure as disclosure_service
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import NAME, debtor_record, identity_record, penalty_record
 from tests.support import ADULT, KEYS, OTHER_ADULT, TEENAGER
@@ -149,3 +150,23 @@ def test_a_minors_record_is_never_published(live: LiveGateway) -> None:
         penalty_record("MINOR-1", "serious", "2026-09-01", subject=TEENAGER),
         penalty_record("ADULT-1", "serious", "2026-09-01")])
     assert [r.fields["decision_number"] for r in feed(live)] == ["ADULT-1"]
+
+
+def test_an_objection_filed_while_a_batch_is_prepared_keeps_its_record_back(
+        live: LiveGateway, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    live.client("court").submit_records([debtor_record("LATE-1")])
+    now = clock.now()
+    consent = live.client("citizen_portal").issue_consent(
+        subject_id=ADULT, grantee="citizen_portal", purpose="self_query",
+        categories=["dishonest_debtor"], not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=30), max_uses=10)
+    prepare = disclosure_service.publish_batch
+
+    def objection_arrives_meanwhile(records, **settings):  # type: ignore[no-untyped-def]
+        batch = prepare(records, **settings)
+        live.client("citizen_portal").file_objection(ADULT, consent, records[0].record_id,
+                                                     "这条记录不是我的")
+        return batch
+
+    monkeypatch.setattr(disclosure_service, "publish_batch", objection_arrives_meanwhile)
+    assert feed(live) == []
