@@ -125,13 +125,14 @@ class AuditServicer(rpc.AuditServiceServicer):
         with audited_call(gw, context, "credgate.v1.AuditService/GetInclusionProof",
                           "audit.inclusion_proof") as call:
             self._regulator(call, context, request)
-            call.commit_allow()
-            with call.step("respond"):
+            with call.step("validate"):  # a refused request leaves a deny entry only
                 evidence = gw.audit_evidence
                 checkpoint = evidence.checkpointer.checkpoint_now()
                 size = request.tree_size or checkpoint.size
                 if not 1 <= request.seq <= size <= evidence.tree.size():
                     raise InvalidArgument("need 1 <= seq <= tree_size <= the log's size")
+            call.commit_allow()
+            with call.step("respond"):
                 index = request.seq - 1
                 leaf = evidence.tree.leaf_hashes(index, index + 1)
                 return pb.InclusionProofResponse(
@@ -148,12 +149,13 @@ class AuditServicer(rpc.AuditServiceServicer):
         with audited_call(gw, context, "credgate.v1.AuditService/GetConsistencyProof",
                           "audit.consistency_proof") as call:
             self._regulator(call, context, request)
-            call.commit_allow()
-            with call.step("respond"):
+            with call.step("validate"):
                 tree = gw.audit_evidence.tree
                 new_size = request.new_size or tree.size()
                 if not 1 <= request.old_size <= new_size <= tree.size():
                     raise InvalidArgument("need 1 <= old_size <= new_size <= the log's size")
+            call.commit_allow()
+            with call.step("respond"):
                 return pb.ConsistencyProofResponse(
                     old_size=request.old_size, new_size=new_size,
                     hashes=tree.consistency_proof(request.old_size, new_size))
@@ -169,6 +171,10 @@ class AuditServicer(rpc.AuditServiceServicer):
             with audited_call(gw, context, "credgate.v1.AuditService/ExportAudit",
                               "audit.export") as call:
                 self._regulator(call, context, request)
+                with call.step("validate"):
+                    end = request.end_seq or gw.audit.size()
+                    if not 1 <= (request.start_seq or 1) <= end <= gw.audit.size():
+                        raise InvalidArgument("need 1 <= start_seq <= end_seq <= the log's size")
                 call.commit_allow()
                 with call.step("respond"):
                     summary = export_range(

@@ -86,6 +86,25 @@ def test_inclusion_and_consistency_proofs_verify(live: LiveGateway) -> None:
     verify_consistency(old.size, signed.size, old.root, signed.root, list(consistency.hashes))
 
 
+@pytest.mark.parametrize("call", ["inclusion", "consistency", "export"])
+def test_a_refused_regulator_request_leaves_a_deny_and_no_allow(live: LiveGateway,
+                                                                 call: str) -> None:
+    activity(live)
+    audit = live.client("regulator").audit
+    size = live.gw.audit.size()
+    with pytest.raises(grpc.RpcError) as info:
+        if call == "inclusion":
+            audit.GetInclusionProof(pb.InclusionProofRequest(seq=10**6), timeout=10)
+        elif call == "consistency":
+            audit.GetConsistencyProof(pb.ConsistencyProofRequest(old_size=5, new_size=2),
+                                      timeout=10)
+        else:
+            list(audit.ExportAudit(pb.ExportAuditRequest(start_seq=10**6), timeout=10))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(_, entry)] = live.gw.audit.read(start=size + 1, limit=10)
+    assert entry.decision == "deny"
+
+
 def test_export_verifies_offline_with_the_cli(live: LiveGateway, tmp_path: Path) -> None:
     activity(live)
     out = tmp_path / "audit.jsonl"
