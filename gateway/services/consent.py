@@ -7,6 +7,7 @@ import grpc
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.consent import is_consent_id
+from gateway.errors import AlreadyExists
 from gateway.services.common import audited_call
 
 
@@ -32,6 +33,11 @@ class ConsentServicer(rpc.ConsentServiceServicer):
                 call.draft.purpose = prepared.row.purpose
                 call.draft.subject_index = prepared.row.subject_index
                 call.draft.categories = prepared.terms.categories
+                taken = gw.store.get_consent(prepared.row.consent_id)
+                if taken is not None and taken.signature != prepared.row.signature:
+                    # Refused before the allow entry: one call, one decision in the log.
+                    raise AlreadyExists("a different consent with this id exists",
+                                        reason="consent_id_taken")
             call.commit_allow()
             with call.step("store"):
                 gw.consents.save(prepared)

@@ -188,3 +188,15 @@ def test_consent_steps_are_audited(loaded: LiveGateway, clock: FixedClock) -> No
     queries = [e for e in entries if e.action == "query.subject"]
     assert [(q.decision, q.consent_id) for q in queries] == [("allow", consent), ("deny", "")]
     assert queries[1].reason == "consent_missing"
+
+
+def test_a_taken_consent_id_is_refused_with_one_deny_entry(loaded: LiveGateway,
+                                                          clock: FixedClock) -> None:
+    first = issue(loaded, clock, consent_id="consent:2026:0042")
+    before = loaded.gw.audit.size()
+    with pytest.raises(grpc.RpcError) as info:
+        issue(loaded, clock, consent_id=first, max_uses=9)  # other terms, same id
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    entries = [e for _, e in loaded.gw.audit.read(start=before + 1, limit=10)]
+    assert [(e.action, e.decision) for e in entries] == [("consent.issue", "deny")]
+    issue(loaded, clock, consent_id=first)  # the very same artefact again: no error
