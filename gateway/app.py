@@ -32,6 +32,7 @@ from gateway.policy.rollout import (
     bundle_hash,
     load_state,
     read_bundle,
+    snapshot_bundle,
 )
 from gateway.records.catalogue import Catalogue
 from gateway.records.sqlite_store import SqliteStore
@@ -168,7 +169,11 @@ class Gateway:
                         "read every stored value and act as any party; never serve real "
                         "data with them", config.keys_dir)
         keyring = load_keyring(config.keys_dir)
-        state = load_state(active_policy_dir(config), keyring)
+        policy_dir = active_policy_dir(config)
+        if policy_dir == config.policies_dir:
+            # Serve a copy: the files may be edited in place before the next reload.
+            policy_dir = snapshot_bundle(config.data_dir / POLICY_VERSIONS_DIR, policy_dir)
+        state = load_state(policy_dir, keyring)
         catalogue = state.catalogue
         party_keys = load_party_keys(config.keys_dir, catalogue)
         issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()

@@ -104,6 +104,24 @@ def bundle_hash(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def snapshot_bundle(versions_dir: Path, directory: Path) -> Path:
+    """A copy of a policy folder in ``versions_dir/<bundle hash>`` that nobody edits.
+
+    The live policy is loaded from such a copy, so that a proposal is diffed against
+    what really serves, not against files edited in place since (a SIGHUP reload).
+    """
+    files = read_bundle(directory)
+    return _write_bundle(Path(versions_dir) / bundle_hash(files), files)
+
+
+def _write_bundle(directory: Path, files: Mapping[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return directory
+
+
 def read_bundle(directory: Path) -> dict[str, bytes]:
     """The policy files of a folder as a bundle."""
     files: dict[str, bytes] = {}
@@ -156,7 +174,13 @@ class PolicyRollout:
             if problems:
                 return self._record(digest, digest, author, now, REJECTED, reason=problems)
             state = self._load(directory)
-            diff = policy_diff(self._current().directory, directory).to_json()
+            live = self._current().directory
+            diff = policy_diff(live, directory).to_json()
+            # The live bundle (its folder is named by its hash): what an approval must
+            # still find live, masking profiles and test cases included.
+            diff["old_bundle"] = live.name
+            if (live / "masking.toml").read_bytes() != files.get("masking.toml"):
+                diff["notes"] = [*diff["notes"], "masking profiles changed (masking.toml)"]
             if self._two_person:
                 return self._record(state.version, digest, author, now, PENDING, diff=diff)
             self._activate(state)
@@ -175,8 +199,8 @@ class PolicyRollout:
             state = self._load(self._dir / record.bundle_hash)
             if state.version != record.version:
                 raise FailedPrecondition("the stored bundle no longer matches its version")
-            proposed_over = record.diff.get("old_version")
-            if proposed_over != self._current().version:
+            proposed_over = record.diff.get("old_bundle")
+            if proposed_over != self._current().directory.name:
                 # The approver was shown the change against another live policy: approving
                 # it now could silently undo whatever went live in between.
                 raise FailedPrecondition("another policy went live since this proposal; "
@@ -213,12 +237,7 @@ class PolicyRollout:
             raise InvalidArgument(f"the policy bundle lacks {', '.join(missing)}")
 
     def _materialise(self, digest: str, files: Mapping[str, bytes]) -> Path:
-        directory = self._dir / digest
-        for name, data in files.items():
-            path = directory / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return directory
+        return _write_bundle(self._dir / digest, files)
 
     def _problems(self, directory: Path) -> str:
         """Why a bundle may not go live ("" when it may)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -215,3 +216,39 @@ def test_a_refused_reload_is_audited(live_factory, tmp_path: Path) -> None:  # t
                if e.action == "policy.reload"]
     assert entry.decision == "deny" and entry.requester == "operator:SIGHUP"
 
+
+
+def test_a_sighup_reload_is_diffed_against_what_serves_and_can_be_approved(
+        live_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The files are edited in place, then reloaded: the gateway serves a copy, so the
+    # proposal shows the real change and the second officer can approve it.
+    folder = tmp_path / "policies"
+    for name, data in read_bundle(POLICIES).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    live = live_factory(policies=folder, subdir="sighup-two", policy_two_person=True)
+    with (folder / "policy.csv").open("a", encoding="utf-8") as fh:
+        fh.write(MOBILE_FOR_AWARDS)
+    record = reload_from_files(live.gw)
+    assert record.status == "pending"
+    assert [(c["party"], c["object"]) for c in record.diff["gained"]] == [
+        ("hr_bureau", "identity.mobile")]
+    approved = live.client("security_officer_b").policy_admin.ApprovePolicy(
+        pb.ApprovePolicyRequest(id=record.id), timeout=30)
+    assert approved.status == "active"
+
+
+def test_a_masking_only_change_makes_older_proposals_stale(live_factory) -> None:  # type: ignore[no-untyped-def]
+    live = live_factory(policy_two_person=True)
+    officer, second = live.client("security_officer"), live.client("security_officer_b")
+    rules = officer.propose_policy(bundle(MOBILE_FOR_AWARDS))
+    masking = read_bundle(POLICIES)
+    masking["masking.toml"] = masking["masking.toml"].replace(
+        b'mobile = "mask"', b'mobile = "drop"', 1)
+    masked = officer.propose_policy(masking)
+    assert "masking profiles changed (masking.toml)" in json.loads(
+        masked.diff_json)["notes"]
+    second.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=masked.id), timeout=30)
+    with pytest.raises(grpc.RpcError) as info:  # it would silently undo the masking change
+        second.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=rules.id), timeout=30)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
