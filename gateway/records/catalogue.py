@@ -299,6 +299,13 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
     clash = set(categories) & (set(groups) | set(parties))
     if clash:
         raise ConfigurationError(f"codes used twice: {sorted(clash)}")
+    # Policy names a field "category.field": a dotted category or group code would be
+    # read as a field of another category and inherit that field's rules.
+    dotted = sorted(c for c in (*categories, *groups) if "." in c)
+    dotted += sorted(f"{c.code}.{f}" for c in categories.values() for f in c.fields if "." in f)
+    if dotted:
+        raise ConfigurationError(f"category, group and field codes may not hold '.': "
+                                 f"{dotted}")
     lifecycle = parse_lifecycle(cat_raw)
     check_lifecycle(lifecycle, categories=categories, parties=parties, purposes=purposes,
                     severities=severities)

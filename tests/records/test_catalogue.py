@@ -52,6 +52,9 @@ def test_hierarchy_links_fields_to_categories_to_groups(catalogue: Catalogue) ->
         ('polarity = "negative"', 'polarity = "mixed"', "polarity"),
         ('type = "person_name"', 'type = "shoe_size"', "unknown type"),
         ("display = { serious = \"until_removed\" }", "display = { serious = -1 }", "display"),
+        # A dotted code would read as a field of another category in the policy.
+        ("[categories.employment]", '[categories."identity.address"]', "may not hold '.'"),
+        ("fields.name = {", 'fields."a.b" = {', "may not hold '.'"),
     ],
 )
 def test_broken_catalogue_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
