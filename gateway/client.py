@@ -78,6 +78,29 @@ class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
         return continuation(_CallDetails(details, metadata), request)
 
 
+
+def record_message(record: Mapping[str, Any]) -> pb.Record:
+    """A Record message from a dict of its keys; raises ValueError on a value not text.
+
+    A null, a number or a boolean is refused rather than sent as "None", "1.5" or "True":
+    a required field must not be filled by accident.
+    """
+    fields = record.get("fields", {})
+    if not isinstance(fields, Mapping):
+        raise ValueError("a record's fields must be an object of texts")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+        raise ValueError("every field value must be text (not null, a number or true/false)")
+    return pb.Record(
+        subject_id=str(record["subject_id"]),
+        category=str(record["category"]),
+        severity=str(record.get("severity", "not_applicable")),
+        event_date=str(record["event_date"]),
+        fields=dict(fields),
+        source_record_id=str(record["source_record_id"]),
+        domain=str(record.get("domain", "")),
+        occupation=str(record.get("occupation", "")),
+    )
+
 class CredgateClient:
     """One party's connection to the gateway; use as a context manager."""
 
@@ -120,19 +143,7 @@ class CredgateClient:
     def submit_records(self, records: Iterable[Mapping[str, Any]], *,
                        timeout: float = 30.0) -> pb.SubmitRecordsResponse:
         """Submit a batch of records given as dicts with the Record message's keys."""
-        batch = [
-            pb.Record(
-                subject_id=str(r["subject_id"]),
-                category=str(r["category"]),
-                severity=str(r.get("severity", "not_applicable")),
-                event_date=str(r["event_date"]),
-                fields={str(k): str(v) for k, v in dict(r.get("fields", {})).items()},
-                source_record_id=str(r["source_record_id"]),
-                domain=str(r.get("domain", "")),
-                occupation=str(r.get("occupation", "")),
-            )
-            for r in records
-        ]
+        batch = [record_message(r) for r in records]
         return self.records.SubmitRecords(pb.SubmitRecordsRequest(records=batch),
                                           timeout=timeout)
 
@@ -218,15 +229,7 @@ class CredgateClient:
             objection_id=objection_id, note=note,
             outcome=pb.ObjectionOutcome.Value(f"OBJECTION_OUTCOME_{outcome.upper()}"))
         if correction is not None:
-            request.correction.CopyFrom(pb.Record(
-                subject_id=str(correction["subject_id"]),
-                category=str(correction["category"]),
-                severity=str(correction.get("severity", "not_applicable")),
-                event_date=str(correction["event_date"]),
-                fields={str(k): str(v) for k, v in dict(correction.get("fields", {})).items()},
-                source_record_id=str(correction["source_record_id"]),
-                domain=str(correction.get("domain", "")),
-                occupation=str(correction.get("occupation", ""))))
+            request.correction.CopyFrom(record_message(correction))
         return self.objections.AnswerObjection(request, timeout=timeout)
 
     def apply_repair(self, subject_id: str, consent_id: str, record_id: str, statement: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from gateway.cli.common import (
     print_table,
     rpc_failure,
 )
+from gateway.client import record_message
 
-_RECORD_KEYS = ("subject_id", "category", "severity", "event_date", "source_record_id")
+_CSV_KEYS = ("subject_id", "category", "severity", "event_date", "source_record_id",
+             "domain", "occupation")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -51,20 +54,42 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Records from a JSON or CSV file; raises ValueError when the file is malformed."""
-    text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".csv":
-        out = []
-        for row in csv.DictReader(text.splitlines()):
-            record: dict[str, Any] = {k: (row.get(k) or "") for k in _RECORD_KEYS}
-            record["fields"] = {k[len("field."):]: v for k, v in row.items()
-                                if k and k.startswith("field.") and v}
-            out.append(record)
-        return out
-    data = json.loads(text)
+        return _read_csv(path)
+    data = json.loads(path.read_text(encoding="utf-8-sig"))
     records = data.get("records") if isinstance(data, dict) else data
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError("expected a list of record objects")
     return records
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    """CSV records, strictly: every column known and once, every row as long as the header.
+
+    Quoted values may hold line breaks; an unclosed quote or a stray column is an error,
+    never a silently merged or dropped value.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, strict=True))
+    if not rows:
+        return []
+    header, *body = rows
+    unknown = [c for c in header if c not in _CSV_KEYS and not c.startswith("field.")]
+    if unknown or len(set(header)) != len(header) or "field." in header:
+        raise ValueError("the header may hold only " + ", ".join(_CSV_KEYS)
+                         + " and field.NAME columns, each once")
+    out = []
+    for number, row in enumerate(body, start=2):
+        if not any(row):
+            continue  # a blank line
+        if len(row) != len(header):
+            raise ValueError(f"line {number} has {len(row)} values for {len(header)} columns")
+        values = dict(zip(header, row, strict=True))
+        record: dict[str, Any] = {k: values.get(k, "") for k in _CSV_KEYS}
+        record["fields"] = {k[len("field."):]: v for k, v in values.items()
+                            if k.startswith("field.") and v}
+        out.append(record)
+    return out
 
 
 def run_submit(args: argparse.Namespace) -> int:
@@ -76,8 +101,12 @@ def run_submit(args: argparse.Namespace) -> int:
                        if not r.get(k)]
             if missing:
                 raise ValueError(f"record {i} lacks {', '.join(missing)}")
-    except (OSError, ValueError) as exc:
-        print(f"credgate: cannot read {args.file}: {exc}")
+            try:
+                record_message(r)
+            except ValueError as exc:
+                raise ValueError(f"record {i}: {exc}") from None
+    except (OSError, ValueError, csv.Error) as exc:
+        print(f"credgate: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_BROKEN
     try:
         with connect(args) as client:

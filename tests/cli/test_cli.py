@@ -64,6 +64,53 @@ def test_submit_csv(live: LiveGateway, tmp_path: Path) -> None:
     assert main(["submit", str(path), *client_args(live, "court")]) == 0
 
 
+def test_csv_keeps_line_breaks_domains_and_byte_order_mark(live: LiveGateway,
+                                                          tmp_path: Path) -> None:
+    record = debtor_record("CLI-CSV-2", obligation="第一行\n第二行")
+    names = ["subject_id", "category", "severity", "event_date", "source_record_id", "domain"]
+    path = tmp_path / "records.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # Excel writes a BOM
+        writer = csv.writer(fh)
+        writer.writerow(names + [f"field.{k}" for k in record["fields"]])
+        writer.writerow([record.get(n, "") for n in names[:-1]] + ["taxation"]
+                        + list(record["fields"].values()))
+    assert main(["submit", str(path), *client_args(live, "court")]) == 0
+    stored = live.gw.store.find_record_by_source("court", "CLI-CSV-2")
+    assert stored is not None and stored.domain == "taxation"
+    reply = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    [obligation] = [f.value for r in reply.records for f in r.fields if f.name == "obligation"]
+    assert obligation == "第一行\n第二行"
+
+
+@pytest.mark.parametrize("text", [
+    # An unclosed quote would swallow the next rows into one value.
+    'subject_id,category,severity,event_date,source_record_id,field.obligation\n'
+    'A,dishonest_debtor,serious,2026-05-01,S-1,"no end\nB,dishonest_debtor,serious,'
+    '2026-05-01,S-2,x\n',
+    # A column the gateway does not know, a field named twice, a row too long.
+    'subject_id,category,severity,event_date,source_record_id,obligation\n',
+    'subject_id,category,severity,event_date,source_record_id,field.a,field.a\n',
+    'subject_id,category,severity,event_date,source_record_id\nA,b,c,d,e,extra\n',
+])
+def test_malformed_csv_is_refused_whole(live: LiveGateway, tmp_path: Path,
+                                        text: str) -> None:
+    path = tmp_path / "records.csv"
+    path.write_text(text, encoding="utf-8")
+    assert main(["submit", str(path), *client_args(live, "court")]) == 2
+    assert live.gw.audit.size() == 0  # nothing was even sent
+
+
+@pytest.mark.parametrize("value", [None, 1.5, True])
+def test_a_field_that_is_not_text_is_refused(live: LiveGateway, tmp_path: Path,
+                                             value: object) -> None:
+    record = debtor_record("CLI-J-1")
+    record["fields"]["court_name"] = value
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([record], ensure_ascii=False), encoding="utf-8")
+    assert main(["submit", str(path), *client_args(live, "court")]) == 2
+    assert live.gw.store.find_record_by_source("court", "CLI-J-1") is None
+
+
 def test_refusal_exits_1_and_broken_input_exits_2(live: LiveGateway, tmp_path: Path) -> None:
     assert main(["query", ADULT, "--purpose", "cadre_selection",
                  *client_args(live, "credit_website")]) == 1
