@@ -51,8 +51,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--log-key", type=Path, required=True,
                         help="the gateway's log public key file (gateway.log.pub)")
     verify.add_argument("--checkpoint", type=Path,
-                        help="a checkpoint you received from the gateway (default: the "
-                             "newest one bundled in the export)")
+                        help="a checkpoint you received from the gateway (default: "
+                             "NAME.checkpoint when present, else the newest one bundled in "
+                             "the export)")
     verify.add_argument("--previous", type=Path,
                         help="a checkpoint you verified earlier: the export must extend it")
     verify.add_argument("--origin", help="the log origin to expect (default: the export's)")
@@ -135,13 +136,24 @@ def _read(path: Path | None, what: str) -> str | None:
 def run_verify(args: argparse.Namespace) -> int:
     """Verify an export and print the verdict."""
     bar = ProgressBar(sys.stderr, force=args.progress)
+    checkpoint = args.checkpoint
+    beside = Path(f"{args.export}.checkpoint")
+    saved_with_it = checkpoint is None and beside.is_file()
+    if saved_with_it:
+        checkpoint = beside  # what `credgate audit export` saved with this export
     try:
         key = load_verify_key(args.log_key)
-        report = verify_export(args.export, _read(args.checkpoint, "checkpoint file"), key,
+        report = verify_export(args.export, _read(checkpoint, "checkpoint file"), key,
                                previous_checkpoint=_read(args.previous, "previous checkpoint"),
                                origin=args.origin, progress=bar)
     except CredgateError as exc:
         bar.finish()
+        if saved_with_it and exc.reason == "not_covered":
+            # The checkpoint saved with this very export covers more than it holds: the
+            # export was cut short. That is a verdict, not a request for a newer export.
+            print(f"FAILED: the export ends before the checkpoint saved with it "
+                  f"({beside.name}): it was cut short", file=sys.stdout)
+            return EXIT_REFUSED
         print(f"credgate: {exc.message}", file=sys.stderr)
         return EXIT_BROKEN
     bar.finish()
@@ -219,8 +231,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     checkpoint = ""
     written = 0
+    # Written beside the target and renamed only once complete: a refused or broken
+    # transfer never replaces (or truncates) an export a regulator already holds.
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    side = Path(f"{args.out}.checkpoint")
     try:
-        with connect(args) as client, args.out.open("wb") as fh:
+        with connect(args) as client, partial.open("wb") as fh:
             for chunk in client.audit.ExportAudit(
                     pb.ExportAuditRequest(start_seq=args.start, end_seq=args.end),
                     timeout=3600):
@@ -229,11 +245,16 @@ def run_export(args: argparse.Namespace) -> int:
                     written += len(chunk.jsonl)
                 if chunk.checkpoint:
                     checkpoint = chunk.checkpoint
+        side_partial = side.with_name(f".{side.name}.partial")
+        side_partial.write_text(checkpoint, encoding="utf-8")
+        partial.replace(args.out)
+        side_partial.replace(side)
     except grpc.RpcError as err:
+        partial.unlink(missing_ok=True)
         return rpc_failure(err)
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         print(f"credgate: cannot write {args.out}: {exc}", file=sys.stderr)
         return EXIT_BROKEN
-    Path(f"{args.out}.checkpoint").write_text(checkpoint, encoding="utf-8")
-    print(f"wrote {written} bytes to {args.out} and its checkpoint to {args.out}.checkpoint")
+    print(f"wrote {written} bytes to {args.out} and its checkpoint to {side}")
     return EXIT_OK

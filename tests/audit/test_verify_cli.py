@@ -89,3 +89,16 @@ def test_progress_bar_on_request(export: Path, capsys: pytest.CaptureFixture[str
                 "--progress"]) == 0
     err = capsys.readouterr().err
     assert "verifying [" in err and "15/15 entries" in err
+
+
+def test_an_export_cut_short_fails_against_the_checkpoint_saved_with_it(
+        export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Cut to its first 5 entries and the checkpoints up to them, the export is
+    # consistent in itself; only the checkpoint saved beside it shows what is missing.
+    header, *lines = export.read_bytes().split(b"\n")[:-1]
+    meta = json.loads(header)
+    meta["last_seq"], meta["consistency"] = 5, []
+    meta["checkpoints"] = [c for c in meta["checkpoints"] if int(c.split("\n")[1]) <= 5]
+    export.write_bytes(b"\n".join([json.dumps(meta).encode(), *lines[:5]]) + b"\n")
+    assert run(["audit", "verify", str(export), "--log-key", str(LOG_PUB_PATH)]) == 1
+    assert "cut short" in capsys.readouterr().out
