@@ -45,28 +45,36 @@ def run(args: argparse.Namespace) -> int:
     except CredgateError as err:
         print(f"credgate: cannot start: {err.message}", file=sys.stderr)
         return EXIT_BROKEN
-    stop = threading.Event()
+    wake = threading.Event()  # set by any signal; the flags say which
+    terminate = threading.Event()
     reload = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+
+    def on_stop(*_: object) -> None:
+        terminate.set()
+        wake.set()
 
     def on_hangup(*_: object) -> None:
         reload.set()
-        stop.set()
+        wake.set()
 
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
     print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops, "
           "SIGHUP rolls out the policy files", file=sys.stderr)
-    while True:
-        stop.wait()
-        if not reload.is_set():
-            break
-        stop.clear()
+    while not terminate.is_set():  # a stop is never lost to a reload arriving with it
+        wake.wait()
+        wake.clear()
+        if terminate.is_set() or not reload.is_set():
+            continue
         reload.clear()
         try:
             record = reload_from_files(gw)
         except CredgateError as err:
             print(f"credgate: policy reload refused: {err.message}", file=sys.stderr)
+            continue
+        except Exception as exc:  # a broken file must not take the gateway down
+            print(f"credgate: policy reload failed: {type(exc).__name__}", file=sys.stderr)
             continue
         print(f"credgate: policy version {record.id} is {record.status}"
               + (f": {record.reason}" if record.reason else ""), file=sys.stderr)

@@ -105,9 +105,11 @@ def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> Policy
 
     try:
         record = gw.rollout.propose(author, read_bundle(gw.config.policies_dir))
-    except CredgateError as exc:
-        # A reload refused before any version was recorded is a decision too.
-        audit("deny", exc.reason or type(exc).__name__, f"reload-{uuid.uuid4()}")
+    except Exception as exc:
+        # A reload refused before any version was recorded (a malformed bundle, a file
+        # that is not UTF-8) is a decision too.
+        reason = exc.reason if isinstance(exc, CredgateError) else ""
+        audit("deny", reason or type(exc).__name__, f"reload-{uuid.uuid4()}")
         raise
     audit("allow", f"policy {record.id} {record.status} {record.version[:16]}",
           f"reload-{record.id}")
