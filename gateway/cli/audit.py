@@ -75,8 +75,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     query.add_argument("--subject", default="", help="the person's 18-digit ID number")
     query.add_argument("--limit", type=int, default=100, help="entries per page (max 1000)")
     query.add_argument("--all", action="store_true", help="follow every page")
-    add_client_options(query)
-    query.set_defaults(handler=run_query, party="regulator")
+    add_client_options(query, party="regulator")
+    query.set_defaults(handler=run_query)
 
     export = actions.add_parser(
         "export", help="export a range of the log with its signed checkpoint (regulator)",
@@ -85,8 +85,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("out", type=Path, help="export file to write")
     export.add_argument("--start", type=int, default=1, help="first seq (default 1)")
     export.add_argument("--end", type=int, default=0, help="last seq (default: all)")
-    add_client_options(export)
-    export.set_defaults(handler=run_export, party="regulator")
+    add_client_options(export, party="regulator")
+    export.set_defaults(handler=run_export)
 
 
 class ProgressBar:

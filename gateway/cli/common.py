@@ -11,19 +11,27 @@ from typing import Any
 
 import grpc
 
-from gateway.client import CredgateClient, PartyCredentials
+from gateway.client import DEFAULT_SERVER_NAME, CredgateClient, PartyCredentials
 from gateway.config import REPO_ROOT
 
 EXIT_OK, EXIT_REFUSED, EXIT_BROKEN = 0, 1, 2
 _REFUSALS = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
 
 
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """Options every client command takes: gateway address, party and its keys."""
+def add_client_options(parser: argparse.ArgumentParser, *, party: str | None = None) -> None:
+    """Options every client command takes: gateway address, party and its keys.
+
+    ``party`` is the command's usual party (the portal for consents, the regulator for
+    the log); without one, --party must be given.
+    """
     parser.add_argument("--target", default="127.0.0.1:7443",
                         help="gateway address host:port (default: %(default)s)")
-    parser.add_argument("--party", required=True,
-                        help="the party to act as; its certificate is keys/parties/PARTY.crt")
+    parser.add_argument("--party", required=party is None, default=party,
+                        help="the party to act as; its certificate is keys/parties/PARTY.crt"
+                             + (" (default: %(default)s)" if party else ""))
+    parser.add_argument("--server-name", default=None,
+                        help="the name the gateway's certificate must carry (default: the "
+                             "target's host, or localhost for a loopback address)")
     parser.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
                         help="keys directory written by `credgate keys init` "
                              "(default: the development keys)")
@@ -32,7 +40,16 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 def connect(args: argparse.Namespace) -> CredgateClient:
     """A client for the party and gateway the options name."""
-    return CredgateClient(args.target, PartyCredentials.from_keys_dir(args.keys, args.party))
+    return CredgateClient(args.target, PartyCredentials.from_keys_dir(args.keys, args.party),
+                          server_name=args.server_name or server_name_of(args.target))
+
+
+def server_name_of(target: str) -> str:
+    """The certificate name to expect for a target: its host, localhost for loopback."""
+    host = target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
+    if host in ("", "localhost", "::1") or host.startswith("127."):
+        return DEFAULT_SERVER_NAME  # the development certificates name the server so
+    return host
 
 
 def rpc_failure(err: grpc.RpcError) -> int:

@@ -29,13 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     issue.add_argument("--not-before", help="start instant (RFC 3339); default a minute ago")
     issue.add_argument("--max-uses", type=int, default=1, help="how many queries it allows")
     issue.add_argument("--id", dest="consent_id", help="consent id (default: random)")
-    add_client_options(issue)
-    issue.set_defaults(handler=run_issue, party="citizen_portal")
+    add_client_options(issue, party="citizen_portal")
+    issue.set_defaults(handler=run_issue)
 
     revoke = actions.add_parser("revoke", help="revoke a consent")
     revoke.add_argument("consent_id")
     revoke.add_argument("--reason", default="", help="why (kept in the gateway)")
-    add_client_options(revoke)
+    add_client_options(revoke, party="citizen_portal")
     revoke.set_defaults(handler=run_revoke)
 
 

@@ -41,8 +41,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="limit to a public category (repeatable)")
     export.add_argument("--log-key", type=Path,
                         help="the gateway's public key (default: KEYS/gateway.log.pub)")
-    add_client_options(export)
-    export.set_defaults(handler=run_export, party="credit_website")
+    add_client_options(export, party="credit_website")
+    export.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

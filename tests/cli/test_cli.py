@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from gateway.cli.common import server_name_of
 from gateway.clock import FixedClock
 from gateway.policy.rollout import read_bundle
 from tests.live_gateway import LiveGateway
@@ -195,3 +196,21 @@ def test_rollout_and_approve_print_the_change_in_access(live_factory, tmp_path: 
     for out in (proposed, approved):
         assert "no change in effective access" not in out
         assert "hr_bureau" in out and "identity.mobile" in out and "gained" in out
+
+
+@pytest.mark.parametrize("target, name", [
+    ("127.0.0.1:7443", "localhost"), ("[::1]:7443", "localhost"), ("localhost:7443", "localhost"),
+    ("credgate.example.gov:7443", "credgate.example.gov"), ("10.0.0.5:7443", "10.0.0.5"),
+])
+def test_the_certificate_name_follows_the_target(target: str, name: str) -> None:
+    assert server_name_of(target) == name
+
+
+def test_consent_commands_act_as_the_portal_by_default(live: LiveGateway) -> None:
+    # As the README shows them: no --party for the portal's own commands.
+    live.client("court").submit_records([debtor_record("CLI-P-1")])
+    target = ["--target", live.target]
+    assert main(["consent", "issue", ADULT, "--grantee", "credit_agency", "--purpose",
+                 "authorised_query", "--category", "dishonest_debtor", "--max-uses", "1",
+                 "--id", "consent:cli:0001", *target]) == 0
+    assert main(["consent", "revoke", "consent:cli:0001", "--reason", "done", *target]) == 0
