@@ -114,7 +114,10 @@ class CredgateClient:
         )
         self.raw_channel = grpc.secure_channel(
             target, channel_credentials,
-            options=[("grpc.ssl_target_name_override", server_name)])
+            options=[("grpc.ssl_target_name_override", server_name),
+                     # What the gateway may send (gateway.server.MAX_MESSAGE_BYTES), not
+                     # gRPC's default 4 MiB: a disclosure export is one message.
+                     ("grpc.max_receive_message_length", 8 * 1024 * 1024)])
         self.channel = grpc.intercept_channel(
             self.raw_channel, RequestSigner(credentials.signing_key, clock or SystemClock()))
         self.records = rpc.RecordServiceStub(self.channel)

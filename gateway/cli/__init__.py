@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from gateway import __version__
 from gateway.cli import audit, consent, demo, disclosure, keys, policy, records, report, serve
+from gateway.records.validate import holds_personal_number
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -45,7 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BROKEN
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except (OSError, ValueError) as exc:
+        # A missing key file, a bad date, a port in use: broken input, not a traceback.
+        text = str(exc)
+        if holds_personal_number(text):
+            text = "the value given is not valid"  # never echo what reads as an ID
+        print(f"credgate: {type(exc).__name__}: {text}", file=sys.stderr)
+        return EXIT_BROKEN
 
 
 if __name__ == "__main__":

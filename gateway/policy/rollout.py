@@ -36,7 +36,7 @@ from gateway.records.catalogue import Catalogue, load_catalogue
 _BUNDLE_FILE = re.compile(r"^(?:[a-z_]+\.(?:conf|csv|toml)|tests/[a-z0-9_]+\.toml)$")
 REQUIRED_FILES = ("model.conf", "policy.csv", "catalogue.toml", "parties.toml",
                   "purposes.toml", "masking.toml")
-MAX_BUNDLE_BYTES = 16 * 1024 * 1024
+MAX_BUNDLE_BYTES = 7 * 1024 * 1024  # a bundle must fit in one gRPC message (8 MiB)
 
 ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"
 

@@ -214,3 +214,16 @@ def test_consent_commands_act_as_the_portal_by_default(live: LiveGateway) -> Non
                  "authorised_query", "--category", "dishonest_debtor", "--max-uses", "1",
                  "--id", "consent:cli:0001", *target]) == 0
     assert main(["consent", "revoke", "consent:cli:0001", "--reason", "done", *target]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["consent", "issue", ADULT, "--grantee", "credit_agency", "--purpose",
+     "authorised_query", "--category", "dishonest_debtor", "--not-before", "yesterday"],
+    ["query", ADULT, "--purpose", "cadre_selection", "--party", "no_such_party"],
+])
+def test_broken_input_exits_2_without_a_traceback(live: LiveGateway, argv: list[str],
+                                                  capsys: pytest.CaptureFixture[str]
+                                                  ) -> None:
+    assert main([*argv, "--target", live.target]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ADULT not in err and err.startswith("credgate: ")
