@@ -241,7 +241,9 @@ def _when(facts: set[_Facts]) -> str:
 
 
 def _notes(old: Catalogue, new: Catalogue) -> Iterable[str]:
-    """Parties, purposes, categories and fields only one of the catalogues has."""
+    """Parties, purposes, categories and fields only one of the catalogues has, and
+    catalogue changes that change access without a rule: what the public feed carries,
+    a party's kind (its masking audience), a purpose's need for consent."""
     for what, o, n in (("party", old.parties, new.parties),
                        ("purpose", old.purposes, new.purposes),
                        ("category", old.categories, new.categories)):
@@ -255,3 +257,19 @@ def _notes(old: Catalogue, new: Catalogue) -> Iterable[str]:
         if old.parties[pid].roles != new.parties[pid].roles:
             yield (f"roles of {pid}: {', '.join(old.parties[pid].roles) or '(none)'} -> "
                    f"{', '.join(new.parties[pid].roles) or '(none)'}")
+        if old.parties[pid].kind != new.parties[pid].kind:
+            yield (f"kind of {pid} (its masking audience): {old.parties[pid].kind} -> "
+                   f"{new.parties[pid].kind}")
+    for code in sorted(set(old.categories) & set(new.categories)):
+        before, after = old.categories[code], new.categories[code]
+        published = [sev for sev in sorted(before.severities | after.severities)
+                     if before.publishes(sev) != after.publishes(sev)]
+        if published:
+            yield (f"public feed of {code}: " + ", ".join(
+                f"{sev} {'now published' if after.publishes(sev) else 'no longer published'}"
+                for sev in published))
+    for code in sorted(set(old.purposes) & set(new.purposes)):
+        if old.purposes[code].consent_required != new.purposes[code].consent_required:
+            yield (f"consent for {code}: "
+                   f"{'required' if new.purposes[code].consent_required else 'no longer'}"
+                   " required")

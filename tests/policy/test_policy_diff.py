@@ -181,3 +181,15 @@ def test_a_new_check_rule_is_an_access_change(new: Path) -> None:
             for c in diff.changes] == [("tax_bureau", "joint_punishment", "violation",
                                         "refused", "allowed", "check")]
     assert diff.to_json()["gained"][0]["action"] == "check"
+
+
+def test_catalogue_changes_that_change_access_without_a_rule_are_noted(new: Path) -> None:
+    # What the feed publishes and whose masking applies are access too.
+    text = (new / "catalogue.toml").read_text(encoding="utf-8")
+    replace(new / "catalogue.toml", 'public_severities = ["serious"]',
+            'public_severities = ["serious", "general"]')
+    assert 'public_severities = ["serious"]' in text
+    replace(new / "parties.toml", 'kind = "credit_agency"', 'kind = "department"')
+    notes = policy_diff(POLICIES, new).notes
+    assert "public feed of admin_penalty: general now published" in notes
+    assert any(n.startswith("kind of credit_agency") for n in notes)
