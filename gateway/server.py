@@ -6,6 +6,7 @@ import logging
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -13,7 +14,8 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, CredgateError
+from gateway.identity import identify
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
 from gateway.services.checks import CheckServicer
@@ -55,6 +57,41 @@ def server_credentials(keys_dir: Path) -> grpc.ServerCredentials:
     )
 
 
+class RegisteredPartiesReflect(grpc.ServerInterceptor):
+    """Server reflection for registered parties only.
+
+    A certificate from the gateway's CA whose party is not (or no longer) in the
+    catalogue gets nothing from credgate's services, which identify every call; without
+    this it could still hold the worker threads with reflection streams. Health checks
+    stay open to any mTLS peer, for load balancers.
+    """
+
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def intercept_service(self, continuation: Any,
+                          handler_call_details: grpc.HandlerCallDetails) -> Any:
+        """Wrap reflection's handler with the identify check; pass everything else."""
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(f"/{reflection.SERVICE_NAME}/") or (
+                handler.stream_stream is None):
+            return handler
+        reflect = handler.stream_stream
+        gw = self._gw
+
+        def identified(requests: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                identify(context.auth_context(), gw.state.catalogue)
+            except CredgateError as err:
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, err.message)
+            return reflect(requests, context)
+
+        return grpc.stream_stream_rpc_method_handler(
+            identified, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+
 @dataclass
 class RunningServer:
     """A started server and the port it listens on."""
@@ -79,6 +116,7 @@ def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
+        interceptors=[RegisteredPartiesReflect(gw)],
     )
     rpc.add_RecordServiceServicer_to_server(RecordServicer(gw), server)
     rpc.add_QueryServiceServicer_to_server(QueryServicer(gw), server)
