@@ -101,6 +101,16 @@ def record_message(record: Mapping[str, Any]) -> pb.Record:
         occupation=str(record.get("occupation", "")),
     )
 
+
+@dataclass(frozen=True)
+class ExportedDisclosure:
+    """A disclosure export as received: files, manifest, signature, withheld batches."""
+
+    files: dict[str, bytes]
+    manifest: bytes
+    signature: bytes
+    withheld_batches: int
+
 class CredgateClient:
     """One party's connection to the gateway; use as a context manager."""
 
@@ -276,6 +286,22 @@ class CredgateClient:
         return self.checks.JointPunishmentCheck(
             pb.JointPunishmentRequest(subject_id=subject_id, measure=measure, purpose=purpose),
             timeout=timeout)
+
+    def export_disclosure(self, categories: Sequence[str] = (), *,
+                          timeout: float = 600.0) -> ExportedDisclosure:
+        """The website's export, its pieces put together (not yet checked: see
+        gateway.disclosure.export.verify_manifest)."""
+        files: dict[str, bytearray] = {}
+        last = pb.DisclosureExport()
+        for piece in self.disclosure.ExportDisclosure(
+                pb.ExportDisclosureRequest(categories=list(categories)), timeout=timeout):
+            for f in piece.files:
+                files.setdefault(f.name, bytearray()).extend(f.content)
+            if piece.manifest:
+                last = piece
+        return ExportedDisclosure(files={n: bytes(c) for n, c in files.items()},
+                                  manifest=last.manifest, signature=last.signature,
+                                  withheld_batches=last.withheld_batches)
 
     def blacklist_agency(self, party: str, reason: str, *,
                          timeout: float = 10.0) -> pb.BlacklistEntry:

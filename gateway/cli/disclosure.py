@@ -8,7 +8,6 @@ from pathlib import Path
 
 import grpc
 
-from gateway.api import pb
 from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
@@ -54,11 +53,10 @@ def run_export(args: argparse.Namespace) -> int:
         return EXIT_BROKEN
     try:
         with connect(args) as client:
-            export = client.disclosure.ExportDisclosure(
-                pb.ExportDisclosureRequest(categories=args.categories), timeout=600)
+            export = client.export_disclosure(args.categories)
     except grpc.RpcError as err:
         return rpc_failure(err)
-    files = {f.name: f.content for f in export.files}
+    files = export.files
     try:
         doc = verify_manifest(export.manifest, export.signature, key, files)
     except BadSignature as err:

@@ -20,6 +20,7 @@ from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited_call
 
 log = logging.getLogger("credgate.disclosure")
+EXPORT_PIECE_BYTES = 1024 * 1024
 
 PURPOSE = "public_disclosure"
 ACTION = "publish"
@@ -136,8 +137,8 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
 
     def ExportDisclosure(
         self, request: pb.ExportDisclosureRequest, context: grpc.ServicerContext
-    ) -> pb.DisclosureExport:
-        """The website's files with a manifest signed by the gateway."""
+    ) -> Iterator[pb.DisclosureExport]:
+        """The website's files with a manifest signed by the gateway, in pieces."""
         gw = self._gw
         with audited_call(gw, context, "credgate.v1.DisclosureService/ExportDisclosure",
                           "disclosure.export") as call:
@@ -157,8 +158,11 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                 files = render_files(released)
                 manifest = manifest_bytes(files, released, policy_version=call.state.version,
                                           generated_at=gw.clock.now())
-                return pb.DisclosureExport(
-                    files=[pb.DisclosureFile(name=n, content=c) for n, c in files.items()],
-                    manifest=manifest, signature=sign_manifest(manifest, gw.log_key),
-                    withheld_batches=withheld)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+                signature = sign_manifest(manifest, gw.log_key)
+            # Pieces well under the message limit: a city's feed is larger than one.
+            for name, content in files.items():
+                for start in range(0, max(len(content), 1), EXPORT_PIECE_BYTES):
+                    yield pb.DisclosureExport(files=[pb.DisclosureFile(
+                        name=name, content=content[start:start + EXPORT_PIECE_BYTES])])
+            yield pb.DisclosureExport(manifest=manifest, signature=signature,
+                                      withheld_batches=withheld)

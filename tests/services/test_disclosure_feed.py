@@ -114,9 +114,8 @@ def test_a_batch_that_leaks_is_withheld_and_audited(live: LiveGateway) -> None:
 
 def test_export_is_signed_and_checks_out(live: LiveGateway, tmp_path: Path) -> None:
     load(live)
-    export = live.client("credit_website").disclosure.ExportDisclosure(
-        pb.ExportDisclosureRequest(), timeout=30)
-    files = {f.name: f.content for f in export.files}
+    export = live.client("credit_website").export_disclosure(timeout=30)
+    files = export.files
     doc = verify_manifest(export.manifest, export.signature,
                           load_verify_key(KEYS / "gateway.log.pub"), files)
     assert doc["counts"]["total"] == 4 and doc["policy_version"] == live.gw.state.version
@@ -170,3 +169,16 @@ def test_an_objection_filed_while_a_batch_is_prepared_keeps_its_record_back(
 
     monkeypatch.setattr(disclosure_service, "publish_batch", objection_arrives_meanwhile)
     assert feed(live) == []
+
+
+def test_an_export_larger_than_a_message_arrives_in_pieces(
+        live: LiveGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    load(live)
+    monkeypatch.setattr(disclosure_service, "EXPORT_PIECE_BYTES", 100)  # many pieces
+    pieces = list(live.client("credit_website").disclosure.ExportDisclosure(
+        pb.ExportDisclosureRequest(), timeout=30))
+    assert len(pieces) > 10 and pieces[-1].manifest and not pieces[0].manifest
+    export = live.client("credit_website").export_disclosure(timeout=30)
+    doc = verify_manifest(export.manifest, export.signature,
+                          load_verify_key(KEYS / "gateway.log.pub"), export.files)
+    assert doc["counts"]["total"] == 4
