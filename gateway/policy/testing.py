@@ -31,6 +31,7 @@ from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import Decision, Explanation
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
 from gateway.policy.validate import PolicySet, open_policies
+from gateway.records.catalogue import Catalogue
 
 __all__ = ["Case", "CaseCheck", "CaseFileError", "CaseResult", "PolicyTestReport",
            "load_cases", "run_cases", "run_policy_tests"]
@@ -245,14 +246,46 @@ def run_cases(cases: Sequence[Case], policies: PolicySet, run: str | None = None
         if pattern is not None and not pattern.search(case.id):
             continue
         checks: list[CaseCheck] = []
+        # The gateway releases reads field by field: "deny" on a category or group holds
+        # only if no field under it is released at that level.
+        fields = (fields_under(policies.catalogue, case.obj)
+                  if case.expect == "deny" and case.action in FIELD_ACTIONS else ())
         for party in case.parties:
             request = (party, case.obj, case.action, case.purpose, case.context)
             decision = engine.decide(*request)
             passed = decision.allowed == (case.expect == "allow")
+            for field in fields:
+                if passed and engine.decide(party, field, *request[2:]).allowed:
+                    passed, request = False, (party, field, *request[2:])
+                    decision = engine.decide(*request)
             checks.append(CaseCheck(party, decision, passed,
                                     None if passed else engine.explain(*request)))
         results.append(CaseResult(case, tuple(checks)))
     return PolicyTestReport(tuple(results), engine.version, run, source)
+
+
+FIELD_ACTIONS = frozenset({"read", "read_masked"})
+
+
+def fields_under(catalogue: Catalogue, obj: str) -> tuple[str, ...]:
+    """The field objects a category or group stands for (none for a field)."""
+    children: dict[str, list[str]] = {}
+    for child, parent in catalogue.hierarchy():
+        children.setdefault(parent, []).append(child)
+    found: list[str] = []
+    stack = [obj]
+    seen = {obj}
+    while stack:
+        node = stack.pop()
+        for child in children.get(node, ()):
+            if child in seen:
+                continue
+            seen.add(child)
+            if child in children:
+                stack.append(child)
+            elif "." in child:
+                found.append(child)
+    return tuple(sorted(found))
 
 
 def run_policy_tests(policies_dir: Path, run: str | None = None,

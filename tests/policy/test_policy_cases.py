@@ -207,3 +207,22 @@ def test_a_role_listed_in_parties_toml_counts_even_when_a_party_has_its_name(
         encoding="utf-8")
     (loaded,) = load_cases(scratch / "tests", city_policies)
     assert loaded.is_role and loaded.parties == ("court",)
+
+
+def test_a_deny_case_on_a_category_fails_when_one_of_its_fields_is_released(
+        scratch: Path) -> None:
+    # The gateway releases reads field by field: "the website gets no penalties for cadre
+    # checks" is false as soon as one penalty field is released to it.
+    (scratch / "tests" / "mine.toml").write_text(
+        case("no penalties", who='party = "credit_website"', obj="admin_penalty",
+             expect="deny")
+        + case("no negatives", who='party = "credit_website"', obj="negative",
+               expect="deny"), encoding="utf-8")
+    assert run_policy_tests(scratch).ok
+    with (scratch / "policy.csv").open("a", encoding="utf-8") as fh:
+        fh.write("p, credit_website, admin_penalty.reason, read, cadre_selection, allow,\n")
+    report = run_policy_tests(scratch)
+    assert report.summary == "PASS: 0/2"
+    text = "\n".join(report.lines())
+    assert "object:   admin_penalty.reason" in text  # the field that gives it away
+    assert "p, credit_website, admin_penalty.reason, read, cadre_selection, allow" in text
