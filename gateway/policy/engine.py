@@ -312,7 +312,11 @@ class PolicyEngine:
             return cached
         result = MappingProxyType(
             {c.code: self.decide_fields(party, c, purpose, ctx) for c in categories})
+        # Only the engine's own categories are cached by code (as decide_fields does):
+        # another Category object of the same code may hold other fields.
+        own = self._catalogue.categories
         if (party in self._roles and purpose in self._purposes
+                and all(own.get(c.code) is c for c in categories)
                 and len(self._categories_cache) < _MAX_CATEGORY_SETS):
             self._categories_cache[key] = result
         return result

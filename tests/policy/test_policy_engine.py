@@ -3,6 +3,7 @@ role inheritance, the category hierarchy, conditions, explain and field decision
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -217,3 +218,16 @@ def test_concurrent_readers_get_the_same_decisions(load_policy: Load,
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_a_foreign_category_object_never_poisons_the_batched_cache(city: PolicyEngine,
+                                                                  catalogue: Catalogue
+                                                                  ) -> None:
+    ctx = ConditionContext(consent_presented=True, subject_age=40)
+    real = catalogue.categories["identity"]
+    reduced = dataclasses.replace(real, fields={"name": real.fields["name"]})
+    city.decide_categories("credit_agency", [reduced], "authorised_query", ctx)
+    batched = city.decide_categories("credit_agency", [real], "authorised_query", ctx)
+    single = city.decide_fields("credit_agency", real, "authorised_query", ctx)
+    assert dict(batched["identity"].levels) == dict(single.levels)
+    assert set(single.levels) == set(real.fields)
