@@ -208,6 +208,11 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                 if row is None or row.provider != party.id:
                     raise PermissionDenied("no objection with this id concerns the caller's "
                                            "records", reason="not_provider")
+                category = call.catalogue.categories.get(row.category)
+                if category is None or party.id not in category.providers:
+                    # As for repairs: the running catalogue must still give the remit.
+                    raise PermissionDenied("the catalogue no longer names the caller as a "
+                                           "provider of this category", reason="not_provider")
                 call.draft.subject_index = row.subject_index
                 call.draft.categories = (row.category,)
                 call.draft.record_count = 1

@@ -10,6 +10,7 @@ from gateway.clock import rfc3339
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
+from gateway.records.lifecycle import ACTIVE
 from gateway.records.lifecycle_rows import APPROVED, PENDING, REJECTED, RepairRow
 from gateway.records.repair import (
     MAX_STATEMENT_CHARS,
@@ -144,6 +145,11 @@ class RepairServicer(rpc.RepairServiceServicer):
                     raise FailedPrecondition("the application has been decided",
                                              reason="repair_decided")
                 record = gw.store.get_record(row.record_id)
+                if request.approve and (record is None or record.state != ACTIVE):
+                    # Corrected, withdrawn or removed meanwhile: refused before any entry
+                    # says it was approved.
+                    raise FailedPrecondition("the record is no longer in use",
+                                             reason="record_not_active")
                 if request.approve and record is not None and record.disputed:
                     raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
             now = gw.clock.now()

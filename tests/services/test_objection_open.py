@@ -3,6 +3,7 @@ correction answers it without reviving an expired record or lengthening its disp
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import grpc
@@ -81,3 +82,38 @@ def test_a_correction_cannot_revive_or_lengthen_a_record(live: LiveGateway,
             "no longer shown or used")
     shown = own_records(live, consent, category="admin_penalty")
     assert [r.record_id for r in shown] == [recent.record_id]  # nothing revived
+
+
+def test_a_repair_of_a_record_corrected_meanwhile_is_refused_before_any_approval(
+        live: LiveGateway) -> None:
+    regulator = live.client("market_regulator")
+    regulator.submit_records([penalty_record("OO-5", "minor", "2026-11-01")])
+    consent = self_consent(live)
+    [record] = own_records(live, consent, category="admin_penalty")
+    portal = live.client("citizen_portal")
+    pending = portal.apply_repair(ADULT, consent, record.record_id, "已整改").repair
+    objection = portal.file_objection(ADULT, consent, record.record_id, "金额有误").objection
+    regulator.answer_objection(objection.objection_id, "correct",
+                               correction=penalty_record("OO-5b", "minor", "2026-11-01"))
+    before = live.gw.audit.size()
+    refused(lambda: regulator.decide_repair(pending.repair_id, approve=True, reason="同意"),
+            "no longer in use")
+    entries = [e for _, e in live.gw.audit.read(start=before + 1, limit=10)]
+    assert [(e.action, e.decision) for e in entries] == [("repair.decide", "deny")]
+
+
+def test_a_department_no_longer_in_the_remit_cannot_answer(live: LiveGateway) -> None:
+    court = live.client("court")
+    court.submit_records([debtor_record("OO-6")])
+    consent = self_consent(live)
+    [record] = own_records(live, consent, category="dishonest_debtor")
+    objection = live.client("citizen_portal").file_objection(
+        ADULT, consent, record.record_id, "已履行").objection
+    # A later catalogue moves the category to another provider.
+    catalogue = live.gw.state.catalogue
+    moved = replace(catalogue.categories["dishonest_debtor"], providers=frozenset({"pboc_branch"}))
+    live.gw.state = replace(live.gw.state, catalogue=replace(
+        catalogue, categories={**catalogue.categories, "dishonest_debtor": moved}))
+    with pytest.raises(grpc.RpcError) as info:
+        court.answer_objection(objection.objection_id, "withdraw")
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
