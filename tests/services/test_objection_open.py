@@ -24,21 +24,30 @@ def refused(call, reason_text: str) -> None:  # type: ignore[no-untyped-def]
     assert reason_text in (info.value.details() or "")
 
 
-def test_no_repair_while_an_objection_is_open(live: LiveGateway) -> None:
-    regulator = live.client("market_regulator")
-    regulator.submit_records([penalty_record("OO-1", "minor", "2026-11-01")])
+def repair_then_objection(live: LiveGateway, source: str
+                          ) -> tuple[str, str, str, str]:
+    """A minor penalty, a repair applied for, then an objection: (consent, record id,
+    repair id, objection id)."""
+    live.client("market_regulator").submit_records([penalty_record(source, "minor",
+                                                                   "2026-11-01")])
     consent = self_consent(live)
     [record] = own_records(live, consent, category="admin_penalty")
     portal = live.client("citizen_portal")
-    # A repair applied for before the objection may not be approved while it is open.
     pending = portal.apply_repair(ADULT, consent, record.record_id, "已整改").repair
     objection = portal.file_objection(ADULT, consent, record.record_id, "事实有误").objection
-    refused(lambda: portal.apply_repair(ADULT, consent, record.record_id, "再次申请"),
+    return consent, record.record_id, pending.repair_id, objection.objection_id
+
+
+def test_no_repair_while_an_objection_is_open(live: LiveGateway) -> None:
+    regulator, portal = live.client("market_regulator"), live.client("citizen_portal")
+    # A repair applied for before the objection may not be approved while it is open.
+    consent, record_id, repair_id, objection_id = repair_then_objection(live, "OO-1")
+    refused(lambda: portal.apply_repair(ADULT, consent, record_id, "再次申请"),
             "an objection to this record is open")
-    refused(lambda: regulator.decide_repair(pending.repair_id, approve=True, reason="同意"),
+    refused(lambda: regulator.decide_repair(repair_id, approve=True, reason="同意"),
             "an objection to this record is open")
     # The department answers; the record is still there to withdraw.
-    answered = regulator.answer_objection(objection.objection_id, "withdraw").objection
+    answered = regulator.answer_objection(objection_id, "withdraw").objection
     assert answered.status == "answered"
 
 
@@ -87,16 +96,11 @@ def test_a_correction_cannot_revive_or_lengthen_a_record(live: LiveGateway,
 def test_a_repair_of_a_record_corrected_meanwhile_is_refused_before_any_approval(
         live: LiveGateway) -> None:
     regulator = live.client("market_regulator")
-    regulator.submit_records([penalty_record("OO-5", "minor", "2026-11-01")])
-    consent = self_consent(live)
-    [record] = own_records(live, consent, category="admin_penalty")
-    portal = live.client("citizen_portal")
-    pending = portal.apply_repair(ADULT, consent, record.record_id, "已整改").repair
-    objection = portal.file_objection(ADULT, consent, record.record_id, "金额有误").objection
-    regulator.answer_objection(objection.objection_id, "correct",
+    _consent, _record_id, repair_id, objection_id = repair_then_objection(live, "OO-5")
+    regulator.answer_objection(objection_id, "correct",
                                correction=penalty_record("OO-5b", "minor", "2026-11-01"))
     before = live.gw.audit.size()
-    refused(lambda: regulator.decide_repair(pending.repair_id, approve=True, reason="同意"),
+    refused(lambda: regulator.decide_repair(repair_id, approve=True, reason="同意"),
             "no longer in use")
     entries = [e for _, e in live.gw.audit.read(start=before + 1, limit=10)]
     assert [(e.action, e.decision) for e in entries] == [("repair.decide", "deny")]
