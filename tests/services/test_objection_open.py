@@ -51,18 +51,23 @@ def test_no_repair_while_an_objection_is_open(live: LiveGateway) -> None:
     assert answered.status == "answered"
 
 
-def test_no_removal_while_an_objection_is_open(live: LiveGateway) -> None:
-    court = live.client("court")
-    court.submit_records([debtor_record("OO-2")])
+def listing_under_objection(live: LiveGateway, source: str) -> tuple[str, str]:
+    """A court listing and the person's objection to it: (record id, objection id)."""
+    live.client("court").submit_records([debtor_record(source)])
     consent = self_consent(live)
     [record] = own_records(live, consent, category="dishonest_debtor")
     objection = live.client("citizen_portal").file_objection(
         ADULT, consent, record.record_id, "已履行").objection
-    refused(lambda: court.remove_record(record_id=record.record_id,
+    return record.record_id, objection.objection_id
+
+
+def test_no_removal_while_an_objection_is_open(live: LiveGateway) -> None:
+    court = live.client("court")
+    record_id, objection_id = listing_under_objection(live, "OO-2")
+    refused(lambda: court.remove_record(record_id=record_id,
                                         reason="obligation_performed"),
             "an objection to this record is open")
-    assert court.answer_objection(objection.objection_id, "withdraw").objection.status == (
-        "answered")
+    assert court.answer_objection(objection_id, "withdraw").objection.status == "answered"
 
 
 def test_a_correction_cannot_revive_or_lengthen_a_record(live: LiveGateway,
@@ -108,16 +113,12 @@ def test_a_repair_of_a_record_corrected_meanwhile_is_refused_before_any_approval
 
 def test_a_department_no_longer_in_the_remit_cannot_answer(live: LiveGateway) -> None:
     court = live.client("court")
-    court.submit_records([debtor_record("OO-6")])
-    consent = self_consent(live)
-    [record] = own_records(live, consent, category="dishonest_debtor")
-    objection = live.client("citizen_portal").file_objection(
-        ADULT, consent, record.record_id, "已履行").objection
+    _record_id, objection_id = listing_under_objection(live, "OO-6")
     # A later catalogue moves the category to another provider.
     catalogue = live.gw.state.catalogue
     moved = replace(catalogue.categories["dishonest_debtor"], providers=frozenset({"pboc_branch"}))
     live.gw.state = replace(live.gw.state, catalogue=replace(
         catalogue, categories={**catalogue.categories, "dishonest_debtor": moved}))
     with pytest.raises(grpc.RpcError) as info:
-        court.answer_objection(objection.objection_id, "withdraw")
+        court.answer_objection(objection_id, "withdraw")
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
