@@ -23,8 +23,10 @@ from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
     EXIT_REFUSED,
+    ID_HELP,
     add_client_options,
     connect,
+    id_number_argument,
     print_json,
     print_table,
     rpc_failure,
@@ -72,7 +74,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     query.add_argument("--purpose", default="", help="purpose code")
     query.add_argument("--decision", default="", choices=("", "allow", "deny"))
     query.add_argument("--action", default="", help="e.g. query.subject")
-    query.add_argument("--subject", default="", help="the person's 18-digit ID number")
+    query.add_argument("--subject", default="",
+                       help="the person's 18-digit ID number" + ID_HELP)
     query.add_argument("--limit", type=int, default=100, help="entries per page (max 1000)")
     query.add_argument("--all", action="store_true", help="follow every page")
     add_client_options(query, party="regulator")
@@ -200,7 +203,8 @@ def run_query(args: argparse.Namespace) -> int:
     request = pb.ListAuditEntriesRequest(
         time_from=args.time_from, time_to=args.time_to, requester=args.requester,
         purpose=args.purpose, decision=args.decision, action=args.action,
-        subject_id=args.subject, page_size=args.limit)
+        subject_id=id_number_argument(args.subject) if args.subject else "",
+        page_size=args.limit)
     entries = []
     try:
         with connect(args) as client:

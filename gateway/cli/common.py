@@ -80,3 +80,23 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 def print_json(value: Any) -> None:
     """Print a value as indented JSON (UTF-8, not escaped)."""
     print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+#: What to write for an ID number read from standard input rather than the command line.
+FROM_STDIN = "-"
+ID_HELP = (" (or - to read it from standard input, so that it does not show in the "
+           "process list)")
+
+
+def id_number_argument(value: str) -> str:
+    """An ID number given on the command line, or read from standard input for "-".
+
+    Arguments are visible to other local users (ps, /proc): personal data belongs on
+    standard input.
+    """
+    if value != FROM_STDIN:
+        return value
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise ValueError("no ID number on standard input")
+    return line

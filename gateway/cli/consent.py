@@ -7,7 +7,15 @@ from datetime import timedelta
 
 import grpc
 
-from gateway.cli.common import EXIT_OK, add_client_options, connect, print_json, rpc_failure
+from gateway.cli.common import (
+    EXIT_OK,
+    ID_HELP,
+    add_client_options,
+    connect,
+    id_number_argument,
+    print_json,
+    rpc_failure,
+)
 from gateway.clock import SystemClock, parse_rfc3339
 
 
@@ -20,7 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = consent.add_subparsers(dest="consent_command", metavar="ACTION")
 
     issue = actions.add_parser("issue", help="sign and register a consent artefact")
-    issue.add_argument("subject_id", help="the consenting person's 18-digit ID number")
+    issue.add_argument("subject_id",
+                       help="the consenting person's 18-digit ID number" + ID_HELP)
     issue.add_argument("--grantee", required=True, help="party allowed to query, by id")
     issue.add_argument("--purpose", required=True, help="purpose code, e.g. authorised_query")
     issue.add_argument("--category", action="append", required=True, dest="categories",
@@ -48,7 +57,8 @@ def run_issue(args: argparse.Namespace) -> int:
     try:
         with connect(args) as client:
             consent_id = client.issue_consent(
-                subject_id=args.subject_id, grantee=args.grantee, purpose=args.purpose,
+                subject_id=id_number_argument(args.subject_id), grantee=args.grantee,
+                purpose=args.purpose,
                 categories=args.categories, not_before=start,
                 not_after=start + timedelta(days=args.days), max_uses=args.max_uses,
                 consent_id=args.consent_id)

@@ -15,8 +15,10 @@ from google.protobuf.json_format import MessageToDict
 from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
+    ID_HELP,
     add_client_options,
     connect,
+    id_number_argument,
     print_json,
     print_table,
     rpc_failure,
@@ -43,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "query", help="look a person up for a purpose",
         description="Query one person's records for a stated purpose. The gateway releases "
                     "only what policy (and, where required, the person's consent) allows.")
-    query.add_argument("subject_id", help="18-digit citizen ID number")
+    query.add_argument("subject_id", help="18-digit citizen ID number" + ID_HELP)
     query.add_argument("--purpose", required=True, help="purpose code, e.g. cadre_selection")
     query.add_argument("--category", action="append", default=[], dest="categories",
                        help="limit to a category (repeatable)")
@@ -126,7 +128,7 @@ def run_query(args: argparse.Namespace) -> int:
     """Query a person and print what was released."""
     try:
         with connect(args) as client:
-            reply = client.query_subject(args.subject_id, args.purpose,
+            reply = client.query_subject(id_number_argument(args.subject_id), args.purpose,
                                          categories=args.categories, consent_id=args.consent)
     except grpc.RpcError as err:
         return rpc_failure(err)

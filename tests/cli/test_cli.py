@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,3 +228,17 @@ def test_broken_input_exits_2_without_a_traceback(live: LiveGateway, argv: list[
     assert main([*argv, "--target", live.target]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and ADULT not in err and err.startswith("credgate: ")
+
+
+def test_an_id_number_can_come_from_standard_input(live: LiveGateway,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # Arguments show in `ps` to every local user; standard input does not.
+    live.client("court").submit_records([debtor_record("CLI-STDIN-1")])
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{ADULT}\n"))
+    assert main(["query", "-", "--purpose", "cadre_selection", "--json",
+                 *client_args(live, "org_department")]) == 0
+    assert json.loads(capsys.readouterr().out)["records"][0]["category"] == "dishonest_debtor"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["query", "-", "--purpose", "cadre_selection",
+                 *client_args(live, "org_department")]) == 2
