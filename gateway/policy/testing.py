@@ -339,6 +339,11 @@ def _parse_case(raw: Any, path: Path, line: int, ps: PolicySet) -> Case:
     if raw["action"] not in ACTIONS:
         raise ValueError(f"unknown action '{raw['action']}' "
                          f"(one of {', '.join(sorted(ACTIONS))})")
+    if raw["action"] not in FIELD_ACTIONS and raw["object"] not in (
+            *cat.categories, *cat.groups):
+        # The gateway asks these per category: a field case tests a request never made.
+        raise ValueError(f"'{raw['action']}' is decided per category: name a category or "
+                         "group, not a field")
     if raw["expect"] not in EXPECTATIONS:
         raise ValueError(f"expect must be \"allow\" or \"deny\", not '{raw['expect']}'")
     consent = raw.get("consent", False)

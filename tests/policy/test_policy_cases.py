@@ -165,6 +165,10 @@ BROKEN = {
                            "consent must be true or false"),
     "bad age": (case().replace("why", "subject_age = -3\nwhy"), "subject_age must be"),
     "missing expect": (case().replace('expect = "allow"\n', ""), "missing expect"),
+    # The feed publishes and the checks count whole categories: a field case tests a
+    # request the gateway never makes.
+    "publish of a field": (case(obj="dishonest_debtor.address", action="publish"),
+                           "'publish' is decided per category"),
 }
 
 
