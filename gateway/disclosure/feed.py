@@ -20,6 +20,7 @@ from gateway.crypto import decrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure.gate import GateResult, Subjects, review_batch, subjects_of
 from gateway.disclosure.profiles import MaskingProfiles
+from gateway.disclosure.protect import NAME_TYPES, field_value, person_names
 from gateway.records.catalogue import Catalogue
 from gateway.records.idnumber import parse_id_number
 from gateway.records.intake import SUBJECT_FIELD
@@ -27,7 +28,6 @@ from gateway.records.model import StoredRecord
 
 PUBLIC = "public"
 ADULT_AGE = 18
-NAME_TYPES = frozenset({"person_name"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +61,14 @@ class PublishedBatch:
     review: GateResult
 
 
-def _value(record: StoredRecord, name: str, keyring: Keyring) -> str:
-    """One field of a stored record, decrypted when sealed."""
-    stored = record.fields[name]
-    if stored.ciphertext is None:
-        return stored.plain or ""
-    return decrypt_field(keyring, record_id=record.record_id, category=record.category,
-                         field=name, blob=stored.ciphertext)
-
-
 def _subject_id(record: StoredRecord, keyring: Keyring) -> str:
     return decrypt_field(keyring, record_id=record.record_id, category=record.category,
                          field=SUBJECT_FIELD, blob=record.subject_ciphertext)
 
 
-def of_a_minor(record: StoredRecord, keyring: Keyring) -> bool:
-    """Whether the person was under 18 on the event date: never published."""
-    subject = parse_id_number(_subject_id(record, keyring), today=record.event_date)
+def _a_minor(subject_id: str, record: StoredRecord) -> bool:
+    """Whether the person was under 18 on the record's event date: never published."""
+    subject = parse_id_number(subject_id, today=record.event_date)
     return subject.age_on(record.event_date) < ADULT_AGE
 
 
@@ -87,10 +78,7 @@ def run_subjects(records: Iterable[StoredRecord], *, catalogue: Catalogue,
     names: list[str] = []
     subject_ids: list[str] = []
     for record in records:
-        category = catalogue.categories[record.category]
-        names.extend(value for name in record.fields
-                     if (spec := category.fields.get(name)) is not None
-                     and spec.type in NAME_TYPES and (value := _value(record, name, keyring)))
+        names.extend(person_names(record, catalogue.categories[record.category], keyring))
         subject_ids.append(_subject_id(record, keyring))
     return subjects_of(names, subject_ids)
 
@@ -108,11 +96,12 @@ def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
     names: list[str] = []
     subject_ids: list[str] = []
     for record in records:
-        if of_a_minor(record, keyring):
+        subject_id = _subject_id(record, keyring)
+        if _a_minor(subject_id, record):
             continue
         category = catalogue.categories[record.category]
-        values = {name: _value(record, name, keyring) for name in record.fields}
-        subject_ids.append(_subject_id(record, keyring))
+        values = {name: field_value(record, name, keyring) for name in record.fields}
+        subject_ids.append(subject_id)
         types = {name: spec.type for name, spec in category.fields.items()}
         record_names = [v for n, v in values.items() if types.get(n) in NAME_TYPES and v]
         names.extend(record_names)

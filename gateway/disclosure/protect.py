@@ -14,6 +14,8 @@ from gateway.records.model import StoredRecord
 CLEAR = "clear"
 MASKED = "masked"
 WITHHELD = "withheld"
+#: Field types that hold a person's name (masked inside free text by the scan operator).
+NAME_TYPES = frozenset({"person_name"})
 
 # Which masking profile (policies/masking.toml) applies to a party, by its kind. A kind
 # not listed gets the public profile, the strictest one.
@@ -81,23 +83,19 @@ def protect_record(
     released: list[ReleasedField] = []
     withheld: list[str] = []
     names: tuple[str, ...] | None = None  # the record's person names, read when needed
-    for name, stored in record.fields.items():
+    for name in record.fields:
         level = access.get(name, WITHHELD)
         spec = category.fields.get(name)
         if spec is None or level not in (CLEAR, MASKED):
             withheld.append(name)
             continue
-        if stored.ciphertext is not None:
-            value = decrypt_field(keyring, record_id=record.record_id, category=record.category,
-                                  field=name, blob=stored.ciphertext)
-        else:
-            value = stored.plain or ""
+        value = field_value(record, name, keyring)
         if level == MASKED:
             field = f"{record.category}.{name}"
             step = profiles.step(audience, spec.type, field)
             if step is not None and step[1] and names is None:
                 # The scan operator masks the person's name inside free text: it needs it.
-                names = _person_names(record, category, keyring)
+                names = person_names(record, category, keyring)
             masked = profiles.apply(audience, spec.type, value,
                                     context=MaskContext(field=field, names=names or ()))
             if masked is None:
@@ -117,18 +115,18 @@ def protect_record(
     )
 
 
-def _person_names(record: StoredRecord, category: Category, keyring: Keyring
-                  ) -> tuple[str, ...]:
+def field_value(record: StoredRecord, name: str, keyring: Keyring) -> str:
+    """One field of a stored record, decrypted when sealed; raises DecryptionError."""
+    stored = record.fields[name]
+    if stored.ciphertext is None:
+        return stored.plain or ""
+    return decrypt_field(keyring, record_id=record.record_id, category=record.category,
+                         field=name, blob=stored.ciphertext)
+
+
+def person_names(record: StoredRecord, category: Category, keyring: Keyring
+                 ) -> tuple[str, ...]:
     """The values of a record's person-name fields (decrypted; never released by this)."""
-    names = []
-    for name, stored in record.fields.items():
-        spec = category.fields.get(name)
-        if spec is None or spec.type != "person_name":
-            continue
-        if stored.ciphertext is not None:
-            names.append(decrypt_field(keyring, record_id=record.record_id,
-                                       category=record.category, field=name,
-                                       blob=stored.ciphertext))
-        elif stored.plain:
-            names.append(stored.plain)
-    return tuple(n for n in names if n)
+    values = (field_value(record, name, keyring) for name in record.fields
+              if (spec := category.fields.get(name)) is not None and spec.type in NAME_TYPES)
+    return tuple(v for v in values if v)
