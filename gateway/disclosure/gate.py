@@ -54,8 +54,7 @@ _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # Hangul araea U+318D into U+119E).
 _FILLERS = re.compile(r"[\s\-_‐-―−－·•‧・･∙⋅.．\u0387\u16eb\u2e31\ua78f\u318d\u119e\u2e30\u02d1"
                       r"\u200b-\u200d\u2060\ufeff\u00ad]+")
-# Digit forms other than Unicode decimal digits (Chinese numerals, ○ 幺 壹, ① ¹ ...).
-_CN_VALUE = NUMERALS
+# Digit forms other than Unicode decimal digits (NUMERALS: Chinese numerals, ○ 幺 壹, ① ¹).
 _DIGITISH = re.compile(f"[\\d{''.join(NUMERALS)}XxＸｘ]")
 _MIN_NUMBER = 11  # the fewest digits of anything the scanner finds (a mobile number)
 # Text of these characters only (ASCII, CJK, their punctuation, full-width ASCII) reads
@@ -92,14 +91,19 @@ class GateResult:
 
 def _name_key(text: str) -> str:
     """A form of a text in which a name reads the same however it was split or written."""
-    return _FILLERS.sub("", visible_form(text)).casefold()
+    return _visible_key(visible_form(text))
+
+
+def _visible_key(visible: str) -> str:
+    """``_name_key`` of a text already in its visible form."""
+    return _FILLERS.sub("", visible).casefold()
 
 
 def _digit_key(digitish: list[str]) -> str:
     """The digits (any script, Chinese numerals too) and X found in a text, in order."""
     digits = "".join(digitish)
     if not digits.isascii():
-        digits = "".join(_CN_VALUE.get(c) or (c if c.isascii() or not c.isdecimal()
+        digits = "".join(NUMERALS.get(c) or (c if c.isascii() or not c.isdecimal()
                                                else str(unicodedata.decimal(c)))
                          for c in digits)
     return digits.upper().replace("Ｘ", "X").replace("ｘ", "X")
@@ -178,8 +182,7 @@ def subjects_of(subject_names: Iterable[str], subject_ids: Iterable[str]) -> Sub
     return Subjects(_name_index(subject_names), _subject_id_forms(subject_ids))
 
 
-def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]],
-                  run: Subjects | None = None) -> list[str]:
+def _review_value(value: str, subjects: Sequence[Subjects]) -> list[str]:
     """What is wrong with one value (reason texts without the data), in a stable order."""
     found = {_WHAT[f.kind] for f in scan(value, old_ids=False)}
     visible = visible_form(value)
@@ -189,14 +192,12 @@ def _review_value(value: str, names: _NameIndex, id_forms: dict[int, set[str]],
         # The visible form again, so that a number written to slip past the scanner
         # (compatibility forms, characters that do not show) is still caught here.
         found.update(_WHAT[f.kind] for f in scan(visible, old_ids=False))
-    key = _FILLERS.sub("", visible).casefold()
+    key = _visible_key(visible)
     digits = _digit_key(digitish) if len(digitish) >= 15 else ""
-    lookups = [(names, id_forms)]
-    if run is not None:
-        lookups.append((run.names, run.id_forms))
-    for name_index, forms in lookups:
-        if name_index and _has_name(key, name_index):
+    for known in subjects:
+        if known.names and _has_name(key, known.names):
             found.add(_SUBJECT_NAME)
+        forms = known.id_forms
         if digits and (forms[17] or forms[15]) and _has_subject_id(digits, forms):
             found.add(_SUBJECT_ID)
     return sorted(found)
@@ -210,8 +211,7 @@ def review_batch(records_out: Sequence[Mapping[str, object]], *,
     ``run`` adds the subjects of everything else published in the same run, so that a
     record naming the subject of another batch is caught whatever the batch size.
     """
-    names = _name_index(subject_names)
-    id_forms = _subject_id_forms(subject_ids)
+    subjects = [subjects_of(subject_names, subject_ids), *([run] if run is not None else [])]
     reasons: list[str] = []
     checked = 0
     # Field names repeat from record to record: each is reviewed once per batch.
@@ -224,7 +224,7 @@ def review_batch(records_out: Sequence[Mapping[str, object]], *,
             name = field if isinstance(field, str) else str(field)
             field_why = field_reviews.get(name)
             if field_why is None:
-                field_why = field_reviews[name] = _review_value(name, names, id_forms, run)
+                field_why = field_reviews[name] = _review_value(name, subjects)
             # A field name is quoted only when it is a plain code that gives nothing away.
             label = name if (not field_why and isinstance(field, str)
                              and _SAFE_FIELD.fullmatch(name)) else f"#{position}"
@@ -234,6 +234,6 @@ def review_batch(records_out: Sequence[Mapping[str, object]], *,
                 continue
             checked += 1
             text = value if isinstance(value, str) else str(value)
-            for why in _review_value(text, names, id_forms, run):
+            for why in _review_value(text, subjects):
                 reasons.append(f"record {index} field {label}: {why}")
     return GateResult(passed=not reasons, reasons=tuple(reasons), values_checked=checked)
