@@ -57,7 +57,7 @@ def local_date(instant: datetime) -> date:
     return instant.astimezone(CITY_TIME).date()
 
 
-def today(clock: Clock) -> date:
+def city_today(clock: Clock) -> date:
     """The city's calendar date now, according to a clock."""
     return local_date(clock.now())
 

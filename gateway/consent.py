@@ -18,7 +18,7 @@ from datetime import datetime
 
 from nacl.signing import SigningKey, VerifyKey
 
-from gateway.clock import Clock, local_date, parse_rfc3339, rfc3339
+from gateway.clock import Clock, city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes, decrypt_bytes, encrypt_bytes, sign, verify
 from gateway.crypto.keyring import Keyring
 from gateway.errors import (
@@ -249,7 +249,7 @@ class ConsentRegistry:
             raise InvalidArgument("consent validity window is empty")
         if not 1 <= terms.max_uses <= MAX_USES_LIMIT:
             raise InvalidArgument(f"max_uses must be between 1 and {MAX_USES_LIMIT}")
-        return parse_id_number(terms.subject_id, today=local_date(self._clock.now()),
+        return parse_id_number(terms.subject_id, today=city_today(self._clock),
                                field="consent subject_id")
 
     def revoke(self, caller: Party, consent_id: str, reason: str) -> ConsentRow:

@@ -19,7 +19,7 @@ from gateway.app import Gateway
 from gateway.audit.verifier import verify_export
 from gateway.cli.common import print_table
 from gateway.client import CredgateClient, PartyCredentials
-from gateway.clock import local_date
+from gateway.clock import city_today
 from gateway.config import Config, load_config
 from gateway.crypto import load_verify_key
 from gateway.demo_lifecycle import run_lifecycle
@@ -116,7 +116,7 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
             outcomes.append(Outcome(who, asked, "UNEXPECTEDLY ALLOWED"))
 
         try:
-            today = local_date(gw.clock.now())
+            today = city_today(gw.clock)
             for party, records in demo_records(today).items():
                 with client(party) as c:
                     reply = c.submit_records(records)

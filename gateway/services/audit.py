@@ -15,7 +15,7 @@ from gateway.audit.checkpoint import Checkpoint
 from gateway.audit.entry import AuditEntry
 from gateway.audit.export import export_range
 from gateway.audit.search import AuditFilter
-from gateway.clock import local_date, parse_rfc3339, rfc3339
+from gateway.clock import city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.records.catalogue import Party
@@ -80,7 +80,7 @@ class AuditServicer(rpc.AuditServiceServicer):
             with call.step("validate"):
                 indexes: tuple[str, ...] = ()
                 if request.subject_id:
-                    subject = parse_id_number(request.subject_id, today=local_date(gw.clock.now()))
+                    subject = parse_id_number(request.subject_id, today=city_today(gw.clock))
                     indexes = tuple(blind_indexes(gw.keyring, subject.value))
                     call.draft.subject_index = indexes[0]
                 flt = AuditFilter(

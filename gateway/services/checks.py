@@ -14,7 +14,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.clock import local_date
+from gateway.clock import city_today, local_date
 from gateway.crypto import blind_indexes
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
@@ -45,7 +45,7 @@ def _purpose(call: CallFrame, requested: str, bound: str) -> None:
 
 
 def _subject(call: CallFrame, subject_id: str) -> tuple[IdNumber, list[str]]:
-    subject = parse_id_number(subject_id, today=local_date(call.gw.clock.now()))
+    subject = parse_id_number(subject_id, today=city_today(call.gw.clock))
     indexes = blind_indexes(call.gw.keyring, subject.value)
     call.draft.subject_index = indexes[0]
     return subject, indexes
@@ -99,7 +99,7 @@ class CheckServicer(rpc.CheckServiceServicer):
             with call.step("fetch"):
                 eligible = green_channel_eligible(rule, call.catalogue,
                                                   _fetch(call, indexes, categories),
-                                                  local_date(gw.clock.now()))
+                                                  city_today(gw.clock))
             seq = call.commit_allow(reason=f"{rule.code}: "
                                            f"{'eligible' if eligible else 'not eligible'}")
             return pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
@@ -126,7 +126,7 @@ class CheckServicer(rpc.CheckServiceServicer):
             with call.step("fetch"):
                 restricted = measure_applies(measure,
                                              _fetch(call, indexes, measure.categories),
-                                             local_date(gw.clock.now()))
+                                             city_today(gw.clock))
             seq = call.commit_allow(reason=f"{measure.code}: "
                                            f"{'restricted' if restricted else 'not restricted'}")
             authority = call.catalogue.parties[measure.authority]

@@ -10,7 +10,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.clock import local_date
+from gateway.clock import city_today
 from gateway.disclosure.export import manifest_bytes, render_files, sign_manifest
 from gateway.disclosure.feed import PublishedRecord, publish_batch, run_subjects
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -89,7 +89,7 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                  size: int) -> Iterator[tuple[tuple[PublishedRecord, ...], bool]]:
         """fetch, protect, review and audit each batch; yields (records, released)."""
         gw = self._gw
-        today = local_date(gw.clock.now())
+        today = city_today(gw.clock)
         with call.step("fetch"):
             # First the subjects of the whole run: each batch is reviewed against all of
             # them, so a record naming someone from another batch is caught too.

@@ -8,7 +8,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.clock import local_date, rfc3339
+from gateway.clock import city_today, local_date, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -138,7 +138,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             with call.step("store"):
                 gw.store.put_objection(row)
             return pb.ObjectionReply(objection=objection_message(
-                row, today=local_date(gw.clock.now()), keyring=gw.keyring), audit_seq=seq)
+                row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
     def ListObjections(
@@ -149,7 +149,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
         with audited_call(gw, context, "credgate.v1.ObjectionService/ListObjections",
                           "objection.list") as call:
             party = call.identify(context, request)
-            today = local_date(gw.clock.now())
+            today = city_today(gw.clock)
             with call.step("validate"):
                 status = status_filter(request.status, (OPEN, ANSWERED))
                 if request.overdue_only:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.clock import local_date
+from gateway.clock import city_today
 from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, NotFound, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
@@ -65,7 +65,7 @@ def portal_person(call: CallFrame, party: Party, subject_id: str, consent_id: st
             raise PermissionDenied("only the citizen portal acts for a person",
                                    reason="not_citizen_portal")
     with call.step("validate"):
-        subject = parse_id_number(subject_id, today=local_date(gw.clock.now()))
+        subject = parse_id_number(subject_id, today=city_today(gw.clock))
         indexes = tuple(blind_indexes(gw.keyring, subject.value))
         call.draft.subject_index = indexes[0]
     with call.step("consent"):

@@ -9,7 +9,7 @@ from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.clock import local_date
+from gateway.clock import city_today
 from gateway.crypto import blind_indexes
 from gateway.disclosure.protect import (
     CLEAR,
@@ -71,7 +71,7 @@ class QueryServicer(rpc.QueryServiceServicer):
             with call.step("validate"):
                 known = request.purpose in call.catalogue.purposes
                 draft.purpose = request.purpose if known else ""
-                today = local_date(gw.clock.now())
+                today = city_today(gw.clock)
                 query = validate_query(
                     subject_id=request.subject_id, purpose=request.purpose,
                     categories=list(request.categories), consent_id=request.consent_id,
