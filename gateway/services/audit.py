@@ -172,8 +172,9 @@ class AuditServicer(rpc.AuditServiceServicer):
                               "audit.export") as call:
                 self._regulator(call, context, request)
                 with call.step("validate"):
-                    end = request.end_seq or gw.audit.size()
-                    if not 1 <= (request.start_seq or 1) <= end <= gw.audit.size():
+                    size = gw.audit.size()
+                    end = request.end_seq or size
+                    if not 1 <= (request.start_seq or 1) <= end <= size:
                         raise InvalidArgument("need 1 <= start_seq <= end_seq <= the log's size")
                 call.commit_allow()
                 with call.step("respond"):
