@@ -58,8 +58,7 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
                 record = rollout.propose(party.id, {f.name: f.content for f in request.files})
             # The entry says what became of the proposal; the rejection reasons name
             # policy files and lines, never personal data.
-            call.commit_allow(reason=f"policy {record.id} {record.status} "
-                                     f"{record.version[:16]}")
+            call.commit_allow(reason=outcome(record))
             return version_message(record)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
@@ -72,8 +71,7 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
             party, rollout = self._officer(call, context, request)
             with call.step("validate"):
                 record = rollout.approve(party.id, request.id)
-            call.commit_allow(reason=f"policy {record.id} {record.status} "
-                                     f"{record.version[:16]}")
+            call.commit_allow(reason=outcome(record))
             return version_message(record)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
@@ -88,6 +86,11 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
             call.commit_allow()
             return pb.ListPolicyVersionsResponse(versions=[version_message(r) for r in records])
         raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+
+def outcome(record: PolicyVersionRecord) -> str:
+    """What became of a proposal, as its audit entry says it (no personal data)."""
+    return f"policy {record.id} {record.status} {record.version[:16]}"
 
 
 def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> PolicyVersionRecord:
@@ -111,6 +114,5 @@ def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> Policy
         reason = exc.reason if isinstance(exc, CredgateError) else ""
         audit("deny", reason or type(exc).__name__, f"reload-{uuid.uuid4()}")
         raise
-    audit("allow", f"policy {record.id} {record.status} {record.version[:16]}",
-          f"reload-{record.id}")
+    audit("allow", outcome(record), f"reload-{record.id}")
     return record
