@@ -9,7 +9,7 @@ PROTOS := $(wildcard proto/credgate/v1/*.proto)
 STAMP_INSTALL := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench proto keys clean
+.PHONY: demo test lint bench bench-instructions proto keys clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,15 @@ lint: $(STAMP_TEST) proto
 	$(PY) -m ruff check gateway tests bench
 	$(PY) -m mypy gateway
 
+# Every figure of the request-path goals beside its same-run baseline (bench/README.md).
 bench: proto
 	$(PY) -m bench.query_throughput
+	$(PY) -m bench.masking --records 100000
+	$(PY) -m bench.instructions
+
+# Server instructions per call under callgrind (needs Debian's valgrind).
+bench-instructions: proto
+	$(PY) -m bench.instructions
 
 keys: $(STAMP_INSTALL)
 	$(PY) -m gateway keys init keys_example --force

@@ -24,8 +24,8 @@ REQUEST = b"q" * 60  # about the size of a serialised QuerySubjectRequest
 def _run(name: str, kind: str, method: str, args: argparse.Namespace, *options: str
          ) -> Result:
     creds = PartyCredentials.from_keys_dir(KEYS, "org_department")
-    with server_process(kind, None, *options) as port, \
-            CredgateClient(f"127.0.0.1:{port}", creds) as client:
+    with server_process(kind, None, *options) as server, \
+            CredgateClient(f"127.0.0.1:{server.port}", creds) as client:
         call = client.channel.unary_unary(method)
         return measure(name, lambda: call(REQUEST, timeout=10),
                        concurrency=args.concurrency, seconds=args.seconds,
