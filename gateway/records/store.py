@@ -1,7 +1,8 @@
 """The store interface: what the gateway needs from a database, nothing more.
 
-SQLite (gateway.records.sqlite_store) is the embedded default; a PostgreSQL
-implementation provides the same methods so the domain code never changes.
+One SQL store implements it (gateway.records.sql_store) over a dialect adapter:
+SQLite (gateway.records.sqlite_store) is the embedded default, PostgreSQL
+(gateway.records.postgres_store) the shared one; the domain code never changes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,217 @@
+"""Versioned schema migrations of the record store, written once for SQLite and PostgreSQL.
+
+The DDL is one text per migration. Where the two back ends spell a type differently it
+names a slot filled by the dialect (:data:`SQLITE_TYPES`, :data:`POSTGRES_TYPES`):
+
+- ``{blob}`` bytes; ``{empty_blob}`` the empty-bytes literal;
+- ``{date}`` a calendar date (TEXT in ISO form on SQLite, DATE on PostgreSQL);
+- ``{ordered}`` text that takes part in ordering: PostgreSQL compares it in the "C"
+  collation, so the order matches SQLite's binary comparison whatever the locale;
+- ``{serial_key}`` an auto-numbered primary key; ``{bigint}`` a 64-bit integer.
+
+The table ``schema_version`` holds one row per applied migration. Migration 1 is the
+schema as it stood before versioning, written so that it also brings a database made
+by any earlier gateway to that state (it adds the lifecycle columns older files lack):
+existing data directories and schemas open unchanged. A database whose version is
+newer than this gateway knows is refused rather than written with an older idea of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway.errors import StoreUnavailable
+
+SQLITE_TYPES = {
+    "blob": "BLOB", "empty_blob": "x''", "date": "TEXT", "ordered": "TEXT",
+    "serial_key": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER",
+}
+POSTGRES_TYPES = {
+    "blob": "BYTEA", "empty_blob": "''", "date": "DATE", "ordered": 'TEXT COLLATE "C"',
+    "serial_key": "BIGSERIAL PRIMARY KEY", "bigint": "BIGINT",
+}
+
+
+class MigrationSql(Protocol):
+    """The statements a migration needs, inside the migration's transaction."""
+
+    def run(self, text: str, params: Sequence[Any] = ()) -> int: ...
+
+    def one(self, text: str, params: Sequence[Any] = ()) -> Sequence[Any] | None: ...
+
+    def column_names(self, table: str) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: DDL statements, then an optional procedural part."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+    upgrade: Callable[[MigrationSql, dict[str, str]], None] | None = None
+
+
+VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+#: Columns the record lifecycle added to `records` (older databases lack them).
+RECORD_LIFECYCLE_COLUMNS = (
+    ("domain", "TEXT NOT NULL DEFAULT ''"),
+    ("occupation", "TEXT NOT NULL DEFAULT ''"),
+    ("state", "TEXT NOT NULL DEFAULT 'active'"),
+    ("state_at", "TEXT"),
+    ("state_ref", "TEXT NOT NULL DEFAULT ''"),
+    ("replaces", "TEXT NOT NULL DEFAULT ''"),
+)
+
+_RECORDS_AND_CONSENTS = (
+    """CREATE TABLE IF NOT EXISTS records (
+    record_id         {ordered} PRIMARY KEY,
+    provider          TEXT NOT NULL,
+    source_record_id  TEXT NOT NULL,
+    subject_index     TEXT NOT NULL,
+    subject_ct        {blob} NOT NULL,
+    category          TEXT NOT NULL,
+    severity          TEXT NOT NULL,
+    event_date        {date} NOT NULL,
+    display_end       {date},
+    submitted_at      TEXT NOT NULL,
+    submission_digest TEXT NOT NULL,
+    fields            TEXT NOT NULL,
+    UNIQUE (provider, source_record_id)
+)""",
+    "CREATE INDEX IF NOT EXISTS records_by_subject ON records (subject_index, category)",
+    """CREATE TABLE IF NOT EXISTS consents (
+    consent_id    TEXT PRIMARY KEY,
+    issuer        TEXT NOT NULL,
+    grantee       TEXT NOT NULL,
+    purpose       TEXT NOT NULL,
+    subject_index TEXT NOT NULL,
+    not_before    TEXT NOT NULL,
+    not_after     TEXT NOT NULL,
+    max_uses      {bigint} NOT NULL,
+    artefact_ct   {blob} NOT NULL,
+    signature     {blob} NOT NULL,
+    issued_at     TEXT NOT NULL,
+    uses          {bigint} NOT NULL DEFAULT 0,
+    revoked_at    TEXT,
+    revoke_reason TEXT NOT NULL DEFAULT ''
+)""",
+)
+
+_LIFECYCLE = (
+    """CREATE TABLE IF NOT EXISTS objections (
+    objection_id  {ordered} PRIMARY KEY,
+    record_id     TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    category      TEXT NOT NULL,
+    subject_index TEXT NOT NULL,
+    filed_at      {ordered} NOT NULL,
+    due_date      {ordered} NOT NULL,
+    reason_ct     {blob} NOT NULL,
+    status        TEXT NOT NULL,
+    outcome       TEXT NOT NULL DEFAULT '',
+    answered_at   TEXT,
+    answered_by   TEXT NOT NULL DEFAULT '',
+    answer_ct     {blob} NOT NULL DEFAULT {empty_blob},
+    new_record_id TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS objections_one_open ON objections (record_id) "
+    "WHERE status = 'open'",
+    "CREATE INDEX IF NOT EXISTS objections_by_provider ON objections (provider, status)",
+    "CREATE INDEX IF NOT EXISTS objections_by_subject ON objections (subject_index)",
+    """CREATE TABLE IF NOT EXISTS repairs (
+    repair_id     {ordered} PRIMARY KEY,
+    record_id     TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    approver      TEXT NOT NULL,
+    category      TEXT NOT NULL,
+    subject_index TEXT NOT NULL,
+    applied_at    {ordered} NOT NULL,
+    statement_ct  {blob} NOT NULL,
+    status        TEXT NOT NULL,
+    decided_at    TEXT,
+    decided_by    TEXT NOT NULL DEFAULT '',
+    decision_ct   {blob} NOT NULL DEFAULT {empty_blob}
+)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS repairs_one_pending ON repairs (record_id) "
+    "WHERE status = 'pending'",
+    "CREATE INDEX IF NOT EXISTS repairs_by_approver ON repairs (approver, status)",
+    "CREATE INDEX IF NOT EXISTS repairs_by_subject ON repairs (subject_index)",
+    """CREATE TABLE IF NOT EXISTS blacklist (
+    entry_id    {serial_key},
+    party       TEXT NOT NULL,
+    listed_at   TEXT NOT NULL,
+    listed_by   TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    lifted_at   TEXT,
+    lifted_by   TEXT NOT NULL DEFAULT '',
+    lift_reason TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS blacklist_one_active ON blacklist (party) "
+    "WHERE lifted_at IS NULL",
+)
+
+
+def _add_lifecycle_columns(sql: MigrationSql, types: dict[str, str]) -> None:
+    """Add the lifecycle columns to a records table made before they existed.
+
+    Only missing columns are added: on PostgreSQL ALTER TABLE takes an exclusive lock
+    even when the column is there, which would stall the other instances' queries.
+    """
+    present = sql.column_names("records")
+    for name, decl in RECORD_LIFECYCLE_COLUMNS:
+        if name not in present:
+            sql.run(f"ALTER TABLE records ADD COLUMN {name} {decl}")
+
+
+def _baseline_then_lifecycle(sql: MigrationSql, types: dict[str, str]) -> None:
+    _add_lifecycle_columns(sql, types)
+    for text in _LIFECYCLE:
+        sql.run(text.format(**types))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
+              upgrade=_baseline_then_lifecycle),
+)
+
+#: The schema version this gateway writes.
+LATEST = MIGRATIONS[-1].version
+
+
+def migrate(sql: MigrationSql, types: dict[str, str], *, now: str,
+            migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the migrations the database lacks, in order; returns the version reached.
+
+    The caller holds the schema lock (one transaction): instances starting together
+    migrate one after the other. Raises StoreUnavailable for a database that is newer
+    than this gateway.
+    """
+    sql.run(VERSION_TABLE)
+    row = sql.one("SELECT max(version) FROM schema_version")
+    current = int(row[0]) if row and row[0] is not None else 0
+    latest = migrations[-1].version
+    if current > latest:
+        raise StoreUnavailable(
+            "record store unavailable",
+            detail=f"the database is at schema version {current}, newer than this "
+                   f"gateway's {latest}: upgrade the gateway before it uses this database")
+    for step in migrations:
+        if step.version <= current:
+            continue
+        for text in step.statements:
+            sql.run(text.format(**types))
+        if step.upgrade is not None:
+            step.upgrade(sql, types)
+        sql.run("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, now))
+        current = step.version
+    return current

@@ -1,0 +1,292 @@
+"""The record lifecycle in the one SQL store: states, objections, repairs, blacklist.
+
+A mixin of :class:`gateway.records.sql_store.SqlStore`. A method that changes a record
+reads its row with the dialect's lock suffix inside one transaction (``FOR UPDATE`` on
+PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already excludes other writers), so two
+instances answering, repairing or removing the same record at once cannot both
+succeed; partial unique indexes keep one open objection, one pending repair and one
+listing in force per record or party.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from gateway.records.lifecycle import ACTIVE, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
+from gateway.records.lifecycle_rows import (
+    ANSWERED,
+    APPROVED,
+    BLACKLIST_COLUMNS,
+    CORRECTED,
+    OBJECTION_COLUMNS,
+    OPEN,
+    PENDING,
+    REJECTED,
+    REPAIR_COLUMNS,
+    WITHDRAWN,
+    BlacklistRow,
+    ObjectionRow,
+    RepairRow,
+    blacklist_from_row,
+    objection_from_row,
+    repair_from_row,
+    submission_lag,
+)
+from gateway.records.model import StoredRecord
+from gateway.records.sql_dialect import Database, Sql, marks
+from gateway.records.sql_rows import INSERT_RECORD, SELECT_RECORD, record_from_row, record_params
+
+
+def _filters(clauses: list[tuple[str, object]], subject_indexes: Sequence[str],
+             ) -> tuple[str, list[object]]:
+    where = [c for c, v in clauses if v is not None]
+    params = [v for c, v in clauses if v is not None]
+    if subject_indexes:
+        where.append(f"subject_index IN {marks(subject_indexes)}")
+        params.extend(subject_indexes)
+    return " AND ".join(where) or "TRUE", params
+
+
+class SqlLifecycle:
+    """Lifecycle methods of the RecordStore contract (mixin of SqlStore)."""
+
+    _db: Database
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _load(self, sql: Sql, where: str, params: Sequence[object]) -> StoredRecord | None:
+        row = sql.one(f"{SELECT_RECORD} WHERE {where}", params)
+        return record_from_row(row) if row else None
+
+    def _lock_active(self, sql: Sql, record_id: str) -> None:
+        row = sql.one(f"SELECT state FROM records WHERE record_id = ?{self._db.for_update}",
+                      (record_id,))
+        if row is None:
+            raise NotFound("no record with this id", reason="record_unknown")
+        if row[0] != ACTIVE:
+            raise FailedPrecondition("the record is no longer in use",
+                                     reason="record_not_active")
+
+    @staticmethod
+    def _set_state(sql: Sql, record_id: str, state: str, at: str, ref: str) -> None:
+        sql.run("UPDATE records SET state = ?, state_at = ?, state_ref = ? WHERE record_id = ?",
+                (state, at, ref, record_id))
+
+    @staticmethod
+    def _insert(sql: Sql, rec: StoredRecord) -> None:
+        if sql.one(INSERT_RECORD, record_params(rec)) is None:
+            raise AlreadyExists("a record with this source_record_id exists",
+                                reason="conflicting_resubmission")
+
+    def _get(self, sql: Sql, table: str, columns: str, key: str, value: str,
+             lock: bool = False) -> Sequence[object] | None:
+        suffix = self._db.for_update if lock else ""
+        return sql.one(f"SELECT {columns} FROM {table} WHERE {key} = ?{suffix}", (value,))
+
+    # -- records ------------------------------------------------------------------------
+
+    def get_record(self, record_id: str) -> StoredRecord | None:
+        """The record with this id in any state (with its disputed mark), or None."""
+        return self._db.read(lambda sql: self._load(sql, "record_id = ?", (record_id,)))
+
+    def find_record_by_source(self, provider: str, source_record_id: str) -> StoredRecord | None:
+        """The provider's record with its own source id, in any state, or None."""
+        return self._db.read(lambda sql: self._load(
+            sql, "provider = ? AND source_record_id = ?", (provider, source_record_id)))
+
+    def retire_record(self, record_id: str, *, state: str, at: str, ref: str) -> StoredRecord:
+        """Take an active record out of use (kept as evidence); raises NotFound, or
+        FailedPrecondition when it is not active."""
+
+        def work(sql: Sql) -> StoredRecord:
+            self._lock_active(sql, record_id)
+            self._set_state(sql, record_id, state, at, ref)
+            found = self._load(sql, "record_id = ?", (record_id,))
+            assert found is not None
+            return found
+
+        return self._db.write(work)
+
+    def disputed_record_ids(self, record_ids: Collection[str]) -> set[str]:
+        """The ids among `record_ids` that have an open objection."""
+        ids = list(record_ids)
+        if not ids:
+            return set()
+        rows = self._db.read(lambda sql: sql.all(
+            f"SELECT record_id FROM objections WHERE status = 'open' AND record_id IN "
+            f"{marks(ids)}", ids))
+        return {r[0] for r in rows}
+
+    def submission_lags(self) -> list[tuple[str, int]]:
+        """(provider, days from event date to submission) of every original submission."""
+        rows = self._db.read(lambda sql: sql.all(
+            "SELECT provider, submitted_at, event_date FROM records WHERE replaces = '' "
+            "ORDER BY provider"))
+        return [(r[0], submission_lag(r[1], r[2])) for r in rows]
+
+    # -- objections -------------------------------------------------------------------
+
+    def put_objection(self, row: ObjectionRow) -> None:
+        """File an objection; raises NotFound, or FailedPrecondition when the record is not
+        active or already has an open objection."""
+
+        def work(sql: Sql) -> None:
+            self._lock_active(sql, row.record_id)
+            if sql.one("SELECT 1 FROM objections WHERE record_id = ? AND status = 'open'",
+                       (row.record_id,)):
+                raise FailedPrecondition("an objection to this record is already open",
+                                         reason="objection_open")
+            sql.run(f"INSERT INTO objections ({OBJECTION_COLUMNS}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (row.objection_id, row.record_id, row.provider, row.category,
+                     row.subject_index, row.filed_at, row.due_date, row.reason_ciphertext,
+                     row.status, row.outcome, row.answered_at, row.answered_by,
+                     row.answer_ciphertext, row.new_record_id))
+
+        self._db.write(work)
+
+    def get_objection(self, objection_id: str) -> ObjectionRow | None:
+        """The objection with this id, or None."""
+        row = self._db.read(lambda sql: self._get(sql, "objections", OBJECTION_COLUMNS,
+                                                  "objection_id", objection_id))
+        return objection_from_row(row) if row else None
+
+    def list_objections(self, *, provider: str | None = None,
+                        subject_indexes: Sequence[str] = (), status: str | None = None,
+                        due_before: str | None = None, limit: int = 1000) -> list[ObjectionRow]:
+        """Objections matching every given filter (due_before: due date earlier than this
+        ISO date), oldest first."""
+        where, params = _filters([("provider = ?", provider), ("status = ?", status),
+                                  ("due_date < ?", due_before)], subject_indexes)
+        rows = self._db.read(lambda sql: sql.all(
+            f"SELECT {OBJECTION_COLUMNS} FROM objections WHERE {where} "
+            "ORDER BY filed_at, objection_id LIMIT ?", (*params, limit)))
+        return [objection_from_row(r) for r in rows]
+
+    def answer_objection(self, objection_id: str, *, outcome: str, at: str, by: str,
+                         answer_ciphertext: bytes,
+                         correction: StoredRecord | None = None) -> ObjectionRow:
+        """Answer an open objection and supersede (with `correction`) or withdraw its
+        record in one transaction; raises NotFound, FailedPrecondition or AlreadyExists."""
+
+        def work(sql: Sql) -> ObjectionRow:
+            found = self._get(sql, "objections", OBJECTION_COLUMNS, "objection_id",
+                              objection_id, lock=True)
+            if found is None:
+                raise NotFound("no objection with this id", reason="objection_unknown")
+            obj = objection_from_row(found)
+            if obj.status != OPEN:
+                raise FailedPrecondition("the objection has been answered",
+                                         reason="objection_answered")
+            new_id = ""
+            if outcome in (CORRECTED, WITHDRAWN):
+                self._lock_active(sql, obj.record_id)
+                state, ref = WITHDRAWN_STATE, objection_id
+                if outcome == CORRECTED:
+                    if correction is None:
+                        raise FailedPrecondition("a correction needs the corrected record")
+                    self._insert(sql, correction)
+                    new_id = ref = correction.record_id
+                    state = SUPERSEDED
+                self._set_state(sql, obj.record_id, state, at, ref)
+            row = sql.one("UPDATE objections SET status = ?, outcome = ?, answered_at = ?, "
+                          "answered_by = ?, answer_ct = ?, new_record_id = ? "
+                          f"WHERE objection_id = ? RETURNING {OBJECTION_COLUMNS}",
+                          (ANSWERED, outcome, at, by, answer_ciphertext, new_id, objection_id))
+            assert row is not None
+            return objection_from_row(row)
+
+        return self._db.write(work)
+
+    # -- repairs ----------------------------------------------------------------------
+
+    def put_repair(self, row: RepairRow) -> None:
+        """File a repair application; raises NotFound, or FailedPrecondition when the
+        record is not active or an application for it is pending."""
+
+        def work(sql: Sql) -> None:
+            self._lock_active(sql, row.record_id)
+            if sql.one("SELECT 1 FROM repairs WHERE record_id = ? AND status = 'pending'",
+                       (row.record_id,)):
+                raise FailedPrecondition("a repair application for this record is pending",
+                                         reason="repair_pending")
+            sql.run(f"INSERT INTO repairs ({REPAIR_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (row.repair_id, row.record_id, row.provider, row.approver, row.category,
+                     row.subject_index, row.applied_at, row.statement_ciphertext, row.status,
+                     row.decided_at, row.decided_by, row.decision_ciphertext))
+
+        self._db.write(work)
+
+    def get_repair(self, repair_id: str) -> RepairRow | None:
+        """The repair application with this id, or None."""
+        row = self._db.read(lambda sql: self._get(sql, "repairs", REPAIR_COLUMNS,
+                                                  "repair_id", repair_id))
+        return repair_from_row(row) if row else None
+
+    def list_repairs(self, *, approver: str | None = None, subject_indexes: Sequence[str] = (),
+                     status: str | None = None, limit: int = 1000) -> list[RepairRow]:
+        """Repair applications matching every given filter, oldest first."""
+        where, params = _filters([("approver = ?", approver), ("status = ?", status)],
+                                 subject_indexes)
+        rows = self._db.read(lambda sql: sql.all(
+            f"SELECT {REPAIR_COLUMNS} FROM repairs WHERE {where} "
+            "ORDER BY applied_at, repair_id LIMIT ?", (*params, limit)))
+        return [repair_from_row(r) for r in rows]
+
+    def decide_repair(self, repair_id: str, *, approve: bool, at: str, by: str,
+                      decision_ciphertext: bytes) -> RepairRow:
+        """Approve (the record becomes "repaired") or reject a pending application, in one
+        transaction; raises NotFound or FailedPrecondition."""
+
+        def work(sql: Sql) -> RepairRow:
+            found = self._get(sql, "repairs", REPAIR_COLUMNS, "repair_id", repair_id,
+                              lock=True)
+            if found is None:
+                raise NotFound("no repair application with this id", reason="repair_unknown")
+            app = repair_from_row(found)
+            if app.status != PENDING:
+                raise FailedPrecondition("the application has been decided",
+                                         reason="repair_decided")
+            if approve:
+                self._lock_active(sql, app.record_id)
+                self._set_state(sql, app.record_id, REPAIRED, at, repair_id)
+            row = sql.one("UPDATE repairs SET status = ?, decided_at = ?, decided_by = ?, "
+                          f"decision_ct = ? WHERE repair_id = ? RETURNING {REPAIR_COLUMNS}",
+                          (APPROVED if approve else REJECTED, at, by, decision_ciphertext,
+                           repair_id))
+            assert row is not None
+            return repair_from_row(row)
+
+        return self._db.write(work)
+
+    # -- blacklist --------------------------------------------------------------------
+
+    def blacklist_party(self, row: BlacklistRow) -> BlacklistRow:
+        """List a party; raises FailedPrecondition when it is listed already."""
+        found = self._db.write(lambda sql: sql.one(
+            "INSERT INTO blacklist (party, listed_at, listed_by, reason) VALUES (?,?,?,?) "
+            "ON CONFLICT (party) WHERE lifted_at IS NULL DO NOTHING "
+            f"RETURNING {BLACKLIST_COLUMNS}",
+            (row.party, row.listed_at, row.listed_by, row.reason)))
+        if found is None:
+            raise FailedPrecondition("the party is blacklisted already",
+                                     reason="already_blacklisted")
+        return blacklist_from_row(found)
+
+    def lift_blacklist(self, party: str, *, at: str, by: str, reason: str) -> BlacklistRow:
+        """Lift a party's listing; raises FailedPrecondition when it is not listed."""
+        found = self._db.write(lambda sql: sql.one(
+            "UPDATE blacklist SET lifted_at = ?, lifted_by = ?, lift_reason = ? "
+            f"WHERE party = ? AND lifted_at IS NULL RETURNING {BLACKLIST_COLUMNS}",
+            (at, by, reason, party)))
+        if found is None:
+            raise FailedPrecondition("the party is not blacklisted", reason="not_blacklisted")
+        return blacklist_from_row(found)
+
+    def list_blacklist(self, *, include_lifted: bool = False) -> list[BlacklistRow]:
+        """Listings in force (and, on request, lifted ones), oldest first."""
+        where = "TRUE" if include_lifted else "lifted_at IS NULL"
+        rows = self._db.read(lambda sql: sql.all(
+            f"SELECT {BLACKLIST_COLUMNS} FROM blacklist WHERE {where} ORDER BY entry_id"))
+        return [blacklist_from_row(r) for r in rows]

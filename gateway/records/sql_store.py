@@ -1,0 +1,199 @@
+"""The record store, written once over a dialect adapter (SQLite or PostgreSQL).
+
+Every query is here (and in :mod:`gateway.records.sql_lifecycle`), in SQL both back ends
+accept; :mod:`gateway.records.sql_dialect` says what a back end supplies, and
+:mod:`gateway.records.sqlite_store` / :mod:`gateway.records.postgres_store` supply it.
+The schema and its versions are in :mod:`gateway.records.migrations`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from functools import partial
+
+from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
+from gateway.records.lifecycle import ACTIVE
+from gateway.records.model import PutResult, StoredRecord
+from gateway.records.sql_dialect import Database, Row, Sql, marks
+from gateway.records.sql_lifecycle import SqlLifecycle
+from gateway.records.sql_rows import (
+    CONSENT_COLUMNS,
+    INSERT_RECORD,
+    SELECT_RECORD,
+    consent_from_row,
+    record_from_row,
+    record_params,
+)
+from gateway.records.store import ConsentRow
+
+
+class SqlStore(SqlLifecycle):
+    """The RecordStore contract (gateway.records.store) over one Database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- records ------------------------------------------------------------------
+
+    def put_records(self, records: Sequence[StoredRecord]) -> list[PutResult]:
+        """Store a batch atomically, idempotent per (provider, source_record_id).
+
+        Raises AlreadyExists (naming the batch index) when a source id was stored
+        before with different content; then nothing of the batch is stored.
+        """
+        if not records:
+            return []
+        return self._db.write(lambda sql: self._put_records(sql, records))
+
+    def _put_records(self, sql: Sql, records: Sequence[StoredRecord]) -> list[PutResult]:
+        # Insert in key order (stable, so earlier batch entries go first among equal
+        # keys): two batches that share keys lock them in the same order and cannot
+        # deadlock on each other.
+        order = sorted(range(len(records)),
+                       key=lambda i: (records[i].provider, records[i].source_record_id))
+        inserted = sql.each_returning(INSERT_RECORD, [record_params(records[i]) for i in order])
+        created = {i for i, row in zip(order, inserted, strict=True) if row is not None}
+        results: list[PutResult] = []
+        for index, rec in enumerate(records):
+            if index in created:
+                results.append(PutResult(index, rec.record_id, True))
+                continue
+            found = sql.one("SELECT record_id, submission_digest FROM records "
+                            "WHERE provider = ? AND source_record_id = ?",
+                            (rec.provider, rec.source_record_id))
+            if found is None:  # the conflicting row vanished: nothing ever deletes
+                raise StoreUnavailable("record store unavailable",
+                                       detail=f"record {index}: conflicting row not found")
+            if found[1] != rec.submission_digest:
+                raise AlreadyExists(
+                    f"record {index}: source_record_id was submitted before "
+                    "with different content",
+                    reason="conflicting_resubmission",
+                )
+            results.append(PutResult(index, found[0], False))
+        return results
+
+    def find_records(
+        self, subject_indexes: Sequence[str], categories: Collection[str], *,
+        archived: bool = False,
+    ) -> list[StoredRecord]:
+        """Records of a subject (by any of its blind indexes) in the given categories,
+        oldest event first; only live ("active") ones unless `archived`."""
+        if not subject_indexes or not categories:
+            return []
+        wanted = set(categories)
+        cache = self._db.cache
+        if cache is None:
+            subjects, kinds = list(subject_indexes), sorted(wanted)
+            rows = self._db.read(lambda sql: sql.all(
+                f"{SELECT_RECORD} WHERE subject_index IN {marks(subjects)} "
+                f"AND category IN {marks(kinds)} AND (? OR state = 'active') "
+                "ORDER BY event_date, record_id", (*subjects, *kinds, archived)))
+            return [record_from_row(r) for r in rows]
+        found: list[StoredRecord] = []
+        for index in subject_indexes:
+            found.extend(r for r in cache.records(index, partial(self._subject, index))
+                         if r.category in wanted and (archived or r.state == ACTIVE))
+        if len(subject_indexes) > 1:
+            found.sort(key=lambda r: (r.event_date, r.record_id))
+        return found
+
+    def _subject(self, subject_index: str) -> tuple[StoredRecord, ...]:
+        """Every record of one blind index, in any state (what the cache holds)."""
+        rows = self._db.read(lambda sql: sql.all(
+            f"{SELECT_RECORD} WHERE subject_index = ? ORDER BY event_date, record_id",
+            (subject_index,)))
+        return tuple(record_from_row(r) for r in rows)
+
+    def records_in_categories(self, categories: Collection[str], *, after: str = "",
+                              limit: int = 500) -> list[StoredRecord]:
+        """Active records of any subject in the categories, by record id after `after`."""
+        if not categories:
+            return []
+        kinds = sorted(categories)
+        rows = self._db.read(lambda sql: sql.all(
+            f"{SELECT_RECORD} WHERE category IN {marks(kinds)} AND state = 'active' "
+            "AND record_id > ? ORDER BY record_id LIMIT ?", (*kinds, after, limit)))
+        return [record_from_row(r) for r in rows]
+
+    # -- consents -----------------------------------------------------------------
+
+    def put_consent(self, row: ConsentRow) -> bool:
+        """Register a consent; False when the same artefact was registered before.
+
+        Raises AlreadyExists when the id is taken by a different artefact.
+        """
+        args = (
+            row.consent_id, row.issuer, row.grantee, row.purpose, row.subject_index,
+            row.not_before, row.not_after, row.max_uses, row.artefact_ciphertext,
+            row.signature, row.issued_at, row.uses, row.revoked_at, row.revoke_reason,
+        )
+
+        def work(sql: Sql) -> bool:
+            if sql.one(f"INSERT INTO consents ({CONSENT_COLUMNS}) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                       "ON CONFLICT (consent_id) DO NOTHING RETURNING consent_id", args):
+                return True
+            existing = sql.one("SELECT signature FROM consents WHERE consent_id = ?",
+                               (row.consent_id,))
+            if existing is None:  # nothing ever deletes a consent
+                raise StoreUnavailable("record store unavailable",
+                                       detail="conflicting consent not found")
+            if bytes(existing[0]) != row.signature:
+                raise AlreadyExists("a different consent with this id exists",
+                                    reason="consent_id_taken")
+            return False
+
+        return self._db.write(work)
+
+    def get_consent(self, consent_id: str) -> ConsentRow | None:
+        """The consent with this id, or None."""
+        row = self._db.read(lambda sql: sql.one(
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE consent_id = ?", (consent_id,)))
+        return consent_from_row(row) if row else None
+
+    def revoke_consent(self, consent_id: str, *, at: str, reason: str) -> ConsentRow:
+        """Mark a consent revoked; revoking twice keeps the first time and reason.
+
+        Raises NotFound.
+        """
+        # Every SET expression sees the old row, so the CASE tests the revocation time
+        # from before this statement: the first revocation is kept.
+        row = self._db.write(lambda sql: sql.one(
+            "UPDATE consents SET revoked_at = COALESCE(revoked_at, ?), "
+            "revoke_reason = CASE WHEN revoked_at IS NULL THEN ? ELSE revoke_reason END "
+            f"WHERE consent_id = ? RETURNING {CONSENT_COLUMNS}", (at, reason, consent_id)))
+        if row is None:
+            raise NotFound("no consent with this id", reason="consent_unknown")
+        return consent_from_row(row)
+
+    def use_consent(self, consent_id: str) -> int:
+        """Count one use atomically; returns the new count.
+
+        Raises ConsentRefused when the consent is revoked or used up by then.
+        """
+
+        def work(sql: Sql) -> tuple[int | None, Row | None]:
+            # On PostgreSQL (READ COMMITTED) a concurrent UPDATE of the row makes this one
+            # wait and re-check its WHERE against the new row: never more than max_uses.
+            used = sql.one("UPDATE consents SET uses = uses + 1 WHERE consent_id = ? "
+                           "AND revoked_at IS NULL AND uses < max_uses RETURNING uses",
+                           (consent_id,))
+            if used is not None:
+                return int(used[0]), None
+            # Refused: the state after the refusal (a fresh snapshot) says why.
+            return None, sql.one("SELECT uses, revoked_at FROM consents WHERE consent_id = ?",
+                                 (consent_id,))
+
+        uses, state = self._db.write(work)
+        if uses is not None:
+            return uses
+        if state is None:
+            raise ConsentRefused("consent is not registered", reason="consent_unknown")
+        if state[1] is not None:
+            raise ConsentRefused("consent has been revoked", reason="consent_revoked")
+        raise ConsentRefused("consent has been used up", reason="consent_used_up")
+
+    def close(self) -> None:
+        """Release connections; later calls raise StoreUnavailable."""
+        self._db.close()
