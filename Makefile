@@ -16,7 +16,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP_INSTALL): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[proto]'
 	touch $@
 
 $(STAMP_TEST): pyproject.toml $(STAMP_INSTALL)
