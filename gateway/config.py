@@ -123,3 +123,8 @@ def _flag(name: str, value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ConfigurationError(f"setting {name} must be true or false")
+
+
+def default_policies_dir() -> Path:
+    """The policies a command reads when none is named (the development set)."""
+    return Config().policies_dir

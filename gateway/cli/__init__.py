@@ -1,24 +1,47 @@
 """The `credgate` command line: one entry point, one module per command group.
 
-Exit codes: 0 success; 1 refused or verification failed; 2 broken input or set-up.
+Exit codes: 0 success; 1 refused or verification failed; 2 broken input or set-up
+(including output that cannot be written, such as a pipe closed by `head`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
+import grpc
+
 from gateway import __version__
-from gateway.cli import audit, consent, demo, disclosure, keys, policy, records, report, serve
+from gateway.cli import (
+    audit,
+    blacklist,
+    checks,
+    consent,
+    demo,
+    disclosure,
+    keys,
+    lifecycle,
+    objection,
+    policy,
+    records,
+    report,
+    serve,
+    subject,
+)
+from gateway.cli.common import CliError, rpc_failure
+from gateway.errors import CredgateError
 from gateway.records.validate import holds_personal_number
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_BROKEN = 2
 
-COMMAND_GROUPS = (serve, records, consent, keys, policy, audit, disclosure, report, demo)
+COMMAND_GROUPS = (serve, records, lifecycle, consent, subject, objection, checks, keys,
+                  policy, blacklist, audit, disclosure, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,14 +70,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BROKEN
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `credgate audit query | head`: the reader left. Later writes go nowhere.
+        # stdout may not be a real file (a test's capture): then nothing is left to flush.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("credgate: output closed early (broken pipe); the rest was not written",
+              file=sys.stderr)
+        return EXIT_BROKEN
+    except CliError as exc:
+        print(f"credgate: {_safe(exc.message)}", file=sys.stderr)
+        return exc.code
+    except grpc.RpcError as err:
+        return rpc_failure(err, args)
+    except CredgateError as exc:
+        # A garbled key file, a policy folder that does not load: one line, no traceback.
+        print(f"credgate: {_safe(exc.message)}", file=sys.stderr)
+        return EXIT_BROKEN
     except (OSError, ValueError) as exc:
         # A missing key file, a bad date, a port in use: broken input, not a traceback.
-        text = str(exc)
-        if holds_personal_number(text):
-            text = "the value given is not valid"  # never echo what reads as an ID
-        print(f"credgate: {type(exc).__name__}: {text}", file=sys.stderr)
+        print(f"credgate: {type(exc).__name__}: {_safe(str(exc))}", file=sys.stderr)
         return EXIT_BROKEN
+
+
+def _safe(text: str) -> str:
+    """The text, unless it holds what reads as an ID number (never echoed)."""
+    return "the value given is not valid" if holds_personal_number(text) else text
 
 
 if __name__ == "__main__":

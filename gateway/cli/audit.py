@@ -19,6 +19,7 @@ from typing import TextIO
 import grpc
 
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export
+from gateway.cli import audit_proof
 from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
@@ -88,8 +89,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("out", type=Path, help="export file to write")
     export.add_argument("--start", type=int, default=1, help="first seq (default 1)")
     export.add_argument("--end", type=int, default=0, help="last seq (default: all)")
+    export.add_argument("--force", action="store_true",
+                        help="replace an existing export (only once the new one is complete)")
     add_client_options(export, party="regulator")
     export.set_defaults(handler=run_export)
+    audit_proof.register_actions(actions)
 
 
 class ProgressBar:
@@ -215,7 +219,7 @@ def run_query(args: argparse.Namespace) -> int:
                     break
                 request.page_token = reply.next_page_token
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     if args.json:
         print_json([MessageToDict(e, preserving_proto_field_name=True,
                                   always_print_fields_with_no_presence=True) for e in entries])
@@ -239,6 +243,9 @@ def run_export(args: argparse.Namespace) -> int:
     # transfer never replaces (or truncates) an export a regulator already holds.
     partial = args.out.with_name(f".{args.out.name}.partial")
     side = Path(f"{args.out}.checkpoint")
+    if not args.force and (args.out.exists() or side.exists()):
+        print(f"credgate: {args.out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_BROKEN
     try:
         with connect(args) as client, partial.open("wb") as fh:
             for chunk in client.audit.ExportAudit(
@@ -255,7 +262,7 @@ def run_export(args: argparse.Namespace) -> int:
         side_partial.replace(side)
     except grpc.RpcError as err:
         partial.unlink(missing_ok=True)
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         print(f"credgate: cannot write {args.out}: {exc}", file=sys.stderr)

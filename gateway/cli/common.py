@@ -9,13 +9,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from gateway.client import DEFAULT_SERVER_NAME, CredgateClient, PartyCredentials
 from gateway.config import REPO_ROOT
 
 EXIT_OK, EXIT_REFUSED, EXIT_BROKEN = 0, 1, 2
-_REFUSALS = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
+
+
+class CliError(Exception):
+    """A failure the command explains in one line; ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_BROKEN) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _ExampleFormatter(argparse.HelpFormatter):
+    """Wraps the description as usual but prints the example exactly as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example:\n"):
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+def command_parser(commands: argparse._SubParsersAction, name: str, *, help: str,
+                   description: str, example: str) -> argparse.ArgumentParser:
+    """A sub-command whose --help ends with an example (kept as written)."""
+    return commands.add_parser(
+        name, help=help, description=description,
+        epilog="example:\n" + "\n".join("  " + line for line in example.splitlines()),
+        formatter_class=_ExampleFormatter)
 
 
 def add_client_options(parser: argparse.ArgumentParser, *, party: str | None = None) -> None:
@@ -39,8 +63,15 @@ def add_client_options(parser: argparse.ArgumentParser, *, party: str | None = N
 
 
 def connect(args: argparse.Namespace) -> CredgateClient:
-    """A client for the party and gateway the options name."""
-    return CredgateClient(args.target, PartyCredentials.from_keys_dir(args.keys, args.party),
+    """A client for the party and gateway the options name; raises CliError when the
+    party's key files are missing."""
+    credentials = PartyCredentials.from_keys_dir(args.keys, args.party)
+    for path in (credentials.ca, credentials.cert, credentials.key, credentials.signing_key):
+        if not path.is_file():
+            hint = ("is --party right?" if args.keys.is_dir() and credentials.ca.is_file()
+                    else "point --keys at the folder `credgate keys init DIR` wrote")
+            raise CliError(f"no key file {path} for party {args.party}: {hint}")
+    return CredgateClient(args.target, credentials,
                           server_name=args.server_name or server_name_of(args.target))
 
 
@@ -52,12 +83,13 @@ def server_name_of(target: str) -> str:
     return host
 
 
-def rpc_failure(err: grpc.RpcError) -> int:
-    """Print a gRPC failure and return the exit code it deserves."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    print(f"credgate: {code.name}: {err.details() if hasattr(err, 'details') else err}",
-          file=sys.stderr)
-    return EXIT_REFUSED if code in _REFUSALS else EXIT_BROKEN
+def rpc_failure(err: Any, args: argparse.Namespace | None = None) -> int:
+    """Print a gRPC failure, with what to do about it, and return its exit code."""
+    from gateway.cli.advice import explain_rpc_error
+
+    code, line = explain_rpc_error(err, args)
+    print(f"credgate: {line}", file=sys.stderr)
+    return code
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -100,3 +132,42 @@ def id_number_argument(value: str) -> str:
     if not line:
         raise ValueError("no ID number on standard input")
     return line
+
+
+def message_dict(message: Any) -> dict[str, Any]:
+    """A protobuf message as plain JSON data, every field present, numbers as numbers."""
+    from google.protobuf.json_format import MessageToDict
+
+    data: dict[str, Any] = MessageToDict(message, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)
+    return _numbers(data, message)
+
+
+def _numbers(data: dict[str, Any], message: Any) -> dict[str, Any]:
+    """Undo protobuf JSON's 64-bit integers as strings (our counters fit a double)."""
+    for fd in message.DESCRIPTOR.fields:
+        value = data.get(fd.name)
+        if fd.type in (fd.TYPE_UINT64, fd.TYPE_INT64, fd.TYPE_SINT64, fd.TYPE_FIXED64):
+            if isinstance(value, list):
+                data[fd.name] = [int(v) for v in value]
+            elif value is not None:
+                data[fd.name] = int(value)
+        elif (fd.message_type is not None and value is not None
+              and not fd.message_type.GetOptions().map_entry):
+            sub = getattr(message, fd.name)
+            if isinstance(value, list):
+                data[fd.name] = [_numbers(v, m) for v, m in zip(value, sub, strict=True)]
+            elif isinstance(value, dict):
+                data[fd.name] = _numbers(value, sub)
+    return data
+
+
+def show(args: argparse.Namespace, value: Any, headers: Sequence[str],
+         rows: Sequence[Sequence[Any]], *, empty: str = "(none)") -> None:
+    """Print JSON with --json, else the rows as a table (or a line when there are none)."""
+    if getattr(args, "json", False):
+        print_json(value)
+    elif rows:
+        print_table(headers, rows)
+    else:
+        print(empty)

@@ -63,7 +63,7 @@ def run_issue(args: argparse.Namespace) -> int:
                 not_after=start + timedelta(days=args.days), max_uses=args.max_uses,
                 consent_id=args.consent_id)
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     if args.json:
         print_json({"consent_id": consent_id})
     else:
@@ -77,7 +77,7 @@ def run_revoke(args: argparse.Namespace) -> int:
         with connect(args) as client:
             reply = client.revoke_consent(args.consent_id, args.reason)
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     if args.json:
         print_json({"consent_id": reply.consent_id, "revoked_at": reply.revoked_at})
     else:

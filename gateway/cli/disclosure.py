@@ -55,7 +55,7 @@ def run_export(args: argparse.Namespace) -> int:
         with connect(args) as client:
             export = client.export_disclosure(args.categories)
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     files = export.files
     try:
         doc = verify_manifest(export.manifest, export.signature, key, files)

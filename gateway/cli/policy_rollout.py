@@ -75,7 +75,7 @@ def run_rollout(args: argparse.Namespace) -> int:
         with connect(args) as client:
             version = client.propose_policy(read_bundle(args.directory))
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     _show(version, args.json)
     return EXIT_REFUSED if version.status == "rejected" else EXIT_OK
 
@@ -87,7 +87,7 @@ def run_approve(args: argparse.Namespace) -> int:
             version = client.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=args.id),
                                                         timeout=120)
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     _show(version, args.json)
     return EXIT_OK
 
@@ -99,7 +99,7 @@ def run_versions(args: argparse.Namespace) -> int:
             reply = client.policy_admin.ListPolicyVersions(
                 pb.ListPolicyVersionsRequest(limit=args.limit), timeout=30)
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     if args.json:
         print_json([{"id": v.id, "version": v.version, "status": v.status, "author": v.author,
                      "approver": v.approver, "proposed_at": v.proposed_at, "reason": v.reason}

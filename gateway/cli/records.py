@@ -6,12 +6,14 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict
 
+from gateway.api import pb
 from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
@@ -19,6 +21,7 @@ from gateway.cli.common import (
     add_client_options,
     connect,
     id_number_argument,
+    message_dict,
     print_json,
     print_table,
     rpc_failure,
@@ -114,7 +117,7 @@ def run_submit(args: argparse.Namespace) -> int:
         with connect(args) as client:
             reply = client.submit_records(records)
     except grpc.RpcError as err:
-        return rpc_failure(err)
+        return rpc_failure(err, args)
     if args.json:
         print_json(MessageToDict(reply, preserving_proto_field_name=True))
     else:
@@ -126,26 +129,36 @@ def run_submit(args: argparse.Namespace) -> int:
 
 def run_query(args: argparse.Namespace) -> int:
     """Query a person and print what was released."""
-    try:
-        with connect(args) as client:
-            reply = client.query_subject(id_number_argument(args.subject_id), args.purpose,
-                                         categories=args.categories, consent_id=args.consent)
-    except grpc.RpcError as err:
-        return rpc_failure(err)
+    with connect(args) as client:
+        reply = client.query_subject(id_number_argument(args.subject_id), args.purpose,
+                                     categories=args.categories, consent_id=args.consent)
     if args.json:
-        print_json(MessageToDict(reply, preserving_proto_field_name=True))
+        print_json(message_dict(reply))
         return EXIT_OK
+    print_answer(reply, requested=args.categories)
+    return EXIT_OK
+
+
+def print_answer(reply: pb.QuerySubjectResponse, *, requested: Sequence[str] = ()) -> None:
+    """A query's answer for people: the records, their fields, what policy withheld."""
     print(f"query {reply.query_id} for {reply.purpose}: {len(reply.records)} record(s); "
           f"audit entry #{reply.audit_seq}")
-    rows = []
-    for rec in reply.records:
-        for f in rec.fields:
-            rows.append([rec.category, rec.event_date, f.name, f.value,
-                         "masked" if f.disclosure == 2 else "clear"])
-        for name in rec.withheld_fields:
-            rows.append([rec.category, rec.event_date, name, "", "withheld"])
-    if rows:
-        print_table(["category", "date", "field", "value", "release"], rows)
-    if reply.withheld_categories:
-        print("withheld categories: " + ", ".join(reply.withheld_categories))
-    return EXIT_OK
+    if reply.records:
+        print_table(["record", "category", "provider", "date", "shown until", "mark"],
+                    [[r.record_id, r.category, r.provider, r.event_date,
+                      r.display_end or "removed", "DISPUTED" if r.disputed else ""]
+                     for r in reply.records])
+        rows = []
+        for rec in reply.records:
+            for f in rec.fields:
+                rows.append([rec.record_id, f.name, f.value,
+                             "masked" if f.disclosure == pb.MASKED else "clear"])
+            for name in rec.withheld_fields:
+                rows.append([rec.record_id, name, "", "withheld"])
+        print()
+        print_table(["record", "field", "value", "release"], rows)
+        if any(r.disputed for r in reply.records):
+            print("DISPUTED: the person has objected and the provider has not answered yet")
+    withheld = sorted(set(requested) - set(reply.released_categories))
+    if withheld:
+        print("withheld by policy or consent: " + ", ".join(withheld))

@@ -63,7 +63,9 @@ class SubjectServicer(rpc.SubjectServiceServicer):
                         party_name=who.name if who else "", party_name_zh=who.name_zh if who
                         else "", purpose=entry.purpose,
                         purpose_name_zh=purpose.name_zh if purpose else "",
-                        consent_id=entry.consent_id, categories=entry.categories, seq=seq))
+                        consent_id=entry.consent_id, categories=entry.categories, seq=seq,
+                        released_categories=sorted({f.split(".", 1)[0]
+                                                    for f in entry.fields_released})))
                 draft.record_count = len(events)
             # 7. audit
             call.commit_allow()

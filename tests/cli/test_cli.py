@@ -160,7 +160,8 @@ def test_audit_query_and_export_then_verify(live: LiveGateway, tmp_path: Path,
                  str(KEYS / "gateway.log.pub")]) == 0
     # A refused export leaves the one already held untouched.
     held = out.read_bytes(), (tmp_path / "log.jsonl.checkpoint").read_bytes()
-    assert main(["audit", "export", str(out), *client_args(live, "court")]) == 1
+    assert main(["audit", "export", str(out), *client_args(live, "regulator")]) == 2
+    assert main(["audit", "export", str(out), "--force", *client_args(live, "court")]) == 1
     assert (out.read_bytes(), (tmp_path / "log.jsonl.checkpoint").read_bytes()) == held
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 

@@ -1,0 +1,74 @@
+"""`credgate check green-channel|joint-punishment`: yes/no answers, no records released."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.cli.common import (
+    EXIT_OK,
+    ID_HELP,
+    add_client_options,
+    command_parser,
+    connect,
+    id_number_argument,
+    message_dict,
+    show,
+)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the check command group."""
+    check = commands.add_parser(
+        "check", help="minimal-disclosure checks: green channel, joint punishment",
+        description="Checks read a person's records in the gateway and answer only yes or "
+                    "no, with the rule or measure that applied; no record leaves. Each "
+                    "check is audited and shows in the person's access report.")
+    actions = check.add_subparsers(dest="check_command", metavar="CHECK")
+    green = command_parser(
+        actions, "green-channel", help="does the person earn the green channel (容缺受理)?",
+        description="For licensing authorities, purpose admin_licensing: eligible or not, "
+                    "and the catalogue's rule.",
+        example="credgate check green-channel - --party market_regulator < id.txt")
+    green.add_argument("subject_id", help="the person's 18-digit ID number" + ID_HELP)
+    green.add_argument("--purpose", default="admin_licensing",
+                       help="the purpose the catalogue binds the green channel to "
+                            "(default: %(default)s)")
+    add_client_options(green)
+    green.set_defaults(handler=run_green)
+
+    joint = command_parser(
+        actions, "joint-punishment", help="does a joint punishment measure restrict the "
+                                          "person (联合惩戒)?",
+        description="For departments, purpose joint_punishment: restricted or not, the "
+                    "measure and the authority that decides it (catalogue [measures]).",
+        example="credgate check joint-punishment - --measure high_consumption "
+                "--party tax_bureau < id.txt")
+    joint.add_argument("subject_id", help="the person's 18-digit ID number" + ID_HELP)
+    joint.add_argument("--measure", required=True, help="a measure code, e.g. "
+                                                        "high_consumption")
+    joint.add_argument("--purpose", default="joint_punishment",
+                       help="(default: %(default)s)")
+    add_client_options(joint)
+    joint.set_defaults(handler=run_joint)
+
+
+def run_green(args: argparse.Namespace) -> int:
+    """Ask for the green channel."""
+    with connect(args) as client:
+        reply = client.green_channel(id_number_argument(args.subject_id), args.purpose)
+    show(args, message_dict(reply), ["eligible", "rule", "wording", "audit entry"],
+         [["yes" if reply.eligible else "no", reply.rule,
+           reply.rule_text_zh or reply.rule_text, f"#{reply.audit_seq}"]])
+    return EXIT_OK
+
+
+def run_joint(args: argparse.Namespace) -> int:
+    """Ask whether a measure restricts the person."""
+    with connect(args) as client:
+        reply = client.joint_punishment(id_number_argument(args.subject_id), args.measure,
+                                        args.purpose)
+    show(args, message_dict(reply), ["restricted", "measure", "authority", "audit entry"],
+         [["yes" if reply.restricted else "no",
+           f"{reply.measure} {reply.measure_name_zh}".strip(),
+           f"{reply.authority} {reply.authority_name_zh}".strip(), f"#{reply.audit_seq}"]])
+    return EXIT_OK
