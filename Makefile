@@ -9,7 +9,7 @@ PROTOS := $(wildcard proto/credgate/v1/*.proto)
 STAMP_INSTALL := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench bench-instructions proto keys clean
+.PHONY: demo test test-unit lint bench bench-instructions proto keys clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP_TEST) proto
 	$(PY) -m ruff check gateway tests bench
 	$(PY) -m mypy gateway
 	$(PY) -m pytest -q
+
+# The unit tests alone (no servers, processes, browsers or databases): seconds, not minutes.
+test-unit: $(STAMP_TEST) proto
+	$(PY) -m pytest -q -m "not e2e"
 
 lint: $(STAMP_TEST) proto
 	$(PY) -m ruff check gateway tests bench

@@ -23,3 +23,18 @@ def clock() -> FixedClock:
 
 # The running-gateway fixtures, shared by the service, CLI and later end-to-end tests.
 from tests.live_gateway import live, live_factory  # noqa: E402, F401
+
+#: Fixtures that start real servers, processes, browsers or databases: a test that uses
+#: one (directly or through another fixture) is end to end; the rest are unit tests.
+E2E_FIXTURES = frozenset({"live", "live_factory", "pg_store", "store"})
+#: Test modules that start processes themselves.
+E2E_MODULES = frozenset({"test_serve.py", "test_packaging.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark end-to-end tests `e2e`, so `pytest -m "not e2e"` runs the unit tests alone."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & E2E_FIXTURES or item.path.name in E2E_MODULES \
+                or item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.e2e)
