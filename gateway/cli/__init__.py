@@ -21,6 +21,7 @@ from gateway.cli import (
     blacklist,
     checks,
     consent,
+    console,
     demo,
     disclosure,
     keys,
@@ -41,7 +42,7 @@ EXIT_REFUSED = 1
 EXIT_BROKEN = 2
 
 COMMAND_GROUPS = (serve, records, lifecycle, consent, subject, objection, checks, keys,
-                  policy, blacklist, audit, disclosure, report, demo)
+                  policy, blacklist, audit, disclosure, report, console, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,205 @@
+"""The regulator's log pages: search, entry detail, proofs for the browser, checkpoints.
+
+A search is sent by POST and kept in the session under a random id: the ID number a
+regulator types goes to the gateway (which turns it into the blind index) and nowhere
+else, not into a URL, the browser history or a page. Neither it nor the blind index is
+shown back.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import secrets
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.console.app import ctx, render
+from gateway.console.backend import Collected, GatewayFailure, SearchFilter
+from gateway.console.security import posted_form
+
+PAGE = 50
+KEPT_SEARCHES = 8
+CITY = timezone(timedelta(hours=8))
+CSV_FIELDS = ("seq", "time", "requester", "action", "purpose", "decision", "reason",
+              "consent_id", "categories", "fields_released", "policy_rule", "policy_version",
+              "trace_id")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _instant(value: str, name: str) -> str:
+    """A datetime-local input (city time) as an RFC 3339 UTC instant ("" stays "")."""
+    if not value:
+        return ""
+    try:
+        local = datetime.fromisoformat(value)
+    except ValueError:
+        raise GatewayFailure(f"The {name} time is not a date and time.", "INVALID_INPUT") \
+            from None
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=CITY)
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _form_value(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+async def search(request: Request) -> Response:
+    """Run a search (POST), keep its results in the session, show its first page."""
+    form = posted_form(request)
+    decision = _form_value(form, "decision")
+    flt = SearchFilter(
+        requester=_form_value(form, "requester"), purpose=_form_value(form, "purpose"),
+        decision=decision if decision in ("allow", "deny") else "",
+        action=_form_value(form, "action"),
+        time_from=_instant(_form_value(form, "time_from"), "from"),
+        time_to=_instant(_form_value(form, "time_to"), "to"),
+        subject_id=_form_value(form, "subject_id"))
+    found = await run_in_threadpool(ctx(request).backend.collect, flt)
+    shown = {k: v for k, v in ((k, _form_value(form, k)) for k in
+                               ("requester", "purpose", "decision", "action", "time_from",
+                                "time_to")) if v}
+    searches = request.state.session.searches
+    while len(searches) >= KEPT_SEARCHES:
+        searches.pop(next(iter(searches)))
+    qid = secrets.token_urlsafe(9)
+    # The kept filter has no ID number: only that a person was searched for.
+    searches[qid] = {"form": shown, "subject": bool(flt.subject_id),
+                     "described": flt.described(), "found": found}
+    return RedirectResponse(f"/audit?q={qid}", status_code=303)
+
+
+def audit_page(request: Request) -> Response:
+    """The search form and, for a kept search, one page of its results."""
+    qid = request.query_params.get("q", "")
+    kept = request.state.session.searches.get(qid)
+    try:
+        page = max(int(request.query_params.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    rows: list[Any] = []
+    total = 0
+    truncated = False
+    if kept is not None:
+        found: Collected = kept["found"]
+        total, truncated = len(found.entries), found.truncated
+        page = min(page, max((total + PAGE - 1) // PAGE, 1))
+        rows = list(found.entries[(page - 1) * PAGE: page * PAGE])
+    return render(request, "audit.html", kept=kept, qid=qid if kept else "", rows=rows,
+                  page=page, pages=max((total + PAGE - 1) // PAGE, 1), total=total,
+                  truncated=truncated, first=(page - 1) * PAGE + 1 if rows else 0,
+                  last=(page - 1) * PAGE + len(rows))
+
+
+def audit_csv(request: Request) -> Response:
+    """A kept search as CSV (UTF-8 with a BOM; no subject column)."""
+    kept = request.state.session.searches.get(request.query_params.get("q", ""))
+    if kept is None:
+        raise GatewayFailure("That search is no longer kept; search again.", "NO_SEARCH")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for e in kept["found"].entries:
+        writer.writerow([e.seq, e.time, e.requester, e.action, e.purpose, e.decision,
+                         e.reason, e.consent_id, " ".join(e.categories),
+                         " ".join(e.fields_released), e.policy_rule, e.policy_version,
+                         e.trace_id])
+    return csv_response(out.getvalue(), "audit-search.csv")
+
+
+def csv_response(body: str, filename: str) -> Response:
+    """A CSV download that spreadsheet programs read as UTF-8."""
+    return Response("\ufeff" + body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _find(request: Request, seq: int) -> Any:
+    for kept in request.state.session.searches.values():
+        for e in kept["found"].entries:
+            if e.seq == seq:
+                return e
+    return None
+
+
+def entry_page(request: Request) -> Response:
+    """Everything the regulator API returns about one entry, and the Verify button."""
+    seq = int(request.path_params["seq"])
+    entry = _find(request, seq) or ctx(request).backend.entry(seq)
+    return render(request, "entry.html", e=entry, canonical=_b64(entry.canonical),
+                  log_key=_b64(ctx(request).log_key))
+
+
+def proof_json(request: Request) -> Response:
+    """The inclusion proof and signed checkpoint, for the browser to check itself."""
+    c = ctx(request)
+    seq = int(request.path_params["seq"])
+    try:
+        proof = c.backend.inclusion_proof(seq)
+    except GatewayFailure as failure:
+        return JSONResponse({"error": failure.words, "detail": failure.detail}, 502)
+    cp = proof.checkpoint
+    c.remember(cp.text, cp.size, cp.root_hash)
+    return JSONResponse({"seq": seq, "leaf_index": proof.leaf_index,
+                         "tree_size": proof.tree_size,
+                         "hashes": [_b64(h) for h in proof.hashes],
+                         "checkpoint": cp.text})
+
+
+def checkpoints_page(request: Request) -> Response:
+    """The checkpoints this console has seen, each checked in the browser."""
+    c = ctx(request)
+    history = list(reversed(c.history()))
+    return render(request, "checkpoints.html", history=history, log_key=_b64(c.log_key))
+
+
+async def fetch_checkpoint(request: Request) -> Response:
+    """Ask the gateway for a freshly signed checkpoint and keep it."""
+    c = ctx(request)
+    cp = await run_in_threadpool(lambda: c.backend.checkpoint(fresh=True))
+    c.remember(cp.text, cp.size, cp.root_hash)
+    return RedirectResponse("/checkpoints", status_code=303)
+
+
+def consistency_page(request: Request) -> Response:
+    """Two kept checkpoints and the proof between them, for the browser to check."""
+    c = ctx(request)
+    history = c.history()
+    try:
+        old = history[int(request.query_params.get("old", ""))]
+        new = history[int(request.query_params.get("new", ""))]
+    except (ValueError, IndexError):
+        raise GatewayFailure("Choose two checkpoints from the list.", "INVALID_INPUT") \
+            from None
+    if old["size"] > new["size"]:
+        old, new = new, old
+    hashes: list[str] = []
+    if old["size"] != new["size"]:
+        proof = c.backend.consistency_proof(old["size"], new["size"])
+        hashes = [_b64(h) for h in proof.hashes]
+    return render(request, "consistency.html", old=old, new=new, hashes=hashes,
+                  log_key=_b64(c.log_key))
+
+
+def routes() -> list[Route]:
+    """The log routes."""
+    return [
+        Route("/audit", audit_page),
+        Route("/audit/search", search, methods=["POST"]),
+        Route("/audit.csv", audit_csv),
+        Route("/audit/entry/{seq:int}", entry_page),
+        Route("/audit/entry/{seq:int}/proof.json", proof_json),
+        Route("/checkpoints", checkpoints_page),
+        Route("/checkpoints/fetch", fetch_checkpoint, methods=["POST"]),
+        Route("/checkpoints/consistency", consistency_page),
+    ]

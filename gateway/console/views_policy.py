@@ -1,0 +1,160 @@
+"""The security officer's pages: live version, history, a proposal's diff, approval, explain.
+
+Approval goes to the gateway as this officer's own call; the gateway alone decides whether
+the officer may approve (never the author of the change), and the console shows its
+refusal in words. The explain tool decides on a local policies folder, as
+`credgate policy explain` does; it asks the gateway nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.console.app import ctx, render
+from gateway.console.backend import GatewayFailure
+from gateway.errors import ConfigurationError
+from gateway.policy.conditions import ConditionContext
+from gateway.policy.policyfile import ACTIONS, catalogue_objects
+from gateway.policy.validate import open_policies
+
+
+def _diff(version: Any) -> dict[str, Any]:
+    try:
+        diff = json.loads(version.diff_json or "{}")
+    except ValueError:
+        diff = {}
+    return diff if isinstance(diff, dict) else {}
+
+
+def _tests(version: Any) -> tuple[str, str]:
+    """The decision-test outcome of a version as (state, words)."""
+    if version.status == "rejected":
+        return "failed", version.reason or "rejected"
+    # The gateway records a version only after validation and its decision tests pass.
+    return "passed", "validation and every decision test of the bundle passed"
+
+
+def policy_page(request: Request) -> Response:
+    """The live version and the version history."""
+    versions = ctx(request).backend.versions()
+    live = next((v for v in versions if v.status == "active"), None)
+    pending = [v for v in versions if v.status == "pending"]
+    return render(request, "policy.html", versions=versions, live=live, pending=pending,
+                  diff_of=_diff)
+
+
+def version_page(request: Request, failure: GatewayFailure | None = None,
+                 done: str = "") -> Response:
+    """One version: its hashes, its effective-access change, its tests, approval forms."""
+    vid = int(request.path_params["vid"])
+    versions = ctx(request).backend.versions(1000)
+    version = next((v for v in versions if v.id == vid), None)
+    if version is None:
+        raise GatewayFailure("The gateway has no policy version with that number.",
+                             "NOT_FOUND")
+    diff = _diff(version)
+    changes = [*diff.get("gained", []), *diff.get("lost", [])]
+    state, words = _tests(version)
+    return render(request, "version.html", v=version, changes=changes,
+                  notes=diff.get("notes", []), tests_state=state, tests_words=words,
+                  failure=failure, done=done,
+                  status_code=409 if failure else 200)
+
+
+async def approve(request: Request) -> Response:
+    """Approve as this officer; a refusal is shown on the version's page in words."""
+    vid = int(request.path_params["vid"])
+    backend = ctx(request).backend
+    try:
+        await run_in_threadpool(backend.approve, vid)
+    except GatewayFailure as failure:
+        return await run_in_threadpool(version_page, request, failure)
+    return RedirectResponse(f"/policy/{vid}?done=approved", status_code=303)
+
+
+def version_get(request: Request) -> Response:
+    """GET of a version page."""
+    done = request.query_params.get("done", "")
+    return version_page(request, done=done if done in ("approved", "rejected") else "")
+
+
+def explain_page(request: Request) -> Response:
+    """The explain tool as a form: party, purpose, object, action, consent, age."""
+    c = ctx(request)
+    q = request.query_params
+    form = {"party": q.get("party", ""), "purpose": q.get("purpose", ""),
+            "object": q.get("object", ""), "action": q.get("action", "read"),
+            "consent": q.get("consent") == "on", "age": q.get("age", "")}
+    if c.policies_dir is None:
+        raise GatewayFailure("The console was started without a policies folder.",
+                             "NO_POLICIES")
+    try:
+        ps = open_policies(c.policies_dir)
+    except ConfigurationError as exc:
+        raise GatewayFailure(f"The policies folder cannot be read: {exc.message}",
+                             "BAD_POLICIES") from None
+    cat = ps.catalogue
+    choices = {"parties": sorted(cat.parties), "purposes": sorted(cat.purposes),
+               "objects": sorted(catalogue_objects(cat)), "actions": sorted(ACTIONS)}
+    result = None
+    problems: list[str] = []
+    if form["party"]:
+        if form["party"] not in cat.parties:
+            problems.append("unknown party")
+        if form["purpose"] not in cat.purposes:
+            problems.append("unknown purpose")
+        if form["object"] not in catalogue_objects(cat):
+            problems.append("unknown object (not a field, category or group)")
+        if form["action"] not in ACTIONS:
+            problems.append("unknown action")
+        age = None
+        if form["age"]:
+            try:
+                age = int(str(form["age"]))
+            except ValueError:
+                problems.append("the age must be a whole number")
+            else:
+                if not 0 <= age <= 150:
+                    problems.append("the age must be 0-150")
+        if not problems:
+            result = _explain(ps, form, age)
+    template = "explain_result.html" if request.headers.get("hx-request") else "explain.html"
+    return render(request, template, form=form, choices=choices, result=result,
+                  problems=problems, policies_dir=c.policies_dir)
+
+
+def _explain(ps: Any, form: dict[str, Any], age: int | None) -> dict[str, Any]:
+    cond = ConditionContext(consent_presented=form["consent"], subject_age=age)
+    party, obj, action, purpose = form["party"], form["object"], form["action"], form["purpose"]
+    ex = ps.engine.explain(party, obj, action, purpose, cond)
+    release = None
+    if action not in ("submit", "check") and "." in obj:
+        if ps.engine.decide(party, obj, "read", purpose, cond).allowed:
+            release = "clear"
+        elif ps.engine.decide(party, obj, "read_masked", purpose, cond).allowed:
+            release = "masked"
+        else:
+            release = "withheld"
+    rule = ex.decision.rule
+    return {"allowed": ex.decision.allowed, "reason": ex.decision.reason,
+            "rule": None if rule is None else f"{rule.source}:{rule.line}  {rule}",
+            "role_chain": list(ex.role_chain), "object_chain": list(ex.object_chain),
+            "roles_held": list(ps.roles[party]), "ancestors": list(ps.ancestors[obj]),
+            "release": release, "agrees": ex.agrees,
+            "considered": [{"rule": str(r), "effect": r.eft, "condition": r.cond or "",
+                            "holds": held, "decided": r == rule}
+                           for r, held in ex.considered]}
+
+
+def routes() -> list[Route]:
+    """The policy routes."""
+    return [Route("/policy", policy_page),
+            Route("/policy/{vid:int}", version_get),
+            Route("/policy/{vid:int}/approve", approve, methods=["POST"]),
+            Route("/explain", explain_page)]

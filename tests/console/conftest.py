@@ -1,0 +1,3 @@
+"""Fixtures of the console tests (see world.py)."""
+
+from tests.console.world import browser, world  # noqa: F401

@@ -1,0 +1,168 @@
+"""The console in a real browser (Debian's Chromium, headless, via Selenium).
+
+The regulator searches the log of a gateway the test started and verifies an entry in
+the browser; a tampered proof does not verify; the second security officer approves a
+proposal and the gateway then decides by it; the author cannot approve their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from gateway.api import pb
+from gateway.audit.search import AuditFilter
+from tests.console.pages import login, shot, wait_text
+from tests.console.world import World
+from tests.support import ADULT
+
+
+def _count(world: World, flt: AuditFilter) -> int:
+    return len(world.live.gw.audit_search.search(flt, page_size=1000).entries)
+
+
+def _tamper_first_hash(reply: Any) -> Any:
+    bad = pb.InclusionProofResponse()
+    bad.CopyFrom(reply)
+    first = bytearray(bad.hashes[0])
+    first[0] ^= 0x01
+    bad.hashes[0] = bytes(first)
+    return bad
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this run's screenshots go."""
+    return tmp_path_factory.mktemp("console-screenshots")
+
+
+def test_overview_names_the_party_gateway_and_health(world: World, browser: Any,
+                                                     out: Path) -> None:
+    login(browser, world.regulator)
+    assert browser.current_url == world.regulator.base_url + "/"  # the token left the URL
+    assert browser.find_element(By.ID, "acting-party").text == "regulator"
+    assert "serving" in browser.find_element(By.ID, "health").text
+    assert world.live.target in browser.page_source
+    shot(browser, out, "overview")
+
+
+def test_search_the_log_page_and_verify_an_entry(world: World, browser: Any,
+                                                 out: Path) -> None:
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/audit")
+    browser.find_element(By.NAME, "requester").send_keys("org_department")
+    browser.find_element(By.NAME, "action").send_keys("query.subject")
+    browser.find_element(By.ID, "search-button").click()
+    count = wait_text(browser, "#result-count", "/")
+    expected = _count(world, AuditFilter(requester="org_department", action="query.subject"))
+    assert expected >= 10 and f"1–{expected} / {expected}" in count
+    shot(browser, out, "audit-search")
+    browser.find_element(By.CSS_SELECTOR, "#results a.seq").click()
+    wait_text(browser, "h1", "#")
+    browser.find_element(By.ID, "verify-button").click()
+    text = wait_text(browser, "#verify-result", "Verified", "Does not verify")
+    assert text.startswith("Verified"), text
+    shot(browser, out, "audit-entry-verified")
+
+
+def test_a_tampered_proof_does_not_verify_in_the_browser(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    backend = world.regulator.context.backend
+    browser.get(world.regulator.base_url + "/audit/entry/2")
+    backend.inclusion_hook = _tamper_first_hash
+    try:
+        browser.find_element(By.ID, "verify-button").click()
+        text = wait_text(browser, "#verify-result", "Verified", "Does not verify")
+    finally:
+        backend.inclusion_hook = None
+    assert text.startswith("Does not verify"), text
+
+
+def test_search_by_person_shows_neither_id_nor_blind_index(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/audit")
+    browser.find_element(By.NAME, "subject_id").send_keys(ADULT)
+    Select(browser.find_element(By.NAME, "decision")).select_by_value("deny")
+    browser.find_element(By.ID, "search-button").click()
+    count = wait_text(browser, "#result-count", "/")
+    refused = AuditFilter(requester="credit_agency", decision="deny")
+    expected = _count(world, refused)
+    assert expected >= 4 and f"1–{expected} / {expected}" in count
+    index = world.live.gw.audit_search.search(refused, page_size=1).entries[0][1].subject_index
+    assert ADULT not in browser.page_source and ADULT not in browser.current_url
+    assert index and index not in browser.page_source
+
+
+def test_checkpoints_and_consistency_checked_in_the_browser(world: World, browser: Any,
+                                                            out: Path) -> None:
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/checkpoints")
+    browser.find_element(By.ID, "fetch-checkpoint").click()
+    world.live.client("org_department").query_subject(ADULT, "cadre_selection")
+    browser.find_element(By.ID, "fetch-checkpoint").click()
+    wait_text(browser, "#checkpoint-table tbody", "✓ signed")
+    shot(browser, out, "checkpoints")
+    browser.find_element(By.ID, "check-consistency").click()
+    browser.find_element(By.ID, "consistency-button").click()
+    text = wait_text(browser, "#verify-result", "Consistent", "Does not verify")
+    assert text.startswith("Consistent"), text
+    shot(browser, out, "consistency")
+
+
+def test_supervision_charts_with_numbers(world: World, browser: Any, out: Path) -> None:
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/supervision")
+    total = browser.find_element(By.ID, "supervision-total").text
+    assert total.startswith("14") or total.split()[0].isdigit()
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert len(charts) >= 5
+    assert "org_department" in charts[0].get_attribute("innerHTML")
+    shot(browser, out, "supervision")
+
+
+def test_the_author_cannot_approve_their_own_proposal(world: World, browser: Any) -> None:
+    login(browser, world.author)
+    browser.get(f"{world.author.base_url}/policy/{world.proposal_id}")
+    browser.find_element(By.ID, "approve-button").click()
+    text = wait_text(browser, "#approval-error", "cannot")
+    assert "author of a change cannot approve it" in text
+    assert "Traceback" not in browser.page_source
+
+
+def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, browser: Any,
+                                                               out: Path) -> None:
+    civil = world.live.client("civil_affairs")
+    with pytest.raises(grpc.RpcError) as before:
+        civil.query_subject(ADULT, "awards")
+    assert before.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    login(browser, world.second)
+    browser.get(world.second.base_url + "/policy")
+    shot(browser, out, "policy-versions")
+    browser.find_element(By.CSS_SELECTOR, "a.pending-link").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#diff-table tbody tr")
+    assert any("civil_affairs" in r.text and "awards" in r.text and "volunteer_service" in r.text
+               for r in rows)
+    shot(browser, out, "policy-proposal")
+    browser.find_element(By.NAME, "comment").send_keys("checked with the awards office")
+    browser.find_element(By.ID, "approve-button").click()
+    wait_text(browser, "#approval-done", "Approved")
+    assert "active" in browser.find_element(By.ID, "version-status").text
+    reply = civil.query_subject(ADULT, "awards")
+    assert [r.category for r in reply.records] == ["volunteer_service"]
+
+
+def test_explain_form(world: World, browser: Any, out: Path) -> None:
+    login(browser, world.second)
+    browser.get(world.second.base_url + "/explain")
+    for name, value in (("party", "credit_agency"), ("purpose", "authorised_query"),
+                        ("object", "identity.address")):
+        browser.find_element(By.NAME, name).send_keys(value)
+    browser.find_element(By.ID, "explain-button").click()
+    text = wait_text(browser, "#explain-decision", "ALLOW", "DENY")
+    assert "DENY" in text  # no consent presented
+    shot(browser, out, "explain")

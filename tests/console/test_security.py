@@ -1,0 +1,89 @@
+"""Who may use the console: no token, a foreign Origin or a missing CSRF token is refused."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.console.pages import cookie_of, http, login
+from tests.console.world import World
+
+
+def test_without_the_token_or_the_session_nothing_is_served(world: World) -> None:
+    console = world.regulator
+    for path in ("/", "/audit", "/supervision", "/checkpoints", "/audit/entry/1",
+                 "/audit/entry/1/proof.json", "/supervision.csv"):
+        status, body = http(console, path)
+        assert status == 401, path
+        assert "credgate console" in body
+    status, _ = http(console, "/?token=" + "x" * 43)
+    assert status == 403
+    status, _ = http(console, "/", headers={"Cookie": f"{console.gate.cookie}=forged"})
+    assert status == 401
+
+
+def test_the_token_works_once(world: World, browser: Any) -> None:
+    login(browser, world.regulator)  # spends it
+    status, body = http(world.regulator, "/?token=" + world.regulator.gate.token)
+    assert status == 403 and "already used" in body
+
+
+def test_a_foreign_origin_or_host_is_refused(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    cookie = cookie_of(browser, world.regulator)
+    status, _ = http(world.regulator, "/", headers={"Cookie": cookie})
+    assert status == 200
+    for origin in ("http://evil.example", "null", "http://127.0.0.1:1"):
+        status, _ = http(world.regulator, "/", headers={"Cookie": cookie, "Origin": origin})
+        assert status == 403, origin
+    status, _ = http(world.regulator, "/", headers={"Cookie": cookie,
+                                                    "Host": "rebound.example:80"})
+    assert status == 400
+
+
+def test_a_change_needs_the_origin_and_the_csrf_token(world: World, browser: Any) -> None:
+    login(browser, world.second)
+    console = world.second
+    cookie = cookie_of(browser, console)
+    csrf = console.gate.session(cookie.split("=", 1)[1])
+    assert csrf is not None
+    form = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    own = {"Origin": console.base_url}
+    path = f"/policy/{world.proposal_id}/approve"
+    # No CSRF token, a wrong one, no Origin, a foreign Origin: all refused before any call.
+    cases = [({**form, **own}, b"comment=x"),
+             ({**form, **own}, b"csrf_token=wrong&comment=x"),
+             (form, f"csrf_token={csrf.csrf}".encode()),
+             ({**form, "Origin": "http://evil.example"}, f"csrf_token={csrf.csrf}".encode())]
+    for headers, body in cases:
+        status, text = http(console, path, method="POST", headers=headers, body=body)
+        assert status == 403, (headers, body)
+        assert "Refused" in text
+    status, _ = http(console, "/checkpoints/fetch", method="POST", headers={**form, **own},
+                     body=b"")
+    assert status == 403
+
+
+def test_every_page_has_a_strict_csp_and_no_inline_script(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    login(browser, world.second)
+    for console, paths in ((world.regulator, ("/", "/audit", "/checkpoints", "/supervision",
+                                              "/audit/entry/1")),
+                           (world.second, ("/policy", f"/policy/{world.proposal_id}",
+                                           "/explain"))):
+        browser.get(console.base_url + paths[0])
+        cookie = cookie_of(browser, console)
+        for path in paths:
+            status, body = http(console, path, headers={"Cookie": cookie})
+            assert status == 200, path
+            assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body), path
+            assert not re.search(r"\son[a-z]+\s*=", body), path
+            assert "javascript:" not in body
+    import urllib.request
+
+    request = urllib.request.Request(world.regulator.base_url + "/",
+                                     headers={"Cookie": cookie_of(browser, world.regulator)})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        csp = reply.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp and "frame-ancestors 'none'" in csp
