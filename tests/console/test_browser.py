@@ -21,6 +21,8 @@ from tests.console.pages import login, shot, wait_text
 from tests.console.world import World
 from tests.support import ADULT
 
+pytestmark = pytest.mark.e2e  # a gateway, three consoles and a browser
+
 
 def _count(world: World, flt: AuditFilter) -> int:
     return len(world.live.gw.audit_search.search(flt, page_size=1000).entries)

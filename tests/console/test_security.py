@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from tests.console.pages import cookie_of, http, login
 from tests.console.world import World
+
+pytestmark = pytest.mark.e2e  # a gateway, three consoles and a browser
 
 
 def test_without_the_token_or_the_session_nothing_is_served(world: World) -> None:
