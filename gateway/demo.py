@@ -23,7 +23,9 @@ from gateway.clock import city_today
 from gateway.config import Config, load_config
 from gateway.crypto import load_verify_key
 from gateway.demo_lifecycle import run_lifecycle
+from gateway.demo_plan import run_rewards
 from gateway.disclosure.masking import mask_id_number
+from gateway.records.checks import incentive_categories
 from gateway.records.idnumber import make_id_number
 from gateway.server import start_server
 
@@ -169,6 +171,12 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
             run_lifecycle(client, gw.clock.now(), borrower=BORROWER, candidate=CANDIDATE,
                           categories=list(gw.catalogue.categories), report=report,
                           expect_refusal=expect_refusal)
+            # Rewards: an honour list published with agreement, incentives checked.
+            reads = incentive_categories(gw.catalogue.incentives["credit_loan_discount"],
+                                         gw.catalogue)
+            run_rewards(client, gw.clock.now(), candidate=CANDIDATE,
+                        incentive_reads=list(reads), report=report,
+                        expect_refusal=expect_refusal)
 
             print("\ncredgate demo: who asked, for what, and what each got\n")
             print_table(["party", "asked", "got"], [[o.who, o.asked, o.got] for o in outcomes])

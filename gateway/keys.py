@@ -33,7 +33,8 @@ from gateway.crypto.signatures import format_key_file, key_id
 from gateway.errors import ConfigurationError
 from gateway.records.catalogue import Party
 
-__all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "check_key_files", "init_keys"]
+__all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "add_party_keys", "check_key_files",
+           "init_keys"]
 
 MARKER_FILE = "DEVELOPMENT-ONLY-DO-NOT-USE-IN-PRODUCTION"
 DEV_WARNING = "DEVELOPMENT KEY - NEVER USE IN PRODUCTION"
@@ -117,6 +118,18 @@ class _Issuer:
             )
             .sign(self.key, hashes.SHA256())
         )
+
+    @classmethod
+    def load(cls, directory: Path, *, now: datetime, valid_days: int) -> _Issuer:
+        """The CA already in a keys folder (ca.key, ca.crt), to issue more leaves."""
+        issuer = cls.__new__(cls)
+        key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ConfigurationError("ca.key is not an ECDSA key")
+        issuer.key = key
+        issuer.cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+        issuer.now, issuer.valid_days = now, valid_days
+        return issuer
 
     def _builder(
         self, subject: x509.Name, issuer: x509.Name, public: ec.EllipticCurvePublicKey
@@ -317,6 +330,23 @@ def init_keys(
     )
     _write(directory / "README.txt", readme.encode("utf-8"), private=False)
     _write(directory / MARKER_FILE, b"", private=False)
+
+
+def add_party_keys(directory: Path, party: Party, *, valid_days: int = 3650,
+                   now: datetime | None = None) -> None:
+    """Issue a certificate and signing pair for one new party with the folder's existing CA
+    (the other keys stay as they are); raises ConfigurationError if the party has keys."""
+    directory = Path(directory)
+    if not _PARTY_ID.fullmatch(party.id) or party.id == UNKNOWN_PARTY:
+        raise ConfigurationError(f"party id {party.id!r} cannot be used for a certificate")
+    party_dir = directory / "parties"
+    if (party_dir / f"{party.id}.crt").exists():
+        raise ConfigurationError(f"party {party.id} already has keys")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    ca = _Issuer.load(directory, now=now, valid_days=valid_days)
+    ca.write_leaf(party_dir, party.id, _name(party.id, party.name),
+                  usage=ExtendedKeyUsageOID.CLIENT_AUTH, alt_names=[_party_uri(party.id)])
+    _write_signing_pair(party_dir, f"{party.id}.sign", f"party {party.id}")
 
 
 #: The gateway's own secrets in a keys folder: who reads them reads every record.

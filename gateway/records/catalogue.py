@@ -23,6 +23,7 @@ from gateway.records.catalogue_rules import (
     parse_lifecycle,
     parse_repair,
 )
+from gateway.records.incentives import Incentive, check_incentives
 
 FIELD_TYPES = frozenset(
     {
@@ -67,6 +68,11 @@ class Category:
     repair: RepairRule | None = None
     #: Severities the public feed may carry (empty: every severity of a public category).
     public_severities: frozenset[str] = frozenset()
+    #: Published only while the person's agreement (publication_agreement) is in use.
+    publish_with_agreement: bool = False
+    #: field -> provider -> the values that provider may give it (its remit within the
+    #: category, e.g. which honour lists an association may recommend for).
+    remits: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
     def publishes(self, severity: str) -> bool:
         """Whether a record of this severity may appear in the public disclosure feed."""
@@ -142,6 +148,11 @@ class Catalogue:
     def measures(self) -> Mapping[str, Measure]:
         """The joint punishment measures (联合惩戒措施)."""
         return self.lifecycle.measures
+
+    @property
+    def incentives(self) -> Mapping[str, Incentive]:
+        """The incentive measures for the trustworthy (守信激励措施)."""
+        return self.lifecycle.incentives
 
     def category(self, code: str) -> Category:
         """The category with this code; raises KeyError when unknown."""
@@ -226,7 +237,23 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         fields=fields,
         display_from=str(raw.get("display_from", "")),
         repair=parse_repair(raw.get("repair"), where),
+        publish_with_agreement=bool(raw.get("publish_with_agreement", False)),
+        remits=_parse_remits(raw.get("remits", {}), where),
     )
+
+
+def _parse_remits(raw: Mapping[str, Any], where: str
+                  ) -> dict[str, dict[str, frozenset[str]]]:
+    out: dict[str, dict[str, frozenset[str]]] = {}
+    for fcode, by_provider in raw.items():
+        if not isinstance(by_provider, Mapping):
+            raise ConfigurationError(f"{where}: remits.{fcode} must map providers to values")
+        out[fcode] = {}
+        for provider, values in by_provider.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigurationError(f"{where}: remits.{fcode}.{provider} must list values")
+            out[fcode][provider] = frozenset(str(v) for v in values)
+    return out
 
 
 def load_catalogue(policies_dir: Path) -> Catalogue:
@@ -288,6 +315,13 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         for sev in cat.severities | set(cat.display_months):
             if sev not in severities:
                 raise ConfigurationError(f"category {cat.code}: unknown severity '{sev}'")
+        for fcode, by_provider in cat.remits.items():
+            if fcode not in cat.fields:
+                raise ConfigurationError(f"category {cat.code}: remits name unknown field "
+                                         f"'{fcode}'")
+            if set(by_provider) != set(cat.providers):
+                raise ConfigurationError(f"category {cat.code}: remits.{fcode} must name "
+                                         "exactly the category's providers")
         missing = cat.severities - set(cat.display_months)
         if missing:
             raise ConfigurationError(
@@ -309,6 +343,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
     lifecycle = parse_lifecycle(cat_raw)
     check_lifecycle(lifecycle, categories=categories, parties=parties, purposes=purposes,
                     severities=severities)
+    check_incentives(lifecycle.incentives, categories=categories, parties=parties,
+                     purposes=purposes)
 
     return Catalogue(
         parties=parties,

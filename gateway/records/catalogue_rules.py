@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import ConfigurationError
+from gateway.records.incentives import Incentive, parse_incentives
 
 #: The approver value meaning "the department that provided the record".
 PROVIDER = "provider"
@@ -98,6 +99,8 @@ class LifecycleRules:
     objection_answer_days: int = DEFAULT_OBJECTION_ANSWER_DAYS
     green_channel: GreenChannelRule | None = None
     measures: Mapping[str, Measure] = field(default_factory=dict)
+    #: The incentive measures for the trustworthy (守信激励).
+    incentives: Mapping[str, Incentive] = field(default_factory=dict)
     domains: Mapping[str, Term] = field(default_factory=dict)
     occupations: Mapping[str, Term] = field(default_factory=dict)
 
@@ -151,6 +154,7 @@ def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
             severities=frozenset(m.get("severities", ("serious",))),
             authority=str(m["authority"]), basis=str(m.get("basis", "")))
     return LifecycleRules(objection_answer_days=days, green_channel=green, measures=measures,
+                          incentives=parse_incentives(raw),
                           domains=_terms(raw.get("domains"), "domains"),
                           occupations=_terms(raw.get("occupations"), "occupations"))
 

@@ -1,7 +1,8 @@
 """Minimal-disclosure checks: a yes or no computed from records that never leave.
 
 `green_channel_eligible` answers the catalogue's green channel rule (容缺受理) and
-`measure_applies` whether a joint punishment measure (联合惩戒) restricts the person.
+`measure_applies` whether a joint punishment measure (联合惩戒) restricts the person,
+`incentive_eligible` whether an incentive measure (守信激励) rewards them.
 Both count only records in use (the live version, within its display period, not
 repaired, withdrawn or removed), exactly as a query would show them.
 """
@@ -14,6 +15,7 @@ from datetime import date
 from gateway.records.catalogue import Catalogue
 from gateway.records.catalogue_rules import GreenChannelRule, Measure
 from gateway.records.display import add_months
+from gateway.records.incentives import Incentive
 from gateway.records.lifecycle import conduct_date, in_use
 from gateway.records.model import StoredRecord
 
@@ -52,3 +54,25 @@ def measure_applies(measure: Measure, records: Iterable[StoredRecord], today: da
     """Whether a record in use triggers the measure (its categories, at its severities)."""
     return any(in_use(r, today) and r.category in measure.categories
                and r.severity in measure.severities for r in records)
+
+
+def incentive_categories(incentive: Incentive, catalogue: Catalogue
+                         ) -> tuple[str, ...]:
+    """The categories the check reads: the qualifying ones and every negative one."""
+    negative = [c.code for c in catalogue.categories.values() if c.polarity == NEGATIVE]
+    return tuple(dict.fromkeys([*incentive.categories, *negative]))
+
+
+def incentive_eligible(incentive: Incentive, catalogue: Catalogue,
+                       records: Iterable[StoredRecord], today: date) -> bool:
+    """Whether the person qualifies today: enough qualifying records in use, and no
+    negative record in use from conduct after the look-back cut-off."""
+    used = [r for r in records if in_use(r, today)]
+    qualifying = sum(1 for r in used if r.category in incentive.categories)
+    if qualifying < incentive.min_records:
+        return False
+    cutoff = add_months(today, -12 * incentive.clean_years)
+    return not any(
+        catalogue.categories[r.category].polarity == NEGATIVE
+        and (r.display_end is None or conduct_date(catalogue.categories[r.category], r) > cutoff)
+        for r in used)

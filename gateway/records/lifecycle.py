@@ -37,6 +37,7 @@ REMOVAL_REASONS = {
     "decision_revoked": "决定被撤销",
     "listing_period_ended": "惩戒期限届满",
     "entered_in_error": "信息录入错误",
+    "agreement_withdrawn": "本人撤回同意",
 }
 
 

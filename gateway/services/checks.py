@@ -1,9 +1,10 @@
 """CheckService: minimal-disclosure checks, a yes or no and never a record.
 
-GreenChannelEligibility (容缺受理) and JointPunishmentCheck (联合惩戒) walk the query's
-request path: identify, validate, decide (policy action `check` on every category the
-rule reads, for the purpose the rule is bound to), fetch (records in use only), audit,
-respond. The answer names the rule or the measure and its authority, nothing else.
+GreenChannelEligibility (容缺受理), JointPunishmentCheck (联合惩戒) and
+IncentiveEligibility (守信激励) walk the query's request path: identify, validate,
+decide (policy action `check` on every category the rule reads, for the purpose the
+rule is bound to), consent (where that purpose needs it), fetch (records in use only),
+audit, respond. The answer names the rule or the measure and its authority, nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from gateway.policy.conditions import ConditionContext
 from gateway.records.checks import (
     green_channel_categories,
     green_channel_eligible,
+    incentive_categories,
+    incentive_eligible,
     measure_applies,
 )
 from gateway.records.idnumber import IdNumber, parse_id_number
@@ -31,7 +34,8 @@ CHECK_ACTION = "check"
 JOINT_PUNISHMENT_PURPOSE = "joint_punishment"
 
 
-def _purpose(call: CallFrame, requested: str, bound: str) -> None:
+def _purpose(call: CallFrame, requested: str, bound: str, *,
+             consent_step: bool = False) -> None:
     """The stated purpose must be a known query purpose and the one the check is bound to."""
     known = call.catalogue.purposes.get(requested)
     if known is None or not known.queryable:
@@ -40,7 +44,7 @@ def _purpose(call: CallFrame, requested: str, bound: str) -> None:
     if requested != bound:
         raise PermissionDenied(f"this check is made for {bound} only",
                                reason="purpose_not_bound")
-    if known.consent_required:  # the catalogue refuses this; checks have no consent step
+    if known.consent_required and not consent_step:  # the catalogue refuses this
         raise FailedPrecondition("this check cannot be made for a purpose needing consent")
 
 
@@ -52,12 +56,12 @@ def _subject(call: CallFrame, subject_id: str) -> tuple[IdNumber, list[str]]:
 
 
 def _decide(call: CallFrame, party: str, categories: Sequence[str], purpose: str,
-            subject: IdNumber) -> None:
+            subject: IdNumber, *, consent_presented: bool = False) -> None:
     """Policy must allow `check` of every category the rule reads: a partial answer could
     be wrong, so one refusal refuses the check."""
     now = call.gw.clock.now()
-    ctx = ConditionContext(consent_presented=False, subject_age=subject.age_on(local_date(now)),
-                           now=now)
+    ctx = ConditionContext(consent_presented=consent_presented,
+                           subject_age=subject.age_on(local_date(now)), now=now)
     for code in categories:
         decision = call.policy.decide(party, code, CHECK_ACTION, purpose, ctx)
         if decision.rule is not None:
@@ -74,7 +78,7 @@ def _fetch(call: CallFrame, indexes: list[str], categories: Sequence[str]
 
 
 class CheckServicer(rpc.CheckServiceServicer):
-    """GreenChannelEligibility and JointPunishmentCheck, audited like queries."""
+    """GreenChannelEligibility, JointPunishmentCheck and IncentiveEligibility, audited."""
 
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
@@ -133,4 +137,44 @@ class CheckServicer(rpc.CheckServiceServicer):
             return pb.JointPunishmentResponse(
                 restricted=restricted, measure=measure.code, measure_name_zh=measure.name_zh,
                 authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def IncentiveEligibility(
+        self, request: pb.IncentiveRequest, context: grpc.ServicerContext
+    ) -> pb.IncentiveResponse:
+        """Yes or no for one incentive measure, with the measure, its rule and authority."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.CheckService/IncentiveEligibility",
+                          "check.incentive") as call:
+            party = call.identify(context, request)
+            with call.step("validate"):
+                incentive = call.catalogue.incentives.get(request.incentive)
+                if incentive is None:
+                    raise InvalidArgument("unknown incentive code", reason="unknown_incentive")
+                _purpose(call, request.purpose, incentive.purpose, consent_step=True)
+                subject, indexes = _subject(call, request.subject_id)
+                categories = incentive_categories(incentive, call.catalogue)
+                needs_consent = call.catalogue.purposes[incentive.purpose].consent_required
+            with call.step("decide"):
+                _decide(call, party.id, categories, incentive.purpose, subject,
+                        consent_presented=needs_consent and bool(request.consent_id))
+            with call.step("consent"):
+                if needs_consent:
+                    # The person consents to this check over every category it reads.
+                    consent = gw.consents.check(
+                        request.consent_id, subject=subject, grantee=party.id,
+                        purpose=incentive.purpose, requested=categories, explicit=True)
+                    call.draft.consent_id = consent.consent_id
+            with call.step("fetch"):
+                eligible = incentive_eligible(incentive, call.catalogue,
+                                              _fetch(call, indexes, categories),
+                                              city_today(gw.clock))
+            seq = call.commit_allow(reason=f"{incentive.code}: "
+                                           f"{'eligible' if eligible else 'not eligible'}")
+            authority = call.catalogue.parties[incentive.authority]
+            return pb.IncentiveResponse(
+                eligible=eligible, incentive=incentive.code,
+                incentive_name_zh=incentive.name_zh, rule_text=incentive.text(),
+                rule_text_zh=incentive.text_zh(), authority=authority.id,
+                authority_name_zh=authority.name_zh, audit_seq=seq)
         raise AssertionError("unreachable: audited_call aborts on every refusal")

@@ -15,6 +15,7 @@ from gateway.disclosure.export import manifest_bytes, render_files, sign_manifes
 from gateway.disclosure.feed import PublishedRecord, publish_batch, run_subjects
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
+from gateway.records.agreement import agreed, needs_agreement
 from gateway.records.lifecycle import publishable
 from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited_call
@@ -81,7 +82,9 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             after = page[-1].record_id
             ready = [r for r in page
                      if publishable(r, call.catalogue.categories[r.category], today)
-                     and call.catalogue.categories[r.category].publishes(r.severity)]
+                     and call.catalogue.categories[r.category].publishes(r.severity)
+                     and (not needs_agreement(call.catalogue.categories[r.category])
+                          or agreed(self._gw.store, r, today))]
             if ready:
                 yield ready
 

@@ -10,6 +10,7 @@ from gateway.clock import local_date
 from gateway.errors import PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission, with_earlier_digest
+from gateway.records.remits import check_value_remits
 from gateway.records.validate import RawRecord, validate_batch
 from gateway.services.common import audited_call
 
@@ -48,6 +49,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                                        today=local_date(now))
                 draft.categories = tuple(sorted({r.category for r in batch}))
                 draft.record_count = len(batch)
+                check_value_remits(batch, provider=party.id, catalogue=call.catalogue)
             # 3. decide: policy must also allow the provider to submit each category.
             with call.step("decide"):
                 ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)

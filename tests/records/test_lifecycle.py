@@ -178,3 +178,22 @@ def test_a_catalogue_without_lifecycle_sections_still_loads(tmp_path: Path) -> N
     loaded = load_catalogue(tmp_path)
     assert loaded.lifecycle.green_channel is None and not loaded.measures
     assert loaded.lifecycle.objection_answer_days == 20
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('authority = "hr_bureau"\npurpose = "incentive"',
+         'authority = "nobody"\npurpose = "incentive"', "unknown authority"),
+        ('categories = ["honour", "honour_list"]\n',
+         'categories = ["honour", "admin_penalty"]\n', "not a positive category"),
+        ('purpose = "incentive_market"', 'purpose = "submission"', "not a query purpose"),
+        ("min_records = 1", "min_records = 0", "min_records"),
+        ("min_records = 1", "minimum = 1", "unknown keys"),
+        ('remits.list_type.youth_league = ["excellent_volunteer"]\n', "", "exactly the"),
+        ("fields.list_type = {", "fields.list_kind = {", "remits name unknown field"),
+    ],
+)
+def test_broken_incentives_and_remits_are_refused(tmp_path: Path, old: str, new: str,
+                                                  message: str) -> None:
+    test_broken_lifecycle_sections_are_refused(tmp_path, old, new, message)

@@ -1,0 +1,78 @@
+"""Honour lists (红名单, 诚信典型): providers within their remit, publication only with the
+person's recorded agreement, behind the feed's privacy gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from gateway.api import pb
+from tests.live_gateway import LiveGateway
+from tests.services.lifecycle_support import refused
+from tests.support import ADULT, OTHER_ADULT
+
+NAME, OTHER_NAME = "欧阳明远", "李小红"
+
+
+def honour_entry(source: str, list_type: str, subject: str = ADULT, name: str = NAME,
+                 recommender: str = "市文明办") -> dict[str, Any]:
+    """An honour-list entry."""
+    return {"subject_id": subject, "category": "honour_list", "severity": "not_applicable",
+            "event_date": "2026-09-01", "source_record_id": source,
+            "fields": {"list_type": list_type, "list_name": "2026年度诚信典型",
+                       "person_name": name, "recommender": recommender,
+                       "citation": f"{name}拾金不昧，联系电话13812345678"}}
+
+
+def agreement(subject: str, source: str) -> dict[str, Any]:
+    """The person's agreement to the publication of their honour-list entries."""
+    return {"subject_id": subject, "category": "publication_agreement",
+            "severity": "not_applicable", "event_date": "2026-10-01",
+            "source_record_id": source, "fields": {"agreed_category": "honour_list"}}
+
+
+def feed(live: LiveGateway) -> list[pb.DisclosedRecord]:
+    replies = live.client("credit_website").disclosure.PublicDisclosure(
+        pb.PublicDisclosureRequest(categories=["honour_list"]), timeout=30)
+    return [r for batch in replies for r in batch.records]
+
+
+def test_each_provider_recommends_only_within_its_remit(live: LiveGateway) -> None:
+    code = grpc.StatusCode
+    live.client("civilisation_office").submit_records([honour_entry("WM-1", "moral_model")])
+    live.client("youth_league").submit_records([honour_entry("TW-1", "excellent_volunteer")])
+    live.client("construction_association").submit_records(
+        [honour_entry("JZ-1", "honest_member", recommender="市建筑业协会")])
+    # The Youth League names volunteers, not moral models; an association its members only.
+    refused(lambda: live.client("youth_league").submit_records(
+        [honour_entry("TW-2", "moral_model")]), code.PERMISSION_DENIED, "remit")
+    refused(lambda: live.client("general_chamber").submit_records(
+        [honour_entry("SH-1", "excellent_volunteer")]), code.PERMISSION_DENIED, "remit")
+    # A department without the remit cannot put anyone on an honour list.
+    refused(lambda: live.client("hr_bureau").submit_records(
+        [honour_entry("HR-1", "moral_model")]), code.PERMISSION_DENIED)
+    # Honour-list providers read nothing: they have no query rule.
+    refused(lambda: live.client("civilisation_office").query_subject(ADULT, "awards"),
+            code.PERMISSION_DENIED)
+
+
+def test_published_only_with_the_persons_recorded_agreement(live: LiveGateway) -> None:
+    office = live.client("civilisation_office")
+    office.submit_records([honour_entry("WM-A", "moral_model"),
+                           honour_entry("WM-B", "moral_model", OTHER_ADULT, OTHER_NAME)])
+    assert feed(live) == []  # nobody agreed yet
+    portal = live.client("citizen_portal")
+    portal.submit_records([agreement(ADULT, "AGREE-1")])
+    [published] = feed(live)
+    # Behind the same privacy gate: name masked, the phone in the citation scanned out.
+    assert published.category_name_zh == "红名单（诚信典型）"
+    assert published.fields["person_name"].startswith("欧阳") and NAME not in repr(published)
+    assert "13812345678" not in published.fields["citation"]
+    assert published.fields["list_type"] == "moral_model"
+    # An agreement is not consent for anything else, nor does a provider record it.
+    refused(lambda: office.submit_records([agreement(OTHER_ADULT, "AGREE-X")]),
+            grpc.StatusCode.PERMISSION_DENIED)
+    # Withdrawn agreement: the entry leaves the feed.
+    portal.remove_record(source_record_id="AGREE-1", reason="agreement_withdrawn")
+    assert feed(live) == []
