@@ -21,9 +21,10 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from nacl.signing import SigningKey, VerifyKey
 
@@ -97,14 +98,32 @@ def verify_audit_text(key: VerifyKey, method: str, text: str) -> None:
     verify(key, signed_message(method, time, digest), signature)
 
 
+class ReplayMemory(Protocol):
+    """Digests remembered by every instance on one database (the record store)."""
+
+    def remember_request(self, digest: str, *, at: datetime, forget_before: datetime) -> bool:
+        """Remember a digest; False when it is remembered already."""
+        ...
+
+    def remember_requests(self, seen: Sequence[tuple[str, datetime]]) -> None:
+        """Re-seed with digests read back from the audit log."""
+        ...
+
+
 class RequestVerifier:
-    """Checks request signatures against the parties' registered keys; remembers digests."""
+    """Checks request signatures against the parties' registered keys; remembers digests.
+
+    Digests are remembered in this process and, given a `memory`, in the store every
+    instance shares: a request served at one instance is a replay at all of them.
+    """
 
     def __init__(self, *, keys: Mapping[str, VerifyKey], clock: Clock,
-                 window: timedelta = DEFAULT_WINDOW) -> None:
+                 window: timedelta = DEFAULT_WINDOW, memory: ReplayMemory | None = None,
+                 ) -> None:
         self._keys = dict(keys)
         self._clock = clock
         self._window = window
+        self._memory = memory
         self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -159,11 +178,15 @@ class RequestVerifier:
         """Remember request digests verified before this process started, oldest first.
 
         The gateway reads them back from its audit log at start-up, so a request signed
-        just before a restart cannot be replayed just after it.
+        just before a restart cannot be replayed just after it; the shared memory is
+        re-seeded with them too (it may have been restored from an older backup).
         """
+        earlier = list(seen)
         with self._lock:
-            for digest, at in seen:
+            for digest, at in earlier:
                 self._seen[digest] = at
+        if self._memory is not None:
+            self._memory.remember_requests(earlier)
 
     def _remember(self, digest: str, now: datetime) -> None:
         # A digest only needs remembering while its time is inside the window; older
@@ -173,6 +196,22 @@ class RequestVerifier:
             while self._seen and next(iter(self._seen.values())) < horizon:
                 self._seen.popitem(last=False)
             if digest in self._seen:
-                raise Unauthenticated("the request was already received (replay)",
-                                      reason="request_replayed")
+                raise _replayed()
             self._seen[digest] = now
+        if self._memory is None:
+            return
+        try:
+            fresh = self._memory.remember_request(digest, at=now,
+                                                  forget_before=now - 2 * self._window)
+        except BaseException:
+            # Not served (the call fails closed): the same request may be sent again.
+            with self._lock:
+                self._seen.pop(digest, None)
+            raise
+        if not fresh:
+            raise _replayed()
+
+
+def _replayed() -> Unauthenticated:
+    return Unauthenticated("the request was already received (replay)",
+                           reason="request_replayed")

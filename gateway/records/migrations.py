@@ -178,9 +178,20 @@ def _baseline_then_lifecycle(sql: MigrationSql, types: dict[str, str]) -> None:
         sql.run(text.format(**types))
 
 
+#: Digests of verified signed requests, shared by every instance on the database
+#: (gateway.request_signing); `seen_at` in Unix seconds, pruned after twice the window.
+_REPLAY_MEMORY = (
+    """CREATE TABLE IF NOT EXISTS request_digests (
+    digest  TEXT PRIMARY KEY,
+    seen_at {bigint} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS request_digests_by_time ON request_digests (seen_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
+    Migration(2, "shared replay memory", _REPLAY_MEMORY),
 )
 
 #: The schema version this gateway writes.

@@ -16,6 +16,7 @@ from gateway.records.lifecycle import ACTIVE
 from gateway.records.model import PutResult, StoredRecord
 from gateway.records.sql_dialect import Database, Row, Sql, marks
 from gateway.records.sql_lifecycle import SqlLifecycle
+from gateway.records.sql_requests import SqlRequests
 from gateway.records.sql_rows import (
     CONSENT_COLUMNS,
     INSERT_RECORD,
@@ -27,7 +28,7 @@ from gateway.records.sql_rows import (
 from gateway.records.store import ConsentRow
 
 
-class SqlStore(SqlLifecycle):
+class SqlStore(SqlLifecycle, SqlRequests):
     """The RecordStore contract (gateway.records.store) over one Database."""
 
     def __init__(self, db: Database) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
@@ -167,6 +168,17 @@ class RecordStore(Protocol):
 
     def list_blacklist(self, *, include_lifted: bool = False) -> list[BlacklistRow]:
         """Listings in force (and lifted ones on request), oldest first."""
+        ...
+
+    # -- shared request state (gateway.records.sql_requests) --------------------------
+
+    def remember_request(self, digest: str, *, at: datetime, forget_before: datetime) -> bool:
+        """Remember a verified request's digest; False when it is remembered already
+        (a replay, at this instance or any other on the database)."""
+        ...
+
+    def remember_requests(self, seen: Sequence[tuple[str, datetime]]) -> None:
+        """Re-seed the replay memory with digests read back from the audit log."""
         ...
 
     def close(self) -> None:

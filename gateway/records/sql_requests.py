@@ -1,0 +1,70 @@
+"""Request state every instance shares through the store: the replay memory.
+
+A signed request is served once across all the instances on one database: after its
+signature verifies, its digest is inserted with ``ON CONFLICT DO NOTHING``, and a digest
+that is there already is a replay (gateway.request_signing). Rows are pruned once they
+are older than twice the signature window, since a request that old is refused as
+stale before its digest is looked at.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from gateway.records.sql_dialect import Database, Sql
+
+#: How often (seconds) an instance prunes the replay memory, at most.
+PRUNE_EVERY = 10.0
+
+
+def _seconds(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+class SqlRequests:
+    """Replay memory of the RecordStore contract (mixin of SqlStore)."""
+
+    _db: Database
+    _pruned_at = float("-inf")
+    _prune_lock = threading.Lock()
+
+    def remember_request(self, digest: str, *, at: datetime, forget_before: datetime) -> bool:
+        """Remember a verified request's digest; False when it is remembered already.
+
+        Rows seen before `forget_before` are pruned now and then. Raises
+        StoreUnavailable, so a replay is never served because the memory was down.
+        """
+        prune = self._due_for_pruning()
+
+        def work(sql: Sql) -> bool:
+            if prune:
+                sql.run("DELETE FROM request_digests WHERE seen_at < ?",
+                        (_seconds(forget_before),))
+            return sql.one("INSERT INTO request_digests (digest, seen_at) VALUES (?, ?) "
+                           "ON CONFLICT (digest) DO NOTHING RETURNING digest",
+                           (digest, _seconds(at))) is not None
+
+        # Not durable: after a crash the memory is re-seeded from the audit log, where
+        # every served request's signature (and so its digest) is kept.
+        return self._db.write(work, durable=False)
+
+    def remember_requests(self, seen: Sequence[tuple[str, datetime]]) -> None:
+        """Re-seed the memory with digests read back from the audit log (after a restart
+        or a restore of the database); digests remembered already are kept as they are."""
+        if not seen:
+            return
+        rows = [(digest, _seconds(at)) for digest, at in seen]
+        self._db.write(lambda sql: sql.each_returning(
+            "INSERT INTO request_digests (digest, seen_at) VALUES (?, ?) "
+            "ON CONFLICT (digest) DO NOTHING RETURNING digest", rows), durable=False)
+
+    def _due_for_pruning(self) -> bool:
+        now = time.monotonic()
+        with self._prune_lock:
+            if now - self._pruned_at < PRUNE_EVERY:
+                return False
+            self._pruned_at = now
+            return True
