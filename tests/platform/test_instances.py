@@ -22,6 +22,8 @@ from tests.platform.instances import GatewayProcess, platform
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS, NOW
 
+pytestmark = pytest.mark.e2e  # gateway processes on a PostgreSQL database
+
 #: A short blacklist cache, so the test waits little for the other instances to see it.
 SETTINGS = {"blacklist_cache_s": 0.2}
 

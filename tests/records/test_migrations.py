@@ -60,6 +60,7 @@ def test_a_file_of_the_unversioned_schema_opens_with_its_data(tmp_path: Path) ->
     assert _versions_sqlite(path) == [m.version for m in MIGRATIONS]
 
 
+@pytest.mark.e2e
 def test_postgres_migrates_once_and_refuses_a_newer_schema() -> None:
     contract._require_postgres()
     schema = f"credgate_test_{uuid.uuid4().hex[:16]}"
