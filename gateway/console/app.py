@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from gateway import __version__
-from gateway.clock import Clock
+from gateway.clock import Clock, parse_rfc3339
 from gateway.console.backend import ConsoleBackend, GatewayFailure
 from gateway.console.labels import label, text
 from gateway.console.security import ConsoleSecurity, Gatekeeper
@@ -90,8 +92,26 @@ class ConsoleContext:
                 self.history_file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+CITY = timezone(timedelta(hours=8))
+_RULE_START = re.compile(r";\s+(?=\S+:\d+ )")
+
+
+def city_time(instant: str) -> str:
+    """An RFC 3339 instant as the city's wall-clock time (UTC+8), to the second."""
+    try:
+        return parse_rfc3339(instant).astimezone(CITY).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return instant
+
+
+def rule_lines(rules: str) -> list[str]:
+    """An audit entry's deciding rules, one per line ("file:line rule; file:line rule")."""
+    return [r for r in _RULE_START.split(rules) if r]
+
+
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(L=label, T=text, version=__version__)
+templates.env.filters.update(city=city_time, rules=rule_lines)
 
 
 def ctx(request: Request) -> ConsoleContext:

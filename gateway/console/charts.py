@@ -13,8 +13,8 @@ from markupsafe import Markup, escape
 ALLOWED = "#2f6f9f"
 REFUSED = "#c0392b"
 CONSENT = "#3c8d5a"
-_LABEL_W = 190
-_BAR_W = 330
+_LABEL_W = 150
+_BAR_W = 250
 _ROW_H = 26
 
 
@@ -27,7 +27,7 @@ def hbar(title: str, rows: Sequence[tuple[str, Sequence[int]]],
     """
     top = max((sum(parts) for _, parts in rows), default=0) or 1
     height = _ROW_H * max(len(rows), 1) + 8
-    width = _LABEL_W + _BAR_W + 150
+    width = _LABEL_W + _BAR_W + 140
     out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
            f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
            f"<title>{escape(title)}</title>"]
@@ -35,7 +35,7 @@ def hbar(title: str, rows: Sequence[tuple[str, Sequence[int]]],
         out.append('<text x="0" y="18" fill="#6b7785" font-size="13">—</text>')
     for i, (name, parts) in enumerate(rows):
         y = 4 + i * _ROW_H
-        shown = name if len(name) <= 26 else name[:25] + "…"
+        shown = name if len(name) <= 21 else name[:20] + "…"
         out.append(f'<text x="{_LABEL_W - 8}" y="{y + 16}" text-anchor="end" '
                    f'font-size="13" fill="#1f2933">{escape(shown)}</text>')
         x = float(_LABEL_W)
@@ -60,9 +60,9 @@ def columns(title: str, rows: Sequence[tuple[str, Sequence[int]]],
             colours: Sequence[str] = (ALLOWED, REFUSED)) -> Markup:
     """Vertical stacked columns (one per day), the total above each column."""
     n = max(len(rows), 1)
-    col = max(min(48, 640 // n), 8)
+    col = max(min(72, 960 // n), 8)
     height, base = 200, 170
-    width = max(col * n + 40, 320)
+    width = max(col * n + 40, 640)
     top = max((sum(parts) for _, parts in rows), default=0) or 1
     out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
            f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',

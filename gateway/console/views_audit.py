@@ -12,7 +12,7 @@ import base64
 import csv
 import io
 import secrets
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,13 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.console.app import ctx, render
+from gateway.console.app import CITY, ctx, render
 from gateway.console.backend import Collected, GatewayFailure, SearchFilter
 from gateway.console.security import posted_form
 
 PAGE = 50
 KEPT_SEARCHES = 8
-CITY = timezone(timedelta(hours=8))
 CSV_FIELDS = ("seq", "time", "requester", "action", "purpose", "decision", "reason",
               "consent_id", "categories", "fields_released", "policy_rule", "policy_version",
               "trace_id")

@@ -143,7 +143,7 @@ def _explain(ps: Any, form: dict[str, Any], age: int | None) -> dict[str, Any]:
             release = "withheld"
     rule = ex.decision.rule
     return {"allowed": ex.decision.allowed, "reason": ex.decision.reason,
-            "rule": None if rule is None else f"{rule.source}:{rule.line}  {rule}",
+            "rule": None if rule is None else str(rule),
             "role_chain": list(ex.role_chain), "object_chain": list(ex.object_chain),
             "roles_held": list(ps.roles[party]), "ancestors": list(ps.ancestors[obj]),
             "release": release, "agrees": ex.agrees,

@@ -14,11 +14,11 @@ from starlette.routing import Route
 
 from gateway.clock import city_today
 from gateway.console import charts
-from gateway.console.app import ConsoleContext, ctx, render
+from gateway.console.app import CITY, ConsoleContext, ctx, render
 from gateway.console.backend import GatewayFailure, SearchFilter
 from gateway.console.figures import Figures, count
 from gateway.console.labels import text
-from gateway.console.views_audit import CITY, csv_response
+from gateway.console.views_audit import csv_response
 from gateway.supervision import QUERY_ACTIONS
 
 DEFAULT_DAYS = 30

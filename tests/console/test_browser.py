@@ -7,6 +7,8 @@ proposal and the gateway then decides by it; the author cannot approve their own
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from selenium.webdriver.support.ui import Select
 
 from gateway.api import pb
 from gateway.audit.search import AuditFilter
-from tests.console.pages import login, shot, wait_text
+from tests.console.pages import cookie_of, http, login, shot, wait_text
 from tests.console.world import World
 from tests.support import ADULT
 
@@ -123,7 +125,7 @@ def test_supervision_charts_with_numbers(world: World, browser: Any, out: Path) 
     assert total.startswith("14") or total.split()[0].isdigit()
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
     assert len(charts) >= 5
-    assert "org_department" in charts[0].get_attribute("innerHTML")
+    assert "org_department" in charts[1].get_attribute("innerHTML")  # by party
     shot(browser, out, "supervision")
 
 
@@ -168,3 +170,26 @@ def test_explain_form(world: World, browser: Any, out: Path) -> None:
     text = wait_text(browser, "#explain-decision", "ALLOW", "DENY")
     assert "DENY" in text  # no consent presented
     shot(browser, out, "explain")
+
+
+def test_every_view_exports_as_csv(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    cookie = {"Cookie": cookie_of(browser, world.regulator)}
+    status, body = http(world.regulator, "/supervision.csv?view=rows", headers=cookie)
+    assert status == 200 and body.startswith("\ufeffday,party,purpose,queries,refused")
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))[1:]
+    agency = [r for r in rows if r[1] == "credit_agency"]
+    assert sum(int(r[4]) for r in agency) >= 4 and sum(int(r[5]) for r in agency) >= 2
+    for view in ("party", "purpose", "day", "refusals", "consent", "departments"):
+        status, body = http(world.regulator, f"/supervision.csv?view={view}", headers=cookie)
+        assert status == 200 and body.count("\n") >= 1, view
+    browser.get(world.regulator.base_url + "/audit")
+    browser.find_element(By.NAME, "purpose").send_keys("authorised_query")
+    browser.find_element(By.ID, "search-button").click()
+    wait_text(browser, "#result-count", "/")
+    qid = browser.current_url.split("q=", 1)[1]
+    status, body = http(world.regulator, f"/audit.csv?q={qid}", headers=cookie)
+    lines = body.lstrip("\ufeff").splitlines()
+    assert status == 200 and lines[0].startswith("seq,time,requester")
+    assert len(lines) > 4 and all("authorised_query" in line for line in lines[1:])
+    assert ADULT not in body and "subject" not in lines[0]

@@ -58,11 +58,17 @@ def _seed(live: LiveGateway, clock: FixedClock) -> None:
         "fields": {"organisation": "西湖区志愿者协会", "hours": "120"}}])
     org = live.client("org_department")
     agency = live.client("credit_agency")
+    consent = live.client("citizen_portal").issue_consent(
+        subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+        categories=["dishonest_debtor"], not_before=clock.now(),
+        not_after=clock.now() + timedelta(days=30), max_uses=2)
     for day in range(4):
         for _ in range(day + 1):
             org.query_subject(ADULT, "cadre_selection")
         with contextlib.suppress(grpc.RpcError):  # refused: no consent
             agency.query_subject(ADULT, "authorised_query")
+        if day % 2:
+            agency.query_subject(ADULT, "authorised_query", consent_id=consent)
         clock.advance(timedelta(days=1))
 
 
