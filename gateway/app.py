@@ -219,7 +219,7 @@ class Gateway:
         horizon = clock.now() - 2 * timedelta(seconds=config.request_window_s)
         gw.requests.remember_earlier(recent_request_digests(audit, horizon))
         gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
-                                   clock=clock, two_person=config.policy_two_person,
+                                   clock=clock, two_person=config.two_person,
                                    current=lambda: gw.state, apply=gw.apply_policy,
                                    load=lambda directory: load_state(directory, keyring))
         return gw

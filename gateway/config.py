@@ -29,8 +29,13 @@ class Config:
     audit_origin: str = "credgate.example/audit-log"
     #: Seconds between scheduled checkpoints; 0 signs only on demand and at shutdown.
     audit_checkpoint_interval_s: float = 60.0
-    #: A policy change waits for a second security officer's approval.
-    policy_two_person: bool = False
+    #: A development or test set-up (the demo, the test suite): only then may the
+    #: two-person rule be off. Never set in production.
+    development: bool = False
+    #: A policy change waits for a second security officer's approval. Unset, it is on
+    #: unless `development` is true; off is refused outside development (no single
+    #: officer may open personal data).
+    policy_two_person: bool | None = None
     #: How far a signed request's time may be from the gateway's clock, in seconds.
     request_window_s: int = 120
     #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -38,6 +43,19 @@ class Config:
     #: Seconds an instance may enforce a blacklist read from the store before reading it
     #: again (a listing made on another instance sharing the store takes this long).
     blacklist_cache_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.policy_two_person is False and not self.development:
+            raise ConfigurationError("setting policy_two_person may be false only with "
+                                     "development = true: in production every policy change "
+                                     "needs a second security officer")
+
+    @property
+    def two_person(self) -> bool:
+        """Whether a policy change waits for a second officer (on unless development)."""
+        if self.policy_two_person is None:
+            return not self.development
+        return self.policy_two_person
 
     @property
     def records_db(self) -> Path:
@@ -94,8 +112,9 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     for name, (low_s, high_s) in _SECONDS.items():
         if name in values:
             values[name] = _number(name, values[name], float, low_s, high_s)
-    if "policy_two_person" in values:
-        values["policy_two_person"] = _flag("policy_two_person", values["policy_two_person"])
+    for name in ("development", "policy_two_person"):
+        if name in values:
+            values[name] = _flag(name, values[name])
     return replace(Config(), **values)
 
 

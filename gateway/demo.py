@@ -96,7 +96,7 @@ def _short(text: str, width: int) -> str:
 def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
     """Run the demo scenario end to end; returns 0 when every step behaved as expected."""
     with tempfile.TemporaryDirectory(prefix="credgate-demo-") as tmp:
-        config = config or load_config(data_dir=Path(out or tmp))
+        config = config or load_config(data_dir=Path(out or tmp), development=True)
         gw = Gateway.open(config)
         running = start_server(gw, listen="127.0.0.1:0")
         target = f"127.0.0.1:{running.port}"

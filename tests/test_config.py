@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_config
+from gateway.config import Config, load_config
 from gateway.errors import ConfigurationError
 
 
@@ -48,7 +48,43 @@ def test_settings_outside_the_gateway_table_are_refused(tmp_path: Path, text: st
 def test_the_two_person_rule_reads_clear_yes_and_no(monkeypatch: pytest.MonkeyPatch,
                                                     value: str, expected: bool) -> None:
     monkeypatch.setenv("CREDGATE_POLICY_TWO_PERSON", value)
+    monkeypatch.setenv("CREDGATE_DEVELOPMENT", "true")
     assert load_config().policy_two_person is expected
+    assert load_config().two_person is expected
+
+
+def test_the_two_person_rule_is_on_unless_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_config().two_person is True
+    assert Config().two_person is True
+    assert load_config(development=True).two_person is False
+    assert load_config(development=True, policy_two_person=True).two_person is True
+    monkeypatch.setenv("CREDGATE_DEVELOPMENT", "yes")
+    assert load_config().two_person is False
+
+
+@pytest.mark.parametrize("source", ["env", "file", "override", "constructor"])
+def test_turning_the_two_person_rule_off_outside_development_is_refused(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str) -> None:
+    with pytest.raises(ConfigurationError, match="development"):
+        if source == "env":
+            monkeypatch.setenv("CREDGATE_POLICY_TWO_PERSON", "off")
+            load_config()
+        elif source == "file":
+            path = tmp_path / "c.toml"
+            path.write_text("[gateway]\npolicy_two_person = false\ndevelopment = false\n")
+            load_config(path)
+        elif source == "override":
+            load_config(policy_two_person=False)
+        else:
+            Config(policy_two_person=False)
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "2", "dev"])
+def test_an_unclear_development_setting_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                   value: str) -> None:
+    monkeypatch.setenv("CREDGATE_DEVELOPMENT", value)
+    with pytest.raises(ConfigurationError, match="development"):
+        load_config()
 
 
 @pytest.mark.parametrize("value", ["enabled", "y", "ja", "", "2"])

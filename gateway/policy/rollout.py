@@ -3,11 +3,12 @@
 A proposed policy is a bundle of the files of a policy folder. It is written to its
 own version directory, validated (`credgate policy validate`) and its decision tests
 run (`credgate policy test`); a bundle that fails either is recorded as rejected and
-the running policy stays. Otherwise its effective access diff against the running
-policy is computed and kept, and it becomes active at once or, under the two-person
-rule, once a second security officer approves it. Activation builds a complete new
-PolicyState and swaps one reference: a request in flight sees the old state or the
-new one, never a mix. Every version is kept with its author, time, hash and diff.
+the running policy stays; so is one that fails the live version's decision tests.
+Otherwise its effective access diff against the running policy is computed and kept,
+and it becomes active at once or, under the two-person rule (or when it removes or
+changes a live decision test), once a second security officer approves it. Activation
+builds a complete new PolicyState and swaps one reference: a request in flight sees the
+old state or the new one, never a mix. Every version is kept with its author, time, hash and diff.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gateway.disclosure.profiles import MaskingProfiles
 from gateway.errors import ConfigurationError, FailedPrecondition, InvalidArgument
 from gateway.policy.diff import policy_diff
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.live_tests import changed_live_cases, live_test_problems
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
 from gateway.records.catalogue import Catalogue, load_catalogue
@@ -170,18 +172,24 @@ class PolicyRollout:
         with self._lock:
             directory = self._materialise(digest, files)
             now = rfc3339(self._clock.now())
-            problems = self._problems(directory)
+            live = self._current().directory
+            problems = self._problems(directory) or live_test_problems(live, directory)
             if problems:
                 return self._record(digest, digest, author, now, REJECTED, reason=problems)
             state = self._load(directory)
-            live = self._current().directory
             diff = policy_diff(live, directory).to_json()
             # The live bundle (its folder is named by its hash): what an approval must
             # still find live, masking profiles and test cases included.
             diff["old_bundle"] = live.name
             if (live / "masking.toml").read_bytes() != files.get("masking.toml"):
                 diff["notes"] = [*diff["notes"], "masking profiles changed (masking.toml)"]
-            if self._two_person:
+            # Weakening the live tests is never one officer's decision (live_tests.py).
+            changed = changed_live_cases(read_bundle(live), files)
+            if changed:
+                diff["tests_changed"] = changed
+                diff["notes"] = [*diff["notes"], f"removes or changes {len(changed)} live "
+                                 "decision test case(s): needs a second security officer"]
+            if self._two_person or changed:
                 return self._record(state.version, digest, author, now, PENDING, diff=diff)
             self._activate(state)
             return self._record(state.version, digest, author, now, ACTIVE, approver=author,

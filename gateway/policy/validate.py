@@ -30,6 +30,7 @@ from gateway.policy.policyfile import (
     closure,
     load_policy,
 )
+from gateway.policy.unconsented import unconsented_reads
 from gateway.records.catalogue import Catalogue, Purpose, load_catalogue
 
 __all__ = ["Finding", "PolicySet", "open_policies", "possible_contexts", "validate_policy"]
@@ -118,7 +119,9 @@ def validate_policy(policies_dir: Path) -> list[Finding]:
         return findings
     policies = open_policies(policies_dir)
     found = [*_rule_findings(policies), *_shadowed_allows(policies),
-             *_masked_denies(policies), *_providers_without_rule(policies)]
+             *_masked_denies(policies), *_providers_without_rule(policies),
+             *(Finding("warning", POLICY_FILE, line, message)
+               for line, message in unconsented_reads(policies))]
     return sorted(found, key=lambda f: (f.file != POLICY_FILE, f.file, f.line))
 
 
