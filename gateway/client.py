@@ -287,6 +287,13 @@ class CredgateClient:
             pb.JointPunishmentRequest(subject_id=subject_id, measure=measure, purpose=purpose),
             timeout=timeout)
 
+    def credit_report(self, subject_id: str, consent_id: str, categories: Sequence[str], *,
+                      timeout: float = 30.0) -> pb.PersonalCreditReportResponse:
+        """The person's signed credit report of the chosen categories (the portal only)."""
+        return self.subjects.PersonalCreditReport(
+            pb.PersonalCreditReportRequest(subject_id=subject_id, consent_id=consent_id,
+                                           categories=list(categories)), timeout=timeout)
+
     def incentive(self, subject_id: str, incentive: str, purpose: str = "incentive", *,
                   consent_id: str = "", timeout: float = 10.0) -> pb.IncentiveResponse:
         """Whether the person qualifies for an incentive measure (守信激励): yes or no."""

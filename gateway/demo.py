@@ -176,7 +176,8 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
                                          gw.catalogue)
             run_rewards(client, gw.clock.now(), candidate=CANDIDATE,
                         incentive_reads=list(reads), report=report,
-                        expect_refusal=expect_refusal)
+                        expect_refusal=expect_refusal,
+                        log_pub=config.keys_dir / "gateway.log.pub")
 
             print("\ncredgate demo: who asked, for what, and what each got\n")
             print_table(["party", "asked", "got"], [[o.who, o.asked, o.got] for o in outcomes])

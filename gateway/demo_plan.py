@@ -1,20 +1,26 @@
-"""The demo's rewards section: an honour list published with agreement, incentives checked.
+"""The demo's rewards section: an honour list published with agreement, incentives checked,
+a signed personal credit report verified offline.
 
 Run by gateway.demo after the record lifecycle. A volunteer is put on the Youth League's
 honour list, the HR bureau and a bank (with the person's consent) ask whether she
-qualifies for an incentive (守信激励), and the website publishes the entry only once
-her agreement is recorded.
+qualifies for an incentive (守信激励), the website publishes the entry only once her
+agreement is recorded, and she hands an employer a signed report of the categories she
+chose, which the employer checks with the gateway's public key alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from gateway.api import pb
 from gateway.client import CredgateClient
 from gateway.demo_lifecycle import Refusal, Report
+from gateway.crypto import load_verify_key
+from gateway.disclosure.credit_report import verify_report
 from gateway.disclosure.masking import mask_id_number
+from gateway.errors import BadSignature
 from gateway.records.idnumber import make_id_number
 
 # A synthetic volunteer (the name is invented; the ID number is valid but fictitious).
@@ -28,7 +34,8 @@ def _honour_feed(website: CredgateClient) -> list[pb.DisclosedRecord]:
 
 
 def run_rewards(client: Callable[[str], CredgateClient], now: datetime, *, candidate: str,
-                incentive_reads: list[str], report: Report, expect_refusal: Refusal) -> None:
+                incentive_reads: list[str], report: Report, expect_refusal: Refusal,
+                log_pub: Path) -> None:
     """Honour list, publication agreement and the incentive check, as the plan asks."""
     who, cand = mask_id_number(VOLUNTEER), mask_id_number(candidate)
     day = (now - timedelta(days=60)).date().isoformat()
@@ -84,4 +91,19 @@ def run_rewards(client: Callable[[str], CredgateClient], now: datetime, *, candi
         report("city_bank", f"incentive check {who}: credit_loan_discount, with consent",
                f"eligible={reply.eligible}, granted by {reply.authority_name_zh}",
                reply.eligible)
-
+        # The signed personal credit report: she chooses what an employer sees.
+        chosen = ["honour_list", "volunteer_service"]
+        own = portal.issue_consent(
+            subject_id=VOLUNTEER, grantee="citizen_portal", purpose="self_query",
+            categories=chosen, not_before=now, not_after=now + timedelta(days=1), max_uses=1)
+        signed = portal.credit_report(VOLUNTEER, own, chosen)
+        try:
+            shown = verify_report(signed.report, load_verify_key(log_pub),
+                                  subject_id=VOLUNTEER)
+            got = (f"verified offline: {', '.join(shown.categories)}, "
+                   f"{len(shown.records)} record(s)")
+            ok = shown.categories == sorted(chosen)
+        except BadSignature as exc:
+            got, ok = f"does not verify: {exc.message}", False
+        report("citizen_portal", f"signed credit report for {who}: {' + '.join(chosen)}",
+               got, ok)

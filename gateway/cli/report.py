@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gateway.audit.search import AuditSearch
+from gateway.cli import credit_report
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, print_json, print_table
 from gateway.clock import local_date
 from gateway.config import load_config
@@ -49,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="the day overdue objections are counted on (default: today)")
     sup.add_argument("--json", action="store_true", help="print JSON instead of tables")
     sup.set_defaults(handler=run_supervision)
+    credit_report.register(actions)
     report.set_defaults(handler=lambda _args: _usage(report))
 
 

@@ -10,11 +10,13 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import rfc3339
 from gateway.services.common import audited_call
+from gateway.services.credit_report import credit_report
 from gateway.services.person import portal_person
 
 # Which logged actions count as "looking at the person's data" (a minimal-disclosure
 # check reads the person's records too, even though it releases only a yes or no).
-ACCESS_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment")
+ACCESS_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment",
+                  "check.incentive", "subject.credit_report")
 
 
 #: Days an access under a purpose missing from the catalogue waits before it is shown.
@@ -70,4 +72,13 @@ class SubjectServicer(rpc.SubjectServiceServicer):
             # 7. audit
             call.commit_allow()
             return pb.SubjectAccessReportResponse(events=events)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def PersonalCreditReport(
+        self, request: pb.PersonalCreditReportRequest, context: grpc.ServicerContext
+    ) -> pb.PersonalCreditReportResponse:
+        """The person's signed credit report of the categories they chose."""
+        with audited_call(self._gw, context, "credgate.v1.SubjectService/PersonalCreditReport",
+                          "subject.credit_report") as call:
+            return credit_report(call, context, request)
         raise AssertionError("unreachable: audited_call aborts on every refusal")

@@ -10,7 +10,7 @@ import grpc
 from gateway.api import pb
 from gateway.records.checks import incentive_categories
 from tests.live_gateway import LiveGateway
-from tests.services.lifecycle_support import audit_entries, refused
+from tests.services.lifecycle_support import audit_entries, refused, self_consent
 from tests.services.records_data import debtor_record, penalty_record
 from tests.support import ADULT, OTHER_ADULT
 
@@ -89,6 +89,9 @@ def test_market_bodies_ask_only_with_the_persons_consent(live: LiveGateway) -> N
             "policy")
     [allowed] = [e for e in audit_entries(live, "check.incentive") if e.decision == "allow"]
     assert allowed.consent_id == consent and allowed.purpose == "incentive_market"
+    # The person sees the bank's check in their access report.
+    report = live.client("citizen_portal").subject_access_report(ADULT, self_consent(live))
+    assert ("city_bank", "incentive_market") in {(e.party, e.purpose) for e in report.events}
 
 
 def test_the_check_is_policy_controlled_and_purpose_bound(live: LiveGateway) -> None:

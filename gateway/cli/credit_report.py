@@ -1,0 +1,80 @@
+"""`credgate report verify`: check a signed personal credit report offline.
+
+The receiver (an employer, a tender's organiser) needs the report file and the gateway's
+public key (gateway.log.pub), nothing else: no connection, no keys of its own. Given the
+applicant's ID number (on standard input with -), it also checks the report is theirs.
+
+Exit codes: 0 verified; 1 the report does not verify; 2 broken input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gateway.cli.common import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ID_HELP,
+    id_number_argument,
+    print_json,
+    print_table,
+)
+from gateway.crypto import load_verify_key
+from gateway.disclosure.credit_report import VerifiedReport, verify_report
+from gateway.errors import BadSignature, CredgateError
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    """Add `report verify` to the report command group."""
+    verify = actions.add_parser(
+        "verify", help="verify a signed personal credit report offline (receivers)",
+        description="Check the gateway's signature on a personal credit report and show "
+                    "exactly the categories the person chose and their records.")
+    verify.add_argument("report_file", type=Path, metavar="REPORT",
+                        help="the report file the person handed over")
+    verify.add_argument("--key", "--log-key", dest="key", type=Path, required=True,
+                        help="the gateway's public key (gateway.log.pub)")
+    verify.add_argument("--subject-id", default="",
+                        help="the applicant's ID number, to check the report is theirs"
+                             + ID_HELP)
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify and print; exit 1 when the report does not verify."""
+    try:
+        key = load_verify_key(args.key)
+        data = args.report_file.read_bytes()
+        subject = id_number_argument(args.subject_id) if args.subject_id else ""
+    except (CredgateError, OSError, ValueError) as exc:
+        message = exc.message if isinstance(exc, CredgateError) else type(exc).__name__
+        print(f"credgate: {message}", file=sys.stderr)
+        return EXIT_BROKEN
+    try:
+        report = verify_report(data, key, subject_id=subject)
+    except BadSignature as exc:
+        print(f"credgate: the report does NOT verify: {exc.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.json:
+        print_json(dict(report.document))
+    else:
+        print_verified(report, checked_subject=bool(subject))
+    return EXIT_OK
+
+
+def print_verified(report: VerifiedReport, *, checked_subject: bool) -> None:
+    """The report as people read it."""
+    doc = report.document
+    print(f"verified: personal credit report {doc['report_id']}, issued {doc['issued_at']} "
+          f"for {doc['subject']['id_masked']}"
+          + (" (matches the ID number given)" if checked_subject else ""))
+    print(f"categories the person chose: {', '.join(report.categories)}\n")
+    rows = [[r["category_name_zh"], r["event_date"], r["provider_name_zh"],
+             "; ".join(f"{k}={v}" for k, v in sorted(r["fields"].items()))]
+            for r in report.records]
+    print_table(["category", "event_date", "provider", "fields"], rows)
+    print(f"\n{len(rows)} record(s)")

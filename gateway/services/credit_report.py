@@ -1,0 +1,109 @@
+"""The signed personal credit report, built for the person through the citizen portal.
+
+identify (the portal) -> validate (the chosen categories) -> consent (the person's own
+self_query consent covering every chosen category) -> decide (what the person's own
+query releases) -> fetch (records in use) -> protect -> audit -> sign -> respond.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+
+from gateway.api import pb
+from gateway.clock import city_today, rfc3339
+from gateway.crypto import blind_indexes
+from gateway.disclosure.credit_report import report_document, sign_report
+from gateway.disclosure.masking import mask_id_number
+from gateway.disclosure.protect import CLEAR, audience_of, protect_record
+from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.policy.conditions import ConditionContext
+from gateway.records.idnumber import parse_id_number
+from gateway.records.lifecycle import in_use
+from gateway.services.common import CallFrame
+from gateway.services.person import SELF_PURPOSE, is_portal
+
+MAX_CATEGORIES = 64
+
+
+def credit_report(call: CallFrame, context: grpc.ServicerContext,
+                  request: pb.PersonalCreditReportRequest) -> pb.PersonalCreditReportResponse:
+    """Build, audit and sign the report of exactly the categories the person chose."""
+    gw = call.gw
+    draft = call.draft
+    draft.purpose = SELF_PURPOSE
+    party = call.identify(context, request)
+    with call.step("decide"):
+        if not is_portal(party):
+            raise PermissionDenied("only the citizen portal acts for a person",
+                                   reason="not_citizen_portal")
+    with call.step("validate"):
+        today = city_today(gw.clock)
+        subject = parse_id_number(request.subject_id, today=today)
+        indexes = blind_indexes(gw.keyring, subject.value)
+        draft.subject_index = indexes[0]
+        chosen = list(dict.fromkeys(request.categories))
+        if not chosen or len(chosen) > MAX_CATEGORIES:
+            raise InvalidArgument("choose the categories the report shows",
+                                  reason="no_categories")
+        if any(code not in call.catalogue.categories for code in chosen):
+            raise InvalidArgument("unknown category code", reason="unknown_category")
+        if gw.log_key is None:
+            raise FailedPrecondition("the gateway has no signing key")
+    with call.step("consent"):
+        consent = gw.consents.check(request.consent_id, subject=subject, grantee=party.id,
+                                    purpose=SELF_PURPOSE, requested=chosen, explicit=True)
+        draft.consent_id = consent.consent_id
+    with call.step("decide"):
+        ctx = ConditionContext(consent_presented=True, subject_age=subject.age_on(today),
+                               now=gw.clock.now())
+        decided = call.policy.decide_categories(
+            party.id, [call.catalogue.categories[c] for c in chosen], SELF_PURPOSE, ctx)
+        access = {}
+        for code, fields in decided.items():
+            draft.policy_rules.extend(fields.rule_texts)
+            if fields.any_released:
+                access[code] = fields.levels
+        if set(access) != set(chosen):  # the report shows exactly what was chosen
+            raise PermissionDenied("policy does not release a chosen category to the person",
+                                   reason="policy_denied")
+        draft.categories = tuple(sorted(chosen))
+    with call.step("fetch"):
+        stored = [r for r in gw.store.find_records(indexes, chosen) if in_use(r, today)]
+    with call.step("protect"):
+        audience = audience_of(party)
+        records = []
+        released_names: set[str] = set()
+        for r in stored:
+            category = call.catalogue.categories[r.category]
+            out = protect_record(r, category=category, access=access[r.category],
+                                 keyring=gw.keyring, profiles=call.state.profiles,
+                                 audience=audience)
+            released_names.update(out.released_field_names)
+            provider = call.catalogue.parties.get(r.provider)
+            records.append({
+                "record_id": r.record_id, "category": r.category,
+                "category_name_zh": category.name_zh, "severity": r.severity,
+                "event_date": r.event_date.isoformat(),
+                "display_end": r.display_end.isoformat() if r.display_end else "",
+                "provider": r.provider,
+                "provider_name_zh": provider.name_zh if provider else "",
+                "disputed": r.disputed,
+                "fields": {f.name: f.value for f in out.fields},
+                "masked_fields": sorted(f.name for f in out.fields if f.disclosure != CLEAR),
+            })
+        draft.fields_released = tuple(sorted(released_names))
+        draft.record_count = len(records)
+        report_id = f"rpt-{uuid.uuid4()}"
+        document = report_document(
+            report_id=report_id, issued_at=rfc3339(gw.clock.now()),
+            subject_id=subject.value, masked_id=mask_id_number(subject.value),
+            categories=chosen, records=sorted(records, key=lambda x: (x["category"],
+                                                                      x["event_date"])),
+            policy_version=call.state.version)
+    # audit: durable before the report leaves the gateway.
+    seq = call.commit_allow(reason=f"report {report_id}")
+    assert gw.log_key is not None  # checked in validate
+    return pb.PersonalCreditReportResponse(report=sign_report(document, gw.log_key),
+                                           report_id=report_id, audit_seq=seq)
