@@ -16,8 +16,8 @@ from pathlib import Path
 
 from gateway.api import pb
 from gateway.client import CredgateClient
-from gateway.demo_lifecycle import Refusal, Report
 from gateway.crypto import load_verify_key
+from gateway.demo_lifecycle import Refusal, Report
 from gateway.disclosure.credit_report import verify_report
 from gateway.disclosure.masking import mask_id_number
 from gateway.errors import BadSignature
