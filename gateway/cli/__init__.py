@@ -32,6 +32,7 @@ from gateway.cli import (
     report,
     serve,
     subject,
+    submit,
 )
 from gateway.cli.common import CliError, rpc_failure
 from gateway.errors import CredgateError
@@ -41,7 +42,7 @@ EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_BROKEN = 2
 
-COMMAND_GROUPS = (serve, records, lifecycle, consent, subject, objection, checks, keys,
+COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo)
 
 

@@ -43,7 +43,7 @@ def test_objection_file_list_answer_and_the_access_report(
     out = capsys.readouterr().out
     [record_id] = [line.split()[0] for line in out.splitlines() if "dishonest_debtor" in line
                    and line.split()[0] != "withheld"][:1]
-    assert "court" in out and "removed" in out and "DISPUTED" not in out
+    assert "court" in out and "removal" in out and "DISPUTED" not in out
     filed = run_json(capsys, ["objection", "file", ADULT, "--consent", consent, "--record",
                               record_id, "--reason", "已履行", "--target", live.target])
     assert isinstance(filed, dict) and isinstance(filed["audit_seq"], int)
