@@ -14,9 +14,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
-from gateway.audit.checkpointer import AuditEvidence
-from gateway.audit.log import SqliteAuditLog
+from gateway.audit.backend import Backend, PostgresBackend, SqliteBackend
 from gateway.audit.search import AuditSearch
+from gateway.audit.seen import SeenCheckpoint
+from gateway.audit.shared import SharedAuditLog
+from gateway.audit.shared_evidence import SharedEvidence
 from gateway.blacklist import Blacklist
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
@@ -83,7 +85,7 @@ def active_policy_dir(config: Config) -> Path:
     return config.policies_dir
 
 
-def recent_request_digests(audit: SqliteAuditLog, since: datetime,
+def recent_request_digests(audit: SharedAuditLog, since: datetime,
                            chunk: int = 1000) -> list[tuple[str, datetime]]:
     """Request digests of the audit entries made since a time, oldest first."""
     found: list[tuple[str, datetime]] = []
@@ -110,8 +112,40 @@ def open_store(config: Config) -> RecordStore:
     if config.database.startswith(("postgresql://", "postgres://")):
         from gateway.records.postgres_store import PostgresStore
 
-        return PostgresStore(config.database)
+        return PostgresStore(config.database, schema=config.database_schema)
     raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
+
+
+#: The file in each instance's data directory that remembers the newest checkpoint seen.
+SEEN_CHECKPOINT = "audit-seen-checkpoint"
+
+
+def audit_backend(config: Config) -> Backend:
+    """Where the shared audit log lives: beside the store (same database and schema)."""
+    if config.database == "sqlite":
+        return SqliteBackend(config.audit_db, lock_timeout_ms=config.audit_busy_timeout_ms)
+    if config.database.startswith(("postgresql://", "postgres://")):
+        return PostgresBackend(config.database, schema=config.database_schema,
+                               lock_timeout_ms=config.audit_busy_timeout_ms)
+    raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
+
+
+def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = None
+               ) -> tuple[SharedAuditLog, SharedEvidence]:
+    """Open the shared log with its full self-check; raises TamperDetected or AuditUnavailable."""
+    backend = audit_backend(config)
+    backend.create_schema()
+    seen = SeenCheckpoint(config.data_dir / SEEN_CHECKPOINT, log_key.verify_key,
+                          config.audit_origin)
+    audit = SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin,
+                           seen=seen)
+    try:
+        evidence = SharedEvidence.open(audit, log_key, clock=clock,
+                                       interval=config.audit_checkpoint_interval_s or None)
+    except BaseException:
+        audit.close()
+        raise
+    return audit, evidence
 
 
 @dataclass
@@ -124,9 +158,9 @@ class Gateway:
     state: PolicyState
     keyring: Keyring
     store: RecordStore
-    audit: SqliteAuditLog
+    audit: SharedAuditLog
     audit_search: AuditSearch
-    audit_evidence: AuditEvidence
+    audit_evidence: SharedEvidence
     consents: ConsentRegistry
     requests: RequestVerifier
     clock: Clock
@@ -182,16 +216,12 @@ class Gateway:
         log_key = load_signing_key(config.keys_dir / "gateway.log.key")
         # The start-up self-check: a log that no longer matches its last signed
         # checkpoint raises TamperDetected here, and the gateway refuses to serve.
-        evidence = AuditEvidence.open(config.audit_db, log_key, origin=config.audit_origin,
-                                      clock=clock,
-                                      interval=config.audit_checkpoint_interval_s or None)
+        audit, evidence = open_audit(config, log_key, clock=clock)
         try:
             store = open_store(config)
-            audit = SqliteAuditLog(config.audit_db,
-                                   busy_timeout_ms=config.audit_busy_timeout_ms,
-                                   on_commit=evidence.tree.on_commit)
         except BaseException:
             evidence.close()
+            audit.close()
             raise
         evidence.start()
         provider = make_tracer_provider(span_exporter or config.trace_exporter)
@@ -201,7 +231,7 @@ class Gateway:
             keyring=keyring,
             store=store,
             audit=audit,
-            audit_search=AuditSearch(config.audit_db),
+            audit_search=AuditSearch(audit.backend),
             audit_evidence=evidence,
             consents=ConsentRegistry(store=store, keyring=keyring, catalogue=catalogue,
                                      issuer_keys=issuer_keys, clock=clock),
@@ -231,8 +261,8 @@ class Gateway:
         self.__dict__["_closed"] = True
         self.tracer_provider.force_flush()
         self.audit_search.close()
+        self.audit_evidence.close()  # a final checkpoint covering every committed entry
         self.audit.close()
-        self.audit_evidence.close()  # signs a final checkpoint, so after the log closes
         self.store.close()
         if self.rollout is not None:
             self.rollout.close()

@@ -23,6 +23,8 @@ class Config:
     policies_dir: Path = REPO_ROOT / "policies"
     #: "sqlite" (embedded, the default) or a PostgreSQL conninfo "postgresql://...".
     database: str = "sqlite"
+    #: The PostgreSQL schema that holds the shared tables (store and audit log).
+    database_schema: str = "credgate"
     max_workers: int = 16
     audit_busy_timeout_ms: int = 2000
     #: The audit log's name in its signed checkpoints (C2SP checkpoint origin line).

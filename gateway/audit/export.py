@@ -50,6 +50,8 @@ from pathlib import Path
 from gateway.audit.checkpoint import Checkpoint
 from gateway.audit.checkpointer import Checkpointer, CheckpointStore
 from gateway.audit.log import SqliteAuditLog
+from gateway.audit.shared import SharedAuditLog
+from gateway.audit.shared_evidence import SharedCheckpointer, SharedCheckpointStore, SharedTree
 from gateway.audit.tree import AuditTree
 from gateway.clock import rfc3339
 from gateway.errors import InvalidArgument
@@ -79,8 +81,9 @@ def side_file(export_path: Path, suffix: str) -> Path:
     return export_path.with_name(export_path.name + suffix)
 
 
-def export_range(log: SqliteAuditLog, tree: AuditTree,
-                 checkpoints: Checkpointer | CheckpointStore | Checkpoint, out_path: Path,
+def export_range(log: SqliteAuditLog | SharedAuditLog, tree: AuditTree | SharedTree,
+                 checkpoints: Checkpointer | CheckpointStore | SharedCheckpointer
+                 | SharedCheckpointStore | Checkpoint, out_path: Path,
                  start: int = 1, end: int | None = None, *,
                  leaf_hashes: bool = True, max_checkpoints: int = 1024) -> ExportSummary:
     """Write entries start..end with their checkpoints; raises InvalidArgument for a bad range.
@@ -92,10 +95,10 @@ def export_range(log: SqliteAuditLog, tree: AuditTree,
     ``end`` defaults to the newest checkpoint's size and may not exceed it: entries no
     signed checkpoint covers cannot be verified.
     """
-    store: CheckpointStore | None = None
-    if isinstance(checkpoints, Checkpointer):
+    store: CheckpointStore | SharedCheckpointStore | None = None
+    if isinstance(checkpoints, Checkpointer | SharedCheckpointer):
         anchor, store = checkpoints.checkpoint_now(), checkpoints.store
-    elif isinstance(checkpoints, CheckpointStore):
+    elif isinstance(checkpoints, CheckpointStore | SharedCheckpointStore):
         latest, store = checkpoints.latest(), checkpoints
         if latest is None:
             raise InvalidArgument("no signed checkpoint to export against")

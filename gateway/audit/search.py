@@ -9,12 +9,15 @@ continuation token instead of stalling the gateway.
 from __future__ import annotations
 
 import base64
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from gateway.audit.backend import Backend
 from gateway.audit.entry import AuditEntry
 from gateway.errors import AuditUnavailable, InvalidArgument
 
@@ -79,25 +82,65 @@ _COLUMNS = {
 class AuditSearch:
     """Filtered, paginated reads of one audit log file."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
+    def __init__(self, source: Path | Backend) -> None:
+        # A Path is a per-instance audit file of the old layout (table audit_log); a
+        # Backend is the shared log (table tlog_entries, SQLite or PostgreSQL).
+        self._backend: Backend | None = None if isinstance(source, Path) else source
+        self._path = source if isinstance(source, Path) else None
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Any] = []
         self._connections_lock = threading.Lock()
+        if self._backend is None:
+            self._table, self._mark = "audit_log", "?"
+            self._errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+        else:
+            self._table = f"{self._backend.prefix}tlog_entries"
+            self._mark = self._backend.mark
+            self._errors = self._backend.errors
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _field(self, name: str) -> str:
+        """The SQL that extracts one top-level member of the canonical JSON entry."""
+        if self._mark == "%s":
+            return f"(convert_from(entry, 'UTF8')::jsonb ->> '{name}')"
+        return f"json_extract(CAST(entry AS TEXT), '$.{name}')"
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True,
-                                       check_same_thread=False)
-            except sqlite3.Error as exc:
-                raise AuditUnavailable("audit log cannot be read", reason="audit_read_failed",
-                                       detail=str(exc)) from None
+            if self._backend is not None:
+                conn = self._backend.connect(writer=False)
+            else:
+                assert self._path is not None
+                try:
+                    conn = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro",
+                                           uri=True, check_same_thread=False)
+                except sqlite3.Error as exc:
+                    raise AuditUnavailable("audit log cannot be read",
+                                           reason="audit_read_failed",
+                                           detail=str(exc)) from None
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
         return conn
+
+    def _rows(self, sql: str, params: Sequence[object]) -> list[Any]:
+        try:
+            return list(self._conn().execute(sql, tuple(params)).fetchall())
+        except self._errors as exc:
+            self._forget()
+            raise AuditUnavailable("audit log cannot be read", reason="audit_read_failed",
+                                   detail=type(exc).__name__) from None
+
+    def _forget(self) -> None:
+        """Drop this thread's connection (it may be broken); the next call reconnects."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._connections_lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def search(self, flt: AuditFilter, *, page_token: str = "",
                page_size: int = DEFAULT_PAGE) -> AuditPage:
@@ -107,35 +150,30 @@ class AuditSearch:
         if flt.decision and flt.decision not in ("allow", "deny"):
             raise InvalidArgument("decision must be 'allow' or 'deny'")
         after = decode_token(page_token)
+        q = self._mark
         clauses: list[str] = []
         params: list[object] = []
         for name, path in _COLUMNS.items():
             value = getattr(flt, name)
             if value:
-                clauses.append(f"json_extract(CAST(entry AS TEXT), '{path}') = ?")
+                clauses.append(f"{self._field(path[2:])} = {q}")
                 params.append(value)
         if flt.time_from:
-            clauses.append("json_extract(CAST(entry AS TEXT), '$.time') >= ?")
+            clauses.append(f"{self._field('time')} >= {q}")
             params.append(flt.time_from)
         if flt.time_to:
-            clauses.append("json_extract(CAST(entry AS TEXT), '$.time') <= ?")
+            clauses.append(f"{self._field('time')} <= {q}")
             params.append(flt.time_to)
         if flt.subject_indexes:
-            marks = ",".join("?" * len(flt.subject_indexes))
-            clauses.append(f"json_extract(CAST(entry AS TEXT), '$.subject_index') IN ({marks})")
+            marks = ",".join([q] * len(flt.subject_indexes))
+            clauses.append(f"{self._field('subject_index')} IN ({marks})")
             params.extend(flt.subject_indexes)
-        where = " AND ".join(clauses) or "1"
+        where = " AND ".join(clauses) or "1 = 1"
         # The scan window keeps one request's cost bounded whatever the filter.
-        sql = (f"SELECT seq, entry FROM audit_log WHERE seq > ? AND seq <= ? AND {where} "
-               "ORDER BY seq LIMIT ?")
-        try:
-            rows = self._conn().execute(
-                sql, (after, after + MAX_SCAN, *params, page_size + 1)).fetchall()
-            last = self._conn().execute(
-                "SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise AuditUnavailable("audit log cannot be read", reason="audit_read_failed",
-                                   detail=str(exc)) from None
+        sql = (f"SELECT seq, entry FROM {self._table} WHERE seq > {q} AND seq <= {q} "
+               f"AND {where} ORDER BY seq LIMIT {q}")
+        rows = self._rows(sql, (after, after + MAX_SCAN, *params, page_size + 1))
+        last = self._rows(f"SELECT coalesce(max(seq), 0) FROM {self._table}", ())[0][0]
         entries = tuple((seq, AuditEntry.from_canonical(bytes(data)))
                         for seq, data in rows[:page_size])
         if len(rows) > page_size:
@@ -148,12 +186,8 @@ class AuditSearch:
 
     def entry(self, seq: int) -> tuple[AuditEntry, bytes]:
         """One entry and its canonical bytes; raises InvalidArgument if absent."""
-        try:
-            row = self._conn().execute(
-                "SELECT entry FROM audit_log WHERE seq = ?", (seq,)).fetchone()
-        except sqlite3.Error as exc:
-            raise AuditUnavailable("audit log cannot be read", reason="audit_read_failed",
-                                   detail=str(exc)) from None
+        found = self._rows(f"SELECT entry FROM {self._table} WHERE seq = {self._mark}", (seq,))
+        row = found[0] if found else None
         if row is None:
             raise InvalidArgument("no audit entry with that seq")
         data = bytes(row[0])
@@ -180,6 +214,7 @@ class AuditSearch:
         """Close every connection this search opened."""
         with self._connections_lock:
             for conn in self._connections:
-                conn.close()
+                with contextlib.suppress(Exception):  # another thread's, maybe mid-call
+                    conn.close()
             self._connections.clear()
         self._local = threading.local()

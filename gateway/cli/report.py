@@ -68,7 +68,7 @@ def _catalogue(policies: Path) -> Catalogue | None:
 
 def run_supervision(args: argparse.Namespace) -> int:
     """Compute the figures, print them and write the CSV files."""
-    from gateway.app import open_store
+    from gateway.app import audit_backend, open_store
 
     try:
         config = load_config(args.config, data_dir=args.data_dir, database=args.database,
@@ -83,7 +83,7 @@ def run_supervision(args: argparse.Namespace) -> int:
     today = args.as_of or local_date(datetime.now(UTC))
     try:
         store = open_store(config)
-        audit = AuditSearch(config.audit_db)
+        audit = AuditSearch(audit_backend(config))
         try:
             report = supervision_figures(store, audit, today=today,
                                          catalogue=_catalogue(config.policies_dir))

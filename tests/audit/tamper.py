@@ -17,6 +17,7 @@ import nacl.signing
 from gateway.audit.checkpointer import AuditEvidence
 from gateway.audit.entry import AuditEntry
 from gateway.audit.log import SqliteAuditLog
+from gateway.audit.merkle import leaf_hash
 from gateway.clock import FixedClock
 from gateway.crypto.signatures import load_signing_key, load_verify_key
 from tests.support import KEYS, NOW
@@ -79,7 +80,8 @@ def attacker(path: Path) -> Iterator[sqlite3.Connection]:
     """Direct write access to the file with the append-only triggers dropped."""
     conn = sqlite3.connect(path, isolation_level=None)
     for name in ("audit_log_no_update", "audit_log_no_delete", "audit_log_next_seq",
-                 "audit_leaves_no_update", "audit_leaves_no_delete", "audit_leaves_next_idx"):
+                 "audit_leaves_no_update", "audit_leaves_no_delete", "audit_leaves_next_idx",
+                 "tlog_entries_no_update", "tlog_entries_no_delete", "tlog_entries_next_seq"):
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
     try:
         yield conn
@@ -87,36 +89,48 @@ def attacker(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def _table(conn: sqlite3.Connection) -> str:
+    """The entries table: the shared log's (a gateway's file) or the per-instance log's."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tlog_entries'").fetchone()
+    return "audit_log" if row is None else "tlog_entries"
+
+
 def change_entry(conn: sqlite3.Connection, seq: int) -> None:
     """Replace one entry with another valid canonical entry (a lie that parses)."""
     forged = make_entry(seq - 1, decision="deny", reason="forged").canonical_bytes()
-    conn.execute("UPDATE audit_log SET entry = ? WHERE seq = ?", (forged, seq))
+    conn.execute(f"UPDATE {_table(conn)} SET entry = ? WHERE seq = ?", (forged, seq))
 
 
 def delete_entry(conn: sqlite3.Connection, seq: int) -> None:
     """Remove one entry, leaving a gap."""
-    conn.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
+    conn.execute(f"DELETE FROM {_table(conn)} WHERE seq = ?", (seq,))
 
 
 def swap_entries(conn: sqlite3.Connection, a: int, b: int) -> None:
     """Exchange the bytes of two entries."""
-    ea = conn.execute("SELECT entry FROM audit_log WHERE seq = ?", (a,)).fetchone()[0]
-    eb = conn.execute("SELECT entry FROM audit_log WHERE seq = ?", (b,)).fetchone()[0]
-    conn.execute("UPDATE audit_log SET entry = ? WHERE seq = ?", (eb, a))
-    conn.execute("UPDATE audit_log SET entry = ? WHERE seq = ?", (ea, b))
+    t = _table(conn)
+    ea = conn.execute(f"SELECT entry FROM {t} WHERE seq = ?", (a,)).fetchone()[0]
+    eb = conn.execute(f"SELECT entry FROM {t} WHERE seq = ?", (b,)).fetchone()[0]
+    conn.execute(f"UPDATE {t} SET entry = ? WHERE seq = ?", (eb, a))
+    conn.execute(f"UPDATE {t} SET entry = ? WHERE seq = ?", (ea, b))
 
 
 def insert_entry(conn: sqlite3.Connection, seq: int) -> None:
     """Insert a forged entry at seq, renumbering the later ones (no gap left)."""
-    conn.execute("UPDATE audit_log SET seq = -(seq + 1) WHERE seq >= ?", (seq,))
-    conn.execute("UPDATE audit_log SET seq = -seq WHERE seq < 0")
+    t = _table(conn)
+    conn.execute(f"UPDATE {t} SET seq = -(seq + 1) WHERE seq >= ?", (seq,))
+    conn.execute(f"UPDATE {t} SET seq = -seq WHERE seq < 0")
     forged = make_entry(10**6 + seq, reason="inserted").canonical_bytes()
-    conn.execute("INSERT INTO audit_log (seq, entry) VALUES (?, ?)", (seq, forged))
+    if t == "audit_log":
+        conn.execute("INSERT INTO audit_log (seq, entry) VALUES (?, ?)", (seq, forged))
+    else:
+        conn.execute("INSERT INTO tlog_entries (seq, entry, leaf) VALUES (?, ?, ?)",
+                     (seq, forged, leaf_hash(forged)))
 
 
 def truncate_log(conn: sqlite3.Connection, keep: int) -> None:
     """Drop every entry after seq ``keep``."""
-    conn.execute("DELETE FROM audit_log WHERE seq > ?", (keep,))
+    conn.execute(f"DELETE FROM {_table(conn)} WHERE seq > ?", (keep,))
 
 
 #: Each tampering, at seq 7 of a log that holds at least 12 entries, and the first seq

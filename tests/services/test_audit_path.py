@@ -65,7 +65,7 @@ def test_audit_store_failure_means_no_data(live: LiveGateway) -> None:
 def test_audit_table_dropped_means_no_data(live: LiveGateway) -> None:
     live.client("court").submit_records([debtor_record("G-1")])
     with sqlite3.connect(live.gw.config.audit_db) as db:
-        db.execute("DROP TABLE audit_log")
+        db.execute("DROP TABLE tlog_entries")
     with pytest.raises(grpc.RpcError) as info:
         live.client("org_department").query_subject(ADULT, "cadre_selection", timeout=10)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -1,0 +1,357 @@
+"""One audit log shared by every gateway instance and worker process, with no leader.
+
+Any process appends. Callers queue their entries and sleep; one writer thread per
+process takes everything queued and commits it as ONE transaction that
+
+1. locks the single ``tlog_state`` row (``SELECT ... FOR UPDATE`` on PostgreSQL,
+   ``BEGIN IMMEDIATE`` on SQLite) and checks it: its MAC, that its frontier folds to its
+   root, that exactly ``size`` entries exist (a row nobody of ours wrote is caught here,
+   before any checkpoint can cover it), and that it is not behind the newest checkpoint
+   this instance has seen;
+2. assigns the next gapless sequence numbers;
+3. extends the Merkle frontier (an RFC 6962 compact range) with the group's leaf
+   hashes and stores the new root, size and MAC in the state row;
+4. inserts the entries with their leaf hashes (the insert trigger refuses a seq beyond
+   the state's size, so rows cannot be planted without forging the state row);
+5. commits.
+
+Only then are the callers woken (write-ahead: nothing leaves before its entry is
+durable). A writer that dies mid-transaction leaves nothing behind: the transaction
+rolls back and the lock passes on. A lock wait longer than the timeout fails the group
+closed (``AuditUnavailable``). A failed check raises ``TamperDetected``, fails the group
+and closes this log to further appends.
+
+The MAC key is derived from the log signing key, which every instance holds already;
+whoever can write the database but not read the key cannot extend the log unseen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import nacl.signing
+
+from gateway.audit.backend import Backend
+from gateway.audit.entry import AuditEntry
+from gateway.audit.log import _allocate_lock, _Group
+from gateway.audit.merkle import EMPTY_ROOT, HASH_SIZE, LEAF_PREFIX, CompactRange, ProofError
+from gateway.audit.seen import SeenCheckpoint
+from gateway.audit.tree import TamperDetected
+from gateway.errors import AuditUnavailable, ConfigurationError, InvalidArgument
+
+logger = logging.getLogger(__name__)
+_MAX_READ = 10_000
+_sha256 = hashlib.sha256
+
+#: Called with every TamperDetected the log raises (an alert hook; must not raise).
+Alert = Callable[[TamperDetected], None]
+
+
+def state_mac_key(signing_key: nacl.signing.SigningKey) -> bytes:
+    """The key of the tree-state MAC, derived from the log signing key (one-way)."""
+    return hmac.new(bytes(signing_key), b"credgate/tlog-state-mac/v1", _sha256).digest()
+
+
+def state_mac(key: bytes, origin: str, size: int, root: bytes) -> bytes:
+    """HMAC-SHA256 over the origin, size and root of the tree state."""
+    msg = b"credgate/tlog-state/v1\n%s\n%d\n%s" % (origin.encode(), size, root)
+    return hmac.new(key, msg, _sha256).digest()
+
+
+def _peaks(frontier: bytes) -> list[bytes]:
+    return [frontier[i:i + HASH_SIZE] for i in range(0, len(frontier), HASH_SIZE)]
+
+
+class LogBehind(AuditUnavailable):
+    """The database is behind a checkpoint this instance has seen: appends are refused."""
+
+
+class SharedAuditLog:
+    """``AuditLog`` over a ``Backend``, safe for many processes and instances at once."""
+
+    def __init__(self, backend: Backend, *, signing_key: nacl.signing.SigningKey,
+                 origin: str, seen: SeenCheckpoint, max_group: int = 1024,
+                 alert: Alert | None = None) -> None:
+        self.backend, self.origin, self.seen = backend, origin, seen
+        self._key = state_mac_key(signing_key)
+        self._max_group = max_group
+        self._alert = alert
+        self._p = backend.prefix
+        self._m = backend.mark
+        self._closed = False
+        self._tampered: TamperDetected | None = None
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._queue: deque[_Group] = deque()
+        self._readers: list[Any] = []
+        self._readers_lock = threading.Lock()
+        self._conn: Any = None
+        self.commits = 0
+        self._init_state()
+        self._writer = threading.Thread(target=self._run_writer, daemon=True,
+                                        name="audit-shared-writer")
+        self._writer.start()
+
+    # -- public API ---------------------------------------------------------------
+
+    def append(self, entry: AuditEntry) -> int:
+        """Make one entry durable and return its seq; raises AuditUnavailable on failure."""
+        return self._submit([entry.canonical_bytes()])
+
+    def append_many(self, entries: Iterable[AuditEntry]) -> list[int]:
+        """Commit entries in one transaction with consecutive seqs; raises AuditUnavailable."""
+        datas = [e.canonical_bytes() for e in entries]
+        if not datas:
+            return []
+        first = self._submit(datas)
+        return list(range(first, first + len(datas)))
+
+    def read(self, *, start: int = 1, limit: int = 1000) -> list[tuple[int, AuditEntry]]:
+        """Committed entries with seq >= start; raises AuditUnavailable if unreadable."""
+        return [(seq, AuditEntry.from_canonical(data))
+                for seq, data in self.read_raw(start=start, limit=limit)]
+
+    def read_raw(self, *, start: int = 1, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """Committed canonical bytes with seq >= start; raises AuditUnavailable."""
+        if start < 1 or not 0 <= limit <= _MAX_READ:
+            raise InvalidArgument(f"read needs start >= 1 and 0 <= limit <= {_MAX_READ}")
+        rows = self.query(f"SELECT seq, entry FROM {self._p}tlog_entries WHERE seq >= {self._m}"
+                          f" ORDER BY seq LIMIT {self._m}", (start, limit))
+        return [(int(seq), bytes(data)) for seq, data in rows]
+
+    def read_leaves(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """(seq, entry, stored leaf) for start <= seq <= end; raises AuditUnavailable."""
+        m = self._m
+        rows = self.query(f"SELECT seq, entry, leaf FROM {self._p}tlog_entries "
+                          f"WHERE seq >= {m} AND seq <= {m} ORDER BY seq", (start, end))
+        return [(int(s), bytes(e), bytes(leaf)) for s, e, leaf in rows]
+
+    def size(self) -> int:
+        """The number of committed entries; raises AuditUnavailable if unreadable."""
+        return self.state()[0]
+
+    def state(self) -> tuple[int, bytes]:
+        """The committed (size, root), MAC checked; raises AuditUnavailable or TamperDetected."""
+        rows = self.query(f"SELECT size, root, mac FROM {self._p}tlog_state WHERE id = 1", ())
+        if not rows:
+            raise self._tamper(TamperDetected("the log's tree-state row is missing",
+                                              reason="state_missing"))
+        size, root, mac = int(rows[0][0]), bytes(rows[0][1]), bytes(rows[0][2])
+        if not hmac.compare_digest(mac, state_mac(self._key, self.origin, size, root)):
+            raise self._tamper(TamperDetected("the log's tree state was not written by a "
+                                              "gateway (MAC mismatch)", seq=size,
+                                              reason="state_forged"))
+        return size, root
+
+    def ping(self) -> None:
+        """Check the database answers; raises AuditUnavailable when it does not."""
+        if self._tampered is not None:
+            raise AuditUnavailable("audit log is closed after tampering", reason="audit_closed")
+        self.query("SELECT 1", ())
+
+    def close(self) -> None:
+        """Commit what is already queued, stop the writer and close the connections."""
+        with self._lock:
+            if self._closed and not self._writer.is_alive():
+                return
+            self._closed = True
+            self._work.notify()
+        self._writer.join()
+        self._drop_writer()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    # -- reading --------------------------------------------------------------------
+
+    def query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run one read on a pooled connection; raises AuditUnavailable."""
+        with self._readers_lock:
+            conn = self._readers.pop() if self._readers else None
+        try:
+            if conn is None:
+                conn = self.backend.connect(writer=False)
+            rows = conn.execute(sql, params).fetchall()
+        except self.backend.errors as exc:
+            if conn is not None:
+                conn.close()
+            raise AuditUnavailable("audit log cannot be read", reason="audit_read_failed",
+                                   detail=type(exc).__name__) from None
+        with self._readers_lock:
+            self._readers.append(conn)
+        return list(rows)
+
+    # -- appending ------------------------------------------------------------------
+
+    def _submit(self, datas: list[bytes]) -> int:
+        waiter = _allocate_lock()
+        waiter.acquire()
+        with self._lock:
+            if self._closed:
+                raise AuditUnavailable("audit log is closed", reason="audit_closed")
+            group = self._queue[-1] if self._queue else None
+            if group is None or len(group.datas) + len(datas) > self._max_group:
+                group = _Group()
+                self._queue.append(group)
+                self._work.notify()
+            index, position = len(group.datas), len(group.waiters)
+            group.datas.extend(datas)
+            group.waiters.append(waiter)
+        group.wait(position)
+        if group.error is not None:
+            if isinstance(group.error, LogBehind):
+                raise group.error
+            raise AuditUnavailable("audit entry could not be made durable",
+                                   reason="audit_write_failed",
+                                   detail=type(group.error).__name__) from None
+        return group.first_seq + index
+
+    def _run_writer(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._work.wait()
+                if not self._queue:
+                    return
+                group = self._queue.popleft()
+            try:
+                group.first_seq = self._commit(group.datas)
+            except BaseException as exc:  # every caller must be woken, whatever happened
+                group.error = exc
+                if not isinstance(exc, AuditUnavailable | TamperDetected | ProofError):
+                    logger.exception("audit writer: group failed")
+            finally:
+                group.wake()
+
+    def _commit(self, datas: Sequence[bytes]) -> int:
+        """The one transaction of a group; returns its first seq after COMMIT."""
+        leaves = [_sha256(LEAF_PREFIX + d).digest() for d in datas]
+        conn = self._writer_conn()
+        p, m = self._p, self._m
+        try:
+            self.backend.begin_locked(conn, "tlog_state")
+            row = conn.execute(
+                f"SELECT size, frontier, root, mac, (SELECT coalesce(max(seq), 0) FROM "
+                f"{p}tlog_entries) FROM {p}tlog_state WHERE id = 1").fetchone()
+            size, frontier = self._check_state(row)
+            frontier.extend(leaves)
+            new_size, root = frontier.size, frontier.root()
+            conn.execute(
+                f"UPDATE {p}tlog_state SET size = {m}, frontier = {m}, root = {m}, mac = {m} "
+                "WHERE id = 1",
+                (new_size, b"".join(frontier.peaks), root,
+                 state_mac(self._key, self.origin, new_size, root)))
+            self.backend.insert_group(conn, size + 1, list(datas), leaves)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback(conn)
+            if isinstance(exc, self.backend.errors):
+                raise AuditUnavailable("audit group could not be committed",
+                                       reason="audit_write_failed",
+                                       detail=type(exc).__name__) from None
+            raise
+        self.commits += 1
+        return size + 1
+
+    def _check_state(self, row: Sequence[Any] | None) -> tuple[int, CompactRange]:
+        """Refuse to extend a state that is forged, planted on, or behind a seen checkpoint."""
+        if row is None:
+            raise self._tamper(TamperDetected("the log's tree-state row is missing",
+                                              reason="state_missing"))
+        size, frontier, root, mac, last = (int(row[0]), bytes(row[1]), bytes(row[2]),
+                                           bytes(row[3]), int(row[4]))
+        if not hmac.compare_digest(mac, state_mac(self._key, self.origin, size, root)):
+            raise self._tamper(TamperDetected(
+                "the log's tree state was not written by a gateway (MAC mismatch)",
+                seq=size, reason="state_forged"))
+        try:
+            cr = CompactRange(size, _peaks(frontier))
+        except ProofError:
+            cr = None
+        if cr is None or cr.root() != root:
+            raise self._tamper(TamperDetected("the log's frontier does not give its root",
+                                              seq=size, reason="frontier_damaged"))
+        if last > size:
+            raise self._tamper(TamperDetected(
+                f"a row at seq {size + 1} was written without the gateway's state update",
+                seq=size + 1, reason="planted_row"))
+        if last < size:
+            raise self._tamper(TamperDetected("entries the state counts are missing",
+                                              seq=last + 1, reason="entries_missing"))
+        self.seen.refuse_if_ahead(size, self.backend.describe())
+        return size, cr
+
+    def _tamper(self, exc: TamperDetected) -> TamperDetected:
+        """Close the log to appends, alert, and hand the error back to raise."""
+        if self._tampered is None:
+            self._tampered = exc
+            logger.critical("AUDIT TAMPERING DETECTED (%s, seq %s): appends stop",
+                            exc.reason, exc.seq)
+            with self._lock:
+                self._closed = True
+            if self._alert is not None:
+                try:
+                    self._alert(exc)
+                except Exception:
+                    logger.exception("audit tamper alert failed")
+        return exc
+
+    # -- connections ------------------------------------------------------------------
+
+    def _init_state(self) -> None:
+        """Create the state row of an empty log, or check the origin of an existing one."""
+        p, m = self._p, self._m
+        conn = self.backend.connect(writer=True)
+        try:
+            self.backend.begin_locked(conn, "tlog_signer")
+            row = conn.execute(f"SELECT origin FROM {p}tlog_state WHERE id = 1").fetchone()
+            if row is None:
+                conn.execute(
+                    f"INSERT INTO {p}tlog_state (id, origin, size, frontier, root, mac) "
+                    f"VALUES (1, {m}, 0, {m}, {m}, {m})",
+                    (self.origin, b"", EMPTY_ROOT,
+                     state_mac(self._key, self.origin, 0, EMPTY_ROOT)))
+            elif row[0] != self.origin:
+                raise ConfigurationError(
+                    f"the audit database holds the log {row[0]!r}, not {self.origin!r}; a new "
+                    "origin needs a new database or schema (see the README's migration steps)")
+            conn.execute("COMMIT")
+        except self.backend.errors as exc:
+            self._rollback(conn)
+            raise AuditUnavailable("audit log cannot be opened", reason="audit_open_failed",
+                                   detail=type(exc).__name__) from None
+        except BaseException:
+            self._rollback(conn)
+            raise
+        finally:
+            conn.close()
+
+    def _writer_conn(self) -> Any:
+        if self._conn is None:
+            self._conn = self.backend.connect(writer=True)
+        return self._conn
+
+    def _rollback(self, conn: Any) -> None:
+        """Roll back; a connection that cannot even do that is dropped and reopened later."""
+        if getattr(conn, "in_transaction", True) is False:
+            return  # SQLite already rolled back the failed statement's transaction
+        try:
+            conn.execute("ROLLBACK")
+        except Exception:
+            if conn is self._conn:
+                self._drop_writer()
+
+    def _drop_writer(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                logger.debug("closing a broken audit connection failed", exc_info=True)
