@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.errors import ConfigurationError, CredgateError
+from gateway.health import HealthWatch, store_probe
 from gateway.identity import identify
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
@@ -99,22 +100,30 @@ class RunningServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    watch: HealthWatch | None = None
 
     def stop(self, grace: float | None = 1.0) -> None:
         """Stop accepting calls and wait for in-flight ones up to `grace` seconds."""
+        if self.watch is not None:
+            self.watch.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
 
 
-def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
-    """Start serving the gateway over mTLS; `listen` "host:0" picks a free port."""
+def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = False,
+                 health_interval: float = 1.0) -> RunningServer:
+    """Start serving the gateway over mTLS; `listen` "host:0" picks a free port.
+
+    ``reuse_port`` lets several worker processes listen on one port (the kernel spreads
+    connections); health reports NOT_SERVING while the audit log or store is unreachable.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=gw.config.max_workers,
                                    thread_name_prefix="credgate-rpc"),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
         interceptors=[RegisteredPartiesReflect(gw)],
     )
@@ -139,7 +148,15 @@ def start_server(gw: Gateway, *, listen: str | None = None) -> RunningServer:
     if port == 0:
         raise ConfigurationError(f"cannot listen on {address}")
     server.start()
-    for name in (*SERVICE_NAMES, ""):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def report(healthy: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if healthy
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in (*SERVICE_NAMES, ""):
+            health_servicer.set(name, status)
+
+    watch = HealthWatch({"audit log": gw.audit.ping, "store": store_probe(gw.store)}, report,
+                        interval=health_interval)
+    watch.start()
     log.info("credgate listening on %s (mTLS required)", address.rsplit(":", 1)[0] + f":{port}")
-    return RunningServer(server=server, port=port, health=health_servicer)
+    return RunningServer(server=server, port=port, health=health_servicer, watch=watch)
