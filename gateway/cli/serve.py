@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK
+from gateway.cli.workers import supervise
 from gateway.config import load_config
 from gateway.errors import CredgateError
 from gateway.server import start_server
@@ -31,7 +32,23 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="policy directory")
     parser.add_argument("--database", help="'sqlite' or a postgresql:// conninfo")
     parser.add_argument("--trace-exporter", choices=("none", "console", "otlp"))
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="run N worker processes sharing the port and the audit log "
+                             "(default 1; needs a fixed port)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """The options a worker process is started with (the parent's, minus --workers)."""
+    argv: list[str] = []
+    for flag, value in (("--config", args.config), ("--listen", args.listen),
+                        ("--data-dir", args.data_dir), ("--keys", args.keys_dir),
+                        ("--policies", args.policies_dir), ("--database", args.database),
+                        ("--trace-exporter", args.trace_exporter)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +57,17 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, listen=args.listen, data_dir=args.data_dir,
                              keys_dir=args.keys_dir, policies_dir=args.policies_dir,
                              database=args.database, trace_exporter=args.trace_exporter)
+        if not 1 <= args.workers <= 64:
+            print("credgate: --workers must be between 1 and 64", file=sys.stderr)
+            return EXIT_BROKEN
+        if args.workers > 1:
+            if config.listen.endswith(":0"):
+                print("credgate: --workers needs a fixed port (the workers share it)",
+                      file=sys.stderr)
+                return EXIT_BROKEN
+            return supervise(_worker_argv(args), args.workers)
         gw = Gateway.open(config)
-        running = start_server(gw)
+        running = start_server(gw, reuse_port=args.worker)
     except CredgateError as err:
         print(f"credgate: cannot start: {err.message}", file=sys.stderr)
         return EXIT_BROKEN
