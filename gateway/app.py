@@ -112,7 +112,10 @@ def open_store(config: Config) -> RecordStore:
     if config.database.startswith(("postgresql://", "postgres://")):
         from gateway.records.postgres_store import PostgresStore
 
-        return PostgresStore(config.database, schema=config.database_schema)
+        # A call waits at most 3 s for a pooled connection: while the database refuses
+        # connections, callers hear UNAVAILABLE soon instead of their deadline passing.
+        return PostgresStore(config.database, schema=config.database_schema,
+                             pool_timeout=3.0)
     raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
 
 
