@@ -76,8 +76,8 @@ def run_supervision(args: argparse.Namespace) -> int:
     except CredgateError as exc:
         print(f"credgate: {exc.message}", file=sys.stderr)
         return EXIT_BROKEN
-    if not config.audit_db.exists() or (config.database == "sqlite"
-                                        and not config.records_db.exists()):
+    if config.database == "sqlite" and not (config.audit_db.exists()
+                                            and config.records_db.exists()):
         print(f"credgate: no gateway data in {config.data_dir}", file=sys.stderr)
         return EXIT_BROKEN
     today = args.as_of or local_date(datetime.now(UTC))
