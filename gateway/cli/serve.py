@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from gateway.app import Gateway
@@ -71,29 +71,28 @@ def run(args: argparse.Namespace) -> int:
     except CredgateError as err:
         print(f"credgate: cannot start: {err.message}", file=sys.stderr)
         return EXIT_BROKEN
-    wake = threading.Event()  # set by any signal; the flags say which
-    terminate = threading.Event()
-    reload = threading.Event()
+    # The handlers only set flags: a handler runs in the main thread between two of its
+    # bytecodes, possibly while it holds a lock (an Event's), so it must take none. The
+    # loop polls: a signal the kernel hands to another thread only marks the handler as
+    # due, and the main thread runs it the next time it runs Python code.
+    flags = {"terminate": False, "reload": False}
 
     def on_stop(*_: object) -> None:
-        terminate.set()
-        wake.set()
+        flags["terminate"] = True
 
     def on_hangup(*_: object) -> None:
-        reload.set()
-        wake.set()
+        flags["reload"] = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
     print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops, "
           "SIGHUP rolls out the policy files", file=sys.stderr)
-    while not terminate.is_set():  # a stop is never lost to a reload arriving with it
-        wake.wait()
-        wake.clear()
-        if terminate.is_set() or not reload.is_set():
+    while not flags["terminate"]:  # a stop is never lost to a reload arriving with it
+        time.sleep(0.2)
+        if flags["terminate"] or not flags["reload"]:
             continue
-        reload.clear()
+        flags["reload"] = False
         try:
             record = reload_from_files(gw)
         except CredgateError as err:
