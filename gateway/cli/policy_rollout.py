@@ -37,8 +37,15 @@ def register_actions(sub: argparse._SubParsersAction) -> None:
 
     approve = sub.add_parser("approve", help="approve a pending version (second officer)")
     approve.add_argument("id", type=int, help="the version id from `policy versions`")
+    approve.add_argument("--comment", default="", help="why (kept with the version)")
     add_client_options(approve)
     approve.set_defaults(handler=run_approve, party="security_officer_b")
+
+    reject = sub.add_parser("reject", help="turn a pending version down (any security officer)")
+    reject.add_argument("id", type=int, help="the version id from `policy versions`")
+    reject.add_argument("--comment", required=True, help="why (kept with the version)")
+    add_client_options(reject)
+    reject.set_defaults(handler=run_reject, party="security_officer_b")
 
     versions = sub.add_parser("versions", help="the gateway's policy versions, newest first")
     versions.add_argument("--limit", type=int, default=20)
@@ -51,12 +58,14 @@ def _show(version: pb.PolicyVersion, as_json: bool) -> None:
     if as_json:
         print_json({"id": version.id, "version": version.version, "status": version.status,
                     "author": version.author, "approver": version.approver,
-                    "reason": version.reason, "diff": diff})
+                    "reason": version.reason, "comment": version.comment, "diff": diff})
         return
     print(f"policy version {version.id} ({version.version[:16]}) by {version.author}: "
           f"{version.status}")
     if version.reason:
         print(f"  {version.reason}")
+    if version.comment:
+        print(f"  comment: {version.comment}")
     changes = [*diff.get("gained", []), *diff.get("lost", [])]
     if changes:
         print_table(["change", "party", "purpose", "object", "before", "after", "when"],
@@ -84,8 +93,20 @@ def run_approve(args: argparse.Namespace) -> int:
     """Approve a pending version."""
     try:
         with connect(args) as client:
-            version = client.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=args.id),
-                                                        timeout=120)
+            version = client.policy_admin.ApprovePolicy(
+                pb.ApprovePolicyRequest(id=args.id, comment=args.comment), timeout=120)
+    except grpc.RpcError as err:
+        return rpc_failure(err, args)
+    _show(version, args.json)
+    return EXIT_OK
+
+
+def run_reject(args: argparse.Namespace) -> int:
+    """Reject a pending version."""
+    try:
+        with connect(args) as client:
+            version = client.policy_admin.RejectPolicy(
+                pb.RejectPolicyRequest(id=args.id, comment=args.comment), timeout=60)
     except grpc.RpcError as err:
         return rpc_failure(err, args)
     _show(version, args.json)

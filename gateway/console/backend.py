@@ -196,7 +196,12 @@ class ConsoleBackend:
         return list(self._call(self.client.policy_admin.ListPolicyVersions,
                                pb.ListPolicyVersionsRequest(limit=limit)).versions)
 
-    def approve(self, version_id: int) -> Any:
+    def approve(self, version_id: int, comment: str = "") -> Any:
         """Approve a pending version as this officer (the gateway refuses its author)."""
         return self._call(self.client.policy_admin.ApprovePolicy,
-                          pb.ApprovePolicyRequest(id=version_id), timeout=120)
+                          pb.ApprovePolicyRequest(id=version_id, comment=comment), timeout=120)
+
+    def reject(self, version_id: int, comment: str) -> Any:
+        """Turn a pending version down as this officer, saying why."""
+        return self._call(self.client.policy_admin.RejectPolicy,
+                          pb.RejectPolicyRequest(id=version_id, comment=comment), timeout=60)

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from gateway.console.app import ctx, render
 from gateway.console.backend import GatewayFailure
+from gateway.console.security import posted_form
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
@@ -34,7 +35,7 @@ def _diff(version: Any) -> dict[str, Any]:
 
 def _tests(version: Any) -> tuple[str, str]:
     """The decision-test outcome of a version as (state, words)."""
-    if version.status == "rejected":
+    if version.status == "rejected" and not version.reason.startswith("rejected by "):
         return "failed", version.reason or "rejected"
     # The gateway records a version only after validation and its decision tests pass.
     return "passed", "validation and every decision test of the bundle passed"
@@ -69,13 +70,25 @@ def version_page(request: Request, failure: GatewayFailure | None = None,
 
 async def approve(request: Request) -> Response:
     """Approve as this officer; a refusal is shown on the version's page in words."""
+    return await _decide(request, "approved")
+
+
+async def reject(request: Request) -> Response:
+    """Reject as this officer, with a comment."""
+    return await _decide(request, "rejected")
+
+
+async def _decide(request: Request, outcome: str) -> Response:
     vid = int(request.path_params["vid"])
     backend = ctx(request).backend
+    comment = posted_form(request).get("comment", "")
+    comment = comment.strip() if isinstance(comment, str) else ""
+    decide = backend.approve if outcome == "approved" else backend.reject
     try:
-        await run_in_threadpool(backend.approve, vid)
+        await run_in_threadpool(decide, vid, comment)
     except GatewayFailure as failure:
         return await run_in_threadpool(version_page, request, failure)
-    return RedirectResponse(f"/policy/{vid}?done=approved", status_code=303)
+    return RedirectResponse(f"/policy/{vid}?done={outcome}", status_code=303)
 
 
 def version_get(request: Request) -> Response:
@@ -157,4 +170,5 @@ def routes() -> list[Route]:
     return [Route("/policy", policy_page),
             Route("/policy/{vid:int}", version_get),
             Route("/policy/{vid:int}/approve", approve, methods=["POST"]),
+            Route("/policy/{vid:int}/reject", reject, methods=["POST"]),
             Route("/explain", explain_page)]

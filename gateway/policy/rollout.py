@@ -95,6 +95,7 @@ class PolicyVersionRecord:
     decided_at: str
     reason: str
     diff: Mapping[str, object]
+    comment: str = ""  # the deciding officer's comment
 
 
 def bundle_hash(files: Mapping[str, bytes]) -> str:
@@ -154,6 +155,10 @@ class PolicyRollout:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(policy_versions)")}
+        if "comment" not in columns:  # a versions database from before comments
+            self._db.execute("ALTER TABLE policy_versions "
+                             "ADD COLUMN comment TEXT NOT NULL DEFAULT ''")
 
     @property
     def two_person(self) -> bool:
@@ -195,7 +200,7 @@ class PolicyRollout:
             return self._record(state.version, digest, author, now, ACTIVE, approver=author,
                                 decided_at=now, diff=diff)
 
-    def approve(self, approver: str, version_id: int) -> PolicyVersionRecord:
+    def approve(self, approver: str, version_id: int, comment: str = "") -> PolicyVersionRecord:
         """Second-person approval of a pending version; the approver must not be its author."""
         with self._lock:
             record = self._get(version_id)
@@ -217,9 +222,22 @@ class PolicyRollout:
             self._activate(state)
             now = rfc3339(self._clock.now())
             self._db.execute(
-                "UPDATE policy_versions SET status = ?, approver = ?, decided_at = ? "
-                "WHERE id = ?", (ACTIVE, approver, now, version_id))
+                "UPDATE policy_versions SET status = ?, approver = ?, decided_at = ?, "
+                "comment = ? WHERE id = ?", (ACTIVE, approver, now, comment, version_id))
             self._supersede(version_id)
+            return self._get(version_id)
+
+    def reject(self, officer: str, version_id: int, comment: str) -> PolicyVersionRecord:
+        """Turn a pending version down (any security officer, its author included)."""
+        with self._lock:
+            record = self._get(version_id)
+            if record.status != PENDING:
+                raise FailedPrecondition(f"version {version_id} is {record.status}, not pending")
+            self._db.execute(
+                "UPDATE policy_versions SET status = ?, decided_at = ?, reason = ?, "
+                "comment = ? WHERE id = ?",
+                (REJECTED, rfc3339(self._clock.now()), f"rejected by {officer}", comment,
+                 version_id))
             return self._get(version_id)
 
     def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
@@ -295,4 +313,4 @@ class PolicyRollout:
         return PolicyVersionRecord(
             id=row[0], version=row[1], bundle_hash=row[2], author=row[3], proposed_at=row[4],
             status=row[5], approver=row[6], decided_at=row[7], reason=row[8],
-            diff=json.loads(row[9]))
+            diff=json.loads(row[9]), comment=row[10] if len(row) > 10 else "")

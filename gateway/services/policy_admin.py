@@ -11,9 +11,10 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
-from gateway.errors import CredgateError, FailedPrecondition, PermissionDenied
+from gateway.errors import CredgateError, FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
 from gateway.records.catalogue import Party
+from gateway.records.validate import holds_personal_number
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE
 
@@ -26,7 +27,8 @@ def version_message(record: PolicyVersionRecord) -> pb.PolicyVersion:
         id=record.id, version=record.version, bundle_hash=record.bundle_hash,
         author=record.author, proposed_at=record.proposed_at, status=record.status,
         approver=record.approver, decided_at=record.decided_at, reason=record.reason,
-        diff_json=json.dumps(record.diff, ensure_ascii=False, sort_keys=True))
+        diff_json=json.dumps(record.diff, ensure_ascii=False, sort_keys=True),
+        comment=record.comment)
 
 
 class PolicyAdminServicer(rpc.PolicyAdminServicer):
@@ -70,7 +72,20 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
                           "policy.approve") as call:
             party, rollout = self._officer(call, context, request)
             with call.step("validate"):
-                record = rollout.approve(party.id, request.id)
+                record = rollout.approve(party.id, request.id, checked_comment(request.comment))
+            call.commit_allow(reason=outcome(record))
+            return version_message(record)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def RejectPolicy(
+        self, request: pb.RejectPolicyRequest, context: grpc.ServicerContext
+    ) -> pb.PolicyVersion:
+        """A security officer turns a pending version down, with a comment."""
+        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/RejectPolicy",
+                          "policy.reject") as call:
+            party, rollout = self._officer(call, context, request)
+            with call.step("validate"):
+                record = rollout.reject(party.id, request.id, checked_comment(request.comment))
             call.commit_allow(reason=outcome(record))
             return version_message(record)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
@@ -86,6 +101,23 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
             call.commit_allow()
             return pb.ListPolicyVersionsResponse(versions=[version_message(r) for r in records])
         raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+
+MAX_COMMENT = 500
+
+
+def checked_comment(comment: str) -> str:
+    """An officer's comment as kept; raises InvalidArgument (quoting nothing) if unfit.
+
+    The comment is kept with the version, not in the audit log; still, a person's ID,
+    mobile or card number has no place in it.
+    """
+    if len(comment) > MAX_COMMENT:
+        raise InvalidArgument(f"the comment is longer than {MAX_COMMENT} characters")
+    if holds_personal_number(comment) or any(ord(c) < 32 and c not in "\n\t" for c in comment):
+        raise InvalidArgument("the comment may not hold an ID, mobile or card number "
+                              "or control characters")
+    return comment
 
 
 def outcome(record: PolicyVersionRecord) -> str:

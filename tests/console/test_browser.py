@@ -147,7 +147,8 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
     login(browser, world.second)
     browser.get(world.second.base_url + "/policy")
     shot(browser, out, "policy-versions")
-    browser.find_element(By.CSS_SELECTOR, "a.pending-link").click()
+    browser.find_element(By.CSS_SELECTOR,
+                         f'a.pending-link[href="/policy/{world.proposal_id}"]').click()
     rows = browser.find_elements(By.CSS_SELECTOR, "#diff-table tbody tr")
     assert any("civil_affairs" in r.text and "awards" in r.text and "volunteer_service" in r.text
                for r in rows)
@@ -158,6 +159,24 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
     assert "active" in browser.find_element(By.ID, "version-status").text
     reply = civil.query_subject(ADULT, "awards")
     assert [r.category for r in reply.records] == ["volunteer_service"]
+
+
+def test_second_officer_rejects_with_a_comment(world: World, browser: Any) -> None:
+    login(browser, world.second)
+    browser.get(f"{world.second.base_url}/policy/{world.second_proposal_id}")
+    comment = browser.find_element(By.NAME, "comment")
+    comment.send_keys(f"see {ADULT}")  # a person's ID has no place in a comment
+    browser.find_element(By.ID, "reject-button").click()
+    text = wait_text(browser, "#approval-error", "not valid")
+    assert ADULT not in text and "Traceback" not in browser.page_source
+    comment = browser.find_element(By.NAME, "comment")
+    comment.clear()
+    comment.send_keys("donations are not an awards criterion")
+    browser.find_element(By.ID, "reject-button").click()
+    wait_text(browser, "#approval-done", "Rejected")
+    assert "rejected" in browser.find_element(By.ID, "version-status").text
+    assert browser.find_element(By.ID, "version-comment").text == \
+        "donations are not an awards criterion"
 
 
 def test_explain_form(world: World, browser: Any, out: Path) -> None:

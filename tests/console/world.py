@@ -40,6 +40,7 @@ class World:
     author: RunningConsole  # security_officer, who proposed the change
     second: RunningConsole  # security_officer_b, who may approve it
     proposal_id: int
+    second_proposal_id: int  # left for rejection
     shots: list[Path]
 
 
@@ -72,11 +73,11 @@ def _seed(live: LiveGateway, clock: FixedClock) -> None:
         clock.advance(timedelta(days=1))
 
 
-def _proposal(live: LiveGateway, tmp: Path) -> int:
-    bundle = tmp / "proposed"
+def _proposal(live: LiveGateway, tmp: Path, rule: str = ADDED_RULE) -> int:
+    bundle = tmp / f"proposed-{abs(hash(rule))}"
     shutil.copytree(POLICIES, bundle)
     with (bundle / "policy.csv").open("a", encoding="utf-8") as fh:
-        fh.write(ADDED_RULE)
+        fh.write(rule)
     from gateway.policy.rollout import read_bundle
 
     version = live.client("security_officer").propose_policy(read_bundle(bundle))
@@ -102,9 +103,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         _seed(live, clock)
         proposal = _proposal(live, tmp)
+        other = _proposal(live, tmp, "p, civil_affairs, donation, read, awards, allow,\n")
         for party in ("regulator", "security_officer", "security_officer_b"):
             consoles.append(_console(live, clock, party, tmp / "state"))
-        yield World(live, clock, *consoles, proposal_id=proposal, shots=[])
+        yield World(live, clock, *consoles, proposal_id=proposal, second_proposal_id=other,
+                    shots=[])
     finally:
         for c in consoles:
             c.stop()

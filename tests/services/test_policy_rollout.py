@@ -14,6 +14,7 @@ import pytest
 
 from gateway.api import pb
 from gateway.app import Gateway
+from gateway.audit.search import AuditFilter
 from gateway.errors import CredgateError
 from gateway.policy.rollout import read_bundle
 from gateway.services.policy_admin import reload_from_files
@@ -252,3 +253,50 @@ def test_a_masking_only_change_makes_older_proposals_stale(live_factory) -> None
     with pytest.raises(grpc.RpcError) as info:  # it would silently undo the masking change
         second.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=rules.id), timeout=30)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_pending_version_is_rejected_with_a_comment_and_the_policy_stays(  # type: ignore[no-untyped-def]
+        live_factory) -> None:
+    live = live_factory(policy_two_person=True)
+    officer, second = live.client("security_officer"), live.client("security_officer_b")
+    before = live.gw.state.version
+    pending = officer.propose_policy(bundle(MOBILE_FOR_AWARDS))
+    turned_down = second.policy_admin.RejectPolicy(
+        pb.RejectPolicyRequest(id=pending.id, comment="not needed for awards"), timeout=30)
+    assert turned_down.status == "rejected" and turned_down.comment == "not needed for awards"
+    assert turned_down.reason == "rejected by security_officer_b"
+    assert live.gw.state.version == before
+    for late in (pb.ApprovePolicyRequest(id=pending.id),
+                 pb.RejectPolicyRequest(id=pending.id, comment="again")):
+        call = (second.policy_admin.ApprovePolicy if isinstance(late, pb.ApprovePolicyRequest)
+                else second.policy_admin.RejectPolicy)
+        with pytest.raises(grpc.RpcError) as info:
+            call(late, timeout=30)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # The author may withdraw their own proposal; approving it stays the second officer's.
+    own = officer.propose_policy(bundle(ADDRESS_FOR_AWARDS))
+    withdrawn = officer.policy_admin.RejectPolicy(
+        pb.RejectPolicyRequest(id=own.id, comment="withdrawn"), timeout=30)
+    assert withdrawn.status == "rejected"
+    entries = live.gw.audit_search.search(AuditFilter(action="policy.reject"), page_size=10)
+    assert [e.decision for _, e in entries.entries] == ["allow", "deny", "allow"]
+    assert all("not needed" not in e.canonical_bytes().decode() for _, e in entries.entries)
+
+
+def test_a_comment_holding_personal_numbers_is_refused_without_echo(  # type: ignore[no-untyped-def]
+        live_factory) -> None:
+    live = live_factory(policy_two_person=True)
+    pending = live.client("security_officer").propose_policy(bundle(MOBILE_FOR_AWARDS))
+    second = live.client("security_officer_b")
+    for comment in (f"call {ADULT}", f"id{ADULT}x", "ring 138 0013 8000", "x" * 501,
+                    "bell\x07"):
+        for request, call in ((pb.ApprovePolicyRequest(id=pending.id, comment=comment),
+                               second.policy_admin.ApprovePolicy),
+                              (pb.RejectPolicyRequest(id=pending.id, comment=comment),
+                               second.policy_admin.RejectPolicy)):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request, timeout=30)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, comment
+            assert comment[:12] not in (info.value.details() or "")
+    assert live.client("security_officer_b").policy_admin.ListPolicyVersions(
+        pb.ListPolicyVersionsRequest(), timeout=30).versions[0].status == "pending"
