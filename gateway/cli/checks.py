@@ -1,4 +1,5 @@
-"""`credgate check green-channel|joint-punishment`: yes/no answers, no records released."""
+"""`credgate check green-channel|joint-punishment|incentive`: yes/no answers, no records
+released."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from gateway.cli.common import (
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the check command group."""
     check = commands.add_parser(
-        "check", help="minimal-disclosure checks: green channel, joint punishment",
+        "check", help="minimal-disclosure checks: green channel, joint punishment, incentives",
         description="Checks read a person's records in the gateway and answer only yes or "
                     "no, with the rule or measure that applied; no record leaves. Each "
                     "check is audited and shows in the person's access report.")
@@ -51,6 +52,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_client_options(joint)
     joint.set_defaults(handler=run_joint)
 
+    incentive = command_parser(
+        actions, "incentive", help="does the person qualify for an incentive measure "
+                                   "(守信激励)?",
+        description="For departments (purpose incentive) and, with the person's consent, "
+                    "market bodies (purpose incentive_market): eligible or not, the measure, "
+                    "its rule and the authority that grants it (catalogue [incentives]).",
+        example="credgate check incentive - --incentive employment_support "
+                "--party hr_bureau < id.txt")
+    incentive.add_argument("subject_id", help="the person's 18-digit ID number" + ID_HELP)
+    incentive.add_argument("--incentive", required=True,
+                           help="an incentive code, e.g. employment_support")
+    incentive.add_argument("--purpose", default="incentive", help="(default: %(default)s)")
+    incentive.add_argument("--consent-id", default="",
+                           help="the person's consent (market bodies)")
+    add_client_options(incentive)
+    incentive.set_defaults(handler=run_incentive)
+
 
 def run_green(args: argparse.Namespace) -> int:
     """Ask for the green channel."""
@@ -70,5 +88,19 @@ def run_joint(args: argparse.Namespace) -> int:
     show(args, message_dict(reply), ["restricted", "measure", "authority", "audit entry"],
          [["yes" if reply.restricted else "no",
            f"{reply.measure} {reply.measure_name_zh}".strip(),
+           f"{reply.authority} {reply.authority_name_zh}".strip(), f"#{reply.audit_seq}"]])
+    return EXIT_OK
+
+
+def run_incentive(args: argparse.Namespace) -> int:
+    """Ask whether the person qualifies for an incentive measure."""
+    with connect(args) as client:
+        reply = client.incentive(id_number_argument(args.subject_id), args.incentive,
+                                 args.purpose, consent_id=args.consent_id)
+    show(args, message_dict(reply), ["eligible", "incentive", "rule", "granted by",
+                                     "audit entry"],
+         [["yes" if reply.eligible else "no",
+           f"{reply.incentive} {reply.incentive_name_zh}".strip(),
+           reply.rule_text_zh or reply.rule_text,
            f"{reply.authority} {reply.authority_name_zh}".strip(), f"#{reply.audit_seq}"]])
     return EXIT_OK

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.errors import ConfigurationError
 from gateway.records.incentives import Incentive, parse_incentives
+from gateway.records.vocabulary import Behaviour, parse_behaviours, parse_field_values
 
 #: The approver value meaning "the department that provided the record".
 PROVIDER = "provider"
@@ -57,6 +58,10 @@ class Measure:
     #: The party that decides the restriction (a court, the market regulator...).
     authority: str
     basis: str = ""
+    #: The purpose a check of the measure states (key supervision has its own).
+    purpose: str = "joint_punishment"
+    #: When set, only records carrying one of these behaviour codes trigger the measure.
+    behaviours: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,9 @@ class LifecycleRules:
     measures: Mapping[str, Measure] = field(default_factory=dict)
     #: The incentive measures for the trustworthy (守信激励).
     incentives: Mapping[str, Incentive] = field(default_factory=dict)
+    #: Coded dishonest behaviours and the allowed codes of some fields.
+    behaviours: Mapping[str, Behaviour] = field(default_factory=dict)
+    field_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     domains: Mapping[str, Term] = field(default_factory=dict)
     occupations: Mapping[str, Term] = field(default_factory=dict)
 
@@ -152,9 +160,13 @@ def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
             code=code, name=str(m["name"]), name_zh=str(m["name_zh"]),
             categories=tuple(m["categories"]),
             severities=frozenset(m.get("severities", ("serious",))),
-            authority=str(m["authority"]), basis=str(m.get("basis", "")))
+            authority=str(m["authority"]), basis=str(m.get("basis", "")),
+            purpose=str(m.get("purpose", "joint_punishment")),
+            behaviours=frozenset(m.get("behaviours", ())))
     return LifecycleRules(objection_answer_days=days, green_channel=green, measures=measures,
                           incentives=parse_incentives(raw),
+                          behaviours=(behaviours := parse_behaviours(raw)),
+                          field_values=parse_field_values(raw, behaviours),
                           domains=_terms(raw.get("domains"), "domains"),
                           occupations=_terms(raw.get("occupations"), "occupations"))
 
@@ -183,6 +195,13 @@ def check_lifecycle(rules: LifecycleRules, *, categories: Mapping[str, Any],
         for sev in m.severities:
             if sev not in severities:
                 raise ConfigurationError(f"measure {m.code}: unknown severity '{sev}'")
+        purpose = purposes.get(m.purpose)
+        if purpose is None or not purpose.queryable or purpose.consent_required:
+            raise ConfigurationError(f"measure {m.code}: '{m.purpose}' is not a query "
+                                     "purpose without consent")
+        for code in m.behaviours:
+            if code not in rules.behaviours:
+                raise ConfigurationError(f"measure {m.code}: unknown behaviour '{code}'")
     for cat in categories.values():
         repair = cat.repair
         if repair is None:

@@ -20,6 +20,8 @@ from gateway.records.lifecycle import conduct_date, in_use
 from gateway.records.model import StoredRecord
 
 NEGATIVE, POSITIVE = "negative", "positive"
+#: The field that carries a coded behaviour (catalogue [behaviours]); never sensitive.
+BEHAVIOUR_FIELD = "behaviour"
 
 
 def green_channel_categories(catalogue: Catalogue) -> tuple[str, ...]:
@@ -51,9 +53,17 @@ def green_channel_eligible(rule: GreenChannelRule, catalogue: Catalogue,
 
 
 def measure_applies(measure: Measure, records: Iterable[StoredRecord], today: date) -> bool:
-    """Whether a record in use triggers the measure (its categories, at its severities)."""
+    """Whether a record in use triggers the measure (its categories, at its severities,
+    and, for a measure bound to behaviours, carrying one of them)."""
     return any(in_use(r, today) and r.category in measure.categories
-               and r.severity in measure.severities for r in records)
+               and r.severity in measure.severities
+               and (not measure.behaviours or _behaviour(r) in measure.behaviours)
+               for r in records)
+
+
+def _behaviour(record: StoredRecord) -> str:
+    stored = record.fields.get(BEHAVIOUR_FIELD)
+    return stored.plain or "" if stored is not None else ""
 
 
 def incentive_categories(incentive: Incentive, catalogue: Catalogue

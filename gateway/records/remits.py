@@ -1,17 +1,18 @@
-"""A provider's remit within a category: which values of a field it may give.
+"""A provider's remit within a category, and the coded values of fields.
 
 The catalogue lists the providers of each category (no collection without legal
 authorisation); some categories narrow that further per field. Honour lists are the
 example: the civilisation office (文明办) recommends moral models, the Youth League
 (团市委) outstanding volunteers, registered associations and chambers their honest
-members. A value outside the provider's remit refuses the record at intake.
+members. A value outside the provider's remit refuses the record at intake, as does a
+value outside a field's codes (catalogue [field_values]: behaviour types, party roles).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.errors import PermissionDenied
+from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.records.catalogue import Catalogue
 from gateway.records.model import RecordSubmission
 
@@ -30,3 +31,8 @@ def check_value_remits(batch: Iterable[RecordSubmission], *, provider: str,
                 raise PermissionDenied(
                     f"record {record.index}: this {fcode} is outside the remit of {provider}",
                     reason="outside_remit")
+        for fcode, value in record.fields.items():
+            allowed = catalogue.lifecycle.field_values.get(fcode)
+            if allowed is not None and value not in allowed:
+                raise InvalidArgument(f"record {record.index}: {fcode} must be one of the "
+                                      "catalogue's codes", reason="unknown_code")

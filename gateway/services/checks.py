@@ -31,7 +31,6 @@ from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited_call
 
 CHECK_ACTION = "check"
-JOINT_PUNISHMENT_PURPOSE = "joint_punishment"
 
 
 def _purpose(call: CallFrame, requested: str, bound: str, *,
@@ -123,10 +122,10 @@ class CheckServicer(rpc.CheckServiceServicer):
                 measure = call.catalogue.measures.get(request.measure)
                 if measure is None:
                     raise InvalidArgument("unknown measure code", reason="unknown_measure")
-                _purpose(call, request.purpose, JOINT_PUNISHMENT_PURPOSE)
+                _purpose(call, request.purpose, measure.purpose)
                 subject, indexes = _subject(call, request.subject_id)
             with call.step("decide"):
-                _decide(call, party.id, measure.categories, JOINT_PUNISHMENT_PURPOSE, subject)
+                _decide(call, party.id, measure.categories, measure.purpose, subject)
             with call.step("fetch"):
                 restricted = measure_applies(measure,
                                              _fetch(call, indexes, measure.categories),

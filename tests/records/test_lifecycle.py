@@ -192,6 +192,11 @@ def test_a_catalogue_without_lifecycle_sections_still_loads(tmp_path: Path) -> N
         ("min_records = 1", "minimum = 1", "unknown keys"),
         ('remits.list_type.youth_league = ["excellent_volunteer"]\n', "", "exactly the"),
         ("fields.list_type = {", "fields.list_kind = {", "remits name unknown field"),
+        ('behaviours = ["malicious_debt_evasion"', 'behaviours = ["gossip"',
+         "unknown behaviour"),
+        ('party_role = ["party"', 'party_role = [1', "field_values"),
+        ('purpose = "key_supervision"\ncategories', 'purpose = "authorised_query"\ncategories',
+         "without consent"),
     ],
 )
 def test_broken_incentives_and_remits_are_refused(tmp_path: Path, old: str, new: str,

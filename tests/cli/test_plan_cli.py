@@ -1,0 +1,35 @@
+"""The plan's rewards from the command line: the incentive check against a real gateway."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.cli import main
+from gateway.clock import FixedClock
+from tests.live_gateway import LiveGateway
+from tests.services.test_incentives import volunteer_record
+from tests.support import ADULT, KEYS
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """The CLI signs its requests with the real time, so the gateway's clock reads it too."""
+    return FixedClock(datetime.now(UTC))
+
+
+def as_party(live: LiveGateway, party: str) -> list[str]:
+    return ["--target", live.target, "--party", party, "--keys", str(KEYS)]
+
+
+def test_incentive_check_yes_and_refused(live: LiveGateway,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    live.client("civil_affairs").submit_records([volunteer_record()])
+    assert main(["check", "incentive", ADULT, "--incentive", "employment_support",
+                 *as_party(live, "hr_bureau"), "--json"]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["eligible"] is True and reply["incentive"] == "employment_support"
+    assert main(["check", "incentive", ADULT, "--incentive", "credit_loan_discount",
+                 "--purpose", "incentive_market", *as_party(live, "city_bank")]) == 1
