@@ -169,7 +169,7 @@ def test_decide_fields_releases_clear_masked_or_withheld(load_policy: Load,
     assert fields.release("address") == "masked"
     assert fields.withheld == ("amount",)
     assert set(fields.clear) == {"debtor_name", "case_number", "court_name", "obligation",
-                                 "performance"}
+                                 "performance", "org_name", "org_uscc", "party_role"}
     assert [r.line for r in fields.rules] == [2, 3, 6, 7]
     with pytest.raises(KeyError):
         fields.release("no_such_field")

@@ -53,7 +53,7 @@ def financial_record(subject: str = ADULT) -> dict[str, Any]:
     """Serious financial dishonesty from the PBOC branch."""
     return {"subject_id": subject, "category": "financial_dishonesty", "severity": "serious",
             "event_date": "2025-08-01", "source_record_id": f"PBOC-{subject[-6:]}",
-            "fields": {"institution": "某商业银行", "description": "恶意逃废债务",
+            "fields": {"institution": "某商业银行", "description": "转移名下存款以逃避归还借款",
                        "amount": "300000.00", "bank_card": BANK_CARD}}
 
 
