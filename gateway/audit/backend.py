@@ -19,7 +19,10 @@ Tables (the same on both):
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,14 +81,19 @@ CREATE TABLE IF NOT EXISTS {s}.tlog_signer (
 INSERT INTO {s}.tlog_signer (id, signed_at) VALUES (1, 0) ON CONFLICT DO NOTHING;
 CREATE OR REPLACE FUNCTION {s}.tlog_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
-CREATE OR REPLACE FUNCTION {s}.tlog_entries_next() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION {s}.tlog_entries_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE lo BIGINT; hi BIGINT; n BIGINT; top BIGINT; st BIGINT;
 BEGIN
-  IF NEW.seq IS NULL
-     OR NEW.seq <> (SELECT coalesce(max(seq), 0) + 1 FROM {s}.tlog_entries)
-     OR NEW.seq > (SELECT size FROM {s}.tlog_state WHERE id = 1) THEN
-    RAISE EXCEPTION 'tlog_entries: seq must be max(seq) + 1 within the state size';
+  -- Once per statement (a group is one statement): cheaper than a check per row.
+  SELECT min(seq), max(seq), count(*) INTO lo, hi, n FROM new_rows;
+  IF n = 0 THEN RETURN NULL; END IF;
+  SELECT max(seq) INTO top FROM {s}.tlog_entries;
+  SELECT size INTO st FROM {s}.tlog_state WHERE id = 1;
+  IF lo < 1 OR hi - lo + 1 <> n OR top <> hi OR st IS NULL OR hi <> st
+     OR (lo > 1 AND NOT EXISTS (SELECT 1 FROM {s}.tlog_entries WHERE seq = lo - 1)) THEN
+    RAISE EXCEPTION 'tlog_entries: seqs must continue the log without a gap, up to the state size';
   END IF;
-  RETURN NEW;
+  RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION {s}.tlog_state_grow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -109,8 +117,9 @@ DO $$ BEGIN
                  WHERE n.nspname = {lit} AND t.tgname = 'tlog_entries_append') THEN
     CREATE TRIGGER tlog_entries_no_change BEFORE UPDATE OR DELETE OR TRUNCATE
       ON {s}.tlog_entries FOR EACH STATEMENT EXECUTE FUNCTION {s}.tlog_refuse();
-    CREATE TRIGGER tlog_entries_append BEFORE INSERT ON {s}.tlog_entries
-      FOR EACH ROW EXECUTE FUNCTION {s}.tlog_entries_next();
+    CREATE TRIGGER tlog_entries_append AFTER INSERT ON {s}.tlog_entries
+      REFERENCING NEW TABLE AS new_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION {s}.tlog_entries_check();
     CREATE TRIGGER tlog_state_no_delete BEFORE DELETE OR TRUNCATE ON {s}.tlog_state
       FOR EACH STATEMENT EXECUTE FUNCTION {s}.tlog_refuse();
     CREATE TRIGGER tlog_state_grow BEFORE UPDATE ON {s}.tlog_state
@@ -122,6 +131,41 @@ DO $$ BEGIN
   END IF;
 END $$;
 """
+
+
+_STATE_SQL = ("SELECT size, frontier, root, mac, (SELECT coalesce(max(seq), 0) FROM "
+              "{p}tlog_entries) FROM {p}tlog_state WHERE id = 1{lock}")
+_UPDATE_SQL = ("UPDATE {p}tlog_state SET size = %s, frontier = %s, root = %s, mac = %s "
+               "WHERE id = 1")
+
+
+class FileTicket:
+    """An exclusive flock on a side file with a timeout, for one process's writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float) -> None:
+        """Wait up to timeout seconds; raises sqlite3.OperationalError when it passes."""
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600)
+        deadline = time.monotonic() + timeout
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("audit writer lock timed out") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+
+    def release(self) -> None:
+        """Release the lock (harmless when not held)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class Backend(Protocol):
@@ -146,9 +190,17 @@ class Backend(Protocol):
         """Open a transaction that holds the write lock of one single-row table."""
         ...
 
-    def insert_group(self, conn: Any, first: int, datas: list[bytes],
-                     leaves: list[bytes]) -> None:
-        """Insert entries first, first + 1, ... with their leaf hashes in one statement."""
+    def lock_state(self, conn: Any) -> tuple[Any, ...] | None:
+        """Begin, lock the tree-state row, return (size, frontier, root, mac, max seq)."""
+        ...
+
+    def write_group(self, conn: Any, state: tuple[int, bytes, bytes, bytes], first: int,
+                    datas: list[bytes], leaves: list[bytes]) -> None:
+        """Store the new (size, frontier, root, mac), insert the group, COMMIT."""
+        ...
+
+    def unlock(self) -> None:
+        """Release whatever lock_state took besides the transaction (after COMMIT/ROLLBACK)."""
         ...
 
     def describe(self) -> str:
@@ -170,6 +222,9 @@ class SqliteBackend:
     def __init__(self, path: Path, *, lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self._timeout_ms = lock_timeout_ms
+        # Writer processes queue on a file lock before BEGIN IMMEDIATE: the kernel hands
+        # it over at once, where SQLite's busy handler sleeps up to 100 ms between tries.
+        self._ticket = FileTicket(self.path.with_name(self.path.name + ".writer-lock"))
 
     def connect(self, *, writer: bool) -> sqlite3.Connection:
         """A new autocommit connection (WAL, synchronous=FULL for the writer)."""
@@ -207,6 +262,23 @@ class SqliteBackend:
     def begin_locked(self, conn: sqlite3.Connection, table: str) -> None:
         """BEGIN IMMEDIATE: the database's one write lock covers every row."""
         conn.execute("BEGIN IMMEDIATE")
+
+    def lock_state(self, conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+        """Take the writers' queue lock, BEGIN IMMEDIATE and read the state row."""
+        self._ticket.acquire(self._timeout_ms / 1000)
+        conn.execute("BEGIN IMMEDIATE")
+        return conn.execute(_STATE_SQL.format(p="", lock="")).fetchone()
+
+    def write_group(self, conn: sqlite3.Connection, state: tuple[int, bytes, bytes, bytes],
+                    first: int, datas: list[bytes], leaves: list[bytes]) -> None:
+        """UPDATE the state, INSERT the group, COMMIT."""
+        conn.execute(_UPDATE_SQL.format(p="").replace("%s", "?"), state)
+        self.insert_group(conn, first, datas, leaves)
+        conn.execute("COMMIT")
+
+    def unlock(self) -> None:
+        """Let the next writer process in."""
+        self._ticket.release()
 
     def insert_group(self, conn: sqlite3.Connection, first: int, datas: list[bytes],
                      leaves: list[bytes]) -> None:
@@ -293,6 +365,30 @@ class PostgresBackend:
         """BEGIN and lock the single row of the table (waits at most lock_timeout)."""
         conn.execute("BEGIN")
         conn.execute(f"SELECT 1 FROM {self.prefix}{table} WHERE id = 1 FOR UPDATE")
+
+    def lock_state(self, conn: Any) -> tuple[Any, ...] | None:
+        """BEGIN, SELECT ... FOR UPDATE and the state read in one round trip (a pipeline)."""
+        # The lock and the read are two statements: a statement that waited for a row
+        # lock sees the row's new version but keeps its old snapshot for everything
+        # else (READ COMMITTED), so max(seq) would be stale. The read after the lock gets
+        # a fresh snapshot that includes the previous writer's commit.
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            conn.execute(f"SELECT 1 FROM {self.prefix}tlog_state WHERE id = 1 FOR UPDATE")
+            cur = conn.execute(_STATE_SQL.format(p=self.prefix, lock=""))
+        row: tuple[Any, ...] | None = cur.fetchone()
+        return row
+
+    def write_group(self, conn: Any, state: tuple[int, bytes, bytes, bytes], first: int,
+                    datas: list[bytes], leaves: list[bytes]) -> None:
+        """UPDATE, INSERT and COMMIT in one round trip (a pipeline)."""
+        with conn.pipeline():
+            conn.execute(_UPDATE_SQL.format(p=self.prefix), state)
+            self.insert_group(conn, first, datas, leaves)
+            conn.execute("COMMIT")
+
+    def unlock(self) -> None:
+        """Nothing: the row lock ends with the transaction."""
 
     def insert_group(self, conn: Any, first: int, datas: list[bytes],
                      leaves: list[bytes]) -> None:

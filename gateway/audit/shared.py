@@ -234,22 +234,13 @@ class SharedAuditLog:
         """The one transaction of a group; returns its first seq after COMMIT."""
         leaves = [_sha256(LEAF_PREFIX + d).digest() for d in datas]
         conn = self._writer_conn()
-        p, m = self._p, self._m
         try:
-            self.backend.begin_locked(conn, "tlog_state")
-            row = conn.execute(
-                f"SELECT size, frontier, root, mac, (SELECT coalesce(max(seq), 0) FROM "
-                f"{p}tlog_entries) FROM {p}tlog_state WHERE id = 1").fetchone()
-            size, frontier = self._check_state(row)
+            size, frontier = self._check_state(self.backend.lock_state(conn))
             frontier.extend(leaves)
             new_size, root = frontier.size, frontier.root()
-            conn.execute(
-                f"UPDATE {p}tlog_state SET size = {m}, frontier = {m}, root = {m}, mac = {m} "
-                "WHERE id = 1",
-                (new_size, b"".join(frontier.peaks), root,
-                 state_mac(self._key, self.origin, new_size, root)))
-            self.backend.insert_group(conn, size + 1, list(datas), leaves)
-            conn.execute("COMMIT")
+            state = (new_size, b"".join(frontier.peaks), root,
+                     state_mac(self._key, self.origin, new_size, root))
+            self.backend.write_group(conn, state, size + 1, list(datas), leaves)
         except BaseException as exc:
             self._rollback(conn)
             if isinstance(exc, self.backend.errors):
@@ -257,6 +248,8 @@ class SharedAuditLog:
                                        reason="audit_write_failed",
                                        detail=type(exc).__name__) from None
             raise
+        finally:
+            self.backend.unlock()
         self.commits += 1
         return size + 1
 
