@@ -162,13 +162,13 @@ class CredgateClient:
 
     def query_subject(self, subject_id: str, purpose: str, *,
                       categories: Sequence[str] = (), consent_id: str = "",
-                      domains: Sequence[str] = (),
+                      domains: Sequence[str] = (), occupations: Sequence[str] = (),
                       timeout: float = 10.0) -> pb.QuerySubjectResponse:
         """Look a person up for a purpose (with a consent id where the purpose needs one)."""
         return self.queries.QuerySubject(
             pb.QuerySubjectRequest(subject_id=subject_id, purpose=purpose,
                                    categories=list(categories), consent_id=consent_id,
-                                   domains=list(domains)),
+                                   domains=list(domains), occupations=list(occupations)),
             timeout=timeout)
 
     def issue_consent(

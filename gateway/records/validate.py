@@ -191,6 +191,8 @@ class ValidQuery:
     consent_id: str
     #: Only records filed under these key domains; empty: every record.
     domains: frozenset[str] = frozenset()
+    #: Only records filed under these occupational groups; empty: every record.
+    occupations: frozenset[str] = frozenset()
 
 
 def validate_query(
@@ -202,6 +204,7 @@ def validate_query(
     catalogue: Catalogue,
     today: date,
     domains: Sequence[str] = (),
+    occupations: Sequence[str] = (),
 ) -> ValidQuery:
     """Check a query's codes and sizes; raises InvalidArgument."""
     if not purpose:
@@ -221,10 +224,15 @@ def validate_query(
     for code in domains:
         if code not in catalogue.domains:
             raise InvalidArgument("unknown domain code", reason="unknown_domain")
+    if len(occupations) > MAX_QUERY_CATEGORIES:
+        raise InvalidArgument(f"more than {MAX_QUERY_CATEGORIES} occupations requested")
+    for code in occupations:
+        if code not in catalogue.occupations:
+            raise InvalidArgument("unknown occupation code", reason="unknown_occupation")
     subject = parse_id_number(subject_id, today=today)
     wanted = tuple(dict.fromkeys(categories)) or tuple(catalogue.categories)
     return ValidQuery(subject=subject, purpose=found, categories=wanted, consent_id=consent_id,
-                      domains=frozenset(domains))
+                      domains=frozenset(domains), occupations=frozenset(occupations))
 
 
 MAX_ID_CHARS = 128

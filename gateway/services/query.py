@@ -38,6 +38,7 @@ def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
     message = records.add(
         disputed=stored.disputed if stored else False,
         domain=stored.domain if stored else "",
+        occupation=stored.occupation if stored else "",
         record_id=record.record_id,
         category=record.category,
         severity=record.severity,
@@ -75,7 +76,8 @@ class QueryServicer(rpc.QueryServiceServicer):
                 query = validate_query(
                     subject_id=request.subject_id, purpose=request.purpose,
                     categories=list(request.categories), consent_id=request.consent_id,
-                    catalogue=call.catalogue, today=today, domains=list(request.domains))
+                    catalogue=call.catalogue, today=today, domains=list(request.domains),
+                    occupations=list(request.occupations))
                 indexes = blind_indexes(gw.keyring, query.subject.value)
                 draft.subject_index = indexes[0]
             # 3. decide: field by field, default deny, deny overrides allow.
@@ -116,7 +118,8 @@ class QueryServicer(rpc.QueryServiceServicer):
             with call.step("fetch"):
                 stored = [r for r in gw.store.find_records(indexes, list(access))
                           if in_use(r, today)
-                          and (not query.domains or r.domain in query.domains)]
+                          and (not query.domains or r.domain in query.domains)
+                          and (not query.occupations or r.occupation in query.occupations)]
                 by_id = {r.record_id: r for r in stored}
             # 6. protect: decrypt only released fields, mask the masked, drop the rest.
             with call.step("protect"):
