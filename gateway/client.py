@@ -287,6 +287,16 @@ class CredgateClient:
             pb.JointPunishmentRequest(subject_id=subject_id, measure=measure, purpose=purpose),
             timeout=timeout)
 
+    def revise_record(self, *, reason: str, record_id: str = "", source_record_id: str = "",
+                      correction: Mapping[str, Any] | None = None,
+                      timeout: float = 10.0) -> pb.ReviseRecordResponse:
+        """Correct (with a corrected record) or withdraw one of the caller's own records."""
+        request = pb.ReviseRecordRequest(record_id=record_id, reason=reason,
+                                         source_record_id=source_record_id)
+        if correction is not None:
+            request.correction.CopyFrom(record_message(correction))
+        return self.removals.ReviseRecord(request, timeout=timeout)
+
     def credit_report(self, subject_id: str, consent_id: str, categories: Sequence[str], *,
                       timeout: float = 30.0) -> pb.PersonalCreditReportResponse:
         """The person's signed credit report of the chosen categories (the portal only)."""

@@ -108,6 +108,23 @@ class SqlLifecycle:
 
         return self._db.write(work)
 
+    def revise_record(self, record_id: str, *, at: str, reason: str,
+                      correction: StoredRecord | None = None) -> StoredRecord:
+        """The provider's own correction or withdrawal, in one transaction."""
+
+        def work(sql: Sql) -> StoredRecord:
+            self._lock_active(sql, record_id)
+            if correction is not None:
+                self._insert(sql, correction)
+                self._set_state(sql, record_id, SUPERSEDED, at, correction.record_id)
+            else:
+                self._set_state(sql, record_id, WITHDRAWN_STATE, at, reason)
+            found = self._load(sql, "record_id = ?", (record_id,))
+            assert found is not None
+            return found
+
+        return self._db.write(work)
+
     def disputed_record_ids(self, record_ids: Collection[str]) -> set[str]:
         """The ids among `record_ids` that have an open objection."""
         ids = list(record_ids)

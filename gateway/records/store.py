@@ -107,6 +107,13 @@ class RecordStore(Protocol):
         FailedPrecondition when it is not active."""
         ...
 
+    def revise_record(self, record_id: str, *, at: str, reason: str,
+                      correction: StoredRecord | None = None) -> StoredRecord:
+        """The provider's own correction (``correction`` supersedes the record) or withdrawal
+        (state_ref: the reason code) in one transaction; raises NotFound,
+        FailedPrecondition (not active) or AlreadyExists (the correction's source id)."""
+        ...
+
     def disputed_record_ids(self, record_ids: Collection[str]) -> set[str]:
         """The ids among `record_ids` that have an open objection."""
         ...

@@ -13,6 +13,7 @@ from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id
 from gateway.services.common import audited_call
 from gateway.services.person import PROVIDER_PURPOSE
+from gateway.services.revise import revise_record
 
 
 class RemovalServicer(rpc.RemovalServiceServicer):
@@ -70,4 +71,13 @@ class RemovalServicer(rpc.RemovalServiceServicer):
                                        ref=request.reason)
             return pb.RemoveRecordResponse(record_id=record.record_id, removed_at=now,
                                            audit_seq=seq)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def ReviseRecord(
+        self, request: pb.ReviseRecordRequest, context: grpc.ServicerContext
+    ) -> pb.ReviseRecordResponse:
+        """The provider corrects or withdraws its own record, with a reason code."""
+        with audited_call(self._gw, context, "credgate.v1.RemovalService/ReviseRecord",
+                          "record.revise") as call:
+            return revise_record(call, context, request)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
