@@ -70,6 +70,8 @@ class Category:
     public_severities: frozenset[str] = frozenset()
     #: Published only while the person's agreement (publication_agreement) is in use.
     publish_with_agreement: bool = False
+    #: Days from the decision within which the rules want it public (双公示); 0: none.
+    publish_within_days: int = 0
     #: field -> provider -> the values that provider may give it (its remit within the
     #: category, e.g. which honour lists an association may recommend for).
     remits: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
@@ -238,6 +240,7 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         display_from=str(raw.get("display_from", "")),
         repair=parse_repair(raw.get("repair"), where),
         publish_with_agreement=bool(raw.get("publish_with_agreement", False)),
+        publish_within_days=int(raw.get("publish_within_days", 0)),
         remits=_parse_remits(raw.get("remits", {}), where),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
@@ -13,10 +14,10 @@ from gateway.app import Gateway
 from gateway.clock import city_today
 from gateway.disclosure.export import manifest_bytes, render_files, sign_manifest
 from gateway.disclosure.feed import PublishedRecord, publish_batch, run_subjects
+from gateway.disclosure.left_out import REASONS, ordered, why_left_out
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.records.agreement import agreed, needs_agreement
-from gateway.records.lifecycle import publishable
+from gateway.records.agreement import agreed
 from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited_call
 
@@ -37,6 +38,12 @@ def disclosed_message(record: PublishedRecord) -> pb.DisclosedRecord:
         event_date=record.event_date, display_end=record.display_end,
         provider=record.provider, provider_name_zh=record.provider_name_zh,
         fields=record.fields)
+
+
+def left_out_message(counts: Counter[str]) -> list[pb.LeftOut]:
+    """The wire form of the left-out counts."""
+    return [pb.LeftOut(reason=code, reason_zh=REASONS[code], count=n)
+            for code, n in ordered(counts)]
 
 
 class DisclosureServicer(rpc.DisclosureServiceServicer):
@@ -71,25 +78,30 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             call.draft.categories = tuple(allowed)
         return allowed
 
-    def _pages(self, call: CallFrame, categories: list[str], size: int,
-               today: date) -> Iterator[list[StoredRecord]]:
-        """The publishable records of the categories, a page at a time (empty pages skipped)."""
+    def _pages(self, call: CallFrame, categories: list[str], size: int, today: date,
+               left_out: Counter[str] | None = None) -> Iterator[list[StoredRecord]]:
+        """The publishable records of the categories, a page at a time (empty pages
+        skipped); why each other record was left out is counted in ``left_out``."""
         after = ""
+        counts: Counter[str] = Counter() if left_out is None else left_out
         while True:
             page = self._gw.store.records_in_categories(categories, after=after, limit=size)
             if not page:
                 return
             after = page[-1].record_id
-            ready = [r for r in page
-                     if publishable(r, call.catalogue.categories[r.category], today)
-                     and call.catalogue.categories[r.category].publishes(r.severity)
-                     and (not needs_agreement(call.catalogue.categories[r.category])
-                          or agreed(self._gw.store, r, today))]
+            ready = []
+            for r in page:
+                reason = why_left_out(r, call.catalogue.categories[r.category], today,
+                                      lambda rec: agreed(self._gw.store, rec, today))
+                if reason is None:
+                    ready.append(r)
+                else:
+                    counts[reason] += 1
             if ready:
                 yield ready
 
-    def _batches(self, call: CallFrame, categories: list[str],
-                 size: int) -> Iterator[tuple[tuple[PublishedRecord, ...], bool]]:
+    def _batches(self, call: CallFrame, categories: list[str], size: int,
+                 left_out: Counter[str]) -> Iterator[tuple[tuple[PublishedRecord, ...], bool]]:
         """fetch, protect, review and audit each batch; yields (records, released)."""
         gw = self._gw
         today = city_today(gw.clock)
@@ -99,12 +111,13 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             run = run_subjects((r for page in self._pages(call, categories, size, today)
                                 for r in page), catalogue=call.catalogue, keyring=gw.keyring)
         number = 0
-        for ready in self._pages(call, categories, size, today):
+        for ready in self._pages(call, categories, size, today, left_out):
             number += 1
             with call.step("protect"):
                 batch = publish_batch(ready, catalogue=call.catalogue,
                                       profiles=call.state.profiles, keyring=gw.keyring,
                                       run=run)
+            left_out["subject_under_18"] += len(ready) - len(batch.records)
             call.draft.record_count = len(batch.records)
             if not batch.review.passed:
                 # The reasons name record positions and fields, never the data.
@@ -112,12 +125,14 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                             "; ".join(batch.review.reasons[:20]))
                 call.commit("deny", reason=f"privacy_review_failed batch {number}: "
                                            f"{len(batch.review.reasons)} finding(s)")
+                left_out["withheld_by_review"] += len(batch.records)
                 yield batch.records, False
                 continue
             # An objection filed since the batch was fetched takes its record out: a
             # disputed record is never released, however late the objection came.
             disputed = gw.store.disputed_record_ids([r.record_id for r in batch.records])
             records = tuple(r for r in batch.records if r.record_id not in disputed)
+            left_out["disputed"] += len(batch.records) - len(records)
             call.draft.record_count = len(records)
             call.commit_allow(reason=f"batch {number}")
             yield records, True
@@ -130,13 +145,17 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
         with audited_call(self._gw, context, "credgate.v1.DisclosureService/PublicDisclosure",
                           "disclosure.feed") as call:
             categories = self._categories(call, context, request)
-            for records, released in self._batches(call, categories, size):
+            left_out: Counter[str] = Counter()
+            for records, released in self._batches(call, categories, size, left_out):
                 if released:
                     yield pb.DisclosureBatch(
                         records=[disclosed_message(r) for r in records],
                         audit_seq=call.draft.seq)
             if call.draft.seq == 0:  # nothing to publish: the decision is still logged
                 call.commit_allow(reason="no publishable records")
+            # Last, what was left out and why: counts only, never which records.
+            yield pb.DisclosureBatch(audit_seq=call.draft.seq, left_out=left_out_message(
+                left_out))
 
     def ExportDisclosure(
         self, request: pb.ExportDisclosureRequest, context: grpc.ServicerContext
@@ -150,7 +169,8 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                 raise FailedPrecondition("the gateway has no signing key")
             released: list[PublishedRecord] = []
             withheld = 0
-            for records, ok in self._batches(call, categories, DEFAULT_BATCH):
+            left_out: Counter[str] = Counter()
+            for records, ok in self._batches(call, categories, DEFAULT_BATCH, left_out):
                 if ok:
                     released.extend(records)
                 else:
@@ -168,4 +188,5 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                     yield pb.DisclosureExport(files=[pb.DisclosureFile(
                         name=name, content=content[start:start + EXPORT_PIECE_BYTES])])
             yield pb.DisclosureExport(manifest=manifest, signature=signature,
-                                      withheld_batches=withheld)
+                                      withheld_batches=withheld,
+                                      left_out=left_out_message(left_out))

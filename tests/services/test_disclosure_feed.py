@@ -37,7 +37,8 @@ def load(live: LiveGateway) -> None:
     live.client("public_security").submit_records([identity_record()])
     live.client("market_regulator").submit_records([
         penalty_record("PEN-S", "serious", "2026-09-01"),
-        penalty_record("PEN-G", "general", "2026-09-01")])
+        penalty_record("PEN-G", "general", "2026-09-01"),
+        penalty_record("PEN-M", "minor", "2026-09-01")])
 
 
 def feed(live: LiveGateway, party: str = "credit_website", **request: object) -> list:
@@ -51,7 +52,9 @@ def test_website_gets_only_publishable_records_masked(live: LiveGateway) -> None
     records = feed(live)
     by_source = {r.fields.get("case_number") or r.fields.get("decision_number")
                  or r.category: r for r in records}
-    assert set(by_source) == {"PUB-1", "PUB-2", "PEN-S", "typical_case"}
+    # 双公示: penalties at every severity the rules make public (general and serious);
+    # minor (summary-procedure) penalties are not published.
+    assert set(by_source) == {"PUB-1", "PUB-2", "PEN-S", "PEN-G", "typical_case"}
     text = repr([dict(r.fields) for r in records])
     for secret in (ADULT, OTHER_ADULT, NAME, OTHER_NAME, "13812345678", "文三路"):
         assert secret not in text, secret[:2]
@@ -118,7 +121,8 @@ def test_export_is_signed_and_checks_out(live: LiveGateway, tmp_path: Path) -> N
     files = export.files
     doc = verify_manifest(export.manifest, export.signature,
                           load_verify_key(KEYS / "gateway.log.pub"), files)
-    assert doc["counts"]["total"] == 4 and doc["policy_version"] == live.gw.state.version
+    # Two listings, the typical case, the serious and the general penalty (双公示).
+    assert doc["counts"]["total"] == 5 and doc["policy_version"] == live.gw.state.version
     assert ADULT.encode() not in b"".join(files.values())
     assert export.withheld_batches == 0
 
@@ -181,4 +185,4 @@ def test_an_export_larger_than_a_message_arrives_in_pieces(
     export = live.client("credit_website").export_disclosure(timeout=30)
     doc = verify_manifest(export.manifest, export.signature,
                           load_verify_key(KEYS / "gateway.log.pub"), export.files)
-    assert doc["counts"]["total"] == 4
+    assert doc["counts"]["total"] == 5  # the general penalty is published too (双公示)

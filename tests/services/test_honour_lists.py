@@ -10,6 +10,7 @@ import grpc
 from gateway.api import pb
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import refused
+from tests.services.records_data import penalty_record
 from tests.support import ADULT, OTHER_ADULT
 
 NAME, OTHER_NAME = "欧阳明远", "李小红"
@@ -76,3 +77,17 @@ def test_published_only_with_the_persons_recorded_agreement(live: LiveGateway) -
     # Withdrawn agreement: the entry leaves the feed.
     portal.remove_record(source_record_id="AGREE-1", reason="agreement_withdrawn")
     assert feed(live) == []
+
+
+def test_the_feed_says_how_many_records_it_left_out_and_why(live: LiveGateway) -> None:
+    live.client("market_regulator").submit_records([
+        penalty_record("LO-S", "serious", "2026-09-01"),
+        penalty_record("LO-M", "minor", "2026-09-01")])
+    live.client("civilisation_office").submit_records([honour_entry("LO-H", "moral_model")])
+    replies = list(live.client("credit_website").disclosure.PublicDisclosure(
+        pb.PublicDisclosureRequest(categories=["admin_penalty", "honour_list"]), timeout=30))
+    assert sum(len(b.records) for b in replies) == 1
+    last = replies[-1]
+    assert not last.records
+    assert {(o.reason, o.reason_zh, o.count) for o in last.left_out} == {
+        ("severity_not_public", "该严重程度不予公示", 1), ("no_agreement", "本人未同意公示", 1)}
