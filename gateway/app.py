@@ -25,6 +25,8 @@ from gateway.config import Config
 from gateway.consent import ConsentRegistry
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
+from gateway.crypto.signers import Signer, load_signer
+from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError
 from gateway.keys import check_key_files
 from gateway.policy.engine import PolicyEngine
@@ -151,6 +153,31 @@ def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = Non
     return audit, evidence
 
 
+ANSWER_KEY_FILE = "gateway.answer.key"
+
+
+def load_answer_key(config: Config, keyring: Keyring) -> Signer:
+    """The key that signs answers, checked against the configured suite.
+
+    ``gateway.answer.key`` (or, in a key set made before answers were signed, the log
+    key). Raises ConfigurationError when the data keys' active suite or the answer key's
+    algorithm is not the configured suite's: a gateway never serves under another suite
+    than the one its operator chose.
+    """
+    chosen = cipher_suite(config.suite)
+    if keyring.active_suites() != {chosen.name}:
+        raise ConfigurationError(
+            f"the active data keys are of the {'/'.join(sorted(keyring.active_suites()))} "
+            f"suite but the configured suite is {chosen.name} (set suite in the config, or "
+            "rotate the keys)")
+    path = config.keys_dir / ANSWER_KEY_FILE
+    key = load_signer(path if path.exists() else config.keys_dir / "gateway.log.key")
+    if key.algorithm != chosen.signature:
+        raise ConfigurationError(f"the answer key is {key.algorithm}; the {chosen.name} suite "
+                                 f"signs with {chosen.signature}")
+    return key
+
+
 @dataclass
 class Gateway:
     """Catalogue, policy, keys, store, consent registry, audit log, clock and tracer."""
@@ -173,6 +200,8 @@ class Gateway:
     blacklist: Blacklist
     #: The gateway's Ed25519 key: signs checkpoints and disclosure manifests.
     log_key: SigningKey | None = None
+    #: The gateway's answer key (the suite's algorithm): signs every answer it gives.
+    answer_key: Signer | None = None
     rollout: PolicyRollout | None = None
 
     @property
@@ -206,6 +235,7 @@ class Gateway:
                         "read every stored value and act as any party; never serve real "
                         "data with them", config.keys_dir)
         keyring = load_keyring(config.keys_dir)
+        answer_key = load_answer_key(config, keyring)
         policy_dir = active_policy_dir(config)
         if policy_dir == config.policies_dir:
             # Serve a copy: the files may be edited in place before the next reload.
@@ -246,6 +276,7 @@ class Gateway:
             tracer=provider.get_tracer("credgate"),
             blacklist=Blacklist(store, keyring=keyring, ttl=config.blacklist_cache_s),
             log_key=log_key,
+            answer_key=answer_key,
         )
         # Digests of requests verified before a restart are remembered again: a request
         # signed just before it cannot be replayed just after it.

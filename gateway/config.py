@@ -42,6 +42,9 @@ class Config:
     request_window_s: int = 120
     #: "none", "console" or "otlp" (needs the `otlp` extra and OTEL_EXPORTER_OTLP_ENDPOINT).
     trace_exporter: str = "none"
+    #: Cipher suite: "international" (AES-256-GCM, HMAC-SHA256, Ed25519) or "gm" (SM4-GCM,
+    #: HMAC-SM3, SM3, SM2). The data keys' active suite and the answer key must match it.
+    suite: str = "international"
     #: Seconds an instance may enforce a blacklist read from the store before reading it
     #: again (a listing made on another instance sharing the store takes this long).
     blacklist_cache_s: float = 1.0
@@ -114,6 +117,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     for name, (low_s, high_s) in _SECONDS.items():
         if name in values:
             values[name] = _number(name, values[name], float, low_s, high_s)
+    if "suite" in values and values["suite"] not in ("international", "gm"):
+        raise ConfigurationError("setting suite must be 'international' or 'gm'")
     for name in ("development", "policy_two_person"):
         if name in values:
             values[name] = _flag(name, values[name])

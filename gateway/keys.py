@@ -30,6 +30,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.crypto.keyring import DATA_KEYS_FILE, generate_keyring_toml
 from gateway.crypto.signatures import format_key_file, key_id
+from gateway.crypto.signers import generate_signer, signer_file_text, verifier_file_text
+from gateway.crypto.suites import INTERNATIONAL, suite
 from gateway.errors import ConfigurationError
 from gateway.records.catalogue import Party
 
@@ -209,6 +211,19 @@ def _party_uri(party_id: str) -> x509.GeneralName:
     return x509.UniformResourceIdentifier(f"{PARTY_URI_PREFIX}{party_id}")
 
 
+def _write_suite_signing_pair(directory: Path, stem: str, owner: str, suite_name: str) -> None:
+    """Write ``<stem>.key`` and ``<stem>.pub`` with the signature algorithm of a suite."""
+    signer = generate_signer(suite(suite_name).signature)
+    name = signer.algorithm.upper() if signer.algorithm == "sm2" else "Ed25519"
+    kid = signer.public.key_id
+    private = signer_file_text(signer, comments=(
+        DEV_WARNING, f"credgate {name} signing key of {owner}", f"key id {kid}"))
+    public = verifier_file_text(signer.public, comments=(
+        f"credgate {name} public key of {owner}", f"key id {kid}"))
+    _write(directory / f"{stem}.key", private.encode("ascii"), private=True)
+    _write(directory / f"{stem}.pub", public.encode("ascii"), private=False)
+
+
 def _write_signing_pair(directory: Path, stem: str, owner: str) -> None:
     """Write ``<stem>.key`` (Ed25519 seed) and ``<stem>.pub`` for an owner."""
     key = nacl.signing.SigningKey.generate()
@@ -245,9 +260,10 @@ Made by `credgate keys init` (gateway/keys.py) on {date}. Certificates are valid
 ca.crt, ca.key              development CA (ECDSA P-256): "{ca}"
 gateway.crt, gateway.key    gateway TLS server certificate (serverAuth), signed by the CA;
                             subjectAltName: {sans}
-gateway.log.key/.pub        gateway Ed25519 key that signs log checkpoints and responses
-data-keys.toml              data keys: AES-256-GCM master keys (field envelope encryption),
-                            HMAC-SHA256 blind-index and pseudonym keys (format in the file)
+gateway.log.key/.pub        gateway Ed25519 key that signs log checkpoints
+gateway.answer.key/.pub     gateway key that signs answers ({suite} suite: {answer_algorithm})
+data-keys.toml              data keys of the {suite} suite: master keys (field envelope
+                            encryption), blind-index and pseudonym keys (format in the file)
 parties/<id>.crt, .key      TLS client certificate per party (clientAuth), signed by the CA;
                             CN = party id exactly, O = the party's English name,
                             subjectAltName URI {uri}<id>
@@ -273,10 +289,15 @@ def init_keys(
     server_names: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
     valid_days: int = 3650,
     now: datetime | None = None,
+    suite_name: str = INTERNATIONAL,
 ) -> None:
     """Create the development CA, certificates and keys; raises ConfigurationError if the
-    directory is not empty (unless ``force``, which overwrites), or a party id is unusable."""
+    directory is not empty (unless ``force``, which overwrites), or a party id is unusable.
+
+    ``suite_name`` ("international" or "gm") chooses the data keys' and the answer key's
+    algorithms."""
     directory = Path(directory)
+    chosen = suite(suite_name)
     parties = list(parties)
     if directory.exists() and any(directory.iterdir()) and not force:
         raise ConfigurationError(f"{directory} is not empty; use force to overwrite its keys")
@@ -297,10 +318,12 @@ def init_keys(
         directory, "gateway", _name("credgate gateway (development)"),
         usage=ExtendedKeyUsageOID.SERVER_AUTH, alt_names=alt_names,
     )
-    _write_signing_pair(directory, "gateway.log", "the gateway, for log and responses")
+    _write_signing_pair(directory, "gateway.log", "the gateway, for log checkpoints")
+    _write_suite_signing_pair(directory, "gateway.answer", "the gateway, for answers",
+                              chosen.name)
     _write(
         directory / DATA_KEYS_FILE,
-        generate_keyring_toml(development=True).encode("utf-8"),
+        generate_keyring_toml(development=True, suite_name=chosen.name).encode("utf-8"),
         private=True,
     )
 
@@ -326,7 +349,7 @@ def init_keys(
     readme = _README.format(
         date=now.date().isoformat(), days=valid_days, warning=DEV_WARNING, ca=CA_NAME,
         sans=", ".join(server_names), uri=PARTY_URI_PREFIX, unknown=UNKNOWN_PARTY,
-        marker=MARKER_FILE,
+        marker=MARKER_FILE, suite=chosen.name, answer_algorithm=chosen.signature,
     )
     _write(directory / "README.txt", readme.encode("utf-8"), private=False)
     _write(directory / MARKER_FILE, b"", private=False)
@@ -350,7 +373,7 @@ def add_party_keys(directory: Path, party: Party, *, valid_days: int = 3650,
 
 
 #: The gateway's own secrets in a keys folder: who reads them reads every record.
-GATEWAY_SECRETS = ("data-keys.toml", "gateway.key", "gateway.log.key")
+GATEWAY_SECRETS = ("data-keys.toml", "gateway.key", "gateway.log.key", "gateway.answer.key")
 
 
 def check_key_files(keys_dir: Path) -> bool:

@@ -65,8 +65,9 @@ def start_live(tmp_path: Path, clock: FixedClock, *, policies: Path = POLICIES,
                **settings: Any) -> LiveGateway:
     """Open and start a gateway in tmp_path (settings override Config fields)."""
     settings = {"development": True, **settings}  # one officer may roll out test policies
-    config = Config(data_dir=tmp_path / "data", keys_dir=KEYS, policies_dir=policies,
-                    max_workers=8, audit_busy_timeout_ms=300, **settings)
+    config = Config(**{"data_dir": tmp_path / "data", "keys_dir": KEYS,
+                       "policies_dir": policies, "max_workers": 8,
+                       "audit_busy_timeout_ms": 300, **settings})
     spans = InMemorySpanExporter()
     logs = LogCapture()
     logging.getLogger().addHandler(logs)

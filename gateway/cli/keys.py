@@ -27,6 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--policies", type=Path, default=REPO_ROOT / "policies",
                       help="policy directory whose parties.toml lists the parties")
     init.add_argument("--force", action="store_true", help="overwrite an existing key set")
+    init.add_argument("--suite", choices=("international", "gm"), default="international",
+                      help="cipher suite of the data keys and the answer key: international "
+                           "(AES-256-GCM, HMAC-SHA256, Ed25519) or gm (SM4-GCM, HMAC-SM3, SM2)")
     init.set_defaults(handler=run_init)
 
 
@@ -34,7 +37,8 @@ def run_init(args: argparse.Namespace) -> int:
     """Write a key set."""
     try:
         catalogue = load_catalogue(args.policies)
-        init_keys(args.directory, catalogue.parties.values(), force=args.force)
+        init_keys(args.directory, catalogue.parties.values(), force=args.force,
+                  suite_name=args.suite)
     except (CredgateError, FileExistsError, OSError) as exc:
         print(f"credgate: {exc}", file=sys.stderr)
         return EXIT_BROKEN

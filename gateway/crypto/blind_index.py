@@ -1,8 +1,10 @@
 """Keyed blind index of ID numbers: records are found without storing the ID in clear.
 
-    index = "<key id>:" || hex(HMAC-SHA256(index key, frame("credgate/blind-index/v1", id)))
+    index = "<key id>:" || hex(HMAC(index key, frame("credgate/blind-index/v1", id)))
 
-where ``id`` is the normalised ID number (surrounding blanks stripped, upper case, so a
+where the HMAC is the key's suite's: HMAC-SHA256 (international) or HMAC-SM3 (gm); the
+key id names the key and so its suite,
+``id`` is the normalised ID number (surrounding blanks stripped, upper case, so a
 trailing check character ``x`` and ``X`` index alike) in UTF-8, and ``frame`` writes each
 part as a 4-byte big-endian length and its bytes. The blind-index key is its own key,
 never a master key. The key id prefix lets the index key rotate: during a rotation,
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
+from gateway.crypto.suites import SUITES
 from gateway.errors import InvalidArgument
 
 __all__ = [
@@ -49,14 +52,15 @@ def _message(id_number: str) -> bytes:
     return _frame(_LABEL, value)
 
 
-def _index(key_id: str, key: bytes, message: bytes) -> str:
-    return f"{key_id}:{p.hmac_sha256(key, message).hex()}"
+def _index(keyring: Keyring, key_id: str, message: bytes) -> str:
+    suite = SUITES[keyring.index_suites[key_id]]
+    return f"{key_id}:{suite.mac(keyring.index_keys[key_id], message).hex()}"
 
 
 def blind_index(keyring: Keyring, id_number: str) -> str:
     """The blind index under the active index key; raises InvalidArgument on an empty ID."""
     key_id = keyring.active_index_id
-    return _index(key_id, keyring.index_keys[key_id], _message(id_number))
+    return _index(keyring, key_id, _message(id_number))
 
 
 def blind_indexes(keyring: Keyring, id_number: str) -> list[str]:
@@ -64,13 +68,13 @@ def blind_indexes(keyring: Keyring, id_number: str) -> list[str]:
     message = _message(id_number)
     active = keyring.active_index_id
     ids = [active, *(key_id for key_id in keyring.index_keys if key_id != active)]
-    return [_index(key_id, keyring.index_keys[key_id], message) for key_id in ids]
+    return [_index(keyring, key_id, message) for key_id in ids]
 
 
 def keyed_digest(keyring: Keyring, data: bytes) -> str:
     """``"<key id>:<hex HMAC-SHA256>"`` of bytes under the active index key, for equality tests."""
     key_id = keyring.active_index_id
-    return _index(key_id, keyring.index_keys[key_id], _frame(_DIGEST_LABEL, bytes(data)))
+    return _index(keyring, key_id, _frame(_DIGEST_LABEL, bytes(data)))
 
 
 def keyed_digests(keyring: Keyring, data: bytes) -> list[str]:
@@ -78,7 +82,7 @@ def keyed_digests(keyring: Keyring, data: bytes) -> list[str]:
     message = _frame(_DIGEST_LABEL, bytes(data))
     active = keyring.active_index_id
     ids = [active, *(key_id for key_id in keyring.index_keys if key_id != active)]
-    return [_index(key_id, keyring.index_keys[key_id], message) for key_id in ids]
+    return [_index(keyring, key_id, message) for key_id in ids]
 
 
 def pseudonym(keyring: Keyring, *, audience: str, value: str) -> str:
@@ -103,7 +107,8 @@ def pseudonymiser(keyring: Keyring, audience: str) -> Callable[[str], str]:
     if not isinstance(audience, str) or not audience:
         raise InvalidArgument("an audience is required for a pseudonym")
     key_id = keyring.active_pseudonym_id
-    mac = p.hmac_sha256_after(
+    mac = p.hmac_after(
+        SUITES[keyring.pseudonym_suites[key_id]].hash_name,
         keyring.pseudonym_keys[key_id],
         _frame(_PSEUDONYM_LABEL, audience.encode("utf-8", "surrogatepass")))
     prefix = f"{key_id}:"

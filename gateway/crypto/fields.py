@@ -1,20 +1,25 @@
 """Field-level envelope encryption bound to its record, category and field.
 
-Each value gets a fresh random 256-bit data key. The value is sealed with AES-256-GCM
-under the data key; the data key is sealed (wrapped) with AES-256-GCM under the
+Each value gets a fresh random data key. The value is sealed with the suite's AEAD
+under the data key; the data key is sealed (wrapped) with the same AEAD under the
 keyring's active master key. Both seals carry associated data that names the value's
 context, so a ciphertext copied to another record, category or field does not open.
 
-Blob layout (format version 1; all lengths in bytes)::
+The first byte names the suite (``gateway.crypto.suites``): 0x01 ``international``
+(AES-256-GCM, 32-byte keys: format version 1, unchanged), 0x02 ``gm`` (SM4-GCM,
+16-byte keys). With k the suite's key size, the blob layout (lengths in bytes) is::
 
     offset       size  content
-    0            1     format version, 0x01
+    0            1     suite code (0x01 or 0x02)
     1            1     n = length of the master key id
     2            n     master key id (ASCII)
     2+n          12    wrap nonce
-    14+n         48    wrapped data key: AES-GCM(master, data key) = 32 + 16-byte tag
-    62+n         12    value nonce
-    74+n         >=16  AES-GCM(data key, value) = ciphertext || 16-byte tag
+    14+n         k+16  wrapped data key: AEAD(master, data key) || 16-byte tag
+    30+n+k       12    value nonce
+    42+n+k       >=16  AEAD(data key, value) = ciphertext || 16-byte tag
+
+A blob opens only under a master key of its own suite, so a key is never used with
+two algorithms.
 
 Associated data (every part framed as a 4-byte big-endian length and its bytes)::
 
@@ -32,6 +37,7 @@ import struct
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
+from gateway.crypto.suites import Suite, by_code
 from gateway.errors import DecryptionError
 
 __all__ = [
@@ -42,15 +48,21 @@ __all__ = [
     "encrypt_field",
     "key_id_of",
     "reencrypt_field",
+    "suite_of",
 ]
 
-FORMAT_VERSION = 1
-_WRAPPED_KEY_SIZE = p.KEY_SIZE + p.TAG_SIZE
-# Offsets inside the body (the bytes after the key id).
+FORMAT_VERSION = 1  # the international suite's code, and the format's first version
+# Offsets inside the body (the bytes after the key id); the wrapped key's size is the
+# suite's key size plus the tag, so the offsets after it depend on the suite.
 _WRAPPED_AT = p.NONCE_SIZE
-_VALUE_NONCE_AT = _WRAPPED_AT + _WRAPPED_KEY_SIZE
-_SEALED_AT = _VALUE_NONCE_AT + p.NONCE_SIZE
-_MIN_BODY = _SEALED_AT + p.TAG_SIZE
+
+
+def _value_nonce_at(suite: Suite) -> int:
+    return _WRAPPED_AT + suite.key_size + p.TAG_SIZE
+
+
+def _sealed_at(suite: Suite) -> int:
+    return _value_nonce_at(suite) + p.NONCE_SIZE
 # Text is UTF-8; "surrogatepass" keeps the encoding total and exact for any Python str.
 _TEXT_ERRORS = "surrogatepass"
 
@@ -76,9 +88,9 @@ def _context(record_id: str, category: str, field: str) -> bytes:
     return b"".join((_length(len(rec)), rec, _length(len(cat)), cat, _length(len(fld)), fld))
 
 
-def _header(key_id: str) -> bytes:
+def _header(suite: Suite, key_id: str) -> bytes:
     raw = key_id.encode("ascii")  # the keyring admits only short ASCII key ids
-    return bytes((FORMAT_VERSION, len(raw))) + raw
+    return bytes((suite.code, len(raw))) + raw
 
 
 def _wrap(keyring: Keyring, data_key: bytes, context: bytes) -> bytes:
@@ -87,58 +99,66 @@ def _wrap(keyring: Keyring, data_key: bytes, context: bytes) -> bytes:
     master = keyring._master_cipher(key_id)
     if master is None:  # unreachable: Keyring checks that the active id has a key
         raise DecryptionError()
-    header = _header(key_id)
+    header = _header(keyring.suite, key_id)
     nonce = p.random_nonce()
     wrapped = p.seal(master, nonce, data_key, _WRAP_LABEL + _length(len(header)) + header + context)
     return header + nonce + wrapped
 
 
 def _seal(keyring: Keyring, context: bytes, plaintext: bytes) -> bytes:
-    data_key, nonce = p.random_key(), p.random_nonce()
-    sealed = p.seal(p.aead(data_key), nonce, plaintext, _VALUE_LABEL + context)
+    suite = keyring.suite
+    data_key, nonce = suite.random_key(), p.random_nonce()
+    sealed = p.seal(suite.aead(data_key), nonce, plaintext, _VALUE_LABEL + context)
     return _wrap(keyring, data_key, context) + nonce + sealed
 
 
-def _parse(blob: bytes) -> tuple[str, bytes, bytes]:
-    """Split a blob into key id, header and body; raises DecryptionError when malformed."""
+def _parse(blob: bytes) -> tuple[Suite, str, bytes, bytes]:
+    """Split a blob into suite, key id, header and body; raises DecryptionError when malformed."""
     if isinstance(blob, memoryview):
         blob = blob.tobytes()
-    if not isinstance(blob, bytes | bytearray) or len(blob) < 2 or blob[0] != FORMAT_VERSION:
+    if not isinstance(blob, bytes | bytearray) or len(blob) < 2:
+        raise DecryptionError()
+    suite = by_code(blob[0])
+    if suite is None:
         raise DecryptionError()
     end = 2 + blob[1]
-    if len(blob) < end + _MIN_BODY:
+    if len(blob) < end + _sealed_at(suite) + p.TAG_SIZE:
         raise DecryptionError()
     header = bytes(blob[:end])
     try:
         key_id = header[2:].decode("ascii")
     except UnicodeDecodeError:
         raise DecryptionError() from None
-    return key_id, header, blob[end:]
+    return suite, key_id, header, blob[end:]
 
 
-def _unwrap(keyring: Keyring, key_id: str, header: bytes, body: bytes, context: bytes) -> bytes:
+def _unwrap(keyring: Keyring, suite: Suite, key_id: str, header: bytes, body: bytes,
+            context: bytes) -> bytes:
     """The data key of a blob; raises DecryptionError."""
     master = keyring._master_cipher(key_id)
-    if master is None:
+    # A blob opens only under a key of the suite it names (a key has one algorithm).
+    if master is None or keyring.master_suite(key_id) != suite:
         raise DecryptionError()
     aad = _WRAP_LABEL + _length(len(header)) + header + context
     try:
-        return p.open_(master, body[:_WRAPPED_AT], body[_WRAPPED_AT:_VALUE_NONCE_AT], aad)
+        return p.open_(master, body[:_WRAPPED_AT], body[_WRAPPED_AT:_value_nonce_at(suite)], aad)
     except p.AuthenticationFailed:
         raise DecryptionError() from None
 
 
-def _open_value(data_key: bytes, body: bytes, context: bytes) -> bytes:
-    nonce, sealed = body[_VALUE_NONCE_AT:_SEALED_AT], body[_SEALED_AT:]
+def _open_value(suite: Suite, data_key: bytes, body: bytes, context: bytes) -> bytes:
+    nonce = body[_value_nonce_at(suite):_sealed_at(suite)]
     try:
-        return p.open_(p.aead(data_key), nonce, sealed, _VALUE_LABEL + context)
-    except p.AuthenticationFailed:
+        return p.open_(suite.aead(data_key), nonce, body[_sealed_at(suite):],
+                       _VALUE_LABEL + context)
+    except (p.AuthenticationFailed, ValueError):
         raise DecryptionError() from None
 
 
 def _open(keyring: Keyring, context: bytes, blob: bytes) -> bytes:
-    key_id, header, body = _parse(blob)
-    return _open_value(_unwrap(keyring, key_id, header, body, context), body, context)
+    suite, key_id, header, body = _parse(blob)
+    data_key = _unwrap(keyring, suite, key_id, header, body, context)
+    return _open_value(suite, data_key, body, context)
 
 
 def encrypt_bytes(
@@ -176,7 +196,12 @@ def decrypt_field(
 
 def key_id_of(blob: bytes) -> str:
     """The id of the master key that wraps a blob; raises DecryptionError when malformed."""
-    return _parse(blob)[0]
+    return _parse(blob)[1]
+
+
+def suite_of(blob: bytes) -> str:
+    """The name of the suite a blob is sealed under; raises DecryptionError when malformed."""
+    return _parse(blob)[0].name
 
 
 def reencrypt_field(
@@ -186,10 +211,13 @@ def reencrypt_field(
 
     The value is opened first (and discarded), so the result is known to decrypt. The
     value ciphertext itself is kept; only the header and the wrapped data key change.
-    Works for blobs of encrypt_field and encrypt_bytes alike.
+    Works for blobs of encrypt_field and encrypt_bytes alike. A blob of another suite
+    than the active one is sealed afresh (a data key is never moved between algorithms).
     """
     context = _context(record_id, category, field)
-    key_id, header, body = _parse(blob)
-    data_key = _unwrap(keyring, key_id, header, body, context)
-    _open_value(data_key, body, context)
-    return _wrap(keyring, data_key, context) + bytes(body[_VALUE_NONCE_AT:])
+    suite, key_id, header, body = _parse(blob)
+    data_key = _unwrap(keyring, suite, key_id, header, body, context)
+    value = _open_value(suite, data_key, body, context)
+    if suite != keyring.suite:
+        return _seal(keyring, context, value)
+    return _wrap(keyring, data_key, context) + bytes(body[_value_nonce_at(suite):])

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.crypto import _primitives as p
+from gateway.crypto.suites import INTERNATIONAL, SUITES, Suite, suite
 from gateway.errors import ConfigurationError
 
 DATA_KEYS_FILE = "data-keys.toml"
@@ -45,12 +46,20 @@ _FORMAT_COMMENT = """\
 #
 # Format (TOML):
 #   version = 1
-#   [master]                 AES-256-GCM key-encryption keys (field envelope encryption)
+#   [master]                 key-encryption keys (field envelope encryption)
 #   active = "<key id>"      wraps the data key of every new value
 #   [master.keys]            every key that may still unwrap stored values
-#   "<key id>" = "<base64>"  base64 (RFC 4648) of exactly 32 random bytes
-#   [blind_index]            HMAC-SHA256 keys for the ID-number blind index (same layout)
-#   [pseudonym]              HMAC-SHA256 keys for audience pseudonyms (same layout)
+#   "<key id>" = "<base64>"  base64 (RFC 4648) of the random key: 32 bytes (AES-256),
+#                            16 bytes for a gm key (SM4)
+#   [master.suites]          optional: "<key id>" = "gm" for keys of the gm suite
+#                            (SM4-GCM, HMAC-SM3); a key not listed is "international"
+#                            (AES-256-GCM, HMAC-SHA256)
+#   [blind_index]            HMAC keys (32 bytes) for the ID-number blind index (same layout)
+#   [pseudonym]              HMAC keys (32 bytes) for audience pseudonyms (same layout)
+#
+# The suite of the active master key is the suite new values are sealed under; the
+# gateway refuses to start unless the active keys of all three sets are of the suite
+# its configuration names.
 #
 # Key ids: 1-64 characters from A-Z a-z 0-9 . _ - (first a letter or digit). They are
 # written into every ciphertext and blind index: never reuse an id for another key.
@@ -74,25 +83,35 @@ class Keyring:
     active_index_id: str
     pseudonym_keys: Mapping[str, bytes] = field(repr=False)
     active_pseudonym_id: str
-    # AES-GCM objects for the master keys, built once (a query opens ~20 fields).
+    #: The suite of each key (key id -> suite name); a key not named is "international".
+    master_suites: Mapping[str, str] = field(default_factory=dict)
+    index_suites: Mapping[str, str] = field(default_factory=dict)
+    pseudonym_suites: Mapping[str, str] = field(default_factory=dict)
+    # AEAD objects for the master keys, built once (a query opens ~20 fields).
     _master_ciphers: Mapping[str, p.Aead] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sets = (
-            ("master", self.master_keys, self.active_master_id),
-            ("blind_index", self.index_keys, self.active_index_id),
-            ("pseudonym", self.pseudonym_keys, self.active_pseudonym_id),
+            ("master", self.master_keys, self.active_master_id, self.master_suites),
+            ("blind_index", self.index_keys, self.active_index_id, self.index_suites),
+            ("pseudonym", self.pseudonym_keys, self.active_pseudonym_id,
+             self.pseudonym_suites),
         )
         seen: set[bytes] = set()
-        for section, keys, active in sets:
+        for section, keys, active, suites in sets:
             if not keys:
                 raise ConfigurationError(f"[{section}] has no keys")
+            if set(suites) - set(keys):
+                raise ConfigurationError(f"[{section}.suites] names a key that is not there")
             for key_id, key in keys.items():
                 if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
                     raise ConfigurationError(f"[{section}] has an invalid key id")
-                if not isinstance(key, bytes) or len(key) != p.KEY_SIZE:
+                # A master key's size is its suite's; HMAC keys are 32 bytes in both.
+                size = (suite(suites.get(key_id, INTERNATIONAL)).key_size
+                        if section == "master" else p.KEY_SIZE)
+                if not isinstance(key, bytes) or len(key) != size:
                     raise ConfigurationError(
-                        f"[{section}] key {key_id!r} must be exactly {p.KEY_SIZE} bytes"
+                        f"[{section}] key {key_id!r} must be exactly {size} bytes"
                     )
                 if key in seen:
                     raise ConfigurationError(
@@ -104,7 +123,14 @@ class Keyring:
         object.__setattr__(self, "master_keys", _frozen(self.master_keys))
         object.__setattr__(self, "index_keys", _frozen(self.index_keys))
         object.__setattr__(self, "pseudonym_keys", _frozen(self.pseudonym_keys))
-        ciphers = {key_id: p.aead(key) for key_id, key in self.master_keys.items()}
+        for name, keys, suites in (("master_suites", self.master_keys, self.master_suites),
+                                   ("index_suites", self.index_keys, self.index_suites),
+                                   ("pseudonym_suites", self.pseudonym_keys,
+                                    self.pseudonym_suites)):
+            full = {key_id: suites.get(key_id, INTERNATIONAL) for key_id in keys}
+            object.__setattr__(self, name, MappingProxyType(full))
+        ciphers = {key_id: SUITES[self.master_suites[key_id]].aead(key)
+                   for key_id, key in self.master_keys.items()}
         object.__setattr__(self, "_master_ciphers", MappingProxyType(ciphers))
 
     def __repr__(self) -> str:
@@ -112,26 +138,62 @@ class Keyring:
             f"Keyring(master={sorted(self.master_keys)}, active_master_id="
             f"{self.active_master_id!r}, index={sorted(self.index_keys)}, active_index_id="
             f"{self.active_index_id!r}, pseudonym={sorted(self.pseudonym_keys)}, "
-            f"active_pseudonym_id={self.active_pseudonym_id!r})"
+            f"active_pseudonym_id={self.active_pseudonym_id!r}, suite={self.suite.name!r})"
         )
 
+    @property
+    def suite(self) -> Suite:
+        """The suite new values are sealed and indexed under (the active master key's)."""
+        return SUITES[self.master_suites[self.active_master_id]]
+
     def _master_cipher(self, key_id: str) -> p.Aead | None:
-        """The cached AES-GCM object of a master key, or None if the id is unknown."""
+        """The cached AEAD object of a master key, or None if the id is unknown."""
         return self._master_ciphers.get(key_id)
 
-    def with_new_master(self, key_id: str) -> Keyring:
-        """A keyring with a fresh random master key made active; old keys stay for unwrapping."""
+    def active_suites(self) -> set[str]:
+        """The suites of the three active keys (one element in a consistent keyring)."""
+        return {self.master_suites[self.active_master_id],
+                self.index_suites[self.active_index_id],
+                self.pseudonym_suites[self.active_pseudonym_id]}
+
+    def with_suite(self, suite_name: str) -> Keyring:
+        """A keyring with a fresh active key of a suite in every set; old keys stay."""
+        chosen = suite(suite_name)
+        pseudonym_id = new_key_id(_SECTIONS["pseudonym"])
+        moved = self.with_new_master(new_key_id(_SECTIONS["master"]), suite_name=chosen.name)
+        moved = moved.with_new_index_key(new_key_id(_SECTIONS["blind_index"]),
+                                         suite_name=chosen.name)
+        return moved._replace(
+            pseudonym_keys={**self.pseudonym_keys, pseudonym_id: p.random_key()},
+            active_pseudonym_id=pseudonym_id,
+            pseudonym_suites={**self.pseudonym_suites, pseudonym_id: chosen.name})
+
+    def master_suite(self, key_id: str) -> Suite | None:
+        """The suite of a master key, or None if the id is unknown."""
+        name = self.master_suites.get(key_id)
+        return None if name is None else SUITES[name]
+
+    def with_new_master(self, key_id: str, *, suite_name: str | None = None) -> Keyring:
+        """A keyring with a fresh random master key made active; old keys stay for unwrapping.
+
+        ``suite_name`` moves new values to another suite (the active blind-index and
+        pseudonym keys must then move too: ``with_new_index_key``); raises
+        ConfigurationError for a used key id.
+        """
         if key_id in self.master_keys:
             raise ConfigurationError(f"master key id {key_id!r} already exists")
-        keys = {**self.master_keys, key_id: p.random_key()}
-        return self._replace(master_keys=keys, active_master_id=key_id)
+        chosen = suite(suite_name or self.suite.name)
+        keys = {**self.master_keys, key_id: chosen.random_key()}
+        suites = {**self.master_suites, key_id: chosen.name}
+        return self._replace(master_keys=keys, active_master_id=key_id, master_suites=suites)
 
-    def with_new_index_key(self, key_id: str) -> Keyring:
+    def with_new_index_key(self, key_id: str, *, suite_name: str | None = None) -> Keyring:
         """A keyring with a fresh random blind-index key made active; old keys stay for lookups."""
         if key_id in self.index_keys:
             raise ConfigurationError(f"blind-index key id {key_id!r} already exists")
         keys = {**self.index_keys, key_id: p.random_key()}
-        return self._replace(index_keys=keys, active_index_id=key_id)
+        suites = {**self.index_suites, key_id: suite_name or self.suite.name}
+        return self._replace(index_keys=keys, active_index_id=key_id, index_suites=suites)
 
     def _replace(self, **changes: Any) -> Keyring:
         settings: dict[str, Any] = {
@@ -141,6 +203,9 @@ class Keyring:
             "active_index_id": self.active_index_id,
             "pseudonym_keys": self.pseudonym_keys,
             "active_pseudonym_id": self.active_pseudonym_id,
+            "master_suites": self.master_suites,
+            "index_suites": self.index_suites,
+            "pseudonym_suites": self.pseudonym_suites,
         }
         settings.update(changes)
         return Keyring(**settings)
@@ -151,16 +216,20 @@ def new_key_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
-def generate_keyring() -> Keyring:
-    """A keyring of fresh random keys, one per set."""
+def generate_keyring(suite_name: str = INTERNATIONAL) -> Keyring:
+    """A keyring of fresh random keys of one suite, one per set."""
+    chosen = suite(suite_name)
     ids = {section: new_key_id(prefix) for section, prefix in _SECTIONS.items()}
     return Keyring(
-        master_keys={ids["master"]: p.random_key()},
+        master_keys={ids["master"]: chosen.random_key()},
         active_master_id=ids["master"],
         index_keys={ids["blind_index"]: p.random_key()},
         active_index_id=ids["blind_index"],
         pseudonym_keys={ids["pseudonym"]: p.random_key()},
         active_pseudonym_id=ids["pseudonym"],
+        master_suites={ids["master"]: chosen.name},
+        index_suites={ids["blind_index"]: chosen.name},
+        pseudonym_suites={ids["pseudonym"]: chosen.name},
     )
 
 
@@ -169,22 +238,30 @@ def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
     header = (_DEVELOPMENT_BANNER + "\n" if development else "") + _FORMAT_COMMENT
     lines = [header, f"version = {FORMAT_VERSION}"]
     sets = (
-        ("master", keyring.master_keys, keyring.active_master_id),
-        ("blind_index", keyring.index_keys, keyring.active_index_id),
-        ("pseudonym", keyring.pseudonym_keys, keyring.active_pseudonym_id),
+        ("master", keyring.master_keys, keyring.active_master_id, keyring.master_suites),
+        ("blind_index", keyring.index_keys, keyring.active_index_id, keyring.index_suites),
+        ("pseudonym", keyring.pseudonym_keys, keyring.active_pseudonym_id,
+         keyring.pseudonym_suites),
     )
-    for section, keys, active in sets:
+    for section, keys, active, suites in sets:
         lines += ["", f"[{section}]", f'active = "{active}"', "", f"[{section}.keys]"]
         lines += [f'"{kid}" = "{base64.b64encode(key).decode()}"' for kid, key in keys.items()]
+        # Only keys of another suite than international are listed (older files stay valid).
+        named = {kid: name for kid, name in suites.items() if name != INTERNATIONAL}
+        if named:
+            lines += ["", f"[{section}.suites]"]
+            lines += [f'"{kid}" = "{name}"' for kid, name in named.items()]
     return "\n".join(lines) + "\n"
 
 
-def generate_keyring_toml(*, development: bool = False) -> str:
+def generate_keyring_toml(*, development: bool = False,
+                          suite_name: str = INTERNATIONAL) -> str:
     """A fresh data-keys.toml text; ``development`` adds a loud DEVELOPMENT ONLY header."""
-    return keyring_toml(generate_keyring(), development=development)
+    return keyring_toml(generate_keyring(suite_name), development=development)
 
 
-def _key_set(doc: Mapping[str, Any], section: str) -> tuple[dict[str, bytes], str]:
+def _key_set(doc: Mapping[str, Any], section: str
+             ) -> tuple[dict[str, bytes], str, dict[str, str]]:
     table = doc.get(section)
     if not isinstance(table, dict):
         raise ConfigurationError(f"data keys: missing [{section}] table")
@@ -204,7 +281,15 @@ def _key_set(doc: Mapping[str, Any], section: str) -> tuple[dict[str, bytes], st
             raise ConfigurationError(
                 f"data keys: [{section}.keys] {key_id!r} is not valid base64"
             ) from None
-    return decoded, active
+    suites = table.get("suites", {})
+    if not isinstance(suites, dict) or not all(
+            isinstance(name, str) and name in SUITES for name in suites.values()):
+        raise ConfigurationError(
+            f"data keys: [{section}.suites] values must be one of {', '.join(SUITES)}")
+    unknown = set(table) - {"active", "keys", "suites"}
+    if unknown:
+        raise ConfigurationError(f"data keys: [{section}] has unknown settings {sorted(unknown)}")
+    return decoded, active, dict(suites)
 
 
 def parse_keyring_toml(text: str) -> Keyring:
@@ -215,9 +300,9 @@ def parse_keyring_toml(text: str) -> Keyring:
         raise ConfigurationError(f"data keys: not valid TOML ({exc})") from None
     if doc.get("version") != FORMAT_VERSION:
         raise ConfigurationError(f"data keys: expected version = {FORMAT_VERSION}")
-    master, master_id = _key_set(doc, "master")
-    index, index_id = _key_set(doc, "blind_index")
-    pseudonym, pseudonym_id = _key_set(doc, "pseudonym")
+    master, master_id, master_suites = _key_set(doc, "master")
+    index, index_id, index_suites = _key_set(doc, "blind_index")
+    pseudonym, pseudonym_id, pseudonym_suites = _key_set(doc, "pseudonym")
     try:
         return Keyring(
             master_keys=master,
@@ -226,6 +311,9 @@ def parse_keyring_toml(text: str) -> Keyring:
             active_index_id=index_id,
             pseudonym_keys=pseudonym,
             active_pseudonym_id=pseudonym_id,
+            master_suites=master_suites,
+            index_suites=index_suites,
+            pseudonym_suites=pseudonym_suites,
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"data keys: {exc.message}") from None

@@ -1,0 +1,76 @@
+"""A gateway configured for the gm suite serves end to end, and refuses a mismatched set-up."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.app import Gateway
+from gateway.config import Config
+from gateway.crypto.keyring import DATA_KEYS_FILE, generate_keyring, keyring_toml
+from gateway.crypto.signers import SM2, generate_signer, signer_file_text
+from gateway.errors import ConfigurationError
+from tests.live_gateway import LiveGateway
+from tests.services.records_data import NAME, debtor_record, identity_record
+from tests.support import ADULT, KEYS, POLICIES
+
+
+@pytest.fixture(scope="module")
+def gm_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The development key set with gm data keys and an SM2 answer key."""
+    keys = tmp_path_factory.mktemp("gm") / "keys"
+    shutil.copytree(KEYS, keys)
+    (keys / DATA_KEYS_FILE).write_text(keyring_toml(generate_keyring("gm")), encoding="utf-8")
+    (keys / "gateway.answer.key").write_text(signer_file_text(generate_signer(SM2)),
+                                             encoding="utf-8")
+    return keys
+
+
+def test_a_gm_gateway_seals_with_sm4_and_finds_by_hmac_sm3(
+        live_factory: Callable[..., LiveGateway], gm_keys: Path) -> None:
+    live = live_factory(keys_dir=gm_keys, suite="gm")
+    assert live.gw.keyring.suite.name == "gm" and live.gw.answer_key is not None
+    assert live.gw.answer_key.algorithm == SM2
+    live.client("court").submit_records([debtor_record("G-1")])
+    live.client("public_security").submit_records([identity_record()])
+    reply = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    names = [f.value for r in reply.records if r.category == "identity"
+             for f in r.fields if f.name == "name"]
+    # The keyring holds gm keys only, so the clear name came through SM4-GCM.
+    assert names == [NAME]
+    assert any(r.category == "dishonest_debtor" for r in reply.records)
+
+
+@pytest.mark.parametrize("suite", ["international", "gm"])
+def test_a_gateway_refuses_keys_of_another_suite_than_configured(
+        tmp_path: Path, gm_keys: Path, suite: str) -> None:
+    keys = gm_keys if suite == "international" else KEYS
+    config = Config(data_dir=tmp_path, keys_dir=keys, policies_dir=POLICIES, suite=suite)
+    with pytest.raises(ConfigurationError, match="suite"):
+        Gateway.open(config)
+
+
+def test_a_gm_gateway_refuses_an_ed25519_answer_key(tmp_path: Path, gm_keys: Path) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(gm_keys, keys)
+    shutil.copy(KEYS / "gateway.answer.key", keys / "gateway.answer.key")
+    config = Config(data_dir=tmp_path / "d", keys_dir=keys, policies_dir=POLICIES, suite="gm")
+    with pytest.raises(ConfigurationError, match="sm2"):
+        Gateway.open(config)
+
+
+def test_keys_init_for_the_gm_suite_writes_gm_data_keys_and_an_sm2_answer_key(
+        tmp_path: Path) -> None:
+    from gateway.cli import main
+    from gateway.crypto import load_keyring
+    from gateway.crypto.signers import load_signer, load_verifier
+
+    assert main(["keys", "init", str(tmp_path / "k"), "--suite", "gm"]) == 0
+    assert load_keyring(tmp_path / "k").active_suites() == {"gm"}
+    signer = load_signer(tmp_path / "k" / "gateway.answer.key")
+    assert signer.algorithm == SM2
+    assert load_verifier(tmp_path / "k" / "gateway.answer.pub").raw == signer.public.raw
+    assert "DEVELOPMENT" in (tmp_path / "k" / "gateway.answer.key").read_text()
