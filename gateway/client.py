@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,11 +12,14 @@ from typing import Any
 
 import grpc
 
+from gateway.answers import verify_answer
 from gateway.api import pb, rpc
 from gateway.clock import Clock, SystemClock
 from gateway.consent import new_terms, sign_terms
 from gateway.crypto import load_signing_key
-from gateway.request_signing import sign_request
+from gateway.crypto.signers import Verifier, load_verifier
+from gateway.errors import ConfigurationError
+from gateway.request_signing import HEADER_SALT, request_digest, sign_request
 
 # The development certificates name the server "localhost"; connecting by IP still checks it.
 DEFAULT_SERVER_NAME = "localhost"
@@ -29,16 +34,21 @@ class PartyCredentials:
     cert: Path
     key: Path
     signing_key: Path
+    #: The gateway's answer public key: answers are verified against it.
+    answer_key: Path | None = None
 
     @classmethod
     def from_keys_dir(cls, keys_dir: Path, party: str) -> PartyCredentials:
         """The credentials `credgate keys init` wrote for a party."""
+        answer_key = keys_dir / "gateway.answer.pub"
         return cls(
             party=party,
             ca=keys_dir / "ca.crt",
             cert=keys_dir / "parties" / f"{party}.crt",
             key=keys_dir / "parties" / f"{party}.key",
             signing_key=keys_dir / "parties" / f"{party}.sign.key",
+            # A key set made before answers were signed: its log key signs them.
+            answer_key=answer_key if answer_key.exists() else keys_dir / "gateway.log.pub",
         )
 
 
@@ -60,6 +70,8 @@ class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
     def __init__(self, key_path: Path, clock: Clock) -> None:
         self._key = load_signing_key(key_path)
         self._clock = clock
+        # The digest of the last request this thread signed (a signed answer names it).
+        self.last = threading.local()
 
     def intercept_unary_stream(self, continuation: Any, details: grpc.ClientCallDetails,
                                request: Any) -> Any:
@@ -73,8 +85,11 @@ class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
         if not method.startswith("/credgate.") or not hasattr(request, "SerializeToString"):
             return continuation(details, request)
         metadata = list(details.metadata or ())
-        metadata += sign_request(self._key, method, request.SerializeToString(deterministic=True),
-                                 now=self._clock.now())
+        request_bytes = request.SerializeToString(deterministic=True)
+        signed = sign_request(self._key, method, request_bytes, now=self._clock.now())
+        salt = base64.b64decode(dict(signed)[HEADER_SALT])
+        self.last.digest = request_digest(salt, request_bytes)
+        metadata += signed
         return continuation(_CallDetails(details, metadata), request)
 
 
@@ -115,7 +130,8 @@ class CredgateClient:
     """One party's connection to the gateway; use as a context manager."""
 
     def __init__(self, target: str, credentials: PartyCredentials, *,
-                 server_name: str = DEFAULT_SERVER_NAME, clock: Clock | None = None) -> None:
+                 server_name: str = DEFAULT_SERVER_NAME, clock: Clock | None = None,
+                 verify_answers: bool = True) -> None:
         self.credentials = credentials
         channel_credentials = grpc.ssl_channel_credentials(
             root_certificates=credentials.ca.read_bytes(),
@@ -128,8 +144,15 @@ class CredgateClient:
                      # What the gateway may send (gateway.server.MAX_MESSAGE_BYTES), not
                      # gRPC's default 4 MiB: a disclosure export is one message.
                      ("grpc.max_receive_message_length", 8 * 1024 * 1024)])
-        self.channel = grpc.intercept_channel(
-            self.raw_channel, RequestSigner(credentials.signing_key, clock or SystemClock()))
+        self.signer = RequestSigner(credentials.signing_key, clock or SystemClock())
+        self.channel = grpc.intercept_channel(self.raw_channel, self.signer)
+        # Answers are verified unless the caller turns it off; a client that cannot
+        # verify (no gateway key) refuses to start rather than trust unsigned answers.
+        self.answer_key: Verifier | None = None
+        if verify_answers:
+            if credentials.answer_key is None:
+                raise ConfigurationError("no gateway answer key to verify answers with")
+            self.answer_key = load_verifier(credentials.answer_key)
         self.records = rpc.RecordServiceStub(self.channel)
         self.queries = rpc.QueryServiceStub(self.channel)
         self.consents = rpc.ConsentServiceStub(self.channel)
@@ -165,11 +188,20 @@ class CredgateClient:
                       domains: Sequence[str] = (), occupations: Sequence[str] = (),
                       timeout: float = 10.0) -> pb.QuerySubjectResponse:
         """Look a person up for a purpose (with a consent id where the purpose needs one)."""
-        return self.queries.QuerySubject(
+        answer = self.queries.QuerySubject(
             pb.QuerySubjectRequest(subject_id=subject_id, purpose=purpose,
                                    categories=list(categories), consent_id=consent_id,
                                    domains=list(domains), occupations=list(occupations)),
             timeout=timeout)
+        return self._verified(answer, "/credgate.v1.QueryService/QuerySubject")
+
+    def _verified(self, answer: Any, method: str) -> Any:
+        """The answer, after checking the gateway's signature on it; raises BadSignature."""
+        if self.answer_key is not None:
+            verify_answer(answer, self.answer_key, method=method,
+                          party=self.credentials.party,
+                          request_digest=getattr(self.signer.last, "digest", None))
+        return answer
 
     def issue_consent(
         self, *, subject_id: str, grantee: str, purpose: str, categories: Sequence[str],
@@ -276,16 +308,18 @@ class CredgateClient:
     def green_channel(self, subject_id: str, purpose: str = "admin_licensing", *,
                       timeout: float = 10.0) -> pb.GreenChannelResponse:
         """Whether the person earns the green channel (容缺受理): yes or no."""
-        return self.checks.GreenChannelEligibility(
+        answer = self.checks.GreenChannelEligibility(
             pb.GreenChannelRequest(subject_id=subject_id, purpose=purpose), timeout=timeout)
+        return self._verified(answer, "/credgate.v1.CheckService/GreenChannelEligibility")
 
     def joint_punishment(self, subject_id: str, measure: str,
                          purpose: str = "joint_punishment", *,
                          timeout: float = 10.0) -> pb.JointPunishmentResponse:
         """Whether a joint punishment measure restricts the person."""
-        return self.checks.JointPunishmentCheck(
+        answer = self.checks.JointPunishmentCheck(
             pb.JointPunishmentRequest(subject_id=subject_id, measure=measure, purpose=purpose),
             timeout=timeout)
+        return self._verified(answer, "/credgate.v1.CheckService/JointPunishmentCheck")
 
     def revise_record(self, *, reason: str, record_id: str = "", source_record_id: str = "",
                       correction: Mapping[str, Any] | None = None,

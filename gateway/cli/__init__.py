@@ -17,6 +17,7 @@ import grpc
 
 from gateway import __version__
 from gateway.cli import (
+    answers,
     audit,
     blacklist,
     checks,
@@ -35,7 +36,7 @@ from gateway.cli import (
     submit,
 )
 from gateway.cli.common import CliError, rpc_failure
-from gateway.errors import CredgateError
+from gateway.errors import BadSignature, CredgateError
 from gateway.records.validate import holds_personal_number
 
 EXIT_OK = 0
@@ -43,7 +44,7 @@ EXIT_REFUSED = 1
 EXIT_BROKEN = 2
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
-                  policy, blacklist, audit, disclosure, report, console, demo)
+                  policy, blacklist, audit, disclosure, report, console, demo, answers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except grpc.RpcError as err:
         return rpc_failure(err, args)
+    except BadSignature as exc:
+        # The gateway's answer did not verify (gateway/answers.py): refused, not broken.
+        print(f"credgate: the gateway's answer is refused: {_safe(exc.message)}",
+              file=sys.stderr)
+        return EXIT_REFUSED
     except CredgateError as exc:
         # A garbled key file, a policy folder that does not load: one line, no traceback.
         print(f"credgate: {_safe(exc.message)}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from gateway.answers import save_answer
 from gateway.api import pb
 from gateway.cli.common import (
     EXIT_OK,
@@ -29,6 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     query.add_argument("--category", action="append", default=[], dest="categories",
                        help="limit to a category (repeatable)")
     query.add_argument("--consent", default="", help="consent id, where the purpose needs one")
+    query.add_argument("--save-answer", type=Path, default=None, metavar="FILE",
+                       help="keep the signed answer in FILE (check it later with "
+                            "credgate verify-answer)")
     add_client_options(query)
     query.set_defaults(handler=run_query)
 
@@ -38,6 +42,8 @@ def run_query(args: argparse.Namespace) -> int:
     with connect(args) as client:
         reply = client.query_subject(id_number_argument(args.subject_id), args.purpose,
                                      categories=args.categories, consent_id=args.consent)
+    if args.save_answer is not None:
+        save_answer(args.save_answer, reply)
     if args.json:
         print_json(message_dict(reply))
         return EXIT_OK

@@ -105,9 +105,11 @@ class CheckServicer(rpc.CheckServiceServicer):
                                                   city_today(gw.clock))
             seq = call.commit_allow(reason=f"{rule.code}: "
                                            f"{'eligible' if eligible else 'not eligible'}")
-            return pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
-                                           rule_text=rule.text(), rule_text_zh=rule.text_zh(),
-                                           audit_seq=seq)
+            answer = pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
+                                             rule_text=rule.text(), rule_text_zh=rule.text_zh(),
+                                             audit_seq=seq)
+            call.sign(answer)
+            return answer
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
     def JointPunishmentCheck(
@@ -133,9 +135,11 @@ class CheckServicer(rpc.CheckServiceServicer):
             seq = call.commit_allow(reason=f"{measure.code}: "
                                            f"{'restricted' if restricted else 'not restricted'}")
             authority = call.catalogue.parties[measure.authority]
-            return pb.JointPunishmentResponse(
+            answer = pb.JointPunishmentResponse(
                 restricted=restricted, measure=measure.code, measure_name_zh=measure.name_zh,
                 authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq)
+            call.sign(answer)
+            return answer
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
     def IncentiveEligibility(

@@ -18,13 +18,15 @@ from google.protobuf.message import Message
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 
+from gateway.answers import sign_answer
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
-from gateway.errors import AuditUnavailable, CredgateError
+from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError
 from gateway.identity import identify
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import PolicyState
 from gateway.records.catalogue import Catalogue, Party
+from gateway.request_signing import digest_of_audit_text
 from gateway.telemetry import StepSpan, trace_id_of
 
 log = logging.getLogger("credgate.services")
@@ -110,6 +112,16 @@ class CallFrame:
             # A blacklisted credit agency is refused on every call (issue 5).
             self.gw.blacklist.check(party)
         return party
+
+    def sign(self, answer: Message) -> None:
+        """Sign an answer after its audit entry (gateway/answers.py); fails closed."""
+        key = self.gw.answer_key
+        if key is None:  # Gateway.open always loads one; a hand-built gateway must too
+            raise ConfigurationError("the gateway has no answer key")
+        with self.step("sign"):
+            sign_answer(answer, signer=key, method=self.method, party=self.draft.requester,
+                        request_digest=digest_of_audit_text(self.draft.request_signature) or "",
+                        audit_seq=self.draft.seq, now=self.gw.clock.now())
 
     def step(self, name: str) -> StepSpan:
         """A request-path step span under this call (use with `with`)."""

@@ -147,5 +147,6 @@ class QueryServicer(rpc.QueryServiceServicer):
                 )
                 for r in released:
                     add_released(response.records, r, by_id.get(r.record_id))
-                return response
+            call.sign(response)
+            return response
         raise AssertionError("unreachable: audited_call aborts on every refusal")

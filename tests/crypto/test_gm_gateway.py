@@ -11,7 +11,7 @@ import pytest
 from gateway.app import Gateway
 from gateway.config import Config
 from gateway.crypto.keyring import DATA_KEYS_FILE, generate_keyring, keyring_toml
-from gateway.crypto.signers import SM2, generate_signer, signer_file_text
+from gateway.crypto.signers import SM2, generate_signer, signer_file_text, verifier_file_text
 from gateway.errors import ConfigurationError
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import NAME, debtor_record, identity_record
@@ -24,19 +24,23 @@ def gm_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     keys = tmp_path_factory.mktemp("gm") / "keys"
     shutil.copytree(KEYS, keys)
     (keys / DATA_KEYS_FILE).write_text(keyring_toml(generate_keyring("gm")), encoding="utf-8")
-    (keys / "gateway.answer.key").write_text(signer_file_text(generate_signer(SM2)),
+    signer = generate_signer(SM2)
+    (keys / "gateway.answer.key").write_text(signer_file_text(signer), encoding="utf-8")
+    (keys / "gateway.answer.pub").write_text(verifier_file_text(signer.public),
                                              encoding="utf-8")
     return keys
 
 
-def test_a_gm_gateway_seals_with_sm4_and_finds_by_hmac_sm3(
+def test_a_gm_gateway_seals_with_sm4_finds_by_hmac_sm3_and_signs_with_sm2(
         live_factory: Callable[..., LiveGateway], gm_keys: Path) -> None:
     live = live_factory(keys_dir=gm_keys, suite="gm")
     assert live.gw.keyring.suite.name == "gm" and live.gw.answer_key is not None
     assert live.gw.answer_key.algorithm == SM2
-    live.client("court").submit_records([debtor_record("G-1")])
-    live.client("public_security").submit_records([identity_record()])
-    reply = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    live.client("court", gm_keys).submit_records([debtor_record("G-1")])
+    live.client("public_security", gm_keys).submit_records([identity_record()])
+    # The client verifies the answer's SM2 signature against gateway.answer.pub.
+    reply = live.client("org_department", gm_keys).query_subject(ADULT, "cadre_selection")
+    assert reply.answer_signature.algorithm == SM2
     names = [f.value for r in reply.records if r.category == "identity"
              for f in r.fields if f.name == "name"]
     # The keyring holds gm keys only, so the clear name came through SM4-GCM.
