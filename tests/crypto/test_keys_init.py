@@ -62,7 +62,7 @@ def _store(keys: Path) -> Store:
 
 def test_layout_has_every_file_and_says_development_only(keys: Path) -> None:
     expected = ["ca.crt", "ca.key", "gateway.crt", "gateway.key", "gateway.log.key",
-                "gateway.log.pub", "data-keys.toml", "README.txt", MARKER_FILE,
+                "gateway.log.pub", "gateway.answer.key", "gateway.answer.pub", "data-keys.toml", "README.txt", MARKER_FILE,
                 "untrusted/ca.crt", "untrusted/court.crt", "untrusted/court.key",
                 f"parties/{UNKNOWN_PARTY}.crt", f"parties/{UNKNOWN_PARTY}.key"]
     for party in PARTIES:
@@ -76,8 +76,9 @@ def test_layout_has_every_file_and_says_development_only(keys: Path) -> None:
 
 def test_private_keys_are_mode_0600_and_marked_development(keys: Path) -> None:
     private = [*keys.glob("*.key"), *keys.glob("*/*.key"), keys / "data-keys.toml"]
-    # ca, gateway, gateway.log; TLS and signing key per party; unknown, untrusted; data keys
-    assert len(private) == 3 + 2 * len(PARTIES) + 2 + 1
+    # ca, gateway, gateway.log, gateway.answer; TLS and signing key per party; unknown,
+    # untrusted; data keys
+    assert len(private) == 4 + 2 * len(PARTIES) + 2 + 1
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert "DEVELOPMENT" in "".join(path.read_text().splitlines()[:3]), path
