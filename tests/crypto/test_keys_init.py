@@ -62,7 +62,8 @@ def _store(keys: Path) -> Store:
 
 def test_layout_has_every_file_and_says_development_only(keys: Path) -> None:
     expected = ["ca.crt", "ca.key", "gateway.crt", "gateway.key", "gateway.log.key",
-                "gateway.log.pub", "gateway.answer.key", "gateway.answer.pub", "data-keys.toml", "README.txt", MARKER_FILE,
+                "gateway.log.pub", "gateway.answer.key", "gateway.answer.pub", "data-keys.toml",
+                "README.txt", MARKER_FILE,
                 "untrusted/ca.crt", "untrusted/court.crt", "untrusted/court.key",
                 f"parties/{UNKNOWN_PARTY}.crt", f"parties/{UNKNOWN_PARTY}.key"]
     for party in PARTIES:
