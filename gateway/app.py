@@ -230,11 +230,16 @@ class Gateway:
     ) -> Gateway:
         """Load everything; raises ConfigurationError so a broken set-up never serves."""
         clock = clock or SystemClock()
-        if check_key_files(config.keys_dir):
+        development = check_key_files(config.keys_dir)
+        if development:
             log.warning("the keys in %s are marked DEVELOPMENT ONLY: whoever has a copy can "
                         "read every stored value and act as any party; never serve real "
                         "data with them", config.keys_dir)
         keyring = load_keyring(config.keys_dir)
+        if keyring.token is None and not development:
+            log.warning("the master and blind-index keys are in %s/data-keys.toml: file keys "
+                        "are for development; keep production keys in a PKCS#11 token "
+                        "(credgate keys init --pkcs11)", config.keys_dir)
         answer_key = load_answer_key(config, keyring)
         policy_dir = active_policy_dir(config)
         if policy_dir == config.policies_dir:
@@ -298,5 +303,7 @@ class Gateway:
         self.audit_evidence.close()  # a final checkpoint covering every committed entry
         self.audit.close()
         self.store.close()
+        if self.keyring.token is not None:
+            self.keyring.token.close()
         if self.rollout is not None:
             self.rollout.close()

@@ -78,6 +78,16 @@ class AuditUnavailable(CredgateError):
     status = "UNAVAILABLE"
 
 
+class KeyStoreUnavailable(CredgateError):
+    """The key store (a PKCS#11 token) failed; nothing is encrypted, decrypted or released."""
+
+    status = "UNAVAILABLE"
+
+    def __init__(self, message: str = "the key store is unavailable", **kw: str) -> None:
+        kw.setdefault("reason", "key_store_unavailable")
+        super().__init__(message, **kw)
+
+
 class StoreUnavailable(CredgateError):
     """The record store could not be read or written; nothing is released."""
 

@@ -28,10 +28,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.crypto.keyring import DATA_KEYS_FILE, generate_keyring_toml
+from gateway.crypto.keyring import (
+    DATA_KEYS_FILE,
+    Keyring,
+    generate_keyring_toml,
+    keyring_toml,
+    new_key_id,
+)
 from gateway.crypto.signatures import format_key_file, key_id
 from gateway.crypto.signers import generate_signer, signer_file_text, verifier_file_text
 from gateway.crypto.suites import INTERNATIONAL, suite
+from gateway.crypto.token import Token, TokenKey, TokenSettings
 from gateway.errors import ConfigurationError
 from gateway.records.catalogue import Party
 
@@ -394,3 +401,27 @@ def check_key_files(keys_dir: Path) -> bool:
             raise ConfigurationError(f"{path} may be read by other users (mode "
                                      f"{mode & 0o777:o}); make it 600")
     return False
+
+
+def init_token_keys(directory: Path, settings: TokenSettings, *, pin: str | None = None
+                    ) -> Keyring:
+    """Create a master key and a blind-index key in a PKCS#11 token and write the
+    data-keys.toml that names them (the pseudonym key stays in the file).
+
+    The token must exist and be initialised (for SoftHSM2: ``softhsm2-util --init-token``);
+    its PIN comes from ``pin`` or the settings' variable. Raises ConfigurationError when
+    the token cannot be opened.
+    """
+    token = Token(settings, pin=pin)
+    master_id, index_id = new_key_id("mk"), new_key_id("bi")
+    token.create_aes_key(master_id)
+    token.create_hmac_key(index_id)
+    pseudonym_id = new_key_id("ps")
+    keyring = Keyring(
+        master_keys={master_id: TokenKey(token, master_id, "aes")}, active_master_id=master_id,
+        index_keys={index_id: TokenKey(token, index_id, "hmac")}, active_index_id=index_id,
+        pseudonym_keys={pseudonym_id: suite(INTERNATIONAL).random_key()},
+        active_pseudonym_id=pseudonym_id, token=token)
+    _write(Path(directory) / DATA_KEYS_FILE, keyring_toml(keyring).encode("utf-8"),
+           private=True)
+    return keyring

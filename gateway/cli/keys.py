@@ -8,8 +8,9 @@ from pathlib import Path
 
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK
 from gateway.config import REPO_ROOT
+from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
-from gateway.keys import init_keys
+from gateway.keys import init_keys, init_token_keys
 from gateway.records.catalogue import load_catalogue
 
 
@@ -30,15 +31,33 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--suite", choices=("international", "gm"), default="international",
                       help="cipher suite of the data keys and the answer key: international "
                            "(AES-256-GCM, HMAC-SHA256, Ed25519) or gm (SM4-GCM, HMAC-SM3, SM2)")
+    init.add_argument("--pkcs11", metavar="MODULE", default=None,
+                      help="create the master and blind-index keys in a PKCS#11 token through "
+                           "this module (e.g. /usr/lib/softhsm/libsofthsm2.so); they never "
+                           "leave it (international suite only)")
+    init.add_argument("--token", metavar="LABEL", default=None,
+                      help="the token's label (with --pkcs11)")
+    init.add_argument("--pin-env", default=DEFAULT_PIN_ENV, metavar="VARIABLE",
+                      help="environment variable holding the token's user PIN "
+                           "(default: %(default)s)")
     init.set_defaults(handler=run_init)
 
 
 def run_init(args: argparse.Namespace) -> int:
     """Write a key set."""
+    if bool(args.pkcs11) != bool(args.token) or (args.pkcs11 and args.suite != "international"):
+        print("credgate: --pkcs11 MODULE and --token LABEL go together, with the "
+              "international suite", file=sys.stderr)
+        return EXIT_BROKEN
     try:
         catalogue = load_catalogue(args.policies)
         init_keys(args.directory, catalogue.parties.values(), force=args.force,
                   suite_name=args.suite)
+        if args.pkcs11:
+            keyring = init_token_keys(args.directory,
+                                      TokenSettings(args.pkcs11, args.token, args.pin_env))
+            print(f"master key {keyring.active_master_id} and blind-index key "
+                  f"{keyring.active_index_id} created in token {args.token!r}")
     except (CredgateError, FileExistsError, OSError) as exc:
         print(f"credgate: {exc}", file=sys.stderr)
         return EXIT_BROKEN

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +28,7 @@ __all__ = [
     "NONCE_SIZE",
     "TAG_SIZE",
     "Aead",
+    "AeadLike",
     "AuthenticationFailed",
     "BytesLike",
     "Sm4Gcm",
@@ -85,6 +87,16 @@ class Sm4Gcm:
 
 
 Aead = AESGCM | Sm4Gcm
+
+
+class AeadLike(Protocol):
+    """What the recipes need of an AEAD: AESGCM, Sm4Gcm, or a key held in a token."""
+
+    def encrypt(self, nonce: BytesLike, data: BytesLike, associated_data: BytesLike
+                ) -> bytes: ...  # pragma: no cover
+
+    def decrypt(self, nonce: BytesLike, data: BytesLike, associated_data: BytesLike
+                ) -> bytes: ...  # pragma: no cover
 # collections.abc.Buffer arrives in Python 3.12; these are the buffers we pass.
 BytesLike = bytes | bytearray | memoryview
 
@@ -115,12 +127,12 @@ def sm4_gcm(key: bytes) -> Sm4Gcm:
     return Sm4Gcm(key)
 
 
-def seal(cipher: Aead, nonce: BytesLike, plaintext: BytesLike, aad: BytesLike) -> bytes:
+def seal(cipher: AeadLike, nonce: BytesLike, plaintext: BytesLike, aad: BytesLike) -> bytes:
     """AEAD encrypt; returns ciphertext || tag. The nonce must never repeat for a key."""
     return cipher.encrypt(nonce, plaintext, aad)
 
 
-def open_(cipher: Aead, nonce: BytesLike, ciphertext: BytesLike, aad: BytesLike) -> bytes:
+def open_(cipher: AeadLike, nonce: BytesLike, ciphertext: BytesLike, aad: BytesLike) -> bytes:
     """AEAD decrypt; raises AuthenticationFailed when the tag does not verify."""
     try:
         return cipher.decrypt(nonce, ciphertext, aad)

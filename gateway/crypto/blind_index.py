@@ -22,6 +22,7 @@ from collections.abc import Callable
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.suites import SUITES
+from gateway.crypto.token import TokenKey
 from gateway.errors import InvalidArgument
 
 __all__ = [
@@ -53,8 +54,10 @@ def _message(id_number: str) -> bytes:
 
 
 def _index(keyring: Keyring, key_id: str, message: bytes) -> str:
-    suite = SUITES[keyring.index_suites[key_id]]
-    return f"{key_id}:{suite.mac(keyring.index_keys[key_id], message).hex()}"
+    key = keyring.index_keys[key_id]
+    if isinstance(key, TokenKey):  # HMAC-SHA256 inside the PKCS#11 token
+        return f"{key_id}:{key.mac(message).hex()}"
+    return f"{key_id}:{SUITES[keyring.index_suites[key_id]].mac(key, message).hex()}"
 
 
 def blind_index(keyring: Keyring, id_number: str) -> str:

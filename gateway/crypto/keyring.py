@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.suites import INTERNATIONAL, SUITES, Suite, suite
+from gateway.crypto.token import DEFAULT_PIN_ENV, Token, TokenKey, TokenSettings
 from gateway.errors import ConfigurationError
 
 DATA_KEYS_FILE = "data-keys.toml"
@@ -69,7 +70,14 @@ _FORMAT_COMMENT = """\
 """
 
 
-def _frozen(keys: Mapping[str, bytes]) -> Mapping[str, bytes]:
+#: A key's material: its bytes (a file key) or a reference to a key in a PKCS#11 token.
+KeyMaterial = bytes | TokenKey
+#: A token key's value in data-keys.toml: the key lives in the [pkcs11] token, labelled
+#: with its key id.
+TOKEN_KEY_VALUE = "pkcs11"
+
+
+def _frozen(keys: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(keys))
 
 
@@ -77,9 +85,9 @@ def _frozen(keys: Mapping[str, bytes]) -> Mapping[str, bytes]:
 class Keyring:
     """The data keys of one gateway; its repr shows key ids, never key bytes."""
 
-    master_keys: Mapping[str, bytes] = field(repr=False)
+    master_keys: Mapping[str, KeyMaterial] = field(repr=False)
     active_master_id: str
-    index_keys: Mapping[str, bytes] = field(repr=False)
+    index_keys: Mapping[str, KeyMaterial] = field(repr=False)
     active_index_id: str
     pseudonym_keys: Mapping[str, bytes] = field(repr=False)
     active_pseudonym_id: str
@@ -87,8 +95,10 @@ class Keyring:
     master_suites: Mapping[str, str] = field(default_factory=dict)
     index_suites: Mapping[str, str] = field(default_factory=dict)
     pseudonym_suites: Mapping[str, str] = field(default_factory=dict)
+    #: The PKCS#11 token that holds the keys given as TokenKey (None: file keys only).
+    token: Token | None = field(default=None, repr=False)
     # AEAD objects for the master keys, built once (a query opens ~20 fields).
-    _master_ciphers: Mapping[str, p.Aead] = field(init=False, repr=False)
+    _master_ciphers: Mapping[str, p.AeadLike] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sets = (
@@ -106,6 +116,13 @@ class Keyring:
             for key_id, key in keys.items():
                 if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
                     raise ConfigurationError(f"[{section}] has an invalid key id")
+                if isinstance(key, TokenKey):
+                    # Tokens offer the international suite only (see crypto/token.py).
+                    if section == "pseudonym" or suites.get(key_id, INTERNATIONAL) != \
+                            INTERNATIONAL:
+                        raise ConfigurationError(
+                            f"[{section}] key {key_id!r} cannot live in a PKCS#11 token")
+                    continue
                 # A master key's size is its suite's; HMAC keys are 32 bytes in both.
                 size = (suite(suites.get(key_id, INTERNATIONAL)).key_size
                         if section == "master" else p.KEY_SIZE)
@@ -129,7 +146,8 @@ class Keyring:
                                     self.pseudonym_suites)):
             full = {key_id: suites.get(key_id, INTERNATIONAL) for key_id in keys}
             object.__setattr__(self, name, MappingProxyType(full))
-        ciphers = {key_id: SUITES[self.master_suites[key_id]].aead(key)
+        ciphers = {key_id: key.aead() if isinstance(key, TokenKey)
+                   else SUITES[self.master_suites[key_id]].aead(key)
                    for key_id, key in self.master_keys.items()}
         object.__setattr__(self, "_master_ciphers", MappingProxyType(ciphers))
 
@@ -146,7 +164,7 @@ class Keyring:
         """The suite new values are sealed and indexed under (the active master key's)."""
         return SUITES[self.master_suites[self.active_master_id]]
 
-    def _master_cipher(self, key_id: str) -> p.Aead | None:
+    def _master_cipher(self, key_id: str) -> p.AeadLike | None:
         """The cached AEAD object of a master key, or None if the id is unknown."""
         return self._master_ciphers.get(key_id)
 
@@ -206,6 +224,7 @@ class Keyring:
             "master_suites": self.master_suites,
             "index_suites": self.index_suites,
             "pseudonym_suites": self.pseudonym_suites,
+            "token": self.token,
         }
         settings.update(changes)
         return Keyring(**settings)
@@ -237,6 +256,10 @@ def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
     """The data-keys.toml text for a keyring (it contains the secret keys)."""
     header = (_DEVELOPMENT_BANNER + "\n" if development else "") + _FORMAT_COMMENT
     lines = [header, f"version = {FORMAT_VERSION}"]
+    if keyring.token is not None:
+        token = keyring.token.settings
+        lines += ["", "[pkcs11]", f"module = {_toml_string(token.module)}",
+                  f"token = {_toml_string(token.token)}", f'pin_env = "{token.pin_env}"']
     sets = (
         ("master", keyring.master_keys, keyring.active_master_id, keyring.master_suites),
         ("blind_index", keyring.index_keys, keyring.active_index_id, keyring.index_suites),
@@ -245,7 +268,7 @@ def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
     )
     for section, keys, active, suites in sets:
         lines += ["", f"[{section}]", f'active = "{active}"', "", f"[{section}.keys]"]
-        lines += [f'"{kid}" = "{base64.b64encode(key).decode()}"' for kid, key in keys.items()]
+        lines += [f'"{kid}" = "{_key_text(key)}"' for kid, key in keys.items()]
         # Only keys of another suite than international are listed (older files stay valid).
         named = {kid: name for kid, name in suites.items() if name != INTERNATIONAL}
         if named:
@@ -254,14 +277,23 @@ def keyring_toml(keyring: Keyring, *, development: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _key_text(key: KeyMaterial) -> str:
+    return TOKEN_KEY_VALUE if isinstance(key, TokenKey) else base64.b64encode(key).decode()
+
+
+def _toml_string(text: str) -> str:
+    # A basic TOML string: backslashes and quotes escaped (module paths are plain text).
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def generate_keyring_toml(*, development: bool = False,
                           suite_name: str = INTERNATIONAL) -> str:
     """A fresh data-keys.toml text; ``development`` adds a loud DEVELOPMENT ONLY header."""
     return keyring_toml(generate_keyring(suite_name), development=development)
 
 
-def _key_set(doc: Mapping[str, Any], section: str
-             ) -> tuple[dict[str, bytes], str, dict[str, str]]:
+def _key_set(doc: Mapping[str, Any], section: str, token: Token | None = None
+             ) -> tuple[dict[str, KeyMaterial], str, dict[str, str]]:
     table = doc.get(section)
     if not isinstance(table, dict):
         raise ConfigurationError(f"data keys: missing [{section}] table")
@@ -270,8 +302,15 @@ def _key_set(doc: Mapping[str, Any], section: str
         raise ConfigurationError(f'data keys: [{section}] needs active = "<key id>"')
     if not isinstance(keys, dict) or not keys:
         raise ConfigurationError(f"data keys: [{section}.keys] needs at least one key")
-    decoded: dict[str, bytes] = {}
+    decoded: dict[str, KeyMaterial] = {}
     for key_id, text in keys.items():
+        if text == TOKEN_KEY_VALUE:
+            if token is None:
+                raise ConfigurationError(
+                    f"data keys: [{section}.keys] {key_id!r} is in a PKCS#11 token but the "
+                    "file has no [pkcs11] table")
+            decoded[key_id] = TokenKey(token, key_id, "aes" if section == "master" else "hmac")
+            continue
         try:
             if not isinstance(text, str):
                 raise ValueError
@@ -292,6 +331,19 @@ def _key_set(doc: Mapping[str, Any], section: str
     return decoded, active, dict(suites)
 
 
+def _open_token(table: Any) -> Token | None:
+    """The token a [pkcs11] table names, opened and logged in (None without the table)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict) or set(table) - {"module", "token", "pin_env"} or not all(
+            isinstance(table.get(name), str) and table.get(name) for name in ("module", "token")):
+        raise ConfigurationError('data keys: [pkcs11] needs module = "<path>" and token = '
+                                 '"<label>" (and optionally pin_env = "<variable>")')
+    settings = TokenSettings(table["module"], table["token"],
+                             table.get("pin_env") or DEFAULT_PIN_ENV)
+    return Token(settings)
+
+
 def parse_keyring_toml(text: str) -> Keyring:
     """Build a keyring from data-keys.toml text; raises ConfigurationError when invalid."""
     try:
@@ -300,8 +352,9 @@ def parse_keyring_toml(text: str) -> Keyring:
         raise ConfigurationError(f"data keys: not valid TOML ({exc})") from None
     if doc.get("version") != FORMAT_VERSION:
         raise ConfigurationError(f"data keys: expected version = {FORMAT_VERSION}")
-    master, master_id, master_suites = _key_set(doc, "master")
-    index, index_id, index_suites = _key_set(doc, "blind_index")
+    token = _open_token(doc.get("pkcs11"))
+    master, master_id, master_suites = _key_set(doc, "master", token)
+    index, index_id, index_suites = _key_set(doc, "blind_index", token)
     pseudonym, pseudonym_id, pseudonym_suites = _key_set(doc, "pseudonym")
     try:
         return Keyring(
@@ -309,11 +362,13 @@ def parse_keyring_toml(text: str) -> Keyring:
             active_master_id=master_id,
             index_keys=index,
             active_index_id=index_id,
-            pseudonym_keys=pseudonym,
+            # No token was given to _key_set for this set, so every key is bytes.
+            pseudonym_keys={k: v for k, v in pseudonym.items() if isinstance(v, bytes)},
             active_pseudonym_id=pseudonym_id,
             master_suites=master_suites,
             index_suites=index_suites,
             pseudonym_suites=pseudonym_suites,
+            token=token,
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"data keys: {exc.message}") from None

@@ -1,0 +1,111 @@
+"""Keys in a PKCS#11 token (SoftHSM2): created there, used there, and failing closed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pkcs11 import Attribute, KeyType
+
+from gateway.app import Gateway
+from gateway.cli import main
+from gateway.config import Config
+from gateway.crypto import decrypt_field, encrypt_field, load_keyring
+from gateway.crypto.keyring import DATA_KEYS_FILE
+from gateway.crypto.token import Token, TokenKey, TokenSettings
+from gateway.errors import ConfigurationError, DecryptionError
+from tests.crypto.softhsm import SoftHsm
+from tests.live_gateway import LiveGateway
+from tests.services.records_data import NAME, identity_record
+from tests.support import ADULT, KEYS, POLICIES
+
+
+@pytest.fixture(scope="module")
+def token(softhsm: SoftHsm) -> Token:
+    return Token(TokenSettings(softhsm.module, softhsm.label), pin=softhsm.pin)
+
+
+@pytest.fixture
+def pin(softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDGATE_PKCS11_PIN", softhsm.pin)
+
+
+@pytest.fixture(scope="module")
+def token_keys(softhsm: SoftHsm, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The development key set, with its master and blind-index keys made in the token."""
+    keys = tmp_path_factory.mktemp("token") / "keys"
+    shutil.copytree(KEYS, keys)
+    os.environ["CREDGATE_PKCS11_PIN"] = softhsm.pin
+    try:
+        assert main(["keys", "init", str(keys), "--force", "--pkcs11", softhsm.module,
+                     "--token", softhsm.label]) == 0
+    finally:
+        del os.environ["CREDGATE_PKCS11_PIN"]
+    return keys
+
+
+def test_the_token_seals_byte_for_byte_as_aes_256_gcm(token: Token) -> None:
+    """A blob does not depend on where its master key lives (same AEAD, same bytes)."""
+    token.run(lambda: token._session.generate_key(
+        KeyType.AES, 256, label="mk-compare", store=False,
+        template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True}))
+    held = TokenKey(token, "mk-compare", "aes")
+    raw = bytes(held._handle[Attribute.VALUE])
+    nonce, aad = bytes(12), b"context"
+    sealed = held.aead().encrypt(nonce, b"data key", aad)
+    assert AESGCM(raw).decrypt(nonce, sealed, aad) == b"data key"
+    assert held.aead().decrypt(nonce, AESGCM(raw).encrypt(nonce, b"x", aad), aad) == b"x"
+
+
+def test_keys_init_pkcs11_makes_keys_that_never_leave_the_token(
+        token_keys: Path, softhsm: SoftHsm, pin: None) -> None:
+    text = (token_keys / DATA_KEYS_FILE).read_text()
+    assert "[pkcs11]" in text and softhsm.label in text and softhsm.pin not in text
+    keyring = load_keyring(token_keys)
+    master = keyring.master_keys[keyring.active_master_id]
+    index = keyring.index_keys[keyring.active_index_id]
+    assert isinstance(master, TokenKey) and isinstance(index, TokenKey)
+    for key in (master, index):
+        assert key._handle[Attribute.SENSITIVE] and not key._handle[Attribute.EXTRACTABLE]
+    blob = encrypt_field(keyring, record_id="r", category="c", field="f", plaintext="值")
+    assert decrypt_field(keyring, record_id="r", category="c", field="f", blob=blob) == "值"
+    with pytest.raises(DecryptionError):
+        decrypt_field(keyring, record_id="r2", category="c", field="f", blob=blob)
+
+
+def test_a_gateway_with_token_keys_serves_and_fails_closed_when_the_token_goes(
+        live_factory: Callable[..., LiveGateway], token_keys: Path, pin: None) -> None:
+    live = live_factory(keys_dir=token_keys)
+    live.client("public_security", token_keys).submit_records([identity_record()])
+    reply = live.client("org_department", token_keys).query_subject(ADULT, "cadre_selection")
+    assert [f.value for r in reply.records for f in r.fields if f.name == "name"] == [NAME]
+    assert live.gw.keyring.token is not None
+    live.gw.keyring.token.close()  # the token is gone (removed, session lost)
+    with pytest.raises(grpc.RpcError) as refused:
+        live.client("org_department", token_keys).query_subject(ADULT, "cadre_selection")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert NAME not in str(refused.value.details())
+
+
+@pytest.mark.parametrize("breakage", ["no pin", "wrong pin", "no such token", "no such key"])
+def test_a_gateway_whose_token_is_unavailable_does_not_start(
+        token_keys: Path, tmp_path: Path, softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch,
+        breakage: str) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(token_keys, keys)
+    text = (keys / DATA_KEYS_FILE).read_text()
+    monkeypatch.setenv("CREDGATE_PKCS11_PIN", "0000" if breakage == "wrong pin" else softhsm.pin)
+    if breakage == "no pin":
+        monkeypatch.delenv("CREDGATE_PKCS11_PIN")
+    elif breakage == "no such token":
+        text = text.replace(f'"{softhsm.label}"', '"not-there"')
+    elif breakage == "no such key":
+        text = text.replace('"mk-', '"mk-0')
+    (keys / DATA_KEYS_FILE).write_text(text)
+    with pytest.raises(ConfigurationError):
+        Gateway.open(Config(data_dir=tmp_path / "d", keys_dir=keys, policies_dir=POLICIES))
