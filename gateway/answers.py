@@ -28,12 +28,13 @@ from google.protobuf.message import DecodeError, Message
 
 from gateway.api import pb
 from gateway.clock import rfc3339
+from gateway.crypto.sealing import BoxKey, BoxPublicKey
 from gateway.crypto.signers import Signer, Verifier
-from gateway.errors import BadSignature, InvalidArgument
+from gateway.errors import BadSignature, DecryptionError, InvalidArgument
 
 __all__ = [
-    "ANSWER_TYPES", "LABEL", "load_answer", "save_answer", "sign_answer", "statement",
-    "verify_answer",
+    "ANSWER_TYPES", "LABEL", "load_answer", "open_records", "save_answer", "seal_records",
+    "sign_answer", "statement", "verify_answer",
 ]
 
 LABEL = b"credgate/answer/v1"
@@ -122,3 +123,32 @@ def load_answer(path: Path) -> Message:
             DecodeError):
         raise InvalidArgument("not a saved credgate answer", reason="bad_answer_file") from None
     return answer
+
+
+def seal_records(answer: pb.QuerySubjectResponse, key: BoxPublicKey) -> None:
+    """Move an answer's records into ``sealed_records``, sealed to a party's X25519 key.
+
+    Sealing comes before signing, so the signature covers the bytes as they travel and
+    verifies without the party's private key.
+    """
+    inner = pb.SealedRecords()
+    inner.records.extend(answer.records)
+    answer.sealed_records = key.seal(inner.SerializeToString(deterministic=True))
+    answer.ClearField("records")
+
+
+def open_records(answer: pb.QuerySubjectResponse, key: BoxKey) -> pb.QuerySubjectResponse:
+    """A copy of a sealed answer with its records opened (the signature then covers the
+    sealed form only: keep the answer as received to prove it). Raises DecryptionError."""
+    opened = pb.QuerySubjectResponse()
+    opened.CopyFrom(answer)
+    if not answer.sealed_records:
+        return opened
+    inner = pb.SealedRecords()
+    try:
+        inner.ParseFromString(key.open(answer.sealed_records))
+    except DecodeError:
+        raise DecryptionError() from None
+    opened.ClearField("sealed_records")
+    opened.records.extend(inner.records)
+    return opened

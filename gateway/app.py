@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from gateway.config import Config
 from gateway.consent import ConsentRegistry
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
+from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
 from gateway.crypto.signers import Signer, load_signer
 from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError
@@ -53,6 +54,16 @@ def party_verify_key(keys_dir: Path, party_id: str) -> VerifyKey:
 POLICY_VERSIONS_DIR = "policy-versions"
 
 log = logging.getLogger("credgate")
+
+
+def load_seal_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, BoxPublicKey]:
+    """The X25519 keys parties registered (keys/parties/<id>.box.pub): their answers'
+    records are sealed to them."""
+    return {
+        p.id: load_box_public_key(keys_dir / "parties" / f"{p.id}.box.pub")
+        for p in catalogue.parties.values()
+        if (keys_dir / "parties" / f"{p.id}.box.pub").exists()
+    }
 
 
 def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, VerifyKey]:
@@ -202,6 +213,8 @@ class Gateway:
     log_key: SigningKey | None = None
     #: The gateway's answer key (the suite's algorithm): signs every answer it gives.
     answer_key: Signer | None = None
+    #: The parties' registered X25519 keys: their answers' records are sealed to them.
+    seal_keys: dict[str, BoxPublicKey] = field(default_factory=dict)
     rollout: PolicyRollout | None = None
 
     @property
@@ -217,6 +230,7 @@ class Gateway:
     def apply_policy(self, state: PolicyState) -> None:
         """Make a checked policy the running one, atomically."""
         self.requests.use_keys(load_party_keys(self.config.keys_dir, state.catalogue))
+        self.seal_keys = load_seal_keys(self.config.keys_dir, state.catalogue)
         self.consents.use_catalogue(state.catalogue)
         self.state = state  # the swap: one reference assignment
 
@@ -282,6 +296,7 @@ class Gateway:
             blacklist=Blacklist(store, keyring=keyring, ttl=config.blacklist_cache_s),
             log_key=log_key,
             answer_key=answer_key,
+            seal_keys=load_seal_keys(config.keys_dir, catalogue),
         )
         # Digests of requests verified before a restart are remembered again: a request
         # signed just before it cannot be replayed just after it.

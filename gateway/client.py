@@ -12,11 +12,12 @@ from typing import Any
 
 import grpc
 
-from gateway.answers import verify_answer
+from gateway.answers import open_records, verify_answer
 from gateway.api import pb, rpc
 from gateway.clock import Clock, SystemClock
 from gateway.consent import new_terms, sign_terms
 from gateway.crypto import load_signing_key
+from gateway.crypto.sealing import BoxKey, load_box_key
 from gateway.crypto.signers import Verifier, load_verifier
 from gateway.errors import ConfigurationError
 from gateway.request_signing import HEADER_SALT, request_digest, sign_request
@@ -36,11 +37,14 @@ class PartyCredentials:
     signing_key: Path
     #: The gateway's answer public key: answers are verified against it.
     answer_key: Path | None = None
+    #: The party's X25519 private key, if it registered one: sealed answers open with it.
+    box_key: Path | None = None
 
     @classmethod
     def from_keys_dir(cls, keys_dir: Path, party: str) -> PartyCredentials:
         """The credentials `credgate keys init` wrote for a party."""
         answer_key = keys_dir / "gateway.answer.pub"
+        box_key = keys_dir / "parties" / f"{party}.box.key"
         return cls(
             party=party,
             ca=keys_dir / "ca.crt",
@@ -49,6 +53,7 @@ class PartyCredentials:
             signing_key=keys_dir / "parties" / f"{party}.sign.key",
             # A key set made before answers were signed: its log key signs them.
             answer_key=answer_key if answer_key.exists() else keys_dir / "gateway.log.pub",
+            box_key=box_key if box_key.exists() else None,
         )
 
 
@@ -153,6 +158,8 @@ class CredgateClient:
             if credentials.answer_key is None:
                 raise ConfigurationError("no gateway answer key to verify answers with")
             self.answer_key = load_verifier(credentials.answer_key)
+        self.box_key: BoxKey | None = (None if credentials.box_key is None
+                                       else load_box_key(credentials.box_key))
         self.records = rpc.RecordServiceStub(self.channel)
         self.queries = rpc.QueryServiceStub(self.channel)
         self.consents = rpc.ConsentServiceStub(self.channel)
@@ -186,14 +193,26 @@ class CredgateClient:
     def query_subject(self, subject_id: str, purpose: str, *,
                       categories: Sequence[str] = (), consent_id: str = "",
                       domains: Sequence[str] = (), occupations: Sequence[str] = (),
+                      keep_sealed: bool = False,
                       timeout: float = 10.0) -> pb.QuerySubjectResponse:
-        """Look a person up for a purpose (with a consent id where the purpose needs one)."""
+        """Look a person up for a purpose (with a consent id where the purpose needs one).
+
+        The gateway's signature is checked first; records sealed to this party's X25519
+        key are then opened, unless ``keep_sealed`` (keep the answer exactly as signed,
+        e.g. to store it and prove it later; ``gateway.answers.open_records`` opens it).
+        Raises BadSignature, or DecryptionError when a sealed answer does not open.
+        """
         answer = self.queries.QuerySubject(
             pb.QuerySubjectRequest(subject_id=subject_id, purpose=purpose,
                                    categories=list(categories), consent_id=consent_id,
                                    domains=list(domains), occupations=list(occupations)),
             timeout=timeout)
-        return self._verified(answer, "/credgate.v1.QueryService/QuerySubject")
+        answer = self._verified(answer, "/credgate.v1.QueryService/QuerySubject")
+        if answer.sealed_records and not keep_sealed:
+            if self.box_key is None:
+                raise ConfigurationError("the answer is sealed and this client has no box key")
+            answer = open_records(answer, self.box_key)
+        return answer
 
     def _verified(self, answer: Any, method: str) -> Any:
         """The answer, after checking the gateway's signature on it; raises BadSignature."""

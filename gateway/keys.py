@@ -35,6 +35,7 @@ from gateway.crypto.keyring import (
     keyring_toml,
     new_key_id,
 )
+from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signatures import format_key_file, key_id
 from gateway.crypto.signers import generate_signer, signer_file_text, verifier_file_text
 from gateway.crypto.suites import INTERNATIONAL, suite
@@ -425,3 +426,19 @@ def init_token_keys(directory: Path, settings: TokenSettings, *, pin: str | None
     _write(Path(directory) / DATA_KEYS_FILE, keyring_toml(keyring).encode("utf-8"),
            private=True)
     return keyring
+
+
+def write_box_pair(keys_dir: Path, party: str) -> None:
+    """Make an X25519 key pair for a party: ``parties/<id>.box.key`` (0600), kept by the
+    party, and ``parties/<id>.box.pub``, whose presence in the gateway's keys folder
+    registers it (the party's answers are then sealed to it)."""
+    if not _PARTY_ID.fullmatch(party):
+        raise ConfigurationError("not a usable party id")
+    key = generate_box_key()
+    folder = Path(keys_dir) / "parties"
+    _write(folder / f"{party}.box.key",
+           f"# X25519 private key of party {party}: opens its sealed answers\n{key.text()}\n"
+           .encode("ascii"), private=True)
+    _write(folder / f"{party}.box.pub",
+           f"# X25519 public key of party {party}\n{key.public.text()}\n".encode("ascii"),
+           private=False)

@@ -10,7 +10,7 @@ from gateway.cli.common import EXIT_BROKEN, EXIT_OK
 from gateway.config import REPO_ROOT
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
-from gateway.keys import init_keys, init_token_keys
+from gateway.keys import init_keys, init_token_keys, write_box_pair
 from gateway.records.catalogue import load_catalogue
 
 
@@ -41,6 +41,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="environment variable holding the token's user PIN "
                            "(default: %(default)s)")
     init.set_defaults(handler=run_init)
+    box = actions.add_parser(
+        "box-key", help="make a party's X25519 key pair: its answers are then sealed to it",
+        description="Write parties/PARTY.box.key (the party keeps it; the client opens sealed "
+                    "answers with it) and parties/PARTY.box.pub (in the gateway's keys folder "
+                    "it registers the key: the records of the party's answers are sealed to "
+                    "it, so a TLS-terminating proxy sees only ciphertext).")
+    box.add_argument("party")
+    box.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
+                     help="keys folder (default: the development keys)")
+    box.set_defaults(handler=run_box_key)
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -62,4 +72,11 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"credgate: {exc}", file=sys.stderr)
         return EXIT_BROKEN
     print(f"development keys for {len(catalogue.parties)} parties written to {args.directory}")
+    return EXIT_OK
+
+
+def run_box_key(args: argparse.Namespace) -> int:
+    """Write a party's box key pair."""
+    write_box_pair(args.keys, args.party)
+    print(f"X25519 key pair of {args.party} written to {args.keys / 'parties'}")
     return EXIT_OK

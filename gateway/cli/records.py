@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.answers import save_answer
+from gateway.answers import open_records, save_answer
 from gateway.api import pb
 from gateway.cli.common import (
     EXIT_OK,
@@ -40,10 +40,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_query(args: argparse.Namespace) -> int:
     """Query a person and print what was released."""
     with connect(args) as client:
+        # A saved answer is kept exactly as signed (sealed, if it came sealed).
         reply = client.query_subject(id_number_argument(args.subject_id), args.purpose,
-                                     categories=args.categories, consent_id=args.consent)
+                                     categories=args.categories, consent_id=args.consent,
+                                     keep_sealed=args.save_answer is not None)
     if args.save_answer is not None:
         save_answer(args.save_answer, reply)
+        if reply.sealed_records and client.box_key is not None:
+            reply = open_records(reply, client.box_key)
     if args.json:
         print_json(message_dict(reply))
         return EXIT_OK

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import grpc
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
+from gateway.answers import seal_records
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
@@ -147,6 +148,10 @@ class QueryServicer(rpc.QueryServiceServicer):
                 )
                 for r in released:
                     add_released(response.records, r, by_id.get(r.record_id))
+                # A party with a registered X25519 key gets its records sealed to it.
+                seal_key = gw.seal_keys.get(party.id)
+                if seal_key is not None:
+                    seal_records(response, seal_key)
             call.sign(response)
             return response
         raise AssertionError("unreachable: audited_call aborts on every refusal")
