@@ -152,11 +152,10 @@ class CredgateClient:
         self.signer = RequestSigner(credentials.signing_key, clock or SystemClock())
         self.channel = grpc.intercept_channel(self.raw_channel, self.signer)
         # Answers are verified unless the caller turns it off; a client that cannot
-        # verify (no gateway key) refuses to start rather than trust unsigned answers.
+        # verify (no gateway key) refuses every signed answer rather than trust it.
+        self.verify_answers = verify_answers
         self.answer_key: Verifier | None = None
-        if verify_answers:
-            if credentials.answer_key is None:
-                raise ConfigurationError("no gateway answer key to verify answers with")
+        if verify_answers and credentials.answer_key is not None:
             self.answer_key = load_verifier(credentials.answer_key)
         self.box_key: BoxKey | None = (None if credentials.box_key is None
                                        else load_box_key(credentials.box_key))
@@ -216,7 +215,9 @@ class CredgateClient:
 
     def _verified(self, answer: Any, method: str) -> Any:
         """The answer, after checking the gateway's signature on it; raises BadSignature."""
-        if self.answer_key is not None:
+        if self.verify_answers:
+            if self.answer_key is None:
+                raise ConfigurationError("no gateway answer key to verify the answer with")
             verify_answer(answer, self.answer_key, method=method,
                           party=self.credentials.party,
                           request_digest=getattr(self.signer.last, "digest", None))

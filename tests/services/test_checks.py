@@ -34,8 +34,9 @@ def test_green_channel_answers_yes_or_no_with_the_rule(live: LiveGateway) -> Non
     assert reply.rule_text_zh == "近3年无失信记录，或有守信记录且无严重失信记录"
     assert "3 years" in reply.rule_text and reply.audit_seq > 0
     # Nothing else is answered: no record, no category, no date.
-    assert {f.name for f, _ in reply.ListFields()} <= {"eligible", "rule", "rule_text",
-                                                        "rule_text_zh", "audit_seq"}
+    # (answer_signature is the gateway's signature over this very answer: no personal data)
+    assert {f.name for f, _ in reply.ListFields()} <= {
+        "answer_signature", "eligible", "rule", "rule_text", "rule_text_zh", "audit_seq"}
 
 
 def test_green_channel_rule(live: LiveGateway) -> None:
@@ -71,7 +72,7 @@ def test_joint_punishment_answers_measure_and_authority_only(live: LiveGateway) 
             reply.authority_name_zh) == (True, "high_consumption", "限制高消费", "court",
                                          "中级人民法院")
     assert {f.name for f, _ in reply.ListFields()} <= {
-        "restricted", "measure", "measure_name_zh", "authority", "authority_name_zh",
+        "answer_signature", "restricted", "measure", "measure_name_zh", "authority", "authority_name_zh",
         "audit_seq"}
     assert checker.joint_punishment(ADULT, "company_officer").authority == "market_regulator"
     assert not checker.joint_punishment(OTHER_ADULT, "high_consumption").restricted
