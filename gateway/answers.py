@@ -43,7 +43,8 @@ SAVED_FORMAT = "credgate-answer/v1"
 #: The answers the gateway signs, by full message name (for saved answers).
 ANSWER_TYPES: dict[str, type[Message]] = {
     cls.DESCRIPTOR.full_name: cls
-    for cls in (pb.QuerySubjectResponse, pb.GreenChannelResponse, pb.JointPunishmentResponse)
+    for cls in (pb.QuerySubjectResponse, pb.GreenChannelResponse, pb.JointPunishmentResponse,
+                pb.IncentiveResponse)
 }
 _length = struct.Struct(">I").pack
 

@@ -361,9 +361,10 @@ class CredgateClient:
     def incentive(self, subject_id: str, incentive: str, purpose: str = "incentive", *,
                   consent_id: str = "", timeout: float = 10.0) -> pb.IncentiveResponse:
         """Whether the person qualifies for an incentive measure (守信激励): yes or no."""
-        return self.checks.IncentiveEligibility(
+        answer = self.checks.IncentiveEligibility(
             pb.IncentiveRequest(subject_id=subject_id, incentive=incentive, purpose=purpose,
                                 consent_id=consent_id), timeout=timeout)
+        return self._verified(answer, "/credgate.v1.CheckService/IncentiveEligibility")
 
     def export_disclosure(self, categories: Sequence[str] = (), *,
                           timeout: float = 600.0) -> ExportedDisclosure:

@@ -175,9 +175,11 @@ class CheckServicer(rpc.CheckServiceServicer):
             seq = call.commit_allow(reason=f"{incentive.code}: "
                                            f"{'eligible' if eligible else 'not eligible'}")
             authority = call.catalogue.parties[incentive.authority]
-            return pb.IncentiveResponse(
+            answer = pb.IncentiveResponse(
                 eligible=eligible, incentive=incentive.code,
                 incentive_name_zh=incentive.name_zh, rule_text=incentive.text(),
                 rule_text_zh=incentive.text_zh(), authority=authority.id,
                 authority_name_zh=authority.name_zh, audit_seq=seq)
+            call.sign(answer)
+            return answer
         raise AssertionError("unreachable: audited_call aborts on every refusal")

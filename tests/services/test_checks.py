@@ -72,8 +72,8 @@ def test_joint_punishment_answers_measure_and_authority_only(live: LiveGateway) 
             reply.authority_name_zh) == (True, "high_consumption", "限制高消费", "court",
                                          "中级人民法院")
     assert {f.name for f, _ in reply.ListFields()} <= {
-        "answer_signature", "restricted", "measure", "measure_name_zh", "authority", "authority_name_zh",
-        "audit_seq"}
+        "answer_signature", "restricted", "measure", "measure_name_zh", "authority",
+        "authority_name_zh", "audit_seq"}
     assert checker.joint_punishment(ADULT, "company_officer").authority == "market_regulator"
     assert not checker.joint_punishment(OTHER_ADULT, "high_consumption").restricted
     # Measures only act on the categories (and severities) the catalogue maps them to.

@@ -14,8 +14,9 @@ from tests.services.lifecycle_support import audit_entries, refused, self_consen
 from tests.services.records_data import debtor_record, penalty_record
 from tests.support import ADULT, OTHER_ADULT
 
+# answer_signature: the gateway's signature over this very answer (no personal data).
 ANSWER = {"eligible", "incentive", "incentive_name_zh", "rule_text", "rule_text_zh",
-          "authority", "authority_name_zh", "audit_seq"}
+          "authority", "authority_name_zh", "audit_seq", "answer_signature"}
 
 
 def volunteer_record(subject: str = ADULT, source: str = "VOL-1") -> dict[str, Any]:
