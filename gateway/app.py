@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
 from gateway.audit.backend import Backend, PostgresBackend, SqliteBackend
+from gateway.audit.entry import AuditEntry
 from gateway.audit.search import AuditSearch
 from gateway.audit.seen import SeenCheckpoint
 from gateway.audit.shared import SharedAuditLog
@@ -233,6 +235,31 @@ class Gateway:
         self.seal_keys = load_seal_keys(self.config.keys_dir, state.catalogue)
         self.consents.use_catalogue(state.catalogue)
         self.state = state  # the swap: one reference assignment
+
+    def reload_keys(self, *, by: str = "operator") -> list[str]:
+        """Take the key file's keys while serving (online rotation); returns what changed.
+
+        The new keys must keep every key in use and be of the configured suite; each new
+        active key is an audit entry (``keys.rotate``). Raises ConfigurationError, and then
+        the running keys stay as they were.
+        """
+        new = load_keyring(self.config.keys_dir)
+        if new.active_suites() != {self.config.suite}:
+            raise ConfigurationError("the new active keys are not of the configured suite")
+        before = (self.keyring.active_master_id, self.keyring.active_index_id,
+                  self.keyring.active_pseudonym_id)
+        self.keyring.adopt(new)
+        after = (new.active_master_id, new.active_index_id, new.active_pseudonym_id)
+        changes = [f"{kind} key {key_id} active" for kind, old, key_id in zip(
+            ("master", "blind-index", "pseudonym"), before, after, strict=True) if old != key_id]
+        for change in changes:
+            self.audit.append(AuditEntry(
+                time=self.clock.now(), trace_id="", requester=by, action="keys.rotate",
+                purpose="supervision", subject_index="", categories=(), fields_released=(),
+                consent_id="", policy_rule="", policy_version=self.state.version,
+                decision="allow", reason=change, request_id=f"keys-{uuid.uuid4()}",
+                record_count=0))
+        return changes
 
     @classmethod
     def open(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
-from gateway.cli.common import EXIT_BROKEN, EXIT_OK
+from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
 from gateway.config import REPO_ROOT
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
 from gateway.keys import init_keys, init_token_keys, write_box_pair
 from gateway.records.catalogue import load_catalogue
+from gateway.rotation import KINDS, Progress, reencrypt_store, rotate_key_file
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -51,6 +53,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     box.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
                      help="keys folder (default: the development keys)")
     box.set_defaults(handler=run_box_key)
+    rotate = actions.add_parser(
+        "rotate", help="make a fresh master or blind-index key active (old keys stay)",
+        description="Add a fresh key to data-keys.toml (in the PKCS#11 token when the active "
+                    "key lives there) and make it active. Old keys stay, so everything "
+                    "stored still opens and is still found. Then send SIGHUP to every "
+                    "serving instance (each logs the change in the audit log) and run "
+                    "`credgate keys reencrypt`.")
+    rotate.add_argument("kind", choices=KINDS)
+    rotate.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
+                        help="keys folder (default: the development keys)")
+    rotate.set_defaults(handler=run_rotate)
+    again = actions.add_parser(
+        "reencrypt", help="move every stored record under the active keys, while serving",
+        description="Re-wrap every data key and recompute every blind index under the "
+                    "active keys, record by record with a compare-and-set, so the gateway "
+                    "keeps serving and two runs at once are safe. Run it after every "
+                    "instance took the rotated keys (SIGHUP). Killed, it resumes where it "
+                    "stopped when run again. Exit 1 if a record did not open.")
+    again.add_argument("--config", type=Path, default=None, help="gateway config file")
+    again.add_argument("--keys", type=Path, default=None, help="keys folder")
+    again.add_argument("--data-dir", type=Path, default=None, help="data folder (SQLite)")
+    again.add_argument("--database", default=None, help="sqlite or a postgresql:// conninfo")
+    again.add_argument("--batch", type=int, default=200, help="records per page")
+    again.set_defaults(handler=run_reencrypt)
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -80,3 +106,42 @@ def run_box_key(args: argparse.Namespace) -> int:
     write_box_pair(args.keys, args.party)
     print(f"X25519 key pair of {args.party} written to {args.keys / 'parties'}")
     return EXIT_OK
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    """Rotate one key kind in the key file."""
+    _, key_id = rotate_key_file(args.keys, args.kind)
+    print(f"{args.kind} key {key_id} is active; send SIGHUP to every instance, then run "
+          "`credgate keys reencrypt`")
+    return EXIT_OK
+
+
+def run_reencrypt(args: argparse.Namespace) -> int:
+    """Re-encrypt the configured store under the active keys, with a progress line."""
+    from gateway.app import open_store
+    from gateway.config import load_config
+    from gateway.crypto import load_keyring
+
+    config = load_config(args.config, keys_dir=args.keys, data_dir=args.data_dir,
+                         database=args.database)
+    keyring = load_keyring(config.keys_dir)
+    store = open_store(config)
+    started = time.monotonic()
+
+    def show(progress: Progress) -> None:
+        rate = progress.seen / max(time.monotonic() - started, 1e-9)
+        print(f"\rre-encrypting: {progress.seen} seen, {progress.rekeyed} moved, "
+              f"{progress.already} already current, {progress.failed} failed "
+              f"({rate:,.0f} records/s)", end="", file=sys.stderr, flush=True)
+
+    try:
+        done = reencrypt_store(store, keyring, batch=max(1, args.batch), on_progress=show)
+    finally:
+        store.close()
+        if keyring.token is not None:
+            keyring.token.close()
+    print(file=sys.stderr)
+    print(f"{done.rekeyed} record(s) moved under master key {keyring.active_master_id} and "
+          f"blind-index key {keyring.active_index_id}; {done.already} already were"
+          + (f"; {done.failed} did not open" if done.failed else ""))
+    return EXIT_REFUSED if done.failed else EXIT_OK

@@ -87,12 +87,17 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
     print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops, "
-          "SIGHUP rolls out the policy files", file=sys.stderr)
+          "SIGHUP takes rotated keys and rolls out the policy files", file=sys.stderr)
     while not flags["terminate"]:  # a stop is never lost to a reload arriving with it
         time.sleep(0.2)
         if flags["terminate"] or not flags["reload"]:
             continue
         flags["reload"] = False
+        try:  # keys first: a rotation (credgate keys rotate) is taken while serving
+            for change in gw.reload_keys():
+                print(f"credgate: {change}", file=sys.stderr)
+        except CredgateError as err:
+            print(f"credgate: key reload refused: {err.message}", file=sys.stderr)
         try:
             record = reload_from_files(gw)
         except CredgateError as err:

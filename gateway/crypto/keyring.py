@@ -186,6 +186,24 @@ class Keyring:
             active_pseudonym_id=pseudonym_id,
             pseudonym_suites={**self.pseudonym_suites, pseudonym_id: chosen.name})
 
+    def adopt(self, new: Keyring) -> None:
+        """Take a newer keyring's keys in place (online rotation); raises ConfigurationError
+        unless it keeps every key of this one, so nothing stored stops opening.
+
+        Every part the recipes read is replaced key maps first, active ids last: a call
+        running meanwhile that reads a new active id finds its key already there.
+        """
+        for mine, theirs, section in ((self.master_keys, new.master_keys, "master"),
+                                      (self.index_keys, new.index_keys, "blind_index"),
+                                      (self.pseudonym_keys, new.pseudonym_keys, "pseudonym")):
+            if not set(mine) <= set(theirs):
+                raise ConfigurationError(f"the new keys drop [{section}] keys still in use; "
+                                         "remove a key only after `credgate keys reencrypt`")
+        for name in ("_master_ciphers", "master_suites", "index_suites", "pseudonym_suites",
+                     "master_keys", "index_keys", "pseudonym_keys", "token",
+                     "active_master_id", "active_index_id", "active_pseudonym_id"):
+            object.__setattr__(self, name, getattr(new, name))
+
     def master_suite(self, key_id: str) -> Suite | None:
         """The suite of a master key, or None if the id is unknown."""
         name = self.master_suites.get(key_id)

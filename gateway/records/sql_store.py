@@ -22,6 +22,7 @@ from gateway.records.sql_rows import (
     INSERT_RECORD,
     SELECT_RECORD,
     consent_from_row,
+    encode_fields,
     record_from_row,
     record_params,
 )
@@ -116,6 +117,26 @@ class SqlStore(SqlLifecycle, SqlRequests):
             f"{SELECT_RECORD} WHERE category IN {marks(kinds)} AND state = 'active' "
             "AND record_id > ? ORDER BY record_id LIMIT ?", (*kinds, after, limit)))
         return [record_from_row(r) for r in rows]
+
+    def records_page(self, *, after: str = "", limit: int = 500) -> list[StoredRecord]:
+        """Records in any state, by record id after `after` (for re-encryption)."""
+        rows = self._db.read(lambda sql: sql.all(
+            f"{SELECT_RECORD} WHERE record_id > ? ORDER BY record_id LIMIT ?", (after, limit)))
+        return [record_from_row(r) for r in rows]
+
+    def rekey_record(self, old: StoredRecord, new: StoredRecord) -> bool:
+        """Replace a record's blind index and ciphertexts, only if they are still `old`'s.
+
+        A compare-and-set: two re-encryptions (or a re-encryption and any other write)
+        racing on one record cannot overwrite each other; the loser gets False.
+        """
+        return self._db.write(lambda sql: sql.one(
+            "UPDATE records SET subject_index = ?, subject_ct = ?, fields = ? "
+            "WHERE record_id = ? AND subject_index = ? AND subject_ct = ? AND fields = ? "
+            "RETURNING record_id",
+            (new.subject_index, new.subject_ciphertext, encode_fields(new.fields),
+             old.record_id, old.subject_index, old.subject_ciphertext,
+             encode_fields(old.fields)))) is not None
 
     # -- consents -----------------------------------------------------------------
 

@@ -70,6 +70,14 @@ class RecordStore(Protocol):
         """
         ...
 
+    def records_page(self, *, after: str = "", limit: int = 500) -> list[StoredRecord]:
+        """Records in any state, by record id after `after` (for re-encryption)."""
+        ...
+
+    def rekey_record(self, old: StoredRecord, new: StoredRecord) -> bool:
+        """Replace blind index and ciphertexts if still `old`'s (compare-and-set)."""
+        ...
+
     def put_consent(self, row: ConsentRow) -> bool:
         """Register a consent; False when the same artefact was registered before.
 

@@ -1,0 +1,157 @@
+"""Online key rotation: a new active key, then every stored value moved under it.
+
+1. ``rotate_key_file`` (``credgate keys rotate master|index``) adds a fresh key to
+   data-keys.toml (in the PKCS#11 token when the active key lives there) and makes it
+   active; the old keys stay, so everything stored still opens and is still found.
+2. Each serving instance takes the new keys in place (``Gateway.reload_keys``, on
+   SIGHUP); the change is an audit entry. Lookups already try every index key.
+3. ``reencrypt_store`` (``credgate keys reencrypt``) walks the records by id and, for
+   each one not yet under the active keys, re-wraps every data key, re-seals values of
+   the other suite, and recomputes the blind index, then writes the record back with a
+   compare-and-set: a record changed meanwhile (by another re-encryption, on another
+   instance) is re-read, never overwritten. A killed run is resumed by running it
+   again: records already under the active keys are recognised from their key ids
+   alone and skipped.
+
+Run step 3 only once every instance serves the new keys: an instance still on the old
+keyring does not find a record whose blind index was rewritten under the new key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gateway.crypto import blind_index, decrypt_field, load_keyring
+from gateway.crypto.fields import key_id_of, reencrypt_field, suite_of
+from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, new_key_id
+from gateway.crypto.suites import INTERNATIONAL
+from gateway.crypto.token import TokenKey
+from gateway.errors import ConfigurationError, DecryptionError
+from gateway.keys import MARKER_FILE, _write
+from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.model import StoredRecord, StoredValue
+from gateway.records.store import RecordStore
+
+__all__ = ["Progress", "reencrypt_store", "rekeyed", "rotate_key_file", "under_active_keys"]
+
+KINDS = ("master", "index")
+
+
+def rotate_key_file(keys_dir: Path, kind: str) -> tuple[Keyring, str]:
+    """Make a fresh master or blind-index key active in keys_dir/data-keys.toml.
+
+    Returns the new keyring and the new key's id. The key is made in the token when the
+    active key of that kind lives in one. Raises ConfigurationError.
+    """
+    if kind not in KINDS:
+        raise ConfigurationError("rotate master or index")
+    keyring = load_keyring(keys_dir)
+    key_id = new_key_id("mk" if kind == "master" else "bi")
+    keys = keyring.master_keys if kind == "master" else keyring.index_keys
+    active = keys[keyring.active_master_id if kind == "master" else keyring.active_index_id]
+    if isinstance(active, TokenKey):
+        if kind == "master":
+            active.token.create_aes_key(key_id)
+            rotated = keyring._replace(
+                master_keys={**keyring.master_keys,
+                             key_id: TokenKey(active.token, key_id, "aes")},
+                active_master_id=key_id,
+                master_suites={**keyring.master_suites, key_id: INTERNATIONAL})
+        else:
+            active.token.create_hmac_key(key_id)
+            rotated = keyring._replace(
+                index_keys={**keyring.index_keys, key_id: TokenKey(active.token, key_id, "hmac")},
+                active_index_id=key_id,
+                index_suites={**keyring.index_suites, key_id: INTERNATIONAL})
+    elif kind == "master":
+        rotated = keyring.with_new_master(key_id)
+    else:
+        rotated = keyring.with_new_index_key(key_id)
+    development = (Path(keys_dir) / MARKER_FILE).exists()
+    _write(Path(keys_dir) / DATA_KEYS_FILE,
+           keyring_toml(rotated, development=development).encode("utf-8"), private=True)
+    return rotated, key_id
+
+
+def _blob_current(keyring: Keyring, blob: bytes) -> bool:
+    try:
+        return key_id_of(blob) == keyring.active_master_id and suite_of(blob) == \
+            keyring.suite.name
+    except DecryptionError:
+        return False
+
+
+def under_active_keys(keyring: Keyring, record: StoredRecord) -> bool:
+    """Whether a record's index and every ciphertext already use the active keys."""
+    if not record.subject_index.startswith(f"{keyring.active_index_id}:"):
+        return False
+    if not _blob_current(keyring, record.subject_ciphertext):
+        return False
+    return all(v.ciphertext is None or _blob_current(keyring, v.ciphertext)
+               for v in record.fields.values())
+
+
+def rekeyed(keyring: Keyring, record: StoredRecord) -> StoredRecord:
+    """The record under the active keys; raises DecryptionError when a value does not open."""
+    def again(field: str, blob: bytes) -> bytes:
+        if _blob_current(keyring, blob):
+            return blob
+        return reencrypt_field(keyring, record_id=record.record_id,
+                               category=record.category, field=field, blob=blob)
+
+    subject = decrypt_field(keyring, record_id=record.record_id, category=record.category,
+                            field=SUBJECT_FIELD, blob=record.subject_ciphertext)
+    fields = {name: value if value.ciphertext is None
+              else StoredValue(ciphertext=again(name, value.ciphertext))
+              for name, value in record.fields.items()}
+    return replace(record, subject_index=blind_index(keyring, subject),
+                   subject_ciphertext=again(SUBJECT_FIELD, record.subject_ciphertext),
+                   fields=fields)
+
+
+@dataclass
+class Progress:
+    """What a re-encryption did so far."""
+
+    seen: int = 0
+    rekeyed: int = 0
+    already: int = 0
+    #: Records another writer changed first; re-read and finished (or left to it).
+    raced: int = 0
+    #: Records whose values did not open under any key (left as they were).
+    failed: int = 0
+
+
+def reencrypt_store(store: RecordStore, keyring: Keyring, *, batch: int = 200,
+                    on_progress: Callable[[Progress], None] | None = None) -> Progress:
+    """Move every record under the active keys, safely beside serving and other runs."""
+    progress = Progress()
+    after = ""
+    while True:
+        page = store.records_page(after=after, limit=batch)
+        if not page:
+            return progress
+        for record in page:
+            progress.seen += 1
+            for _attempt in range(3):
+                if under_active_keys(keyring, record):
+                    progress.already += 1
+                    break
+                try:
+                    new = rekeyed(keyring, record)
+                except DecryptionError:
+                    progress.failed += 1
+                    break
+                if store.rekey_record(record, new):
+                    progress.rekeyed += 1
+                    break
+                progress.raced += 1
+                fresh = store.get_record(record.record_id)
+                if fresh is None:
+                    break
+                record = fresh
+        after = page[-1].record_id
+        if on_progress is not None:
+            on_progress(progress)
