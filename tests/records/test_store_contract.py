@@ -500,3 +500,29 @@ def test_postgres_closed_store_refuses(pg_store: PostgresStore) -> None:
     pg_store.close()
     with pytest.raises(StoreUnavailable):
         pg_store.get_consent("consent-1")
+
+
+# -- re-encryption: paging and compare-and-set ------------------------------------------
+
+
+def test_rekey_is_a_compare_and_set_and_pages_cover_every_record(store: RecordStore) -> None:
+    store.put_records([make_record(n) for n in range(5)])
+    page = store.records_page(after="", limit=3)
+    assert [r.record_id for r in page] == ["rec-0000", "rec-0001", "rec-0002"]
+    assert [r.record_id for r in store.records_page(after=page[-1].record_id, limit=3)] == [
+        "rec-0003", "rec-0004"]
+    old = page[0]
+    new = replace(old, subject_index="idx-alice-2", subject_ciphertext=b"\x01new",
+                  fields={**old.fields, "debtor_name": StoredValue(ciphertext=b"\x01name")})
+    # A second instance doing the same at the same time: exactly one of them wins.
+    other = reopen(store)
+    try:
+        assert store.rekey_record(old, new) is True
+        assert other.rekey_record(old, replace(new, subject_ciphertext=b"\x01other")) is False
+    finally:
+        other.close()
+    got = store.get_record(old.record_id)
+    assert got is not None and got.subject_index == "idx-alice-2"
+    assert got.subject_ciphertext == b"\x01new" and got.fields == new.fields
+    assert [r.record_id for r in store.find_records(["idx-alice-2"], ["dishonest_debtor"])] == [
+        old.record_id]
