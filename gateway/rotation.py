@@ -133,25 +133,26 @@ def reencrypt_store(store: RecordStore, keyring: Keyring, *, batch: int = 200,
         page = store.records_page(after=after, limit=batch)
         if not page:
             return progress
-        for record in page:
-            progress.seen += 1
-            for _attempt in range(3):
+        progress.seen += len(page)
+        pending = page
+        for _attempt in range(3):
+            changes = []
+            for record in pending:
                 if under_active_keys(keyring, record):
                     progress.already += 1
-                    break
+                    continue
                 try:
-                    new = rekeyed(keyring, record)
+                    changes.append((record, rekeyed(keyring, record)))
                 except DecryptionError:
                     progress.failed += 1
-                    break
-                if store.rekey_record(record, new):
-                    progress.rekeyed += 1
-                    break
-                progress.raced += 1
-                fresh = store.get_record(record.record_id)
-                if fresh is None:
-                    break
-                record = fresh
+            done = store.rekey_records(changes)
+            progress.rekeyed += sum(done)
+            lost = [old.record_id for (old, _), ok in zip(changes, done, strict=True) if not ok]
+            progress.raced += len(lost)
+            # Changed by another writer meanwhile: read again, and finish or skip it.
+            pending = [r for r in (store.get_record(i) for i in lost) if r is not None]
+            if not pending:
+                break
         after = page[-1].record_id
         if on_progress is not None:
             on_progress(progress)

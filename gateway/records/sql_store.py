@@ -124,19 +124,24 @@ class SqlStore(SqlLifecycle, SqlRequests):
             f"{SELECT_RECORD} WHERE record_id > ? ORDER BY record_id LIMIT ?", (after, limit)))
         return [record_from_row(r) for r in rows]
 
-    def rekey_record(self, old: StoredRecord, new: StoredRecord) -> bool:
-        """Replace a record's blind index and ciphertexts, only if they are still `old`'s.
+    def rekey_records(self, changes: Sequence[tuple[StoredRecord, StoredRecord]]
+                      ) -> list[bool]:
+        """Replace records' blind index and ciphertexts, each only if still the old one's.
 
-        A compare-and-set: two re-encryptions (or a re-encryption and any other write)
-        racing on one record cannot overwrite each other; the loser gets False.
+        A compare-and-set per record, all in one transaction: two re-encryptions (or a
+        re-encryption and any other write) racing on a record cannot overwrite each
+        other; the loser gets False for it.
         """
-        return self._db.write(lambda sql: sql.one(
+        if not changes:
+            return []
+        params = [(new.subject_index, new.subject_ciphertext, encode_fields(new.fields),
+                   old.record_id, old.subject_index, old.subject_ciphertext,
+                   encode_fields(old.fields)) for old, new in changes]
+        done = self._db.write(lambda sql: sql.each_returning(
             "UPDATE records SET subject_index = ?, subject_ct = ?, fields = ? "
             "WHERE record_id = ? AND subject_index = ? AND subject_ct = ? AND fields = ? "
-            "RETURNING record_id",
-            (new.subject_index, new.subject_ciphertext, encode_fields(new.fields),
-             old.record_id, old.subject_index, old.subject_ciphertext,
-             encode_fields(old.fields)))) is not None
+            "RETURNING record_id", params))
+        return [row is not None for row in done]
 
     # -- consents -----------------------------------------------------------------
 

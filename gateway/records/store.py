@@ -74,8 +74,10 @@ class RecordStore(Protocol):
         """Records in any state, by record id after `after` (for re-encryption)."""
         ...
 
-    def rekey_record(self, old: StoredRecord, new: StoredRecord) -> bool:
-        """Replace blind index and ciphertexts if still `old`'s (compare-and-set)."""
+    def rekey_records(self, changes: Sequence[tuple[StoredRecord, StoredRecord]]
+                      ) -> list[bool]:
+        """Replace (old, new) records' blind index and ciphertexts where still old's
+        (a compare-and-set each, one transaction)."""
         ...
 
     def put_consent(self, row: ConsentRow) -> bool:

@@ -517,8 +517,9 @@ def test_rekey_is_a_compare_and_set_and_pages_cover_every_record(store: RecordSt
     # A second instance doing the same at the same time: exactly one of them wins.
     other = reopen(store)
     try:
-        assert store.rekey_record(old, new) is True
-        assert other.rekey_record(old, replace(new, subject_ciphertext=b"\x01other")) is False
+        assert store.rekey_records([(old, new)]) == [True]
+        assert other.rekey_records([(old, replace(new, subject_ciphertext=b"\x01other")),
+                                    (page[1], page[1])]) == [False, True]
     finally:
         other.close()
     got = store.get_record(old.record_id)
