@@ -25,6 +25,8 @@ from gateway.errors import BadSignature, ConfigurationError
 
 __all__ = [
     "SIGNATURE_SIZE",
+    "SigningKey",
+    "VerifyKey",
     "format_key_file",
     "key_id",
     "load_signing_key",
@@ -35,6 +37,10 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+#: The Ed25519 key types, named here so other packages need not import PyNaCl.
+SigningKey = nacl.signing.SigningKey
+VerifyKey = nacl.signing.VerifyKey
 
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64

@@ -20,6 +20,9 @@ CRYPTO = PACKAGE / "crypto"
 FORBIDDEN = (
     "gateway.crypto._primitives",
     "cryptography.hazmat.primitives.ciphers",
+    # The SM2 binding and the PKCS#11 binding: their types stay inside gateway/crypto/.
+    "tongsuopy",
+    "pkcs11",
 )
 _IMPORT_FUNCTIONS = {"import_module", "__import__"}
 
@@ -108,6 +111,9 @@ def test_keys_module_uses_no_cipher() -> None:
         ("import cryptography.hazmat.primitives.ciphers.aead", "gateway.x", False),
         ("importlib.import_module('gateway.crypto._primitives')", "gateway.x", False),
         ("def f():\n    from gateway.crypto import _primitives", "gateway.x", False),
+        ("from tongsuopy.crypto.asymciphers import ec", "gateway.x", False),
+        ("import pkcs11", "gateway.x", False),
+        ("from pkcs11.mechanisms import GCMParams", "gateway.x", False),
     ],
 )
 def test_scanner_catches_each_import_form(source: str, module: str, is_package: bool) -> None:
