@@ -7,7 +7,9 @@
    SIGHUP); the change is an audit entry. Lookups already try every index key.
 3. ``reencrypt_store`` (``credgate keys reencrypt``) walks the records by id and, for
    each one not yet under the active keys, re-wraps every data key, re-seals values of
-   the other suite, and recomputes the blind index, then writes the record back with a
+   the other suite, and recomputes the blind index (then the same for the consents:
+   their sealed artefact and revocation reason, and their blind index, taken from the
+   artefact), then writes the record back with a
    compare-and-set: a record changed meanwhile (by another re-encryption, on another
    instance) is re-read, never overwritten. A killed run is resumed by running it
    again: records already under the active keys are recognised from their key ids
@@ -19,22 +21,29 @@ keyring does not find a record whose blind index was rewritten under the new key
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import binascii
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from gateway.crypto import blind_index, decrypt_field, load_keyring
+from gateway.consent import parse_artefact
+from gateway.crypto import blind_index, decrypt_bytes, decrypt_field, load_keyring
 from gateway.crypto.fields import key_id_of, reencrypt_field, suite_of
 from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, new_key_id
 from gateway.crypto.suites import INTERNATIONAL
 from gateway.crypto.token import TokenKey
-from gateway.errors import ConfigurationError, DecryptionError
+from gateway.errors import ConfigurationError, CredgateError, DecryptionError
 from gateway.keys import MARKER_FILE, _write
 from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.model import StoredRecord, StoredValue
-from gateway.records.store import RecordStore
+from gateway.records.store import ConsentRow, RecordStore
 
-__all__ = ["Progress", "reencrypt_store", "rekeyed", "rotate_key_file", "under_active_keys"]
+Row = TypeVar("Row")
+
+__all__ = ["Progress", "reencrypt_store", "rekeyed", "rekeyed_consent", "rotate_key_file",
+           "under_active_keys"]
 
 KINDS = ("master", "index")
 
@@ -111,48 +120,109 @@ def rekeyed(keyring: Keyring, record: StoredRecord) -> StoredRecord:
                    fields=fields)
 
 
+def _consent_current(keyring: Keyring, row: ConsentRow) -> bool:
+    if not row.subject_index.startswith(f"{keyring.active_index_id}:"):
+        return False
+    if not _blob_current(keyring, row.artefact_ciphertext):
+        return False
+    return not row.revoke_reason or _blob_current(keyring, _reason_blob(row.revoke_reason))
+
+
+def _reason_blob(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise DecryptionError() from None
+
+
+def rekeyed_consent(keyring: Keyring, row: ConsentRow) -> ConsentRow:
+    """A consent row under the active keys; raises DecryptionError when it does not open."""
+    def again(field: str, blob: bytes) -> bytes:
+        if _blob_current(keyring, blob):
+            return blob
+        return reencrypt_field(keyring, record_id=row.consent_id, category="consent",
+                               field=field, blob=blob)
+
+    artefact = decrypt_bytes(keyring, record_id=row.consent_id, category="consent",
+                             field="artefact", blob=row.artefact_ciphertext)
+    try:
+        terms = parse_artefact(artefact)
+    except CredgateError:
+        raise DecryptionError() from None
+    reason = row.revoke_reason
+    if reason:
+        reason = base64.b64encode(again("revoke_reason", _reason_blob(reason))).decode("ascii")
+    return replace(row, subject_index=blind_index(keyring, terms.subject_id),
+                   artefact_ciphertext=again("artefact", row.artefact_ciphertext),
+                   revoke_reason=reason)
+
+
 @dataclass
 class Progress:
-    """What a re-encryption did so far."""
+    """What a re-encryption did so far (records and consents together)."""
 
     seen: int = 0
     rekeyed: int = 0
     already: int = 0
-    #: Records another writer changed first; re-read and finished (or left to it).
+    #: Rows another writer changed first; re-read and finished (or left to it).
     raced: int = 0
-    #: Records whose values did not open under any key (left as they were).
+    #: Rows whose values did not open under any key (left as they were).
     failed: int = 0
 
 
-def reencrypt_store(store: RecordStore, keyring: Keyring, *, batch: int = 200,
-                    on_progress: Callable[[Progress], None] | None = None) -> Progress:
-    """Move every record under the active keys, safely beside serving and other runs."""
-    progress = Progress()
+@dataclass(frozen=True)
+class _Table(Generic[Row]):
+    page: Callable[..., list[Row]]
+    current: Callable[[Keyring, Row], bool]
+    rekey: Callable[[Keyring, Row], Row]
+    write: Callable[[Sequence[tuple[Row, Row]]], list[bool]]
+    get: Callable[[str], Row | None]
+    key: Callable[[Row], str]
+
+
+def _reencrypt(table: _Table[Row], keyring: Keyring, progress: Progress, batch: int,
+               on_progress: Callable[[Progress], None] | None) -> None:
     after = ""
     while True:
-        page = store.records_page(after=after, limit=batch)
+        page = table.page(after=after, limit=batch)
         if not page:
-            return progress
+            return
         progress.seen += len(page)
         pending = page
         for _attempt in range(3):
             changes = []
-            for record in pending:
-                if under_active_keys(keyring, record):
+            for row in pending:
+                if table.current(keyring, row):
                     progress.already += 1
                     continue
                 try:
-                    changes.append((record, rekeyed(keyring, record)))
+                    changes.append((row, table.rekey(keyring, row)))
                 except DecryptionError:
                     progress.failed += 1
-            done = store.rekey_records(changes)
+            done = table.write(changes)
             progress.rekeyed += sum(done)
-            lost = [old.record_id for (old, _), ok in zip(changes, done, strict=True) if not ok]
+            lost = [table.key(old) for (old, _), ok in zip(changes, done, strict=True) if not ok]
             progress.raced += len(lost)
             # Changed by another writer meanwhile: read again, and finish or skip it.
-            pending = [r for r in (store.get_record(i) for i in lost) if r is not None]
+            pending = [r for r in (table.get(k) for k in lost) if r is not None]
             if not pending:
                 break
-        after = page[-1].record_id
+        after = table.key(page[-1])
         if on_progress is not None:
             on_progress(progress)
+
+
+def reencrypt_store(store: RecordStore, keyring: Keyring, *, batch: int = 200,
+                    on_progress: Callable[[Progress], None] | None = None) -> Progress:
+    """Move every record and consent under the active keys, safely beside serving and
+    other runs (see the module's docstring)."""
+    progress = Progress()
+    records: _Table[StoredRecord] = _Table(
+        store.records_page, under_active_keys, rekeyed, store.rekey_records,
+        store.get_record, lambda r: r.record_id)
+    consents: _Table[ConsentRow] = _Table(
+        store.consents_page, _consent_current, rekeyed_consent, store.rekey_consents,
+        store.get_consent, lambda r: r.consent_id)
+    _reencrypt(records, keyring, progress, batch, on_progress)
+    _reencrypt(consents, keyring, progress, batch, on_progress)
+    return progress

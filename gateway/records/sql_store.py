@@ -194,6 +194,27 @@ class SqlStore(SqlLifecycle, SqlRequests):
             raise NotFound("no consent with this id", reason="consent_unknown")
         return consent_from_row(row)
 
+    def consents_page(self, *, after: str = "", limit: int = 500) -> list[ConsentRow]:
+        """Consents by id after `after` (for re-encryption)."""
+        rows = self._db.read(lambda sql: sql.all(
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE consent_id > ? "
+            "ORDER BY consent_id LIMIT ?", (after, limit)))
+        return [consent_from_row(r) for r in rows]
+
+    def rekey_consents(self, changes: Sequence[tuple[ConsentRow, ConsentRow]]) -> list[bool]:
+        """Replace consents' blind index and sealed artefact and reason, each only if still
+        the old one's (a compare-and-set each, one transaction); counts of uses untouched."""
+        if not changes:
+            return []
+        params = [(new.subject_index, new.artefact_ciphertext, new.revoke_reason,
+                   old.consent_id, old.subject_index, old.artefact_ciphertext,
+                   old.revoke_reason or "") for old, new in changes]
+        done = self._db.write(lambda sql: sql.each_returning(
+            "UPDATE consents SET subject_index = ?, artefact_ct = ?, revoke_reason = ? "
+            "WHERE consent_id = ? AND subject_index = ? AND artefact_ct = ? "
+            "AND COALESCE(revoke_reason, '') = ? RETURNING consent_id", params))
+        return [row is not None for row in done]
+
     def use_consent(self, consent_id: str) -> int:
         """Count one use atomically; returns the new count.
 

@@ -80,6 +80,14 @@ class RecordStore(Protocol):
         (a compare-and-set each, one transaction)."""
         ...
 
+    def consents_page(self, *, after: str = "", limit: int = 500) -> list[ConsentRow]:
+        """Consents by id after `after` (for re-encryption)."""
+        ...
+
+    def rekey_consents(self, changes: Sequence[tuple[ConsentRow, ConsentRow]]) -> list[bool]:
+        """Replace (old, new) consents' index, artefact and reason where still old's."""
+        ...
+
     def put_consent(self, row: ConsentRow) -> bool:
         """Register a consent; False when the same artefact was registered before.
 

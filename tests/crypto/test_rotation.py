@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,14 @@ def test_rotate_and_reencrypt_under_load_with_no_failed_call(
     live.client("public_security", keys).submit_records([identity_record()])
     expected = _answer(live, keys)
     assert len(expected) == 13
+    portal = live.client("citizen_portal", keys)
+    now = live.gw.clock.now()
+    window = {"grantee": "credit_agency", "purpose": "authorised_query",
+              "categories": ["dishonest_debtor"], "not_before": now - timedelta(minutes=1),
+              "not_after": now + timedelta(days=30), "max_uses": 5}
+    consent = portal.issue_consent(subject_id=ADULT, **window)  # type: ignore[arg-type]
+    revoked = portal.issue_consent(subject_id=OTHER_ADULT, **window)  # type: ignore[arg-type]
+    portal.revoke_consent(revoked, reason="purpose fulfilled")
 
     # Load: one party asking again and again, from before the rotation to after it.
     failures: list[BaseException] = []
@@ -100,7 +109,8 @@ def test_rotate_and_reencrypt_under_load_with_no_failed_call(
     assert answers > 0
     assert len(results) == 2 and all(r.failed == 0 for r in results)
     # Four records went under the new keys before the kill; the two runs did the rest once.
-    assert sum(r.rekeyed for r in results) == 19 - 4
+    # ... and the two consents (one with its sealed revocation reason).
+    assert sum(r.rekeyed for r in results) == 19 - 4 + 2
     assert _answer(live, keys) == expected
 
     # Everything is under the new keys: the old ones can go.
@@ -108,8 +118,17 @@ def test_rotate_and_reencrypt_under_load_with_no_failed_call(
     store = open_store(config)
     try:
         records = store.records_page(limit=100)
+        consents = store.consents_page(limit=100)
     finally:
         store.close()
+    assert {c.consent_id for c in consents} == {consent, revoked}
+    for row in consents:
+        assert row.subject_index.startswith(f"{new.active_index_id}:")
+        assert row.artefact_ciphertext[2:2 + row.artefact_ciphertext[1]].decode() == \
+            new.active_master_id
+    got = live.client("credit_agency", keys).query_subject(
+        ADULT, "authorised_query", consent_id=consent)
+    assert [r.category for r in got.records] == ["dishonest_debtor"] * 12
     assert len(records) == 19 and all(under_active_keys(new, r) for r in records)
     trimmed = new._replace(
         master_keys={new.active_master_id: new.master_keys[new.active_master_id]},

@@ -527,3 +527,25 @@ def test_rekey_is_a_compare_and_set_and_pages_cover_every_record(store: RecordSt
     assert got.subject_ciphertext == b"\x01new" and got.fields == new.fields
     assert [r.record_id for r in store.find_records(["idx-alice-2"], ["dishonest_debtor"])] == [
         old.record_id]
+
+
+def test_rekey_consents_is_a_compare_and_set_and_keeps_the_use_count(
+        store: RecordStore) -> None:
+    for n in range(3):
+        store.put_consent(make_consent(f"consent-{n}"))
+    store.use_consent("consent-0")
+    store.revoke_consent("consent-1", at="2024-06-01T00:00:00Z", reason="c2VhbGVk")
+    rows = store.consents_page(after="", limit=10)
+    assert [r.consent_id for r in rows] == ["consent-0", "consent-1", "consent-2"]
+    assert store.consents_page(after="consent-1", limit=10)[0].consent_id == "consent-2"
+    changes = [(row, replace(row, subject_index="idx-new", artefact_ciphertext=b"\x01new",
+                             revoke_reason=row.revoke_reason and "bmV3")) for row in rows[:2]]
+    stale = replace(rows[2], subject_index="idx-somebody-else")
+    assert store.rekey_consents([*changes, (stale, stale)]) == [True, True, False]
+    first, second = store.get_consent("consent-0"), store.get_consent("consent-1")
+    assert first is not None and second is not None
+    assert (first.subject_index, first.artefact_ciphertext, first.uses) == (
+        "idx-new", b"\x01new", 1)
+    assert second.revoke_reason == "bmV3" and second.revoked_at == "2024-06-01T00:00:00Z"
+    # The same change again finds the rows changed: nothing is overwritten twice.
+    assert store.rekey_consents(changes) == [False, False]
