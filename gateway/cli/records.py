@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway.answers import open_records, save_answer
 from gateway.api import pb
