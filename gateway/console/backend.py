@@ -184,10 +184,10 @@ class ConsoleBackend:
                            pb.ConsistencyProofRequest(old_size=old_size, new_size=new_size))
         return self.consistency_hook(reply) if self.consistency_hook else reply
 
-    def objections(self) -> Any:
-        """Every objection the caller may see (a regulator: all, without texts)."""
-        return self._call(self.client.objections.ListObjections,
-                          pb.ListObjectionsRequest(limit=10_000)).objections
+    def supervision_figures(self) -> Any:
+        """The gateway's supervision figures (`credgate report supervision`, over gRPC)."""
+        return self._call(self.client.audit.SupervisionFigures,
+                          pb.SupervisionFiguresRequest(), timeout=120)
 
     # -- the security officer's policy -------------------------------------------------
 

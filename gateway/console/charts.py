@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 ALLOWED = "#2f6f9f"
 REFUSED = "#c0392b"
 CONSENT = "#3c8d5a"
+LAG = "#b7791f"
 _LABEL_W = 150
 _BAR_W = 250
 _ROW_H = 26

@@ -37,8 +37,10 @@ def _tests(version: Any) -> tuple[str, str]:
     """The decision-test outcome of a version as (state, words)."""
     if version.status == "rejected" and not version.reason.startswith("rejected by "):
         return "failed", version.reason or "rejected"
-    # The gateway records a version only after validation and its decision tests pass.
-    return "passed", "validation and every decision test of the bundle passed"
+    # The gateway records a version only after validation, the bundle's decision tests
+    # and the live version's decision tests pass.
+    return "passed", ("validation, the bundle's decision tests and the live version's "
+                      "decision tests passed")
 
 
 def policy_page(request: Request) -> Response:
@@ -64,6 +66,7 @@ def version_page(request: Request, failure: GatewayFailure | None = None,
     state, words = _tests(version)
     return render(request, "version.html", v=version, changes=changes,
                   notes=diff.get("notes", []), tests_state=state, tests_words=words,
+                  tests_changed=diff.get("tests_changed", []),
                   failure=failure, done=done,
                   status_code=409 if failure else 200)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -54,19 +53,17 @@ def _figures(c: ConsoleContext, start: date, end: date) -> Figures:
     return count(entries)
 
 
+def _lag(row: Any, name: str) -> str:
+    return f"{getattr(row, name):g}" if row.HasField(name) else "-"
+
+
 def _departments(c: ConsoleContext) -> list[dict[str, Any]]:
-    open_: Counter[str] = Counter()
-    overdue: Counter[str] = Counter()
-    answered: Counter[str] = Counter()
-    for o in c.backend.objections():
-        if o.status == "open":
-            open_[o.provider] += 1
-            overdue[o.provider] += o.overdue
-        else:
-            answered[o.provider] += 1
-    providers = sorted(set(open_) | set(answered))
-    return [{"provider": p, "name_zh": c.party_name(p), "open": open_[p],
-             "overdue": overdue[p], "answered": answered[p]} for p in providers]
+    """Per providing department: submissions, lateness and objections (from the gateway)."""
+    return [{"provider": d.provider, "name_zh": d.name_zh or c.party_name(d.provider),
+             "submitted": d.records_submitted, "median_lag": _lag(d, "median_lag_days"),
+             "max_lag": _lag(d, "max_lag_days"), "open": d.objections_open,
+             "overdue": d.objections_overdue}
+            for d in c.backend.supervision_figures().departments]
 
 
 def supervision_page(request: Request) -> Response:
@@ -89,10 +86,12 @@ def supervision_page(request: Request) -> Response:
         consent_chart=charts.hbar(text("consent_use"), [
             (t.key, (t.consent_uses,)) for t in f.by_party if t.consent_uses],
             (charts.CONSENT,)),
-        objection_chart=charts.hbar(text("departments"), [
-            (d["provider"], (d["open"] - d["overdue"], d["overdue"], d["answered"]))
-            for d in departments], (charts.ALLOWED, charts.REFUSED, "#9aa5b1"),
-            note=("open", "overdue", "answered")))
+        lag_chart=charts.hbar(text("median_lag"), [
+            (d["provider"], (round(float(d["median_lag"])),)) for d in departments
+            if d["median_lag"] != "-"], (charts.LAG,)),
+        objection_chart=charts.hbar(text("open_objections"), [
+            (d["provider"], (d["open"] - d["overdue"], d["overdue"]))
+            for d in departments if d["open"]], note=("open", "overdue")))
 
 
 VIEWS = ("rows", "party", "purpose", "day", "refusals", "consent", "departments")
@@ -107,10 +106,11 @@ def supervision_csv(request: Request) -> Response:
     out = io.StringIO()
     w = csv.writer(out)
     if view == "departments":
-        w.writerow(["provider", "name_zh", "objections_open", "objections_overdue",
-                    "objections_answered"])
+        w.writerow(["provider", "name_zh", "records_submitted", "median_lag_days",
+                    "max_lag_days", "objections_open", "objections_overdue"])
         for d in _departments(c):
-            w.writerow([d["provider"], d["name_zh"], d["open"], d["overdue"], d["answered"]])
+            w.writerow([d["provider"], d["name_zh"], d["submitted"], d["median_lag"],
+                        d["max_lag"], d["open"], d["overdue"]])
         return csv_response(out.getvalue(), "supervision-departments.csv")
     start, end = _period(request, c)
     f = _figures(c, start, end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,7 @@ from gateway.records.catalogue import Party
 from gateway.records.idnumber import parse_id_number
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
+from gateway.supervision import SupervisionReport, supervision_figures
 
 EXPORT_CHUNK = 1 << 20
 
@@ -41,6 +43,23 @@ def entry_message(seq: int, entry: AuditEntry) -> pb.AuditEntry:
 def checkpoint_message(checkpoint: Checkpoint) -> pb.Checkpoint:
     """The wire form of a signed checkpoint."""
     return pb.Checkpoint(text=checkpoint.note, size=checkpoint.size, root_hash=checkpoint.root)
+
+
+def figures_message(report: SupervisionReport) -> pb.SupervisionFiguresResponse:
+    """The wire form of the supervision figures."""
+    reply = pb.SupervisionFiguresResponse(as_of=report.as_of.isoformat())
+    for p in report.providers:
+        row = reply.departments.add(
+            provider=p.provider, name_zh=p.name_zh, records_submitted=p.submitted,
+            objections_open=p.open_objections, objections_overdue=p.overdue_objections)
+        if p.median_lag_days is not None:
+            row.median_lag_days = float(p.median_lag_days)
+        if p.max_lag_days is not None:
+            row.max_lag_days = p.max_lag_days
+    for q in report.queriers:
+        reply.queriers.add(party=q.party, name_zh=q.name_zh, purpose=q.purpose,
+                           queries=q.queries, refused=q.refused)
+    return reply
 
 
 def _instant(text: str, name: str) -> str:
@@ -159,6 +178,27 @@ class AuditServicer(rpc.AuditServiceServicer):
                 return pb.ConsistencyProofResponse(
                     old_size=request.old_size, new_size=new_size,
                     hashes=tree.consistency_proof(request.old_size, new_size))
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def SupervisionFigures(
+        self, request: pb.SupervisionFiguresRequest, context: grpc.ServicerContext
+    ) -> pb.SupervisionFiguresResponse:
+        """The supervision figures per department and per querying party and purpose."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.AuditService/SupervisionFigures",
+                          "audit.supervision") as call:
+            self._regulator(call, context, request)
+            with call.step("validate"):
+                try:
+                    today = (date.fromisoformat(request.as_of) if request.as_of
+                             else city_today(gw.clock))
+                except ValueError:
+                    raise InvalidArgument("as_of must be a date (YYYY-MM-DD)") from None
+            with call.step("fetch"):
+                report = supervision_figures(gw.store, gw.audit_search, today=today,
+                                             catalogue=gw.state.catalogue)
+            call.commit_allow()
+            return figures_message(report)
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
     def ExportAudit(

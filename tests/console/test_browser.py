@@ -126,6 +126,9 @@ def test_supervision_charts_with_numbers(world: World, browser: Any, out: Path) 
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
     assert len(charts) >= 5
     assert "org_department" in charts[1].get_attribute("innerHTML")  # by party
+    court = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#departments tbody tr")
+                 if r.text.startswith("court"))
+    assert court.text.split()[-5:] == ["1", "54", "54", "1", "0"]  # lag days; one objection
     shot(browser, out, "supervision")
 
 

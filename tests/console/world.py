@@ -47,7 +47,7 @@ class World:
 def _seed(live: LiveGateway, clock: FixedClock) -> None:
     """Records, allowed and refused queries over a few days."""
     court = live.client("court")
-    court.submit_records([{
+    submitted = court.submit_records([{
         "subject_id": ADULT, "category": "dishonest_debtor", "severity": "serious",
         "event_date": "2026-10-01", "source_record_id": "console-1",
         "fields": {"debtor_name": "王小明", "case_number": "(2026)浙0106执1号",
@@ -57,6 +57,12 @@ def _seed(live: LiveGateway, clock: FixedClock) -> None:
         "subject_id": ADULT, "category": "volunteer_service", "severity": "not_applicable",
         "event_date": "2026-09-01", "source_record_id": "console-v1",
         "fields": {"organisation": "西湖区志愿者协会", "hours": "120"}}])
+    portal = live.client("citizen_portal")
+    own = portal.issue_consent(
+        subject_id=ADULT, grantee="citizen_portal", purpose="self_query",
+        categories=["dishonest_debtor"], not_before=clock.now(),
+        not_after=clock.now() + timedelta(days=60), max_uses=5)
+    portal.file_objection(ADULT, own, submitted.results[0].record_id, "这条记录有误")
     org = live.client("org_department")
     agency = live.client("credit_agency")
     consent = live.client("citizen_portal").issue_consent(
