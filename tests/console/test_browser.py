@@ -215,3 +215,56 @@ def test_every_view_exports_as_csv(world: World, browser: Any) -> None:
     assert status == 200 and lines[0].startswith("seq,time,requester")
     assert len(lines) > 4 and all("authorised_query" in line for line in lines[1:])
     assert ADULT not in body and "subject" not in lines[0]
+
+
+def _tamper_consistency(reply: Any) -> Any:
+    bad = pb.ConsistencyProofResponse()
+    bad.CopyFrom(reply)
+    last = bytearray(bad.hashes[-1])
+    last[-1] ^= 0x80
+    bad.hashes[-1] = bytes(last)
+    return bad
+
+
+def test_a_tampered_consistency_proof_does_not_verify(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    backend = world.regulator.context.backend
+    backend.checkpoint(fresh=True)
+    world.live.client("org_department").query_subject(ADULT, "cadre_selection")
+    for _ in range(2):
+        cp = backend.checkpoint(fresh=True)
+        world.regulator.context.remember(cp.text, cp.size, cp.root_hash)
+    history = world.regulator.context.history()
+    backend.consistency_hook = _tamper_consistency
+    try:
+        browser.get(f"{world.regulator.base_url}/checkpoints/consistency"
+                    f"?old=0&new={len(history) - 1}")
+        browser.find_element(By.ID, "consistency-button").click()
+        text = wait_text(browser, "#verify-result", "Consistent", "Does not verify")
+    finally:
+        backend.consistency_hook = None
+    assert text.startswith("Does not verify"), text
+
+
+def test_the_log_search_works_from_the_keyboard(world: World, browser: Any) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)  # the skip link comes first
+    assert browser.switch_to.active_element.get_attribute("class") == "skip"
+    browser.get(world.regulator.base_url + "/audit")
+    field = browser.find_element(By.NAME, "requester")
+    field.click()
+    field.send_keys("credit_agency")
+    field.send_keys(Keys.TAB, Keys.TAB, "query.subject", Keys.ENTER)  # purpose, action
+    count = wait_text(browser, "#result-count", "/")
+    expected = _count(world, AuditFilter(requester="credit_agency", action="query.subject"))
+    assert f"/ {expected}" in count
+    link = browser.find_element(By.CSS_SELECTOR, "#results a.seq")
+    link.send_keys(Keys.ENTER)
+    wait_text(browser, "h1", "#")
+    browser.find_element(By.ID, "verify-button").send_keys(Keys.ENTER)
+    assert wait_text(browser, "#verify-result", "Verified", "Does not verify").startswith(
+        "Verified")

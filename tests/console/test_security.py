@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.console.pages import cookie_of, http, login
 from tests.console.world import World
@@ -91,3 +93,28 @@ def test_every_page_has_a_strict_csp_and_no_inline_script(world: World, browser:
         csp = reply.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "unsafe-eval" not in csp and "frame-ancestors 'none'" in csp
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_origin_or_host_lookalike_gets_through(world: World, browser: Any,
+                                                  data: st.DataObject) -> None:
+    login(browser, world.regulator)
+    console = world.regulator
+    port = console.gate.port
+    cookie = cookie_of(browser, console)
+    lookalike = data.draw(st.sampled_from([
+        f"http://127.0.0.1:{port}.evil.example", f"http://127.0.0.1:{port}@evil.example",
+        f"https://127.0.0.1:{port}", f"http://127.0.0.1:{port}/", f"HTTP://127.0.0.1:{port}",
+        f"http://127.0.0.2:{port}", f"http://[::1]:{port}", f"http://0.0.0.0:{port}",
+        f"http://localhost.:{port}", f"http://127.0.0.1:{port + 1}", "null", "",
+    ]) | st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=40))
+    status, _ = http(console, "/", headers={"Cookie": cookie, "Origin": lookalike})
+    assert status == 403
+    host = data.draw(st.sampled_from([
+        f"127.0.0.1:{port}.evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}",
+        "127.0.0.1", f"LOCALHOST:{port}", f"[::1]:{port}", f"127.0.0.1:{port}:1",
+    ]))
+    status, _ = http(console, "/", headers={"Cookie": cookie, "Host": host})
+    assert status == 400
