@@ -24,6 +24,7 @@ from gateway.blacklist import Blacklist
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
+from gateway.consent_uses import ConsentUseSweeper, instance_id
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
@@ -218,6 +219,8 @@ class Gateway:
     #: The parties' registered X25519 keys: their answers' records are sealed to them.
     seal_keys: dict[str, BoxPublicKey] = field(default_factory=dict)
     rollout: PolicyRollout | None = None
+    #: Gives back consent uses of calls that crashed before their outcome was known.
+    sweeper: ConsentUseSweeper | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -296,6 +299,7 @@ class Gateway:
         # The start-up self-check: a log that no longer matches its last signed
         # checkpoint raises TamperDetected here, and the gateway refuses to serve.
         audit, evidence = open_audit(config, log_key, clock=clock)
+        instance = instance_id(config.data_dir)
         try:
             store = open_store(config)
         except BaseException:
@@ -313,7 +317,7 @@ class Gateway:
             audit_search=AuditSearch(audit.backend),
             audit_evidence=evidence,
             consents=ConsentRegistry(store=store, keyring=keyring, catalogue=catalogue,
-                                     issuer_keys=issuer_keys, clock=clock),
+                                     issuer_keys=issuer_keys, clock=clock, instance=instance),
             requests=RequestVerifier(keys=party_keys, clock=clock,
                                      window=timedelta(seconds=config.request_window_s),
                                      memory=store),
@@ -329,6 +333,8 @@ class Gateway:
         # signed just before it cannot be replayed just after it.
         horizon = clock.now() - 2 * timedelta(seconds=config.request_window_s)
         gw.requests.remember_earlier(recent_request_digests(audit, horizon))
+        gw.sweeper = ConsentUseSweeper(store, audit, instance=instance, clock=clock)
+        gw.sweeper.start()
         gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
                                    clock=clock, two_person=config.two_person,
                                    current=lambda: gw.state, apply=gw.apply_policy,
@@ -340,6 +346,8 @@ class Gateway:
         if self.__dict__.get("_closed"):
             return
         self.__dict__["_closed"] = True
+        if self.sweeper is not None:
+            self.sweeper.close()
         self.tracer_provider.force_flush()
         self.audit_search.close()
         self.audit_evidence.close()  # a final checkpoint covering every committed entry

@@ -179,12 +179,15 @@ class ConsentRegistry:
         catalogue: Catalogue,
         issuer_keys: Mapping[str, VerifyKey],
         clock: Clock,
+        instance: str = "",
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._catalogue = catalogue
         self._issuer_keys = dict(issuer_keys)
         self._clock = clock
+        #: This gateway's name in the shared store (gateway.consent_uses.instance_id).
+        self._instance = instance
 
     def use_catalogue(self, catalogue: Catalogue) -> None:
         """Check against a new catalogue from now on (after a policy rollout)."""
@@ -274,11 +277,14 @@ class ConsentRegistry:
         purpose: str,
         requested: Collection[str],
         explicit: bool,
+        request_id: str = "",
     ) -> VerifiedConsent:
         """Verify a consent covers this request and count one use; raises ConsentRefused.
 
         `requested` are the categories the query asks for; when `explicit`, each must be
-        covered, otherwise the release is narrowed to the consented categories.
+        covered, otherwise the release is narrowed to the consented categories. The use
+        is recorded against `request_id`: it stays spent only once the call's allow
+        entry commits (`settle`), and is given back otherwise (`give_back`).
         """
         if not consent_id:
             raise ConsentRefused("this purpose requires the person's consent",
@@ -323,5 +329,15 @@ class ConsentRegistry:
             raise ConsentRefused("consent has expired", reason="consent_expired")
         if row.revoked_at is not None:
             raise ConsentRefused("consent has been revoked", reason="consent_revoked")
-        uses = self._store.use_consent(consent_id)  # atomic: refuses revoked or used up
+        # Atomic: refuses revoked or used up.
+        uses = self._store.use_consent(consent_id, request_id=request_id,
+                                       used_by=self._instance, at=now)
         return VerifiedConsent(consent_id=consent_id, categories=covered, uses=uses)
+
+    def settle(self, request_id: str) -> None:
+        """The call's allow entry committed: the consent use it made stays spent."""
+        self._store.settle_consent_use(request_id)
+
+    def give_back(self, request_id: str) -> bool:
+        """The call released nothing: give back the consent use it made, if any."""
+        return self._store.give_back_consent_use(request_id)

@@ -188,10 +188,24 @@ _REPLAY_MEMORY = (
     "CREATE INDEX IF NOT EXISTS request_digests_by_time ON request_digests (seen_at)",
 )
 
+#: Which request used a consent, until its outcome is known (gateway.consent_uses): the
+#: row is deleted when the call's allow entry commits (the use stays spent) or when the
+#: use is given back. `used_at` in Unix seconds; `used_by` names the instance.
+_CONSENT_USES = (
+    """CREATE TABLE IF NOT EXISTS consent_uses (
+    request_id TEXT PRIMARY KEY,
+    consent_id TEXT NOT NULL,
+    used_by    TEXT NOT NULL,
+    used_at    {bigint} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS consent_uses_by_instance ON consent_uses (used_by, used_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
     Migration(2, "shared replay memory", _REPLAY_MEMORY),
+    Migration(3, "consent uses by request", _CONSENT_USES),
 )
 
 #: The schema version this gateway writes.

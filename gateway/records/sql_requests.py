@@ -1,4 +1,4 @@
-"""Request state every instance shares through the store: the replay memory.
+"""Request state every instance shares through the store: replay memory, consent uses.
 
 A signed request is served once across all the instances on one database: after its
 signature verifies, its digest is inserted with ``ON CONFLICT DO NOTHING``, and a digest
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.records.sql_dialect import Database, Sql
 
@@ -60,6 +60,40 @@ class SqlRequests:
         self._db.write(lambda sql: sql.each_returning(
             "INSERT INTO request_digests (digest, seen_at) VALUES (?, ?) "
             "ON CONFLICT (digest) DO NOTHING RETURNING digest", rows), durable=False)
+
+    # -- consent uses by request (gateway.consent_uses) ---------------------------------
+
+    def give_back_consent_use(self, request_id: str) -> bool:
+        """Give back the consent use a request made (its call released nothing); False
+        when it has none outstanding (never used, settled, or given back already)."""
+
+        def work(sql: Sql) -> bool:
+            row = sql.one("DELETE FROM consent_uses WHERE request_id = ? RETURNING consent_id",
+                          (request_id,))
+            if row is None:
+                return False
+            sql.run("UPDATE consents SET uses = uses - 1 WHERE consent_id = ? AND uses > 0",
+                    (row[0],))
+            return True
+
+        return self._db.write(work)
+
+    def settle_consent_use(self, request_id: str) -> None:
+        """The request's allow entry committed: its consent use stays spent."""
+        # Not durable: if the commit is lost in a crash, the sweeper finds the allow
+        # entry in the audit log and settles the use again.
+        self._db.write(lambda sql: sql.run("DELETE FROM consent_uses WHERE request_id = ?",
+                                           (request_id,)), durable=False)
+
+    def unsettled_consent_uses(self, *, used_by: str, used_before: datetime,
+                               limit: int = 1000) -> list[tuple[str, str, datetime]]:
+        """(request id, consent id, time) of an instance's uses made before a time that
+        are neither settled nor given back, oldest first."""
+        rows = self._db.read(lambda sql: sql.all(
+            "SELECT request_id, consent_id, used_at FROM consent_uses "
+            "WHERE used_by = ? AND used_at < ? ORDER BY used_at, request_id LIMIT ?",
+            (used_by, _seconds(used_before), limit)))
+        return [(r[0], r[1], datetime.fromtimestamp(int(r[2]), UTC)) for r in rows]
 
     def _due_for_pruning(self) -> bool:
         now = time.monotonic()

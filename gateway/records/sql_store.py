@@ -9,6 +9,7 @@ The schema and its versions are in :mod:`gateway.records.migrations`.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from functools import partial
 
 from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
@@ -215,10 +216,13 @@ class SqlStore(SqlLifecycle, SqlRequests):
             "AND COALESCE(revoke_reason, '') = ? RETURNING consent_id", params))
         return [row is not None for row in done]
 
-    def use_consent(self, consent_id: str) -> int:
+    def use_consent(self, consent_id: str, *, request_id: str = "", used_by: str = "",
+                    at: datetime | None = None) -> int:
         """Count one use atomically; returns the new count.
 
-        Raises ConsentRefused when the consent is revoked or used up by then.
+        With a `request_id`, which request used it is recorded in the same transaction
+        (gateway.consent_uses), so that the use can be given back if the call releases
+        nothing. Raises ConsentRefused when the consent is revoked or used up by then.
         """
 
         def work(sql: Sql) -> tuple[int | None, Row | None]:
@@ -228,6 +232,11 @@ class SqlStore(SqlLifecycle, SqlRequests):
                            "AND revoked_at IS NULL AND uses < max_uses RETURNING uses",
                            (consent_id,))
             if used is not None:
+                if request_id:
+                    sql.run("INSERT INTO consent_uses (request_id, consent_id, used_by, "
+                            "used_at) VALUES (?, ?, ?, ?)",
+                            (request_id, consent_id, used_by,
+                             int((at or datetime.now(UTC)).timestamp())))
                 return int(used[0]), None
             # Refused: the state after the refusal (a fresh snapshot) says why.
             return None, sql.one("SELECT uses, revoked_at FROM consents WHERE consent_id = ?",

@@ -103,11 +103,27 @@ class RecordStore(Protocol):
         """Mark a consent revoked (idempotent); raises NotFound."""
         ...
 
-    def use_consent(self, consent_id: str) -> int:
+    def use_consent(self, consent_id: str, *, request_id: str = "", used_by: str = "",
+                    at: datetime | None = None) -> int:
         """Count one use atomically; returns the new count.
 
-        Raises ConsentRefused when the consent is revoked or used up by then.
+        With a `request_id`, records which request (at which instance, when) used it,
+        until settle_consent_use or give_back_consent_use. Raises ConsentRefused when
+        the consent is revoked or used up by then.
         """
+        ...
+
+    def give_back_consent_use(self, request_id: str) -> bool:
+        """Give back the use a request made; False when it has none outstanding."""
+        ...
+
+    def settle_consent_use(self, request_id: str) -> None:
+        """The request's allow entry committed: its consent use stays spent."""
+        ...
+
+    def unsettled_consent_uses(self, *, used_by: str, used_before: datetime,
+                               limit: int = 1000) -> list[tuple[str, str, datetime]]:
+        """An instance's uses made before a time with no outcome yet, oldest first."""
         ...
 
     # -- record lifecycle (gateway.records.lifecycle) ---------------------------------

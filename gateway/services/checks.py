@@ -164,10 +164,9 @@ class CheckServicer(rpc.CheckServiceServicer):
             with call.step("consent"):
                 if needs_consent:
                     # The person consents to this check over every category it reads.
-                    consent = gw.consents.check(
+                    call.check_consent(
                         request.consent_id, subject=subject, grantee=party.id,
                         purpose=incentive.purpose, requested=categories, explicit=True)
-                    call.draft.consent_id = consent.consent_id
             with call.step("fetch"):
                 eligible = incentive_eligible(incentive, call.catalogue,
                                               _fetch(call, indexes, categories),

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -21,6 +22,7 @@ from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 from gateway.answers import sign_answer
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
+from gateway.consent import VerifiedConsent
 from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError
 from gateway.identity import identify
 from gateway.policy.engine import PolicyEngine
@@ -89,6 +91,10 @@ class CallFrame:
     method: str
     #: The policy this call is decided under, taken once when the call starts.
     state: PolicyState
+    #: A consent use was counted for this call (check_consent).
+    consent_used: bool = False
+    #: The call's allow entry has committed: from here on a consent use stays spent.
+    allowed: bool = False
 
     @property
     def catalogue(self) -> Catalogue:
@@ -123,6 +129,18 @@ class CallFrame:
                         request_digest=digest_of_audit_text(self.draft.request_signature) or "",
                         audit_seq=self.draft.seq, now=self.gw.clock.now())
 
+    def check_consent(self, consent_id: str, **terms: Any) -> VerifiedConsent:
+        """The consent step: verify the consent and count one use for this request.
+
+        The use is spent only if the call's allow entry commits; a call that fails
+        before that gives it back (gateway.consent_uses). Raises ConsentRefused.
+        """
+        consent = self.gw.consents.check(consent_id, request_id=self.draft.request_id,
+                                         **terms)
+        self.consent_used = True
+        self.draft.consent_id = consent.consent_id
+        return consent
+
     def step(self, name: str) -> StepSpan:
         """A request-path step span under this call (use with `with`)."""
         return StepSpan(self.gw.tracer, name, self.parent)
@@ -138,6 +156,14 @@ class CallFrame:
                                      trace_id=trace_id_of(self.span), decision=decision,
                                      reason=reason)
             self.draft.seq = self.gw.audit.append(entry)
+        if decision == "allow" and self.consent_used and not self.allowed:
+            self.allowed = True
+            try:
+                self.gw.consents.settle(self.draft.request_id)
+            except CredgateError as err:
+                # The use is spent either way; the sweeper settles it from the log.
+                log.warning("consent use not settled: %s [trace %s]", err.reason or err.status,
+                            trace_id_of(self.span))
         return self.draft.seq
 
 
@@ -153,7 +179,11 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
         try:
-            yield frame
+            try:
+                yield frame
+            except BaseException:
+                _give_back_consent(frame)
+                raise
         except CredgateError as err:
             _refuse(frame, status_of(err), err.message, err.reason or type(err).__name__,
                     skip_audit=isinstance(err, AuditUnavailable))
@@ -170,6 +200,18 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
         finally:
             span.set_attribute("credgate.requester", frame.draft.requester)
             span.set_attribute("credgate.purpose", frame.draft.purpose)
+
+
+def _give_back_consent(frame: CallFrame) -> None:
+    """The call failed before its allow entry committed: nothing was released, so the
+    consent use it counted is given back (if that fails too, the sweeper does it)."""
+    if not frame.consent_used or frame.allowed:
+        return
+    try:
+        frame.gw.consents.give_back(frame.draft.request_id)
+    except CredgateError as err:
+        log.warning("consent use not given back yet: %s [trace %s]",
+                    err.reason or err.status, trace_id_of(frame.span))
 
 
 def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str, *,

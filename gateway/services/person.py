@@ -69,10 +69,9 @@ def portal_person(call: CallFrame, party: Party, subject_id: str, consent_id: st
         indexes = tuple(blind_indexes(gw.keyring, subject.value))
         call.draft.subject_index = indexes[0]
     with call.step("consent"):
-        consent = gw.consents.check(consent_id, subject=subject, grantee=party.id,
-                                    purpose=SELF_PURPOSE,
-                                    requested=list(call.catalogue.categories), explicit=False)
-        call.draft.consent_id = consent.consent_id
+        call.check_consent(consent_id, subject=subject, grantee=party.id,
+                           purpose=SELF_PURPOSE, requested=list(call.catalogue.categories),
+                           explicit=False)
     return Person(subject=subject, indexes=indexes)
 
 

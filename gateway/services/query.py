@@ -106,11 +106,10 @@ class QueryServicer(rpc.QueryServiceServicer):
             # 4. consent: where the purpose requires it, a valid signed artefact.
             with call.step("consent"):
                 if query.purpose.consent_required:
-                    consent = gw.consents.check(
+                    consent = call.check_consent(
                         query.consent_id, subject=query.subject, grantee=party.id,
                         purpose=query.purpose.code, requested=list(access),
                         explicit=bool(request.categories))
-                    draft.consent_id = consent.consent_id
                     access = {c: levels for c, levels in access.items()
                               if c in consent.categories}
                 draft.categories = tuple(sorted(access))

@@ -1,0 +1,91 @@
+"""A consent use is spent only by a call that released something (database faults)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+
+from gateway.clock import FixedClock
+from tests.live_gateway import LiveGateway, start_live, stop_live
+from tests.platform.instances import fresh_database, url_of
+from tests.services.records_data import debtor_record
+from tests.support import ADULT
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def on_postgres(tmp_path: Path, clock: FixedClock) -> Iterator[tuple[LiveGateway, str]]:
+    """A live gateway whose store is a fresh PostgreSQL database, and its conninfo."""
+    with fresh_database() as conninfo:
+        live = start_live(tmp_path, clock, database=url_of(conninfo))
+        try:
+            yield live, conninfo
+        finally:
+            stop_live(live)
+
+
+def one_use_consent(live: LiveGateway) -> str:
+    now = live.gw.clock.now()
+    return live.client("citizen_portal").issue_consent(
+        subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+        categories=["dishonest_debtor"], not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=30), max_uses=1)
+
+
+def query(live: LiveGateway, consent_id: str) -> object:
+    return live.client("credit_agency").query_subject(ADULT, "authorised_query",
+                                                      consent_id=consent_id)
+
+
+def uses(live: LiveGateway, consent_id: str) -> int:
+    row = live.gw.store.get_consent(consent_id)
+    assert row is not None
+    return row.uses
+
+
+def unavailable(live: LiveGateway, consent_id: str) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        query(live, consent_id)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_store_fault_after_the_consent_step_gives_the_use_back(
+        on_postgres: tuple[LiveGateway, str]) -> None:
+    live, conninfo = on_postgres
+    live.client("court").submit_records([debtor_record("USE-1")])
+    consent_id = one_use_consent(live)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # The records table vanishes under the gateway: the consent step counts the use,
+        # then the fetch step fails, before any allow entry.
+        conn.execute("ALTER TABLE credgate.records RENAME TO records_away")
+        try:
+            unavailable(live, consent_id)
+        finally:
+            conn.execute("ALTER TABLE credgate.records_away RENAME TO records")
+    assert uses(live, consent_id) == 0
+    assert query(live, consent_id)  # the one use is still there, and is spent now
+    assert uses(live, consent_id) == 1
+    with pytest.raises(grpc.RpcError) as info:
+        query(live, consent_id)
+    assert "used up" in (info.value.details() or "")
+
+
+def test_an_audit_fault_before_the_allow_entry_gives_the_use_back(live: LiveGateway) -> None:
+    live.client("court").submit_records([debtor_record("USE-2")])
+    consent_id = one_use_consent(live)
+    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
+        holder.execute("BEGIN EXCLUSIVE")  # the log cannot take the allow entry
+        try:
+            unavailable(live, consent_id)
+        finally:
+            holder.execute("ROLLBACK")
+    assert uses(live, consent_id) == 0
+    assert query(live, consent_id)
+    assert uses(live, consent_id) == 1
