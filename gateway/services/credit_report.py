@@ -52,9 +52,8 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
         if gw.log_key is None:
             raise FailedPrecondition("the gateway has no signing key")
     with call.step("consent"):
-        consent = gw.consents.check(request.consent_id, subject=subject, grantee=party.id,
-                                    purpose=SELF_PURPOSE, requested=chosen, explicit=True)
-        draft.consent_id = consent.consent_id
+        call.check_consent(request.consent_id, subject=subject, grantee=party.id,
+                           purpose=SELF_PURPOSE, requested=chosen, explicit=True)
     with call.step("decide"):
         ctx = ConditionContext(consent_presented=True, subject_age=subject.age_on(today),
                                now=gw.clock.now())

@@ -89,3 +89,11 @@ def test_an_audit_fault_before_the_allow_entry_gives_the_use_back(live: LiveGate
     assert uses(live, consent_id) == 0
     assert query(live, consent_id)
     assert uses(live, consent_id) == 1
+
+
+def test_every_service_counts_consent_uses_through_the_call_frame() -> None:
+    # A service that called the registry directly would spend uses it never gives back.
+    services = Path(__file__).resolve().parents[2] / "gateway" / "services"
+    direct = [p.name for p in services.glob("*.py")
+              if "consents.check(" in p.read_text(encoding="utf-8") and p.name != "common.py"]
+    assert direct == []
