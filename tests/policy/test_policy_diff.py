@@ -186,10 +186,10 @@ def test_a_new_check_rule_is_an_access_change(new: Path) -> None:
 def test_catalogue_changes_that_change_access_without_a_rule_are_noted(new: Path) -> None:
     # What the feed publishes and whose masking applies are access too.
     text = (new / "catalogue.toml").read_text(encoding="utf-8")
-    replace(new / "catalogue.toml", 'public_severities = ["serious"]',
-            'public_severities = ["serious", "general"]')
-    assert 'public_severities = ["serious"]' in text
+    replace(new / "catalogue.toml", 'public_severities = ["general", "serious"]',
+            'public_severities = ["general", "serious", "minor"]')
+    assert 'public_severities = ["general", "serious"]' in text
     replace(new / "parties.toml", 'kind = "credit_agency"', 'kind = "department"')
     notes = policy_diff(POLICIES, new).notes
-    assert "public feed of admin_penalty: general now published" in notes
+    assert "public feed of admin_penalty: minor now published" in notes
     assert any(n.startswith("kind of credit_agency") for n in notes)
