@@ -23,7 +23,10 @@ from gateway.records.objections import is_overdue
 from gateway.records.store import RecordStore
 
 #: Audit actions that read a person's records: queries and minimal-disclosure checks.
-QUERY_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment")
+QUERY_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment",
+                 "check.incentive")
+#: The audit action of a repair decision; its reason ends with the verdict.
+REPAIR_DECISION = "repair.decide"
 _MAX_OBJECTIONS = 10_000_000
 
 
@@ -38,6 +41,9 @@ class ProviderFigures:
     max_lag_days: int | None
     open_objections: int
     overdue_objections: int
+    #: Credit repairs (信用修复) the party decided: granted and refused.
+    repairs_granted: int = 0
+    repairs_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,13 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
     for row in store.list_objections(status=OPEN, limit=_MAX_OBJECTIONS):
         open_count[row.provider] += 1
         overdue[row.provider] += is_overdue(row, today)
-    providers = set(lags) | set(open_count)
+    granted: Counter[str] = Counter()
+    refused_repairs: Counter[str] = Counter()
+    for entry in _entries(audit, REPAIR_DECISION):
+        if entry.decision == "allow":
+            granted[entry.requester] += entry.reason.endswith(" approved")
+            refused_repairs[entry.requester] += entry.reason.endswith(" rejected")
+    providers = set(lags) | set(open_count) | set(granted) | set(refused_repairs)
     if catalogue is not None:
         providers |= {p for c in catalogue.categories.values() for p in c.providers}
     provider_rows = tuple(
@@ -90,7 +102,8 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
             provider=p, name_zh=names.get(p, ""), submitted=len(lags[p]),
             median_lag_days=statistics.median(lags[p]) if lags[p] else None,
             max_lag_days=max(lags[p]) if lags[p] else None,
-            open_objections=open_count[p], overdue_objections=overdue[p])
+            open_objections=open_count[p], overdue_objections=overdue[p],
+            repairs_granted=granted[p], repairs_refused=refused_repairs[p])
         for p in sorted(providers))
     queries: Counter[tuple[str, str]] = Counter()
     refused: Counter[tuple[str, str]] = Counter()

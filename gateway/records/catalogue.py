@@ -72,6 +72,8 @@ class Category:
     publish_with_agreement: bool = False
     #: Days from the decision within which the rules want it public (双公示); 0: none.
     publish_within_days: int = 0
+    #: field -> categories a record id in it may cite ("*": any); see records/citations.
+    cites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: field -> provider -> the values that provider may give it (its remit within the
     #: category, e.g. which honour lists an association may recommend for).
     remits: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
@@ -241,6 +243,7 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         repair=parse_repair(raw.get("repair"), where),
         publish_with_agreement=bool(raw.get("publish_with_agreement", False)),
         publish_within_days=int(raw.get("publish_within_days", 0)),
+        cites={str(k): tuple(v) for k, v in dict(raw.get("cites", {})).items()},
         remits=_parse_remits(raw.get("remits", {}), where),
     )
 
@@ -325,6 +328,13 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
             if set(by_provider) != set(cat.providers):
                 raise ConfigurationError(f"category {cat.code}: remits.{fcode} must name "
                                          "exactly the category's providers")
+        for fcode, cited in cat.cites.items():
+            if fcode not in cat.fields or cat.fields[fcode].sensitive:
+                raise ConfigurationError(f"category {cat.code}: cites names '{fcode}', "
+                                         "which is not a field kept in clear")
+            if not cited or any(c != "*" and c not in categories for c in cited):
+                raise ConfigurationError(f"category {cat.code}: cites.{fcode} names an "
+                                         "unknown category")
         missing = cat.severities - set(cat.display_months)
         if missing:
             raise ConfigurationError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
@@ -12,6 +12,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
 from gateway.crypto import blind_indexes
+from gateway.disclosure.attachments import TEXT_FIELD, Attachment, attachments_for
 from gateway.disclosure.protect import (
     CLEAR,
     MASKED,
@@ -30,7 +31,8 @@ _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
 
 
 def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
-                 record: ReleasedRecord, stored: StoredRecord | None = None) -> None:
+                 record: ReleasedRecord, stored: StoredRecord | None = None,
+                 attached: Sequence[Attachment] = ()) -> None:
     """Append the wire form of a released record to a repeated ReleasedRecord field.
 
     The disputed mark and the key domain come from ``stored``. Messages are built in
@@ -51,6 +53,9 @@ def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
     add_field = message.fields.add
     for f in record.fields:
         add_field(name=f.name, value=f.value, disclosure=_DISCLOSURE[f.disclosure])
+    for a in attached:
+        message.attachments.add(record_id=a.record_id, kind=a.kind, text=a.text,
+                                requested_until=a.requested_until)
 
 
 class QueryServicer(rpc.QueryServiceServicer):
@@ -130,8 +135,13 @@ class QueryServicer(rpc.QueryServiceServicer):
                                    profiles=call.state.profiles, audience=audience)
                     for r in stored
                 ]
+                # What the person attached to a released record goes with it.
+                attached = attachments_for(gw.store, gw.keyring, indexes,
+                                           {r.record_id for r in released}, today)
                 draft.fields_released = tuple(sorted(
-                    {name for r in released for name in r.released_field_names}))
+                    {name for r in released for name in r.released_field_names}
+                    | {f"{a.kind}.{TEXT_FIELD}" for items in attached.values()
+                       for a in items}))
                 draft.record_count = len(released)
             # 7. audit: durable before a single value leaves the gateway.
             seq = call.commit_allow()
@@ -146,7 +156,8 @@ class QueryServicer(rpc.QueryServiceServicer):
                     audit_seq=seq,
                 )
                 for r in released:
-                    add_released(response.records, r, by_id.get(r.record_id))
+                    add_released(response.records, r, by_id.get(r.record_id),
+                                 attached.get(r.record_id, ()))
                 # A party with a registered X25519 key gets its records sealed to it.
                 seal_key = gw.seal_keys.get(party.id)
                 if seal_key is not None:
