@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK
+from gateway.cli.serve_setup import check_setup, enable_access_log, start_block
 from gateway.cli.workers import supervise
 from gateway.config import load_config
 from gateway.errors import CredgateError
@@ -36,6 +37,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="run N worker processes sharing the port and the audit log "
                              "(default 1; needs a fixed port)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                        help="one line per call on stderr: method, party, purpose, decision, "
+                             "status, duration, trace id; never personal data (default: on)")
     parser.set_defaults(handler=run)
 
 
@@ -48,7 +52,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
                         ("--trace-exporter", args.trace_exporter)):
         if value is not None:
             argv += [flag, str(value)]
-    return argv
+    return argv + ([] if args.access_log else ["--no-access-log"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,12 +69,26 @@ def run(args: argparse.Namespace) -> int:
                 print("credgate: --workers needs a fixed port (the workers share it)",
                       file=sys.stderr)
                 return EXIT_BROKEN
+            check_setup(config)
+            print(start_block(config, port=int(config.listen.rsplit(":", 1)[1]),
+                              policy_version=None, access_log=args.access_log,
+                              workers=args.workers), file=sys.stderr, flush=True)
             return supervise(_worker_argv(args), args.workers)
+        # A worker's siblings hold the port already (SO_REUSEPORT): only they may.
+        check_setup(config, port_check=not args.worker)
         gw = Gateway.open(config)
-        running = start_server(gw, reuse_port=args.worker)
     except CredgateError as err:
         print(f"credgate: cannot start: {err.message}", file=sys.stderr)
         return EXIT_BROKEN
+    try:
+        running = start_server(gw, reuse_port=args.worker)
+    except CredgateError as err:
+        gw.close()
+        print(f"credgate: cannot start: {err.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    began = time.monotonic()
+    if args.access_log:
+        enable_access_log()
     # The handlers only set flags: a handler runs in the main thread between two of its
     # bytecodes, possibly while it holds a lock (an Event's), so it must take none. The
     # loop polls: a signal the kernel hands to another thread only marks the handler as
@@ -86,8 +104,12 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
-    print(f"credgate serving on port {running.port} (mTLS required); Ctrl-C stops, "
-          "SIGHUP takes rotated keys and rolls out the policy files", file=sys.stderr)
+    if args.worker:
+        print(f"credgate worker serving on port {running.port}, policy version "
+              f"{gw.state.version[:16]}", file=sys.stderr, flush=True)
+    else:
+        print(start_block(config, port=running.port, policy_version=gw.state.version,
+                          access_log=args.access_log), file=sys.stderr, flush=True)
     while not flags["terminate"]:  # a stop is never lost to a reload arriving with it
         time.sleep(0.2)
         if flags["terminate"] or not flags["reload"]:
@@ -110,4 +132,13 @@ def run(args: argparse.Namespace) -> int:
               + (f": {record.reason}" if record.reason else ""), file=sys.stderr)
     running.stop(grace=5.0)
     gw.close()
+    print(f"credgate {'worker ' if args.worker else ''}stopped after "
+          f"{_duration(time.monotonic() - began)}; port {running.port} is free",
+          file=sys.stderr)
     return EXIT_OK
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"

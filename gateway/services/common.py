@@ -8,6 +8,7 @@ one per batch); if that append fails the caller gets UNAVAILABLE and no data.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from google.protobuf.message import Message
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 
+from gateway.access_log import record_access
 from gateway.answers import sign_answer
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
@@ -178,6 +180,7 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                           state=gw.state)
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
+        began, outcome = time.perf_counter(), ("allow", "OK")
         try:
             try:
                 yield frame
@@ -185,12 +188,14 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                 _give_back_consent(frame)
                 raise
         except CredgateError as err:
+            outcome = ("deny", status_of(err).name)
             _refuse(frame, status_of(err), err.message, err.reason or type(err).__name__,
                     skip_audit=isinstance(err, AuditUnavailable))
             log.info("refused %s: %s [trace %s]", method, err.reason or err.status,
                      trace_id_of(span))
             context.abort(status_of(err), err.message)
         except Exception as exc:
+            outcome = ("error", "INTERNAL")
             log.error("internal error in %s: %s [trace %s]", method, type(exc).__name__,
                       trace_id_of(span))
             _refuse(frame, grpc.StatusCode.INTERNAL, "internal error", "internal_error",
@@ -200,6 +205,12 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
         finally:
             span.set_attribute("credgate.requester", frame.draft.requester)
             span.set_attribute("credgate.purpose", frame.draft.purpose)
+            # Only a catalogue code is written: the draft may hold the caller's own text.
+            purpose = frame.draft.purpose if frame.draft.purpose in frame.catalogue.purposes \
+                else ""
+            record_access(method=method, party=frame.draft.requester, purpose=purpose,
+                          decision=outcome[0], status=outcome[1],
+                          duration_s=time.perf_counter() - began, trace_id=trace_id_of(span))
 
 
 def _give_back_consent(frame: CallFrame) -> None:

@@ -40,13 +40,21 @@ def test_a_broken_reload_keeps_serving_and_a_stop_is_never_lost(tmp_path: Path) 
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     try:
         _line(proc, "serving on port")
+        # One start block: address, data dir, store, keys, policy, two-person, workers.
+        block = [_line(proc, label) for label in ("address", "data dir", "store", "keys",
+                                                  "policies", "two-person", "workers",
+                                                  "access log")]
+        assert "mTLS required" in block[0] and str(tmp_path / "data") in block[1]
+        assert "DEVELOPMENT keys" in block[3] and "version" in block[4]
         (folder / "policy.csv").write_bytes(b"p, court, \xff\xfe, read, x, allow,\n")
         proc.send_signal(signal.SIGHUP)
         _line(proc, "policy reload")  # refused or failed, but served on
         assert proc.poll() is None
         proc.send_signal(signal.SIGHUP)  # a reload and a stop arriving together
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0
+        assert proc.stderr is not None
+        assert "credgate stopped after" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
