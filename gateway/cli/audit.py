@@ -16,21 +16,13 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-import grpc
-
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export
-from gateway.cli import audit_proof
+from gateway.cli import audit_proof, audit_query
 from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
     EXIT_REFUSED,
-    ID_HELP,
-    add_client_options,
-    connect,
-    id_number_argument,
     print_json,
-    print_table,
-    rpc_failure,
 )
 from gateway.crypto.signatures import load_verify_key
 from gateway.errors import CredgateError
@@ -65,34 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="progress bar on stderr (default: for large exports on a terminal)")
     verify.set_defaults(handler=run_verify)
 
-    query = actions.add_parser(
-        "query", help="search the audit log through the gateway (regulator)",
-        description="List audit entries by time range, requester, purpose, decision, action "
-                    "or subject (give the ID number; the gateway looks up its blind index).")
-    query.add_argument("--from", dest="time_from", default="", help="RFC 3339 start")
-    query.add_argument("--to", dest="time_to", default="", help="RFC 3339 end")
-    query.add_argument("--requester", default="", help="party id")
-    query.add_argument("--purpose", default="", help="purpose code")
-    query.add_argument("--decision", default="", choices=("", "allow", "deny"))
-    query.add_argument("--action", default="", help="e.g. query.subject")
-    query.add_argument("--subject", default="",
-                       help="the person's 18-digit ID number" + ID_HELP)
-    query.add_argument("--limit", type=int, default=100, help="entries per page (max 1000)")
-    query.add_argument("--all", action="store_true", help="follow every page")
-    add_client_options(query, party="regulator")
-    query.set_defaults(handler=run_query)
-
-    export = actions.add_parser(
-        "export", help="export a range of the log with its signed checkpoint (regulator)",
-        description="Write the log as the JSON Lines export that `credgate audit verify` "
-                    "checks, plus OUT.checkpoint with the gateway's signed checkpoint.")
-    export.add_argument("out", type=Path, help="export file to write")
-    export.add_argument("--start", type=int, default=1, help="first seq (default 1)")
-    export.add_argument("--end", type=int, default=0, help="last seq (default: all)")
-    export.add_argument("--force", action="store_true",
-                        help="replace an existing export (only once the new one is complete)")
-    add_client_options(export, party="regulator")
-    export.set_defaults(handler=run_export)
+    audit_query.register_actions(actions)
     audit_proof.register_actions(actions)
 
 
@@ -196,76 +161,3 @@ def print_report(report: VerifyReport) -> None:
               "to this range)")
         if report.first_bad_seq is not None:
             print(f"  first malformed  seq {report.first_bad_seq:,} is not a canonical entry")
-
-
-def run_query(args: argparse.Namespace) -> int:
-    """Search the log and print a table (or JSON)."""
-    from google.protobuf.json_format import MessageToDict
-
-    from gateway.api import pb
-
-    request = pb.ListAuditEntriesRequest(
-        time_from=args.time_from, time_to=args.time_to, requester=args.requester,
-        purpose=args.purpose, decision=args.decision, action=args.action,
-        subject_id=id_number_argument(args.subject) if args.subject else "",
-        page_size=args.limit)
-    entries = []
-    try:
-        with connect(args) as client:
-            while True:
-                reply = client.audit.ListAuditEntries(request, timeout=60)
-                entries.extend(reply.entries)
-                if not (args.all and reply.next_page_token):
-                    break
-                request.page_token = reply.next_page_token
-    except grpc.RpcError as err:
-        return rpc_failure(err, args)
-    if args.json:
-        print_json([MessageToDict(e, preserving_proto_field_name=True,
-                                  always_print_fields_with_no_presence=True) for e in entries])
-        return EXIT_OK
-    print_table(
-        ["seq", "time", "requester", "action", "purpose", "decision", "reason", "consent"],
-        [[e.seq, e.time, e.requester, e.action, e.purpose or "-", e.decision,
-          e.reason or "-", e.consent_id or "-"] for e in entries])
-    if not args.all and reply.next_page_token:
-        print(f"(more entries: --all, or continue with page token {reply.next_page_token})")
-    return EXIT_OK
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """Stream an export to a file and its checkpoint beside it."""
-    from gateway.api import pb
-
-    checkpoint = ""
-    written = 0
-    # Written beside the target and renamed only once complete: a refused or broken
-    # transfer never replaces (or truncates) an export a regulator already holds.
-    partial = args.out.with_name(f".{args.out.name}.partial")
-    side = Path(f"{args.out}.checkpoint")
-    if not args.force and (args.out.exists() or side.exists()):
-        print(f"credgate: {args.out} exists; pass --force to replace it", file=sys.stderr)
-        return EXIT_BROKEN
-    try:
-        with connect(args) as client, partial.open("wb") as fh:
-            for chunk in client.audit.ExportAudit(
-                    pb.ExportAuditRequest(start_seq=args.start, end_seq=args.end),
-                    timeout=3600):
-                if chunk.jsonl:
-                    fh.write(chunk.jsonl)
-                    written += len(chunk.jsonl)
-                if chunk.checkpoint:
-                    checkpoint = chunk.checkpoint
-        side_partial = side.with_name(f".{side.name}.partial")
-        side_partial.write_text(checkpoint, encoding="utf-8")
-        partial.replace(args.out)
-        side_partial.replace(side)
-    except grpc.RpcError as err:
-        partial.unlink(missing_ok=True)
-        return rpc_failure(err, args)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        print(f"credgate: cannot write {args.out}: {exc}", file=sys.stderr)
-        return EXIT_BROKEN
-    print(f"wrote {written} bytes to {args.out} and its checkpoint to {side}")
-    return EXIT_OK
