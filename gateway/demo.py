@@ -17,7 +17,7 @@ import grpc
 from gateway.api import pb
 from gateway.app import Gateway
 from gateway.audit.verifier import verify_export
-from gateway.cli.common import print_table
+from gateway.cli.common import print_table, terminal_width
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import city_today
 from gateway.config import Config, load_config
@@ -32,6 +32,17 @@ from gateway.server import start_server
 # Synthetic people (the names are invented; the ID numbers are valid but fictitious).
 CANDIDATE = make_id_number("330106", date(1982, 4, 17), 113)
 BORROWER = make_id_number("330105", date(1990, 11, 3), 246)
+
+#: Where a new user goes from here (each line fits an 80-column terminal).
+NEXT_STEPS = """
+next, try:
+  1. Run a gateway of your own: `credgate serve --data-dir var` in one terminal,
+     then act as a party from another; README.md lists each role's commands.
+  2. Ask why a party may (or may not) see a field, without a gateway:
+     credgate policy explain --party credit_agency --purpose authorised_query \\
+         --object identity.address --consent
+  3. Read every refusal as the regulator (against the gateway from step 1):
+     credgate audit query --decision deny"""
 
 
 def demo_records(today: date) -> dict[str, list[dict[str, object]]]:
@@ -179,22 +190,22 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
                         expect_refusal=expect_refusal,
                         log_pub=config.keys_dir / "gateway.log.pub")
 
+            width = terminal_width()
             print("\ncredgate demo: who asked, for what, and what each got\n")
-            print_table(["party", "asked", "got"], [[o.who, o.asked, o.got] for o in outcomes])
+            print_table(["party", "asked", "got"], [[o.who, o.asked, o.got] for o in outcomes],
+                        max_width=width)
             print("\nwhat the organisation department saw for cadre selection:\n")
             rows = [[r.category, f.name, f.value, "masked" if f.disclosure == 2 else "clear"]
                     for r in shown_reply.records for f in r.fields]
-            print_table(["category", "field", "value", "release"], rows)
+            print_table(["category", "field", "value", "release"], rows, max_width=width)
             print("\naudit log (subjects appear only as keyed blind indexes):\n")
             entries = gw.audit.read(start=1, limit=1000)
             print_table(
-                ["#", "requester", "action", "purpose", "subject", "decision", "reason",
-                 "released"],
+                ["#", "party", "action", "purpose", "subject", "decision", "fields"],
                 [[seq, e.requester, e.action, e.purpose or "-",
-                  (e.subject_index.split(":")[-1][:12] + "…") if e.subject_index else "-",
-                  e.decision, _short(e.reason or "-", 40),
-                  f"{len(e.categories)} cat / {len(e.fields_released)} fields"]
-                 for seq, e in entries])
+                  (e.subject_index.split(":")[-1][:6] + "…") if e.subject_index else "-",
+                  e.decision, len(e.fields_released)]
+                 for seq, e in entries], max_width=width)
             verified = export_and_verify(client("regulator"), config.keys_dir, Path(tmp))
             if not verified:
                 unexpected += 1
@@ -202,6 +213,7 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
             running.stop(grace=1.0)
             gw.close()
         print(f"\n{len(outcomes)} steps, {unexpected} unexpected outcome(s)")
+        print(NEXT_STEPS)
         return 0 if unexpected == 0 else 1
 
 
@@ -214,7 +226,7 @@ def export_and_verify(regulator: CredgateClient, keys_dir: Path, workdir: Path) 
             fh.write(chunk.jsonl)
             checkpoint = chunk.checkpoint or checkpoint
     report = verify_export(out, checkpoint, load_verify_key(keys_dir / "gateway.log.pub"))
-    print("\nthe regulator's offline check of the exported log "
+    print("\nthe regulator's offline check of the exported log\n"
           "(`credgate audit verify EXPORT --log-key gateway.log.pub`):\n")
     print(f"  {report.entries} entries, signed checkpoint at size {report.checkpoint_size}: "
           f"{'verified' if report.ok else 'FAILED: ' + str(report.failure)}")

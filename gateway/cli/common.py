@@ -92,21 +92,88 @@ def rpc_failure(err: Any, args: argparse.Namespace | None = None) -> int:
     return code
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print rows as an aligned text table (CJK characters count double)."""
-    def width(text: str) -> int:
-        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+def display_width(text: str) -> int:
+    """Columns a text takes on a terminal (CJK characters count double)."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
+
+def wrap_cell(text: str, width: int) -> list[str]:
+    """A cell's text in lines of at most ``width`` columns, broken at spaces if it can."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if display_width(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = ""
+            while display_width(word) > width:  # a word longer than the column is cut,
+                cut = _cut(word, width)          # after _ . / - where it can be
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        lines.append(line)
+    return lines
+
+
+def _cut(word: str, width: int) -> int:
+    """Where to cut a word too wide for its column: after the last separator that fits."""
+    fits = 0
+    while fits < len(word) and display_width(word[:fits + 1]) <= width:
+        fits += 1
+    seps = [i + 1 for i, ch in enumerate(word[:fits]) if ch in "_./-:"]
+    return seps[-1] if seps and seps[-1] > fits // 3 else max(fits, 1)
+
+
+#: Narrowest a column is squeezed to when a table must fit a width.
+MIN_COLUMN = 8
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                max_width: int | None = None) -> None:
+    """Print rows as an aligned text table (CJK characters count double).
+
+    With ``max_width``, the widest columns are narrowed and their cells wrapped onto
+    further lines until the table fits.
+    """
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max([width(h)] + [width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    widths = [max([display_width(h)] + [max(map(display_width, r[i].split("\n")))
+                                        for r in cells]) for i, h in enumerate(headers)]
+    if max_width is not None:
+        cell_widths = [[display_width(r[i]) for r in cells] for i in range(len(headers))]
+        while sum(widths) + 2 * (len(widths) - 1) > max_width:
+            # Narrow the column where the fewest cells would wrap (then the widest).
+            narrowable = [i for i, w in enumerate(widths) if w > MIN_COLUMN]
+            if not narrowable:
+                break
+            cheapest = min(narrowable, key=lambda i: (
+                sum(w >= widths[i] for w in cell_widths[i]), -widths[i]))
+            widths[cheapest] -= 1
 
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v + " " * (w - width(v)) for v, w in zip(values, widths, strict=True))
+    def lines(values: Sequence[str]) -> list[str]:
+        wrapped = [wrap_cell(v, w) for v, w in zip(values, widths, strict=True)]
+        height = max(len(w) for w in wrapped)
+        out = []
+        for n in range(height):
+            parts = [(w[n] if n < len(w) else "") for w in wrapped]
+            out.append("  ".join(v + " " * (w - display_width(v))
+                                 for v, w in zip(parts, widths, strict=True)).rstrip())
+        return out
 
-    print(line(headers).rstrip())
+    print("\n".join(lines(list(headers))))
     print("  ".join("-" * w for w in widths))
     for row in cells:
-        print(line(row).rstrip())
+        print("\n".join(lines(row)))
+
+
+def terminal_width(low: int = 80, high: int = 100) -> int:
+    """The terminal's width, kept between ``low`` and ``high`` (80 when not a terminal)."""
+    import shutil
+
+    return max(low, min(high, shutil.get_terminal_size((low, 24)).columns))
 
 
 def print_json(value: Any) -> None:
