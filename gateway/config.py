@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Where an installed package (not a checkout) keeps the default policies and keys.
+SHIPPED_ROOT = Path(__file__).resolve().parent / "_defaults"
+
+
+def shipped(name: str) -> Path:
+    """A folder of the checkout ("policies", "keys_example"), or the copy an installed
+    package ships; the checkout's path when neither exists (errors then name it)."""
+    here = REPO_ROOT / name
+    if here.is_dir() or not (SHIPPED_ROOT / name).is_dir():
+        return here
+    return SHIPPED_ROOT / name
+
+
+def default_data_dir() -> Path:
+    """var/ in a checkout; the user's data folder for an installed package."""
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / "var"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "credgate"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,9 +37,9 @@ class Config:
     """Everything needed to start a gateway; defaults are the embedded development set-up."""
 
     listen: str = "127.0.0.1:7443"
-    data_dir: Path = REPO_ROOT / "var"
-    keys_dir: Path = REPO_ROOT / "keys_example"
-    policies_dir: Path = REPO_ROOT / "policies"
+    data_dir: Path = field(default_factory=default_data_dir)
+    keys_dir: Path = field(default_factory=lambda: shipped("keys_example"))
+    policies_dir: Path = field(default_factory=lambda: shipped("policies"))
     #: "sqlite" (embedded, the default) or a PostgreSQL conninfo "postgresql://...".
     database: str = "sqlite"
     #: The PostgreSQL schema that holds the shared tables (store and audit log).
@@ -154,3 +173,8 @@ def _flag(name: str, value: Any) -> bool:
 def default_policies_dir() -> Path:
     """The policies a command reads when none is named (the development set)."""
     return Config().policies_dir
+
+
+def default_keys_dir() -> Path:
+    """The keys a command uses when none are named (the development set)."""
+    return Config().keys_dir

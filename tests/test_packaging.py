@@ -19,7 +19,8 @@ def _source_copy(dest: Path) -> Path:
     for name in ("pyproject.toml", "setup.py", "README.md"):
         src.mkdir(exist_ok=True)
         shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "proto", src / "proto")
+    for folder in ("proto", "policies", "keys_example"):
+        shutil.copytree(REPO / folder, src / folder)
     shutil.copytree(REPO / "gateway", src / "gateway", ignore=shutil.ignore_patterns(
         "__pycache__", "credgate"))  # gateway/_proto/credgate is what the build makes
     assert not (src / "gateway" / "_proto" / "credgate").exists()
@@ -52,3 +53,18 @@ def test_wheel_ships_generated_code_and_needs_no_compiler(tmp_path: Path) -> Non
     out = subprocess.run([sys.executable, "-I", "-c", probe], cwd=tmp_path,
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "awards"
+
+    # From any directory, the commands find the default policies and development keys
+    # shipped inside the package (`pip install .`, not only the editable install).
+    assert {"gateway/_defaults/policies/catalogue.toml",
+            "gateway/_defaults/keys_example/ca.crt",
+            "gateway/_defaults/keys_example/DEVELOPMENT-ONLY-DO-NOT-USE-IN-PRODUCTION"} <= names
+    probe = (f"import sys; sys.path.insert(0, {str(target)!r}); "
+             "from gateway.config import Config; from gateway.cli import main; "
+             "c = Config(); "
+             "assert str(c.policies_dir).startswith(sys.path[0]), c.policies_dir; "
+             "assert (c.keys_dir / 'parties' / 'court.crt').is_file(), c.keys_dir; "
+             "sys.exit(main(['policy', 'validate']))")
+    out = subprocess.run([sys.executable, "-I", "-c", probe], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.client import DEFAULT_SERVER_NAME, CredgateClient, PartyCredentials
-from gateway.config import REPO_ROOT
+from gateway.config import default_keys_dir
 
 EXIT_OK, EXIT_REFUSED, EXIT_BROKEN = 0, 1, 2
 
@@ -56,7 +56,7 @@ def add_client_options(parser: argparse.ArgumentParser, *, party: str | None = N
     parser.add_argument("--server-name", default=None,
                         help="the name the gateway's certificate must carry (default: the "
                              "target's host, or localhost for a loopback address)")
-    parser.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
+    parser.add_argument("--keys", type=Path, default=default_keys_dir(),
                         help="keys directory written by `credgate keys init` "
                              "(default: the development keys)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
-from gateway.config import REPO_ROOT
+from gateway.config import default_keys_dir, default_policies_dir
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
 from gateway.keys import init_keys, init_token_keys, write_box_pair
@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "party in policies/parties.toml, the gateway's log key and the data "
                     "keys. Never use these in production.")
     init.add_argument("directory", type=Path)
-    init.add_argument("--policies", type=Path, default=REPO_ROOT / "policies",
+    init.add_argument("--policies", type=Path, default=default_policies_dir(),
                       help="policy directory whose parties.toml lists the parties")
     init.add_argument("--force", action="store_true", help="overwrite an existing key set")
     init.add_argument("--suite", choices=("international", "gm"), default="international",
@@ -50,7 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "it registers the key: the records of the party's answers are sealed to "
                     "it, so a TLS-terminating proxy sees only ciphertext).")
     box.add_argument("party")
-    box.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
+    box.add_argument("--keys", type=Path, default=default_keys_dir(),
                      help="keys folder (default: the development keys)")
     box.set_defaults(handler=run_box_key)
     rotate = actions.add_parser(
@@ -61,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "serving instance (each logs the change in the audit log) and run "
                     "`credgate keys reencrypt`.")
     rotate.add_argument("kind", choices=KINDS)
-    rotate.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example",
+    rotate.add_argument("--keys", type=Path, default=default_keys_dir(),
                         help="keys folder (default: the development keys)")
     rotate.set_defaults(handler=run_rotate)
     again = actions.add_parser(

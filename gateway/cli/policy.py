@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.cli import policy_rollout
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED, print_json, print_table
-from gateway.config import REPO_ROOT
+from gateway.config import default_policies_dir
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.diff import policy_diff
@@ -22,7 +22,7 @@ from gateway.policy.policyfile import ACTIONS, catalogue_objects
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import PolicySet, open_policies, validate_policy
 
-DEFAULT_POLICIES = REPO_ROOT / "policies"
+DEFAULT_POLICIES = default_policies_dir()
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -47,7 +47,7 @@ def register_actions(sub: argparse._SubParsersAction) -> None:
         description="What a second officer reads before approving: the effective change "
                     "in access against the policy running when it was proposed, who "
                     "proposed it and when, who decided and when, its hashes and state.",
-        example="credgate policy show 2 --party security_officer_b")
+        example="credgate policy show 1 --party security_officer_b")
     show.add_argument("id", type=int, help="the version id from `policy versions`")
     add_client_options(show, party="security_officer")
     show.set_defaults(handler=run_show)
@@ -56,7 +56,7 @@ def register_actions(sub: argparse._SubParsersAction) -> None:
         sub, "approve", help="approve a pending version (second officer)",
         description="Approve a pending version: it goes live at once. The author may not "
                     "approve their own proposal.",
-        example="credgate policy approve 2 --party security_officer_b")
+        example="credgate policy approve 1 --party security_officer_b")
     approve.add_argument("id", type=int, help="the version id from `policy versions`")
     approve.add_argument("--comment", default="", help="why (kept with the version)")
     add_client_options(approve, party="security_officer_b")
@@ -66,7 +66,7 @@ def register_actions(sub: argparse._SubParsersAction) -> None:
         sub, "reject", help="turn a pending version down (any security officer)",
         description="Reject a pending version; the running policy stays. The comment is "
                     "kept with the version, never in the audit log.",
-        example="credgate policy reject 2 --comment \"widens agency access\" "
+        example="credgate policy reject 1 --comment \"widens agency access\" "
                 "--party security_officer_b")
     reject.add_argument("id", type=int, help="the version id from `policy versions`")
     reject.add_argument("--comment", required=True, help="why (kept with the version)")
