@@ -36,6 +36,7 @@ from gateway.cli import (
     submit,
 )
 from gateway.cli.common import CliError, rpc_failure
+from gateway.cli.examples import add_examples
 from gateway.errors import BadSignature, CredgateError
 from gateway.records.validate import holds_personal_number
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(commands)
+    add_examples(parser)
     return parser
 
 

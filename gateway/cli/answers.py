@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.answers import load_answer, verify_answer
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
-from gateway.config import REPO_ROOT
+from gateway.config import default_keys_dir
 from gateway.crypto.signers import load_verifier
 from gateway.errors import BadSignature, CredgateError
 
@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "1: the signature does not verify; 2: not a saved answer or no key.")
     verify.add_argument("answer", type=Path, help="the saved answer file")
     verify.add_argument("--key", type=Path,
-                        default=REPO_ROOT / "keys_example" / "gateway.answer.pub",
+                        default=default_keys_dir() / "gateway.answer.pub",
                         help="the gateway's answer public key (default: the development key)")
     verify.add_argument("--party", default=None, help="also require this party")
     verify.add_argument("--request-digest", default=None,

@@ -36,10 +36,19 @@ class _ExampleFormatter(argparse.HelpFormatter):
 def command_parser(commands: argparse._SubParsersAction, name: str, *, help: str,
                    description: str, example: str) -> argparse.ArgumentParser:
     """A sub-command whose --help ends with an example (kept as written)."""
-    return commands.add_parser(
-        name, help=help, description=description,
-        epilog="example:\n" + "\n".join("  " + line for line in example.splitlines()),
-        formatter_class=_ExampleFormatter)
+    return commands.add_parser(name, help=help, description=description,
+                               epilog=example_epilog(example),
+                               formatter_class=_ExampleFormatter)
+
+
+def example_epilog(example: str) -> str:
+    """The --help epilog that shows an example as written."""
+    return "example:\n" + "\n".join("  " + line for line in example.splitlines())
+
+
+def example_formatter() -> type[argparse.HelpFormatter]:
+    """The help formatter that keeps an example's lines as written."""
+    return _ExampleFormatter
 
 
 def add_client_options(parser: argparse.ArgumentParser, *, party: str | None = None) -> None:

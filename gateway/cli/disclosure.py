@@ -12,13 +12,20 @@ from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
     EXIT_REFUSED,
+    CliError,
     add_client_options,
     connect,
     print_json,
     rpc_failure,
 )
 from gateway.crypto import load_verify_key
-from gateway.disclosure.export import MANIFEST_FILE, SIGNATURE_FILE, verify_manifest
+from gateway.disclosure.export import (
+    CSV_FILE,
+    JSON_FILE,
+    MANIFEST_FILE,
+    SIGNATURE_FILE,
+    verify_manifest,
+)
 from gateway.errors import BadSignature, ConfigurationError
 
 
@@ -40,12 +47,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="limit to a public category (repeatable)")
     export.add_argument("--log-key", type=Path,
                         help="the gateway's public key (default: KEYS/gateway.log.pub)")
+    export.add_argument("--force", action="store_true",
+                        help="replace the files of an earlier export in DIR")
     add_client_options(export, party="credit_website")
     export.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Fetch, verify and write the export."""
+    held = [n for n in (JSON_FILE, CSV_FILE, MANIFEST_FILE, SIGNATURE_FILE)
+            if (args.directory / n).exists()]
+    if held and not args.force:
+        raise CliError(f"{args.directory} holds an earlier export ({', '.join(held)}); pass "
+                       "--force to replace it, or choose another folder")
     try:
         key = load_verify_key(args.log_key or args.keys / "gateway.log.pub")
     except ConfigurationError as err:

@@ -175,7 +175,9 @@ def test_disclosure_export_writes_verified_files(live: LiveGateway, tmp_path: Pa
     names = sorted(p.name for p in out.iterdir())
     assert names == ["disclosure.csv", "disclosure.json", "manifest.json", "manifest.sig"]
     assert ADULT.encode() not in (out / "disclosure.json").read_bytes()
-    assert main(["disclosure", "export", str(out), *client_args(live, "court")]) == 1
+    assert main(["disclosure", "export", str(out), *client_args(live, "credit_website")]) == 2
+    assert main(["disclosure", "export", str(out), "--force",
+                 *client_args(live, "court")]) == 1
 
 
 def test_rollout_and_approve_print_the_change_in_access(live_factory, tmp_path: Path,  # type: ignore[no-untyped-def]

@@ -173,3 +173,21 @@ def test_every_new_command_has_help_with_an_example(
         main(argv)
     out = capsys.readouterr().out
     assert "--json" in out and "example:\n  credgate " in out
+
+
+def test_every_command_has_an_example() -> None:
+    import argparse
+
+    from gateway.cli import build_parser
+
+    def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...]
+               ) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            return [(path, parser)]
+        return [leaf for a in subs for name, p in a.choices.items()
+                for leaf in leaves(p, (*path, name))]
+
+    missing = [" ".join(path) for path, p in leaves(build_parser(), ())
+               if not (p.epilog or "").startswith("example:\n  credgate ")]
+    assert missing == []
