@@ -1,7 +1,8 @@
 """The `credgate` command line: one entry point, one module per command group.
 
 Exit codes: 0 success; 1 refused or verification failed; 2 broken input or set-up
-(including output that cannot be written, such as a pipe closed by `head`).
+(including output that cannot be written, such as a pipe closed by `head`); 130 Ctrl-C.
+No command prints a traceback unless -v asks for one.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from gateway.records.validate import holds_personal_number
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_BROKEN = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo, answers)
@@ -103,6 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         # A missing key file, a bad date, a port in use: broken input, not a traceback.
         print(f"credgate: {type(exc).__name__}: {_safe(str(exc))}", file=sys.stderr)
+        return EXIT_BROKEN
+    except KeyboardInterrupt:
+        print("credgate: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.verbose:
+            raise  # -v: the traceback, for a bug report
+        print(f"credgate: unexpected {type(exc).__name__}; run again with -v for the details "
+              "and report it", file=sys.stderr)
         return EXIT_BROKEN
 
 

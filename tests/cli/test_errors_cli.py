@@ -99,3 +99,15 @@ def test_a_closed_pipe_is_one_line(live: LiveGateway, monkeypatch: pytest.Monkey
         code = main(["audit", "query", "--target", live.target])
     assert code == 2
     assert "broken pipe" in one_line(capsys)
+
+
+def test_an_unexpected_failure_is_one_line_unless_verbose(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("gateway.cli.keys.run_init", broken)
+    assert main(["keys", "init", "/nonexistent/x"]) == 2
+    assert "run again with -v" in one_line(capsys)
+    with pytest.raises(RuntimeError):
+        main(["-v", "keys", "init", "/nonexistent/x"])
