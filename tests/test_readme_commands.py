@@ -29,7 +29,8 @@ def readme_commands() -> list[str]:
         text = re.split(r"\s{2,}#", line.strip())[0]  # a trailing comment
         current += " " + text.rstrip("\\").strip()
         if not text.endswith("\\"):
-            out.append(current.strip())
+            if "[" not in current:  # a synopsis ("[--party P]"), not a command to run
+                out.append(current.strip())
             current = ""
     return out
 
