@@ -8,6 +8,8 @@ refusal in words. The explain tool decides on a local policies folder, as
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.routing import Route
 from gateway.console.app import ctx, render
 from gateway.console.backend import GatewayFailure
 from gateway.console.security import posted_form
+from gateway.console.views_audit import csv_response
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
@@ -92,6 +95,36 @@ async def _decide(request: Request, outcome: str) -> Response:
     except GatewayFailure as failure:
         return await run_in_threadpool(version_page, request, failure)
     return RedirectResponse(f"/policy/{vid}?done={outcome}", status_code=303)
+
+
+def versions_csv(request: Request) -> Response:
+    """The version history as CSV."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["id", "status", "version", "bundle_hash", "author", "proposed_at",
+                "approver", "decided_at", "reason", "comment"])
+    for v in ctx(request).backend.versions(1000):
+        w.writerow([v.id, v.status, v.version, v.bundle_hash, v.author, v.proposed_at,
+                    v.approver, v.decided_at, v.reason, v.comment])
+    return csv_response(out.getvalue(), "policy-versions.csv")
+
+
+def diff_csv(request: Request) -> Response:
+    """One version's effective-access change as CSV (gained and lost)."""
+    vid = int(request.path_params["vid"])
+    version = next((v for v in ctx(request).backend.versions(1000) if v.id == vid), None)
+    if version is None:
+        raise GatewayFailure("The gateway has no policy version with that number.",
+                             "NOT_FOUND")
+    diff = _diff(version)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["change", "party", "purpose", "field", "action", "before", "after", "when"])
+    for c in [*diff.get("gained", []), *diff.get("lost", [])]:
+        w.writerow([c.get("change", ""), c.get("party", ""), c.get("purpose", ""),
+                    c.get("object", ""), c.get("action", ""), c.get("before", ""),
+                    c.get("after", ""), c.get("when", "")])
+    return csv_response(out.getvalue(), f"policy-{vid}-access-change.csv")
 
 
 def version_get(request: Request) -> Response:
@@ -171,6 +204,8 @@ def _explain(ps: Any, form: dict[str, Any], age: int | None) -> dict[str, Any]:
 def routes() -> list[Route]:
     """The policy routes."""
     return [Route("/policy", policy_page),
+            Route("/policy.csv", versions_csv),
+            Route("/policy/{vid:int}/diff.csv", diff_csv),
             Route("/policy/{vid:int}", version_get),
             Route("/policy/{vid:int}/approve", approve, methods=["POST"]),
             Route("/policy/{vid:int}/reject", reject, methods=["POST"]),

@@ -239,6 +239,7 @@ def test_a_tampered_consistency_proof_does_not_verify(world: World, browser: Any
     try:
         browser.get(f"{world.regulator.base_url}/checkpoints/consistency"
                     f"?old=0&new={len(history) - 1}")
+        wait_text(browser, "main", "Check consistency")
         browser.find_element(By.ID, "consistency-button").click()
         text = wait_text(browser, "#verify-result", "Consistent", "Does not verify")
     finally:
@@ -268,3 +269,30 @@ def test_the_log_search_works_from_the_keyboard(world: World, browser: Any) -> N
     browser.find_element(By.ID, "verify-button").send_keys(Keys.ENTER)
     assert wait_text(browser, "#verify-result", "Verified", "Does not verify").startswith(
         "Verified")
+
+
+def test_a_page_showing_other_values_than_the_logged_bytes_does_not_verify(
+        world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/audit/entry/3")
+    browser.execute_script(
+        "const box = document.getElementById('verify');"
+        "const shown = JSON.parse(box.dataset.shown);"
+        "shown.decision = shown.decision === 'allow' ? 'deny' : 'allow';"
+        "box.dataset.shown = JSON.stringify(shown);")
+    browser.find_element(By.ID, "verify-button").click()
+    text = wait_text(browser, "#verify-result", "Verified", "Does not verify")
+    assert text.startswith("Does not verify") and "decision" in text
+
+
+def test_policy_views_export_as_csv(world: World, browser: Any) -> None:
+    login(browser, world.second)
+    cookie = {"Cookie": cookie_of(browser, world.second)}
+    status, body = http(world.second, "/policy.csv", headers=cookie)
+    lines = body.lstrip("\ufeff").splitlines()
+    assert status == 200 and lines[0].startswith("id,status,version,bundle_hash,author")
+    assert len(lines) >= 3
+    status, body = http(world.second, f"/policy/{world.proposal_id}/diff.csv", headers=cookie)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert status == 200 and rows[0][:4] == ["change", "party", "purpose", "field"]
+    assert ["gained", "civil_affairs", "awards", "volunteer_service"] in [r[:4] for r in rows]

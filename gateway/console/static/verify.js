@@ -189,6 +189,15 @@ const CredgateVerify = (() => {
                                 { credentials: "same-origin", headers: { Accept: "application/json" } });
       const proof = await reply.json();
       if (!reply.ok) throw new Error(proof.error || "the proof could not be fetched");
+      // What the page shows must be what the logged bytes say.
+      const logged = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(canonical));
+      const shown = JSON.parse(box.dataset.shown || "{}");
+      for (const [name, value] of Object.entries(shown)) {
+        const bytes = name === "time" ? String(logged.time || "").replace(/\.\d+Z$/, "Z") : logged[name];
+        const want = name === "time" ? String(value).replace(/\.\d+Z$/, "Z") : value;
+        if ((bytes ?? "") !== want) throw new Error(`the page shows another ${name} than the logged entry`);
+      }
+      steps.push([true, `the page shows what the logged entry says (${Object.keys(shown).length} fields)`]);
       const leaf = await V.leafHash(canonical);
       steps.push([true, `leaf hash SHA-256(0x00 || entry) = ${V.hex(leaf).slice(0, 16)}…`]);
       if (BigInt(proof.leaf_index) !== BigInt(seq) - 1n) {
