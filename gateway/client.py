@@ -170,6 +170,7 @@ class CredgateClient:
         self.repairs = rpc.RepairServiceStub(self.channel)
         self.removals = rpc.RemovalServiceStub(self.channel)
         self.checks = rpc.CheckServiceStub(self.channel)
+        self.complaints = rpc.ComplaintServiceStub(self.channel)
         self.blacklist = rpc.BlacklistServiceStub(self.channel)
 
     def __enter__(self) -> CredgateClient:
@@ -340,6 +341,17 @@ class CredgateClient:
             pb.JointPunishmentRequest(subject_id=subject_id, measure=measure, purpose=purpose),
             timeout=timeout)
         return self._verified(answer, "/credgate.v1.CheckService/JointPunishmentCheck")
+
+    def list_complaints(self, *, timeout: float = 10.0) -> pb.ListComplaintsResponse:
+        """Every complaint about an access, with its due date (regulators)."""
+        return self.complaints.ListComplaints(pb.ListComplaintsRequest(), timeout=timeout)
+
+    def answer_complaint(self, complaint_id: str, outcome: str, note: str = "", *,
+                         timeout: float = 10.0) -> pb.AnswerComplaintResponse:
+        """Answer a complaint: upheld or dismissed (regulators)."""
+        return self.complaints.AnswerComplaint(
+            pb.AnswerComplaintRequest(complaint_id=complaint_id, outcome=outcome, note=note),
+            timeout=timeout)
 
     def revise_record(self, *, reason: str, record_id: str = "", source_record_id: str = "",
                       correction: Mapping[str, Any] | None = None,

@@ -20,6 +20,7 @@ from gateway.identity import identify
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
 from gateway.services.checks import CheckServicer
+from gateway.services.complaints import ComplaintServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.disclosure import DisclosureServicer
 from gateway.services.objections import ObjectionServicer
@@ -138,6 +139,7 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
     rpc.add_RepairServiceServicer_to_server(RepairServicer(gw), server)
     rpc.add_RemovalServiceServicer_to_server(RemovalServicer(gw), server)
     rpc.add_CheckServiceServicer_to_server(CheckServicer(gw), server)
+    rpc.add_ComplaintServiceServicer_to_server(ComplaintServicer(gw), server)
     rpc.add_BlacklistServiceServicer_to_server(BlacklistServicer(gw), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
 from gateway.records.catalogue import Catalogue
+from gateway.records.complaints import ReadEntry, complaint_statuses
 from gateway.records.lifecycle_rows import OPEN
 from gateway.records.objections import is_overdue
 from gateway.records.store import RecordStore
@@ -55,6 +56,11 @@ class QuerierFigures:
     purpose: str
     queries: int
     refused: int
+    #: Complaints (投诉) about this party's accesses (any purpose): filed, answered,
+    #: unanswered past their due date. Counted on the party's first purpose row only.
+    complaints: int = 0
+    complaints_answered: int = 0
+    complaints_overdue: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,13 @@ def _entries(audit: AuditSearch, action: str) -> Iterator[AuditEntry]:
         token = page.next_token
         if not token:
             return
+
+
+def _audit_reader(audit: AuditSearch) -> Callable[..., list[tuple[int, AuditEntry]]]:
+    """A log reader over the search index, for the complaints' audit entries."""
+    def read(*, start: int, limit: int) -> list[tuple[int, AuditEntry]]:
+        return [(start, audit.entry(start)[0])]
+    return read
 
 
 def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
@@ -112,8 +125,24 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
             key = (entry.requester, entry.purpose)
             queries[key] += 1
             refused[key] += entry.decision == "deny"
-    querier_rows = tuple(
-        QuerierFigures(party=party, name_zh=names.get(party, ""), purpose=purpose,
-                       queries=queries[(party, purpose)], refused=refused[(party, purpose)])
-        for party, purpose in sorted(queries))
+    filed: Counter[str] = Counter()
+    answered: Counter[str] = Counter()
+    late: Counter[str] = Counter()
+    days = catalogue.lifecycle.complaint_answer_days if catalogue else 30
+    for c in complaint_statuses(store, ReadEntry(_audit_reader(audit)), answer_days=days):
+        filed[c.party] += 1
+        answered[c.party] += bool(c.outcome)
+        late[c.party] += c.overdue(today)
+    first: set[str] = set()
+    rows: list[QuerierFigures] = []
+    for party, purpose in sorted(queries):
+        counted = party not in first
+        first.add(party)
+        rows.append(QuerierFigures(
+            party=party, name_zh=names.get(party, ""), purpose=purpose,
+            queries=queries[(party, purpose)], refused=refused[(party, purpose)],
+            complaints=filed[party] if counted else 0,
+            complaints_answered=answered[party] if counted else 0,
+            complaints_overdue=late[party] if counted else 0))
+    querier_rows = tuple(rows)
     return SupervisionReport(as_of=today, providers=provider_rows, queriers=querier_rows)

@@ -117,14 +117,16 @@ def provider_rows(report: SupervisionReport) -> list[list[str]]:
 
 def querier_rows(report: SupervisionReport) -> list[list[str]]:
     """The per-party rows, as printed and written."""
-    return [[q.party, q.name_zh, q.purpose or "-", str(q.queries), str(q.refused)]
+    return [[q.party, q.name_zh, q.purpose or "-", str(q.queries), str(q.refused),
+             str(q.complaints), str(q.complaints_answered), str(q.complaints_overdue)]
             for q in report.queriers]
 
 
 PROVIDER_HEADERS = ["provider", "name_zh", "records_submitted", "median_lag_days",
                     "max_lag_days", "objections_open", "objections_overdue", "repairs_granted",
                     "repairs_refused"]
-QUERIER_HEADERS = ["party", "name_zh", "purpose", "queries", "refused"]
+QUERIER_HEADERS = ["party", "name_zh", "purpose", "queries", "refused", "complaints",
+                   "complaints_answered", "complaints_overdue"]
 
 
 def write_csv(report: SupervisionReport, out: Path) -> None:

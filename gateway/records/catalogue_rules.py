@@ -102,6 +102,8 @@ class LifecycleRules:
     """Everything lifecycle-related the catalogue holds besides the categories."""
 
     objection_answer_days: int = DEFAULT_OBJECTION_ANSWER_DAYS
+    #: Days the regulator has to answer a complaint about an access (投诉).
+    complaint_answer_days: int = 30
     green_channel: GreenChannelRule | None = None
     measures: Mapping[str, Measure] = field(default_factory=dict)
     #: The incentive measures for the trustworthy (守信激励).
@@ -163,7 +165,12 @@ def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
             authority=str(m["authority"]), basis=str(m.get("basis", "")),
             purpose=str(m.get("purpose", "joint_punishment")),
             behaviours=frozenset(m.get("behaviours", ())))
+    complaint_days = raw.get("complaint_answer_days", 30)
+    if isinstance(complaint_days, bool) or not isinstance(complaint_days, int) \
+            or not 1 <= complaint_days <= 365:
+        raise ConfigurationError("catalogue.toml: complaint_answer_days must be 1 to 365")
     return LifecycleRules(objection_answer_days=days, green_channel=green, measures=measures,
+                          complaint_answer_days=complaint_days,
                           incentives=parse_incentives(raw),
                           behaviours=(behaviours := parse_behaviours(raw)),
                           field_values=parse_field_values(raw, behaviours),

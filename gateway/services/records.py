@@ -10,6 +10,7 @@ from gateway.clock import local_date
 from gateway.errors import PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.citations import check_citations
+from gateway.records.complaints import ReadEntry, check_complaints
 from gateway.records.intake import seal_submission, with_earlier_digest
 from gateway.records.remits import check_value_remits
 from gateway.records.validate import RawRecord, validate_batch
@@ -53,6 +54,8 @@ class RecordServicer(rpc.RecordServiceServicer):
                 check_value_remits(batch, provider=party.id, catalogue=call.catalogue)
                 check_citations(batch, catalogue=call.catalogue, store=gw.store,
                                 keyring=gw.keyring, today=local_date(now))
+                check_complaints(batch, read_entry=ReadEntry(gw.audit.read),
+                                 keyring=gw.keyring)
             # 3. decide: policy must also allow the provider to submit each category.
             with call.step("decide"):
                 ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
