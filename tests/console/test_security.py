@@ -118,3 +118,27 @@ def test_no_origin_or_host_lookalike_gets_through(world: World, browser: Any,
     ]))
     status, _ = http(console, "/", headers={"Cookie": cookie, "Host": host})
     assert status == 400
+
+
+def test_the_pages_run_under_the_csp_without_a_violation(world: World, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.console.pages import wait_text
+
+    login(browser, world.regulator)
+    login(browser, world.second)
+    browser.get_log("browser")  # start clean
+    for console, path in ((world.regulator, "/"), (world.regulator, "/audit"),
+                          (world.regulator, "/checkpoints"), (world.regulator, "/supervision"),
+                          (world.second, "/policy"), (world.second, "/explain")):
+        browser.get(console.base_url + path)
+    # htmx swaps the explain result in place: it must work without eval or inline style.
+    for name, value in (("party", "org_department"), ("purpose", "cadre_selection"),
+                        ("object", "identity.address")):
+        browser.find_element(By.NAME, name).send_keys(value)
+    browser.find_element(By.ID, "explain-button").click()
+    wait_text(browser, "#explain-decision", "ALLOW", "DENY")
+    assert "party=org_department" in browser.current_url  # pushed by htmx
+    problems = [e["message"] for e in browser.get_log("browser")
+                if "Content Security Policy" in e["message"] or e["level"] == "SEVERE"]
+    assert problems == []

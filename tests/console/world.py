@@ -135,6 +135,7 @@ def browser(world: World) -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land here
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1280,800", "--lang=zh-CN", "--no-first-run",
                 "--disable-extensions", "--disable-background-networking"):
