@@ -299,11 +299,13 @@ class CredgateClient:
         return self.objections.AnswerObjection(request, timeout=timeout)
 
     def apply_repair(self, subject_id: str, consent_id: str, record_id: str, statement: str,
-                     *, timeout: float = 10.0) -> pb.RepairReply:
-        """Apply for credit repair of one of the person's records (citizen portal)."""
+                     *, evidence: Sequence[str] = (), timeout: float = 10.0) -> pb.RepairReply:
+        """Apply for credit repair of one of the person's records (citizen portal), citing
+        the person's positive records (repair training, volunteering, donations) by id."""
         return self.repairs.ApplyRepair(
             pb.ApplyRepairRequest(subject_id=subject_id, consent_id=consent_id,
-                                  record_id=record_id, statement=statement), timeout=timeout)
+                                  record_id=record_id, statement=statement,
+                                  evidence_record_ids=list(evidence)), timeout=timeout)
 
     def list_repairs(self, *, status: str = "", subject_id: str = "", consent_id: str = "",
                      limit: int = 0, timeout: float = 10.0) -> pb.ListRepairsResponse:

@@ -104,6 +104,8 @@ class LifecycleRules:
     objection_answer_days: int = DEFAULT_OBJECTION_ANSWER_DAYS
     #: Days the regulator has to answer a complaint about an access (投诉).
     complaint_answer_days: int = 30
+    #: Positive categories a repair application may cite by id (修复佐证).
+    repair_evidence: tuple[str, ...] = ()
     green_channel: GreenChannelRule | None = None
     measures: Mapping[str, Measure] = field(default_factory=dict)
     #: The incentive measures for the trustworthy (守信激励).
@@ -171,6 +173,7 @@ def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
         raise ConfigurationError("catalogue.toml: complaint_answer_days must be 1 to 365")
     return LifecycleRules(objection_answer_days=days, green_channel=green, measures=measures,
                           complaint_answer_days=complaint_days,
+                          repair_evidence=tuple(raw.get("repair_evidence", ())),
                           incentives=parse_incentives(raw),
                           behaviours=(behaviours := parse_behaviours(raw)),
                           field_values=parse_field_values(raw, behaviours),
@@ -209,6 +212,9 @@ def check_lifecycle(rules: LifecycleRules, *, categories: Mapping[str, Any],
         for code in m.behaviours:
             if code not in rules.behaviours:
                 raise ConfigurationError(f"measure {m.code}: unknown behaviour '{code}'")
+    for code in rules.repair_evidence:
+        if code not in categories or categories[code].polarity != "positive":
+            raise ConfigurationError(f"repair_evidence: '{code}' is not a positive category")
     for cat in categories.values():
         repair = cat.repair
         if repair is None:

@@ -6,7 +6,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.clock import rfc3339
+from gateway.clock import city_today, rfc3339
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
@@ -19,6 +19,7 @@ from gateway.records.repair import (
     open_text,
     seal_text,
 )
+from gateway.records.repair_evidence import cited_evidence, pack_statement, unpack_statement
 from gateway.records.validate import check_free_text, check_opaque_id
 from gateway.services.common import audited_call
 from gateway.services.person import (
@@ -40,7 +41,12 @@ def repair_message(row: RepairRow, keyring: Keyring | None) -> pb.RepairApplicat
         provider=row.provider, approver=row.approver, applied_at=row.applied_at,
         status=row.status, decided_at=row.decided_at or "")
     if keyring is not None:
-        msg.statement = open_text(keyring, row.repair_id, "statement", row.statement_ciphertext)
+        statement, evidence = unpack_statement(
+            open_text(keyring, row.repair_id, "statement", row.statement_ciphertext))
+        msg.statement = statement
+        for e in evidence:
+            msg.evidence.add(record_id=e.record_id, category=e.category,
+                             event_date=e.event_date)
         msg.decision_reason = open_text(keyring, row.repair_id, "decision",
                                         row.decision_ciphertext)
     return msg
@@ -75,8 +81,13 @@ class RepairServicer(rpc.RepairServiceServicer):
                                             max_chars=MAX_STATEMENT_CHARS)
             with call.step("fetch"):
                 record = persons_record(call, person, request.record_id)
-                row = new_repair(record, statement=statement, catalogue=call.catalogue,
-                                 keyring=gw.keyring, now=gw.clock.now())
+                evidence = cited_evidence(
+                    list(request.evidence_record_ids), subject=person.subject,
+                    catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
+                    today=city_today(gw.clock))
+                row = new_repair(record, statement=pack_statement(statement, evidence),
+                                 catalogue=call.catalogue, keyring=gw.keyring,
+                                 now=gw.clock.now())
             seq = call.commit_allow(reason=f"repair {row.repair_id} of {record.record_id}")
             with call.step("store"):
                 gw.store.put_repair(row)

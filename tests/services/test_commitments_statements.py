@@ -113,3 +113,33 @@ def test_repairs_granted_and_refused_count_in_the_figures(live: LiveGateway) -> 
                                   catalogue=live.gw.catalogue)
     row = next(p for p in figures.providers if p.provider == "market_regulator")
     assert (row.repairs_granted, row.repairs_refused) == (1, 1)
+
+
+def test_a_repair_cites_training_volunteering_and_donations_by_id(
+        live: LiveGateway) -> None:
+    [training] = live.client("regulator").submit_records([{
+        "subject_id": ADULT, "category": "repair_training", "severity": "not_applicable",
+        "event_date": "2026-11-10", "source_record_id": "TRAIN-1",
+        "fields": {"course": "信用修复专题培训", "organiser": "市社会信用体系建设办公室",
+                   "hours": "8"}}]).results
+    volunteering = [{"subject_id": s, "category": "volunteer_service",
+                     "severity": "not_applicable", "event_date": "2026-11-01",
+                     "source_record_id": f"VOL-{n}",
+                     "fields": {"organisation": "市志愿者协会", "hours": "40"}}
+                    for n, s in enumerate((ADULT, OTHER_ADULT))]
+    mine, theirs = live.client("civil_affairs").submit_records(volunteering).results
+    market = live.client("market_regulator")
+    market.submit_records([penalty_record("RE-1", "minor", "2026-11-01")])
+    consent = self_consent(live)
+    [penalty] = own_records(live, consent, category="admin_penalty")
+    portal = live.client("citizen_portal")
+    for bad in (theirs.record_id, penalty.record_id, "rec-none"):
+        refused(lambda b=bad: portal.apply_repair(ADULT, consent, penalty.record_id, "已整改",
+                                                  evidence=[training.record_id, b]),
+                grpc.StatusCode.INVALID_ARGUMENT, "evidence must name")
+    applied = portal.apply_repair(ADULT, consent, penalty.record_id, "已缴清罚款并参加培训",
+                                  evidence=[training.record_id, mine.record_id]).repair
+    assert applied.statement == "已缴清罚款并参加培训"
+    [listed] = market.list_repairs(status="pending").repairs
+    assert {(e.record_id, e.category) for e in listed.evidence} == {
+        (training.record_id, "repair_training"), (mine.record_id, "volunteer_service")}
