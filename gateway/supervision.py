@@ -45,6 +45,9 @@ class ProviderFigures:
     #: Credit repairs (信用修复) the party decided: granted and refused.
     repairs_granted: int = 0
     repairs_refused: int = 0
+    #: 双公示: records of a category the rules want public within N days of the decision
+    #: (catalogue publish_within_days) that reached the gateway later than that.
+    published_late: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,28 @@ def _audit_reader(audit: AuditSearch) -> Callable[..., list[tuple[int, AuditEntr
     return read
 
 
+def _late_publications(store: RecordStore, catalogue: Catalogue | None) -> Counter[str]:
+    """Per provider, original submissions of categories with a legal publication time
+    that came in after it (submitted more than publish_within_days after the decision)."""
+    late: Counter[str] = Counter()
+    if catalogue is None:
+        return late
+    timed = {c.code: c.publish_within_days for c in catalogue.categories.values()
+             if c.publish_within_days}
+    after = ""
+    while timed:
+        page = store.records_in_categories(list(timed), after=after, limit=1000)
+        if not page:
+            break
+        after = page[-1].record_id
+        for r in page:
+            if r.replaces:
+                continue  # a correction is not a late first publication
+            submitted = date.fromisoformat(r.submitted_at[:10])
+            late[r.provider] += (submitted - r.event_date).days > timed[r.category]
+    return late
+
+
 def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
                         catalogue: Catalogue | None = None) -> SupervisionReport:
     """Count the figures; raises StoreUnavailable or AuditUnavailable when a source fails."""
@@ -107,7 +132,9 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
         if entry.decision == "allow":
             granted[entry.requester] += entry.reason.endswith(" approved")
             refused_repairs[entry.requester] += entry.reason.endswith(" rejected")
-    providers = set(lags) | set(open_count) | set(granted) | set(refused_repairs)
+    late_publication = _late_publications(store, catalogue)
+    providers = (set(lags) | set(open_count) | set(granted) | set(refused_repairs)
+                 | set(late_publication))
     if catalogue is not None:
         providers |= {p for c in catalogue.categories.values() for p in c.providers}
     provider_rows = tuple(
@@ -116,7 +143,8 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
             median_lag_days=statistics.median(lags[p]) if lags[p] else None,
             max_lag_days=max(lags[p]) if lags[p] else None,
             open_objections=open_count[p], overdue_objections=overdue[p],
-            repairs_granted=granted[p], repairs_refused=refused_repairs[p])
+            repairs_granted=granted[p], repairs_refused=refused_repairs[p],
+            published_late=late_publication[p])
         for p in sorted(providers))
     queries: Counter[tuple[str, str]] = Counter()
     refused: Counter[tuple[str, str]] = Counter()

@@ -111,7 +111,7 @@ def provider_rows(report: SupervisionReport) -> list[list[str]]:
     """The per-department rows, as printed and written."""
     return [[p.provider, p.name_zh, str(p.submitted), _lag(p.median_lag_days),
              _lag(p.max_lag_days), str(p.open_objections), str(p.overdue_objections),
-             str(p.repairs_granted), str(p.repairs_refused)]
+             str(p.repairs_granted), str(p.repairs_refused), str(p.published_late)]
             for p in report.providers]
 
 
@@ -124,7 +124,7 @@ def querier_rows(report: SupervisionReport) -> list[list[str]]:
 
 PROVIDER_HEADERS = ["provider", "name_zh", "records_submitted", "median_lag_days",
                     "max_lag_days", "objections_open", "objections_overdue", "repairs_granted",
-                    "repairs_refused"]
+                    "repairs_refused", "published_late"]
 QUERIER_HEADERS = ["party", "name_zh", "purpose", "queries", "refused", "complaints",
                    "complaints_answered", "complaints_overdue"]
 

@@ -54,7 +54,8 @@ def test_supervision_figures_table_and_csv(live: LiveGateway, clock: FixedClock,
     assert providers["court"] == {
         "provider": "court", "name_zh": "中级人民法院", "records_submitted": "2",
         "median_lag_days": "18.5", "max_lag_days": "27", "objections_open": "1",
-        "objections_overdue": "1", "repairs_granted": "0", "repairs_refused": "0"}
+        "objections_overdue": "1", "repairs_granted": "0", "repairs_refused": "0",
+        "published_late": "0"}
     assert providers["market_regulator"]["max_lag_days"] == "0"
     assert providers["civil_affairs"]["records_submitted"] == "0"
     queriers = {(r["party"], r["purpose"]): r for r in read_csv(out / "supervision-queriers.csv")}

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from gateway.api import pb
+from gateway.supervision import supervision_figures
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import refused
 from tests.services.records_data import penalty_record
@@ -91,3 +92,17 @@ def test_the_feed_says_how_many_records_it_left_out_and_why(live: LiveGateway) -
     assert not last.records
     assert {(o.reason, o.reason_zh, o.count) for o in last.left_out} == {
         ("severity_not_public", "该严重程度不予公示", 1), ("no_agreement", "本人未同意公示", 1)}
+
+
+def test_publication_later_than_the_legal_time_counts_in_the_figures(
+        live: LiveGateway) -> None:
+    # The clock reads 2026-11-28: a penalty decided on 11-25 is in time (7 days), one
+    # decided in September is late.
+    live.client("market_regulator").submit_records([
+        penalty_record("PL-1", "general", "2026-11-25"),
+        penalty_record("PL-2", "general", "2026-09-01")])
+    figures = supervision_figures(live.gw.store, live.gw.audit_search,
+                                  today=live.gw.clock.now().date(),
+                                  catalogue=live.gw.catalogue)
+    row = next(p for p in figures.providers if p.provider == "market_regulator")
+    assert row.published_late == 1
