@@ -22,6 +22,7 @@ from gateway.cli import (
     audit,
     blacklist,
     checks,
+    complaints,
     consent,
     console,
     demo,
@@ -47,7 +48,8 @@ EXIT_BROKEN = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
-                  policy, blacklist, audit, disclosure, report, console, demo, answers)
+                  policy, blacklist, audit, disclosure, report, console, demo, answers,
+                  complaints)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,3 +33,20 @@ def test_incentive_check_yes_and_refused(live: LiveGateway,
     assert reply["eligible"] is True and reply["incentive"] == "employment_support"
     assert main(["check", "incentive", ADULT, "--incentive", "credit_loan_discount",
                  "--purpose", "incentive_market", *as_party(live, "city_bank")]) == 1
+
+
+def test_the_regulator_lists_and_answers_complaints(
+        live: LiveGateway, capsys: pytest.CaptureFixture[str]) -> None:
+    looked = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    today = live.gw.clock.now().date().isoformat()
+    live.client("citizen_portal").submit_records([{
+        "subject_id": ADULT, "category": "access_complaint", "severity": "not_applicable",
+        "event_date": today, "source_record_id": "CLI-CP-1",
+        "fields": {"audit_seq": str(looked.audit_seq), "reason": "未经同意查询"}}])
+    assert main(["complaint", "list", "--target", live.target, "--keys", str(KEYS),
+                 "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["party"] == "org_department" and listed["outcome"] == ""
+    assert main(["complaint", "answer", listed["complaint_id"], "--outcome", "dismissed",
+                 "--target", live.target, "--keys", str(KEYS)]) == 0
+    assert main(["complaint", "list", *as_party(live, "org_department")]) == 1
