@@ -33,6 +33,7 @@ from gateway.records.validate import (
     validate_record,
 )
 from gateway.services.common import CallFrame, audited_call
+from gateway.services.intake_rules import check_intake_rules
 from gateway.services.person import (
     PROVIDER_PURPOSE,
     SUPERVISION_PURPOSE,
@@ -79,6 +80,7 @@ def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
                           today=local_date(now))
     if sub.category != record.category:
         raise InvalidArgument("the correction must keep the record's category")
+    check_intake_rules(call, [sub], party.id)
     if record.subject_index not in blind_indexes(gw.keyring, sub.subject.value):
         raise InvalidArgument("the correction must concern the same person")
     if sub.source_record_id == record.source_record_id:

@@ -9,12 +9,10 @@ from gateway.app import Gateway
 from gateway.clock import local_date
 from gateway.errors import PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.records.citations import check_citations
-from gateway.records.complaints import ReadEntry, check_complaints
 from gateway.records.intake import seal_submission, with_earlier_digest
-from gateway.records.remits import check_value_remits
 from gateway.records.validate import RawRecord, validate_batch
 from gateway.services.common import audited_call
+from gateway.services.intake_rules import check_intake_rules
 
 SUBMIT_ACTION = "submit"
 SUBMIT_PURPOSE = "submission"
@@ -51,11 +49,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                                        today=local_date(now))
                 draft.categories = tuple(sorted({r.category for r in batch}))
                 draft.record_count = len(batch)
-                check_value_remits(batch, provider=party.id, catalogue=call.catalogue)
-                check_citations(batch, catalogue=call.catalogue, store=gw.store,
-                                keyring=gw.keyring, today=local_date(now))
-                check_complaints(batch, read_entry=ReadEntry(gw.audit.read),
-                                 keyring=gw.keyring)
+                check_intake_rules(call, batch, party.id)
             # 3. decide: policy must also allow the provider to submit each category.
             with call.step("decide"):
                 ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)

@@ -39,6 +39,11 @@ def test_a_complaint_names_an_access_reaches_the_regulator_and_is_answered(
     for seq in (other.audit_seq, 1, 999_999, "x1"):
         refused(lambda s=seq: portal.submit_records([complaint(s, source=f"CP-{s}")]),
                 grpc.StatusCode.INVALID_ARGUMENT, "access report")
+    # Nor can a correction point the complaint at another person's access.
+    refused(lambda: portal.revise_record(source_record_id="CP-1", reason="entered_in_error",
+                                         correction=complaint(other.audit_seq,
+                                                              source="CP-1b")),
+            grpc.StatusCode.INVALID_ARGUMENT, "access report")
     regulator = live.client("regulator")
     [listed] = regulator.list_complaints().complaints
     assert (listed.audit_seq, listed.party, listed.outcome, listed.overdue) == (

@@ -51,6 +51,10 @@ def test_each_provider_recommends_only_within_its_remit(live: LiveGateway) -> No
         [honour_entry("TW-2", "moral_model")]), code.PERMISSION_DENIED, "remit")
     refused(lambda: live.client("general_chamber").submit_records(
         [honour_entry("SH-1", "excellent_volunteer")]), code.PERMISSION_DENIED, "remit")
+    # Nor by correcting an entry afterwards: a correction passes the same remit.
+    refused(lambda: live.client("youth_league").revise_record(
+        source_record_id="TW-1", reason="entered_in_error",
+        correction=honour_entry("TW-1b", "moral_model")), code.PERMISSION_DENIED, "remit")
     # A department without the remit cannot put anyone on an honour list.
     refused(lambda: live.client("hr_bureau").submit_records(
         [honour_entry("HR-1", "moral_model")]), code.PERMISSION_DENIED)
