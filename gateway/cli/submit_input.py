@@ -137,36 +137,60 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[Row | Problem]:
 
 
 def _json_rows(path: Path, encoding: str) -> Iterator[Row | Problem]:
+    """The records of a JSON list (or {"records": [...]}), one element at a time: the
+    document is never built whole, and each record knows the line it starts on."""
     text = path.read_text(encoding=encoding)
     decoder = json.JSONDecoder()
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{path.name} line {exc.lineno}, column {exc.colno}: not valid JSON "
-                       f"({exc.msg})") from None
-    if isinstance(doc, dict):
-        if set(doc) != {"records"} or not isinstance(doc["records"], list):
-            raise CliError(f"{path.name}: expected a list of records or "
-                           "{\"records\": [...]}")
-        found = re.search(r'"records"\s*:\s*\[', text)
-        if found is None:  # written with escapes; the content is still right
-            raise CliError(f"{path.name}: write the key \"records\" without escapes")
-        pos = found.end()
-    elif isinstance(doc, list):
-        pos = text.index("[") + 1
-    else:
-        raise CliError(f"{path.name}: expected a list of records or {{\"records\": [...]}}")
-    ws = re.compile(r"[\s,]*")
-    line, counted = 1, 0
-    for _ in range(len(doc if isinstance(doc, list) else doc["records"])):
-        pos = ws.match(text, pos).end()  # type: ignore[union-attr]
-        line += text.count("\n", counted, pos)
+    ws = re.compile(r"\s*")
+
+    def skip(at: int) -> int:
+        return ws.match(text, at).end()  # type: ignore[union-attr]
+
+    def fail(at: int, what: str) -> CliError:
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        return CliError(f"{path.name} line {line}, column {column}: {what}")
+
+    def decode(at: int) -> tuple[Any, int]:
+        try:
+            return decoder.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path.name} line {exc.lineno}, column {exc.colno}: not valid "
+                           f"JSON ({exc.msg})") from None
+
+    shape = 'expected a list of records or {"records": [...]}'
+    pos = skip(0)
+    wrapped = text.startswith("{", pos)
+    if wrapped:
+        pos = skip(pos + 1)
+        key, pos = decode(pos)
+        pos = skip(pos)
+        if key != "records" or not text.startswith(":", pos):
+            raise fail(pos, shape)
+        pos = skip(pos + 1)
+    if not text.startswith("[", pos):
+        raise fail(pos, shape)
+    pos = skip(pos + 1)
+    first, line, counted = True, 1, 0
+    while not text.startswith("]", pos):
+        if not first:
+            if not text.startswith(",", pos):
+                raise fail(pos, "expected , or ] between records")
+            pos = skip(pos + 1)
+        first = False
+        line += text.count("\n", counted, pos)  # counted on from the last record: linear
         counted = pos
-        value, pos = decoder.raw_decode(text, pos)
-        if not isinstance(value, dict):
-            yield Problem(line, "record", "a record must be an object")
-            continue
-        yield Row(line, value)
+        value, pos = decode(pos)
+        pos = skip(pos)
+        yield Row(line, value) if isinstance(value, dict) else Problem(
+            line, "record", "a record must be an object")
+    pos = skip(pos + 1)
+    if wrapped:
+        if not text.startswith("}", pos):
+            raise fail(pos, 'the object may hold only "records"')
+        pos = skip(pos + 1)
+    if pos != len(text):
+        raise fail(pos, "text after the records")
 
 
 def _code(text: str) -> str:

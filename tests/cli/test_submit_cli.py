@@ -127,3 +127,19 @@ def test_a_refused_batch_names_its_line(live: LiveGateway, tmp_path: Path,
     assert main(["submit", str(path), *args]) == 1
     err = capsys.readouterr().err
     assert "line 2" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, wanted", [
+    ('[{"a": 1},\n {"b": }]', "line 2, column 8: not valid JSON"),
+    ('{"rows": []}', 'expected a list of records or {"records": [...]}'),
+    ('[{}\n{}]', "line 2, column 1: expected , or ]"),
+    ('[] []', "line 1, column 4: text after the records"),
+])
+def test_broken_json_is_named_by_line_and_column(live: LiveGateway, tmp_path: Path,
+                                                 text: str, wanted: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(text, encoding="utf-8")
+    assert main(["submit", str(path), *court(live)]) == 2
+    err = capsys.readouterr().err
+    assert wanted in err and err.count("\n") == 1
