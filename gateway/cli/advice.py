@@ -63,7 +63,7 @@ def _code_tables(catalogue: Catalogue) -> Mapping[str, tuple[str, Mapping[str, A
             "measure": ("measure", catalogue.measures),
             "domain": ("domains", catalogue.domains),
             "removal reason": ("reason", REMOVAL_REASONS),
-            "party": ("grantee", catalogue.parties)}
+            "grantee": ("grantee", catalogue.parties)}
 
 
 def _bad_codes(details: str, args: argparse.Namespace | None) -> str:

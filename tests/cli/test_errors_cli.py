@@ -73,6 +73,14 @@ def test_a_bad_code_is_named_with_the_nearest_valid_one(
     assert main(["check", "joint-punishment", ADULT, "--measure", "high_consumptoin",
                  "--party", "tax_bureau", "--target", live.target]) == 2
     assert "did you mean high_consumption?" in one_line(capsys)
+    consent = ["consent", "issue", ADULT, "--category", "dishonest_debtor",
+               "--target", live.target]
+    assert main([*consent, "--grantee", "credit_agency", "--purpose",
+                 "authorized_query"]) == 2
+    assert "did you mean authorised_query?" in one_line(capsys)
+    assert main([*consent, "--grantee", "credit_agncy", "--purpose",
+                 "authorised_query"]) == 2
+    assert "unknown grantee 'credit_agncy' (did you mean credit_agency" in one_line(capsys)
 
 
 def test_missing_consent_says_how_to_present_one(live: LiveGateway,
