@@ -149,7 +149,8 @@ def audit_backend(config: Config) -> Backend:
     raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
 
 
-def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = None
+def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = None,
+               party_keys: dict[str, VerifyKey] | None = None
                ) -> tuple[SharedAuditLog, SharedEvidence]:
     """Open the shared log with its full self-check; raises TamperDetected or AuditUnavailable."""
     backend = audit_backend(config)
@@ -160,7 +161,8 @@ def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = Non
                            seen=seen)
     try:
         evidence = SharedEvidence.open(audit, log_key, clock=clock,
-                                       interval=config.audit_checkpoint_interval_s or None)
+                                       interval=config.audit_checkpoint_interval_s or None,
+                                       party_keys=party_keys)
     except BaseException:
         audit.close()
         raise
@@ -298,7 +300,7 @@ class Gateway:
         log_key = load_signing_key(config.keys_dir / "gateway.log.key")
         # The start-up self-check: a log that no longer matches its last signed
         # checkpoint raises TamperDetected here, and the gateway refuses to serve.
-        audit, evidence = open_audit(config, log_key, clock=clock)
+        audit, evidence = open_audit(config, log_key, clock=clock, party_keys=party_keys)
         instance = instance_id(config.data_dir)
         try:
             store = open_store(config)

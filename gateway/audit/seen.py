@@ -53,6 +53,7 @@ class SeenCheckpoint:
         """Remember a verified checkpoint if it is newer than the one seen."""
         if cp.origin != self._origin or cp.size <= self.size:
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, _file_lock(self.path):
             on_disk = self._load()
             if on_disk is not None and on_disk.size >= cp.size:

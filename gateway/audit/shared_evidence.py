@@ -19,6 +19,7 @@ import hmac
 import logging
 import threading
 import time as _time
+from collections.abc import Mapping
 
 import nacl.signing
 
@@ -33,6 +34,7 @@ from gateway.audit.checkpoint import (
 )
 from gateway.audit.merkle import LEAF_PREFIX, ProofError, consistency_proof, inclusion_proof
 from gateway.audit.shared import SharedAuditLog, _sha256
+from gateway.audit.signatures import EntrySignatureError, verify_entry_signatures
 from gateway.audit.tree import PerfectNodes, TamperDetected
 from gateway.clock import Clock, SystemClock
 from gateway.errors import AuditUnavailable
@@ -292,6 +294,22 @@ class SharedCheckpointer:
                 logger.exception("audit checkpoint could not be signed")
 
 
+def _check_signatures(log: SharedAuditLog, size: int,
+                      keys: Mapping[str, nacl.signing.VerifyKey]) -> None:
+    """Every recorded request signature verifies; raises TamperDetected at the first not."""
+    start = 1
+    while start <= size:
+        chunk = log.read(start=start, limit=min(5000, size - start + 1))
+        if not chunk:
+            break
+        try:
+            verify_entry_signatures(chunk, keys)
+        except EntrySignatureError as exc:
+            raise log._tamper(TamperDetected(exc.message, seq=exc.seq,
+                                             reason=exc.reason)) from None
+        start = chunk[-1][0] + 1
+
+
 class SharedEvidence:
     """The shared log's tree, checkpoint store and signer, opened and self-checked together."""
 
@@ -301,8 +319,13 @@ class SharedEvidence:
 
     @classmethod
     def open(cls, log: SharedAuditLog, signing_key: nacl.signing.SigningKey, *,
-             clock: Clock | None = None, interval: float | None = 60.0) -> SharedEvidence:
-        """Self-check the whole log; raises TamperDetected, LogBehind or AuditUnavailable."""
+             clock: Clock | None = None, interval: float | None = 60.0,
+             party_keys: Mapping[str, nacl.signing.VerifyKey] | None = None
+             ) -> SharedEvidence:
+        """Self-check the whole log; raises TamperDetected, LogBehind or AuditUnavailable.
+
+        With ``party_keys`` every recorded request signature is verified too.
+        """
         tree, store = SharedTree(log), SharedCheckpointStore(log)
         signer = SharedCheckpointer(tree=tree, store=store, signing_key=signing_key,
                                     origin=log.origin, clock=clock, interval=interval)
@@ -327,6 +350,8 @@ class SharedEvidence:
                 raise log._tamper(TamperDetected(
                     f"the log forks from the checkpoint of size {seen.size} this instance "
                     "has seen", first_seq=1, last_seq=seen.size, reason="fork"))
+        if party_keys:
+            _check_signatures(log, size, party_keys)
         if not stored:
             signer.checkpoint_now()  # a new log is signed from its first day
         return cls(tree, store, signer)

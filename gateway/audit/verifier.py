@@ -50,7 +50,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -100,6 +100,8 @@ class VerifyReport:
     checkpoint_size: int | None
     checked_sizes: tuple[int, ...] = ()
     previous_size: int | None = None
+    #: With party keys: (request signatures verified, signed entries without a known key).
+    signatures: tuple[int, int] | None = None
     failure: str | None = None
     first_bad_seq: int | None = None
     bad_range: tuple[int, int] | None = None
@@ -156,8 +158,14 @@ def _hashes(values: Any) -> list[bytes]:
 
 def verify_export(export_path: Path, checkpoint_text: str | None,
                   verify_key: nacl.signing.VerifyKey, *, previous_checkpoint: str | None = None,
-                  origin: str | None = None, progress: Progress | None = None) -> VerifyReport:
-    """Verify an export against signed checkpoints; raises ExportError only for broken input."""
+                  origin: str | None = None, progress: Progress | None = None,
+                  party_keys: Mapping[str, nacl.signing.VerifyKey] | None = None
+                  ) -> VerifyReport:
+    """Verify an export against signed checkpoints; raises ExportError only for broken input.
+
+    With ``party_keys`` (the parties' registered public keys) every entry that records a
+    signed request must also carry a signature that verifies under its requester's key.
+    """
     export_path = Path(export_path)
     try:
         f = export_path.open("rb")
@@ -187,6 +195,13 @@ def verify_export(export_path: Path, checkpoint_text: str | None,
                 header, checkpoint_text, previous_checkpoint, verify_key, origin)
             report.update(checkpoint_size=anchor.size,
                           previous_size=previous.size if previous else None)
+            if previous is not None and previous.size > anchor.size:
+                # The log's newest signature covers less than one already handed out: the
+                # entries after it were undone (a restore, a failover to a stale replica).
+                raise _Failed(f"ROLLED BACK: the log's newest signed checkpoint (size "
+                              f"{anchor.size}) is older than the one you kept (size "
+                              f"{previous.size}): {previous.size - anchor.size} signed "
+                              "entries are gone", first_bad=anchor.size + 1)
             _check_coverage(anchor, previous, first, last, proofs)
             # 3. Recompute the tree and compare at every checkpoint size in range.
             state = _Scan(base, roots, first, last)
@@ -205,8 +220,9 @@ def verify_export(export_path: Path, checkpoint_text: str | None,
             # 4. Checkpoints beyond the export: consistency proofs from the root at last_seq.
             for size in sorted(s for s in roots if s > last):
                 if state.count < last - first + 1:
-                    raise _Failed(f"export ends at seq {first - 1 + state.count}, its header "
-                                  f"says {last}", size=size)
+                    raise _Failed(f"CUT SHORT: the export ends at seq "
+                                  f"{first - 1 + state.count}, its header says {last}",
+                                  size=size)
                 try:
                     verify_consistency(last, size, state.range.root(), roots[size],
                                        proofs.get(size, []))
@@ -215,11 +231,31 @@ def verify_export(export_path: Path, checkpoint_text: str | None,
                                   f"({exc.message})", size=size) from None
                 state.checked.append(size)
             report["checked_sizes"] = tuple(state.checked)
+            if party_keys is not None:
+                # 5. The callers' request signatures, now that the entries are authentic.
+                report["signatures"] = _check_signatures(export_path, first, party_keys)
             return VerifyReport(ok=True, **report)
         except _Failed as failure:
-            # 5. Localise the first bad entry.
+            # 6. Localise the first bad entry.
             located = _localise(export_path, header, failure, state, roots, proofs)
             return VerifyReport(ok=False, failure=failure.message, **report, **located)
+
+
+def _check_signatures(path: Path, first: int,
+                      keys: Mapping[str, nacl.signing.VerifyKey]) -> tuple[int, int]:
+    """(verified, without a known key); raises _Failed at the first bad signature."""
+    from gateway.audit.signatures import EntrySignatureError, verify_entry_signatures
+
+    def entries() -> Iterator[tuple[int, AuditEntry]]:
+        for seq, line in _entries(path, first, 2**62, first):
+            if line is None:
+                return
+            yield seq, AuditEntry.from_canonical(line)
+
+    try:
+        return verify_entry_signatures(entries(), keys)
+    except EntrySignatureError as exc:
+        raise _Failed(exc.message, first_bad=exc.seq) from None
 
 
 def _check_coverage(anchor: Checkpoint, previous: Checkpoint | None, first: int, last: int,
@@ -321,8 +357,9 @@ class _Scan:
                 progress(self.count, self.total)
         if self.failure is None and t < len(targets) and targets[t] <= self.last:
             # A checkpoint inside the header's range was never reached: entries are missing.
-            self.failure = _Failed(f"export ends at seq {self.range.size}, before signed "
-                                   f"checkpoint size {targets[t]}", size=targets[t])
+            self.failure = _Failed(f"CUT SHORT: the export ends at seq {self.range.size}, "
+                                   f"before signed checkpoint size {targets[t]}",
+                                   size=targets[t])
 
 
 def _localise(path: Path, header: dict[str, Any], failure: _Failed, state: _Scan | None,

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import nacl.signing
+
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export
 from gateway.cli import audit_proof, audit_query
 from gateway.cli.common import (
@@ -52,6 +54,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--previous", type=Path,
                         help="a checkpoint you verified earlier: the export must extend it")
     verify.add_argument("--origin", help="the log origin to expect (default: the export's)")
+    verify.add_argument("--party-keys", type=Path, metavar="DIR",
+                        help="folder of the parties' registered public keys (<party>.sign.pub, "
+                             "e.g. keys/parties): every signed request in the export must "
+                             "verify under its requester's key")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: for large exports on a terminal)")
@@ -105,6 +111,17 @@ def _read(path: Path | None, what: str) -> str | None:
         raise ExportError(f"{what} cannot be read: {path} ({type(exc).__name__})") from None
 
 
+def _party_keys(folder: Path | None) -> dict[str, nacl.signing.VerifyKey] | None:
+    """The registered keys in a folder, by party id; raises ExportError if unreadable."""
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        raise ExportError(f"party keys folder not found: {folder}")
+    suffix = ".sign.pub"
+    return {p.name[:-len(suffix)]: load_verify_key(p) for p in sorted(folder.iterdir())
+            if p.name.endswith(suffix)}
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Verify an export and print the verdict."""
     bar = ProgressBar(sys.stderr, force=args.progress)
@@ -117,7 +134,8 @@ def run_verify(args: argparse.Namespace) -> int:
         key = load_verify_key(args.log_key)
         report = verify_export(args.export, _read(checkpoint, "checkpoint file"), key,
                                previous_checkpoint=_read(args.previous, "previous checkpoint"),
-                               origin=args.origin, progress=bar)
+                               origin=args.origin, progress=bar,
+                               party_keys=_party_keys(args.party_keys))
     except CredgateError as exc:
         bar.finish()
         if saved_with_it and exc.reason == "not_covered":
@@ -150,6 +168,10 @@ def print_report(report: VerifyReport) -> None:
         verdict = "consistent" if report.ok else "not shown consistent"
         print(f"  previous      size {report.previous_size:,}: {verdict}")
     print(f"  roots checked {len(report.checked_sizes):,} checkpoint size(s)")
+    if report.signatures is not None:
+        done, unknown = report.signatures
+        print(f"  signatures    {done:,} request signature(s) verified"
+              + (f", {unknown:,} of parties without a registered key" if unknown else ""))
     if report.ok:
         return
     if report.located == "exact":
