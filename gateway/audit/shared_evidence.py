@@ -94,6 +94,10 @@ class SharedTree:
         """The number of committed entries (syncs first)."""
         return self.sync()
 
+    def synced_size(self) -> int:
+        """The number of leaves in memory (no database access)."""
+        return self._nodes.size
+
     def root(self, size: int | None = None) -> bytes:
         """MTH of the first ``size`` leaves (default: all synced); raises ProofError."""
         with self._lock:

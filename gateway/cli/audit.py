@@ -19,7 +19,7 @@ from typing import TextIO
 import nacl.signing
 
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export
-from gateway.cli import audit_proof, audit_query
+from gateway.cli import audit_mirror, audit_proof, audit_query
 from gateway.cli.common import (
     EXIT_BROKEN,
     EXIT_OK,
@@ -65,6 +65,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     audit_query.register_actions(actions)
     audit_proof.register_actions(actions)
+    audit_mirror.register_actions(actions)
 
 
 class ProgressBar:

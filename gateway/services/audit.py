@@ -16,6 +16,7 @@ from gateway.audit.checkpoint import Checkpoint
 from gateway.audit.entry import AuditEntry
 from gateway.audit.export import export_range
 from gateway.audit.search import AuditFilter
+from gateway.audit.tiles import parse_tile, read_tile
 from gateway.clock import city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
@@ -199,6 +200,22 @@ class AuditServicer(rpc.AuditServiceServicer):
                                              catalogue=gw.state.catalogue)
             call.commit_allow()
             return figures_message(report)
+        raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+    def GetTile(self, request: pb.TileRequest, context: grpc.ServicerContext
+                ) -> pb.TileResponse:
+        """The log as C2SP tlog-tiles (checkpoint, hash tiles, entry bundles)."""
+        gw = self._gw
+        with audited_call(gw, context, "credgate.v1.AuditService/GetTile",
+                          "audit.tile") as call:
+            self._regulator(call, context, request)
+            with call.step("validate"):
+                if request.path != "checkpoint":
+                    parse_tile(request.path)
+            call.commit_allow()
+            with call.step("respond"):
+                return pb.TileResponse(data=read_tile(request.path, gw.audit,
+                                                      gw.audit_evidence))
         raise AssertionError("unreachable: audited_call aborts on every refusal")
 
     def ExportAudit(
