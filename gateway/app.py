@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import sqlite3
 import uuid
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
 from gateway.audit.backend import Backend, PostgresBackend, SqliteBackend
+from gateway.audit.checkpoint import verify_checkpoint
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import AuditSearch
 from gateway.audit.seen import SeenCheckpoint
@@ -31,7 +33,7 @@ from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
 from gateway.crypto.signatures import SigningKey, VerifyKey
 from gateway.crypto.signers import Signer, load_signer
 from gateway.crypto.suites import suite as cipher_suite
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, CredgateError
 from gateway.keys import check_key_files
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import (
@@ -163,6 +165,8 @@ def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = Non
         evidence = SharedEvidence.open(audit, log_key, clock=clock,
                                        interval=config.audit_checkpoint_interval_s or None,
                                        party_keys=party_keys)
+        if config.audit_previous_checkpoint and audit.size() == 0:
+            _name_previous_log(config, log_key, audit, evidence, clock or SystemClock())
     except BaseException:
         audit.close()
         raise
@@ -192,6 +196,28 @@ def load_answer_key(config: Config, keyring: Keyring) -> Signer:
         raise ConfigurationError(f"the answer key is {key.algorithm}; the {chosen.name} suite "
                                  f"signs with {chosen.signature}")
     return key
+
+
+def _name_previous_log(config: Config, log_key: SigningKey, audit: SharedAuditLog,
+                       evidence: SharedEvidence, clock: Clock) -> None:
+    """A new log's first entry names the final checkpoint of the log it continues."""
+    path = Path(config.audit_previous_checkpoint)
+    try:
+        old = verify_checkpoint(path.read_text(encoding="utf-8"), log_key.verify_key)
+    except (OSError, UnicodeError, CredgateError) as exc:
+        raise ConfigurationError("audit_previous_checkpoint must be the previous log's final "
+                                 "checkpoint, signed with this log key",
+                                 detail=type(exc).__name__) from None
+    if old.origin == config.audit_origin:
+        raise ConfigurationError("the continued log must have another origin than this one")
+    root = base64.b64encode(old.root).decode("ascii")
+    audit.append(AuditEntry(
+        time=clock.now(), trace_id="", requester="gateway", action="audit.log_started",
+        purpose="", subject_index="", categories=(), fields_released=(), consent_id="",
+        policy_rule="", policy_version="", decision="allow",
+        reason=f"continues {old.origin} at size {old.size} root {root}", request_id="",
+        record_count=0))
+    evidence.checkpointer.checkpoint_now()
 
 
 @dataclass

@@ -48,6 +48,9 @@ class Config:
     audit_busy_timeout_ms: int = 2000
     #: The audit log's name in its signed checkpoints (C2SP checkpoint origin line).
     audit_origin: str = "credgate.example/audit-log"
+    #: The final checkpoint file of a log this one continues (migration from a per-instance
+    #: log): a new, empty log's first entry names it. "" when there is none.
+    audit_previous_checkpoint: str = ""
     #: Seconds between scheduled checkpoints; 0 signs only on demand and at shutdown.
     audit_checkpoint_interval_s: float = 60.0
     #: A development or test set-up (the demo, the test suite): only then may the
