@@ -333,8 +333,12 @@ class SharedEvidence:
         tree, store = SharedTree(log), SharedCheckpointStore(log)
         signer = SharedCheckpointer(tree=tree, store=store, signing_key=signing_key,
                                     origin=log.origin, clock=clock, interval=interval)
-        size = tree.sync()  # every row re-hashed, the root compared with the state
+        # The checkpoints first: another instance may append and sign meanwhile, and a
+        # sync after this read covers every checkpoint read (no false alarm).
         stored = store.between(limit=ANCHORS)
+        size = tree.sync()  # every row re-hashed, the root compared with the state
+        if not stored and size:
+            stored = store.between(limit=ANCHORS)  # signed first by the instance that began
         if stored:
             signer._check_latest(stored[-1].note, size)
             for cp in stored:
