@@ -45,7 +45,8 @@ def action_methods() -> dict[str, tuple[str, ...]]:
     for item in resources.files("gateway.services").iterdir():
         if item.name.endswith(".py"):
             for method, action in _AUDITED_CALL.findall(item.read_text(encoding="utf-8")):
-                found.setdefault(action, set()).add(method)
+                # Callers sign the full gRPC path, with its leading slash.
+                found.setdefault(action, set()).add(f"/{method}")
     return {action: tuple(sorted(methods)) for action, methods in found.items()}
 
 

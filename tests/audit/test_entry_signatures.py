@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.api import pb
 from gateway.audit.export import export_range
-from gateway.audit.signatures import action_methods
+from gateway.audit.signatures import action_methods, verify_entry_signatures
 from gateway.audit.tree import TamperDetected
 from gateway.cli import main
 from gateway.crypto import sign
@@ -23,7 +24,7 @@ from tests.audit.tamper import make_entry
 from tests.support import KEYS
 
 PARTIES = KEYS / "parties"
-METHOD = "credgate.v1.QueryService/QuerySubject"
+METHOD = "/credgate.v1.QueryService/QuerySubject"
 
 
 def _signed(party: str, n: int, *, signer: str | None = None) -> str:
@@ -44,9 +45,16 @@ def _entry(n: int, *, signer: str | None = None):  # type: ignore[no-untyped-def
                       request_signature=_signed("org_department", n, signer=signer))
 
 
-def test_the_action_table_is_read_from_the_servicers() -> None:
+def test_the_action_table_is_read_from_the_servicers(live) -> None:  # type: ignore[no-untyped-def]
     assert action_methods()["query.subject"] == (METHOD,)
-    assert action_methods()["records.submit"] == ("credgate.v1.RecordService/SubmitRecords",)
+    assert action_methods()["records.submit"] == ("/credgate.v1.RecordService/SubmitRecords",)
+    # The gateway's own entries verify: what the callers signed is what the table says.
+    from tests.services.records_data import debtor_record
+
+    live.client("court").submit_records([debtor_record("SIG-1")])
+    live.client("regulator").audit.GetCheckpoint(pb.GetCheckpointRequest(), timeout=10)
+    entries = live.gw.audit.read(start=1, limit=100)
+    assert verify_entry_signatures(entries, _keys()) == (len(entries), 0)
 
 
 def test_a_forged_signature_is_named_by_the_self_check_and_by_verify(tmp_path: Path) -> None:
