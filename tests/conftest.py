@@ -29,7 +29,8 @@ from tests.live_gateway import live, live_factory  # noqa: E402, F401
 E2E_FIXTURES = frozenset({"live", "live_factory", "pg_store", "store"})
 #: Test modules that start processes themselves.
 E2E_MODULES = frozenset({"test_serve.py", "test_packaging.py", "test_serve_workers.py",
-                         "test_shared_log.py", "test_shared_gateways.py"})
+                         "test_shared_log.py", "test_shared_gateways.py",
+                         "test_log_migration.py", "test_entry_signatures.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
