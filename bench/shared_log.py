@@ -90,11 +90,13 @@ def _run_callers(append: object, threads: int, seconds: float, start_at: float) 
 
 
 def _writer(kind: str, where: str, data_dir: str, threads: int, seconds: float,
-            start_at: float, out: mp.Queue) -> None:
+            ready: mp.Queue, start: mp.Queue, out: mp.Queue) -> None:
     key = load_signing_key(KEY)
     seen = SeenCheckpoint(Path(data_dir) / "seen", key.verify_key, ORIGIN)
     log = SharedAuditLog(_backend(kind, where), signing_key=key, origin=ORIGIN, seen=seen)
     try:
+        ready.put(True)
+        start_at = start.get(timeout=300)  # every process opened: start together
         count = _run_callers(log.append, threads, seconds, start_at)
         out.put((count, log.commits))
         if FAILURES:
@@ -108,15 +110,21 @@ def shared(kind: str, where: str, processes: int, threads: int,
     """(appends/s, entries per commit) of ``processes`` writer processes on one log."""
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
-    start_at = time.time() + 3.0  # after every process has imported and opened
+    ready: mp.Queue = ctx.Queue()
+    start: mp.Queue = ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp:
         procs = [ctx.Process(target=_writer, args=(kind, where, f"{tmp}/{k}", threads,
-                                                   seconds, start_at, out))
+                                                   seconds, ready, start, out))
                  for k in range(processes)]
         for k, p in enumerate(procs):
             Path(f"{tmp}/{k}").mkdir()
             p.start()
-        results = [out.get(timeout=120) for _ in procs]
+        for _ in procs:
+            ready.get(timeout=300)
+        start_at = time.time() + 0.5
+        for _ in procs:
+            start.put(start_at)
+        results = [out.get(timeout=300) for _ in procs]
         for p in procs:
             p.join()
     total = sum(c for c, _ in results)
