@@ -3,6 +3,7 @@ and versions examples run exactly as written against a live gateway."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Callable
@@ -73,12 +74,28 @@ def test_the_security_officers_rollout_runs_as_written(
     wanted = ("policy rollout", "policy show", "policy approve", "policy versions")
     steps = [c for c in readme_commands() if any(c.startswith(f"credgate {w}") for w in wanted)]
     assert [s.split()[2] for s in steps] == ["rollout", "show", "approve", "versions"]
+    shown = {}
     for step in steps:
         assert main([*argv_of(step), "--target", live.target]) == 0, (
             step, capsys.readouterr().err)
-        out = capsys.readouterr().out
-        if "rollout" in step:
-            assert "`credgate policy approve 1`" in out  # the README's version id
+        shown[step.split()[2]] = capsys.readouterr().out
     [version] = [v for v in live.gw.rollout.versions(5) if v.id == 1]
     assert (version.status, version.author, version.approver) == (
         "active", "security_officer", "security_officer_b")
+    # The author is told what the second officer runs, with the README's version id.
+    assert "pending: ask a second security officer" in shown["rollout"]
+    assert "`credgate policy approve 1`" in shown["rollout"]
+    # The second officer saw the change, the author, both hashes and the state.
+    assert "policy version 1: pending" in shown["show"]
+    assert "author   security_officer, proposed" in shown["show"]
+    assert version.version in shown["show"] and version.bundle_hash in shown["show"]
+    assert all(w in shown["show"] for w in ("hr_bureau", "identity.mobile", "gained"))
+    assert "policy version 1: active" in shown["approve"]
+    # Versions say who decided and when; JSON has null, not "-", where nothing is.
+    assert "decided by" in shown["versions"] and "security_officer_b" in shown["versions"]
+    assert main(["policy", "versions", "--json", "--target", live.target]) == 0
+    newest = json.loads(capsys.readouterr().out)[0]
+    assert (newest["approver"], newest["status"]) == ("security_officer_b", "active")
+    assert newest["decided_at"] and newest["reason"] is None
+    assert main(["policy", "show", "999", "--target", live.target]) == 2
+    assert "no policy version 999" in capsys.readouterr().err
