@@ -45,6 +45,9 @@ class Config:
     #: The PostgreSQL schema that holds the shared tables (store and audit log).
     database_schema: str = "credgate"
     max_workers: int = 16
+    #: Seconds after which the server asks a client to open a new connection (0: never),
+    #: so that behind an L4 load balancer the calls spread again over the instances.
+    max_connection_age_s: float = 0.0
     audit_busy_timeout_ms: int = 2000
     #: The audit log's name in its signed checkpoints (C2SP checkpoint origin line).
     audit_origin: str = "credgate.example/audit-log"
@@ -100,7 +103,8 @@ _PATHS = {"data_dir", "keys_dir", "policies_dir"}
 _INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
          "request_window_s": (1, 3600)}
 #: Seconds settings and their allowed range (finite: inf or nan would disable the timer).
-_SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0)}
+_SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0),
+            "max_connection_age_s": (0.0, 86_400.0)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 

@@ -125,6 +125,12 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
+            # Behind an L4 balancer a client keeps its connection, and with it its
+            # instance, for ever; a maximum age makes it reconnect (grace for calls
+            # under way) so that load spreads again.
+            *([("grpc.max_connection_age_ms", int(gw.config.max_connection_age_s * 1000)),
+               ("grpc.max_connection_age_grace_ms", 10_000)]
+              if gw.config.max_connection_age_s else []),
         ],
         interceptors=[RegisteredPartiesReflect(gw)],
     )

@@ -30,7 +30,8 @@ E2E_FIXTURES = frozenset({"live", "live_factory", "pg_store", "store"})
 #: Test modules that start processes themselves.
 E2E_MODULES = frozenset({"test_serve.py", "test_packaging.py", "test_serve_workers.py",
                          "test_shared_log.py", "test_shared_gateways.py",
-                         "test_log_migration.py", "test_entry_signatures.py"})
+                         "test_log_migration.py", "test_entry_signatures.py",
+                         "test_connection_age.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
