@@ -112,8 +112,8 @@ def explain_rpc_error(err: Any, args: argparse.Namespace | None) -> tuple[int, s
     line = f"{code.name}: {details}"
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         bad = _bad_codes(lowered, args)
-        if bad:
-            line += f": {bad}"
+        if bad:  # names the code the gateway's message leaves out, and what was meant
+            line = f"{code.name}: {bad}"
     elif code == grpc.StatusCode.PERMISSION_DENIED and "consent" in lowered:
         line += f"; {consent_advice(args)}"
     elif code == grpc.StatusCode.UNAUTHENTICATED:
