@@ -151,6 +151,18 @@ def audit_backend(config: Config) -> Backend:
     raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
 
 
+def retired_party_keys(keys_dir: Path, party_keys: dict[str, VerifyKey]
+                       ) -> dict[str, list[VerifyKey]]:
+    """Each party's current key and the keys it replaced (parties/<id>.sign.retired*.pub).
+
+    A replaced key verifies no new request, but the audit's self-check still checks the
+    requests it signed before.
+    """
+    return {party: [key, *(load_verify_key(p) for p in sorted(
+        (keys_dir / "parties").glob(f"{party}.sign.retired*.pub")))]
+        for party, key in party_keys.items()}
+
+
 def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = None,
                party_keys: dict[str, VerifyKey] | None = None
                ) -> tuple[SharedAuditLog, SharedEvidence]:
@@ -164,7 +176,8 @@ def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = Non
     try:
         evidence = SharedEvidence.open(audit, log_key, clock=clock,
                                        interval=config.audit_checkpoint_interval_s or None,
-                                       party_keys=party_keys)
+                                       party_keys=None if party_keys is None else
+                                       retired_party_keys(config.keys_dir, party_keys))
         if config.audit_previous_checkpoint and audit.size() == 0:
             _name_previous_log(config, log_key, audit, evidence, clock or SystemClock())
     except BaseException:

@@ -19,7 +19,6 @@ import hmac
 import logging
 import threading
 import time as _time
-from collections.abc import Mapping
 
 import nacl.signing
 
@@ -34,7 +33,7 @@ from gateway.audit.checkpoint import (
 )
 from gateway.audit.merkle import LEAF_PREFIX, ProofError, consistency_proof, inclusion_proof
 from gateway.audit.shared import SharedAuditLog, _sha256
-from gateway.audit.signatures import EntrySignatureError, verify_entry_signatures
+from gateway.audit.signatures import EntrySignatureError, PartyKeys, verify_entry_signatures
 from gateway.audit.tree import PerfectNodes, TamperDetected
 from gateway.clock import Clock, SystemClock
 from gateway.errors import AuditUnavailable
@@ -298,8 +297,7 @@ class SharedCheckpointer:
                 logger.exception("audit checkpoint could not be signed")
 
 
-def _check_signatures(log: SharedAuditLog, size: int,
-                      keys: Mapping[str, nacl.signing.VerifyKey]) -> None:
+def _check_signatures(log: SharedAuditLog, size: int, keys: PartyKeys) -> None:
     """Every recorded request signature verifies; raises TamperDetected at the first not."""
     start = 1
     while start <= size:
@@ -324,8 +322,7 @@ class SharedEvidence:
     @classmethod
     def open(cls, log: SharedAuditLog, signing_key: nacl.signing.SigningKey, *,
              clock: Clock | None = None, interval: float | None = 60.0,
-             party_keys: Mapping[str, nacl.signing.VerifyKey] | None = None
-             ) -> SharedEvidence:
+             party_keys: PartyKeys | None = None) -> SharedEvidence:
         """Self-check the whole log; raises TamperDetected, LogBehind or AuditUnavailable.
 
         With ``party_keys`` every recorded request signature is verified too.

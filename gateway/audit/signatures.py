@@ -14,7 +14,7 @@ against every known method.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 
@@ -54,8 +54,12 @@ def _all_methods() -> tuple[str, ...]:
     return tuple(sorted({m for ms in action_methods().values() for m in ms}))
 
 
-def verify_entry_signature(seq: int, entry: AuditEntry,
-                           keys: Mapping[str, VerifyKey]) -> bool:
+#: A party's registered key, or its keys: the current one and any it replaced (a
+#: replaced key still verifies the requests it signed before).
+PartyKeys = Mapping[str, VerifyKey | Sequence[VerifyKey]]
+
+
+def verify_entry_signature(seq: int, entry: AuditEntry, keys: PartyKeys) -> bool:
     """Check one entry's request signature; False when it has none or no key is known.
 
     Raises EntrySignatureError when there is a key and the signature does not verify.
@@ -63,23 +67,25 @@ def verify_entry_signature(seq: int, entry: AuditEntry,
     text = entry.request_signature
     if not text:
         return False
-    key = keys.get(entry.requester)
-    if key is None:
+    found = keys.get(entry.requester)
+    if not found:
         return False
+    candidates = (found,) if isinstance(found, VerifyKey) else tuple(found)
     methods = action_methods().get(entry.action) or _all_methods()
-    for method in methods:
-        try:
-            _verify_text(key, method, text)
-            return True
-        except BadSignature:
-            continue
+    for key in candidates:
+        for method in methods:
+            try:
+                _verify_text(key, method, text)
+                return True
+            except BadSignature:
+                continue
     raise EntrySignatureError(
         f"the request signature of entry {seq} does not verify under the registered key of "
         f"{entry.requester}", seq=seq, reason="request_signature_invalid")
 
 
 def verify_entry_signatures(entries: Iterable[tuple[int, AuditEntry]],
-                            keys: Mapping[str, VerifyKey]) -> tuple[int, int]:
+                            keys: PartyKeys) -> tuple[int, int]:
     """Check every entry; return (verified, unverifiable); raises at the first bad one."""
     verified = unknown = 0
     for seq, entry in entries:

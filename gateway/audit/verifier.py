@@ -159,8 +159,7 @@ def _hashes(values: Any) -> list[bytes]:
 def verify_export(export_path: Path, checkpoint_text: str | None,
                   verify_key: nacl.signing.VerifyKey, *, previous_checkpoint: str | None = None,
                   origin: str | None = None, progress: Progress | None = None,
-                  party_keys: Mapping[str, nacl.signing.VerifyKey] | None = None
-                  ) -> VerifyReport:
+                  party_keys: Mapping[str, Any] | None = None) -> VerifyReport:
     """Verify an export against signed checkpoints; raises ExportError only for broken input.
 
     With ``party_keys`` (the parties' registered public keys) every entry that records a
@@ -241,8 +240,7 @@ def verify_export(export_path: Path, checkpoint_text: str | None,
             return VerifyReport(ok=False, failure=failure.message, **report, **located)
 
 
-def _check_signatures(path: Path, first: int,
-                      keys: Mapping[str, nacl.signing.VerifyKey]) -> tuple[int, int]:
+def _check_signatures(path: Path, first: int, keys: Mapping[str, Any]) -> tuple[int, int]:
     """(verified, without a known key); raises _Failed at the first bad signature."""
     from gateway.audit.signatures import EntrySignatureError, verify_entry_signatures
 

@@ -112,15 +112,18 @@ def _read(path: Path | None, what: str) -> str | None:
         raise ExportError(f"{what} cannot be read: {path} ({type(exc).__name__})") from None
 
 
-def _party_keys(folder: Path | None) -> dict[str, nacl.signing.VerifyKey] | None:
-    """The registered keys in a folder, by party id; raises ExportError if unreadable."""
+def _party_keys(folder: Path | None) -> dict[str, list[nacl.signing.VerifyKey]] | None:
+    """The registered keys in a folder, by party id (with retired ones); raises ExportError."""
     if folder is None:
         return None
     if not folder.is_dir():
         raise ExportError(f"party keys folder not found: {folder}")
-    suffix = ".sign.pub"
-    return {p.name[:-len(suffix)]: load_verify_key(p) for p in sorted(folder.iterdir())
-            if p.name.endswith(suffix)}
+    keys: dict[str, list[nacl.signing.VerifyKey]] = {}
+    for path in sorted(folder.iterdir()):
+        party, dot, rest = path.name.partition(".sign.")
+        if dot and rest.endswith("pub") and (rest == "pub" or rest.startswith("retired")):
+            keys.setdefault(party, []).append(load_verify_key(path))
+    return keys
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -125,3 +125,23 @@ def test_verify_tells_rolled_back_from_cut_short(tmp_path: Path,
     assert "CUT SHORT" in capsys.readouterr().out
 
 
+
+
+def test_a_replaced_key_still_verifies_what_it_signed(tmp_path: Path) -> None:
+    backend = make_backend("sqlite", tmp_path / "db")
+    with open_log(backend, tmp_path / "a") as (log, evidence):
+        # Signed with a key org_department has since replaced (here: court's key pair).
+        log.append_many([_entry(1, signer="court"), _entry(2)])
+        evidence.checkpointer.checkpoint_now()
+        out = tmp_path / "export.jsonl"
+        export_range(log, evidence.tree, evidence.checkpointer, out)
+    keys = tmp_path / "parties"
+    keys.mkdir()
+    (keys / "org_department.sign.pub").write_bytes(
+        (PARTIES / "org_department.sign.pub").read_bytes())
+    argv = ["audit", "verify", str(out), "--log-key", str(KEYS / "gateway.log.pub"),
+            "--party-keys", str(keys)]
+    assert main(argv) == 1
+    (keys / "org_department.sign.retired-1.pub").write_bytes(
+        (PARTIES / "court.sign.pub").read_bytes())
+    assert main(argv) == 0
