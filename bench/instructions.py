@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep callgrind's files in DIR (for callgrind_annotate)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -112,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {"calls": args.calls, "warmup": args.warmup, "concurrency": args.concurrency}
     try:
         with tempfile.TemporaryDirectory(prefix="credgate-callgrind-") as tmp:
-            gateway = count("gateway", Path(tmp), gateway_calls, **options)
-            echo = count("echo", Path(tmp), echo_calls, **options)
+            out = args.keep or Path(tmp)
+            out.mkdir(parents=True, exist_ok=True)
+            gateway = count("gateway", out, gateway_calls, **options)
+            echo = count("echo", out, echo_calls, **options)
     finally:
         for c in clients:
             c.close()
