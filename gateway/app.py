@@ -39,6 +39,7 @@ from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import (
     PolicyRollout,
     PolicyState,
+    bundle_from_store,
     bundle_hash,
     load_state,
     read_bundle,
@@ -80,27 +81,34 @@ def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, VerifyKey
     }
 
 
-def active_policy_dir(config: Config) -> Path:
-    """The folder of the last version rolled out, or the configured policies folder.
+def active_policy_dir(config: Config, store: RecordStore) -> Path:
+    """The folder of the version in force, or the configured policies folder.
 
-    A version that went live through validation, tests and (maybe) approval stays live
-    across restarts; to go back to the files, roll them out again.
+    The version in force is the store's (rolled out at any instance sharing it); a data
+    folder from before the shared store may still name one in its versions.db. A version
+    that went live through validation, tests and (maybe) approval stays live across
+    restarts; to go back to the files, roll them out again.
     """
-    versions = config.data_dir / POLICY_VERSIONS_DIR / "versions.db"
-    if versions.exists():
-        with closing(sqlite3.connect(versions)) as db:
+    versions_dir = config.data_dir / POLICY_VERSIONS_DIR
+    _, digest = store.policy_head()
+    live: Path | None = None
+    if digest:
+        live = bundle_from_store(store, versions_dir, digest)
+    elif (versions_dir / "versions.db").exists():
+        with closing(sqlite3.connect(versions_dir / "versions.db")) as db:
             row = db.execute("SELECT bundle_hash FROM policy_versions WHERE status = 'active' "
                              "ORDER BY id DESC LIMIT 1").fetchone()
-        if row is not None and (versions.parent / row[0]).is_dir():
-            if config.policies_dir.is_dir() and bundle_hash(
-                    read_bundle(config.policies_dir)) != row[0]:
-                # Not an error (the rolled-out version went through tests and approval),
-                # but an operator who edited the files must not believe they are live.
-                log.warning("serving rolled-out policy version %s; the files in %s differ "
-                            "and are not live until rolled out (credgate policy rollout or "
-                            "SIGHUP)", row[0][:12], config.policies_dir)
-            return versions.parent / row[0]
-    return config.policies_dir
+        if row is not None and (versions_dir / row[0]).is_dir():
+            digest, live = row[0], versions_dir / row[0]
+    if live is None:
+        return config.policies_dir
+    if config.policies_dir.is_dir() and bundle_hash(read_bundle(config.policies_dir)) != digest:
+        # Not an error (the rolled-out version went through tests and approval), but an
+        # operator who edited the files must not believe they are live.
+        log.warning("serving rolled-out policy version %s; the files in %s differ and are "
+                    "not live until rolled out (credgate policy rollout or SIGHUP)",
+                    digest[:12], config.policies_dir)
+    return live
 
 
 def recent_request_digests(audit: SharedAuditLog, since: datetime,
@@ -326,27 +334,28 @@ class Gateway:
                         "are for development; keep production keys in a PKCS#11 token "
                         "(credgate keys init --pkcs11)", config.keys_dir)
         answer_key = load_answer_key(config, keyring)
-        policy_dir = active_policy_dir(config)
-        if policy_dir == config.policies_dir:
-            # Serve a copy: the files may be edited in place before the next reload.
-            policy_dir = snapshot_bundle(config.data_dir / POLICY_VERSIONS_DIR, policy_dir)
-        state = load_state(policy_dir, keyring)
-        catalogue = state.catalogue
-        party_keys = load_party_keys(config.keys_dir, catalogue)
-        issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
-                       if p.consent_issuer and p.id in party_keys}
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        log_key = load_signing_key(config.keys_dir / "gateway.log.key")
-        # The start-up self-check: a log that no longer matches its last signed
-        # checkpoint raises TamperDetected here, and the gateway refuses to serve.
-        audit, evidence = open_audit(config, log_key, clock=clock, party_keys=party_keys)
-        instance = instance_id(config.data_dir)
+        # The store first: it says which policy version is in force.
+        store = open_store(config)
         try:
-            store = open_store(config)
+            policy_dir = active_policy_dir(config, store)
+            if policy_dir == config.policies_dir:
+                # Serve a copy: the files may be edited in place before the next reload.
+                policy_dir = snapshot_bundle(config.data_dir / POLICY_VERSIONS_DIR,
+                                             policy_dir)
+            state = load_state(policy_dir, keyring)
+            catalogue = state.catalogue
+            party_keys = load_party_keys(config.keys_dir, catalogue)
+            issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
+                           if p.consent_issuer and p.id in party_keys}
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            log_key = load_signing_key(config.keys_dir / "gateway.log.key")
+            # The start-up self-check: a log that no longer matches its last signed
+            # checkpoint raises TamperDetected here, and the gateway refuses to serve.
+            audit, evidence = open_audit(config, log_key, clock=clock, party_keys=party_keys)
         except BaseException:
-            evidence.close()
-            audit.close()
+            store.close()
             raise
+        instance = instance_id(config.data_dir)
         evidence.start()
         provider = make_tracer_provider(span_exporter or config.trace_exporter)
         gw = cls(
@@ -376,10 +385,13 @@ class Gateway:
         gw.requests.remember_earlier(recent_request_digests(audit, horizon))
         gw.sweeper = ConsentUseSweeper(store, audit, instance=instance, clock=clock)
         gw.sweeper.start()
-        gw.rollout = PolicyRollout(versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
+        gw.rollout = PolicyRollout(store=store,
+                                   versions_dir=config.data_dir / POLICY_VERSIONS_DIR,
                                    clock=clock, two_person=config.two_person,
                                    current=lambda: gw.state, apply=gw.apply_policy,
                                    load=lambda directory: load_state(directory, keyring))
+        # A rollout at any instance sharing the store is in force here within a second.
+        gw.rollout.follow()
         return gw
 
     def close(self) -> None:
@@ -393,8 +405,8 @@ class Gateway:
         self.audit_search.close()
         self.audit_evidence.close()  # a final checkpoint covering every committed entry
         self.audit.close()
+        if self.rollout is not None:
+            self.rollout.close()  # stops following the store, so before it closes
         self.store.close()
         if self.keyring.token is not None:
             self.keyring.token.close()
-        if self.rollout is not None:
-            self.rollout.close()

@@ -9,14 +9,19 @@ and it becomes active at once or, under the two-person rule (or when it removes 
 changes a live decision test), once a second security officer approves it. Activation
 builds a complete new PolicyState and swaps one reference: a request in flight sees the
 old state or the new one, never a mix. Every version is kept with its author, time, hash and diff.
+
+Versions, proposals and approvals live in the record store every instance shares
+(gateway.records.sql_policy), with the bundles' files. A rollout at any instance moves
+the store's head; every other instance follows it (PolicyRollout.follow): on a notice
+(PostgreSQL LISTEN/NOTIFY) and at least once a second, it loads the version in force
+from the store and swaps it in the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 import re
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,13 +30,30 @@ from pathlib import Path
 from gateway.clock import Clock, rfc3339
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure.profiles import MaskingProfiles
-from gateway.errors import ConfigurationError, FailedPrecondition, InvalidArgument
+from gateway.errors import (
+    ConfigurationError,
+    CredgateError,
+    FailedPrecondition,
+    InvalidArgument,
+)
 from gateway.policy.diff import policy_diff
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.live_tests import changed_live_cases, live_test_problems
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
 from gateway.records.catalogue import Catalogue, load_catalogue
+from gateway.records.sql_policy import (
+    ACTIVE,
+    PENDING,
+    REJECTED,
+    SUPERSEDED,
+    PolicyVersionRecord,
+)
+from gateway.records.store import RecordStore
+
+__all__ = ["ACTIVE", "PENDING", "REJECTED", "SUPERSEDED", "PolicyRollout", "PolicyState",
+           "PolicyVersionRecord", "bundle_from_store", "bundle_hash", "load_state",
+           "read_bundle", "snapshot_bundle"]
 
 # The files a policy bundle may hold (anything else is refused, so a bundle cannot
 # write outside its version directory).
@@ -40,22 +62,10 @@ REQUIRED_FILES = ("model.conf", "policy.csv", "catalogue.toml", "parties.toml",
                   "purposes.toml", "masking.toml")
 MAX_BUNDLE_BYTES = 7 * 1024 * 1024  # a bundle must fit in one gRPC message (8 MiB)
 
-ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "superseded"
+#: How often (seconds) an instance checks which version is in force, at least.
+FOLLOW_EVERY = 1.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS policy_versions (
-    id          INTEGER PRIMARY KEY,
-    version     TEXT NOT NULL,
-    bundle_hash TEXT NOT NULL,
-    author      TEXT NOT NULL,
-    proposed_at TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    approver    TEXT NOT NULL DEFAULT '',
-    decided_at  TEXT NOT NULL DEFAULT '',
-    reason      TEXT NOT NULL DEFAULT '',
-    diff        TEXT NOT NULL DEFAULT '{}'
-);
-"""
+log = logging.getLogger("credgate.policy")
 
 
 @dataclass(frozen=True)
@@ -79,23 +89,6 @@ def load_state(directory: Path, keyring: Keyring | None = None) -> PolicyState:
     return PolicyState(catalogue=catalogue, engine=PolicyEngine.load(directory, catalogue),
                        profiles=MaskingProfiles.load(directory, keyring=keyring),
                        directory=directory)
-
-
-@dataclass(frozen=True)
-class PolicyVersionRecord:
-    """A proposed version as kept: who, when, what it changes, what became of it."""
-
-    id: int
-    version: str
-    bundle_hash: str
-    author: str
-    proposed_at: str
-    status: str
-    approver: str
-    decided_at: str
-    reason: str
-    diff: Mapping[str, object]
-    comment: str = ""  # the deciding officer's comment
 
 
 def bundle_hash(files: Mapping[str, bytes]) -> str:
@@ -135,11 +128,27 @@ def read_bundle(directory: Path) -> dict[str, bytes]:
     return files
 
 
+def bundle_from_store(store: RecordStore, versions_dir: Path, digest: str) -> Path:
+    """The folder of a bundle kept in the store, written to ``versions_dir/<hash>``.
+
+    Raises ConfigurationError when the store lacks it or its files do not hash to it.
+    """
+    directory = Path(versions_dir) / digest
+    if directory.is_dir() and bundle_hash(read_bundle(directory)) == digest:
+        return directory
+    files = store.policy_bundle(digest)
+    if files is None or bundle_hash(files) != digest:
+        raise ConfigurationError("the policy version in force is missing from the store "
+                                 "or does not match its hash",
+                                 detail=f"bundle {digest[:12]}")
+    return _write_bundle(directory, files)
+
+
 class PolicyRollout:
     """Proposals, approvals and the version history; swaps the live policy via `apply`."""
 
-    def __init__(self, *, versions_dir: Path, clock: Clock, two_person: bool,
-                 current: Callable[[], PolicyState],
+    def __init__(self, *, store: RecordStore, versions_dir: Path, clock: Clock,
+                 two_person: bool, current: Callable[[], PolicyState],
                  apply: Callable[[PolicyState], None],
                  load: Callable[[Path], PolicyState] = load_state) -> None:
         self._dir = Path(versions_dir)
@@ -149,16 +158,12 @@ class PolicyRollout:
         self._current = current
         self._apply = apply
         self._load = load
-        self._lock = threading.Lock()  # one proposal or approval at a time
-        self._db = sqlite3.connect(self._dir / "versions.db", isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(policy_versions)")}
-        if "comment" not in columns:  # a versions database from before comments
-            self._db.execute("ALTER TABLE policy_versions "
-                             "ADD COLUMN comment TEXT NOT NULL DEFAULT ''")
+        self._store = store
+        # One proposal, approval or swap at a time in this instance; across instances
+        # the store's head row lock decides.
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     @property
     def two_person(self) -> bool:
@@ -180,7 +185,9 @@ class PolicyRollout:
             live = self._current().directory
             problems = self._problems(directory) or live_test_problems(live, directory)
             if problems:
-                return self._record(digest, digest, author, now, REJECTED, reason=problems)
+                return self._store.add_policy_version(
+                    version=digest, bundle_hash=digest, author=author, proposed_at=now,
+                    status=REJECTED, over_bundle=live.name, decided_at=now, reason=problems)
             state = self._load(directory)
             diff = policy_diff(live, directory).to_json()
             # The live bundle (its folder is named by its hash): what an approval must
@@ -194,22 +201,32 @@ class PolicyRollout:
                 diff["tests_changed"] = changed
                 diff["notes"] = [*diff["notes"], f"removes or changes {len(changed)} live "
                                  "decision test case(s): needs a second security officer"]
+            # Every instance must find the files of a version it may be asked to serve.
+            self._store.put_policy_bundle(digest, files)
             if self._two_person or changed:
-                return self._record(state.version, digest, author, now, PENDING, diff=diff)
+                return self._store.add_policy_version(
+                    version=state.version, bundle_hash=digest, author=author, proposed_at=now,
+                    status=PENDING, over_bundle=live.name, diff=diff)
+            # Recorded (and the head moved) first: a rollout the store refused is not live.
+            record = self._store.add_policy_version(
+                version=state.version, bundle_hash=digest, author=author, proposed_at=now,
+                status=ACTIVE, over_bundle=live.name, approver=author, decided_at=now,
+                diff=diff)
             self._activate(state)
-            return self._record(state.version, digest, author, now, ACTIVE, approver=author,
-                                decided_at=now, diff=diff)
+            return record
 
     def approve(self, approver: str, version_id: int, comment: str = "") -> PolicyVersionRecord:
         """Second-person approval of a pending version; the approver must not be its author."""
         with self._lock:
-            record = self._get(version_id)
+            record = self._store.policy_version(version_id)
+            if record is None:
+                raise InvalidArgument(f"no policy version {version_id}")
             if record.status != PENDING:
                 raise FailedPrecondition(f"version {version_id} is {record.status}, not pending")
             if record.author == approver:
                 raise FailedPrecondition("the author of a change cannot approve it",
                                          reason="same_person")
-            state = self._load(self._dir / record.bundle_hash)
+            state = self._load(bundle_from_store(self._store, self._dir, record.bundle_hash))
             if state.version != record.version:
                 raise FailedPrecondition("the stored bundle no longer matches its version")
             proposed_over = record.diff.get("old_bundle")
@@ -219,36 +236,62 @@ class PolicyRollout:
                 raise FailedPrecondition("another policy went live since this proposal; "
                                          "propose it again to see its current effect",
                                          reason="stale_proposal")
+            record = self._store.activate_policy_version(
+                version_id, approver=approver, at=rfc3339(self._clock.now()),
+                over_bundle=str(proposed_over), comment=comment)
             self._activate(state)
-            now = rfc3339(self._clock.now())
-            self._db.execute(
-                "UPDATE policy_versions SET status = ?, approver = ?, decided_at = ?, "
-                "comment = ? WHERE id = ?", (ACTIVE, approver, now, comment, version_id))
-            self._supersede(version_id)
-            return self._get(version_id)
+            return record
 
     def reject(self, officer: str, version_id: int, comment: str) -> PolicyVersionRecord:
         """Turn a pending version down (any security officer, its author included)."""
         with self._lock:
-            record = self._get(version_id)
-            if record.status != PENDING:
-                raise FailedPrecondition(f"version {version_id} is {record.status}, not pending")
-            self._db.execute(
-                "UPDATE policy_versions SET status = ?, decided_at = ?, reason = ?, "
-                "comment = ? WHERE id = ?",
-                (REJECTED, rfc3339(self._clock.now()), f"rejected by {officer}", comment,
-                 version_id))
-            return self._get(version_id)
+            return self._store.reject_policy_version(
+                version_id, at=rfc3339(self._clock.now()), reason=f"rejected by {officer}",
+                comment=comment)
 
     def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
         """The newest versions first."""
-        rows = self._db.execute(
-            "SELECT * FROM policy_versions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [self._row(r) for r in rows]
+        return self._store.policy_versions(limit)
+
+    def follow(self, every: float = FOLLOW_EVERY) -> None:
+        """From now on, serve the version in force in the store, in a background thread:
+        at each notice of a change, and at least every `every` seconds."""
+        self._follower = threading.Thread(target=self._follow, args=(every,),
+                                          name="policy-follower", daemon=True)
+        self._follower.start()
+
+    def catch_up(self) -> bool:
+        """Swap in the version in force in the store if this instance serves another;
+        True when it did. Raises ConfigurationError when that version cannot be loaded
+        here (this instance then keeps serving what it has)."""
+        _, digest = self._store.policy_head()
+        if not digest or digest == self._current().directory.name:
+            return False
+        with self._lock:
+            _, digest = self._store.policy_head()  # again, now that no rollout runs here
+            if not digest or digest == self._current().directory.name:
+                return False
+            self._activate(self._load(bundle_from_store(self._store, self._dir, digest)))
+        log.info("policy version %s rolled out at another instance is in force here",
+                 digest[:12])
+        return True
+
+    def _follow(self, every: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.catch_up()
+            except CredgateError as exc:
+                log.error("the policy version in force cannot be served here: %s",
+                          exc.diagnostics())
+            except Exception as exc:  # the follower must outlive a bad pass
+                log.error("policy follower: %s", type(exc).__name__)
+            self._store.wait_for_policy_change(every, self._stop)
 
     def close(self) -> None:
-        """Close the version database."""
-        self._db.close()
+        """Stop following the store."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
 
     # -- internals -------------------------------------------------------------------
 
@@ -282,35 +325,3 @@ class PolicyRollout:
 
     def _activate(self, state: PolicyState) -> None:
         self._apply(state)
-
-    def _supersede(self, active_id: int) -> None:
-        self._db.execute("UPDATE policy_versions SET status = ? WHERE status = ? AND id <> ?",
-                         (SUPERSEDED, ACTIVE, active_id))
-
-    def _record(self, version: str, digest: str, author: str, now: str, status: str, *,
-                approver: str = "", decided_at: str = "", reason: str = "",
-                diff: Mapping[str, object] | None = None) -> PolicyVersionRecord:
-        cur = self._db.execute(
-            "INSERT INTO policy_versions (version, bundle_hash, author, proposed_at, status, "
-            "approver, decided_at, reason, diff) VALUES (?,?,?,?,?,?,?,?,?)",
-            (version, digest, author, now, status, approver,
-             decided_at or (now if status == REJECTED else ""), reason,
-             json.dumps(diff or {}, ensure_ascii=False, sort_keys=True)))
-        new_id = int(cur.lastrowid or 0)
-        if status == ACTIVE:
-            self._supersede(new_id)
-        return self._get(new_id)
-
-    def _get(self, version_id: int) -> PolicyVersionRecord:
-        row = self._db.execute("SELECT * FROM policy_versions WHERE id = ?",
-                               (version_id,)).fetchone()
-        if row is None:
-            raise InvalidArgument(f"no policy version {version_id}")
-        return self._row(row)
-
-    @staticmethod
-    def _row(row: tuple) -> PolicyVersionRecord:
-        return PolicyVersionRecord(
-            id=row[0], version=row[1], bundle_hash=row[2], author=row[3], proposed_at=row[4],
-            status=row[5], approver=row[6], decided_at=row[7], reason=row[8],
-            diff=json.loads(row[9]), comment=row[10] if len(row) > 10 else "")

@@ -201,15 +201,55 @@ _CONSENT_USES = (
     "CREATE INDEX IF NOT EXISTS consent_uses_by_instance ON consent_uses (used_by, used_at)",
 )
 
+#: Policy versions shared by every instance (gateway.policy.rollout): the bundles' files
+#: by hash (JSON of base64 contents), every proposal, and the one head row naming the
+#: version in force (version 0 and "" before any rollout).
+_POLICY_VERSIONS = (
+    """CREATE TABLE IF NOT EXISTS policy_bundles (
+    bundle_hash TEXT PRIMARY KEY,
+    files       TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS policy_versions (
+    id          {serial_key},
+    version     TEXT NOT NULL,
+    bundle_hash TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    proposed_at TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    approver    TEXT NOT NULL DEFAULT '',
+    decided_at  TEXT NOT NULL DEFAULT '',
+    reason      TEXT NOT NULL DEFAULT '',
+    diff        TEXT NOT NULL DEFAULT '{{}}',
+    comment     TEXT NOT NULL DEFAULT ''
+)""",
+    """CREATE TABLE IF NOT EXISTS policy_head (
+    one         INTEGER PRIMARY KEY CHECK (one = 1),
+    version_id  {bigint} NOT NULL,
+    bundle_hash TEXT NOT NULL,
+    changed_at  TEXT NOT NULL
+)""",
+    "INSERT INTO policy_head (one, version_id, bundle_hash, changed_at) VALUES (1, 0, '', '') "
+    "ON CONFLICT (one) DO NOTHING",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
     Migration(2, "shared replay memory", _REPLAY_MEMORY),
     Migration(3, "consent uses by request", _CONSENT_USES),
+    Migration(4, "policy versions", _POLICY_VERSIONS),
 )
 
 #: The schema version this gateway writes.
 LATEST = MIGRATIONS[-1].version
+
+
+def schema_version(sql: MigrationSql) -> int:
+    """The version a database is at (0 when it has no schema_version table)."""
+    if not sql.column_names("schema_version"):
+        return 0
+    row = sql.one("SELECT max(version) FROM schema_version")
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def migrate(sql: MigrationSql, types: dict[str, str], *, now: str,
@@ -221,8 +261,7 @@ def migrate(sql: MigrationSql, types: dict[str, str], *, now: str,
     than this gateway.
     """
     sql.run(VERSION_TABLE)
-    row = sql.one("SELECT max(version) FROM schema_version")
-    current = int(row[0]) if row and row[0] is not None else 0
+    current = schema_version(sql)
     latest = migrations[-1].version
     if current > latest:
         raise StoreUnavailable(

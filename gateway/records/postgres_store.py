@@ -14,7 +14,11 @@ PostgreSQL error may quote key values).
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -25,8 +29,8 @@ from psycopg_pool import ConnectionPool
 
 from gateway.clock import SystemClock, rfc3339
 from gateway.errors import ConfigurationError, StoreUnavailable
-from gateway.records.migrations import POSTGRES_TYPES, migrate
-from gateway.records.sql_dialect import Row, SubjectCache
+from gateway.records.migrations import LATEST, POSTGRES_TYPES, migrate, schema_version
+from gateway.records.sql_dialect import Row, Sql, SubjectCache
 from gateway.records.sql_store import SqlStore
 
 T = TypeVar("T")
@@ -127,6 +131,7 @@ class PostgresDatabase:
             timeout=pool_timeout, configure=self._configure,
             check=ConnectionPool.check_connection, open=False, name=f"credgate-{schema}")
         self._pool.open(wait=False)
+        self._listener: Conn | None = None
 
     def _configure(self, conn: Conn) -> None:
         conn.execute(self._set_up)
@@ -134,6 +139,13 @@ class PostgresDatabase:
     def _migrate(self) -> None:
         now = rfc3339(SystemClock().now())
         try:
+            with psycopg.connect(self.conninfo, **self._kwargs) as conn:
+                conn.execute(pgsql.SQL("SET search_path TO {}").format(
+                    pgsql.Identifier(self.schema)))
+                if schema_version(_PostgresSql(conn)) == LATEST:
+                    # Nothing to do, and no DDL: a role without it can run the gateway
+                    # once the owner has migrated the schema.
+                    return
             with psycopg.connect(self.conninfo, **self._kwargs) as conn, conn.transaction():
                 # The advisory lock serialises instances starting together: concurrent
                 # CREATE ... IF NOT EXISTS of the same object can otherwise fail.
@@ -178,8 +190,45 @@ class PostgresDatabase:
         """Run work in one transaction on a pooled connection; raises StoreUnavailable."""
         return self._run(work, transaction=True, durable=durable)
 
+    def _channel(self, channel: str) -> str:
+        # Per schema: instances on other schemas of the same database must not wake.
+        return f"{channel}_{hashlib.sha256(self.schema.encode()).hexdigest()[:16]}"
+
+    def notify(self, sql: Sql, channel: str) -> None:
+        """NOTIFY the listeners of `channel` when this transaction commits."""
+        sql.run("SELECT pg_notify(?, '')", (self._channel(channel),))
+
+    def wait_for_notice(self, channel: str, timeout: float, stop: threading.Event) -> None:
+        """LISTEN on a connection of its own; reconnects at the next wait after a failure
+        (notices sent meanwhile are lost, which is why the callers also poll)."""
+        deadline = time.monotonic() + timeout
+        try:
+            if self._listener is None or self._listener.closed:
+                conn = psycopg.connect(self.conninfo, **self._kwargs)
+                conn.execute(pgsql.SQL("LISTEN {}").format(
+                    pgsql.Identifier(self._channel(channel))))
+                self._listener = conn
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                # Short slices, so that a stop is noticed soon.
+                for _ in self._listener.notifies(timeout=min(left, 0.2), stop_after=1):
+                    return
+        except psycopg.Error:
+            self._close_listener()
+            stop.wait(max(0.0, deadline - time.monotonic()))
+
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with suppress(psycopg.Error):
+                listener.close()
+
     def close(self) -> None:
-        """Close the pool; later calls raise StoreUnavailable."""
+        """Close the pool (and the listening connection); later calls raise
+        StoreUnavailable."""
+        self._close_listener()
         self._pool.close()
 
 

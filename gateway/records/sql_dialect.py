@@ -15,6 +15,7 @@ Both dialects accept the rest as written: ``INSERT ... ON CONFLICT ... DO NOTHIN
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -79,6 +80,15 @@ class Database(Protocol):
         still seen at once by every other connection): for rows that can be rebuilt
         after a crash, such as the replay memory, which is re-seeded from the audit log.
         """
+        ...
+
+    def notify(self, sql: Sql, channel: str) -> None:
+        """Announce a change on `channel` when the transaction of `sql` commits
+        (PostgreSQL NOTIFY; nothing on SQLite, where the others poll)."""
+        ...
+
+    def wait_for_notice(self, channel: str, timeout: float, stop: threading.Event) -> None:
+        """Return at a notice on `channel`, when `stop` is set, or after `timeout`."""
         ...
 
     def close(self) -> None:

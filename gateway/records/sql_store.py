@@ -17,6 +17,7 @@ from gateway.records.lifecycle import ACTIVE
 from gateway.records.model import PutResult, StoredRecord
 from gateway.records.sql_dialect import Database, Row, Sql, marks
 from gateway.records.sql_lifecycle import SqlLifecycle
+from gateway.records.sql_policy import SqlPolicy
 from gateway.records.sql_requests import SqlRequests
 from gateway.records.sql_rows import (
     CONSENT_COLUMNS,
@@ -30,7 +31,7 @@ from gateway.records.sql_rows import (
 from gateway.records.store import ConsentRow
 
 
-class SqlStore(SqlLifecycle, SqlRequests):
+class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
     """The RecordStore contract (gateway.records.store) over one Database."""
 
     def __init__(self, db: Database) -> None:

@@ -19,7 +19,7 @@ from gateway.clock import SystemClock, rfc3339
 from gateway.errors import StoreUnavailable
 from gateway.records.migrations import SQLITE_TYPES, migrate
 from gateway.records.model import StoredRecord
-from gateway.records.sql_dialect import Row, SubjectCache
+from gateway.records.sql_dialect import Row, Sql, SubjectCache
 from gateway.records.sql_rows import decode_fields, encode_fields
 from gateway.records.sql_store import SqlStore
 
@@ -195,6 +195,13 @@ class SqliteDatabase:
                 # must not stay cached.
                 self._cache.written()
         return result
+
+    def notify(self, sql: Sql, channel: str) -> None:
+        """Nothing to send: every instance on the file polls."""
+
+    def wait_for_notice(self, channel: str, timeout: float, stop: threading.Event) -> None:
+        """Wait out the poll interval (or until `stop`)."""
+        stop.wait(timeout)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:

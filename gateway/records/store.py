@@ -7,13 +7,15 @@ SQLite (gateway.records.sqlite_store) is the embedded default, PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import threading
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import PutResult, StoredRecord
+from gateway.records.sql_policy import PolicyVersionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,51 @@ class RecordStore(Protocol):
 
     def remember_requests(self, seen: Sequence[tuple[str, datetime]]) -> None:
         """Re-seed the replay memory with digests read back from the audit log."""
+        ...
+
+    # -- policy versions (gateway.records.sql_policy) ----------------------------------
+
+    def put_policy_bundle(self, bundle_hash: str, files: Mapping[str, bytes]) -> None:
+        """Keep a bundle's files under its hash."""
+        ...
+
+    def policy_bundle(self, bundle_hash: str) -> dict[str, bytes] | None:
+        """A kept bundle's files, or None."""
+        ...
+
+    def policy_head(self) -> tuple[int, str]:
+        """(version id, bundle hash) of the version in force; (0, "") before any rollout."""
+        ...
+
+    def add_policy_version(self, *, version: str, bundle_hash: str, author: str,
+                           proposed_at: str, status: str, over_bundle: str, approver: str = "",
+                           decided_at: str = "", reason: str = "",
+                           diff: Mapping[str, object] | None = None) -> PolicyVersionRecord:
+        """Record a proposal; an active one takes the head (FailedPrecondition when another
+        went live since it was diffed over `over_bundle`)."""
+        ...
+
+    def activate_policy_version(self, version_id: int, *, approver: str, at: str,
+                                over_bundle: str, comment: str = "") -> PolicyVersionRecord:
+        """Make a pending version the one in force; raises InvalidArgument or
+        FailedPrecondition."""
+        ...
+
+    def reject_policy_version(self, version_id: int, *, at: str, reason: str,
+                              comment: str) -> PolicyVersionRecord:
+        """Turn a pending version down; raises InvalidArgument or FailedPrecondition."""
+        ...
+
+    def policy_versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
+        """The newest versions first."""
+        ...
+
+    def policy_version(self, version_id: int) -> PolicyVersionRecord | None:
+        """One version, or None."""
+        ...
+
+    def wait_for_policy_change(self, timeout: float, stop: threading.Event) -> None:
+        """Return when a policy change is announced, `stop` is set, or after `timeout`."""
         ...
 
     def close(self) -> None:

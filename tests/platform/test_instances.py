@@ -17,10 +17,11 @@ import pytest
 
 from gateway.api import pb, rpc
 from gateway.crypto import load_signing_key
+from gateway.policy.rollout import read_bundle
 from gateway.request_signing import sign_request
 from tests.platform.instances import GatewayProcess, platform
-from tests.services.records_data import debtor_record
-from tests.support import ADULT, KEYS, NOW
+from tests.services.records_data import debtor_record, identity_record
+from tests.support import ADULT, KEYS, NOW, POLICIES
 
 pytestmark = pytest.mark.e2e  # gateway processes on a PostgreSQL database
 
@@ -126,3 +127,34 @@ def test_a_request_served_at_one_instance_is_refused_as_a_replay_at_the_others(
         err = refusal(lambda gw=gw: send(gw))
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "replay" in (err.details() or "")
+
+
+def test_a_policy_proposed_at_one_instance_and_approved_at_another_is_in_force_everywhere_within_a_second(  # noqa: E501
+        gateways: Sequence[GatewayProcess]) -> None:
+    # Runs last in this module: it changes the policy the three instances serve.
+    first, second, third = gateways
+    first.client("public_security").submit_records([identity_record()])
+
+    def mobile_released(gw: GatewayProcess) -> bool:
+        reply = gw.client("hr_bureau").query_subject(ADULT, "awards")
+        return any(f.name == "mobile" for r in reply.records for f in r.fields
+                   if r.category == "identity")
+
+    files = read_bundle(POLICIES)
+    files["policy.csv"] += b"p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
+    pending = second.client("security_officer").propose_policy(files)
+    assert pending.status == "pending"  # two officers: nothing changes yet, anywhere
+    assert not any(mobile_released(gw) for gw in gateways)
+    approved = third.client("security_officer_b").policy_admin.ApprovePolicy(
+        pb.ApprovePolicyRequest(id=pending.id), timeout=60)
+    assert approved.status == "active"
+    started = time.monotonic()
+    waiting = {0, 1, 2}
+    while waiting and time.monotonic() - started < 5:
+        waiting = {n for n in waiting if not mobile_released(gateways[n])}
+    elapsed = time.monotonic() - started
+    assert not waiting
+    assert elapsed < 1.0, f"in force everywhere after {elapsed:.2f} s"
+    versions = first.client("security_officer").policy_admin.ListPolicyVersions(
+        pb.ListPolicyVersionsRequest(), timeout=10)
+    assert [v.status for v in versions.versions][:1] == ["active"]

@@ -1,0 +1,135 @@
+"""Policy versions in the shared store (both back ends), and an instance following them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import FixedClock
+from gateway.crypto import load_keyring
+from gateway.errors import FailedPrecondition, InvalidArgument
+from gateway.policy.rollout import (
+    PolicyRollout,
+    PolicyState,
+    bundle_hash,
+    load_state,
+    read_bundle,
+    snapshot_bundle,
+)
+from gateway.records.sqlite_store import SqliteStore
+from gateway.records.store import RecordStore
+from tests.records import test_store_contract as contract
+from tests.records.test_store_contract import reopen
+from tests.support import KEYS, NOW, POLICIES
+
+store = contract.store
+
+AT = "2026-11-28T09:00:00Z"
+
+
+def propose(store: RecordStore, bundle: str, status: str, over: str = "") -> int:
+    return store.add_policy_version(
+        version=f"v-{bundle}", bundle_hash=bundle, author="security_officer", proposed_at=AT,
+        status=status, over_bundle=over, decided_at=AT if status == "active" else "").id
+
+
+def test_versions_proposals_and_the_head(store: RecordStore) -> None:
+    assert store.policy_head() == (0, "")
+    store.put_policy_bundle("b1", {"policy.csv": b"\x00p, a\n", "tests/x.toml": b""})
+    store.put_policy_bundle("b1", {"policy.csv": b"ignored: kept once"})
+    assert store.policy_bundle("b1") == {"policy.csv": b"\x00p, a\n", "tests/x.toml": b""}
+    assert store.policy_bundle("b-none") is None
+    first = propose(store, "b1", "active")
+    assert store.policy_head() == (first, "b1")
+    pending = propose(store, "b2", "pending", over="b1")
+    assert store.policy_head() == (first, "b1")  # nothing changes before the approval
+    with pytest.raises(FailedPrecondition) as info:
+        propose(store, "b3", "active", over="b-other")  # diffed over what is not live
+    assert info.value.reason == "stale_proposal"
+    other = reopen(store)  # another instance approves it
+    try:
+        approved = other.activate_policy_version(pending, approver="security_officer_b",
+                                                 at=AT, over_bundle="b1")
+        assert (approved.status, approved.approver) == ("active", "security_officer_b")
+    finally:
+        other.close()
+    assert store.policy_head() == (pending, "b2")
+    listed = store.policy_versions()
+    assert [(v.id, v.status) for v in listed] == [(pending, "active"), (first, "superseded")]
+    with pytest.raises(FailedPrecondition):
+        store.activate_policy_version(pending, approver="x", at=AT, over_bundle="b2")
+    with pytest.raises(InvalidArgument):
+        store.activate_policy_version(999, approver="x", at=AT, over_bundle="b2")
+
+
+def test_an_approval_over_a_policy_no_longer_live_is_refused(store: RecordStore) -> None:
+    propose(store, "b1", "active")
+    pending = propose(store, "b2", "pending", over="b1")
+    propose(store, "b3", "active", over="b1")
+    with pytest.raises(FailedPrecondition) as info:
+        store.activate_policy_version(pending, approver="y", at=AT, over_bundle="b1")
+    assert info.value.reason == "stale_proposal"
+    assert store.policy_head()[1] == "b3"
+
+
+def test_a_change_wakes_the_other_instances(store: RecordStore) -> None:
+    propose(store, "b1", "active")
+    woke: list[float] = []
+    other = reopen(store)
+    stop = threading.Event()
+    timeout = 0.5 if isinstance(store, SqliteStore) else 10.0  # SQLite: a poll
+
+    def wait() -> None:
+        start = time.monotonic()
+        other.wait_for_policy_change(timeout, stop)
+        woke.append(time.monotonic() - start)
+
+    try:
+        other.wait_for_policy_change(0.05, stop)  # (PostgreSQL: now listening)
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.1)
+        propose(store, "b2", "active", over="b1")
+        waiter.join(timeout=15)
+    finally:
+        stop.set()
+        other.close()
+    assert woke and woke[0] < (timeout + 1 if isinstance(store, SqliteStore) else 2.0)
+
+
+def test_a_rollout_elsewhere_is_in_force_here_within_a_second(tmp_path: Path) -> None:
+    # Two instances on one SQLite file (serve --workers): the other's rollout is polled.
+    here = SqliteStore(tmp_path / "records.db")
+    elsewhere = SqliteStore(tmp_path / "records.db")
+    versions = tmp_path / "versions"
+    keyring = load_keyring(KEYS)
+    live = [load_state(snapshot_bundle(versions, POLICIES), keyring)]
+    applied = threading.Event()
+
+    def apply(state: PolicyState) -> None:
+        live.append(state)
+        applied.set()
+
+    rollout = PolicyRollout(store=here, versions_dir=versions, clock=FixedClock(NOW),
+                            two_person=False, current=lambda: live[-1], apply=apply,
+                            load=lambda directory: load_state(directory, keyring))
+    try:
+        rollout.follow()
+        files = read_bundle(POLICIES)
+        files["policy.csv"] += b"p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
+        digest = bundle_hash(files)
+        elsewhere.put_policy_bundle(digest, files)
+        started = time.monotonic()
+        propose(elsewhere, digest, "active")
+        assert applied.wait(timeout=5)
+        assert time.monotonic() - started < 1.5
+        assert live[-1].directory == versions / digest
+        assert read_bundle(live[-1].directory) == files
+        assert live[-1].version != live[0].version
+    finally:
+        rollout.close()
+        here.close()
+        elsewhere.close()
