@@ -133,3 +133,17 @@ def test_a_rollout_elsewhere_is_in_force_here_within_a_second(tmp_path: Path) ->
         rollout.close()
         here.close()
         elsewhere.close()
+
+
+def test_a_pending_version_is_rejected_once_with_its_comment(store: RecordStore) -> None:
+    propose(store, "b1", "active")
+    pending = propose(store, "b2", "pending", over="b1")
+    rejected = store.reject_policy_version(pending, at=AT, reason="rejected by officer_b",
+                                           comment="too broad")
+    assert (rejected.status, rejected.comment, rejected.decided_at) == ("rejected",
+                                                                        "too broad", AT)
+    with pytest.raises(FailedPrecondition):
+        store.reject_policy_version(pending, at=AT, reason="again", comment="")
+    with pytest.raises(FailedPrecondition):
+        store.activate_policy_version(pending, approver="x", at=AT, over_bundle="b1")
+    assert store.policy_head()[1] == "b1"
