@@ -70,6 +70,7 @@ def version_page(request: Request, failure: GatewayFailure | None = None,
     return render(request, "version.html", v=version, changes=changes,
                   notes=diff.get("notes", []), tests_state=state, tests_words=words,
                   tests_changed=diff.get("tests_changed", []),
+                  tests_run=diff.get("tests") if isinstance(diff.get("tests"), dict) else None,
                   failure=failure, done=done,
                   status_code=409 if failure else 200)
 

@@ -183,7 +183,8 @@ class PolicyRollout:
             directory = self._materialise(digest, files)
             now = rfc3339(self._clock.now())
             live = self._current().directory
-            problems = self._problems(directory) or live_test_problems(live, directory)
+            problems, passed = self._problems(directory)
+            problems = problems or live_test_problems(live, directory)
             if problems:
                 return self._store.add_policy_version(
                     version=digest, bundle_hash=digest, author=author, proposed_at=now,
@@ -193,6 +194,8 @@ class PolicyRollout:
             # The live bundle (its folder is named by its hash): what an approval must
             # still find live, masking profiles and test cases included.
             diff["old_bundle"] = live.name
+            # What the officers approving it are shown: the decision tests it passed.
+            diff["tests"] = passed
             if (live / "masking.toml").read_bytes() != files.get("masking.toml"):
                 diff["notes"] = [*diff["notes"], "masking profiles changed (masking.toml)"]
             # Weakening the live tests is never one officer's decision (live_tests.py).
@@ -308,20 +311,20 @@ class PolicyRollout:
     def _materialise(self, digest: str, files: Mapping[str, bytes]) -> Path:
         return _write_bundle(self._dir / digest, files)
 
-    def _problems(self, directory: Path) -> str:
-        """Why a bundle may not go live ("" when it may)."""
+    def _problems(self, directory: Path) -> tuple[str, dict[str, object]]:
+        """Why a bundle may not go live ("" when it may), and the tests it passed."""
         try:
             errors = [f for f in validate_policy(directory) if f.severity == "error"]
             if errors:
-                return "validation failed: " + "; ".join(str(f) for f in errors[:10])
+                return "validation failed: " + "; ".join(str(f) for f in errors[:10]), {}
             report = run_policy_tests(directory)
         except ConfigurationError as exc:
-            return f"cannot load: {exc.message}"
+            return f"cannot load: {exc.message}", {}
         if not report.ok:
             failed = [r for r in report.results if not r.passed]
             names = ", ".join(r.case.id for r in failed[:10]) or "no test cases"
-            return f"decision tests failed ({report.summary}): {names}"
-        return ""
+            return f"decision tests failed ({report.summary}): {names}", {}
+        return "", {"summary": report.summary, "cases": [r.case.id for r in report.results]}
 
     def _activate(self, state: PolicyState) -> None:
         self._apply(state)

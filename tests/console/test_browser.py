@@ -155,6 +155,7 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
     rows = browser.find_elements(By.CSS_SELECTOR, "#diff-table tbody tr")
     assert any("civil_affairs" in r.text and "awards" in r.text and "volunteer_service" in r.text
                for r in rows)
+    assert browser.find_element(By.ID, "tests-summary").text.startswith("PASS: ")
     shot(browser, out, "policy-proposal")
     browser.find_element(By.NAME, "comment").send_keys("checked with the awards office")
     browser.find_element(By.ID, "approve-button").click()

@@ -261,6 +261,8 @@ def test_a_pending_version_is_rejected_with_a_comment_and_the_policy_stays(  # t
     officer, second = live.client("security_officer"), live.client("security_officer_b")
     before = live.gw.state.version
     pending = officer.propose_policy(bundle(MOBILE_FOR_AWARDS))
+    tests = json.loads(pending.diff_json)["tests"]  # what the approving officer is shown
+    assert tests["summary"].startswith("PASS: ") and len(tests["cases"]) > 10
     turned_down = second.policy_admin.RejectPolicy(
         pb.RejectPolicyRequest(id=pending.id, comment="not needed for awards"), timeout=30)
     assert turned_down.status == "rejected" and turned_down.comment == "not needed for awards"
