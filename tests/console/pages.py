@@ -11,7 +11,7 @@ from typing import Any
 from gateway.console.runner import RunningConsole
 from tests.console.world import SHOTS_ENV
 
-WAIT = 10
+WAIT = 20  # generous: CI machines are shared and the browser waits on the gateway
 
 
 _SIGNED_IN: set[int] = set()
