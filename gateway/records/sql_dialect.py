@@ -53,9 +53,10 @@ class Sql(Protocol):
 class SubjectCache(Protocol):
     """Stored (encrypted) records per blind index, exact under every writer."""
 
-    def records(self, subject_index: str,
-                load: Callable[[], tuple[StoredRecord, ...]]) -> tuple[StoredRecord, ...]:
-        """The subject's records, cached or from `load`."""
+    def records(self, subject_indexes: Sequence[str],
+                load: Callable[[Sequence[str]], dict[str, tuple[StoredRecord, ...]]],
+                ) -> dict[str, tuple[StoredRecord, ...]]:
+        """The records of each index: all from the cache, or all from one `load`."""
         ...
 
 

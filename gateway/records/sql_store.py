@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from functools import partial
 
 from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
 from gateway.records.lifecycle import ACTIVE
@@ -95,19 +94,26 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
                 "ORDER BY event_date, record_id", (*subjects, *kinds, archived)))
             return [record_from_row(r) for r in rows]
         found: list[StoredRecord] = []
-        for index in subject_indexes:
-            found.extend(r for r in cache.records(index, partial(self._subject, index))
+        for records in cache.records(list(dict.fromkeys(subject_indexes)),
+                                     self._subjects).values():
+            found.extend(r for r in records
                          if r.category in wanted and (archived or r.state == ACTIVE))
         if len(subject_indexes) > 1:
             found.sort(key=lambda r: (r.event_date, r.record_id))
         return found
 
-    def _subject(self, subject_index: str) -> tuple[StoredRecord, ...]:
-        """Every record of one blind index, in any state (what the cache holds)."""
+    def _subjects(self, subject_indexes: Sequence[str]) -> dict[str, tuple[StoredRecord, ...]]:
+        """Every record of the blind indexes, in any state, read in one statement (one
+        snapshot: a record moving from one index to another during a key rotation is
+        seen once, never twice or not at all); what the cache holds."""
         rows = self._db.read(lambda sql: sql.all(
-            f"{SELECT_RECORD} WHERE subject_index = ? ORDER BY event_date, record_id",
-            (subject_index,)))
-        return tuple(record_from_row(r) for r in rows)
+            f"{SELECT_RECORD} WHERE subject_index IN {marks(subject_indexes)} "
+            "ORDER BY event_date, record_id", subject_indexes))
+        out: dict[str, list[StoredRecord]] = {index: [] for index in subject_indexes}
+        for row in rows:
+            record = record_from_row(row)
+            out[record.subject_index].append(record)
+        return {index: tuple(records) for index, records in out.items()}
 
     def records_in_categories(self, categories: Collection[str], *, after: str = "",
                               limit: int = 500) -> list[StoredRecord]:

@@ -75,25 +75,35 @@ class SqliteRecordCache:
         self._watch: sqlite3.Connection | None = None
         self._data_version: int | None = None
 
-    def records(self, subject_index: str,
-                load: Callable[[], tuple[StoredRecord, ...]]) -> tuple[StoredRecord, ...]:
-        """The subject's records, cached or from `load`."""
+    def records(self, subject_indexes: Sequence[str],
+                load: Callable[[Sequence[str]], dict[str, tuple[StoredRecord, ...]]],
+                ) -> dict[str, tuple[StoredRecord, ...]]:
+        """The records of each index: all from the cache, or all from one `load`.
+
+        Never a mix: entries left after the data_version check all show the file as of
+        that check, and one load is one snapshot, but the two together could show a
+        record twice or not at all if a write (a key rotation moving records from one
+        index to another) fell between them.
+        """
         if not self._size:
-            return load()
+            return load(subject_indexes)
         with self._lock:
             self._drop_if_written()
-            cached = self._entries.get(subject_index)
-            if cached is not None:
-                self._entries.move_to_end(subject_index)
-                return cached
+            hits = {i: self._entries[i] for i in subject_indexes if i in self._entries}
+            if len(hits) == len(subject_indexes):
+                for index in subject_indexes:
+                    self._entries.move_to_end(index)
+                return hits
             generation = self._generation
-        records = load()
+        loaded = load(subject_indexes)
         with self._lock:
             if generation == self._generation:
-                self._entries[subject_index] = records
-                if len(self._entries) > self._size:
+                for index, records in loaded.items():
+                    self._entries[index] = records
+                    self._entries.move_to_end(index)
+                while len(self._entries) > self._size:
                     self._entries.popitem(last=False)
-        return records
+        return loaded
 
     def written(self) -> None:
         """A write of this store begins or has ended: no read from before is cached."""
