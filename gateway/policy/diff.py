@@ -115,6 +115,8 @@ def policy_diff(old_dir: Path, new_dir: Path) -> PolicyDiff:
     changes: list[AccessChange] = []
     for party in parties:
         for purpose in purposes:
+            if not (old.concerns(party, purpose) or new.concerns(party, purpose)):
+                continue  # default deny on both sides: nothing can have changed
             p = new_cat.purposes.get(purpose) or old_cat.purposes[purpose]
             if p.queryable:
                 changes += _read_changes(old, new, party, purpose, fields, situations)

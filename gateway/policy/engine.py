@@ -190,6 +190,7 @@ class PolicyEngine:
         for rule in rules:
             self._index.setdefault((rule.sub, rule.obj, rule.act, rule.pur), []).append(rule)
         self._by_values = {rule.values: rule for rule in rules}
+        self._subject_purposes = frozenset((rule.sub, rule.pur) for rule in rules)
         self._checks: dict[str, ConditionFn] = {}
         for rule in rules:
             fn = conditions.get_condition(rule.cond)
@@ -241,6 +242,12 @@ class PolicyEngine:
             if check(ctx):
                 return decision
         return refused
+
+    def concerns(self, party: str, purpose: str) -> bool:
+        """Whether any rule names this purpose for the party or one of its roles (when
+        none does, every decision for the pair is the default deny)."""
+        return any((sub, purpose) in self._subject_purposes
+                   for sub in self._roles.get(party, (party,)))
 
     def _candidates(self, party: str, obj: str, action: str, purpose: str) -> list[Rule]:
         found: list[Rule] = []
