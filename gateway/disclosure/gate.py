@@ -30,6 +30,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.disclosure.operators import normalise_id_number, normalise_name, visible_form
+from gateway.disclosure.recognise import (
+    fold_script,
+    has_fine_address,
+    has_named_relative,
+    join_digit_runs,
+)
 from gateway.disclosure.scanner import (
     BANK_CARD,
     ID_NUMBER,
@@ -48,6 +54,8 @@ _WHAT = {
 }
 _SUBJECT_ID = "contains a subject's ID number"
 _SUBJECT_NAME = "contains the name of a subject"
+_FINE_ADDRESS = "contains an address finer than the district"
+_RELATIVE = "names a relative or another party (held for review)"
 _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # Characters that may be slipped into a name or a number without changing how it reads
 # (those that do not show at all are dropped by ``visible_form`` before; NFKC turns the
@@ -91,11 +99,11 @@ class GateResult:
 
 def _name_key(text: str) -> str:
     """A form of a text in which a name reads the same however it was split or written."""
-    return _visible_key(visible_form(text))
+    return _visible_key(fold_script(visible_form(text)))
 
 
 def _visible_key(visible: str) -> str:
-    """``_name_key`` of a text already in its visible form."""
+    """``_name_key`` of a text already in its visible, script-folded form."""
     return _FILLERS.sub("", visible).casefold()
 
 
@@ -184,14 +192,21 @@ def subjects_of(subject_names: Iterable[str], subject_ids: Iterable[str]) -> Sub
 
 def _review_value(value: str, subjects: Sequence[Subjects]) -> list[str]:
     """What is wrong with one value (reason texts without the data), in a stable order."""
-    found = {_WHAT[f.kind] for f in scan(value, old_ids=False)}
+    found = {_WHAT[f.kind] for f in scan(value, old_ids=True)}
     visible = visible_form(value)
     digitish = _DIGITISH.findall(visible)
-    if len(digitish) >= _MIN_NUMBER and visible != value and (
-            _SCANNED_ALIKE.fullmatch(value) is None):
-        # The visible form again, so that a number written to slip past the scanner
-        # (compatibility forms, characters that do not show) is still caught here.
-        found.update(_WHAT[f.kind] for f in scan(visible, old_ids=False))
+    if len(digitish) >= _MIN_NUMBER:
+        # The visible form again, every separator run between two digits made one
+        # blank, so that a number written to slip past the scanner (compatibility
+        # forms, hidden characters, underscores, 、，, long runs of blanks) is caught.
+        joined = join_digit_runs(visible)
+        if joined != value or _SCANNED_ALIKE.fullmatch(value) is None:
+            found.update(_WHAT[f.kind] for f in scan(joined, old_ids=True))
+    visible = fold_script(visible)
+    if has_fine_address(visible):
+        found.add(_FINE_ADDRESS)
+    if has_named_relative(visible):
+        found.add(_RELATIVE)
     key = _visible_key(visible)
     digits = _digit_key(digitish) if len(digitish) >= 15 else ""
     for known in subjects:

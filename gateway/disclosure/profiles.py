@@ -113,6 +113,26 @@ def _parse_profile(audience: str, raw: Any) -> Profile:
                    types=dict(types), fields=dict(fields), default=default)
 
 
+def read_profiles(policies_dir: Path) -> dict[str, Profile]:
+    """The profiles of masking.toml as written, not compiled; raises ConfigurationError."""
+    path = Path(policies_dir) / MASKING_FILE
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"masking profiles not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"masking profiles cannot be read: {path} ({exc})") from None
+    if doc.get("version") != FORMAT_VERSION:
+        raise ConfigurationError(f"masking profiles: expected version = {FORMAT_VERSION}")
+    return {audience: _parse_profile(audience, raw)
+            for audience, raw in doc.items() if audience != "version"}
+
+
+def operator_of(profile: Profile, field_type: str, field: str) -> str | None:
+    """The operator a profile applies to a field ("category.field") of a type, or None."""
+    return profile.fields.get(field) or profile.types.get(field_type) or profile.default
+
+
 class MaskingProfiles:
     """The desensitisation profiles of every audience, compiled to operators once."""
 
@@ -137,15 +157,7 @@ class MaskingProfiles:
     @classmethod
     def load(cls, policies_dir: Path, *, keyring: Keyring | None = None) -> MaskingProfiles:
         """Read ``policies_dir/masking.toml``; raises ConfigurationError when it is invalid."""
-        path = Path(policies_dir) / MASKING_FILE
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigurationError(f"masking profiles not found: {path}") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"masking profiles cannot be read: {path} ({exc})"
-                                     ) from None
-        return cls.from_document(doc, keyring=keyring)
+        return cls(read_profiles(policies_dir), keyring=keyring)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], *, keyring: Keyring | None = None

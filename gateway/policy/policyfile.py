@@ -22,7 +22,7 @@ from casbin.persist.adapter import Adapter, load_policy_line  # type: ignore[imp
 
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
-from gateway.records.catalogue import Catalogue
+from gateway.records.catalogue import NO_KIND, Catalogue
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
@@ -155,10 +155,11 @@ def shortest_path(adj: Mapping[str, list[str]], start: str,
 
 
 def catalogue_objects(catalogue: Catalogue) -> set[str]:
-    """Every policy object: field ("cat.field"), category and group."""
+    """Every policy object: field ("cat.field"), category, group and kind of personal data."""
     cats = catalogue.categories.values()
     return ({c.object_name(f) for c in cats for f in c.fields}
-            | set(catalogue.categories) | set(catalogue.groups))
+            | set(catalogue.categories) | set(catalogue.groups)
+            | {spec.kind for c in cats for spec in c.fields.values() if spec.kind != NO_KIND})
 
 
 # ------------------------------------------------------------------ loading

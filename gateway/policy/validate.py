@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gateway.disclosure.profiles import MASKING_FILE, read_profiles
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.kinds import kind_problems
 from gateway.policy.policyfile import (
     MODEL_FILE,
     POLICY_FILE,
@@ -121,7 +123,8 @@ def validate_policy(policies_dir: Path) -> list[Finding]:
     found = [*_rule_findings(policies), *_shadowed_allows(policies),
              *_masked_denies(policies), *_providers_without_rule(policies),
              *(Finding("warning", POLICY_FILE, line, message)
-               for line, message in unconsented_reads(policies))]
+               for line, message in unconsented_reads(policies)),
+             *_kind_findings(policies)]
     return sorted(found, key=lambda f: (f.file != POLICY_FILE, f.file, f.line))
 
 
@@ -303,6 +306,22 @@ def _providers_without_rule(ps: PolicySet) -> Iterable[Finding]:
                 yield Finding("warning", "catalogue.toml", line,
                               f"lists {party} as a provider of {cat.code}, but no rule in "
                               f"{POLICY_FILE} lets it submit: its records would be refused")
+
+
+def _kind_findings(ps: PolicySet) -> Iterable[Finding]:
+    """Errors for a kind protected unevenly and for free text that skips the scan."""
+    try:
+        profiles = read_profiles(ps.directory)
+    except ConfigurationError as exc:
+        yield Finding("error", MASKING_FILE, 0, exc.message)
+        return
+    contexts = {p.code: possible_contexts(p) for p in ps.catalogue.purposes.values()
+                if p.queryable}
+    for problem in kind_problems(ps.engine, ps.catalogue, profiles, contexts, ps.roles):
+        if problem.rule is None:
+            yield Finding("error", POLICY_FILE, 0, problem.message)
+        else:
+            yield _error(problem.rule, problem.message)
 
 
 def _line(rule: Rule) -> int:

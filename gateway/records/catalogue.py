@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,24 @@ FIELD_TYPES = frozenset(
         "text", "free_text", "code", "enum", "org_name", "uscc",
     }
 )
+# The kind of personal data a field holds, whatever its type or category: the rules of
+# one kind must protect it alike wherever it sits (`credgate policy validate` checks it),
+# and each kind is also a policy object, so a rule may name it ("address") to cover
+# every field of the kind. "none": not personal data (an amount, a court, a date).
+NO_KIND = "none"
+FIELD_KINDS = frozenset(
+    {
+        "person_name", "address", "mobile", "id_number", "card_number", "document_number",
+        "free_text", NO_KIND,
+    }
+)
+#: Kinds that identify or locate a person (every kind but free text and none).
+PERSONAL_KINDS = FIELD_KINDS - {"free_text", NO_KIND}
+# The kind a field of these types holds, always; other types say their own.
+_TYPE_KINDS = {"person_name": "person_name", "address": "address", "mobile": "mobile",
+               "id_number": "id_number", "bank_card": "card_number", "free_text": "free_text"}
+# Types that never hold personal data: their kind is "none".
+_IMPERSONAL_TYPES = frozenset({"date", "money", "enum", "org_name", "uscc"})
 POLARITIES = frozenset({"negative", "positive", "neutral"})
 UNTIL_REMOVED = "until_removed"
 
@@ -44,6 +62,10 @@ class FieldSpec:
     required: bool
     sensitive: bool
     max_chars: int
+    #: The kind of personal data it holds (FIELD_KINDS).
+    kind: str = NO_KIND
+    #: The values an enum field may take (empty for other types).
+    values: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +188,10 @@ class Catalogue:
         """The `g2` edges (child, parent): field -> category -> groups -> parents."""
         edges: list[tuple[str, str]] = []
         for cat in self.categories.values():
-            for fcode in cat.fields:
+            for fcode, spec in cat.fields.items():
                 edges.append((cat.object_name(fcode), cat.code))
+                if spec.kind != NO_KIND:
+                    edges.append((cat.object_name(fcode), spec.kind))
             for group_code in cat.groups:
                 edges.append((cat.code, group_code))
         for group in self.groups.values():
@@ -209,6 +233,53 @@ def _parse_display(raw: Mapping[str, Any], where: str) -> dict[str, int | None]:
     return out
 
 
+def _parse_kind(spec: Mapping[str, Any], ftype: str, where: str) -> str:
+    """A field's kind: required, one of FIELD_KINDS, and the one its type implies."""
+    kind = _require(spec, "kind", where)
+    if kind not in FIELD_KINDS:
+        raise ConfigurationError(f"{where}: unknown kind '{kind}' (one of "
+                                 f"{', '.join(sorted(FIELD_KINDS))})")
+    implied = _TYPE_KINDS.get(ftype)
+    if implied is not None and kind != implied:
+        raise ConfigurationError(f"{where}: a {ftype} field is of kind '{implied}'")
+    if ftype in _IMPERSONAL_TYPES and kind != NO_KIND:
+        raise ConfigurationError(f"{where}: a {ftype} field is of kind '{NO_KIND}'")
+    return str(kind)
+
+
+def _parse_values(spec: Mapping[str, Any], ftype: str, where: str) -> frozenset[str]:
+    """An enum field's own values (empty: from [field_values]); refused for other types."""
+    values = spec.get("values")
+    if ftype != "enum":
+        if values is not None:
+            raise ConfigurationError(f"{where}: only an enum field lists values")
+        return frozenset()
+    if values is None:
+        return frozenset()
+    if (not isinstance(values, list) or not values
+            or not all(isinstance(v, str) and v.strip() == v and v for v in values)):
+        raise ConfigurationError(f"{where}: an enum field lists its values "
+                                 "(values = [\"...\", ...], non-empty texts)")
+    return frozenset(values)
+
+
+def _with_shared_values(categories: dict[str, Category],
+                        shared: Mapping[str, frozenset[str]]) -> dict[str, Category]:
+    """Enum fields without values of their own take [field_values]. One with neither
+    keeps none, and intake then refuses any value it is given (fail closed)."""
+    out: dict[str, Category] = {}
+    for code, cat in categories.items():
+        fields = dict(cat.fields)
+        for fcode, spec in cat.fields.items():
+            if spec.type != "enum" or spec.values:
+                continue
+            values = shared.get(fcode)
+            if values:
+                fields[fcode] = replace(spec, values=frozenset(values))
+        out[code] = replace(cat, fields=fields) if fields != dict(cat.fields) else cat
+    return out
+
+
 def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
     where = f"catalogue.toml [categories.{code}]"
     fields: dict[str, FieldSpec] = {}
@@ -222,7 +293,13 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
             required=bool(spec.get("required", False)),
             sensitive=bool(spec.get("sensitive", True)),  # unknown sensitivity: encrypt
             max_chars=int(spec.get("max", 4000)),
+            kind=_parse_kind(spec, ftype, f"{where} field {fcode}"),
+            values=_parse_values(spec, ftype, f"{where} field {fcode}"),
         )
+        if fields[fcode].kind != NO_KIND and not fields[fcode].sensitive:
+            raise ConfigurationError(f"{where} field {fcode}: a field of kind "
+                                     f"'{fields[fcode].kind}' holds personal data and must "
+                                     "be sensitive = true (stored only encrypted)")
     polarity = _require(raw, "polarity", where)
     if polarity not in POLARITIES:
         raise ConfigurationError(f"{where}: polarity must be one of {sorted(POLARITIES)}")
@@ -343,7 +420,9 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         for parent in group.parents:
             if parent not in groups:
                 raise ConfigurationError(f"group {group.code}: unknown parent '{parent}'")
-    clash = set(categories) & (set(groups) | set(parties))
+    # Kinds are policy objects too (a rule on "address" covers every address field).
+    clash = set(categories) & (set(groups) | set(parties) | FIELD_KINDS)
+    clash |= set(groups) & FIELD_KINDS
     if clash:
         raise ConfigurationError(f"codes used twice: {sorted(clash)}")
     # Policy names a field "category.field": a dotted category or group code would be
@@ -354,6 +433,7 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         raise ConfigurationError(f"category, group and field codes may not hold '.': "
                                  f"{dotted}")
     lifecycle = parse_lifecycle(cat_raw)
+    categories = _with_shared_values(categories, lifecycle.field_values)
     check_lifecycle(lifecycle, categories=categories, parties=parties, purposes=purposes,
                     severities=severities)
     check_incentives(lifecycle.incentives, categories=categories, parties=parties,

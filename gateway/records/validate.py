@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from gateway.disclosure.scanner import scan
+from gateway.disclosure.scanner import is_id_body, is_id_number, is_old_id_number, scan
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.records.catalogue import Catalogue, Category, Party, Purpose
+from gateway.records.field_types import TYPED, check_typed
 from gateway.records.idnumber import IdNumber, parse_id_number
 from gateway.records.model import RecordSubmission
 
@@ -24,14 +25,22 @@ MAX_CONSENT_ID_CHARS = 128
 # have no place in a credit record and not every store accepts them (PostgreSQL refuses NUL).
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _FIELD_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-# Clear-stored types not scanned for personal numbers: a credit code, an amount, a date or
-# an enumeration can look like one by chance (an 11-digit amount starting 13...).
-_CLEAR_UNSCANNED_TYPES = frozenset({"uscc", "money", "date", "enum"})
+# Clear-stored types whose checked form holds no personal number: a date is YYYY-MM-DD,
+# an enumeration one of the catalogue's values. A credit code is checked for an ID
+# number alone: an all-digit code may pass a card number's Luhn check by chance.
+_CLEAR_UNSCANNED_TYPES = frozenset({"date", "enum", "uscc"})
 
 
 def holds_personal_number(text: str) -> bool:
-    """Whether a text holds an ID number, a mobile or a bank card number (never says which)."""
-    return bool(scan(text, old_ids=False))
+    """Whether a text holds an ID number (also the old 15-digit one), a mobile or a bank
+    card number (never says which)."""
+    return bool(scan(text, old_ids=True))
+
+
+def reads_as_id_number(text: str) -> bool:
+    """Whether a text, blanks and dashes aside, is an ID number (or its first 17 digits)."""
+    compact = re.sub(r"[\s\-]", "", text).upper()
+    return is_id_number(compact) or is_id_body(compact[:17]) or is_old_id_number(compact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +125,11 @@ def validate_record(
             raise InvalidArgument(f"{where}: field {name} longer than {limit} characters")
         if _FORBIDDEN_CHARS.search(value):
             raise InvalidArgument(f"{where}: field {name} holds control characters")
-        if (not spec.sensitive and spec.type not in _CLEAR_UNSCANNED_TYPES
-                and holds_personal_number(value)):
+        if spec.type in TYPED and value.strip():
+            value = check_typed(spec, value, where=where)
+        if not spec.sensitive and (
+                reads_as_id_number(value) if spec.type == "uscc"
+                else spec.type not in _CLEAR_UNSCANNED_TYPES and holds_personal_number(value)):
             raise InvalidArgument(f"{where}: field {name} holds what reads as an ID, mobile "
                                   "or bank card number, and it is stored in clear",
                                   reason="personal_number_in_clear")

@@ -29,7 +29,8 @@ def test_cadre_selection_releases_debts_in_clear_address_masked_student_file_wit
     debts = city.decide_fields("org_department", catalogue.category("dishonest_debtor"),
                                "cadre_selection", NO_CONSENT)
     assert debts.release("case_number") == "clear"
-    assert debts.withheld == () and debts.masked == ("address",)
+    # The obligation is free text: released through the scan operator (masked).
+    assert debts.withheld == () and debts.masked == ("obligation", "address")
     identity = city.decide_fields("org_department", catalogue.category("identity"),
                                   "cadre_selection", NO_CONSENT)
     assert identity.release("name") == "clear"

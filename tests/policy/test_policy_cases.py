@@ -98,14 +98,14 @@ def test_a_failing_case_shows_request_decisions_rule_and_chains(
     report = run_policy_tests(scratch)
     assert not report.ok and report.summary == "PASS: 0/2"
     text = "\n".join(report.lines())
-    line = rule_line(city_policies, "personnel_authority", "identity.address", "read",
+    line = rule_line(city_policies, "personnel_authority", "address", "read",
                      "cadre_selection", "deny", "")
     assert f"FAIL mine/address in clear ({scratch / 'tests' / 'mine.toml'}:2)" in text
     assert "request:  org_department read identity.address for cadre_selection" in text
     assert "expected: allow" in text and "actual:   deny" in text
-    assert f"rule:     policy.csv:{line} p, personnel_authority, identity.address" in text
+    assert f"rule:     policy.csv:{line} p, personnel_authority, address" in text
     assert "roles:    org_department -> personnel_authority" in text
-    assert "object:   identity.address" in text
+    assert "object:   identity.address -> address" in text
     assert "rule:     no rule allows" in text
 
 

@@ -102,7 +102,7 @@ def test_test_json(capsys: Capture) -> None:
     assert credgate("policy", "test", "--policies", str(POLICIES), "--json",
                     "--run", "joint_punishment/") == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] and report["passed"] == report["total"] == 10
+    assert report["ok"] and report["passed"] == report["total"] == 12
     role_case = next(r for r in report["results"]
                      if r["name"] == "every department sees dishonest judgment debtors")
     assert len(role_case["checks"]) == 8
@@ -174,14 +174,14 @@ def test_explain_a_deny_names_the_rule_line_and_chains(capsys: Capture,
     assert credgate("policy", "explain", "--party", "org_department", "--purpose",
                     "cadre_selection", "--object", "identity.address") == 1
     out = capsys.readouterr().out
-    deny = rule_line(city, "personnel_authority", "identity.address", "read", "cadre_selection",
+    deny = rule_line(city, "personnel_authority", "address", "read", "cadre_selection",
                      "deny", "")
     allow = rule_line(city, "personnel_authority", "basic", "read", "cadre_selection",
                       "allow", "")
     assert "decision:  DENY" in out
-    assert f"rule:      policy.csv:{deny} p, personnel_authority, identity.address" in out
+    assert f"rule:      policy.csv:{deny} p, personnel_authority, address" in out
     assert "roles:     org_department -> personnel_authority" in out
-    assert "object:    identity.address" in out
+    assert "object:    identity.address -> address" in out
     assert "release:   masked" in out
     assert f"decided  deny   [no condition]  policy.csv:{deny} " in out
     assert f"allow  [no condition]  policy.csv:{allow} " in out

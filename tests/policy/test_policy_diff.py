@@ -76,8 +76,10 @@ def test_adding_a_deny_shows_the_loss_for_every_holder_of_the_role(new: Path) ->
 
 def test_removing_a_masked_allow_shows_masked_to_withheld(new: Path) -> None:
     replace(new / "policy.csv",
-            "p, credit_agency, identity.address, read_masked, authorised_query, allow, consent\n",
+            "p, credit_agency, address, read_masked, authorised_query, allow, consent\n",
             "")
+    # The court listing's address stays masked: the agency's masked allow on negative
+    # information (for its free text) covers it too.
     assert changes(new) == {(agency, "authorised_query", "identity.address", "masked",
                              "withheld", "with consent")
                             for agency in ("credit_agency", "credit_agency_b")}
@@ -85,7 +87,7 @@ def test_removing_a_masked_allow_shows_masked_to_withheld(new: Path) -> None:
 
 def test_removing_a_deny_shows_masked_to_clear(new: Path) -> None:
     replace(new / "policy.csv",
-            "p, personnel_authority, identity.mobile, read, cadre_selection, deny,\n", "")
+            "p, personnel_authority, mobile, read, cadre_selection, deny,\n", "")
     assert changes(new) == {(party, "cadre_selection", "identity.mobile", "masked", "clear", "")
                             for party in ("hr_bureau", "org_department")}
 
@@ -130,7 +132,8 @@ def test_taking_a_role_away(new: Path) -> None:
 
 def test_a_new_field_gets_what_its_category_gets(new: Path) -> None:
     replace(new / "catalogue.toml", "fields.mobile = {",
-            'fields.alias = { type = "person_name", required = false, sensitive = true, '
+            'fields.alias = { type = "person_name", kind = "person_name", required = false, '
+            'sensitive = true, '
             "max = 64 }\nfields.mobile = {")
     diff = policy_diff(POLICIES, new)
     assert diff.notes == ("new field: identity.alias",)
@@ -151,8 +154,10 @@ def test_a_new_party_and_category(new: Path) -> None:
                   'providers = ["audit_bureau"]\npolarity = "negative"\n'
                   'severities = ["serious"]\ngroups = ["negative"]\n'
                   'display = { serious = 36 }\n'
-                  'fields.finding = { type = "free_text", required = true, max = 2000 }\n'
-                  'fields.amount = { type = "money", required = false, max = 32 }\n')
+                  'fields.finding = { type = "free_text", kind = "free_text", required = true, '
+                  'max = 2000 }\n'
+                  'fields.amount = { type = "money", kind = "none", required = false, '
+                  'max = 32 }\n')
     (new / "catalogue.toml").write_text(catalogue, encoding="utf-8")
     append(new, "p, audit_bureau, audit_finding, submit, submission, allow,")
     diff = policy_diff(POLICIES, new)
@@ -160,11 +165,19 @@ def test_a_new_party_and_category(new: Path) -> None:
     got = changes(new)
     assert ("audit_bureau", "submission", "audit_finding", "refused", "allowed", "") in got
     # As a department it joins joint punishment; the new category is negative information.
-    assert ("audit_bureau", "joint_punishment", "dishonest_debtor", "withheld", "clear",
+    # (Per field: the listing's obligation is free text, released scanned.)
+    assert ("audit_bureau", "joint_punishment", "dishonest_debtor.debtor_name", "withheld",
+            "clear", "") in got
+    assert ("audit_bureau", "joint_punishment", "dishonest_debtor.obligation", "withheld",
+            "masked", "") in got
+    assert ("org_department", "cadre_selection", "audit_finding.amount", "withheld", "clear",
             "") in got
-    assert ("org_department", "cadre_selection", "audit_finding", "withheld", "clear", "") in got
-    assert ("credit_agency", "authorised_query", "audit_finding", "withheld", "clear",
+    assert ("org_department", "cadre_selection", "audit_finding.finding", "withheld", "masked",
+            "") in got
+    assert ("credit_agency", "authorised_query", "audit_finding.amount", "withheld", "clear",
             "with consent") in got
+    assert ("credit_agency", "authorised_query", "audit_finding.finding", "withheld",
+            "masked", "with consent") in got
     assert diff.lost == ()
 
 

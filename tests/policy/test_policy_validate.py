@@ -124,11 +124,14 @@ def test_an_allow_every_request_of_which_a_deny_refuses(scratch: Path) -> None:
     line = append(scratch, "p, credit_agency, violation, read, authorised_query, allow, consent")
     finding = only(validate_policy(scratch))
     assert (finding.severity, finding.line) == ("warning", line)
-    deny = next(n for n, text in enumerate(
-        (scratch / "policy.csv").read_text(encoding="utf-8").split("\n"), start=1)
-        if text == "p, credit_agency, violation, read, authorised_query, deny,")
+    lines = (scratch / "policy.csv").read_text(encoding="utf-8").split("\n")
+    deny = next(n for n, text in enumerate(lines, start=1)
+                if text == "p, credit_agency, violation, read, authorised_query, deny,")
+    # The description is free text, which the agency never reads in clear either.
+    free_text = next(n for n, text in enumerate(lines, start=1)
+                     if text == "p, credit_agency, free_text, read, authorised_query, deny,")
     assert finding.message == ("never takes effect: every request it allows is denied by "
-                               f"policy.csv:{deny}")
+                               f"policy.csv:{free_text}, policy.csv:{deny}")
 
 
 def test_a_partly_denied_allow_is_not_reported(scratch: Path) -> None:
@@ -153,8 +156,8 @@ def test_consent_on_a_purpose_that_does_not_verify_it_is_an_error(scratch: Path)
 
 
 def test_a_deny_with_a_condition_is_a_warning(scratch: Path) -> None:
-    line = append(scratch, "p, credit_agency, identity.name, read, authorised_query, deny, "
-                           "consent")
+    line = append(scratch, "p, credit_agency, employment.position, read, authorised_query, "
+                           "deny, consent")
     finding = only(validate_policy(scratch))
     assert (finding.severity, finding.line) == ("warning", line)
     assert "this deny holds only when 'consent' holds" in finding.message

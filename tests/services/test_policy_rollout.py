@@ -23,7 +23,9 @@ from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, POLICIES
 
 MOBILE_FOR_AWARDS = "p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
-ADDRESS_FOR_AWARDS = "p, hr_bureau, identity.address, read_masked, awards, allow,\n"
+# (Not identity.address: the HR bureau reads a court listing's address in clear for
+# awards, and one kind must be protected alike, so validation refuses that one.)
+GENDER_FOR_AWARDS = "p, hr_bureau, identity.gender, read_masked, awards, allow,\n"
 BREAKS_A_CASE = "p, civil_affairs, honour, read, awards, allow,\n"
 
 
@@ -114,7 +116,7 @@ def test_a_proposal_made_against_another_live_policy_cannot_be_approved(live_fac
     live = live_factory(policy_two_person=True)
     officer, second = live.client("security_officer"), live.client("security_officer_b")
     first = officer.propose_policy(bundle(MOBILE_FOR_AWARDS))
-    other = officer.propose_policy(bundle(ADDRESS_FOR_AWARDS))
+    other = officer.propose_policy(bundle(GENDER_FOR_AWARDS))
     second.policy_admin.ApprovePolicy(pb.ApprovePolicyRequest(id=other.id), timeout=30)
     # Approving the first now would silently take back what the other one granted.
     with pytest.raises(grpc.RpcError) as info:
@@ -276,7 +278,7 @@ def test_a_pending_version_is_rejected_with_a_comment_and_the_policy_stays(  # t
             call(late, timeout=30)
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     # The author may withdraw their own proposal; approving it stays the second officer's.
-    own = officer.propose_policy(bundle(ADDRESS_FOR_AWARDS))
+    own = officer.propose_policy(bundle(GENDER_FOR_AWARDS))
     withdrawn = officer.policy_admin.RejectPolicy(
         pb.RejectPolicyRequest(id=own.id, comment="withdrawn"), timeout=30)
     assert withdrawn.status == "rejected"

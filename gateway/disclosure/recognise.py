@@ -1,0 +1,127 @@
+"""What the review gate looks for beyond the scanner: numbers however split, names in any
+script form, home addresses below the district, and named relatives and parties.
+
+- ``join_digit_runs``: digits (any form, Chinese numerals too) with ANY run of characters
+  that are neither letters nor digits between them (blanks of any length, underscores,
+  enumeration commas 、，, dots, dashes, slashes, line breaks...) become one run, written
+  with a single blank, so that the scanner reads every way of splitting a number alike.
+- ``fold_script``: traditional characters folded to simplified with OpenCC (t2s), so a
+  name written 張偉 reads as 张伟.
+- ``has_fine_address``: a street and door number (文三路478号), a building, unit or room
+  (3栋2单元501室, 5号楼), a village group (李家村3组): anything finer than the district
+  or county, which is all the public feed may show of an address.
+- ``has_named_relative``: a person-name-like span (a common surname and one or two more
+  characters) right after a kinship or role word (妻, 丈夫, 担保人, 受害人, 证人 ...).
+  Masked forms (张**, 王某, 李某某) are not names.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from gateway.disclosure.scanner import NUMERALS
+
+_DIGITISH = f"0-9０-９{''.join(NUMERALS)}Xxｘ"
+# Between two digits: any run of characters that are not word characters (letters,
+# digits, CJK), and underscores. Hidden characters are dropped before (visible form).
+_BETWEEN_DIGITS = re.compile(rf"(?<=[{_DIGITISH}])(?:[\W_])+(?=[{_DIGITISH}])")
+
+
+def join_digit_runs(visible: str) -> str:
+    """The text with every separator run between two digits made one blank."""
+    return _BETWEEN_DIGITS.sub(" ", visible)
+
+
+@lru_cache(maxsize=1)
+def _converter() -> object:
+    import opencc  # a C++ library with its own dictionaries: loaded once, when needed
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _traditional() -> re.Pattern[str]:
+    """A class of every CJK character that OpenCC's t2s changes (built once)."""
+    convert = _converter().convert  # type: ignore[attr-defined]
+    changed = [chr(c) for c in range(0x3400, 0xA000)
+               if convert(chr(c)) != chr(c)]
+    changed += [chr(c) for c in range(0xF900, 0xFB00) if convert(chr(c)) != chr(c)]
+    return re.compile(f"[{''.join(changed)}]")
+
+
+def fold_script(text: str) -> str:
+    """Traditional characters folded to simplified (OpenCC t2s); other text unchanged."""
+    if text.isascii() or _traditional().search(text) is None:
+        return text
+    return str(_converter().convert(text))  # type: ignore[attr-defined]
+
+
+_NUM = f"[0-9０-９{''.join(NUMERALS)}十百千]"
+# Each pattern of an address finer than the district, with the characters one of which
+# it needs: a text without any of them is not searched (most are not).
+_FINE_ADDRESSES = tuple((re.compile(f"[{hint}]"), re.compile(pattern)) for hint, pattern in (
+    # a street, lane or alley and a door number: 文三路478号, 解放街 12 号, 某巷3弄
+    ("号弄栋幢", rf"(?:路|街|道|巷|弄|胡同|里)\s*{_NUM}+\s*(?:号|弄|支弄|栋|幢)"),
+    # a building, unit, room or door: 3栋, 5号楼, 2单元, 501室, 12号院
+    ("号栋幢元室户", rf"{_NUM}+\s*(?:号楼|栋|幢|单元|室|号院|号房|户)"),
+    # a village's group: 李家村3组, 某村三组
+    ("村", rf"[\u4e00-\u9fff]村\s*{_NUM}+\s*(?:组|社)"),
+    # a town or street office and a village or community below it, after a district
+    ("镇乡街", r"[区县旗市][\u4e00-\u9fff]{1,8}?(?:镇|乡|街道)[\u4e00-\u9fff]{1,8}?"
+             r"(?:村|社区|小区)"),
+))
+
+
+def has_fine_address(text: str) -> bool:
+    """Whether a (visible, folded) text holds an address finer than the district."""
+    return any(hint.search(text) is not None and pattern.search(text) is not None
+               for hint, pattern in _FINE_ADDRESSES)
+
+
+# Kinship and role words after which a name is a third party's (longest first, so
+# 妻子 is read before 妻). One-character words (妻, 夫, 父...) count only after 其, 之,
+# 的, 与, 和, 及, 携 or 同: alone they are parts of other words (夫妻, 功夫, 电子).
+_RELATIVE_WORDS = """
+妻子 丈夫 前妻 前夫 配偶 爱人 老婆 老公 未婚妻 未婚夫 女友 男友 同居人
+父亲 母亲 儿子 女儿 长子 次子 长女 次女 养子 养女 继子 继女
+哥哥 弟弟 姐姐 妹妹 岳父 岳母 公公 婆婆 儿媳 女婿 孙子 孙女
+外孙 外孙女 侄子 侄女 外甥 外甥女 舅舅 叔叔 伯父 姑姑 姨妈 亲属 家属
+担保人 保证人 受害人 被害人 证人 原告 被告 第三人 申请人 被申请人 申请执行人
+被执行人 共同被执行人 债权人 债务人 合伙人 代理人 监护人 被监护人 法定代理人
+联系人 介绍人 同案人 同伙 举报人 报案人 当事人 出借人 借款人
+"""
+_RELATIVES = sorted(_RELATIVE_WORDS.split(), key=len, reverse=True)
+_SHORT_RELATIVES = "[其之的与和及携同](?:妻|夫|父|母|子|女|兄|弟|姐|妹)"
+# Common surnames (the most frequent single-character ones, and the compound ones).
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余"
+    "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙"
+    "史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔汤温康樊邢乔伍庞颜倪庄聂章鲁"
+    "岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕季裴霍涂苗谷盛曲翁冉骆"
+    "蓝路游辛靳管柴蒙鲍华喻祁蒲滕屈饶牟艾尤阳穆农司卓古吉缪简项连芦麦褚娄窦戚"
+    "岑景党宫费卜冷晏席卫米柏宗瞿桂佟臧闵苟邬卞姬仇栾隋刁沙荣巫寇桑郎甄丛"
+    "仲虞敖巩佘池麻苑迟邝匡鞠惠荆冀郁胥班储栗燕楚鄢劳谌奚皮粟冼蔺"
+    "厉伊仝郜阚帅屠豆朴廉禹祖漆卿狄索晋云"
+)
+_COMPOUND = ("欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|长孙|宇文|司徒|令狐|夏侯|轩辕|"
+             "端木|独孤|南宫|西门|百里|呼延|澹台|万俟|闻人|赫连|申屠|钟离|拓跋|左丘|鲜于")
+# Characters that do not continue a name here: a masked name (某, *, x), particles and
+# verbs that follow a relative word (其妻已..., 担保人对...).
+_NOT_NAME = "某*＊xXｘＸ○〇□的了在于与和及等均已未因将向对被曾也都是为系称承所有无人名下同共"
+_FIRST_CHARS = "".join(sorted({w[0] for w in _RELATIVES} | set("其之的与和及携同")))
+_RELATIVE_NAME = re.compile(
+    rf"(?=[{_FIRST_CHARS}])(?:{'|'.join(_RELATIVES)}|{_SHORT_RELATIVES})[\s:：,，]*(?:系|是|为|叫|名叫|即)?[\s:：]*"
+    rf"(?:{_COMPOUND}|[{_SURNAMES}])[^\W\d{_NOT_NAME}a-zA-Z]{{1,2}}"
+    # not a masked name (欧阳**: 欧 and 阳 are not a name of their own before a mask)
+    rf"(?![*＊某xXｘＸ○〇□])")
+
+
+def has_named_relative(text: str) -> bool:
+    """Whether a (visible, folded) text names someone right after a kinship or role word."""
+    for match in _RELATIVE_NAME.finditer(text):
+        span = match.group()
+        # The name part must be CJK (not a full-width letter or a symbol).
+        if all("\u4e00" <= char <= "\u9fff" for char in span[-2:].strip(" :：,，")):
+            return True
+    return False
