@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -233,15 +232,14 @@ def test_write_lock_held_elsewhere_fails_within_busy_timeout(
         except AuditUnavailable as exc:
             outcomes.append(exc)
 
-    began = time.monotonic()
     callers = [threading.Thread(target=caller, args=(n,)) for n in range(1, 9)]
     for t in callers:
         t.start()
     for t in callers:
-        t.join(timeout=10)
-    elapsed = time.monotonic() - began
-    # busy_timeout is 300 ms; the callers may fall into one or two groups.
-    assert elapsed < 2.0
+        t.join(timeout=30)  # only guards against a hang; busy_timeout is 300 ms
+    # Every caller gave up while the lock is still held (it is released only below):
+    # a writer fails closed after busy_timeout, it never waits for the lock's holder.
+    assert not any(t.is_alive() for t in callers)
     assert len(outcomes) == 8
     assert all(isinstance(o, AuditUnavailable) for o in outcomes)
     assert all(o.status == "UNAVAILABLE" for o in outcomes if isinstance(o, AuditUnavailable))
