@@ -30,18 +30,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.disclosure.operators import normalise_id_number, normalise_name, visible_form
-from gateway.disclosure.recognise import (
-    fold_script,
-    has_fine_address,
-    has_named_relative,
-    join_digit_runs,
-)
+from gateway.disclosure.recognise import fold_script, has_fine_address, has_named_relative
 from gateway.disclosure.scanner import (
+    ADDRESS,
     BANK_CARD,
     ID_NUMBER,
     MOBILE,
     NUMERALS,
     OLD_ID_NUMBER,
+    RELATIVE,
+    join_digit_runs,
     scan,
 )
 from gateway.errors import FailedPrecondition
@@ -56,6 +54,8 @@ _SUBJECT_ID = "contains a subject's ID number"
 _SUBJECT_NAME = "contains the name of a subject"
 _FINE_ADDRESS = "contains an address finer than the district"
 _RELATIVE = "names a relative or another party (held for review)"
+_WHAT[ADDRESS] = _FINE_ADDRESS
+_WHAT[RELATIVE] = _RELATIVE
 _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # Characters that may be slipped into a name or a number without changing how it reads
 # (those that do not show at all are dropped by ``visible_form`` before; NFKC turns the
@@ -200,14 +200,18 @@ def _review_value(value: str, subjects: Sequence[Subjects]) -> list[str]:
         # blank, so that a number written to slip past the scanner (compatibility
         # forms, hidden characters, underscores, 、，, long runs of blanks) is caught.
         joined = join_digit_runs(visible)
-        if joined != value or _SCANNED_ALIKE.fullmatch(value) is None:
+        if joined != visible or (visible != value
+                                 and _SCANNED_ALIKE.fullmatch(value) is None):
             found.update(_WHAT[f.kind] for f in scan(joined, old_ids=True))
-    visible = fold_script(visible)
-    if has_fine_address(visible):
-        found.add(_FINE_ADDRESS)
-    if has_named_relative(visible):
-        found.add(_RELATIVE)
-    key = _visible_key(visible)
+    folded = fold_script(visible)
+    if folded != value:
+        # The scan above read the value as given (folded character by character):
+        # addresses and relatives again in the visible, fully folded form.
+        if has_fine_address(folded):
+            found.add(_FINE_ADDRESS)
+        if has_named_relative(folded):
+            found.add(_RELATIVE)
+    key = _visible_key(folded)
     digits = _digit_key(digitish) if len(digitish) >= 15 else ""
     for known in subjects:
         if known.names and _has_name(key, known.names):

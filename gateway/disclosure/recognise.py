@@ -1,17 +1,16 @@
-"""What the review gate looks for beyond the scanner: numbers however split, names in any
-script form, home addresses below the district, and named relatives and parties.
+"""Personal data in narratives beyond numbers: names in any script form, home addresses
+below the district, and named relatives and parties. The scan operator masks what these
+find; the review gate holds a batch that still shows any.
 
-- ``join_digit_runs``: digits (any form, Chinese numerals too) with ANY run of characters
-  that are neither letters nor digits between them (blanks of any length, underscores,
-  enumeration commas 、，, dots, dashes, slashes, line breaks...) become one run, written
-  with a single blank, so that the scanner reads every way of splitting a number alike.
 - ``fold_script``: traditional characters folded to simplified with OpenCC (t2s), so a
   name written 張偉 reads as 张伟.
-- ``has_fine_address``: a street and door number (文三路478号), a building, unit or room
-  (3栋2单元501室, 5号楼), a village group (李家村3组): anything finer than the district
-  or county, which is all the public feed may show of an address.
-- ``has_named_relative``: a person-name-like span (a common surname and one or two more
-  characters) right after a kinship or role word (妻, 丈夫, 担保人, 受害人, 证人 ...).
+- ``fold_characters``: the same, character for character (positions hold), for spans.
+- ``has_fine_address`` / ``fine_address_spans``: a street and door number (文三路478号),
+  a building, unit or room (3栋2单元501室, 5号楼), a village group (李家村3组): anything
+  finer than the district or county, which is all the public feed may show of an address.
+- ``has_named_relative`` / ``relative_name_spans``: a person-name-like span (a common
+  surname and one or two more characters) right after a kinship or role word (妻, 丈夫,
+  担保人, 受害人, 证人 ...).
   Masked forms (张**, 王某, 李某某) are not names.
 """
 
@@ -20,17 +19,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from gateway.disclosure.scanner import NUMERALS
-
-_DIGITISH = f"0-9０-９{''.join(NUMERALS)}Xxｘ"
-# Between two digits: any run of characters that are not word characters (letters,
-# digits, CJK), and underscores. Hidden characters are dropped before (visible form).
-_BETWEEN_DIGITS = re.compile(rf"(?<=[{_DIGITISH}])(?:[\W_])+(?=[{_DIGITISH}])")
-
-
-def join_digit_runs(visible: str) -> str:
-    """The text with every separator run between two digits made one blank."""
-    return _BETWEEN_DIGITS.sub(" ", visible)
+# Digits and numerals a door, building or group number may be written in.
+_NUMERAL_CHARS = "0-9０-９〇零一二三四五六七八九十百千两壹贰叁肆伍陆柒捌玖拾"
 
 
 @lru_cache(maxsize=1)
@@ -50,6 +40,25 @@ def _traditional() -> re.Pattern[str]:
     return re.compile(f"[{''.join(changed)}]")
 
 
+@lru_cache(maxsize=1)
+def _character_table() -> dict[int, str]:
+    """Each traditional character OpenCC folds to one simplified character."""
+    convert = _converter().convert  # type: ignore[attr-defined]
+    table: dict[int, str] = {}
+    for char in _traditional().pattern[1:-1]:
+        folded = convert(char)
+        if len(folded) == 1:
+            table[ord(char)] = folded
+    return table
+
+
+def fold_characters(text: str) -> str:
+    """Traditional characters folded one for one (spans in the result are the text's)."""
+    if text.isascii() or _traditional().search(text) is None:
+        return text
+    return text.translate(_character_table())
+
+
 def fold_script(text: str) -> str:
     """Traditional characters folded to simplified (OpenCC t2s); other text unchanged."""
     if text.isascii() or _traditional().search(text) is None:
@@ -57,38 +66,72 @@ def fold_script(text: str) -> str:
     return str(_converter().convert(text))  # type: ignore[attr-defined]
 
 
-_NUM = f"[0-9０-９{''.join(NUMERALS)}十百千]"
+_NUM = f"[{_NUMERAL_CHARS}]"
 # Each pattern of an address finer than the district, with the characters one of which
 # it needs: a text without any of them is not searched (most are not).
-_FINE_ADDRESSES = tuple((re.compile(f"[{hint}]"), re.compile(pattern)) for hint, pattern in (
+_FINE_ADDRESSES = tuple((re.compile(hint), re.compile(pattern)) for hint, pattern in (
     # a street, lane or alley and a door number: 文三路478号, 解放街 12 号, 某巷3弄
-    ("号弄栋幢", rf"(?:路|街|道|巷|弄|胡同|里)\s*{_NUM}+\s*(?:号|弄|支弄|栋|幢)"),
+    ("号|弄|栋|幢", rf"(?:路|街|道|巷|弄|胡同|里)\s*(?:{_NUM}+\s*段\s*)?{_NUM}+\s*"
+                  r"(?:号|弄|支弄|栋|幢)"),
     # a building, unit, room or door: 3栋, 5号楼, 2单元, 501室, 12号院
-    ("号栋幢元室户", rf"{_NUM}+\s*(?:号楼|栋|幢|单元|室|号院|号房|户)"),
+    ("号|栋|幢|单元|室|户", rf"{_NUM}+\s*(?:号楼|栋|幢|单元|室|号院|号房|户)"),
     # a village's group: 李家村3组, 某村三组
     ("村", rf"[\u4e00-\u9fff]村\s*{_NUM}+\s*(?:组|社)"),
     # a town or street office and a village or community below it, after a district
-    ("镇乡街", r"[区县旗市][\u4e00-\u9fff]{1,8}?(?:镇|乡|街道)[\u4e00-\u9fff]{1,8}?"
+    ("镇|乡|街道", r"[区县旗市][\u4e00-\u9fff]{1,8}?(?:镇|乡|街道)[\u4e00-\u9fff]{1,8}?"
              r"(?:村|社区|小区)"),
 ))
 
 
+# Where the name of a street or estate before a matched number ends, going back: the
+# district (or a higher unit) and words that introduce an address stay.
+_PLACE_STOPS = frozenset("省市区县旗盟州住在于至址为是到往居及和与")
+_MAX_PLACE_NAME = 12
+
+
+_ADDRESS_HINT = re.compile("|".join(hint.pattern for hint, _ in _FINE_ADDRESSES))
+
+
 def has_fine_address(text: str) -> bool:
     """Whether a (visible, folded) text holds an address finer than the district."""
-    return any(hint.search(text) is not None and pattern.search(text) is not None
-               for hint, pattern in _FINE_ADDRESSES)
+    return _ADDRESS_HINT.search(text) is not None and any(
+        hint.search(text) is not None and pattern.search(text) is not None
+        for hint, pattern in _FINE_ADDRESSES)
+
+
+def fine_address_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of a (folded) text below the district: the street or estate name, numbers."""
+    spans: list[tuple[int, int]] = []
+    if _ADDRESS_HINT.search(text) is None:
+        return spans
+    for hint, pattern in _FINE_ADDRESSES:
+        if hint.search(text) is None:
+            continue
+        for match in pattern.finditer(text):
+            start = match.start()
+            if text[start] in "区县旗市":
+                start += 1  # the district itself may be shown
+            else:
+                floor = max(0, start - _MAX_PLACE_NAME)
+                while (start > floor and "\u4e00" <= text[start - 1] <= "\u9fff"
+                       and text[start - 1] not in _PLACE_STOPS):
+                    start -= 1
+            spans.append((start, match.end()))
+    return spans
 
 
 # Kinship and role words after which a name is a third party's (longest first, so
-# 妻子 is read before 妻). One-character words (妻, 夫, 父...) count only after 其, 之,
-# 的, 与, 和, 及, 携 or 同: alone they are parts of other words (夫妻, 功夫, 电子).
+# 妻子 is read before 妻). Not 被执行人: that is the record's subject, whose names the
+# scanner masks in every form it is given. One-character words (妻, 夫, 父...) count
+# only after 其, 之, 的, 与, 和, 及, 携 or 同: alone they are parts of other words (夫妻,
+# 功夫, 电子).
 _RELATIVE_WORDS = """
 妻子 丈夫 前妻 前夫 配偶 爱人 老婆 老公 未婚妻 未婚夫 女友 男友 同居人
 父亲 母亲 儿子 女儿 长子 次子 长女 次女 养子 养女 继子 继女
 哥哥 弟弟 姐姐 妹妹 岳父 岳母 公公 婆婆 儿媳 女婿 孙子 孙女
 外孙 外孙女 侄子 侄女 外甥 外甥女 舅舅 叔叔 伯父 姑姑 姨妈 亲属 家属
 担保人 保证人 受害人 被害人 证人 原告 被告 第三人 申请人 被申请人 申请执行人
-被执行人 共同被执行人 债权人 债务人 合伙人 代理人 监护人 被监护人 法定代理人
+共同被执行人 债权人 债务人 合伙人 代理人 监护人 被监护人 法定代理人
 联系人 介绍人 同案人 同伙 举报人 报案人 当事人 出借人 借款人
 """
 _RELATIVES = sorted(_RELATIVE_WORDS.split(), key=len, reverse=True)
@@ -108,20 +151,53 @@ _COMPOUND = ("欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|长
              "端木|独孤|南宫|西门|百里|呼延|澹台|万俟|闻人|赫连|申屠|钟离|拓跋|左丘|鲜于")
 # Characters that do not continue a name here: a masked name (某, *, x), particles and
 # verbs that follow a relative word (其妻已..., 担保人对...).
-_NOT_NAME = "某*＊xXｘＸ○〇□的了在于与和及等均已未因将向对被曾也都是为系称承所有无人名下同共"
+_NOT_NAME = ("某*＊xXｘＸ○〇□的了在于与和及等均已未因将向对被曾也都是为系称承所有无人名下同共"
+             "住拒不没欠借还担并把")
+
+
+def _trie(words: list[str]) -> str:
+    """The words as one regex sharing their prefixes (re tries far fewer branches)."""
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        heads.setdefault(word[0], []).append(word[1:])
+    parts = []
+    for head, tails in sorted(heads.items()):
+        rest = [t for t in tails if t]
+        if not rest:
+            parts.append(re.escape(head))
+            continue
+        inner = _trie(rest)
+        parts.append(f"{re.escape(head)}(?:{inner}){'?' if '' in tails else ''}")
+    return "|".join(parts)
+
+
 _FIRST_CHARS = "".join(sorted({w[0] for w in _RELATIVES} | set("其之的与和及携同")))
 _RELATIVE_NAME = re.compile(
-    rf"(?=[{_FIRST_CHARS}])(?:{'|'.join(_RELATIVES)}|{_SHORT_RELATIVES})[\s:：,，]*(?:系|是|为|叫|名叫|即)?[\s:：]*"
-    rf"(?:{_COMPOUND}|[{_SURNAMES}])[^\W\d{_NOT_NAME}a-zA-Z]{{1,2}}"
+    rf"(?=[{_FIRST_CHARS}])(?:{_trie(_RELATIVES)}|{_SHORT_RELATIVES})[\s:：,，]*(?:系|是|为|叫|名叫|即)?[\s:：]*"
+    rf"(?P<name>(?:{_COMPOUND}|[{_SURNAMES}])[^\W\d{_NOT_NAME}a-zA-Z]{{1,2}})"
     # not a masked name (欧阳**: 欧 and 阳 are not a name of their own before a mask)
     rf"(?![*＊某xXｘＸ○〇□])")
+_COMPOUND_SET = frozenset(_COMPOUND.split("|"))
+# The kinship and role words alone: most texts hold none, and one search of them is far
+# cheaper than looking for a name after each.
+_RELATIVE_WORD = re.compile(
+    rf"(?=[{_FIRST_CHARS}])(?:{_trie(_RELATIVES)}|{_SHORT_RELATIVES})")
+_CJK_ONLY = re.compile("[\u4e00-\u9fff]+")
+
+
+def relative_name_spans(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, surname length) of each name right after a kinship or role word."""
+    spans: list[tuple[int, int, int]] = []
+    if _RELATIVE_WORD.search(text) is None:
+        return spans
+    for match in _RELATIVE_NAME.finditer(text):
+        start, end = match.span("name")
+        name = text[start:end]
+        if _CJK_ONLY.fullmatch(name) is not None:
+            spans.append((start, end, 2 if name[:2] in _COMPOUND_SET else 1))
+    return spans
 
 
 def has_named_relative(text: str) -> bool:
     """Whether a (visible, folded) text names someone right after a kinship or role word."""
-    for match in _RELATIVE_NAME.finditer(text):
-        span = match.group()
-        # The name part must be CJK (not a full-width letter or a symbol).
-        if all("\u4e00" <= char <= "\u9fff" for char in span[-2:].strip(" :：,，")):
-            return True
-    return False
+    return bool(relative_name_spans(text))

@@ -8,7 +8,11 @@ It finds, in any text:
 - mobile numbers: 11 digits 1[3-9]..., with or without +86 / 0086;
 - bank card numbers: 16-19 digits with a valid Luhn check digit;
 - the names of the subjects in the batch: the full name, and the given name (or each
-  part of a dotted minority name) when it has at least two characters.
+  part of a dotted minority name) when it has at least two characters, also written in
+  traditional characters (folded with OpenCC, ``gateway.disclosure.recognise``);
+- an address finer than the district (street and door number, building, unit, room,
+  village group), masked whole after the district: 西湖区***;
+- a name right after a kinship or role word (其妻王丽华, 担保人李明): surname kept, 王**.
 
 Digits may be full-width or any other Unicode decimal digits, Chinese numerals
 (〇一二..., ○ for 〇, 幺 for 一, the formal 壹贰叁...), circled, superscript or other
@@ -28,6 +32,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gateway.disclosure.operators import (
     COMPOUND_SURNAMES,
@@ -42,6 +47,11 @@ from gateway.disclosure.operators import (
     normalise_name,
     replace_hidden,
 )
+from gateway.disclosure.recognise import (
+    fine_address_spans,
+    fold_characters,
+    relative_name_spans,
+)
 from gateway.records.idnumber import check_character
 
 ID_NUMBER = "id_number"
@@ -49,7 +59,10 @@ OLD_ID_NUMBER = "old_id_number"
 MOBILE = "mobile"
 BANK_CARD = "bank_card"
 NAME = "name"
-_PRIORITY = {ID_NUMBER: 0, MOBILE: 1, BANK_CARD: 2, OLD_ID_NUMBER: 3, NAME: 4}
+ADDRESS = "address"
+RELATIVE = "relative_name"
+_PRIORITY = {ID_NUMBER: 0, MOBILE: 1, BANK_CARD: 2, OLD_ID_NUMBER: 3, NAME: 4, ADDRESS: 5,
+             RELATIVE: 6}
 _NAME_PRIORITY = _PRIORITY[NAME]
 
 # Characters that do not show are read as this one (one for one, so positions hold);
@@ -380,6 +393,53 @@ def _name_hits(text: str, names: Iterable[str], given_names: bool, blanks: bool
     return found
 
 
+# ---------------------------------------------------------------- places and relatives
+
+# Characters one of which an address finer than the district or a kinship/role word
+# needs (traditional forms too): most texts hold none and skip both searches.
+_PLACE_OR_PERSON = re.compile("[号號弄栋棟幢室户戶元村组組镇鎮乡鄉街人妻夫父母子女兄弟姐妹"
+                              "偶婆公友属屬伙夥告婿孙孫甥侄舅叔伯姑姨]")
+_PLACE_MASK = MASK * 3
+
+
+@lru_cache(maxsize=4096)
+def _folded_name(name: str) -> str:
+    """A subject's name with traditional characters folded (cached: names repeat)."""
+    return fold_characters(name)
+
+
+def _place_and_relative_hits(text: str, folded: str) -> list[_Hit]:
+    """Addresses below the district (masked whole) and names after kinship or role words
+    (surname kept), found in the text folded to simplified characters one for one."""
+    found: list[_Hit] = [(start, end, _PRIORITY[ADDRESS], ADDRESS, _PLACE_MASK)
+                         for start, end in fine_address_spans(folded)]
+    found += [(start, end, _PRIORITY[RELATIVE], RELATIVE,
+               text[start:start + surname] + MASK * (end - start - surname))
+              for start, end, surname in relative_name_spans(folded)]
+    return found
+
+
+# Between two digits: any run of characters that are neither letters nor digits.
+_BETWEEN_DIGITS = re.compile(rf"(?<=[\dXxＸｘ{_EXTRA_DIGITS}])[\W_]+"
+                             rf"(?=[\dXxＸｘ{_EXTRA_DIGITS}])")
+
+
+_USUAL_GAP = re.compile(f"{_SEP}{{1,3}}")
+
+
+def _one_blank(match: re.Match[str]) -> str:
+    gap = match.group()
+    return gap if _USUAL_GAP.fullmatch(gap) is not None else " "
+
+
+def join_digit_runs(visible: str) -> str:
+    """The text with every run of separators between two digits that the scanner would
+    not bridge made one blank: blanks of any length, underscores, 、，, long runs of
+    dashes or dots, line breaks (hidden characters are dropped from a visible form
+    before), so every way of splitting a number reads alike. Unchanged when none."""
+    return _BETWEEN_DIGITS.sub(_one_blank, visible)
+
+
 # ---------------------------------------------------------------- scan and mask
 
 
@@ -395,8 +455,14 @@ def _hits(text: str, names: Iterable[str], old_ids: bool, given_names: bool) -> 
     for match in _RUN.finditer(text):
         if match.end() - match.start() >= _MIN_RUN:
             found += _run_hits(text, match.start(), match.end(), old_ids)
+    # Traditional characters folded to simplified, one for one (positions hold): 張偉
+    # in a narrative is 张伟's name, 號 a door number's 号.
+    folded = fold_characters(text)
     if names:
-        found += _name_hits(text, names, given_names, blanks)
+        found += _name_hits(folded, [_folded_name(n) for n in names if isinstance(n, str)],
+                            given_names, blanks)
+    if _PLACE_OR_PERSON.search(folded) is not None:
+        found += _place_and_relative_hits(text, folded)
     if len(found) < 2:
         return found
     found.sort(key=lambda hit: (hit[0], hit[0] - hit[1], hit[2]))
