@@ -27,10 +27,14 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
 from gateway.consent_uses import ConsentUseSweeper, instance_id
-from gateway.crypto import load_keyring, load_signing_key, load_verify_key
+from gateway.crypto import load_keyring, load_signing_key
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
-from gateway.crypto.signatures import SigningKey, VerifyKey
+from gateway.crypto.signatures import (
+    PartyVerifyKey,
+    SigningKey,
+    load_party_verify_key,
+)
 from gateway.crypto.signers import Signer, load_signer
 from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError, CredgateError
@@ -52,9 +56,9 @@ from gateway.request_signing import RequestVerifier, digest_of_audit_text
 from gateway.telemetry import make_tracer_provider
 
 
-def party_verify_key(keys_dir: Path, party_id: str) -> VerifyKey:
+def party_verify_key(keys_dir: Path, party_id: str) -> PartyVerifyKey:
     """A party's registered Ed25519 public key (keys/parties/<id>.sign.pub)."""
-    return load_verify_key(keys_dir / "parties" / f"{party_id}.sign.pub")
+    return load_party_verify_key(keys_dir / "parties" / f"{party_id}.sign.pub")
 
 
 POLICY_VERSIONS_DIR = "policy-versions"
@@ -72,7 +76,7 @@ def load_seal_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, BoxPublicK
     }
 
 
-def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, VerifyKey]:
+def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, PartyVerifyKey]:
     """The registered Ed25519 keys of every catalogue party that has one."""
     return {
         p.id: party_verify_key(keys_dir, p.id)

@@ -16,8 +16,8 @@ from gateway.answers import open_records, verify_answer
 from gateway.api import pb, rpc
 from gateway.clock import Clock, SystemClock
 from gateway.consent import new_terms, sign_terms
-from gateway.crypto import load_signing_key
 from gateway.crypto.sealing import BoxKey, load_box_key
+from gateway.crypto.signatures import load_party_signing_key
 from gateway.crypto.signers import Verifier, load_verifier
 from gateway.errors import ConfigurationError
 from gateway.request_signing import HEADER_SALT, request_digest, sign_request
@@ -73,7 +73,7 @@ class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
     """Signs every credgate call with the party's Ed25519 key (non-repudiation)."""
 
     def __init__(self, key_path: Path, clock: Clock) -> None:
-        self._key = load_signing_key(key_path)
+        self._key = load_party_signing_key(key_path)
         self._clock = clock
         # The digest of the last request this thread signed (a signed answer names it).
         self.last = threading.local()
@@ -236,7 +236,8 @@ class CredgateClient:
             not_before=not_before, not_after=not_after, max_uses=max_uses,
             issuer=self.credentials.party, issued_at=issued_at or not_before,
             consent_id=consent_id)
-        artefact, signature = sign_terms(terms, load_signing_key(self.credentials.signing_key))
+        artefact, signature = sign_terms(terms,
+                                         load_party_signing_key(self.credentials.signing_key))
         return self.register_consent(artefact, signature, timeout=timeout)
 
     def register_consent(self, artefact: bytes, signature: bytes, *,

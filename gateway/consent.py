@@ -16,11 +16,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from nacl.signing import SigningKey, VerifyKey
-
 from gateway.clock import Clock, city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes, decrypt_bytes, encrypt_bytes, sign, verify
 from gateway.crypto.keyring import Keyring
+from gateway.crypto.signatures import PartySigningKey as SigningKey
+from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
 from gateway.errors import (
     BadSignature,
     ConsentRefused,

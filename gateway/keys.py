@@ -340,7 +340,11 @@ def init_keys(
             party_dir, party.id, _name(party.id, party.name),
             usage=ExtendedKeyUsageOID.CLIENT_AUTH, alt_names=[_party_uri(party.id)],
         )
-        _write_signing_pair(party_dir, f"{party.id}.sign", f"party {party.id}")
+        if chosen.name == INTERNATIONAL:
+            _write_signing_pair(party_dir, f"{party.id}.sign", f"party {party.id}")
+        else:  # consent artefacts and request signatures in the suite's algorithm (SM2)
+            _write_suite_signing_pair(party_dir, f"{party.id}.sign", f"party {party.id}",
+                                      chosen.name)
     ca.write_leaf(
         party_dir, UNKNOWN_PARTY, _name(UNKNOWN_PARTY, "Unregistered party (test only)"),
         usage=ExtendedKeyUsageOID.CLIENT_AUTH, alt_names=[_party_uri(UNKNOWN_PARTY)],

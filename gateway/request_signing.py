@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from nacl.signing import SigningKey, VerifyKey
-
 from gateway.clock import Clock, parse_rfc3339, rfc3339
 from gateway.crypto import sign, verify
+from gateway.crypto.signatures import PartySigningKey as SigningKey
+from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
 from gateway.errors import BadSignature, Unauthenticated
 
 HEADER_TIME = "x-credgate-request-time"

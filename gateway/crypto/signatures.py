@@ -21,14 +21,19 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
+from gateway.crypto.signers import ED25519, Signer, Verifier, load_signer, load_verifier
 from gateway.errors import BadSignature, ConfigurationError
 
 __all__ = [
     "SIGNATURE_SIZE",
+    "PartySigningKey",
+    "PartyVerifyKey",
     "SigningKey",
     "VerifyKey",
     "format_key_file",
     "key_id",
+    "load_party_signing_key",
+    "load_party_verify_key",
     "load_signing_key",
     "load_verify_key",
     "note_key_hash",
@@ -41,6 +46,10 @@ __all__ = [
 #: The Ed25519 key types, named here so other packages need not import PyNaCl.
 SigningKey = nacl.signing.SigningKey
 VerifyKey = nacl.signing.VerifyKey
+#: A party's key: Ed25519 (PyNaCl's type, as everywhere before) or, under the gm suite,
+#: SM2 (gateway.crypto.signers); ``sign`` and ``verify`` take either.
+PartySigningKey = nacl.signing.SigningKey | Signer
+PartyVerifyKey = nacl.signing.VerifyKey | Verifier
 
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -89,13 +98,30 @@ def format_key_file(key: nacl.signing.SigningKey | nacl.signing.VerifyKey,
     return "\n".join(lines) + "\n"
 
 
-def sign(key: nacl.signing.SigningKey, message: bytes) -> bytes:
-    """The 64-byte detached Ed25519 signature of a message."""
+def load_party_signing_key(path: Path) -> PartySigningKey:
+    """A party's private key file of either algorithm; raises ConfigurationError."""
+    signer = load_signer(path)
+    return signer._key if signer.algorithm == ED25519 else signer
+
+
+def load_party_verify_key(path: Path) -> PartyVerifyKey:
+    """A party's public key file of either algorithm; raises ConfigurationError."""
+    verifier = load_verifier(path)
+    return verifier._key if verifier.algorithm == ED25519 else verifier
+
+
+def sign(key: PartySigningKey, message: bytes) -> bytes:
+    """The detached signature of a message (64 bytes Ed25519; DER for an SM2 key)."""
+    if isinstance(key, Signer):
+        return key.sign(message)
     return key.sign(message).signature
 
 
-def verify(key: nacl.signing.VerifyKey, message: bytes, signature: bytes) -> None:
+def verify(key: PartyVerifyKey, message: bytes, signature: bytes) -> None:
     """Check a detached signature; raises BadSignature when malformed or not valid."""
+    if isinstance(key, Verifier):
+        key.verify(message, signature)
+        return
     if isinstance(signature, memoryview):  # bytea columns may come back as memoryview
         signature = signature.tobytes()
     if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_SIZE:

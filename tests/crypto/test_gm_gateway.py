@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway
+from gateway.cli import main
 from gateway.config import Config
 from gateway.crypto.keyring import DATA_KEYS_FILE, generate_keyring, keyring_toml
 from gateway.crypto.signers import SM2, generate_signer, signer_file_text, verifier_file_text
@@ -68,7 +69,6 @@ def test_a_gm_gateway_refuses_an_ed25519_answer_key(tmp_path: Path, gm_keys: Pat
 
 def test_keys_init_for_the_gm_suite_writes_gm_data_keys_and_an_sm2_answer_key(
         tmp_path: Path) -> None:
-    from gateway.cli import main
     from gateway.crypto import load_keyring
     from gateway.crypto.signers import load_signer, load_verifier
 
@@ -78,3 +78,33 @@ def test_keys_init_for_the_gm_suite_writes_gm_data_keys_and_an_sm2_answer_key(
     assert signer.algorithm == SM2
     assert load_verifier(tmp_path / "k" / "gateway.answer.pub").raw == signer.public.raw
     assert "DEVELOPMENT" in (tmp_path / "k" / "gateway.answer.key").read_text()
+
+
+def test_a_gm_key_set_signs_requests_and_consents_with_sm2_end_to_end(
+        live_factory: Callable[..., LiveGateway], tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from gateway.crypto.signatures import load_party_verify_key
+    from gateway.crypto.signers import load_signer
+    from gateway.request_signing import verify_audit_text
+
+    keys = tmp_path / "gm-keys"
+    assert main(["keys", "init", str(keys), "--suite", "gm"]) == 0
+    assert load_signer(keys / "parties" / "court.sign.key").algorithm == SM2
+    live = live_factory(keys_dir=keys, suite="gm")
+    live.client("court", keys).submit_records([debtor_record("SM2-1")])
+    now = live.gw.clock.now()
+    consent = live.client("citizen_portal", keys).issue_consent(
+        subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+        categories=["dishonest_debtor"], not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=1), max_uses=2)
+    reply = live.client("credit_agency", keys).query_subject(
+        ADULT, "authorised_query", consent_id=consent)
+    assert [r.category for r in reply.records] == ["dishonest_debtor"]
+    assert reply.answer_signature.algorithm == SM2
+    # The audit keeps each SM2 request signature, and it verifies again from there.
+    entries = [e for _, e in live.gw.audit.read(start=1, limit=20) if e.request_signature]
+    query = next(e for e in entries if e.action == "query.subject")
+    agency_key = load_party_verify_key(keys / "parties" / "credit_agency.sign.pub")
+    verify_audit_text(agency_key, "/credgate.v1.QueryService/QuerySubject",
+                      query.request_signature)
