@@ -109,3 +109,26 @@ def test_a_gateway_whose_token_is_unavailable_does_not_start(
     (keys / DATA_KEYS_FILE).write_text(text)
     with pytest.raises(ConfigurationError):
         Gateway.open(Config(data_dir=tmp_path / "d", keys_dir=keys, policies_dir=POLICIES))
+
+
+def test_rotation_makes_the_new_key_in_the_token_and_reencrypt_moves_records_to_it(
+        live_factory: Callable[..., LiveGateway], token_keys: Path, tmp_path: Path,
+        pin: None, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(token_keys, keys)
+    live = live_factory(keys_dir=keys)
+    live.client("public_security", keys).submit_records([identity_record()])
+    assert main(["keys", "rotate", "master", "--keys", str(keys)]) == 0
+    assert main(["keys", "rotate", "index", "--keys", str(keys)]) == 0
+    rotated = load_keyring(keys)
+    for key in (rotated.master_keys[rotated.active_master_id],
+                rotated.index_keys[rotated.active_index_id]):
+        assert isinstance(key, TokenKey) and not key._handle[Attribute.EXTRACTABLE]
+    assert len(live.gw.reload_keys()) == 2
+    capsys.readouterr()
+    assert main(["keys", "reencrypt", "--keys", str(keys),
+                 "--data-dir", str(live.gw.config.data_dir)]) == 0
+    out = capsys.readouterr()
+    assert "1 record(s) moved" in out.out and "re-encrypting" in out.err
+    reply = live.client("org_department", keys).query_subject(ADULT, "cadre_selection")
+    assert [f.value for r in reply.records for f in r.fields if f.name == "name"] == [NAME]
