@@ -93,7 +93,7 @@ class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
         request_bytes = request.SerializeToString(deterministic=True)
         signed = sign_request(self._key, method, request_bytes, now=self._clock.now())
         salt = base64.b64decode(dict(signed)[HEADER_SALT])
-        self.last.digest = request_digest(salt, request_bytes)
+        self.last.digest = request_digest(salt, request_bytes, self._key)
         metadata += signed
         return continuation(_CallDetails(details, metadata), request)
 

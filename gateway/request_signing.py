@@ -1,16 +1,19 @@
-"""Non-repudiable requests: each call is signed with the calling party's Ed25519 key.
+"""Non-repudiable requests: each call is signed with the calling party's key.
+
+The key is the one registered for the party: Ed25519, or SM2 under the gm suite.
 
 The client signs
 
     b"credgate/request/v1\\n" + method + b"\\n" + time + b"\\n" + digest
 
-where `time` is RFC 3339 UTC and `digest` is the hex SHA-256 of a fresh random salt
-followed by the request message's deterministic protobuf bytes. The salt travels with
-the call but is not kept in the audit: the digest (which the audit keeps beside the
-signature) then cannot be brute-forced back to an ID number, yet whoever holds the
-request and the salt (the party itself, or the gateway on a regulator's demand) can
-show which request it was. The gateway refuses unsigned calls, bad signatures, times
-outside a small window, and a digest it has already seen (a replay).
+where `time` is RFC 3339 UTC and `digest` is the hex SHA-256 (SM3 for an SM2 key) of a
+fresh random salt followed by the request message's deterministic protobuf bytes. The
+salt travels with the call but is not kept in the audit: the digest (which the audit
+keeps beside the signature) then cannot be brute-forced back to an ID number, yet
+whoever holds the request and the salt (the party itself, or the gateway on a
+regulator's demand) can show which request it was. The gateway refuses unsigned calls,
+bad signatures, times outside a small window, and a digest it has already seen (a
+replay).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from gateway.clock import Clock, parse_rfc3339, rfc3339
 from gateway.crypto import sign, verify
 from gateway.crypto.signatures import PartySigningKey as SigningKey
 from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
+from gateway.crypto.signatures import digest_hex
 from gateway.errors import BadSignature, Unauthenticated
 
 HEADER_TIME = "x-credgate-request-time"
@@ -41,9 +45,13 @@ SALT_BYTES = 32
 DEFAULT_WINDOW = timedelta(seconds=120)
 
 
-def request_digest(salt: bytes, request_bytes: bytes) -> str:
-    """Hex SHA-256 of the salt and the request's deterministic bytes."""
-    return hashlib.sha256(salt + request_bytes).hexdigest()
+def request_digest(salt: bytes, request_bytes: bytes,
+                   key: SigningKey | VerifyKey | None = None) -> str:
+    """Hex digest of the salt and the request's deterministic bytes: SHA-256, or SM3
+    when the party's key is SM2 (the gm suite)."""
+    if key is None:
+        return hashlib.sha256(salt + request_bytes).hexdigest()
+    return digest_hex(key, salt + request_bytes)
 
 
 def signed_message(method: str, time: str, digest: str) -> bytes:
@@ -71,7 +79,7 @@ def sign_request(key: SigningKey, method: str, request_bytes: bytes, *,
     """The metadata that signs one call (time, salt, signature)."""
     salt = os.urandom(SALT_BYTES)
     time = rfc3339(now)
-    digest = request_digest(salt, request_bytes)
+    digest = request_digest(salt, request_bytes, key)
     signature = sign(key, signed_message(method, time, digest))
     return [
         (HEADER_TIME, time),
@@ -160,7 +168,7 @@ class RequestVerifier:
         if len(salt) != SALT_BYTES:
             raise Unauthenticated("malformed request signature headers",
                                   reason="request_malformed")
-        digest = request_digest(salt, request_bytes)
+        digest = request_digest(salt, request_bytes, key)
         try:
             verify(key, signed_message(method, time_text, digest), signature)
         except BadSignature:

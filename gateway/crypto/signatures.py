@@ -21,6 +21,7 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
+from gateway.crypto import _primitives as p
 from gateway.crypto.signers import ED25519, Signer, Verifier, load_signer, load_verifier
 from gateway.errors import BadSignature, ConfigurationError
 
@@ -30,6 +31,7 @@ __all__ = [
     "PartyVerifyKey",
     "SigningKey",
     "VerifyKey",
+    "digest_hex",
     "format_key_file",
     "key_id",
     "load_party_signing_key",
@@ -108,6 +110,14 @@ def load_party_verify_key(path: Path) -> PartyVerifyKey:
     """A party's public key file of either algorithm; raises ConfigurationError."""
     verifier = load_verifier(path)
     return verifier._key if verifier.algorithm == ED25519 else verifier
+
+
+def digest_hex(key: PartySigningKey | PartyVerifyKey, data: bytes) -> str:
+    """The hex digest kept for data signed with a key: SM3 (GB/T 32905) for an SM2 key
+    (the gm suite stores SM3 digests), SHA-256 otherwise."""
+    if isinstance(key, Signer | Verifier) and key.algorithm != ED25519:
+        return p.sm3(data).hex()
+    return hashlib.sha256(data).hexdigest()
 
 
 def sign(key: PartySigningKey, message: bytes) -> bytes:

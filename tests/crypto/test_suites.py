@@ -110,3 +110,15 @@ def test_signers_round_trip_and_refuse_the_other_algorithm(algorithm: str) -> No
         with pytest.raises(BadSignature):
             bad()
     assert "sm2:" in repr(public.text()) if algorithm == SM2 else ":" not in public.text()
+
+
+def test_a_request_signed_with_an_sm2_key_keeps_an_sm3_digest() -> None:
+    from gateway.crypto import _primitives as p
+    from gateway.request_signing import request_digest
+
+    salt, body = bytes(32), b"request bytes"
+    sm2 = generate_signer(SM2)
+    assert request_digest(salt, body, sm2) == p.sm3(salt + body).hex()
+    assert request_digest(salt, body, sm2.public) == p.sm3(salt + body).hex()
+    assert request_digest(salt, body, generate_signer(ED25519)._key) == request_digest(
+        salt, body)
