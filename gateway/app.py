@@ -163,20 +163,20 @@ def audit_backend(config: Config) -> Backend:
     raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
 
 
-def retired_party_keys(keys_dir: Path, party_keys: dict[str, VerifyKey]
-                       ) -> dict[str, list[VerifyKey]]:
+def retired_party_keys(keys_dir: Path, party_keys: dict[str, PartyVerifyKey]
+                       ) -> dict[str, list[PartyVerifyKey]]:
     """Each party's current key and the keys it replaced (parties/<id>.sign.retired*.pub).
 
     A replaced key verifies no new request, but the audit's self-check still checks the
     requests it signed before.
     """
-    return {party: [key, *(load_verify_key(p) for p in sorted(
+    return {party: [key, *(load_party_verify_key(p) for p in sorted(
         (keys_dir / "parties").glob(f"{party}.sign.retired*.pub")))]
         for party, key in party_keys.items()}
 
 
 def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = None,
-               party_keys: dict[str, VerifyKey] | None = None
+               party_keys: dict[str, PartyVerifyKey] | None = None
                ) -> tuple[SharedAuditLog, SharedEvidence]:
     """Open the shared log with its full self-check; raises TamperDetected or AuditUnavailable."""
     backend = audit_backend(config)

@@ -18,9 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 
-from nacl.signing import VerifyKey
-
 from gateway.audit.entry import AuditEntry
+from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
 from gateway.errors import BadSignature, CredgateError
 
 _AUDITED_CALL = re.compile(
@@ -70,7 +69,8 @@ def verify_entry_signature(seq: int, entry: AuditEntry, keys: PartyKeys) -> bool
     found = keys.get(entry.requester)
     if not found:
         return False
-    candidates = (found,) if isinstance(found, VerifyKey) else tuple(found)
+    # One key (Ed25519 or SM2), or a sequence of them.
+    candidates = tuple(found) if isinstance(found, Sequence) else (found,)
     methods = action_methods().get(entry.action) or _all_methods()
     for key in candidates:
         for method in methods:
