@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from gateway.errors import (
     InvalidArgument,
     PermissionDenied,
 )
+from gateway.identifiers import check_identifier, is_identifier
 from gateway.records.catalogue import Catalogue, Party
 from gateway.records.idnumber import IdNumber, parse_id_number
 from gateway.records.store import ConsentRow, RecordStore
@@ -35,7 +35,7 @@ from gateway.records.store import ConsentRow, RecordStore
 ARTEFACT_VERSION = 1
 MAX_ARTEFACT_BYTES = 8192
 MAX_USES_LIMIT = 10_000
-_CONSENT_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+CONSENT_ID_MIN_CHARS = 8
 _FIELDS = frozenset(
     {"v", "consent_id", "subject_id", "grantee", "purpose", "categories", "not_before",
      "not_after", "max_uses", "issuer", "issued_at"}
@@ -81,9 +81,13 @@ class ConsentTerms:
 
 
 def is_consent_id(text: object) -> bool:
-    """Whether a text has the form of a consent id (8-128 letters, digits or ._:-)."""
-    # fullmatch: "$" would also accept a trailing newline.
-    return isinstance(text, str) and _CONSENT_ID.fullmatch(text) is not None
+    """Whether a text is a consent id: a caller identifier (identifiers.py) of 8-128 chars."""
+    return is_identifier(text, min_chars=CONSENT_ID_MIN_CHARS)
+
+
+def check_consent_id(text: object) -> str:
+    """The consent id if well formed; raises MalformedIdentifier (value never echoed)."""
+    return check_identifier(text, what="consent_id", min_chars=CONSENT_ID_MIN_CHARS)
 
 
 def new_terms(
@@ -236,8 +240,7 @@ class ConsentRegistry:
         return self._store.put_consent(prepared.row)
 
     def _check_terms(self, terms: ConsentTerms) -> IdNumber:
-        if not is_consent_id(terms.consent_id):
-            raise InvalidArgument("consent_id must be 8-128 letters, digits or ._:-")
+        check_consent_id(terms.consent_id)
         if terms.grantee not in self._catalogue.parties:
             raise InvalidArgument("consent names an unknown grantee")
         purpose = self._catalogue.purposes.get(terms.purpose)
@@ -257,7 +260,7 @@ class ConsentRegistry:
 
     def revoke(self, caller: Party, consent_id: str, reason: str) -> ConsentRow:
         """Revoke a consent; only its issuer may. Raises NotFound or PermissionDenied."""
-        row = self._store.get_consent(consent_id)
+        row = self._store.get_consent(check_consent_id(consent_id))
         if row is None or row.issuer != caller.id:
             # Same answer for "absent" and "not yours": ids do not leak across parties.
             raise PermissionDenied("no consent with this id was issued by the caller",
@@ -289,7 +292,7 @@ class ConsentRegistry:
         if not consent_id:
             raise ConsentRefused("this purpose requires the person's consent",
                                  reason="consent_missing")
-        row = self._store.get_consent(consent_id)
+        row = self._store.get_consent(check_consent_id(consent_id))
         if row is None:
             raise ConsentRefused("consent is not registered", reason="consent_unknown")
         try:

@@ -301,9 +301,12 @@ class PolicyRollout:
     def _check_bundle(self, files: Mapping[str, bytes]) -> None:
         if sum(len(v) for v in files.values()) > MAX_BUNDLE_BYTES:
             raise InvalidArgument("the policy bundle is too large")
-        for name in files:
+        for position, name in enumerate(sorted(files), start=1):
             if not _BUNDLE_FILE.match(name):
-                raise InvalidArgument(f"the policy bundle may not hold {name[:80]!r}")
+                # Named by position and length, never quoted: the name is caller text.
+                raise InvalidArgument(f"the policy bundle may not hold file {position} (a "
+                                      f"name of {len(name)} characters): names are "
+                                      "<name>.conf|csv|toml or tests/<name>.toml")
         missing = [f for f in REQUIRED_FILES if f not in files]
         if missing:
             raise InvalidArgument(f"the policy bundle lacks {', '.join(missing)}")

@@ -13,6 +13,7 @@ from datetime import date
 
 from gateway.disclosure.scanner import is_id_body, is_id_number, is_old_id_number, scan
 from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.identifiers import check_identifier, nearest_code
 from gateway.records.catalogue import Catalogue, Category, Party, Purpose
 from gateway.records.field_types import TYPED, check_typed
 from gateway.records.idnumber import IdNumber, parse_id_number
@@ -24,7 +25,6 @@ MAX_CONSENT_ID_CHARS = 128
 # Control characters (but line breaks and tabs) and lone surrogates are refused: they
 # have no place in a credit record and not every store accepts them (PostgreSQL refuses NUL).
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-_FIELD_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Clear-stored types whose checked form holds no personal number: a date is YYYY-MM-DD,
 # an enumeration one of the catalogue's values. A credit code is checked for an ID
 # number alone: an all-digit code may pass a card number's Luhn check by chance.
@@ -75,7 +75,9 @@ def validate_record(
     where = f"record {index}"
     category = catalogue.categories.get(raw.category)
     if category is None:
-        raise InvalidArgument(f"{where}: unknown category code", reason="unknown_category")
+        raise InvalidArgument(f"{where}: unknown category code"
+                              f"{nearest_code(raw.category, catalogue.categories)}",
+                              reason="unknown_category")
     if provider.id not in category.providers:
         raise PermissionDenied(
             f"{where}: category {category.code} is outside the remit of {provider.id}",
@@ -88,13 +90,9 @@ def validate_record(
             f"{where}: severity {raw.severity} is not allowed for {category.code}",
             reason="severity_not_allowed",
         )
-    source_id = raw.source_record_id.strip()
-    if not source_id:
-        raise InvalidArgument(f"{where}: source_record_id is required")
-    if len(source_id) > MAX_SOURCE_ID_CHARS:
-        raise InvalidArgument(f"{where}: source_record_id longer than {MAX_SOURCE_ID_CHARS}")
-    if _FORBIDDEN_CHARS.search(source_id):
-        raise InvalidArgument(f"{where}: source_record_id holds control characters")
+    # The caller's identifier: the grammar (identifiers.py) before any other use.
+    source_id = check_identifier(raw.source_record_id, what="source_record_id", where=where,
+                                 max_chars=MAX_SOURCE_ID_CHARS, document=True)
     if holds_personal_number(source_id):
         raise InvalidArgument(f"{where}: source_record_id holds what reads as an ID, mobile "
                               "or bank card number (it is stored in clear)",
@@ -112,12 +110,15 @@ def validate_record(
             reason="subject_too_young",
         )
     fields: dict[str, str] = {}
-    for name, value in raw.fields.items():
+    for position, (name, value) in enumerate(raw.fields.items(), start=1):
         spec = category.fields.get(name)
         if spec is None:
-            # A field name is the caller's text: echo it only when it reads as a code.
-            raise InvalidArgument(f"{where}: unknown field {name!r} for {category.code}"
-                                  if _FIELD_CODE.fullmatch(name) else f"{where}: unknown field")
+            # A field name is the caller's text: the error names its position and length,
+            # and at most the nearest catalogue code, never the name itself.
+            raise InvalidArgument(f"{where}: unknown field {position} (a name of {len(name)} "
+                                  f"characters): not a field of {category.code}"
+                                  f"{nearest_code(name, category.fields)}",
+                                  reason="unknown_field")
         if not isinstance(value, str):
             raise InvalidArgument(f"{where}: field {name} must be text")
         limit = min(spec.max_chars, catalogue.max_field_chars)
@@ -223,12 +224,16 @@ def validate_query(
         raise InvalidArgument("purpose is required")
     found = catalogue.purposes.get(purpose)
     if found is None or not found.queryable:
-        raise InvalidArgument("unknown purpose code", reason="unknown_purpose")
+        raise InvalidArgument("unknown purpose code" + nearest_code(
+            purpose, [p.code for p in catalogue.purposes.values() if p.queryable]),
+            reason="unknown_purpose")
     if len(categories) > MAX_QUERY_CATEGORIES:
         raise InvalidArgument(f"more than {MAX_QUERY_CATEGORIES} categories requested")
-    for code in categories:
+    for position, code in enumerate(categories, start=1):
         if code not in catalogue.categories:
-            raise InvalidArgument("unknown category code", reason="unknown_category")
+            raise InvalidArgument(f"category {position}: unknown category code"
+                                  f"{nearest_code(code, catalogue.categories)}",
+                                  reason="unknown_category")
     if len(consent_id) > MAX_CONSENT_ID_CHARS:
         raise InvalidArgument("consent_id is too long")
     if len(domains) > MAX_QUERY_CATEGORIES:
@@ -248,7 +253,6 @@ def validate_query(
 
 
 MAX_ID_CHARS = 128
-_OPAQUE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def check_free_text(value: str, *, what: str, max_chars: int = 2000,
@@ -267,7 +271,6 @@ def check_free_text(value: str, *, what: str, max_chars: int = 2000,
 
 
 def check_opaque_id(value: str, *, what: str) -> str:
-    """A gateway-assigned id (record, objection, repair); raises InvalidArgument."""
-    if not _OPAQUE_ID.fullmatch(value):
-        raise InvalidArgument(f"{what} is missing or malformed")
-    return value
+    """A gateway-assigned id (record, objection, repair) as a caller sends it back;
+    raises MalformedIdentifier (the grammar of identifiers.py)."""
+    return check_identifier(value, what=what)

@@ -20,6 +20,7 @@ from gateway.audit.tiles import parse_tile, read_tile
 from gateway.clock import city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.identifiers import check_identifier
 from gateway.records.catalogue import Party
 from gateway.records.idnumber import parse_id_number
 from gateway.services.common import CallFrame, audited_call
@@ -98,6 +99,11 @@ class AuditServicer(rpc.AuditServiceServicer):
                           "audit.list") as call:
             self._regulator(call, context, request)
             with call.step("validate"):
+                # Filters and the page token are the caller's text: the identifier grammar
+                # first (identifiers.py), so none is used or logged unchecked.
+                for what in ("requester", "purpose", "decision", "action", "page_token"):
+                    if getattr(request, what):
+                        check_identifier(getattr(request, what), what=what)
                 indexes: tuple[str, ...] = ()
                 if request.subject_id:
                     subject = parse_id_number(request.subject_id, today=city_today(gw.clock))

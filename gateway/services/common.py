@@ -26,6 +26,7 @@ from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.consent import VerifiedConsent
 from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError
+from gateway.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.identity import identify
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import PolicyState
@@ -189,7 +190,11 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                 raise
         except CredgateError as err:
             outcome = ("deny", status_of(err).name)
-            _refuse(frame, status_of(err), err.message, err.reason or type(err).__name__,
+            reason = err.reason or type(err).__name__
+            if isinstance(err, MalformedIdentifier):
+                # The caller's bad value never enters the log; its keyed digest does.
+                reason = f"{reason} {refused_value_digest(gw.keyring, err.refused_value)}"
+            _refuse(frame, status_of(err), err.message, reason,
                     skip_audit=isinstance(err, AuditUnavailable))
             log.info("refused %s: %s [trace %s]", method, err.reason or err.status,
                      trace_id_of(span))

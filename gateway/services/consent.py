@@ -6,7 +6,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.consent import is_consent_id
+from gateway.consent import check_consent_id
 from gateway.errors import AlreadyExists
 from gateway.services.common import audited_call
 
@@ -55,8 +55,8 @@ class ConsentServicer(rpc.ConsentServiceServicer):
             # 1. identify: the certificate's party, which signed this very request.
             party = call.identify(context, request)
             # Only a well-formed id enters the audit entry: the field is the caller's text.
-            if is_consent_id(request.consent_id):
-                call.draft.consent_id = request.consent_id
+            with call.step("validate"):
+                call.draft.consent_id = check_consent_id(request.consent_id)
             with call.step("decide"):
                 row = gw.consents.revoke(party, request.consent_id, request.reason)
                 call.draft.purpose = row.purpose

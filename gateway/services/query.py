@@ -11,6 +11,7 @@ from gateway.answers import seal_records
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
+from gateway.consent import check_consent_id
 from gateway.crypto import blind_indexes
 from gateway.disclosure.attachments import TEXT_FIELD, Attachment, attachments_for
 from gateway.disclosure.protect import (
@@ -76,6 +77,8 @@ class QueryServicer(rpc.QueryServiceServicer):
             party = call.identify(context, request)
             # 2. validate: codes, sizes, ID checksum; no personal data in any message.
             with call.step("validate"):
+                if request.consent_id:  # the caller's text: the grammar before any use
+                    check_consent_id(request.consent_id)
                 known = request.purpose in call.catalogue.purposes
                 draft.purpose = request.purpose if known else ""
                 today = city_today(gw.clock)

@@ -8,6 +8,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.identifiers import check_identifier
 from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, REMOVED, removable
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id
@@ -40,8 +41,9 @@ class RemovalServicer(rpc.RemovalServiceServicer):
                                           "source_record_id")
                 if request.record_id:
                     check_opaque_id(request.record_id, what="record_id")
-                elif len(request.source_record_id) > MAX_SOURCE_ID_CHARS:
-                    raise InvalidArgument("source_record_id is too long")
+                else:
+                    check_identifier(request.source_record_id, what="source_record_id",
+                                     max_chars=MAX_SOURCE_ID_CHARS, document=True)
             # 3. decide: only the provider, only records shown until their removal.
             with call.step("decide"):
                 record = (gw.store.get_record(request.record_id) if request.record_id else
