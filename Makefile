@@ -9,7 +9,7 @@ PROTOS := $(wildcard proto/credgate/v1/*.proto)
 STAMP_INSTALL := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test test-unit lint bench bench-instructions proto keys clean
+.PHONY: demo test test-unit lint fuzz bench bench-instructions proto keys clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: $(STAMP_TEST) proto
 	$(PY) -m mypy gateway
 
 # Every figure of the request-path goals beside its same-run baseline (bench/README.md).
+# A long hypothesis campaign on what reads caller bytes (request decoders, CSV/JSON
+# intake, consent parser); the suite runs the same targets briefly.
+fuzz: $(STAMP_TEST) proto
+	CREDGATE_FUZZ_EXAMPLES=$${CREDGATE_FUZZ_EXAMPLES:-20000} $(PY) -m pytest -q tests/fuzz
+
 bench: proto
 	$(PY) -m bench.query_throughput
 	$(PY) -m bench.masking --records 100000

@@ -130,7 +130,8 @@ def parse_artefact(artefact: bytes) -> ConsentTerms:
         raise InvalidArgument("consent artefact is too large")
     try:
         doc = json.loads(artefact.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError: also a number too long to convert; RecursionError: deep nesting.
         raise InvalidArgument("consent artefact is not JSON") from None
     if not isinstance(doc, dict) or set(doc) != _FIELDS or doc.get("v") != ARTEFACT_VERSION:
         raise InvalidArgument("consent artefact has the wrong set of fields or version")
@@ -147,7 +148,7 @@ def parse_artefact(artefact: bytes) -> ConsentTerms:
             issuer=str(doc["issuer"]),
             issued_at=parse_rfc3339(doc["issued_at"]),
         )
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError, RecursionError):
         raise InvalidArgument("consent artefact has a malformed value") from None
     if terms.canonical_bytes() != artefact:
         # Only the canonical form may be signed, so two byte strings never mean the same.

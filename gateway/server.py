@@ -20,6 +20,7 @@ from gateway.identity import identify
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
 from gateway.services.checks import CheckServicer
+from gateway.services.common import refuse_malformed
 from gateway.services.complaints import ComplaintServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.disclosure import DisclosureServicer
@@ -30,6 +31,7 @@ from gateway.services.records import RecordServicer
 from gateway.services.removal import RemovalServicer
 from gateway.services.repair import RepairServicer
 from gateway.services.subject import SubjectServicer
+from gateway.wire import DecodeRequests
 
 log = logging.getLogger("credgate.server")
 
@@ -132,7 +134,9 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
                ("grpc.max_connection_age_grace_ms", 10_000)]
               if gw.config.max_connection_age_s else []),
         ],
-        interceptors=[RegisteredPartiesReflect(gw)],
+        # Every credgate.v1 body is decoded by the gateway, so a malformed one is audited.
+        interceptors=[RegisteredPartiesReflect(gw),
+                      DecodeRequests(f"/{pb.DESCRIPTOR.package}.", refuse_malformed(gw))],
     )
     rpc.add_RecordServiceServicer_to_server(RecordServicer(gw), server)
     rpc.add_QueryServiceServicer_to_server(QueryServicer(gw), server)

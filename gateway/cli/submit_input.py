@@ -157,6 +157,9 @@ def _json_rows(path: Path, encoding: str) -> Iterator[Row | Problem]:
         except json.JSONDecodeError as exc:
             raise CliError(f"{path.name} line {exc.lineno}, column {exc.colno}: not valid "
                            f"JSON ({exc.msg})") from None
+        except (RecursionError, ValueError):  # nested too deeply, a number too long
+            raise CliError(f"{path.name}: not valid JSON (nested too deeply or a number "
+                           "with too many digits)") from None
 
     shape = 'expected a list of records or {"records": [...]}'
     pos = skip(0)

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import re
 import threading
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ MAX_BUNDLE_BYTES = 7 * 1024 * 1024  # a bundle must fit in one gRPC message (8 M
 
 #: How often (seconds) an instance checks which version is in force, at least.
 FOLLOW_EVERY = 1.0
+#: Deepest nesting a policy TOML file may have (the shipped files use 4).
+MAX_TOML_DEPTH = 16
 
 log = logging.getLogger("credgate.policy")
 
@@ -89,6 +92,28 @@ def load_state(directory: Path, keyring: Keyring | None = None) -> PolicyState:
     return PolicyState(catalogue=catalogue, engine=PolicyEngine.load(directory, catalogue),
                        profiles=MaskingProfiles.load(directory, keyring=keyring),
                        directory=directory)
+
+
+def _too_deep(data: bytes) -> bool:
+    """Whether a TOML file nests deeper than MAX_TOML_DEPTH (or too deep to parse at all).
+
+    A file that is not UTF-8 or not TOML is left to validation, which reports it.
+    """
+    try:
+        doc: object = tomllib.loads(data.decode("utf-8"))
+    except RecursionError:
+        return True
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_TOML_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else ())
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def bundle_hash(files: Mapping[str, bytes]) -> str:
@@ -310,6 +335,11 @@ class PolicyRollout:
         missing = [f for f in REQUIRED_FILES if f not in files]
         if missing:
             raise InvalidArgument(f"the policy bundle lacks {', '.join(missing)}")
+        for position, name in enumerate(sorted(files), start=1):
+            if name.endswith(".toml") and _too_deep(files[name]):
+                label = name if name in REQUIRED_FILES else f"file {position}"
+                raise InvalidArgument(f"the policy bundle's {label} nests tables or arrays "
+                                      f"deeper than {MAX_TOML_DEPTH} levels")
 
     def _materialise(self, digest: str, files: Mapping[str, bytes]) -> Path:
         return _write_bundle(self._dir / digest, files)

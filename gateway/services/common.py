@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +33,11 @@ from gateway.policy.rollout import PolicyState
 from gateway.records.catalogue import Catalogue, Party
 from gateway.request_signing import digest_of_audit_text
 from gateway.telemetry import StepSpan, trace_id_of
+from gateway.wire import MalformedRequest, raw_request_of
 
 log = logging.getLogger("credgate.services")
+#: The audit action of a request whose body did not decode (its reason names the method).
+MALFORMED_ACTION = "request.malformed"
 
 
 @dataclass
@@ -98,6 +101,9 @@ class CallFrame:
     consent_used: bool = False
     #: The call's allow entry has committed: from here on a consent use stays spent.
     allowed: bool = False
+    #: The request body exactly as received (gateway/wire.py); None when the servicer
+    #: was called without it. Signatures over the wire bytes verify against this.
+    raw_request: bytes | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -112,8 +118,9 @@ class CallFrame:
     def identify(self, context: grpc.ServicerContext, request: Message) -> Party:
         """The identify step: the certificate's party, and its signature on this request."""
         with self.step("identify"):
-            party = identify(context.auth_context(), self.catalogue)
-            self.draft.requester = party.id
+            party = self.identify_peer(context)
+            # The signature covers the deterministic encoding of the decoded request; the
+            # body as sent is self.raw_request, for signatures over the wire bytes.
             signature = self.gw.requests.verify(
                 party.id, self.method, request.SerializeToString(deterministic=True),
                 dict(context.invocation_metadata()))
@@ -143,6 +150,12 @@ class CallFrame:
         self.consent_used = True
         self.draft.consent_id = consent.consent_id
         return consent
+
+    def identify_peer(self, context: grpc.ServicerContext) -> Party:
+        """The certificate's party alone (no request to verify); raises Unauthenticated."""
+        party = identify(context.auth_context(), self.catalogue)
+        self.draft.requester = party.id
+        return party
 
     def step(self, name: str) -> StepSpan:
         """A request-path step span under this call (use with `with`)."""
@@ -178,10 +191,12 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                                          set_status_on_exception=False) as span:
         frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action),
                           parent=set_span_in_context(span), method=f"/{method}",
-                          state=gw.state)
+                          state=gw.state, raw_request=raw_request_of(context))
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
         began, outcome = time.perf_counter(), ("allow", "OK")
+        if frame.raw_request is not None:
+            span.set_attribute("credgate.request_bytes", len(frame.raw_request))
         try:
             try:
                 yield frame
@@ -228,6 +243,19 @@ def _give_back_consent(frame: CallFrame) -> None:
     except CredgateError as err:
         log.warning("consent use not given back yet: %s [trace %s]",
                     err.reason or err.status, trace_id_of(frame.span))
+
+
+def refuse_malformed(gw: Gateway) -> Callable[[grpc.ServicerContext, str, MalformedRequest],
+                                              None]:
+    """How a body that does not decode is refused: audited, caller from mTLS, aborted."""
+
+    def refuse(context: grpc.ServicerContext, method: str, error: MalformedRequest) -> None:
+        with audited_call(gw, context, method.lstrip("/"), MALFORMED_ACTION) as call:
+            with call.step("identify"):
+                call.identify_peer(context)
+            raise error
+
+    return refuse
 
 
 def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str, *,
