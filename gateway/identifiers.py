@@ -86,11 +86,13 @@ def _problem(value: object, min_chars: int, max_chars: int, document: bool) -> s
         return "is malformed: only ASCII letters, digits and . _ : = - are allowed"
     text = value.translate(_CHINESE_DIGITS)
     if _LONG_DIGIT_RUN.search(text):
-        return "is malformed: a run of 15 or more digits is not allowed"
+        return ("is malformed: holds what reads as an ID, mobile or bank card number (a run "
+                "of 15 or more digits)")
     for run in _SPREAD_RUN.finditer(text):
         digits = _NOT_DIGIT.sub("", run.group()).upper()
         if any(is_id_number(digits[i:i + 18]) for i in range(len(digits) - 17)):
-            return "is malformed: digits that read as an ID number are not allowed"
+            return ("is malformed: holds what reads as an ID, mobile or bank card number (an "
+                    "ID number across separators)")
     return ""
 
 
