@@ -161,9 +161,10 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             keyring: Keyring | None = gw.keyring
             provider: str | None = None
             indexes: tuple[str, ...] = ()
+            scope: frozenset[str] | None = None
             if is_portal(party):
-                indexes = portal_person(call, party, request.subject_id,
-                                        request.consent_id).indexes
+                person = portal_person(call, party, request.subject_id, request.consent_id)
+                indexes, scope = person.indexes, person.categories
             else:
                 with call.step("decide"):
                     if is_regulator(party):
@@ -178,6 +179,8 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                 rows = gw.store.list_objections(provider=provider, subject_indexes=indexes,
                                                 status=status, due_before=due_before,
                                                 limit=limit)
+                if scope is not None:  # the person's consent names these categories only
+                    rows = [r for r in rows if r.category in scope]
                 call.draft.record_count = len(rows)
                 call.draft.categories = tuple(sorted({r.category for r in rows}))
             seq = call.commit_allow()

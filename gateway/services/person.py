@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gateway.clock import city_today
 from gateway.crypto import blind_indexes
-from gateway.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.errors import ConsentRefused, InvalidArgument, NotFound, PermissionDenied
 from gateway.records.catalogue import Catalogue, Party
 from gateway.records.idnumber import IdNumber, parse_id_number
 from gateway.records.model import StoredRecord
@@ -32,9 +32,17 @@ class Person:
 
     subject: IdNumber
     indexes: tuple[str, ...]
+    #: The categories the person's consent names: the portal acts within these only.
+    categories: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return "Person(<redacted>)"
+
+    def check_scope(self, category: str) -> None:
+        """Refuse a record outside the consent's categories; raises ConsentRefused."""
+        if category not in self.categories:
+            raise ConsentRefused("the person's consent does not name this record's category",
+                                 reason="consent_scope")
 
 
 def is_portal(party: Party) -> bool:
@@ -69,10 +77,11 @@ def portal_person(call: CallFrame, party: Party, subject_id: str, consent_id: st
         indexes = tuple(blind_indexes(gw.keyring, subject.value))
         call.draft.subject_index = indexes[0]
     with call.step("consent"):
-        call.check_consent(consent_id, subject=subject, grantee=party.id,
-                           purpose=SELF_PURPOSE, requested=list(call.catalogue.categories),
-                           explicit=False)
-    return Person(subject=subject, indexes=indexes)
+        consent = call.check_consent(consent_id, subject=subject, grantee=party.id,
+                                     purpose=SELF_PURPOSE,
+                                     requested=list(call.catalogue.categories), explicit=False)
+        call.draft.categories = tuple(sorted(consent.categories))
+    return Person(subject=subject, indexes=indexes, categories=consent.categories)
 
 
 def persons_record(call: CallFrame, person: Person, record_id: str) -> StoredRecord:
@@ -82,6 +91,7 @@ def persons_record(call: CallFrame, person: Person, record_id: str) -> StoredRec
     if record is None or record.subject_index not in person.indexes:
         raise NotFound("no record with this id concerns this person", reason="record_unknown")
     call.draft.categories = (record.category,)
+    person.check_scope(record.category)  # the consent covers this record's category
     call.draft.record_count = 1
     return record
 

@@ -51,8 +51,14 @@ class SubjectServicer(rpc.SubjectServiceServicer):
                 unknown_delay = timedelta(days=max(
                     [UNKNOWN_PURPOSE_DELAY_DAYS, *(p.disclosure_delay_days
                                                    for p in call.catalogue.purposes.values())]))
+                everything = person.categories >= set(call.catalogue.categories)
                 for seq, entry in gw.audit_search.for_subject(indexes, actions=ACCESS_ACTIONS):
                     if entry.decision != "allow":
+                        continue
+                    # Only what the consent names: a lookup of other categories is not
+                    # reported, and one of several shows the named ones (issue 10 item 9).
+                    shown = tuple(c for c in entry.categories if c in person.categories)
+                    if not shown and (entry.categories or not everything):
                         continue
                     purpose = call.catalogue.purposes.get(entry.purpose)
                     delay = (timedelta(days=purpose.disclosure_delay_days) if purpose
@@ -65,9 +71,10 @@ class SubjectServicer(rpc.SubjectServiceServicer):
                         party_name=who.name if who else "", party_name_zh=who.name_zh if who
                         else "", purpose=entry.purpose,
                         purpose_name_zh=purpose.name_zh if purpose else "",
-                        consent_id=entry.consent_id, categories=entry.categories, seq=seq,
-                        released_categories=sorted({f.split(".", 1)[0]
-                                                    for f in entry.fields_released})))
+                        consent_id=entry.consent_id, categories=shown, seq=seq,
+                        released_categories=sorted({c for f in entry.fields_released
+                                                    if (c := f.split(".", 1)[0])
+                                                    in person.categories})))
                 draft.record_count = len(events)
             # 7. audit
             call.commit_allow()
