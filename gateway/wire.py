@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from gateway.errors import InvalidArgument
 
@@ -37,9 +38,41 @@ class MalformedRequest(InvalidArgument):
 def decode_request(message_type: type[Message], raw: bytes) -> Message:
     """The message a request body holds; raises MalformedRequest for any malformed body."""
     try:
-        return message_type.FromString(raw)
+        message = message_type.FromString(raw)
     except (DecodeError, RecursionError, ValueError, TypeError):
         raise MalformedRequest(message_type.DESCRIPTOR.full_name, len(raw)) from None
+    if holds_field_zero(message):
+        raise MalformedRequest(message_type.DESCRIPTOR.full_name, len(raw))
+    return message
+
+
+def holds_field_zero(message: Message) -> bool:
+    """Whether a decoded message keeps an unknown field numbered 0, at any depth.
+
+    Field 0 is never valid; upb refuses it in most messages but keeps it as an unknown
+    field of a message that declares no fields, so it is looked for here as well.
+    """
+    stack: list[Any] = [message]
+    while stack:
+        current = stack.pop()
+        unknown = list(UnknownFieldSet(current))
+        while unknown:
+            field = unknown.pop()
+            if field.field_number == 0:
+                return True
+            if isinstance(field.data, UnknownFieldSet):  # a group: its fields too
+                unknown.extend(field.data)
+        for descriptor, value in current.ListFields():
+            if descriptor.message_type is None:
+                continue
+            if descriptor.message_type.GetOptions().map_entry:
+                if descriptor.message_type.fields_by_name["value"].message_type is not None:
+                    stack.extend(value.values())
+            elif descriptor.is_repeated:
+                stack.extend(value)
+            else:
+                stack.append(value)
+    return False
 
 
 class WireContext:
@@ -104,6 +137,8 @@ class DecodeRequests(grpc.ServerInterceptor):
         def handle(raw: bytes, context: grpc.ServicerContext) -> Any:
             try:
                 request = decode(raw)
+                if holds_field_zero(request):
+                    raise ValueError("field 0")
             except (DecodeError, RecursionError, ValueError, TypeError):
                 refuse(context, method, MalformedRequest(type_name, len(raw), method))
                 raise AssertionError("unreachable: the refusal aborts the call") from None
