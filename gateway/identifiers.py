@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from gateway.crypto import Keyring, keyed_digest
@@ -78,21 +79,22 @@ def _problem(value: object, min_chars: int, max_chars: int, document: bool) -> s
         return f"shorter than {min_chars} characters"
     if _CONTROL.search(value):
         return "holds control characters"
+    # Personal numbers first, in any script: NFKC makes full-width digits plain.
+    text = unicodedata.normalize("NFKC", value).translate(_CHINESE_DIGITS)
+    if _LONG_DIGIT_RUN.search(text):
+        return ("holds what reads as an ID, mobile or bank card number (a run "
+                "of 15 or more digits)")
+    for run in _SPREAD_RUN.finditer(text):
+        digits = _NOT_DIGIT.sub("", run.group()).upper()
+        if any(is_id_number(digits[i:i + 18]) for i in range(len(digits) - 17)):
+            return ("holds what reads as an ID, mobile or bank card number (an "
+                    "ID number across separators)")
     if document:
         if _DOCUMENT_CHARS.fullmatch(value) is None:
             return ("is malformed: only ASCII letters and digits, CJK ideographs, brackets "
                     "and . _ : = / # - are allowed")
     elif _CHARS.fullmatch(value) is None:
         return "is malformed: only ASCII letters, digits and . _ : = - are allowed"
-    text = value.translate(_CHINESE_DIGITS)
-    if _LONG_DIGIT_RUN.search(text):
-        return ("is malformed: holds what reads as an ID, mobile or bank card number (a run "
-                "of 15 or more digits)")
-    for run in _SPREAD_RUN.finditer(text):
-        digits = _NOT_DIGIT.sub("", run.group()).upper()
-        if any(is_id_number(digits[i:i + 18]) for i in range(len(digits) - 17)):
-            return ("is malformed: holds what reads as an ID, mobile or bank card number (an "
-                    "ID number across separators)")
     return ""
 
 

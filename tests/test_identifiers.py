@@ -55,7 +55,7 @@ def test_a_refusal_names_the_identifier_and_length_only() -> None:
     with pytest.raises(MalformedIdentifier) as info:
         check_identifier(f"x{ADULT}", what="consent_id", where="record 2")
     assert ADULT not in str(info.value) and ADULT not in info.value.diagnostics()
-    assert info.value.message.startswith("record 2: consent_id is malformed: holds what reads")
+    assert info.value.message.startswith("record 2: consent_id holds what reads")
     assert "(length 19)" in info.value.message and info.value.reason == "malformed_consent_id"
     assert ADULT not in repr(info.value)
 
