@@ -24,6 +24,12 @@ from gateway.records.catalogue_rules import (
     parse_repair,
 )
 from gateway.records.incentives import Incentive, check_incentives
+from gateway.records.policy_keys import (
+    CATALOGUE_KEYS,
+    PARTIES_KEYS,
+    PURPOSES_KEYS,
+    check_keys,
+)
 
 FIELD_TYPES = frozenset(
     {
@@ -351,9 +357,14 @@ def load_catalogue(policies_dir: Path) -> Catalogue:
 
 
 def _load_catalogue(policies_dir: Path) -> Catalogue:
-    cat_raw = _read_toml(policies_dir / "catalogue.toml")
-    parties_raw = _read_toml(policies_dir / "parties.toml").get("parties", {})
-    purposes_raw = _read_toml(policies_dir / "purposes.toml").get("purposes", {})
+    docs = {}
+    for name, schema in (("catalogue.toml", CATALOGUE_KEYS), ("parties.toml", PARTIES_KEYS),
+                         ("purposes.toml", PURPOSES_KEYS)):
+        docs[name] = _read_toml(policies_dir / name)
+        check_keys(docs[name], schema, name)  # a misspelt key is refused, not defaulted
+    cat_raw = docs["catalogue.toml"]
+    parties_raw = docs["parties.toml"].get("parties", {})
+    purposes_raw = docs["purposes.toml"].get("purposes", {})
 
     parties = {
         pid: Party(
