@@ -23,7 +23,8 @@ ANY = "*"
 Schema = Mapping[str, "Schema | None"]
 
 _NAMED: Schema = {"name": None, "name_zh": None}
-_FIELD: Schema = {"type": None, "required": None, "sensitive": None, "max": None}
+_FIELD: Schema = {"type": None, "kind": None, "values": None, "required": None,
+                  "sensitive": None, "max": None}
 _CATEGORY: Schema = {
     "name": None, "name_zh": None, "providers": None, "polarity": None, "severities": None,
     "groups": None, "public": None, "min_subject_age": None, "public_severities": None,

@@ -109,4 +109,6 @@ def test_a_typo_is_refused_at_load_and_by_validate(tmp_path: Path, name: str, ol
     assert info.value.message.endswith(f".{typo}")
     findings = validate_policy(policies)
     assert [f.severity for f in findings] == ["error"]
-    assert typo in findings[0].message and name in f"{findings[0].file} {findings[0].message}"
+    assert typo in findings[0].message and findings[0].file == name
+    assert new.strip() in (policies / name).read_text(encoding="utf-8").split("\n")[
+        findings[0].line - 1]  # the finding points at the misspelt line
