@@ -189,7 +189,7 @@ def test_a_catalogue_without_lifecycle_sections_still_loads(tmp_path: Path) -> N
          'categories = ["honour", "admin_penalty"]\n', "not a positive category"),
         ('purpose = "incentive_market"', 'purpose = "submission"', "not a query purpose"),
         ("min_records = 1", "min_records = 0", "min_records"),
-        ("min_records = 1", "minimum = 1", "unknown keys"),
+        ("min_records = 1", "minimum = 1", r"unknown key incentives\.awards_priority\.minimum$"),
         ('remits.list_type.youth_league = ["excellent_volunteer"]\n', "", "exactly the"),
         ("fields.list_type = {", "fields.list_kind = {", "remits name unknown field"),
         ('behaviours = ["malicious_debt_evasion"', 'behaviours = ["gossip"',
