@@ -106,3 +106,16 @@ def test_generated_subjects_identify_only_one_unambiguous_party(
         assert identify(context, catalogue).id == names[0]
     else:
         assert _refused(context, catalogue) == "bad_certificate"
+
+
+def test_a_certificate_answers_the_same_on_every_call_and_refusals_stay_refusals(
+        catalogue: Catalogue) -> None:
+    # identify() keeps each certificate's party id (issue 12): repeats must not differ
+    # from the first answer, and a refused certificate is refused every time.
+    good = auth_context(client_cert(cns("court"), [f"{URI}court"], []))
+    bad = auth_context(client_cert(cns("court"), [f"{URI}bank"], []))
+    for _ in range(3):
+        assert identify(good, catalogue).id == "court"
+        assert _refused(bad, catalogue) == "bad_certificate"
+    assert _refused({"transport_security_type": [b"insecure"],
+                     "x509_pem_cert": good["x509_pem_cert"]}, catalogue) == "no_tls"
