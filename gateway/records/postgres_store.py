@@ -186,8 +186,12 @@ class PostgresDatabase:
         """Run reads on a pooled connection; raises StoreUnavailable."""
         return self._run(work, transaction=False)
 
-    def write(self, work: Callable[[_PostgresSql], T], *, durable: bool = True) -> T:
-        """Run work in one transaction on a pooled connection; raises StoreUnavailable."""
+    def write(self, work: Callable[[_PostgresSql], T], *, durable: bool = True,
+              records: bool = True) -> T:
+        """Run work in one transaction on a pooled connection; raises StoreUnavailable.
+
+        `records` (whether the work may change a record) matters only to a back end
+        with a record cache; PostgreSQL keeps none."""
         return self._run(work, transaction=True, durable=durable)
 
     def _channel(self, channel: str) -> str:

@@ -73,13 +73,16 @@ class Database(Protocol):
         """Run reads outside a transaction; raises StoreUnavailable."""
         ...
 
-    def write(self, work: Callable[[Sql], T], *, durable: bool = True) -> T:
+    def write(self, work: Callable[[Sql], T], *, durable: bool = True,
+              records: bool = True) -> T:
         """Run work in one transaction, committed when it returns and rolled back when
         it raises; raises StoreUnavailable when the database fails.
 
         With `durable` False the commit may return before it reaches the disk (it is
         still seen at once by every other connection): for rows that can be rebuilt
         after a crash, such as the replay memory, which is re-seeded from the audit log.
+        With `records` False the work promises to change no record (request state), so
+        a back end's record cache may stay as it is.
         """
         ...
 

@@ -49,7 +49,7 @@ class SqlRequests:
 
         # Not durable: after a crash the memory is re-seeded from the audit log, where
         # every served request's signature (and so its digest) is kept.
-        return self._db.write(work, durable=False)
+        return self._db.write(work, durable=False, records=False)
 
     def remember_requests(self, seen: Sequence[tuple[str, datetime]]) -> None:
         """Re-seed the memory with digests read back from the audit log (after a restart
@@ -59,7 +59,8 @@ class SqlRequests:
         rows = [(digest, _seconds(at)) for digest, at in seen]
         self._db.write(lambda sql: sql.each_returning(
             "INSERT INTO request_digests (digest, seen_at) VALUES (?, ?) "
-            "ON CONFLICT (digest) DO NOTHING RETURNING digest", rows), durable=False)
+            "ON CONFLICT (digest) DO NOTHING RETURNING digest", rows), durable=False,
+            records=False)
 
     # -- consent uses by request (gateway.consent_uses) ---------------------------------
 
@@ -83,7 +84,7 @@ class SqlRequests:
         # Not durable: if the commit is lost in a crash, the sweeper finds the allow
         # entry in the audit log and settles the use again.
         self._db.write(lambda sql: sql.run("DELETE FROM consent_uses WHERE request_id = ?",
-                                           (request_id,)), durable=False)
+                                           (request_id,)), durable=False, records=False)
 
     def unsettled_consent_uses(self, *, used_by: str, used_before: datetime,
                                limit: int = 1000) -> list[tuple[str, str, datetime]]:

@@ -64,16 +64,25 @@ class SqliteRecordCache:
     cached. A commit by any connection to the file (this store's own write connections,
     another process, a tool) changes SQLite's ``data_version`` as seen by the watch
     connection, and that empties the cache.
+
+    Writes that touch no record (the replay memory, consent-use settling: one per call)
+    run on the watch connection itself (:meth:`write_beside`). SQLite's ``data_version``
+    does not move for a connection's own commits, so these leave the cache warm, while
+    every other connection's commit still empties it (issue 12: before, each call's
+    replay-memory row emptied the cache and every call read its records again).
     """
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, size: int, busy_timeout_ms: int = 5000) -> None:
         self._path = path
         self._size = size
+        self.busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[StoredRecord, ...]] = OrderedDict()
         self._generation = 0
         self._watch: sqlite3.Connection | None = None
         self._data_version: int | None = None
+        # Guards the watch connection; taken after `_lock` where both are held.
+        self._watch_lock = threading.Lock()
 
     def records(self, subject_indexes: Sequence[str],
                 load: Callable[[Sequence[str]], dict[str, tuple[StoredRecord, ...]]],
@@ -114,10 +123,8 @@ class SqliteRecordCache:
     def _drop_if_written(self) -> None:
         """Empty the cache when the file changed since the last look (lock held)."""
         try:
-            if self._watch is None:
-                self._watch = sqlite3.connect(self._path, isolation_level=None,
-                                              check_same_thread=False)
-            version = self._watch.execute("PRAGMA data_version").fetchone()[0]
+            with self._watch_lock:
+                version = self._watch_conn().execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as exc:
             raise _unavailable(exc) from None
         if version != self._data_version:
@@ -125,9 +132,34 @@ class SqliteRecordCache:
             self._generation += 1
             self._entries.clear()
 
+    def _watch_conn(self) -> sqlite3.Connection:
+        """The watch connection (watch lock held), opened on first use."""
+        if self._watch is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            self._watch = conn
+        return self._watch
+
+    def write_beside(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
+        """Run a write that changes no record on the watch connection (module docstring of
+        the class): its commit does not empty the cache. Raises sqlite3.Error."""
+        with self._watch_lock:
+            conn = self._watch_conn()
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            return result
+
     def close(self) -> None:
         """Drop the entries and the watch connection."""
-        with self._lock:
+        with self._lock, self._watch_lock:
             if self._watch is not None:
                 with suppress(sqlite3.Error):
                     self._watch.close()
@@ -148,7 +180,7 @@ class SqliteDatabase:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
-        self._cache = SqliteRecordCache(path, cache_subjects)
+        self._cache = SqliteRecordCache(path, cache_subjects, busy_timeout_ms)
         self.cache: SubjectCache | None = self._cache if cache_subjects else None
         path.parent.mkdir(parents=True, exist_ok=True)
         now = rfc3339(SystemClock().now())
@@ -179,8 +211,22 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise _unavailable(exc) from None
 
-    def write(self, work: Callable[[_SqliteSql], T], *, durable: bool = True) -> T:
-        """Run work in one BEGIN IMMEDIATE transaction under the write lock."""
+    def write(self, work: Callable[[_SqliteSql], T], *, durable: bool = True,
+              records: bool = True) -> T:
+        """Run work in one BEGIN IMMEDIATE transaction under the write lock.
+
+        With `records` False the caller promises the work changes no record, so the
+        record cache stays warm (SqliteRecordCache.write_beside).
+        """
+        if not records and self.cache is not None:
+            if self._closed:
+                raise StoreUnavailable("record store is closed")
+            with self._write_lock:
+                try:
+                    return self._cache.write_beside(lambda conn: work(_SqliteSql(conn)),
+                                                    durable=durable)
+                except sqlite3.Error as exc:
+                    raise _unavailable(exc) from None
         conn = self._conn()
         with self._write_lock:
             self._cache.written()

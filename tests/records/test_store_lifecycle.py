@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,34 @@ def test_writes_by_another_instance_are_seen_at_once(store: RecordStore) -> None
         with sqlite3.connect(store.path) as conn:  # a plain SQL write, not through a store
             conn.execute("UPDATE records SET state = 'removed' WHERE record_id = 'rec-0002'")
         assert store.find_records(["idx-alice"], {"dishonest_debtor"}) == []
+
+
+def test_request_state_writes_keep_the_record_cache_and_other_writes_still_show(
+        store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12: the per-call replay-memory row must not empty the record cache, yet a
+    # write by any other connection after it must still be seen at once.
+    store.put_records([make_record(1)])
+    assert len(store.find_records(["idx-alice"], {"dishonest_debtor"})) == 1
+    now = datetime.now(UTC)
+    assert store.remember_request("d" * 64, at=now, forget_before=now - timedelta(days=1))
+    assert not store.remember_request("d" * 64, at=now, forget_before=now - timedelta(days=1))
+    if isinstance(store, SqliteStore):
+        reads: list[object] = []
+        real_read = store._db.read
+        monkeypatch.setattr(store._db, "read", lambda work: reads.append(work) or real_read(work))
+        assert len(store.find_records(["idx-alice"], {"dishonest_debtor"})) == 1
+        assert reads == []  # served from the cache
+        with sqlite3.connect(store.path) as conn:  # a plain SQL write, not through a store
+            conn.execute("UPDATE records SET state = 'removed' WHERE record_id = 'rec-0001'")
+        assert store.find_records(["idx-alice"], {"dishonest_debtor"}) == []
+        store.remember_request("e" * 64, at=now, forget_before=now - timedelta(days=1))
+        other = reopen(store)
+        try:
+            other.put_records([make_record(2)])
+        finally:
+            other.close()
+        found = store.find_records(["idx-alice"], {"dishonest_debtor"})
+        assert [r.record_id for r in found] == ["rec-0002"]
 
 
 def test_an_open_objection_marks_the_record_disputed(store: RecordStore) -> None:
