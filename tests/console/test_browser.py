@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gateway.api import pb
 from gateway.audit.search import AuditFilter
@@ -112,7 +112,9 @@ def test_checkpoints_and_consistency_checked_in_the_browser(world: World, browse
     wait_text(browser, "#checkpoint-table tbody", "✓ signed")
     shot(browser, out, "checkpoints")
     browser.find_element(By.ID, "check-consistency").click()
-    browser.find_element(By.ID, "consistency-button").click()
+    # The click submits a form and loads the consistency page: wait for its button.
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.ID, "consistency-button")).pop().click()
     text = wait_text(browser, "#verify-result", "Consistent", "Does not verify")
     assert text.startswith("Consistent"), text
     shot(browser, out, "consistency")
