@@ -170,6 +170,7 @@ def free_port() -> int:
 def serve_workers(workers: int, data_dir: Path) -> Iterator[ServerProcess]:
     """`credgate serve --workers N` in a child process, ready to answer."""
     port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "bench.toml"
     config.write_text("[gateway]\ndevelopment = true\naudit_checkpoint_interval_s = 0\n")
     cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config),
