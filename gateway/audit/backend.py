@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.errors import AuditUnavailable, ConfigurationError
+from gateway.sqlite_wal import use_wal
 
 #: How long a writer waits for the tree-state row lock before failing closed.
 LOCK_TIMEOUT_MS = 5000
@@ -235,10 +236,11 @@ class SqliteBackend:
                                    isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_ms)}")
             if writer:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
+                try:
+                    use_wal(conn, self._timeout_ms / 1000)
+                except sqlite3.Error:
                     conn.close()
-                    raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+                    raise
                 # FULL: every commit fsyncs the WAL, so a returned seq survives power loss.
                 conn.execute("PRAGMA synchronous = FULL")
             else:

@@ -29,6 +29,7 @@ from gateway.audit.checkpoint import (
 from gateway.audit.tree import AuditTree, TamperDetected
 from gateway.clock import Clock, SystemClock
 from gateway.errors import AuditUnavailable
+from gateway.sqlite_wal import use_wal
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class CheckpointStore:
             self._conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000,
                                          isolation_level=None, check_same_thread=False)
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(self._conn, busy_timeout_ms / 1000)
             self._conn.execute("PRAGMA synchronous = FULL")  # signed evidence: durable
             self._conn.executescript(_STORE_SCHEMA)
         except sqlite3.Error as exc:

@@ -29,6 +29,7 @@ from typing import Protocol
 from gateway.audit.entry import AuditEntry
 from gateway.audit.tree import TamperDetected
 from gateway.errors import AuditUnavailable, InvalidArgument
+from gateway.sqlite_wal import use_wal
 
 logger = logging.getLogger(__name__)
 _allocate_lock = _thread.allocate_lock
@@ -377,9 +378,7 @@ class SqliteAuditLog:
         try:
             conn = self._connect()
             try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise sqlite3.OperationalError(f"journal_mode is {mode}, not wal")
+                use_wal(conn, self._busy_timeout_ms / 1000)
                 # FULL: every commit fsyncs the WAL, so a returned seq survives power loss.
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA temp_store = MEMORY")  # the group insert sorts a little

@@ -41,6 +41,7 @@ from gateway.audit.merkle import (
     split_point,
 )
 from gateway.errors import AuditUnavailable, CredgateError
+from gateway.sqlite_wal import use_wal
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class AuditTree:
             conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
                                    check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, busy_timeout_ms / 1000)
             conn.execute("PRAGMA synchronous = NORMAL")  # derived data: rebuilt after a crash
             conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:

@@ -78,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
         check_setup(config, port_check=not args.worker)
         gw = Gateway.open(config)
     except CredgateError as err:
-        print(f"credgate: cannot start: {err.message}", file=sys.stderr)
+        _cannot_start(err)
         return EXIT_BROKEN
     try:
         running = start_server(gw, reuse_port=args.worker)
     except CredgateError as err:
         gw.close()
-        print(f"credgate: cannot start: {err.message}", file=sys.stderr)
+        _cannot_start(err)
         return EXIT_BROKEN
     began = time.monotonic()
     if args.access_log:
@@ -136,6 +136,14 @@ def run(args: argparse.Namespace) -> int:
           f"{_duration(time.monotonic() - began)}; port {running.port} is free",
           file=sys.stderr)
     return EXIT_OK
+
+
+def _cannot_start(err: CredgateError) -> None:
+    """Say why serve stops at start: the message, and the operator's detail when known."""
+    print(f"credgate: cannot start: {err.message}", file=sys.stderr)
+    if err.detail:
+        # Details name files, tables and settings, never personal data (errors.py).
+        print(f"  detail: {err.detail}", file=sys.stderr)
 
 
 def _duration(seconds: float) -> str:

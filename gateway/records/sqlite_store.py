@@ -22,6 +22,7 @@ from gateway.records.model import StoredRecord
 from gateway.records.sql_dialect import Row, Sql, SubjectCache
 from gateway.records.sql_rows import decode_fields, encode_fields
 from gateway.records.sql_store import SqlStore
+from gateway.sqlite_wal import use_wal
 
 __all__ = ["SqliteStore", "decode_fields", "encode_fields"]
 
@@ -195,7 +196,7 @@ class SqliteDatabase:
                 conn = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False)
                 conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn, self._busy_timeout_ms / 1000)
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
                 raise _unavailable(exc) from None
