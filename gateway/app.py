@@ -26,7 +26,7 @@ from gateway.blacklist import Blacklist
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
-from gateway.consent_uses import ConsentUseSweeper, instance_id
+from gateway.consent_uses import OutcomeSweeper, instance_id
 from gateway.crypto import load_keyring, load_signing_key
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
@@ -273,7 +273,7 @@ class Gateway:
     seal_keys: dict[str, BoxPublicKey] = field(default_factory=dict)
     rollout: PolicyRollout | None = None
     #: Gives back consent uses of calls that crashed before their outcome was known.
-    sweeper: ConsentUseSweeper | None = None
+    sweeper: OutcomeSweeper | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -387,7 +387,7 @@ class Gateway:
         # signed just before it cannot be replayed just after it.
         horizon = clock.now() - 2 * timedelta(seconds=config.request_window_s)
         gw.requests.remember_earlier(recent_request_digests(audit, horizon))
-        gw.sweeper = ConsentUseSweeper(store, audit, instance=instance, clock=clock)
+        gw.sweeper = OutcomeSweeper(store, audit, clock=clock)
         gw.sweeper.start()
         gw.rollout = PolicyRollout(store=store,
                                    versions_dir=config.data_dir / POLICY_VERSIONS_DIR,

@@ -1,14 +1,16 @@
-"""Consent uses are spent only by calls that released something.
+"""Consent uses and submitted records take effect only with their call's allow entry.
 
 A call that uses a consent records which request used it (the store's
 ``consent_uses`` row, in the transaction that counts the use). When the call's allow
 entry commits, the row is settled (deleted) and the use stays spent; when the call
-fails before that, the use is given back. What a crash leaves behind (a row with no
-outcome) is settled or given back by :class:`ConsentUseSweeper`, which looks for the
-request's allow entry in the audit log.
+fails before that, the use is given back. A submission stores its records pending for
+its request before the allow entry, and makes them active after it
+(gateway.records.lifecycle).
 
-Until every instance writes one shared audit log, each instance sweeps only the uses
-it made itself (``used_by``): another instance's allow entries are not in its log.
+What a crash or a fault leaves behind (a use with no outcome, records still pending) is
+settled by :class:`OutcomeSweeper`, by whether the request has an allow entry in the
+audit log. Every instance writes one shared log, so any instance may sweep what any
+other left; the grace period keeps it off calls still in flight.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -52,6 +55,15 @@ def instance_id(data_dir: Path) -> str:
     return name
 
 
+@dataclass
+class SweepResult:
+    """What one pass of the sweeper did."""
+
+    uses_given_back: int = 0
+    records_activated: int = 0
+    records_dropped: int = 0
+
+
 def allowed_requests(audit: AuditLog, request_ids: Collection[str], *,
                      since: datetime) -> set[str]:
     """The request ids among `request_ids` with an allow entry made at `since` or later."""
@@ -70,43 +82,53 @@ def allowed_requests(audit: AuditLog, request_ids: Collection[str], *,
     return found
 
 
-class ConsentUseSweeper:
-    """Settles or gives back the consent uses that calls left without an outcome."""
+class OutcomeSweeper:
+    """Settles what calls left without an outcome: consent uses and pending records."""
 
-    def __init__(self, store: RecordStore, audit: AuditLog, *, instance: str, clock: Clock,
+    def __init__(self, store: RecordStore, audit: AuditLog, *, clock: Clock,
                  grace: timedelta = GRACE, every: float = SWEEP_EVERY) -> None:
         self._store = store
         self._audit = audit
-        self._instance = instance
         self._clock = clock
         self._grace = grace
         self._every = every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def sweep(self) -> int:
-        """One pass; returns how many uses were given back. Raises StoreUnavailable or
-        AuditUnavailable (then nothing of the pass is lost: it runs again later)."""
-        left = self._store.unsettled_consent_uses(
-            used_by=self._instance, used_before=self._clock.now() - self._grace)
-        if not left:
-            return 0
-        since = min(at for _, _, at in left)
-        allowed = allowed_requests(self._audit, [r for r, _, _ in left], since=since)
-        given_back = 0
-        for request_id, _consent_id, _at in left:
+    def sweep(self) -> SweepResult:
+        """One pass. Raises StoreUnavailable or AuditUnavailable (then nothing of the
+        pass is lost: it runs again later)."""
+        before = self._clock.now() - self._grace
+        uses = self._store.unsettled_consent_uses(used_before=before)
+        pending = self._store.pending_records(pending_before=before)
+        if not uses and not pending:
+            return SweepResult()
+        owners = {p.record_id: p.requests() for p in pending}
+        times = {request_id: at for request_id, _, at in uses} | {
+            r: at for requests in owners.values() for r, at in requests.items()}
+        allowed = allowed_requests(self._audit, times, since=min(times.values()))
+        result = SweepResult()
+        for request_id, _consent_id, _at in uses:
             if request_id in allowed:
                 self._store.settle_consent_use(request_id)
             elif self._store.give_back_consent_use(request_id):
-                given_back += 1
-        if given_back:
-            log.warning("gave back %d consent use(s) of calls that released nothing",
-                        given_back)
-        return given_back
+                result.uses_given_back += 1
+        live = [p.record_id for p in pending if allowed.intersection(owners[p.record_id])]
+        result.records_activated = self._store.activate_pending(live)
+        result.records_dropped = sum(self._store.drop_pending(p) for p in pending
+                                     if not allowed.intersection(owners[p.record_id]))
+        if result.uses_given_back or result.records_dropped:
+            log.warning("gave back %d consent use(s) and dropped %d pending record(s) of "
+                        "calls that had no allow entry", result.uses_given_back,
+                        result.records_dropped)
+        if result.records_activated:
+            log.warning("activated %d pending record(s) whose allow entry had committed",
+                        result.records_activated)
+        return result
 
     def start(self) -> None:
         """Sweep now and then every `every` seconds in a background thread."""
-        self._thread = threading.Thread(target=self._run, name="consent-use-sweeper",
+        self._thread = threading.Thread(target=self._run, name="outcome-sweeper",
                                         daemon=True)
         self._thread.start()
 
@@ -115,9 +137,9 @@ class ConsentUseSweeper:
             try:
                 self.sweep()
             except CredgateError as exc:
-                log.warning("consent use sweep failed: %s", exc.reason or exc.status)
+                log.warning("outcome sweep failed: %s", exc.reason or exc.status)
             except Exception as exc:  # the sweeper must outlive a bad pass
-                log.error("consent use sweep failed: %s", type(exc).__name__)
+                log.error("outcome sweep failed: %s", type(exc).__name__)
             if self._stop.wait(self._every):
                 return
 

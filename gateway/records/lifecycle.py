@@ -14,6 +14,13 @@ States, and how a record leaves "active":
 - repaired    the deciding department approved the person's credit repair (信用修复)
 - removed     the provider removed a record whose display lasts until removal (a court
               lifting a dishonest-judgment-debtor listing)
+
+Before "active" a submitted record is *pending* (``state_ref`` names the request): it is
+stored before the submission's allow entry and becomes active only after that entry
+committed, so a submission's records and its audit entry commit together (issue 11). A
+pending record is never shown, counted or found; what a failed or crashed call leaves
+pending is made active or dropped by gateway.consent_uses.OutcomeSweeper, by whether the
+request has an allow entry in the log.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from gateway.records.catalogue import Category
 from gateway.records.display import add_months, display_start, is_displayable
 from gateway.records.model import StoredRecord
 
+AWAITING_ALLOW = "pending"
 ACTIVE = "active"
 SUPERSEDED = "superseded"
 WITHDRAWN_STATE = "withdrawn"

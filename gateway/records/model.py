@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
+from gateway.clock import parse_rfc3339
 from gateway.records.idnumber import IdNumber
 
 
@@ -70,6 +71,32 @@ class StoredRecord:
 
     def __repr__(self) -> str:
         return f"StoredRecord(record_id={self.record_id!r}, category={self.category!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A record stored by a submission whose outcome is not known yet
+    (lifecycle.AWAITING_ALLOW)."""
+
+    record_id: str
+    #: The requests that submitted it, as stored: "request-id@time" separated by spaces.
+    owners: str
+    #: When it was last submitted (RFC 3339, as stored).
+    since: str
+
+    def requests(self) -> dict[str, datetime]:
+        """Each request that submitted the record, with when it did; the record becomes
+        active if any of them has an allow entry."""
+        out: dict[str, datetime] = {}
+        for owner in self.owners.split():
+            request_id, _, at = owner.rpartition("@")
+            out[request_id] = parse_rfc3339(at)
+        return out
+
+
+def pending_owner(request_id: str, at: str) -> str:
+    """How a pending record names a request that submitted it (PendingRecord.owners)."""
+    return f"{request_id}@{at}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from gateway.errors import AlreadyExists, FailedPrecondition, NotFound
-from gateway.records.lifecycle import ACTIVE, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
+from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
 from gateway.records.lifecycle_rows import (
     ANSWERED,
     APPROVED,
@@ -87,8 +87,10 @@ class SqlLifecycle:
     # -- records ------------------------------------------------------------------------
 
     def get_record(self, record_id: str) -> StoredRecord | None:
-        """The record with this id in any state (with its disputed mark), or None."""
-        return self._db.read(lambda sql: self._load(sql, "record_id = ?", (record_id,)))
+        """The record with this id in any state but pending (with its disputed mark),
+        or None."""
+        return self._db.read(lambda sql: self._load(sql, "record_id = ? AND state <> ?",
+                                                    (record_id, AWAITING_ALLOW)))
 
     def find_record_by_source(self, provider: str, source_record_id: str) -> StoredRecord | None:
         """The provider's record with its own source id, in any state, or None."""

@@ -86,14 +86,15 @@ class SqlRequests:
         self._db.write(lambda sql: sql.run("DELETE FROM consent_uses WHERE request_id = ?",
                                            (request_id,)), durable=False, records=False)
 
-    def unsettled_consent_uses(self, *, used_by: str, used_before: datetime,
+    def unsettled_consent_uses(self, *, used_before: datetime, used_by: str | None = None,
                                limit: int = 1000) -> list[tuple[str, str, datetime]]:
-        """(request id, consent id, time) of an instance's uses made before a time that
-        are neither settled nor given back, oldest first."""
+        """(request id, consent id, time) of uses made before a time (by one instance,
+        or any) that are neither settled nor given back, oldest first."""
+        by = "" if used_by is None else "AND used_by = ? "
         rows = self._db.read(lambda sql: sql.all(
-            "SELECT request_id, consent_id, used_at FROM consent_uses "
-            "WHERE used_by = ? AND used_at < ? ORDER BY used_at, request_id LIMIT ?",
-            (used_by, _seconds(used_before), limit)))
+            f"SELECT request_id, consent_id, used_at FROM consent_uses WHERE used_at < ? {by}"
+            "ORDER BY used_at, request_id LIMIT ?",
+            (_seconds(used_before), *(() if used_by is None else (used_by,)), limit)))
         return [(r[0], r[1], datetime.fromtimestamp(int(r[2]), UTC)) for r in rows]
 
     def _due_for_pruning(self) -> bool:

@@ -9,11 +9,13 @@ The schema and its versions are in :mod:`gateway.records.migrations`.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from gateway.clock import rfc3339
 from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
-from gateway.records.lifecycle import ACTIVE
-from gateway.records.model import PutResult, StoredRecord
+from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW
+from gateway.records.model import PendingRecord, PutResult, StoredRecord, pending_owner
 from gateway.records.sql_dialect import Database, Row, Sql, marks
 from gateway.records.sql_lifecycle import SqlLifecycle
 from gateway.records.sql_policy import SqlPolicy
@@ -38,17 +40,30 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
 
     # -- records ------------------------------------------------------------------
 
-    def put_records(self, records: Sequence[StoredRecord]) -> list[PutResult]:
+    def put_records(self, records: Sequence[StoredRecord], *, pending_for: str = "",
+                    at: datetime | None = None) -> list[PutResult]:
         """Store a batch atomically, idempotent per (provider, source_record_id).
 
-        Raises AlreadyExists (naming the batch index) when a source id was stored
-        before with different content; then nothing of the batch is stored.
+        With `pending_for` (a request id) and `at` (now) new records are stored pending
+        for that request (gateway.records.lifecycle), and pending ones it submits again
+        are pending for it too. Raises AlreadyExists (naming the batch index) when a
+        source id was stored before with different content; then nothing is stored.
         """
         if not records:
             return []
-        return self._db.write(lambda sql: self._put_records(sql, records))
+        if pending_for:
+            if at is None:
+                raise ValueError("a pending submission needs its time")
+            since = rfc3339(at)
+            owner = pending_owner(pending_for, since)
+            records = [replace(r, state=AWAITING_ALLOW, state_at=since, state_ref=owner)
+                       for r in records]
+        else:
+            owner = ""
+        return self._db.write(lambda sql: self._put_records(sql, records, owner))
 
-    def _put_records(self, sql: Sql, records: Sequence[StoredRecord]) -> list[PutResult]:
+    def _put_records(self, sql: Sql, records: Sequence[StoredRecord],
+                     owner: str) -> list[PutResult]:
         # Insert in key order (stable, so earlier batch entries go first among equal
         # keys): two batches that share keys lock them in the same order and cannot
         # deadlock on each other.
@@ -61,10 +76,10 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
             if index in created:
                 results.append(PutResult(index, rec.record_id, True))
                 continue
-            found = sql.one("SELECT record_id, submission_digest FROM records "
+            found = sql.one("SELECT record_id, submission_digest, state FROM records "
                             "WHERE provider = ? AND source_record_id = ?",
                             (rec.provider, rec.source_record_id))
-            if found is None:  # the conflicting row vanished: nothing ever deletes
+            if found is None:  # the sweeper dropped a pending row in between: try again
                 raise StoreUnavailable("record store unavailable",
                                        detail=f"record {index}: conflicting row not found")
             if found[1] != rec.submission_digest:
@@ -73,8 +88,43 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
                     "with different content",
                     reason="conflicting_resubmission",
                 )
-            results.append(PutResult(index, found[0], False))
+            taken_up = bool(owner) and found[2] == AWAITING_ALLOW
+            if taken_up:
+                # A call that died before its outcome left it: this request may decide
+                # it now. The row names both (the sweeper activates it if either has an
+                # allow entry), and its new time keeps the sweeper off it meanwhile.
+                sql.run("UPDATE records SET state_at = ?, state_ref = state_ref || ? "
+                        "WHERE record_id = ? AND state = ?",
+                        (rec.state_at, f" {owner}", found[0], AWAITING_ALLOW))
+            results.append(PutResult(index, found[0], taken_up))
         return results
+
+    def activate_pending(self, record_ids: Sequence[str]) -> int:
+        """Make pending records active (their submission's allow entry committed);
+        returns how many were still pending."""
+        if not record_ids:
+            return 0
+        ids = list(record_ids)
+        return self._db.write(lambda sql: sql.run(
+            "UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
+            f"WHERE state = ? AND record_id IN {marks(ids)}", (ACTIVE, AWAITING_ALLOW, *ids)))
+
+    def pending_records(self, *, pending_before: datetime, limit: int = 1000
+                        ) -> list[PendingRecord]:
+        """Records pending since before a time, oldest first."""
+        rows = self._db.read(lambda sql: sql.all(
+            "SELECT record_id, state_ref, state_at FROM records WHERE state = ? "
+            "AND state_at < ? ORDER BY state_at, record_id LIMIT ?",
+            (AWAITING_ALLOW, rfc3339(pending_before), limit)))
+        return [PendingRecord(r[0], r[1], r[2]) for r in rows]
+
+    def drop_pending(self, record: PendingRecord) -> bool:
+        """Drop a pending record none of whose requests has an allow entry; False when
+        it changed since it was listed (a retry took it up, or it became active)."""
+        return self._db.write(lambda sql: sql.run(
+            "DELETE FROM records WHERE record_id = ? AND state = ? AND state_at = ? "
+            "AND state_ref = ?", (record.record_id, AWAITING_ALLOW, record.since,
+                                  record.owners))) == 1
 
     def find_records(
         self, subject_indexes: Sequence[str], categories: Collection[str], *,
@@ -90,14 +140,16 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
             subjects, kinds = list(subject_indexes), sorted(wanted)
             rows = self._db.read(lambda sql: sql.all(
                 f"{SELECT_RECORD} WHERE subject_index IN {marks(subjects)} "
-                f"AND category IN {marks(kinds)} AND (? OR state = 'active') "
+                f"AND category IN {marks(kinds)} AND state <> 'pending' "
+                "AND (? OR state = 'active') "
                 "ORDER BY event_date, record_id", (*subjects, *kinds, archived)))
             return [record_from_row(r) for r in rows]
         found: list[StoredRecord] = []
         for records in cache.records(list(dict.fromkeys(subject_indexes)),
                                      self._subjects).values():
             found.extend(r for r in records
-                         if r.category in wanted and (archived or r.state == ACTIVE))
+                         if r.category in wanted and r.state != AWAITING_ALLOW
+                         and (archived or r.state == ACTIVE))
         if len(subject_indexes) > 1:
             found.sort(key=lambda r: (r.event_date, r.record_id))
         return found

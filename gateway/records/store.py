@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
-from gateway.records.model import PutResult, StoredRecord
+from gateway.records.model import PendingRecord, PutResult, StoredRecord
 from gateway.records.sql_policy import PolicyVersionRecord
 
 
@@ -44,12 +44,28 @@ class ConsentRow:
 class RecordStore(Protocol):
     """Persistence for records and consents."""
 
-    def put_records(self, records: Sequence[StoredRecord]) -> list[PutResult]:
+    def put_records(self, records: Sequence[StoredRecord], *, pending_for: str = "",
+                    at: datetime | None = None) -> list[PutResult]:
         """Store a batch atomically, idempotent per (provider, source_record_id).
 
-        Raises AlreadyExists (naming the batch index) when a source id was stored
-        before with different content; then nothing of the batch is stored.
+        With `pending_for` (a request id) and `at` the records are stored pending for
+        that request (gateway.records.lifecycle). Raises AlreadyExists (naming the batch
+        index) when a source id was stored before with different content; then nothing
+        of the batch is stored.
         """
+        ...
+
+    def activate_pending(self, record_ids: Sequence[str]) -> int:
+        """Make pending records active; returns how many were still pending."""
+        ...
+
+    def pending_records(self, *, pending_before: datetime, limit: int = 1000
+                        ) -> list[PendingRecord]:
+        """Records pending since before a time, oldest first."""
+        ...
+
+    def drop_pending(self, record: PendingRecord) -> bool:
+        """Drop a pending record as listed; False when it changed since."""
         ...
 
     def find_records(
@@ -123,9 +139,10 @@ class RecordStore(Protocol):
         """The request's allow entry committed: its consent use stays spent."""
         ...
 
-    def unsettled_consent_uses(self, *, used_by: str, used_before: datetime,
+    def unsettled_consent_uses(self, *, used_before: datetime, used_by: str | None = None,
                                limit: int = 1000) -> list[tuple[str, str, datetime]]:
-        """An instance's uses made before a time with no outcome yet, oldest first."""
+        """Uses made before a time (by one instance, or any) with no outcome yet, oldest
+        first."""
         ...
 
     # -- record lifecycle (gateway.records.lifecycle) ---------------------------------

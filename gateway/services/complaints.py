@@ -33,6 +33,7 @@ from gateway.records.model import RecordSubmission
 from gateway.records.validate import check_free_text, check_opaque_id
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
+from gateway.services.records import activate_after_allow, store_pending
 
 OUTCOMES = {"upheld": "投诉成立", "dismissed": "投诉不成立"}
 
@@ -121,9 +122,9 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
                                      source_record_id=f"answer-{uuid.uuid4()}"),
                     provider=regulator, catalogue=call.catalogue, keyring=gw.keyring,
                     now=gw.clock.now())
+            stored = store_pending(call, [answer], gw.clock.now())
             seq = call.commit_allow(reason=f"complaint {complaint_id} {request.outcome}")
-            with call.step("store"):
-                gw.store.put_records([answer])
+            activate_after_allow(call, stored)
             return pb.AnswerComplaintResponse(answer_record_id=answer.record_id,
                                               audit_seq=seq)
         raise AssertionError("unreachable: audited_call aborts on every refusal")

@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
 import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import local_date
-from gateway.errors import PermissionDenied
+from gateway.errors import CredgateError, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission, with_earlier_digest
+from gateway.records.model import PutResult, StoredRecord
 from gateway.records.validate import RawRecord, validate_batch
-from gateway.services.common import audited_call
+from gateway.services.common import CallFrame, audited_call
 from gateway.services.intake_rules import check_intake_rules
+from gateway.telemetry import trace_id_of
+
+log = logging.getLogger("credgate.records")
 
 SUBMIT_ACTION = "submit"
 SUBMIT_PURPOSE = "submission"
+
+
+def store_pending(call: CallFrame, sealed: Sequence[StoredRecord],
+                  now: datetime) -> list[PutResult]:
+    """Store a submission's records pending for the call's request (never shown yet)."""
+    with call.step("store"):
+        return call.gw.store.put_records(sealed, pending_for=call.draft.request_id, at=now)
+
+
+def activate_after_allow(call: CallFrame, results: Sequence[PutResult]) -> None:
+    """The allow entry committed: the submission's records go live.
+
+    The submission is decided and durable at this point, so a store fault here does not
+    fail the call (that would log a deny after the allow): the sweeper activates the
+    records from the allow entry (gateway.consent_uses.OutcomeSweeper).
+    """
+    with call.step("activate"):
+        try:
+            call.gw.store.activate_pending([r.record_id for r in results])
+        except CredgateError as err:
+            log.warning("submitted records stay pending until the sweeper activates "
+                        "them: %s [trace %s]", err.reason or err.status,
+                        trace_id_of(call.span))
 
 
 class RecordServicer(rpc.RecordServiceServicer):
@@ -67,10 +98,11 @@ class RecordServicer(rpc.RecordServiceServicer):
                 if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
                     sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
                               for rec, sub in zip(sealed, batch, strict=True)]
-            # 7. audit: the decision is durable before anything is stored or answered.
+            # 7. store, pending, then audit: the records and their allow entry commit
+            # together (the entry is the commit point; gateway.records.lifecycle).
+            results = store_pending(call, sealed, now)
             seq = call.commit_allow()
-            with call.step("store"):
-                results = gw.store.put_records(sealed)
+            activate_after_allow(call, results)
             # 8. respond
             with call.step("respond"):
                 return pb.SubmitRecordsResponse(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,24 +10,11 @@ import grpc
 import psycopg
 import pytest
 
-from gateway.clock import FixedClock
-from tests.live_gateway import LiveGateway, start_live, stop_live
-from tests.platform.instances import fresh_database, url_of
+from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def on_postgres(tmp_path: Path, clock: FixedClock) -> Iterator[tuple[LiveGateway, str]]:
-    """A live gateway whose store is a fresh PostgreSQL database, and its conninfo."""
-    with fresh_database() as conninfo:
-        live = start_live(tmp_path, clock, database=url_of(conninfo))
-        try:
-            yield live, conninfo
-        finally:
-            stop_live(live)
 
 
 def one_use_consent(live: LiveGateway) -> str:
