@@ -40,7 +40,7 @@ from gateway.crypto.keyring import Keyring, generate_keyring
 from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signers import ED25519, SM2, Signer, generate_signer
 from gateway.crypto.token import Token, TokenKey, TokenSettings
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.sqlite_store import SqliteStore

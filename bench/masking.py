@@ -29,7 +29,7 @@ from pathlib import Path
 from gateway.crypto.keyring import generate_keyring
 from gateway.disclosure.gate import review_batch
 from gateway.disclosure.profiles import MaskContext, MaskingProfiles
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 CATEGORY = "dishonest_debtor"

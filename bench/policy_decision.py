@@ -27,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.catalogue.registry import Catalogue, Category, FieldSpec, Group, Party, Purpose
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue, Category, FieldSpec, Group, Party, Purpose
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 TEXTBOOK_MATCHER = (

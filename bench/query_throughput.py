@@ -26,7 +26,7 @@ from bench.servers import ECHO_METHOD
 from gateway.api import pb
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.config import REPO_ROOT
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 
 KEYS = REPO_ROOT / "keys_example"
 SUBJECT = make_id_number("330106", date(1982, 4, 17), 113)

@@ -23,6 +23,7 @@ from gateway.audit.seen import SeenCheckpoint
 from gateway.audit.shared import SharedAuditLog
 from gateway.audit.shared_evidence import SharedEvidence
 from gateway.blacklist import Blacklist
+from gateway.catalogue.registry import Catalogue
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent import ConsentRegistry
@@ -49,7 +50,6 @@ from gateway.policy.rollout import (
     read_bundle,
     snapshot_bundle,
 )
-from gateway.records.catalogue import Catalogue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
 from gateway.request_signing import RequestVerifier, digest_of_audit_text

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import Clock, city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes, decrypt_bytes, encrypt_bytes, sign, verify
 from gateway.crypto.keyring import Keyring
@@ -27,9 +28,8 @@ from gateway.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from gateway.identifiers import check_identifier, is_identifier
-from gateway.records.catalogue import Catalogue, Party
-from gateway.records.idnumber import IdNumber, parse_id_number
+from gateway.pii.identifiers import check_identifier, is_identifier
+from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.records.store import ConsentRow, RecordStore
 
 ARTEFACT_VERSION = 1

@@ -19,9 +19,9 @@ from functools import lru_cache
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from gateway.catalogue.registry import Catalogue, Party
 from gateway.errors import Unauthenticated
 from gateway.keys import PARTY_URI_PREFIX
-from gateway.records.catalogue import Catalogue, Party
 
 _PEM_KEY = "x509_pem_cert"
 _TRANSPORT_KEY = "transport_security_type"

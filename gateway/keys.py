@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.catalogue.registry import Party
 from gateway.crypto.keyring import (
     DATA_KEYS_FILE,
     Keyring,
@@ -41,7 +42,6 @@ from gateway.crypto.signers import generate_signer, signer_file_text, verifier_f
 from gateway.crypto.suites import INTERNATIONAL, suite
 from gateway.crypto.token import Token, TokenKey, TokenSettings
 from gateway.errors import ConfigurationError
-from gateway.records.catalogue import Party
 
 __all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "add_party_keys", "check_key_files",
            "init_keys"]

@@ -17,7 +17,7 @@ from datetime import date
 
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
-from gateway.records.catalogue import Catalogue
+from gateway.catalogue.registry import Catalogue
 from gateway.records.complaints import ReadEntry, complaint_statuses
 from gateway.records.lifecycle_rows import OPEN
 from gateway.records.objections import is_overdue

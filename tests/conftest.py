@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.clock import FixedClock
-from gateway.records.catalogue import Catalogue, load_catalogue
 from tests.support import NOW, POLICIES
 
 # Hypothesis's per-example deadline measures the machine, not the code: on a shared,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.cli.common import display_width
-from gateway.demo import run_demo
+from gateway.cli.demo_run import run_demo
 
 
 def test_demo_runs_every_step_as_expected(capsys: pytest.CaptureFixture[str],

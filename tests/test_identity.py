@@ -7,9 +7,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import Unauthenticated
 from gateway.identity import identify
-from gateway.records.catalogue import Catalogue
 from tests.certs import auth_context, client_cert, cns
 from tests.support import KEYS
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from gateway.records.catalogue import Catalogue
+from gateway.catalogue.registry import Catalogue
 
 EXIT_REFUSED, EXIT_BROKEN = 1, 2
 _REFUSALS = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
@@ -25,7 +25,7 @@ _TLS_WORDS = ("handshake", "ssl", "tls", "certificate", "cert ", "alert")
 
 @lru_cache(maxsize=4)
 def _catalogue(policies: Path) -> Catalogue | None:
-    from gateway.records.catalogue import load_catalogue
+    from gateway.catalogue.registry import load_catalogue
 
     try:
         return load_catalogue(policies)

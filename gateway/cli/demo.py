@@ -17,6 +17,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo."""
-    from gateway.demo import run_demo  # gateway.demo uses the CLI's table printer
+    from gateway.cli.demo_run import run_demo  # it starts a server: imported only when run
 
     return run_demo()

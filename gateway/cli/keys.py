@@ -7,12 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.catalogue.registry import load_catalogue
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
 from gateway.config import default_keys_dir, default_policies_dir
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
 from gateway.keys import init_keys, init_token_keys, write_box_pair
-from gateway.records.catalogue import load_catalogue
 from gateway.rotation import KINDS, Progress, reencrypt_store, rotate_key_file
 
 

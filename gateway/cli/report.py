@@ -16,12 +16,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gateway.audit.search import AuditSearch
+from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.cli import credit_report
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, print_json, print_table
 from gateway.clock import local_date
 from gateway.config import load_config
 from gateway.errors import CredgateError
-from gateway.records.catalogue import Catalogue, load_catalogue
 from gateway.supervision import SupervisionReport, supervision_figures
 
 PROVIDERS_CSV = "supervision-providers.csv"

@@ -17,10 +17,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gateway.catalogue.registry import Catalogue, Party
 from gateway.cli.advice import nearest
 from gateway.cli.common import CliError
 from gateway.errors import CredgateError
-from gateway.records.catalogue import Catalogue, Party
 from gateway.records.validate import RawRecord, holds_personal_number, validate_record
 
 REQUIRED = ("subject_id", "category", "severity", "event_date", "source_record_id")

@@ -27,11 +27,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from gateway import __version__
+from gateway.catalogue.registry import Catalogue
 from gateway.clock import Clock, parse_rfc3339
 from gateway.console.backend import ConsoleBackend, GatewayFailure
 from gateway.console.labels import label, text
 from gateway.console.security import ConsoleSecurity, Gatekeeper
-from gateway.records.catalogue import Catalogue
 
 logger = logging.getLogger(__name__)
 

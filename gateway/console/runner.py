@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from gateway.catalogue.registry import load_catalogue
 from gateway.client import CredgateClient
 from gateway.clock import Clock, SystemClock
 from gateway.console.app import ConsoleContext, build_app
@@ -18,7 +19,6 @@ from gateway.console.security import Gatekeeper
 from gateway.crypto import load_verify_key
 from gateway.crypto.signatures import key_id
 from gateway.errors import ConfigurationError
-from gateway.records.catalogue import load_catalogue
 
 LOOPBACK = "127.0.0.1"
 

@@ -29,9 +29,10 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.disclosure.operators import normalise_id_number, normalise_name, visible_form
-from gateway.disclosure.recognise import fold_script, has_fine_address, has_named_relative
-from gateway.disclosure.scanner import (
+from gateway.errors import FailedPrecondition
+from gateway.pii.normalise import normalise_id_number, normalise_name, visible_form
+from gateway.pii.recognise import fold_script, has_fine_address, has_named_relative
+from gateway.pii.scanner import (
     ADDRESS,
     BANK_CARD,
     ID_NUMBER,
@@ -42,7 +43,6 @@ from gateway.disclosure.scanner import (
     join_digit_runs,
     scan,
 )
-from gateway.errors import FailedPrecondition
 
 _WHAT = {
     ID_NUMBER: "contains an ID number",

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date
 
-from gateway.records.catalogue import Category
+from gateway.catalogue.registry import Category
 from gateway.records.lifecycle import in_use, publishable
 from gateway.records.model import StoredRecord
 

@@ -2,7 +2,7 @@
 
 The facade the query path uses: ``mask_value(field_type, value)`` applies the default
 mask of a field type. The operators live in ``gateway.disclosure.operators``, the
-free-text scanner in ``gateway.disclosure.scanner`` and the per-audience profiles of
+free-text scanner in ``gateway.pii.scanner`` and the per-audience profiles of
 ``policies/masking.toml`` in ``gateway.disclosure.profiles``. Every mask keeps far less
 than the original and never returns it unchanged for a sensitive type.
 """
@@ -12,22 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.disclosure.operators import (
-    COMPOUND_SURNAMES,
-    MASK,
     REDACTED,
     TYPE_MASKS,
     generalise_address,
     generalise_age,
     generalise_date,
     keep,
+    redact,
+)
+from gateway.pii.masks import (
+    MASK,
     mask_bank_card,
     mask_id_number,
     mask_keep,
     mask_mobile,
     mask_person_name,
-    redact,
 )
-from gateway.disclosure.scanner import mask_free_text
+from gateway.pii.normalise import COMPOUND_SURNAMES
+from gateway.pii.scanner import mask_free_text
 
 __all__ = [
     "COMPOUND_SURNAMES",

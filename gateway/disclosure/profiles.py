@@ -21,8 +21,9 @@ from typing import Any
 from gateway.crypto.blind_index import pseudonymiser
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure import operators as ops
-from gateway.disclosure.scanner import mask_free_text
 from gateway.errors import ConfigurationError, FailedPrecondition
+from gateway.pii.normalise import normaliser
+from gateway.pii.scanner import mask_free_text
 
 MASKING_FILE = "masking.toml"
 FORMAT_VERSION = 1
@@ -182,7 +183,7 @@ class MaskingProfiles:
             if keyring is None:
                 raise ConfigurationError(f"masking profiles: the {audience} profile "
                                          "pseudonymises, which needs the keyring")
-            step = (_pseudonymiser(keyring, audience, ops.normaliser(field_type)), False)
+            step = (_pseudonymiser(keyring, audience, normaliser(field_type)), False)
         elif spec == "scan":
             step = (_scan, True)
         else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.catalogue.registry import Category, Party
 from gateway.crypto import decrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure.profiles import MaskContext, MaskingProfiles
-from gateway.records.catalogue import Category, Party
 from gateway.records.model import StoredRecord
 
 CLEAR = "clear"

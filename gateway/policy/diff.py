@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue, load_catalogue
 
 __all__ = ["AccessChange", "PolicyDiff", "policy_diff"]
 

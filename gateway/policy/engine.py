@@ -23,6 +23,7 @@ from typing import Literal
 
 import casbin  # type: ignore[import-untyped]
 
+from gateway.catalogue.registry import Catalogue, Category
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ConditionContext, ConditionFn
@@ -36,7 +37,6 @@ from gateway.policy.policyfile import (
     load_policy,
     shortest_path,
 )
-from gateway.records.catalogue import Catalogue, Category
 
 __all__ = ["Decision", "Explanation", "FieldDecision", "FieldDecisions", "PolicyEngine",
            "Release", "Rule"]

@@ -20,9 +20,9 @@ from typing import Any
 import casbin  # type: ignore[import-untyped]
 from casbin.persist.adapter import Adapter, load_policy_line  # type: ignore[import-untyped]
 
+from gateway.catalogue.registry import NO_KIND, Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
-from gateway.records.catalogue import NO_KIND, Catalogue
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.clock import Clock, rfc3339
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure.profiles import MaskingProfiles
@@ -42,7 +43,6 @@ from gateway.policy.engine import PolicyEngine
 from gateway.policy.live_tests import changed_live_cases, live_test_problems
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
-from gateway.records.catalogue import Catalogue, load_catalogue
 from gateway.records.sql_policy import (
     ACTIVE,
     PENDING,

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import Decision, Explanation
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
 from gateway.policy.validate import PolicySet, open_policies
-from gateway.records.catalogue import Catalogue
 
 __all__ = ["Case", "CaseCheck", "CaseFileError", "CaseResult", "PolicyTestReport",
            "load_cases", "run_cases", "run_policy_tests"]

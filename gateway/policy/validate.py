@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gateway.catalogue.registry import Catalogue, Purpose, load_catalogue
 from gateway.disclosure.profiles import MASKING_FILE, read_profiles
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
@@ -33,7 +34,6 @@ from gateway.policy.policyfile import (
     load_policy,
 )
 from gateway.policy.unconsented import unconsented_reads
-from gateway.records.catalogue import Catalogue, Purpose, load_catalogue
 
 __all__ = ["Finding", "PolicySet", "open_policies", "possible_contexts", "validate_policy"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.records.catalogue import Category
+from gateway.catalogue.registry import Category
 from gateway.records.lifecycle import in_use
 from gateway.records.model import StoredRecord
 from gateway.records.store import RecordStore

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from gateway.records.catalogue import Catalogue
-from gateway.records.catalogue_rules import GreenChannelRule, Measure
+from gateway.catalogue.incentives import Incentive
+from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.rules import GreenChannelRule, Measure
 from gateway.records.display import add_months
-from gateway.records.incentives import Incentive
 from gateway.records.lifecycle import conduct_date, in_use
 from gateway.records.model import StoredRecord
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from gateway.catalogue.registry import Catalogue
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
-from gateway.records.catalogue import Catalogue
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission
 from gateway.records.store import RecordStore

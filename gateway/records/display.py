@@ -6,7 +6,7 @@ import calendar
 from collections.abc import Mapping
 from datetime import date, timedelta
 
-from gateway.records.catalogue import Category
+from gateway.catalogue.registry import Category
 
 
 def add_months(day: date, months: int) -> date:

@@ -19,8 +19,8 @@ import logging
 import re
 from datetime import date
 
+from gateway.catalogue.registry import FieldSpec
 from gateway.errors import InvalidArgument
-from gateway.records.catalogue import FieldSpec
 from gateway.records.uscc import parse_uscc
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from gateway.catalogue.registry import Catalogue
 from gateway.clock import rfc3339
 from gateway.crypto import blind_index, encrypt_field, keyed_digest
 from gateway.crypto.blind_index import keyed_digests
 from gateway.crypto.keyring import Keyring
-from gateway.records.catalogue import Catalogue
 from gateway.records.display import display_end
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
 from gateway.records.store import RecordStore

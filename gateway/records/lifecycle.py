@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.records.catalogue import Category
+from gateway.catalogue.registry import Category
 from gateway.records.display import add_months, display_start, is_displayable
 from gateway.records.model import StoredRecord
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from gateway.clock import parse_rfc3339
-from gateway.records.idnumber import IdNumber
+from gateway.pii.idnumber import IdNumber
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.records.catalogue import Catalogue
 from gateway.records.model import RecordSubmission
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from gateway.catalogue.registry import Catalogue
 from gateway.clock import local_date, rfc3339
 from gateway.crypto import decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition
-from gateway.records.catalogue import Catalogue
 from gateway.records.lifecycle import in_use, repair_opens
 from gateway.records.lifecycle_rows import RepairRow
 from gateway.records.model import StoredRecord

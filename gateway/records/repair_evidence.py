@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from gateway.catalogue.registry import Catalogue
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
-from gateway.records.catalogue import Catalogue
-from gateway.records.idnumber import IdNumber
+from gateway.pii.idnumber import IdNumber
 from gateway.records.lifecycle import in_use
 from gateway.records.store import RecordStore
 from gateway.records.validate import check_opaque_id

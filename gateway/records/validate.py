@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from gateway.disclosure.scanner import is_id_body, is_id_number, is_old_id_number, scan
+from gateway.catalogue.registry import Catalogue, Category, Party, Purpose
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.identifiers import check_identifier, nearest_code
-from gateway.records.catalogue import Catalogue, Category, Party, Purpose
+from gateway.pii.identifiers import check_identifier, nearest_code
+from gateway.pii.idnumber import IdNumber, parse_id_number
+from gateway.pii.scanner import is_id_body, is_id_number, is_old_id_number, scan
 from gateway.records.field_types import TYPED, check_typed
-from gateway.records.idnumber import IdNumber, parse_id_number
 from gateway.records.model import RecordSubmission
 
 MAX_SOURCE_ID_CHARS = 128

@@ -17,12 +17,12 @@ from gateway.audit.entry import AuditEntry
 from gateway.audit.export import export_range
 from gateway.audit.search import AuditFilter
 from gateway.audit.tiles import parse_tile, read_tile
+from gateway.catalogue.registry import Party
 from gateway.clock import city_today, parse_rfc3339, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.identifiers import check_identifier
-from gateway.records.catalogue import Party
-from gateway.records.idnumber import parse_id_number
+from gateway.pii.identifiers import check_identifier
+from gateway.pii.idnumber import parse_id_number
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.supervision import SupervisionReport, supervision_figures

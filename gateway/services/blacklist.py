@@ -8,9 +8,9 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.blacklist import listable
+from gateway.catalogue.registry import Party
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
-from gateway.records.catalogue import Party
 from gateway.records.lifecycle_rows import BlacklistRow
 from gateway.records.validate import check_free_text
 from gateway.services.common import CallFrame, audited_call

@@ -18,6 +18,7 @@ from gateway.app import Gateway
 from gateway.clock import city_today, local_date
 from gateway.crypto import blind_indexes
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.policy.conditions import ConditionContext
 from gateway.records.checks import (
     green_channel_categories,
@@ -26,7 +27,6 @@ from gateway.records.checks import (
     incentive_eligible,
     measure_applies,
 )
-from gateway.records.idnumber import IdNumber, parse_id_number
 from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited_call
 

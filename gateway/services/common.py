@@ -24,13 +24,13 @@ from gateway.access_log import record_access
 from gateway.answers import sign_answer
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
+from gateway.catalogue.registry import Catalogue, Party
 from gateway.consent import VerifiedConsent
 from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError
-from gateway.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.identity import identify
+from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import PolicyState
-from gateway.records.catalogue import Catalogue, Party
 from gateway.request_signing import digest_of_audit_text
 from gateway.telemetry import StepSpan, trace_id_of
 from gateway.wire import MalformedRequest, raw_request_of

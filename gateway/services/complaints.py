@@ -20,13 +20,13 @@ from gateway.clock import city_today
 from gateway.crypto import decrypt_field
 from gateway.disclosure.protect import field_value
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from gateway.pii.idnumber import parse_id_number
 from gateway.records.complaints import (
     ANSWER,
     COMPLAINT,
     ReadEntry,
     complaint_statuses,
 )
-from gateway.records.idnumber import parse_id_number
 from gateway.records.intake import SUBJECT_FIELD, seal_submission
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission

@@ -18,8 +18,8 @@ from gateway.disclosure.credit_report import report_document, sign_report
 from gateway.disclosure.masking import mask_id_number
 from gateway.disclosure.protect import CLEAR, audience_of, protect_record
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.pii.idnumber import parse_id_number
 from gateway.policy.conditions import ConditionContext
-from gateway.records.idnumber import parse_id_number
 from gateway.records.lifecycle import in_use
 from gateway.services.common import CallFrame
 from gateway.services.person import SELF_PURPOSE, is_portal

@@ -8,12 +8,12 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.catalogue.registry import Party
 from gateway.clock import city_today, local_date, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.records.catalogue import Party
 from gateway.records.intake import seal_submission
 from gateway.records.lifecycle import in_use
 from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, OPEN, ObjectionRow

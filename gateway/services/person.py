@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import city_today
 from gateway.crypto import blind_indexes
 from gateway.errors import ConsentRefused, InvalidArgument, NotFound, PermissionDenied
-from gateway.records.catalogue import Catalogue, Party
-from gateway.records.idnumber import IdNumber, parse_id_number
+from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.records.model import StoredRecord
 from gateway.records.validate import check_opaque_id
 from gateway.services.common import CallFrame

@@ -11,9 +11,9 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
+from gateway.catalogue.registry import Party
 from gateway.errors import CredgateError, FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
-from gateway.records.catalogue import Party
 from gateway.records.validate import holds_personal_number
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE

@@ -8,7 +8,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from gateway.identifiers import check_identifier
+from gateway.pii.identifiers import check_identifier
 from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, REMOVED, removable
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id

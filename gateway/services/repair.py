@@ -6,10 +6,10 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import city_today, rfc3339
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, PermissionDenied
-from gateway.records.catalogue import Catalogue, Party
 from gateway.records.lifecycle import ACTIVE
 from gateway.records.lifecycle_rows import APPROVED, PENDING, REJECTED, RepairRow
 from gateway.records.repair import (

@@ -10,9 +10,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from gateway.catalogue.registry import Party
 from gateway.errors import ConfigurationError
 from gateway.keys import add_party_keys
-from gateway.records.catalogue import Party
 from tests.support import KEYS
 
 NEWCOMER = Party(id="county_office", name="County Credit Office", name_zh="县信用办",

@@ -19,6 +19,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway.app import Gateway
+from gateway.catalogue.registry import Party, load_catalogue
 from gateway.config import Config
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key, sign, verify
 from gateway.errors import ConfigurationError
@@ -29,7 +30,6 @@ from gateway.keys import (
     check_key_files,
     init_keys,
 )
-from gateway.records.catalogue import Party, load_catalogue
 from tests.support import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,10 @@ import pytest
 
 from gateway.crypto.keyring import generate_keyring
 from gateway.disclosure.gate import GateResult, review_batch
-from gateway.disclosure.operators import visible_form
 from gateway.disclosure.profiles import MaskingProfiles
-from gateway.disclosure.scanner import (
+from gateway.pii.idnumber import make_id_number
+from gateway.pii.normalise import visible_form
+from gateway.pii.scanner import (
     ID_NUMBER,
     MOBILE,
     NAME,
@@ -30,7 +31,6 @@ from gateway.disclosure.scanner import (
     mask_free_text,
     scan,
 )
-from gateway.records.idnumber import make_id_number
 from tests.support import ADULT, POLICIES
 
 PROFILES = MaskingProfiles.load(POLICIES, keyring=generate_keyring())

@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue
 from gateway.crypto import load_keyring, load_signing_key, load_verify_key
 from gateway.disclosure.export import (
     CSV_FILE,
@@ -20,8 +21,7 @@ from gateway.disclosure.export import (
 from gateway.disclosure.feed import publish_batch
 from gateway.disclosure.profiles import MaskingProfiles, UnpublishableField
 from gateway.errors import BadSignature
-from gateway.records.catalogue import Catalogue
-from gateway.records.idnumber import parse_id_number
+from gateway.pii.idnumber import parse_id_number
 from gateway.records.intake import seal_submission
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
 from tests.support import ADULT, KEYS, NOW, OTHER_ADULT, POLICIES

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.disclosure.gate import review_batch
-from gateway.disclosure.scanner import mask_free_text
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
+from gateway.pii.scanner import mask_free_text
 
 FAST = settings(max_examples=60, deadline=None)
 S2T = opencc.OpenCC("s2t")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue
 from gateway.crypto.keyring import generate_keyring
 from gateway.disclosure.operators import FIELD_TYPES
 from gateway.disclosure.profiles import (
@@ -17,7 +18,6 @@ from gateway.disclosure.profiles import (
     UnpublishableField,
 )
 from gateway.errors import ConfigurationError
-from gateway.records.catalogue import Catalogue
 from tests.support import POLICIES
 
 KEYRING = generate_keyring()

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.api import pb
+from gateway.catalogue.registry import load_catalogue
 from gateway.cli.common import CliError
 from gateway.cli.submit_input import Row, check_row, detect_encoding, read_rows
 from gateway.client import record_message
 from gateway.consent import new_terms, parse_artefact
 from gateway.errors import CredgateError
-from gateway.records.catalogue import load_catalogue
 from gateway.records.validate import RawRecord, validate_batch
 from gateway.wire import MalformedRequest, decode_request
 from tests.services.records_data import debtor_record

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue, load_catalogue
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 

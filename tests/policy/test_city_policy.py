@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue
 
 NO_CONSENT = ConditionContext()
 CONSENT = ConditionContext(consent_presented=True, subject_age=35)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from gateway.catalogue.registry import load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.diff import CATEGORY_ACTIONS, AccessChange, policy_diff
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import load_catalogue
 from tests.support import POLICIES
 
 

@@ -13,9 +13,9 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from gateway.catalogue.registry import Catalogue
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue
 
 Request = tuple[str, str, str, str, ConditionContext]
 CONDITIONS = ["", "", "", "consent", "subject_adult"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import Decision, PolicyEngine
-from gateway.records.catalogue import Catalogue
 
 Load = Callable[[str], PolicyEngine]
 NO_CONSENT = ConditionContext()

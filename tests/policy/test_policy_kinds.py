@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import FIELD_KINDS, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.validate import validate_policy
-from gateway.records.catalogue import FIELD_KINDS, load_catalogue
 from tests.support import POLICIES
 
 CATALOGUE = load_catalogue(POLICIES)

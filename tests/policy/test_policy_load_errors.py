@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.engine import PolicyEngine
-from gateway.records.catalogue import Catalogue
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 WritePolicy = Callable[..., Path]

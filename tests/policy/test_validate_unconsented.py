@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.catalogue.registry import load_catalogue
 from gateway.policy.validate import validate_policy
-from gateway.records.catalogue import load_catalogue
 from tests.support import POLICIES
 
 CATALOGUE = load_catalogue(POLICIES)

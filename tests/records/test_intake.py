@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import load_catalogue
 from gateway.crypto import load_keyring
 from gateway.errors import AlreadyExists
-from gateway.records.catalogue import load_catalogue
-from gateway.records.idnumber import parse_id_number
+from gateway.pii.idnumber import parse_id_number
 from gateway.records.intake import seal_submission, with_earlier_digest
 from gateway.records.model import RecordSubmission
 from gateway.records.sqlite_store import SqliteStore

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue, load_catalogue
+from gateway.catalogue.rules import GreenChannelRule
 from gateway.errors import ConfigurationError
-from gateway.records.catalogue import Catalogue, load_catalogue
-from gateway.records.catalogue_rules import GreenChannelRule
 from gateway.records.checks import (
     green_channel_categories,
     green_channel_eligible,

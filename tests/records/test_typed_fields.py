@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import InvalidArgument
-from gateway.records.catalogue import Catalogue
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 from gateway.records.uscc import make_uscc
 from gateway.records.validate import RawRecord, validate_batch
 from tests.support import ADULT

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.records.catalogue import Catalogue
 from gateway.records.validate import RawRecord, validate_batch, validate_query
 from tests.support import ADULT, TEENAGER
 

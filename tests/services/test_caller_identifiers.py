@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from gateway.api import pb
 from gateway.client import CredgateClient
 from gateway.clock import FixedClock
-from gateway.disclosure.scanner import is_id_number
-from gateway.identifiers import is_identifier
-from gateway.records.idnumber import make_id_number
+from gateway.pii.identifiers import is_identifier
+from gateway.pii.idnumber import make_id_number
+from gateway.pii.scanner import is_id_number
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, NOW

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import grpc
 
+from gateway.catalogue.registry import Catalogue
 from gateway.clock import FixedClock
-from gateway.records.catalogue import Catalogue
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import audit_entries, refused
 from tests.services.records_data import debtor_record, financial_record, penalty_record

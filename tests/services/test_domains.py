@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from gateway.records.catalogue import Catalogue
+from gateway.catalogue.registry import Catalogue
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import refused
 from tests.services.records_data import penalty_record

@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 
+from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.rules import LifecycleRules
 from gateway.clock import FixedClock
-from gateway.records.catalogue import Catalogue
-from gateway.records.catalogue_rules import LifecycleRules
 from gateway.records.lifecycle import SUPERSEDED, WITHDRAWN_STATE
 from gateway.records.model import StoredRecord
 from gateway.records.objections import new_objection

@@ -50,7 +50,7 @@ def signed_at(party: str, method: str, request: pb.QuerySubjectRequest | pb.Revo
 def test_an_id_number_as_consent_id_is_refused_and_audited(live: LiveGateway) -> None:
     with pytest.raises(grpc.RpcError) as info:
         live.client("credit_agency").revoke_consent(OTHER_ADULT, "try to hide this call")
-    # An ID number is outside the identifier grammar (gateway/identifiers.py): refused as
+    # An ID number is outside the identifier grammar (gateway/pii/identifiers.py): refused as
     # malformed before any lookup, its keyed digest audited instead of the value.
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     [entry] = entries(live)

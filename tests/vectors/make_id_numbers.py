@@ -6,7 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
         "full-width-digits": "３３０１０６１９８２０４１７１１３Ｘ",
     }
     # The impossible-date vector needs a correct check digit to test the date rule alone.
-    from gateway.records.idnumber import check_character
+    from gateway.pii.idnumber import check_character
 
     bad_date = invalid["birth-date-impossible"]
     invalid["birth-date-impossible"] = bad_date[:17] + check_character(bad_date[:17])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.disclosure.scanner import (
+from gateway.pii.scanner import (
     BANK_CARD,
     ID_NUMBER,
     MOBILE,

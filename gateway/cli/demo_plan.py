@@ -1,7 +1,7 @@
 """The demo's rewards section: an honour list published with agreement, incentives checked,
 a signed personal credit report verified offline.
 
-Run by gateway.demo after the record lifecycle. A volunteer is put on the Youth League's
+Run by gateway.cli.demo_run after the record lifecycle. A volunteer is put on the Youth League's
 honour list, the HR bureau and a bank (with the person's consent) ask whether she
 qualifies for an incentive (守信激励), the website publishes the entry only once her
 agreement is recorded, and she hands an employer a signed report of the categories she
@@ -15,13 +15,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from gateway.api import pb
+from gateway.cli.demo_lifecycle import Refusal, Report
 from gateway.client import CredgateClient
 from gateway.crypto import load_verify_key
-from gateway.demo_lifecycle import Refusal, Report
 from gateway.disclosure.credit_report import verify_report
 from gateway.disclosure.masking import mask_id_number
 from gateway.errors import BadSignature
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 
 # A synthetic volunteer (the name is invented; the ID number is valid but fictitious).
 VOLUNTEER = make_id_number("510402", date(1991, 8, 8), 327)

@@ -18,15 +18,15 @@ from gateway.api import pb
 from gateway.app import Gateway
 from gateway.audit.verifier import verify_export
 from gateway.cli.common import print_table, terminal_width
+from gateway.cli.demo_lifecycle import run_lifecycle
+from gateway.cli.demo_plan import run_rewards
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import city_today
 from gateway.config import Config, load_config
 from gateway.crypto import load_verify_key
-from gateway.demo_lifecycle import run_lifecycle
-from gateway.demo_plan import run_rewards
 from gateway.disclosure.masking import mask_id_number
+from gateway.pii.idnumber import make_id_number
 from gateway.records.checks import incentive_categories
-from gateway.records.idnumber import make_id_number
 from gateway.server import start_server
 
 # Synthetic people (the names are invented; the ID numbers are valid but fictitious).

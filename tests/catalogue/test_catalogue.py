@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.errors import ConfigurationError
-from gateway.records.catalogue import Catalogue, load_catalogue
 from gateway.records.display import add_months, display_end, is_displayable
 from tests.support import POLICIES
 

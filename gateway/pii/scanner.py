@@ -9,7 +9,7 @@ It finds, in any text:
 - bank card numbers: 16-19 digits with a valid Luhn check digit;
 - the names of the subjects in the batch: the full name, and the given name (or each
   part of a dotted minority name) when it has at least two characters, also written in
-  traditional characters (folded with OpenCC, ``gateway.disclosure.recognise``);
+  traditional characters (folded with OpenCC, ``gateway.pii.recognise``);
 - an address finer than the district (street and door number, building, unit, room,
   village group), masked whole after the district: 西湖区***;
 - a name right after a kinship or role word (其妻王丽华, 担保人李明): surname kept, 王**.
@@ -34,25 +34,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from gateway.disclosure.operators import (
+from gateway.pii.idnumber import check_character
+from gateway.pii.masks import MASK, mask_bank_card, mask_keep, mask_person_name, mask_plain_name
+from gateway.pii.normalise import (
     COMPOUND_SURNAMES,
-    MASK,
     NAME_DOT,
     NAME_DOTS,
     UNUSUAL_CHARACTER,
-    mask_bank_card,
-    mask_keep,
-    mask_person_name,
-    mask_plain_name,
     normalise_name,
     replace_hidden,
 )
-from gateway.disclosure.recognise import (
+from gateway.pii.recognise import (
     fine_address_spans,
     fold_characters,
     relative_name_spans,
 )
-from gateway.records.idnumber import check_character
 
 ID_NUMBER = "id_number"
 OLD_ID_NUMBER = "old_id_number"

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.catalogue.incentives import Incentive, parse_incentives
+from gateway.catalogue.vocabulary import Behaviour, parse_behaviours, parse_field_values
 from gateway.errors import ConfigurationError
-from gateway.records.incentives import Incentive, parse_incentives
-from gateway.records.vocabulary import Behaviour, parse_behaviours, parse_field_values
 
 #: The approver value meaning "the department that provided the record".
 PROVIDER = "provider"

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidArgument
-from gateway.records.idnumber import check_character, make_id_number, parse_id_number
+from gateway.pii.idnumber import check_character, make_id_number, parse_id_number
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "id_numbers.json").read_text())
 TODAY = date(2026, 11, 28)

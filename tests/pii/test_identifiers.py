@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.crypto import load_keyring
-from gateway.identifiers import (
+from gateway.pii.identifiers import (
     MalformedIdentifier,
     check_identifier,
     is_identifier,
     nearest_code,
     refused_value_digest,
 )
-from gateway.records.idnumber import make_id_number
+from gateway.pii.idnumber import make_id_number
 from tests.support import ADULT, KEYS
 
 _ALPHABET = "abcXYZ0123456789._:=-"

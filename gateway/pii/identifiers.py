@@ -27,8 +27,8 @@ import unicodedata
 from collections.abc import Iterable
 
 from gateway.crypto import Keyring, keyed_digest
-from gateway.disclosure.scanner import is_id_number
 from gateway.errors import InvalidArgument
+from gateway.pii.scanner import is_id_number
 
 __all__ = ["MAX_IDENTIFIER_CHARS", "MalformedIdentifier", "check_identifier",
            "is_identifier", "nearest_code", "refused_value_digest"]

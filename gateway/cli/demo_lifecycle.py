@@ -1,6 +1,6 @@
 """The demo's record-lifecycle section: an objection answered by a correction, a repair.
 
-Run by gateway.demo before the regulator's export. Each step reports what was asked and
+Run by gateway.cli.demo_run before the regulator's export. Each step reports what was asked and
 what came back, and whether that is what the rules say should happen.
 """
 

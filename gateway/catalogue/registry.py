@@ -13,8 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigurationError
-from gateway.records.catalogue_rules import (
+from gateway.catalogue.incentives import Incentive, check_incentives
+from gateway.catalogue.policy_keys import (
+    CATALOGUE_KEYS,
+    PARTIES_KEYS,
+    PURPOSES_KEYS,
+    check_keys,
+)
+from gateway.catalogue.rules import (
     LifecycleRules,
     Measure,
     RepairRule,
@@ -23,13 +29,7 @@ from gateway.records.catalogue_rules import (
     parse_lifecycle,
     parse_repair,
 )
-from gateway.records.incentives import Incentive, check_incentives
-from gateway.records.policy_keys import (
-    CATALOGUE_KEYS,
-    PARTIES_KEYS,
-    PURPOSES_KEYS,
-    check_keys,
-)
+from gateway.errors import ConfigurationError
 
 FIELD_TYPES = frozenset(
     {

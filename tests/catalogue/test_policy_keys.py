@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import ConfigurationError
-from gateway.policy.validate import validate_policy
-from gateway.records.catalogue import load_catalogue
-from gateway.records.policy_keys import (
+from gateway.catalogue.policy_keys import (
     CATALOGUE_KEYS,
     PARTIES_KEYS,
     PURPOSES_KEYS,
     Schema,
     check_keys,
 )
+from gateway.catalogue.registry import load_catalogue
+from gateway.errors import ConfigurationError
+from gateway.policy.validate import validate_policy
 from tests.support import POLICIES
 
 FILES: dict[str, Schema] = {"catalogue.toml": CATALOGUE_KEYS, "parties.toml": PARTIES_KEYS,
