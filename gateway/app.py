@@ -39,7 +39,9 @@ from gateway.crypto.signatures import (
 from gateway.crypto.signers import Signer, load_signer
 from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError, CredgateError
+from gateway.health import store_probe
 from gateway.keys import check_key_files
+from gateway.metrics import Metrics, ScrapeReadings
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import (
     PolicyRollout,
@@ -133,6 +135,23 @@ def recent_request_digests(audit: SharedAuditLog, since: datetime,
         end = start - 1
     found.reverse()
     return found
+
+
+def gateway_metrics(gw: Gateway) -> Metrics:
+    """The metrics of a gateway: labels bounded by its running catalogue, and log size,
+    checkpoint age and health read from its parts at each scrape."""
+    metrics = Metrics(parties=lambda: gw.state.catalogue.parties,
+                      purposes=lambda: gw.state.catalogue.purposes)
+
+    def checkpoint_time() -> datetime | None:
+        latest = gw.audit_evidence.store.latest()
+        return latest.time if latest is not None else None
+
+    metrics.read_at_scrape(ScrapeReadings(
+        log_size=gw.audit.size, checkpoint_time=checkpoint_time,
+        health={"audit_log": gw.audit.ping, "store": store_probe(gw.store)},
+        now=gw.clock.now))
+    return metrics
 
 
 def open_store(config: Config) -> RecordStore:
@@ -274,6 +293,8 @@ class Gateway:
     rollout: PolicyRollout | None = None
     #: Gives back consent uses of calls that crashed before their outcome was known.
     sweeper: OutcomeSweeper | None = None
+    #: Prometheus metrics (gateway.metrics); served only when metrics_port is set.
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -387,6 +408,7 @@ class Gateway:
         # signed just before it cannot be replayed just after it.
         horizon = clock.now() - 2 * timedelta(seconds=config.request_window_s)
         gw.requests.remember_earlier(recent_request_digests(audit, horizon))
+        gw.metrics = gateway_metrics(gw)
         gw.sweeper = OutcomeSweeper(store, audit, clock=clock)
         gw.sweeper.start()
         gw.rollout = PolicyRollout(store=store,

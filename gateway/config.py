@@ -73,6 +73,11 @@ class Config:
     #: Seconds an instance may enforce a blacklist read from the store before reading it
     #: again (a listing made on another instance sharing the store takes this long).
     blacklist_cache_s: float = 1.0
+    #: The port of the Prometheus metrics endpoint (gateway.metrics); 0 (the default)
+    #: serves none. With `serve --workers N`, worker i listens on metrics_port + i.
+    metrics_port: int = 0
+    #: The address the metrics endpoint binds to: loopback unless the operator opens it.
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if self.policy_two_person is False and not self.development:
@@ -101,7 +106,7 @@ class Config:
 _PATHS = {"data_dir", "keys_dir", "policies_dir"}
 #: Whole-number settings and their allowed range.
 _INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
-         "request_window_s": (1, 3600)}
+         "request_window_s": (1, 3600), "metrics_port": (0, 65535)}
 #: Seconds settings and their allowed range (finite: inf or nan would disable the timer).
 _SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0),
             "max_connection_age_s": (0.0, 86_400.0)}

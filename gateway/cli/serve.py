@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -11,9 +12,10 @@ from pathlib import Path
 from gateway.app import Gateway
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK
 from gateway.cli.serve_setup import check_setup, enable_access_log, start_block
-from gateway.cli.workers import supervise
+from gateway.cli.workers import WORKER_INDEX_ENV, supervise
 from gateway.config import load_config
 from gateway.errors import CredgateError
+from gateway.metrics import MetricsEndpoint, start_metrics_endpoint
 from gateway.server import start_server
 from gateway.services.policy_admin import reload_from_files
 
@@ -86,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
         gw.close()
         _cannot_start(err)
         return EXIT_BROKEN
+    try:
+        endpoint = _serve_metrics(gw, worker=args.worker)
+    except OSError as exc:
+        running.stop(grace=0)
+        gw.close()
+        print(f"credgate: cannot start: the metrics port is not free ({exc.strerror})",
+              file=sys.stderr)
+        return EXIT_BROKEN
     began = time.monotonic()
     if args.access_log:
         enable_access_log()
@@ -131,11 +141,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"credgate: policy version {record.id} is {record.status}"
               + (f": {record.reason}" if record.reason else ""), file=sys.stderr)
     running.stop(grace=5.0)
+    if endpoint is not None:
+        endpoint.stop()
     gw.close()
     print(f"credgate {'worker ' if args.worker else ''}stopped after "
           f"{_duration(time.monotonic() - began)}; port {running.port} is free",
           file=sys.stderr)
     return EXIT_OK
+
+
+def _serve_metrics(gw: Gateway, *, worker: bool) -> MetricsEndpoint | None:
+    """The metrics endpoint when metrics_port is set (worker i: metrics_port + i)."""
+    config = gw.config
+    if not config.metrics_port:
+        return None
+    index = int(os.environ.get(WORKER_INDEX_ENV, "0")) if worker else 0
+    return start_metrics_endpoint(gw.metrics, host=config.metrics_host,
+                                  port=config.metrics_port + index)
 
 
 def _cannot_start(err: CredgateError) -> None:

@@ -10,6 +10,7 @@ forwards SIGTERM/SIGINT/SIGHUP, and starts a worker again if one dies.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from collections.abc import Sequence
 
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK
 
+#: The environment variable that tells a worker its number (0..N-1): worker i serves its
+#: metrics on metrics_port + i.
+WORKER_INDEX_ENV = "CREDGATE_WORKER_INDEX"
 #: A worker that dies sooner than this after its start is not restarted (a broken set-up).
 _MIN_UPTIME_S = 5.0
 
@@ -39,8 +43,11 @@ def supervise(worker_argv: Sequence[str], count: int) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
-    for _ in range(count):
-        procs.append(subprocess.Popen(command))
+    def start(index: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env={**os.environ, WORKER_INDEX_ENV: str(index)})
+
+    for index in range(count):
+        procs.append(start(index))
         started.append(time.monotonic())
     print(f"credgate: {count} worker processes started (pids "
           f"{', '.join(str(p.pid) for p in procs)}); they share the port and the audit log",
@@ -59,7 +66,7 @@ def supervise(worker_argv: Sequence[str], count: int) -> int:
                 break
             print(f"credgate: worker {p.pid} exited with {p.returncode}; starting another",
                   file=sys.stderr)
-            procs[i] = subprocess.Popen(command)
+            procs[i] = start(i)
             started[i] = time.monotonic()
     for p in procs:
         if p.poll() is None:

@@ -172,6 +172,7 @@ class CallFrame:
                                      trace_id=trace_id_of(self.span), decision=decision,
                                      reason=reason)
             self.draft.seq = self.gw.audit.append(entry)
+            self.gw.metrics.audit_appended()
         if decision == "allow" and self.consent_used and not self.allowed:
             self.allowed = True
             try:
@@ -228,9 +229,13 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
             # Only a catalogue code is written: the draft may hold the caller's own text.
             purpose = frame.draft.purpose if frame.draft.purpose in frame.catalogue.purposes \
                 else ""
+            seconds = time.perf_counter() - began
             record_access(method=method, party=frame.draft.requester, purpose=purpose,
                           decision=outcome[0], status=outcome[1],
-                          duration_s=time.perf_counter() - began, trace_id=trace_id_of(span))
+                          duration_s=seconds, trace_id=trace_id_of(span))
+            gw.metrics.observe_call(method=method, party=frame.draft.requester,
+                                    purpose=purpose, decision=outcome[0], status=outcome[1],
+                                    seconds=seconds)
 
 
 def _give_back_consent(frame: CallFrame) -> None:
@@ -268,6 +273,7 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
     try:
         with frame.step("audit"):
             frame.draft.seq = frame.gw.audit.append(_deny_entry(frame, reason))
+            frame.gw.metrics.audit_appended()
     except CredgateError:
         # The refusal stands either way; the operator must hear the audit is down.
         log.error("audit append failed while refusing a call [trace %s]",
