@@ -134,6 +134,12 @@ END $$;
 """
 
 
+#: The log's tables in PostgreSQL: rows are only ever added to the first two, and the
+#: single row of each of the others is only ever created and updated (gateway.cli.db
+#: grants so).
+APPEND_ONLY_TABLES = ("tlog_entries", "tlog_checkpoints")
+STATE_TABLES = ("tlog_state", "tlog_signer")
+
 _STATE_SQL = ("SELECT size, frontier, root, mac, (SELECT coalesce(max(seq), 0) FROM "
               "{p}tlog_entries) FROM {p}tlog_state WHERE id = 1{lock}")
 _UPDATE_SQL = ("UPDATE {p}tlog_state SET size = %s, frontier = %s, root = %s, mac = %s "
@@ -347,17 +353,71 @@ class PostgresBackend:
                                    detail=type(exc).__name__) from None
 
     def create_schema(self) -> None:
-        """Create the schema, tables, functions and triggers if absent."""
+        """Create the schema, tables, functions and triggers if absent.
+
+        When they are all there this runs no DDL, so a gateway whose database role may
+        not change the schema starts once `credgate db migrate` made it.
+        """
         s = f'"{self.schema}"'
         lit = "'" + self.schema.replace("'", "''") + "'"
         conn = self.connect(writer=True)
         try:
+            if self._schema_complete(conn):
+                return
             with conn.transaction():
                 # One creator at a time: instances starting together would race the DDL.
                 conn.execute("SELECT pg_advisory_xact_lock(7315506263)")
                 conn.execute(_PG_SCHEMA.replace("{s}", s).replace("{lit}", lit))
+        except self._psycopg.errors.InsufficientPrivilege:
+            raise AuditUnavailable(
+                "audit log schema cannot be created", reason="audit_open_failed",
+                detail="this database role may not create it: run `credgate db migrate` "
+                       "as the schema's owner first") from None
         except self._psycopg.Error as exc:
             raise AuditUnavailable("audit log schema cannot be created",
+                                   reason="audit_open_failed",
+                                   detail=type(exc).__name__) from None
+        finally:
+            conn.close()
+
+    def _schema_complete(self, conn: Any) -> bool:
+        """Whether every table and trigger of the log exists already (a read, no DDL)."""
+        tables = [f"{self.prefix}{t}" for t in APPEND_ONLY_TABLES + STATE_TABLES]
+        row = conn.execute(
+            "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) AS t",
+            (tables,)).fetchone()
+        if not row or not row[0]:
+            return False
+        found = conn.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND t.tgname = 'tlog_entries_append'",
+            (self.schema,)).fetchone()
+        return bool(found and found[0])
+
+    def grant_to(self, role: str) -> None:
+        """Let a role write the log without changing or deleting what is in it.
+
+        Entries and checkpoints: read and append only; the state and signer rows: read,
+        create once and update (their triggers refuse a shrink or an origin change). The role gets
+        no DDL: it cannot drop or disable the triggers that keep the log append-only.
+        """
+        conn = self.connect(writer=True)
+        who = '"' + role.replace('"', '""') + '"'
+        try:
+            with conn.transaction():
+                conn.execute(f'GRANT USAGE ON SCHEMA "{self.schema}" TO {who}')
+                for table in APPEND_ONLY_TABLES:
+                    conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
+                    conn.execute(f"GRANT SELECT, INSERT ON {self.prefix}{table} TO {who}")
+                for table in STATE_TABLES:
+                    conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
+                    # INSERT: the first instance creates the state row (its id is 1, the
+                    # only one the table's CHECK allows, so never a second one).
+                    conn.execute(f"GRANT SELECT, INSERT, UPDATE ON {self.prefix}{table} "
+                                 f"TO {who}")
+        except self._psycopg.Error as exc:
+            raise AuditUnavailable("audit log privileges cannot be granted",
                                    reason="audit_open_failed",
                                    detail=type(exc).__name__) from None
         finally:

@@ -25,6 +25,7 @@ from gateway.cli import (
     complaints,
     consent,
     console,
+    db,
     demo,
     disclosure,
     keys,
@@ -49,7 +50,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo, answers,
-                  complaints)
+                  complaints, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

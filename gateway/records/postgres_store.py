@@ -156,6 +156,37 @@ class PostgresDatabase:
                 conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(
                     pgsql.Identifier(self.schema)))
                 migrate(_PostgresSql(conn), POSTGRES_TYPES, now=now)
+        except psycopg.errors.InsufficientPrivilege:
+            raise StoreUnavailable(
+                "record store unavailable",
+                detail=f"the schema is not at version {LATEST} and this database role may "
+                       "not change it: run `credgate db migrate` as the schema's owner "
+                       "first") from None
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+
+    def grant_to(self, role: str) -> None:
+        """Let a role read and write the store's tables, and nothing more (no DDL).
+
+        Tables whose names start with ``tlog_`` belong to the audit log, which grants
+        its own (gateway.audit.backend.PostgresBackend.grant_to).
+        """
+        who = pgsql.Identifier(role)
+        try:
+            with psycopg.connect(self.conninfo, **self._kwargs) as conn, conn.transaction():
+                conn.execute(pgsql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                    pgsql.Identifier(self.schema), who))
+                tables = [r[0] for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = %s "
+                    "AND tablename NOT LIKE 'tlog\\_%%' ORDER BY tablename",
+                    (self.schema,))]
+                for table in tables:
+                    conn.execute(pgsql.SQL(
+                        "GRANT SELECT, INSERT, UPDATE, DELETE ON {}.{} TO {}").format(
+                        pgsql.Identifier(self.schema), pgsql.Identifier(table), who))
+                conn.execute(pgsql.SQL(
+                    "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
+                    pgsql.Identifier(self.schema), who))
         except psycopg.Error as exc:
             raise _unavailable(exc) from None
 
