@@ -23,6 +23,8 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -360,25 +362,13 @@ class PostgresBackend:
         """
         s = f'"{self.schema}"'
         lit = "'" + self.schema.replace("'", "''") + "'"
-        conn = self.connect(writer=True)
-        try:
+        with self._schema_work("audit log schema cannot be created") as conn:
             if self._schema_complete(conn):
                 return
             with conn.transaction():
                 # One creator at a time: instances starting together would race the DDL.
                 conn.execute("SELECT pg_advisory_xact_lock(7315506263)")
                 conn.execute(_PG_SCHEMA.replace("{s}", s).replace("{lit}", lit))
-        except self._psycopg.errors.InsufficientPrivilege:
-            raise AuditUnavailable(
-                "audit log schema cannot be created", reason="audit_open_failed",
-                detail="this database role may not create it: run `credgate db migrate` "
-                       "as the schema's owner first") from None
-        except self._psycopg.Error as exc:
-            raise AuditUnavailable("audit log schema cannot be created",
-                                   reason="audit_open_failed",
-                                   detail=type(exc).__name__) from None
-        finally:
-            conn.close()
 
     def _schema_complete(self, conn: Any) -> bool:
         """Whether every table and trigger of the log exists already (a read, no DDL)."""
@@ -399,26 +389,37 @@ class PostgresBackend:
         """Let a role write the log without changing or deleting what is in it.
 
         Entries and checkpoints: read and append only; the state and signer rows: read,
-        create once and update (their triggers refuse a shrink or an origin change). The role gets
-        no DDL: it cannot drop or disable the triggers that keep the log append-only.
+        create once and update (their triggers refuse a shrink or an origin change). The
+        role gets no DDL: it cannot drop or disable the triggers that keep the log
+        append-only.
         """
-        conn = self.connect(writer=True)
         who = '"' + role.replace('"', '""') + '"'
+        with self._schema_work("audit log privileges cannot be granted") as conn, \
+                conn.transaction():
+            conn.execute(f'GRANT USAGE ON SCHEMA "{self.schema}" TO {who}')
+            for table in APPEND_ONLY_TABLES:
+                conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
+                conn.execute(f"GRANT SELECT, INSERT ON {self.prefix}{table} TO {who}")
+            for table in STATE_TABLES:
+                conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
+                # INSERT: the first instance creates the state row (its id is 1, the
+                # only one the table's CHECK allows, so never a second one).
+                conn.execute(f"GRANT SELECT, INSERT, UPDATE ON {self.prefix}{table} TO {who}")
+
+    @contextmanager
+    def _schema_work(self, failure: str) -> Iterator[Any]:
+        """A connection for work on the schema; a database error becomes AuditUnavailable
+        with `failure` as its message."""
+        conn = self.connect(writer=True)
         try:
-            with conn.transaction():
-                conn.execute(f'GRANT USAGE ON SCHEMA "{self.schema}" TO {who}')
-                for table in APPEND_ONLY_TABLES:
-                    conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
-                    conn.execute(f"GRANT SELECT, INSERT ON {self.prefix}{table} TO {who}")
-                for table in STATE_TABLES:
-                    conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
-                    # INSERT: the first instance creates the state row (its id is 1, the
-                    # only one the table's CHECK allows, so never a second one).
-                    conn.execute(f"GRANT SELECT, INSERT, UPDATE ON {self.prefix}{table} "
-                                 f"TO {who}")
+            yield conn
+        except self._psycopg.errors.InsufficientPrivilege:
+            raise AuditUnavailable(
+                failure, reason="audit_open_failed",
+                detail="this database role may not do it: run `credgate db migrate` as "
+                       "the schema's owner first") from None
         except self._psycopg.Error as exc:
-            raise AuditUnavailable("audit log privileges cannot be granted",
-                                   reason="audit_open_failed",
+            raise AuditUnavailable(failure, reason="audit_open_failed",
                                    detail=type(exc).__name__) from None
         finally:
             conn.close()

@@ -8,6 +8,8 @@ latest after a sweep), or one refusal and nothing ever shown.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import grpc
@@ -58,6 +60,17 @@ def fault(conninfo: str, when: str) -> None:
                      f"FOR EACH ROW {condition} EXECUTE FUNCTION credgate.refuse()")
 
 
+@contextmanager
+def audit_held(live: LiveGateway) -> Iterator[None]:
+    """Hold the audit file's lock: the log cannot take an entry meanwhile."""
+    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+
+
 def heal(conninfo: str) -> None:
     """Take the injected fault away."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -103,13 +116,8 @@ def test_a_store_fault_before_the_allow_entry_refuses_once_and_stores_nothing(
 def test_an_audit_fault_leaves_nothing_shown_and_the_sweeper_drops_it(
         live: LiveGateway) -> None:
     court = live.client("court")
-    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
-        holder.execute("BEGIN EXCLUSIVE")  # the log cannot take the allow entry
-        try:
-            with pytest.raises(grpc.RpcError) as info:
-                court.submit_records([debtor_record("OUT-3")])
-        finally:
-            holder.execute("ROLLBACK")
+    with audit_held(live), pytest.raises(grpc.RpcError) as info:
+        court.submit_records([debtor_record("OUT-3")])
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert submissions(live) == []  # no entry could be written, and nothing is shown
     assert "OUT-3" not in shown(live)
@@ -122,13 +130,8 @@ def test_an_audit_fault_leaves_nothing_shown_and_the_sweeper_drops_it(
 def test_a_retry_of_a_failed_submission_goes_live_with_the_same_record_id(
         live: LiveGateway) -> None:
     court = live.client("court")
-    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
-        holder.execute("BEGIN EXCLUSIVE")
-        try:
-            with pytest.raises(grpc.RpcError):
-                court.submit_records([debtor_record("OUT-4")])
-        finally:
-            holder.execute("ROLLBACK")
+    with audit_held(live), pytest.raises(grpc.RpcError):
+        court.submit_records([debtor_record("OUT-4")])
     retried = court.submit_records([debtor_record("OUT-4")])
     assert retried.results[0].created  # this call's allow entry made it live
     assert "OUT-4" in shown(live)
