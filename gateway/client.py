@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from gateway.answers import open_records, verify_answer
+from gateway.answers import open_records, verify_answer_bytes
 from gateway.api import pb, rpc
 from gateway.clock import Clock, SystemClock
 from gateway.consent import new_terms, sign_terms
@@ -20,7 +18,7 @@ from gateway.crypto.sealing import BoxKey, load_box_key
 from gateway.crypto.signatures import load_party_signing_key
 from gateway.crypto.signers import Verifier, load_verifier
 from gateway.errors import ConfigurationError
-from gateway.request_signing import HEADER_SALT, request_digest, sign_request
+from gateway.signed_channel import SigningChannel
 
 # The development certificates name the server "localhost"; connecting by IP still checks it.
 DEFAULT_SERVER_NAME = "localhost"
@@ -55,48 +53,6 @@ class PartyCredentials:
             answer_key=answer_key if answer_key.exists() else keys_dir / "gateway.log.pub",
             box_key=box_key if box_key.exists() else None,
         )
-
-
-class _CallDetails(grpc.ClientCallDetails):
-    """Call details with our signature metadata added."""
-
-    def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
-        self.method = base.method
-        self.timeout = base.timeout
-        self.metadata = metadata
-        self.credentials = base.credentials
-        self.wait_for_ready = base.wait_for_ready
-        self.compression = getattr(base, "compression", None)
-
-
-class RequestSigner(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Signs every credgate call with the party's Ed25519 key (non-repudiation)."""
-
-    def __init__(self, key_path: Path, clock: Clock) -> None:
-        self._key = load_party_signing_key(key_path)
-        self._clock = clock
-        # The digest of the last request this thread signed (a signed answer names it).
-        self.last = threading.local()
-
-    def intercept_unary_stream(self, continuation: Any, details: grpc.ClientCallDetails,
-                               request: Any) -> Any:
-        """Sign a server-streaming call the same way."""
-        return self.intercept_unary_unary(continuation, details, request)
-
-    def intercept_unary_unary(self, continuation: Any, details: grpc.ClientCallDetails,
-                              request: Any) -> Any:
-        """Add time, salt and signature metadata to a credgate call."""
-        method = details.method if isinstance(details.method, str) else details.method.decode()
-        if not method.startswith("/credgate.") or not hasattr(request, "SerializeToString"):
-            return continuation(details, request)
-        metadata = list(details.metadata or ())
-        request_bytes = request.SerializeToString(deterministic=True)
-        signed = sign_request(self._key, method, request_bytes, now=self._clock.now())
-        salt = base64.b64decode(dict(signed)[HEADER_SALT])
-        self.last.digest = request_digest(salt, request_bytes, self._key)
-        metadata += signed
-        return continuation(_CallDetails(details, metadata), request)
-
 
 
 def record_message(record: Mapping[str, Any]) -> pb.Record:
@@ -149,8 +105,11 @@ class CredgateClient:
                      # What the gateway may send (gateway.server.MAX_MESSAGE_BYTES), not
                      # gRPC's default 4 MiB: a disclosure export is one message.
                      ("grpc.max_receive_message_length", 8 * 1024 * 1024)])
-        self.signer = RequestSigner(credentials.signing_key, clock or SystemClock())
-        self.channel = grpc.intercept_channel(self.raw_channel, self.signer)
+        # Each credgate call sends exactly the bytes it signed (docs/request-signing.md).
+        self.signer = SigningChannel(self.raw_channel,
+                                     key=load_party_signing_key(credentials.signing_key),
+                                     party=credentials.party, clock=clock or SystemClock())
+        self.channel: grpc.Channel = self.signer
         # Answers are verified unless the caller turns it off; a client that cannot
         # verify (no gateway key) refuses every signed answer rather than trust it.
         self.verify_answers = verify_answers
@@ -214,14 +173,23 @@ class CredgateClient:
             answer = open_records(answer, self.box_key)
         return answer
 
+    def last_answer_bytes(self) -> bytes | None:
+        """The bytes of this thread's last answer, exactly as received (what the gateway
+        signed; ``gateway.answers.save_answer`` keeps them)."""
+        return self.signer.last.answer
+
     def _verified(self, answer: Any, method: str) -> Any:
-        """The answer, after checking the gateway's signature on it; raises BadSignature."""
+        """The answer, after checking the gateway's signature over the bytes received;
+        raises BadSignature."""
         if self.verify_answers:
             if self.answer_key is None:
                 raise ConfigurationError("no gateway answer key to verify the answer with")
-            verify_answer(answer, self.answer_key, method=method,
-                          party=self.credentials.party,
-                          request_digest=getattr(self.signer.last, "digest", None))
+            received = self.signer.last.answer
+            if received is None:
+                raise ConfigurationError("the answer's bytes were not kept")
+            verify_answer_bytes(received, type(answer), self.answer_key, method=method,
+                                party=self.credentials.party,
+                                request_digest=self.signer.last.digest)
         return answer
 
     def issue_consent(

@@ -1,19 +1,21 @@
 """Non-repudiable requests: each call is signed with the calling party's key.
 
-The key is the one registered for the party: Ed25519, or SM2 under the gm suite.
+The key is the one registered for the party: Ed25519, or SM2 under the gm suite. The
+scheme (docs/request-signing.md, with test vectors in tests/vectors/request-signing/)
+is portable: the signature covers the request body **exactly as sent on the wire** (the
+serialised message gRPC frames, before compression), never a re-encoding, so a client
+in any language signs the bytes its own protobuf library wrote. The client signs
 
-The client signs
+    b"credgate/request/v2\\n" + method + b"\\n" + party + b"\\n" + time + b"\\n" + digest
 
-    b"credgate/request/v1\\n" + method + b"\\n" + time + b"\\n" + digest
-
-where `time` is RFC 3339 UTC and `digest` is the hex SHA-256 (SM3 for an SM2 key) of a
-fresh random salt followed by the request message's deterministic protobuf bytes. The
-salt travels with the call but is not kept in the audit: the digest (which the audit
-keeps beside the signature) then cannot be brute-forced back to an ID number, yet
-whoever holds the request and the salt (the party itself, or the gateway on a
-regulator's demand) can show which request it was. The gateway refuses unsigned calls,
-bad signatures, times outside a small window, and a digest it has already seen (a
-replay).
+where `method` is the full gRPC path, `party` the party its certificate names, `time`
+RFC 3339 UTC to the second and `digest` the lowercase hex SHA-256 (SM3 for an SM2 key)
+of a fresh random 32-byte salt followed by the body bytes. The salt travels with the
+call but is not kept in the audit: the digest (which the audit keeps beside the
+signature) then cannot be brute-forced back to an ID number, yet whoever holds the body
+and the salt can show which request it was. The gateway refuses unsigned calls, the
+retired scheme v1 (a signature over Python's deterministic re-encoding), bad signatures,
+times outside a small window, and a digest it has already seen (a replay).
 """
 
 from __future__ import annotations
@@ -36,27 +38,44 @@ from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
 from gateway.crypto.signatures import digest_hex
 from gateway.errors import BadSignature, Unauthenticated
 
+HEADER_SCHEME = "x-credgate-request-scheme"
 HEADER_TIME = "x-credgate-request-time"
 _REQUEST_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 HEADER_SALT = "x-credgate-request-salt"
 HEADER_SIGNATURE = "x-credgate-request-signature"
-DOMAIN = b"credgate/request/v1"
+#: The scheme this gateway accepts (the value of HEADER_SCHEME).
+SCHEME = "v2"
+DOMAIN = b"credgate/request/v2"
+#: The retired scheme: still re-verified in audit entries it signed, refused on calls.
+DOMAIN_V1 = b"credgate/request/v1"
 SALT_BYTES = 32
 DEFAULT_WINDOW = timedelta(seconds=120)
+# A part of the signed message is one line: a method or party holding a line break
+# could make two different calls sign the same bytes.
+_LINE = re.compile(r"[\x21-\x7e]+")
 
 
 def request_digest(salt: bytes, request_bytes: bytes,
                    key: SigningKey | VerifyKey | None = None) -> str:
-    """Hex digest of the salt and the request's deterministic bytes: SHA-256, or SM3
-    when the party's key is SM2 (the gm suite)."""
+    """Hex digest of the salt and the request body as sent: SHA-256, or SM3 when the
+    party's key is SM2 (the gm suite)."""
     if key is None:
         return hashlib.sha256(salt + request_bytes).hexdigest()
     return digest_hex(key, salt + request_bytes)
 
 
-def signed_message(method: str, time: str, digest: str) -> bytes:
-    """The exact bytes a party signs for one call."""
-    return b"\n".join((DOMAIN, method.encode("ascii"), time.encode("ascii"),
+def signed_message(method: str, party: str, time: str, digest: str) -> bytes:
+    """The exact bytes a party signs for one call (scheme v2); raises ValueError when a
+    part is not one line of printable ASCII."""
+    parts = (method, party, time, digest)
+    if not all(_LINE.fullmatch(part) for part in parts):
+        raise ValueError("a signed part is not one line of printable ASCII")
+    return b"\n".join((DOMAIN, *(part.encode("ascii") for part in parts)))
+
+
+def signed_message_v1(method: str, time: str, digest: str) -> bytes:
+    """The bytes the retired scheme v1 signed (re-verified in old audit entries only)."""
+    return b"\n".join((DOMAIN_V1, method.encode("ascii"), time.encode("ascii"),
                        digest.encode("ascii")))
 
 
@@ -70,40 +89,66 @@ class RequestSignature:
     signature: bytes
 
     def audit_text(self) -> str:
-        """`v1 <time> <digest> <base64 signature>`: enough to re-verify the signature."""
-        return f"v1 {self.time} {self.digest} {base64.b64encode(self.signature).decode()}"
+        """`v2 <time> <digest> <base64 signature>`: with the entry's method and requester,
+        enough to re-verify the signature."""
+        return f"{SCHEME} {self.time} {self.digest} {base64.b64encode(self.signature).decode()}"
 
 
-def sign_request(key: SigningKey, method: str, request_bytes: bytes, *,
-                 now: datetime) -> list[tuple[str, str]]:
-    """The metadata that signs one call (time, salt, signature)."""
-    salt = os.urandom(SALT_BYTES)
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """The headers that sign one call, and the digest a signed answer will name."""
+
+    headers: list[tuple[str, str]]
+    digest: str
+
+
+def sign_request_bytes(key: SigningKey, *, method: str, party: str, body: bytes,
+                       now: datetime, salt: bytes | None = None) -> SignedRequest:
+    """Sign one call's body as it will be sent: the headers (scheme, time, salt,
+    signature) and the request digest. Raises ValueError for a method or party that is
+    not one line of printable ASCII."""
+    salt = os.urandom(SALT_BYTES) if salt is None else salt
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"the salt must be {SALT_BYTES} bytes")
     time = rfc3339(now)
-    digest = request_digest(salt, request_bytes, key)
-    signature = sign(key, signed_message(method, time, digest))
-    return [
+    digest = request_digest(salt, body, key)
+    signature = sign(key, signed_message(method, party, time, digest))
+    return SignedRequest(headers=[
+        (HEADER_SCHEME, SCHEME),
         (HEADER_TIME, time),
         (HEADER_SALT, base64.b64encode(salt).decode("ascii")),
         (HEADER_SIGNATURE, base64.b64encode(signature).decode("ascii")),
-    ]
+    ], digest=digest)
+
+
+def sign_request(key: SigningKey, method: str, request_bytes: bytes, *, party: str,
+                 now: datetime) -> list[tuple[str, str]]:
+    """The metadata that signs one call whose body is `request_bytes`, exactly as sent."""
+    return sign_request_bytes(key, method=method, party=party, body=request_bytes,
+                              now=now).headers
 
 
 def digest_of_audit_text(text: str) -> str | None:
     """The request digest inside an audit entry's signature text, or None if there is none."""
     parts = text.split(" ")
-    return parts[2] if len(parts) == 4 and parts[0] == "v1" else None
+    return parts[2] if len(parts) == 4 and parts[0] in ("v1", SCHEME) else None
 
 
-def verify_audit_text(key: VerifyKey, method: str, text: str) -> None:
-    """Re-verify a signature kept in an audit entry; raises BadSignature."""
+def verify_audit_text(key: VerifyKey, method: str, text: str, *, party: str) -> None:
+    """Re-verify a signature kept in an audit entry (`party` is its requester); raises
+    BadSignature."""
     try:
         version, time, digest, encoded = text.split(" ")
         signature = base64.b64decode(encoded, validate=True)
+        if version == SCHEME:
+            message = signed_message(method, party, time, digest)
+        elif version == "v1":
+            message = signed_message_v1(method, time, digest)
+        else:
+            raise BadSignature("unknown request signature version")
     except ValueError:
         raise BadSignature("malformed request signature") from None
-    if version != "v1":
-        raise BadSignature("unknown request signature version")
-    verify(key, signed_message(method, time, digest), signature)
+    verify(key, message, signature)
 
 
 class ReplayMemory(Protocol):
@@ -145,10 +190,22 @@ class RequestVerifier:
 
     def verify(self, party: str, method: str, request_bytes: bytes,
                metadata: Mapping[str, str]) -> RequestSignature:
-        """Verify one call's signature; raises Unauthenticated with a reason code."""
+        """Verify one call's signature over its body as received (scheme v2); raises
+        Unauthenticated with a reason code."""
+        scheme = metadata.get(HEADER_SCHEME)
         time_text = metadata.get(HEADER_TIME)
         salt_text = metadata.get(HEADER_SALT)
         signature_text = metadata.get(HEADER_SIGNATURE)
+        if scheme is None and (time_text or salt_text or signature_text):
+            # A client of the retired scheme: say so, rather than "bad signature".
+            raise Unauthenticated(
+                "request signature scheme v1 is retired: sign the request bytes as sent "
+                f"and send {HEADER_SCHEME}: {SCHEME} (docs/request-signing.md)",
+                reason="request_scheme_retired")
+        if scheme is not None and scheme != SCHEME:
+            raise Unauthenticated(f"unknown request signature scheme: this gateway accepts "
+                                  f"{HEADER_SCHEME}: {SCHEME} (docs/request-signing.md)",
+                                  reason="request_scheme_unknown")
         if not (time_text and salt_text and signature_text):
             raise Unauthenticated("the request is not signed", reason="request_unsigned")
         key = self._keys.get(party)
@@ -170,8 +227,8 @@ class RequestVerifier:
                                   reason="request_malformed")
         digest = request_digest(salt, request_bytes, key)
         try:
-            verify(key, signed_message(method, time_text, digest), signature)
-        except BadSignature:
+            verify(key, signed_message(method, party, time_text, digest), signature)
+        except (BadSignature, ValueError):
             raise Unauthenticated("the request signature does not verify",
                                   reason="request_bad_signature") from None
         now = self._clock.now()

@@ -9,7 +9,9 @@ them itself; a body that does not decode is refused through the audited request 
 
 The raw bytes travel with the call: the servicer receives a `WireContext` (the gRPC
 context plus `raw_request`), and `audited_call` copies them into `CallFrame.raw_request`,
-where the identify step can verify a signature over the bytes exactly as sent.
+where the identify step can verify a signature over the bytes exactly as sent. The
+answer goes back the same way: a servicer that signed its answer leaves the signed bytes
+on the `WireContext`, and exactly those bytes are sent (docs/request-signing.md).
 """
 
 from __future__ import annotations
@@ -82,6 +84,18 @@ class WireContext:
         self._context = context
         #: The request body exactly as the caller sent it.
         self.raw_request = raw_request
+        #: A signed answer and the bytes its signature covers (gateway/answers.py).
+        self.signed_answer: tuple[Message, bytes] | None = None
+
+    def send_signed(self, answer: Message, wire: bytes) -> None:
+        """Send `wire` (the bytes the gateway signed) when the servicer returns `answer`."""
+        self.signed_answer = (answer, wire)
+
+    def response_bytes(self, response: Any) -> bytes | None:
+        """The signed bytes of `response`, if it is the answer that was signed."""
+        if self.signed_answer is not None and self.signed_answer[0] is response:
+            return self.signed_answer[1]
+        return None
 
     def __getattr__(self, name: str) -> Any:
         # Everything else is the gRPC context's own (auth_context, abort, metadata...).
@@ -142,13 +156,23 @@ class DecodeRequests(grpc.ServerInterceptor):
             except (DecodeError, RecursionError, ValueError, TypeError):
                 refuse(context, method, MalformedRequest(type_name, len(raw), method))
                 raise AssertionError("unreachable: the refusal aborts the call") from None
-            return behaviour(request, WireContext(context, raw))
+            wire = WireContext(context, raw)
+            response = behaviour(request, wire)
+            if streaming:
+                return response
+            # A signed answer leaves as the very bytes its signature covers.
+            signed = wire.response_bytes(response)
+            return serialize(response) if signed is None else signed
 
-        make = (grpc.unary_stream_rpc_method_handler if streaming
-                else grpc.unary_unary_rpc_method_handler)
-        # No request_deserializer: gRPC hands `handle` the body's bytes untouched.
-        return make(handle, request_deserializer=None,
-                    response_serializer=handler.response_serializer)
+        if streaming:
+            # No request_deserializer: gRPC hands `handle` the body's bytes untouched.
+            return grpc.unary_stream_rpc_method_handler(
+                handle, request_deserializer=None,
+                response_serializer=handler.response_serializer)
+        serialize = handler.response_serializer
+        # `handle` returns the bytes to send, so gRPC serialises nothing itself.
+        return grpc.unary_unary_rpc_method_handler(handle, request_deserializer=None,
+                                                   response_serializer=None)
 
 
 def _type_name(decode: Callable[[bytes], Any]) -> str:

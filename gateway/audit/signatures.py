@@ -1,7 +1,8 @@
 """Re-verifying the callers' request signatures that audit entries keep.
 
-An entry of a signed call keeps ``request_signature`` ("v1 <time> <digest> <sig>"): the
-caller's Ed25519 signature over (method, time, digest) (gateway.request_signing). With the
+An entry of a signed call keeps ``request_signature`` ("v2 <time> <digest> <sig>"): the
+caller's signature over (method, party, time, digest) (gateway.request_signing; entries of
+the retired scheme v1 read "v1 ..." and signed (method, time, digest)). With the
 parties' registered public keys anyone can check it again, so forging an entry that
 names a party needs that party's private key, not just write access to the log.
 
@@ -75,7 +76,7 @@ def verify_entry_signature(seq: int, entry: AuditEntry, keys: PartyKeys) -> bool
     for key in candidates:
         for method in methods:
             try:
-                _verify_text(key, method, text)
+                _verify_text(key, method, text, entry.requester)
                 return True
             except BadSignature:
                 continue
@@ -96,7 +97,7 @@ def verify_entry_signatures(entries: Iterable[tuple[int, AuditEntry]],
     return verified, unknown
 
 
-def _verify_text(key: VerifyKey, method: str, text: str) -> None:
+def _verify_text(key: VerifyKey, method: str, text: str, party: str) -> None:
     from gateway.request_signing import verify_audit_text
 
-    verify_audit_text(key, method, text)
+    verify_audit_text(key, method, text, party=party)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.answers import load_answer, verify_answer
+from gateway.answers import load_saved, verify_answer_bytes
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
 from gateway.config import default_keys_dir
 from gateway.crypto.signers import load_verifier
@@ -35,13 +35,14 @@ def run_verify(args: argparse.Namespace) -> int:
     """Verify one saved answer and say what it proves."""
     try:
         key = load_verifier(args.key)
-        answer = load_answer(args.answer)
+        answer_type, received = load_saved(args.answer)
     except CredgateError as exc:
         print(f"credgate: {exc.message}", file=sys.stderr)
         return EXIT_BROKEN
     try:
-        signed = verify_answer(answer, key, party=args.party,
-                               request_digest=args.request_digest)
+        # Over the bytes as received (docs/request-signing.md), never a re-encoding.
+        answer, signed = verify_answer_bytes(received, answer_type, key, party=args.party,
+                                             request_digest=args.request_digest)
     except BadSignature as exc:
         print(f"NOT VERIFIED: {exc.message}", file=sys.stderr)
         return EXIT_REFUSED

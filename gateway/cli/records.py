@@ -46,7 +46,7 @@ def run_query(args: argparse.Namespace) -> int:
                                      categories=args.categories, consent_id=args.consent,
                                      keep_sealed=args.save_answer is not None)
     if args.save_answer is not None:
-        save_answer(args.save_answer, reply)
+        save_answer(args.save_answer, reply, client.last_answer_bytes())
         if reply.sealed_records and client.box_key is not None:
             reply = open_records(reply, client.box_key)
     if args.json:

@@ -26,14 +26,14 @@ from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.consent import VerifiedConsent
-from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError
+from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError, Unauthenticated
 from gateway.identity import identify
 from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.rollout import PolicyState
 from gateway.request_signing import digest_of_audit_text
 from gateway.telemetry import StepSpan, trace_id_of
-from gateway.wire import MalformedRequest, raw_request_of
+from gateway.wire import MalformedRequest, WireContext, raw_request_of
 
 log = logging.getLogger("credgate.services")
 #: The audit action of a request whose body did not decode (its reason names the method).
@@ -104,6 +104,8 @@ class CallFrame:
     #: The request body exactly as received (gateway/wire.py); None when the servicer
     #: was called without it. Signatures over the wire bytes verify against this.
     raw_request: bytes | None = None
+    #: The call's wire context: a signed answer leaves through it as the signed bytes.
+    wire: WireContext | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -119,11 +121,13 @@ class CallFrame:
         """The identify step: the certificate's party, and its signature on this request."""
         with self.step("identify"):
             party = self.identify_peer(context)
-            # The signature covers the deterministic encoding of the decoded request; the
-            # body as sent is self.raw_request, for signatures over the wire bytes.
-            signature = self.gw.requests.verify(
-                party.id, self.method, request.SerializeToString(deterministic=True),
-                dict(context.invocation_metadata()))
+            if self.raw_request is None:
+                # Only the bytes as sent are signed (docs/request-signing.md); a servicer
+                # reached without them (gateway.wire not in front) cannot check anything.
+                raise Unauthenticated("the request body as sent is not available to "
+                                      "verify its signature", reason="request_bytes_missing")
+            signature = self.gw.requests.verify(party.id, self.method, self.raw_request,
+                                                dict(context.invocation_metadata()))
             self.draft.request_signature = signature.audit_text()
             # A blacklisted credit agency is refused on every call (issue 5).
             self.gw.blacklist.check(party)
@@ -135,9 +139,12 @@ class CallFrame:
         if key is None:  # Gateway.open always loads one; a hand-built gateway must too
             raise ConfigurationError("the gateway has no answer key")
         with self.step("sign"):
-            sign_answer(answer, signer=key, method=self.method, party=self.draft.requester,
-                        request_digest=digest_of_audit_text(self.draft.request_signature) or "",
-                        audit_seq=self.draft.seq, now=self.gw.clock.now())
+            wire = sign_answer(
+                answer, signer=key, method=self.method, party=self.draft.requester,
+                request_digest=digest_of_audit_text(self.draft.request_signature) or "",
+                audit_seq=self.draft.seq, now=self.gw.clock.now())
+        if self.wire is not None:
+            self.wire.send_signed(answer, wire)
 
     def check_consent(self, consent_id: str, **terms: Any) -> VerifiedConsent:
         """The consent step: verify the consent and count one use for this request.
@@ -192,7 +199,8 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                                          set_status_on_exception=False) as span:
         frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action),
                           parent=set_span_in_context(span), method=f"/{method}",
-                          state=gw.state, raw_request=raw_request_of(context))
+                          state=gw.state, raw_request=raw_request_of(context),
+                          wire=context if isinstance(context, WireContext) else None)
         span.set_attribute("rpc.system", "grpc")
         span.set_attribute("rpc.method", method)
         began, outcome = time.perf_counter(), ("allow", "OK")

@@ -32,7 +32,7 @@ def _signed(party: str, n: int, *, signer: str | None = None) -> str:
     time = "2026-11-28T09:00:00Z"
     digest = request_digest(b"salt%d" % n, b"request")
     return RequestSignature(method=METHOD, time=time, digest=digest,
-                            signature=sign(key, signed_message(METHOD, time, digest))
+                            signature=sign(key, signed_message(METHOD, party, time, digest))
                             ).audit_text()
 
 

@@ -107,4 +107,4 @@ def test_a_gm_key_set_signs_requests_and_consents_with_sm2_end_to_end(
     query = next(e for e in entries if e.action == "query.subject")
     agency_key = load_party_verify_key(keys / "parties" / "credit_agency.sign.pub")
     verify_audit_text(agency_key, "/credgate.v1.QueryService/QuerySubject",
-                      query.request_signature)
+                      query.request_signature, party="credit_agency")

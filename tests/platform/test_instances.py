@@ -116,7 +116,7 @@ def test_a_request_served_at_one_instance_is_refused_as_a_replay_at_the_others(
     request = pb.QuerySubjectRequest(subject_id=ADULT, purpose="cadre_selection")
     key = load_signing_key(KEYS / "parties" / "org_department.sign.key")
     headers = sign_request(key, "/credgate.v1.QueryService/QuerySubject",
-                           request.SerializeToString(deterministic=True), now=NOW)
+                           request.SerializeToString(), party="org_department", now=NOW)
 
     def send(gw: GatewayProcess) -> pb.QuerySubjectResponse:
         stub = rpc.QueryServiceStub(gw.client("org_department").raw_channel)

@@ -54,13 +54,13 @@ def test_a_request_verified_at_one_instance_is_a_replay_at_another(store: Record
     clock = FixedClock(NOW)
     here, there = (RequestVerifier(keys={"p": key.verify_key}, clock=clock, memory=store)
                    for _ in range(2))
-    headers = dict(sign_request(key, "/m", b"request", now=NOW))
+    headers = dict(sign_request(key, "/m", b"request", party="p", now=NOW))
     here.verify("p", "/m", b"request", headers)
     with pytest.raises(Unauthenticated) as info:
         there.verify("p", "/m", b"request", headers)
     assert info.value.reason == "request_replayed"
     # Re-seeded from an audit log (a restored database lacked it): a replay again.
-    fresh = dict(sign_request(key, "/m", b"other", now=NOW))
+    fresh = dict(sign_request(key, "/m", b"other", party="p", now=NOW))
     digest = request_digest(base64.b64decode(fresh[HEADER_SALT]), b"other")
     RequestVerifier(keys={}, clock=clock, memory=store).remember_earlier([(digest, NOW)])
     with pytest.raises(Unauthenticated):

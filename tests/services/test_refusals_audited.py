@@ -15,6 +15,7 @@ from gateway.api import pb, rpc
 from gateway.crypto import load_signing_key, sign
 from gateway.request_signing import (
     HEADER_SALT,
+    HEADER_SCHEME,
     HEADER_SIGNATURE,
     HEADER_TIME,
     request_digest,
@@ -41,9 +42,11 @@ def signed_at(party: str, method: str, request: pb.QuerySubjectRequest | pb.Revo
     """Signature headers with a hand-written time text (validly signed by the party)."""
     key = load_signing_key(KEYS / "parties" / f"{party}.sign.key")
     salt = os.urandom(32)
-    digest = request_digest(salt, request.SerializeToString(deterministic=True))
-    signature = sign(key, signed_message(method, time_text, digest))
-    return [(HEADER_TIME, time_text), (HEADER_SALT, base64.b64encode(salt).decode()),
+    # The stub sends SerializeToString's bytes: the same bytes for these map-free requests.
+    digest = request_digest(salt, request.SerializeToString())
+    signature = sign(key, signed_message(method, party, time_text, digest))
+    return [(HEADER_SCHEME, "v2"), (HEADER_TIME, time_text),
+            (HEADER_SALT, base64.b64encode(salt).decode()),
             (HEADER_SIGNATURE, base64.b64encode(signature).decode())]
 
 
