@@ -32,7 +32,15 @@ proto: $(PROTO_OUT)/credgate/v1/credgate_pb2.py
 demo: proto
 	$(PY) -m gateway demo
 
-test: $(STAMP_TEST) proto
+# The Node.js client's dependencies (clients/node, from its package-lock.json) for its
+# tests; without npm those tests are skipped and say so.
+NODE_DEPS := clients/node/node_modules/.package-lock.json
+$(NODE_DEPS): clients/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd clients/node && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the Node.js client tests (tests/clients) will be skipped"; fi
+
+test: $(STAMP_TEST) proto $(NODE_DEPS)
 	$(PY) -m ruff check gateway tests bench
 	$(PY) -m mypy gateway
 	$(PY) -m pytest -q
@@ -64,4 +72,4 @@ keys: $(STAMP_INSTALL)
 	$(PY) -m gateway keys init keys_example --force
 
 clean:
-	rm -rf $(VENV) $(PROTO_OUT)/credgate .pytest_cache
+	rm -rf $(VENV) $(PROTO_OUT)/credgate .pytest_cache clients/node/node_modules

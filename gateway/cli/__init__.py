@@ -35,6 +35,7 @@ from gateway.cli import (
     records,
     report,
     serve,
+    sign,
     subject,
     submit,
 )
@@ -50,7 +51,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo, answers,
-                  complaints, db)
+                  complaints, db, sign)
 
 
 def build_parser() -> argparse.ArgumentParser:
