@@ -7,7 +7,10 @@ thread) before decoding, so the gateway's answer signature is checked over the b
 received (gateway.answers.verify_answer_bytes), and a saved answer is those bytes.
 
 `SigningChannel` wraps a gRPC channel; generated stubs work on it unchanged. Calls
-outside the credgate package (health checks, reflection) pass through unsigned.
+outside the credgate package (health checks, reflection) pass through unsigned. A caller
+that signs first and sends later (to keep its own record of the signature) passes the
+body bytes it signed as the request, with its signature headers as metadata: the call is
+then sent as it is, not signed again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import grpc
 
 from gateway.clock import Clock
 from gateway.crypto.signatures import PartySigningKey
-from gateway.request_signing import sign_request_bytes
+from gateway.request_signing import HEADER_SIGNATURE, sign_request_bytes
 
 __all__ = ["SigningChannel"]
 
@@ -117,6 +120,23 @@ def _metadata(given: Sequence[tuple[str, str]] | None,
     return [*(given or ()), *signed]
 
 
+def _serialised(request: Any, serialize: Serialize | None) -> bytes:
+    """The body to send: bytes as given (already signed or encoded), else encoded once."""
+    if isinstance(request, bytes) or serialize is None:
+        return bytes(request)
+    return serialize(request)
+
+
+def _headers(channel: SigningChannel, method: str, body: bytes,
+             metadata: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    """The signature headers to add: none when the caller signed the body itself."""
+    if any(name == HEADER_SIGNATURE for name, _ in metadata or ()):
+        channel.last.digest = None  # the caller knows the digest of what it signed
+        channel.last.answer = None
+        return []
+    return channel.sign(method, body)
+
+
 class _SignedUnary:
     """A unary multi-callable that serialises once, signs, sends and keeps the answer."""
 
@@ -128,17 +148,14 @@ class _SignedUnary:
         self._serialize = serialize
         self._deserialize = deserialize
 
-    def _body(self, request: Any) -> bytes:
-        return request if self._serialize is None else self._serialize(request)
-
     def _decoded(self, raw: bytes) -> Any:
         self._channel.last.answer = raw
         return raw if self._deserialize is None else self._deserialize(raw)
 
     def __call__(self, request: Any, timeout: float | None = None,
                  metadata: Sequence[tuple[str, str]] | None = None, **options: Any) -> Any:
-        body = self._body(request)
-        headers = self._channel.sign(self._method, body)
+        body = _serialised(request, self._serialize)
+        headers = _headers(self._channel, self._method, body, metadata)
         raw = self._inner(body, timeout=timeout, metadata=_metadata(metadata, headers),
                           **options)
         return self._decoded(raw)
@@ -147,8 +164,8 @@ class _SignedUnary:
                   metadata: Sequence[tuple[str, str]] | None = None,
                   **options: Any) -> tuple[Any, grpc.Call]:
         """The answer and the call (its trailing metadata, status)."""
-        body = self._body(request)
-        headers = self._channel.sign(self._method, body)
+        body = _serialised(request, self._serialize)
+        headers = _headers(self._channel, self._method, body, metadata)
         raw, call = self._inner.with_call(body, timeout=timeout,
                                           metadata=_metadata(metadata, headers), **options)
         return self._decoded(raw), call
@@ -166,7 +183,7 @@ class _SignedStream:
 
     def __call__(self, request: Any, timeout: float | None = None,
                  metadata: Sequence[tuple[str, str]] | None = None, **options: Any) -> Any:
-        body = request if self._serialize is None else self._serialize(request)
-        headers = self._channel.sign(self._method, body)
+        body = _serialised(request, self._serialize)
+        headers = _headers(self._channel, self._method, body, metadata)
         return self._inner(body, timeout=timeout, metadata=_metadata(metadata, headers),
                            **options)

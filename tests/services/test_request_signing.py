@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from gateway.answers import verify_answer_bytes
+from gateway.answers import split_signed, verify_answer_bytes
 from gateway.api import pb
 from gateway.app import recent_request_digests
 from gateway.audit.log import SqliteAuditLog
@@ -281,3 +281,50 @@ def test_a_part_with_a_line_break_cannot_be_signed() -> None:
         sign_request(key_of(PARTY), METHOD + "\ncourt", BODY, party=PARTY, now=NOW)
     with pytest.raises(ValueError):
         sign_request(key_of(PARTY), METHOD, BODY, party="court\n", now=NOW)
+
+
+def test_a_caller_may_sign_first_and_send_the_signed_bytes_later(live: LiveGateway) -> None:
+    """Sign now (keeping the signature), send later through the client's own stubs: the
+    channel sends those bytes as they are and does not sign again."""
+    client = live.client(PARTY)
+    signed = sign_request_bytes(key_of(PARTY), method=METHOD, party=PARTY, body=REORDERED,
+                                now=live.gw.clock.now())
+    answer = client.queries.QuerySubject(REORDERED, metadata=signed.headers, timeout=10)
+    assert answer.records
+    received = client.last_answer_bytes()
+    assert received is not None
+    verify_answer_bytes(received, pb.QuerySubjectResponse,
+                        load_verifier(KEYS / "gateway.answer.pub"), party=PARTY,
+                        request_digest=signed.digest)
+    [(_, entry)] = live.gw.audit.read(start=answer.audit_seq, limit=1)
+    assert entry.request_signature.split(" ")[2] == signed.digest
+    # Sent again, the same signed bytes are a replay; a message with another's
+    # headers is encoded by the stub and its bytes do not match them.
+    with pytest.raises(grpc.RpcError):
+        client.queries.QuerySubject(REORDERED, metadata=signed.headers, timeout=10)
+    assert last_deny(live) == "request_replayed"
+    with pytest.raises(grpc.RpcError):
+        client.queries.QuerySubject(REQUEST, metadata=headers_for(live, REORDERED), timeout=10)
+    assert last_deny(live) == "request_bad_signature"
+
+
+def test_an_answer_verifies_over_its_bytes_as_received_and_no_re_encoding(
+        live: LiveGateway) -> None:
+    signed = sign_request_bytes(key_of(PARTY), method=METHOD, party=PARTY, body=BODY,
+                                now=live.gw.clock.now())
+    raw = send(live, BODY, signed.headers)
+    key = load_verifier(KEYS / "gateway.answer.pub")
+    body, record = split_signed(raw)
+    assert raw == body + pb.QuerySubjectResponse(
+        answer_signature=pb.AnswerSignature.FromString(record)).SerializeToString()
+    # Where the signature record sits does not matter: it is taken out wherever it is.
+    moved = raw[len(body):] + body
+    verify_answer_bytes(moved, pb.QuerySubjectResponse, key, request_digest=signed.digest)
+    # The body's records in another order: the same answer to a decoder, not what was
+    # signed.
+    answer = pb.QuerySubjectResponse.FromString(body)
+    reordered = b"".join(pb.QuerySubjectResponse(**{f.name: v}).SerializeToString()
+                         for f, v in reversed(answer.ListFields()))
+    assert pb.QuerySubjectResponse.FromString(reordered) == answer and reordered != body
+    with pytest.raises(BadSignature):
+        verify_answer_bytes(reordered + raw[len(body):], pb.QuerySubjectResponse, key)
