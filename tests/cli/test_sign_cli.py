@@ -9,8 +9,10 @@ sends those bytes over mTLS to a live gateway.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -19,13 +21,19 @@ import pytest
 from gateway.answers import verify_answer_bytes
 from gateway.api import pb
 from gateway.cli import main
-from gateway.clock import rfc3339
+from gateway.clock import FixedClock, rfc3339
 from gateway.crypto.signers import load_verifier
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS
 
 METHOD = "/credgate.v1.QueryService/QuerySubject"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """`credgate query` signs with the real time, so the gateway's clock reads it too."""
+    return FixedClock(datetime.now(UTC))
 
 
 def grpcurl_headers(printed: str) -> list[tuple[str, str]]:
@@ -107,3 +115,31 @@ def test_sign_refuses_what_it_cannot_sign_without_echoing_it(
     assert main(["sign", METHOD, "--party", "nobody", "--request", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert ADULT not in err and "QuerySubjectRequest" in err and "unknown method" in err
+
+
+def test_a_saved_answer_is_the_bytes_received_and_verifies_offline(
+        live: LiveGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    live.client("court").submit_records([debtor_record("SIGN-2")])
+    saved = tmp_path / "answer.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO(ADULT + "\n"))
+    assert main(["query", "-", "--purpose", "cadre_selection", "--party", "org_department",
+                 "--target", live.target, "--keys", str(KEYS),
+                 "--save-answer", str(saved)]) == 0
+    key = str(KEYS / "gateway.answer.pub")
+    assert main(["verify-answer", str(saved), "--key", key, "--party", "org_department"]) == 0
+    doc = json.loads(saved.read_text())
+    received = base64.b64decode(doc["answer"])
+    answer, _ = verify_answer_bytes(received, pb.QuerySubjectResponse, load_verifier(key))
+    # The file keeps the bytes as they came: the body, then field 100's record (key
+    # 100 << 3 | 2, varint a2 06) where the gateway put it.
+    assert received.rindex(b"\xa2\x06") > 0 and answer.records  # type: ignore[attr-defined]
+    # The same answer with its purpose field moved first: equivalent, not what was signed.
+    purpose = pb.QuerySubjectResponse(purpose=answer.purpose).SerializeToString()  # type: ignore[attr-defined]
+    reordered = purpose + received.replace(purpose, b"", 1)
+    assert reordered != received
+    assert pb.QuerySubjectResponse.FromString(reordered) == answer
+    doc["answer"] = base64.b64encode(reordered).decode()
+    saved.write_text(json.dumps(doc))
+    assert main(["verify-answer", str(saved), "--key", key]) == 1
+    assert ADULT not in capsys.readouterr().err
