@@ -11,7 +11,9 @@ The mirror folder holds ``log.jsonl`` (one canonical entry per line, seq 1 first
 4. fetches the entry bundles of the new entries, hashes them onto the mirrored frontier
    and requires the new checkpoint's root (so the entries are exactly the signed ones);
 5. appends them, then stores the frontier and the checkpoint (a crash in between leaves
-   extra lines that the next run drops: only checkpointed entries count).
+   extra lines that the next run drops: only checkpointed entries count);
+6. as a witness (optional), cosigns the checkpoint it now holds and keeps that as
+   ``checkpoint.cosigned`` (gateway.audit.witness).
 
 It knows nothing of gRPC: the caller passes the two fetch functions.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +34,17 @@ from gateway.audit.checkpoint import Checkpoint, CheckpointError, verify_checkpo
 from gateway.audit.entry import AuditEntry, MalformedAuditEntry
 from gateway.audit.merkle import CompactRange, ProofError, verify_consistency
 from gateway.audit.tiles import TILE_WIDTH, Tile, unbundle
+from gateway.audit.witness import Witness, cosign
 from gateway.errors import CredgateError, InvalidArgument
 
 #: path -> bytes served at that tlog-tiles path.
 FetchTile = Callable[[str], bytes]
 #: (old size, new size) -> consistency proof hashes.
 FetchProof = Callable[[int, int], Sequence[bytes]]
+
+
+#: The witness's cosigned copy of the mirrored checkpoint, in the mirror folder.
+COSIGNED = "checkpoint.cosigned"
 
 
 class MirrorRefused(CredgateError):
@@ -58,10 +66,13 @@ class Mirror:
     """A mirror folder."""
 
     def __init__(self, folder: Path, verify_key: nacl.signing.VerifyKey,
-                 origin: str | None = None) -> None:
+                 origin: str | None = None, *, witness: Witness | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.folder = Path(folder)
         self._key = verify_key
         self._origin = origin
+        self._witness = witness
+        self._clock = clock
 
     @property
     def _log(self) -> Path:
@@ -81,7 +92,15 @@ class Mirror:
         return cp, frontier
 
     def update(self, fetch_tile: FetchTile, fetch_proof: FetchProof) -> MirrorResult:
-        """Bring the mirror up to the gateway's newest checkpoint; raises MirrorRefused."""
+        """Bring the mirror up to the gateway's newest checkpoint (and cosign it, as a
+        witness); raises MirrorRefused."""
+        result = self._update(fetch_tile, fetch_proof)
+        if self._witness is not None:
+            note = cosign(result.checkpoint, self._witness, int(self._clock()))
+            self._write(COSIGNED, note.encode("utf-8"))
+        return result
+
+    def _update(self, fetch_tile: FetchTile, fetch_proof: FetchProof) -> MirrorResult:
         self.folder.mkdir(parents=True, exist_ok=True)
         old, frontier = self.local()
         self._drop_unchecked_lines(frontier.size)

@@ -57,6 +57,8 @@ KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 # C2SP signed-note signature type identifier for Ed25519.
 NOTE_ED25519 = b"\x01"
+#: The signature type byte of a C2SP cosignature/v1 (Ed25519, timestamped).
+COSIGNATURE_ED25519 = b"\x04"
 
 
 def _read_key_bytes(path: Path) -> bytes:
@@ -162,6 +164,12 @@ def _check_note_name(name: str) -> bytes:
 def note_key_hash(name: str, verify_key: nacl.signing.VerifyKey) -> bytes:
     """C2SP signed-note key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
     data = _check_note_name(name) + b"\n" + NOTE_ED25519 + bytes(verify_key)
+    return hashlib.sha256(data).digest()[:4]
+
+
+def cosigner_key_hash(name: str, verify_key: nacl.signing.VerifyKey) -> bytes:
+    """C2SP tlog-cosignature key ID: SHA-256(name || 0x0A || 0x04 || public key)[:4]."""
+    data = _check_note_name(name) + b"\n" + COSIGNATURE_ED25519 + bytes(verify_key)
     return hashlib.sha256(data).digest()[:4]
 
 
