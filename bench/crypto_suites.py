@@ -33,7 +33,6 @@ from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 
-from gateway.answers import open_records, seal_records, sign_answer, verify_answer
 from gateway.api import pb
 from gateway.crypto import blind_index, decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring, generate_keyring
@@ -44,6 +43,7 @@ from gateway.pii.idnumber import make_id_number
 from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.sqlite_store import SqliteStore
+from gateway.respond.answers import open_records, seal_records, sign_answer, verify_answer
 from gateway.rotation import reencrypt_store
 
 ID = make_id_number("330106", date(1982, 4, 17), 113)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from gateway.crypto.keyring import generate_keyring
 from gateway.disclosure.gate import review_batch
-from gateway.disclosure.profiles import MaskContext, MaskingProfiles
 from gateway.pii.idnumber import make_id_number
+from gateway.protect.profiles import MaskContext, MaskingProfiles
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 CATEGORY = "dishonest_debtor"

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from gateway.catalogue.registry import Catalogue, Category, FieldSpec, Group, Party, Purpose
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 TEXTBOOK_MATCHER = (

@@ -22,12 +22,11 @@ from gateway.audit.search import AuditSearch
 from gateway.audit.seen import SeenCheckpoint
 from gateway.audit.shared import SharedAuditLog
 from gateway.audit.shared_evidence import SharedEvidence
-from gateway.blacklist import Blacklist
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.consent import ConsentRegistry
-from gateway.consent_uses import OutcomeSweeper, instance_id
+from gateway.consent.artefacts import ConsentRegistry
+from gateway.consent.uses import OutcomeSweeper, instance_id
 from gateway.crypto import load_keyring, load_signing_key
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
@@ -40,9 +39,10 @@ from gateway.crypto.signers import Signer, load_signer
 from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError, CredgateError
 from gateway.health import store_probe
+from gateway.identify.request_signing import RequestVerifier, digest_of_audit_text
 from gateway.keys import check_key_files
 from gateway.metrics import Metrics, ScrapeReadings
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 from gateway.policy.rollout import (
     PolicyRollout,
     PolicyState,
@@ -52,9 +52,9 @@ from gateway.policy.rollout import (
     read_bundle,
     snapshot_bundle,
 )
+from gateway.records.blacklist import Blacklist
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
-from gateway.request_signing import RequestVerifier, digest_of_audit_text
 from gateway.telemetry import make_tracer_provider
 
 

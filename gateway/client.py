@@ -10,14 +10,14 @@ from typing import Any
 
 import grpc
 
-from gateway.answers import open_records, verify_answer_bytes
 from gateway.api import pb, rpc
 from gateway.clock import Clock, SystemClock
-from gateway.consent import new_terms, sign_terms
+from gateway.consent.artefacts import new_terms, sign_terms
 from gateway.crypto.sealing import BoxKey, load_box_key
 from gateway.crypto.signatures import load_party_signing_key
 from gateway.crypto.signers import Verifier, load_verifier
 from gateway.errors import ConfigurationError
+from gateway.respond.answers import open_records, verify_answer_bytes
 from gateway.signed_channel import SigningChannel
 
 # The development certificates name the server "localhost"; connecting by IP still checks it.
@@ -158,7 +158,7 @@ class CredgateClient:
 
         The gateway's signature is checked first; records sealed to this party's X25519
         key are then opened, unless ``keep_sealed`` (keep the answer exactly as signed,
-        e.g. to store it and prove it later; ``gateway.answers.open_records`` opens it).
+        e.g. to store it and prove it later; ``gateway.respond.answers.open_records`` opens it).
         Raises BadSignature, or DecryptionError when a sealed answer does not open.
         """
         answer = self.queries.QuerySubject(
@@ -175,7 +175,7 @@ class CredgateClient:
 
     def last_answer_bytes(self) -> bytes | None:
         """The bytes of this thread's last answer, exactly as received (what the gateway
-        signed; ``gateway.answers.save_answer`` keeps them)."""
+        signed; ``gateway.respond.answers.save_answer`` keeps them)."""
         return self.signer.last.answer
 
     def _verified(self, answer: Any, method: str) -> Any:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from gateway.consent import parse_artefact
+from gateway.consent.artefacts import parse_artefact
 from gateway.crypto import blind_index, decrypt_bytes, decrypt_field, load_keyring
 from gateway.crypto.fields import key_id_of, reencrypt_field, suite_of
 from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, new_key_id

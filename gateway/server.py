@@ -16,7 +16,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.errors import ConfigurationError, CredgateError
 from gateway.health import HealthWatch, store_probe
-from gateway.identity import identify
+from gateway.identify.certificate import identify
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
 from gateway.services.checks import CheckServicer
@@ -31,7 +31,7 @@ from gateway.services.records import RecordServicer
 from gateway.services.removal import RemovalServicer
 from gateway.services.repair import RepairServicer
 from gateway.services.subject import SubjectServicer
-from gateway.wire import DecodeRequests
+from gateway.validate.wire import DecodeRequests
 
 log = logging.getLogger("credgate.server")
 

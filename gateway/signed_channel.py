@@ -1,10 +1,10 @@
 """The client's side of the wire: each credgate call sends exactly the bytes it signed.
 
-A request is serialised once; those bytes are signed (gateway.request_signing, scheme
+A request is serialised once; those bytes are signed (gateway.identify.request_signing, scheme
 v2) and handed to gRPC as they are, with an identity serialiser, so nothing re-encodes
 them after the signature. A unary answer comes back as bytes too: they are kept (per
 thread) before decoding, so the gateway's answer signature is checked over the bytes
-received (gateway.answers.verify_answer_bytes), and a saved answer is those bytes.
+received (gateway.respond.answers.verify_answer_bytes), and a saved answer is those bytes.
 
 `SigningChannel` wraps a gRPC channel; generated stubs work on it unchanged. Calls
 outside the credgate package (health checks, reflection) pass through unsigned. A caller
@@ -23,7 +23,7 @@ import grpc
 
 from gateway.clock import Clock
 from gateway.crypto.signatures import PartySigningKey
-from gateway.request_signing import HEADER_SIGNATURE, sign_request_bytes
+from gateway.identify.request_signing import HEADER_SIGNATURE, sign_request_bytes
 
 __all__ = ["SigningChannel"]
 

@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from gateway.answers import ANSWER_TYPES, sign_answer, verify_answer_bytes
 from gateway.clock import FixedClock, parse_rfc3339
-from gateway.consent import parse_artefact
+from gateway.consent.artefacts import parse_artefact
 from gateway.crypto import verify
 from gateway.crypto.signers import load_signer, load_verifier
 from gateway.errors import BadSignature, InvalidArgument, Unauthenticated
-from gateway.request_signing import (
+from gateway.identify.request_signing import (
     HEADER_SALT,
     HEADER_TIME,
     RequestVerifier,
     sign_request_bytes,
 )
+from gateway.respond.answers import ANSWER_TYPES, sign_answer, verify_answer_bytes
 from tests.support import REPO
 
 VECTORS = REPO / "tests" / "vectors" / "request-signing"

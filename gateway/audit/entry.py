@@ -18,7 +18,7 @@ what a regulator re-computes; changing it needs a new ``"v"``):
       "record_count"    integer, 0 <= n < 2**53
       "request_id"      string
       "request_signature" string "v1 <time> <digest> <base64 Ed25519 signature>" of
-                        the caller's signed request (gateway.request_signing), or ""
+                        the caller's signed request (gateway.identify.request_signing), or ""
       "requester"       string   party id
       "subject_index"   string   keyed blind index of the ID number, "" when none
       "time"            string   RFC 3339 UTC, always 6 fractional digits and "Z",
@@ -103,7 +103,7 @@ class AuditEntry:
     request_id: str
     record_count: int
     #: The caller's signature on its request ("v1 <time> <digest> <base64 sig>", see
-    #: gateway.request_signing); "" when the call was refused before it was verified.
+    #: gateway.identify.request_signing); "" when the call was refused before it was verified.
     request_signature: str = ""
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("categories", "fields_released")

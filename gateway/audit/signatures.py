@@ -1,7 +1,7 @@
 """Re-verifying the callers' request signatures that audit entries keep.
 
 An entry of a signed call keeps ``request_signature`` ("v2 <time> <digest> <sig>"): the
-caller's signature over (method, party, time, digest) (gateway.request_signing; entries of
+caller's signature over (method, party, time, digest) (gateway.identify.request_signing; entries of
 the retired scheme v1 read "v1 ..." and signed (method, time, digest)). With the
 parties' registered public keys anyone can check it again, so forging an entry that
 names a party needs that party's private key, not just write access to the log.
@@ -98,6 +98,6 @@ def verify_entry_signatures(entries: Iterable[tuple[int, AuditEntry]],
 
 
 def _verify_text(key: VerifyKey, method: str, text: str, party: str) -> None:
-    from gateway.request_signing import verify_audit_text
+    from gateway.identify.request_signing import verify_audit_text
 
     verify_audit_text(key, method, text, party=party)

@@ -42,7 +42,7 @@ from gateway.cli import (
 from gateway.cli.common import CliError, rpc_failure
 from gateway.cli.examples import add_examples
 from gateway.errors import BadSignature, CredgateError
-from gateway.records.validate import holds_personal_number
+from gateway.validate.requests import holds_personal_number
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as err:
         return rpc_failure(err, args)
     except BadSignature as exc:
-        # The gateway's answer did not verify (gateway/answers.py): refused, not broken.
+        # The gateway's answer did not verify (gateway/respond/answers.py): refused, not broken.
         print(f"credgate: the gateway's answer is refused: {_safe(exc.message)}",
               file=sys.stderr)
         return EXIT_REFUSED

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.answers import load_saved, verify_answer_bytes
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
 from gateway.config import default_keys_dir
 from gateway.crypto.signers import load_verifier
 from gateway.errors import BadSignature, CredgateError
+from gateway.respond.answers import load_saved, verify_answer_bytes
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gateway.client import CredgateClient
-from gateway.disclosure.masking import mask_id_number
+from gateway.protect.masking import mask_id_number
 
 #: (who, asked, got, as expected) -> None
 Report = Callable[[str, str, str, bool], None]

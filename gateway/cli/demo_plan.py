@@ -19,9 +19,9 @@ from gateway.cli.demo_lifecycle import Refusal, Report
 from gateway.client import CredgateClient
 from gateway.crypto import load_verify_key
 from gateway.disclosure.credit_report import verify_report
-from gateway.disclosure.masking import mask_id_number
 from gateway.errors import BadSignature
 from gateway.pii.idnumber import make_id_number
+from gateway.protect.masking import mask_id_number
 
 # A synthetic volunteer (the name is invented; the ID number is valid but fictitious).
 VOLUNTEER = make_id_number("510402", date(1991, 8, 8), 327)

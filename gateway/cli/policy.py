@@ -16,8 +16,8 @@ from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED, print_json, p
 from gateway.config import default_policies_dir
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
+from gateway.policy.decide import Explanation
 from gateway.policy.diff import policy_diff
-from gateway.policy.engine import Explanation
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import PolicySet, open_policies, validate_policy

@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.answers import open_records, save_answer
 from gateway.api import pb
 from gateway.cli.common import (
     EXIT_OK,
@@ -18,6 +17,7 @@ from gateway.cli.common import (
     print_json,
     print_table,
 )
+from gateway.respond.answers import open_records, save_answer
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ from gateway.cli.common import EXIT_OK, CliError, command_parser, print_json
 from gateway.clock import SystemClock, parse_rfc3339
 from gateway.config import default_keys_dir
 from gateway.crypto.signatures import load_party_signing_key
-from gateway.request_signing import sign_request_bytes
+from gateway.identify.request_signing import sign_request_bytes
 
 EXAMPLE = """\
 credgate sign /credgate.v1.QueryService/QuerySubject --party org_department \\

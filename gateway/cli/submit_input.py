@@ -21,7 +21,7 @@ from gateway.catalogue.registry import Catalogue, Party
 from gateway.cli.advice import nearest
 from gateway.cli.common import CliError
 from gateway.errors import CredgateError
-from gateway.records.validate import RawRecord, holds_personal_number, validate_record
+from gateway.validate.requests import RawRecord, holds_personal_number, validate_record
 
 REQUIRED = ("subject_id", "category", "severity", "event_date", "source_record_id")
 OPTIONAL = ("domain", "occupation")

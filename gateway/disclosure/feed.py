@@ -20,9 +20,9 @@ from gateway.catalogue.registry import Catalogue
 from gateway.crypto import decrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure.gate import GateResult, Subjects, review_batch, subjects_of
-from gateway.disclosure.profiles import MaskingProfiles
-from gateway.disclosure.protect import NAME_TYPES, field_value, person_names
 from gateway.pii.idnumber import parse_id_number
+from gateway.protect.profiles import MaskingProfiles
+from gateway.protect.release import NAME_TYPES, field_value, person_names
 from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.model import StoredRecord
 

@@ -21,7 +21,7 @@ from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 
 __all__ = ["AccessChange", "PolicyDiff", "policy_diff"]
 

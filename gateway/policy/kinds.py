@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.catalogue.registry import PERSONAL_KINDS, Catalogue, FieldSpec
-from gateway.disclosure.profiles import Profile, operator_of
-from gateway.disclosure.protect import audience_of
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import FieldDecision, PolicyEngine
+from gateway.policy.decide import FieldDecision, PolicyEngine
 from gateway.policy.policyfile import Rule
+from gateway.protect.profiles import Profile, operator_of
+from gateway.protect.release import audience_of
 
 FREE_TEXT = "free_text"
 # How well a released field is protected: seen as written, masked in part, not seen.

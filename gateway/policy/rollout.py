@@ -31,18 +31,18 @@ from pathlib import Path
 from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.clock import Clock, rfc3339
 from gateway.crypto.keyring import Keyring
-from gateway.disclosure.profiles import MaskingProfiles
 from gateway.errors import (
     ConfigurationError,
     CredgateError,
     FailedPrecondition,
     InvalidArgument,
 )
+from gateway.policy.decide import PolicyEngine
 from gateway.policy.diff import policy_diff
-from gateway.policy.engine import PolicyEngine
 from gateway.policy.live_tests import changed_live_cases, live_test_problems
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
+from gateway.protect.profiles import MaskingProfiles
 from gateway.records.sql_policy import (
     ACTIVE,
     PENDING,

@@ -29,7 +29,7 @@ from typing import Any
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import Decision, Explanation
+from gateway.policy.decide import Decision, Explanation
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
 from gateway.policy.validate import PolicySet, open_policies
 

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.catalogue.registry import Catalogue, Purpose, load_catalogue
-from gateway.disclosure.profiles import MASKING_FILE, read_profiles
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 from gateway.policy.kinds import kind_problems
 from gateway.policy.policyfile import (
     MODEL_FILE,
@@ -34,6 +33,7 @@ from gateway.policy.policyfile import (
     load_policy,
 )
 from gateway.policy.unconsented import unconsented_reads
+from gateway.protect.profiles import MASKING_FILE, read_profiles
 
 __all__ = ["Finding", "PolicySet", "open_policies", "possible_contexts", "validate_policy"]
 

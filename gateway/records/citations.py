@@ -17,10 +17,10 @@ from gateway.catalogue.registry import Catalogue
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
+from gateway.pii.identifiers import check_identifier
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission
 from gateway.records.store import RecordStore
-from gateway.records.validate import check_opaque_id
 
 ANY = "*"
 
@@ -39,7 +39,7 @@ def check_citations(batch: Iterable[RecordSubmission], *, catalogue: Catalogue,
                 f"record {record.index}: {fcode} must name a record in use of the same "
                 f"person ({', '.join(allowed)})", reason="citation_invalid")
             try:
-                check_opaque_id(value, what=fcode)
+                check_identifier(value, what=fcode)
             except InvalidArgument:
                 raise problem from None
             cited = store.get_record(value)

@@ -19,7 +19,7 @@ Before "active" a submitted record is *pending* (``state_ref`` names the request
 stored before the submission's allow entry and becomes active only after that entry
 committed, so a submission's records and its audit entry commit together (issue 11). A
 pending record is never shown, counted or found; what a failed or crashed call leaves
-pending is made active or dropped by gateway.consent_uses.OutcomeSweeper, by whether the
+pending is made active or dropped by gateway.consent.uses.OutcomeSweeper, by whether the
 request has an allow entry in the log.
 """
 

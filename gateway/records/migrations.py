@@ -179,7 +179,7 @@ def _baseline_then_lifecycle(sql: MigrationSql, types: dict[str, str]) -> None:
 
 
 #: Digests of verified signed requests, shared by every instance on the database
-#: (gateway.request_signing); `seen_at` in Unix seconds, pruned after twice the window.
+#: (gateway.identify.request_signing); `seen_at` in Unix seconds, pruned after twice the window.
 _REPLAY_MEMORY = (
     """CREATE TABLE IF NOT EXISTS request_digests (
     digest  TEXT PRIMARY KEY,
@@ -188,7 +188,7 @@ _REPLAY_MEMORY = (
     "CREATE INDEX IF NOT EXISTS request_digests_by_time ON request_digests (seen_at)",
 )
 
-#: Which request used a consent, until its outcome is known (gateway.consent_uses): the
+#: Which request used a consent, until its outcome is known (gateway.consent.uses): the
 #: row is deleted when the call's allow entry commits (the use stays spent) or when the
 #: use is given back. `used_at` in Unix seconds; `used_by` names the instance.
 _CONSENT_USES = (

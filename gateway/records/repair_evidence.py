@@ -19,10 +19,10 @@ from gateway.catalogue.registry import Catalogue
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
+from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import IdNumber
 from gateway.records.lifecycle import in_use
 from gateway.records.store import RecordStore
-from gateway.records.validate import check_opaque_id
 
 MAX_EVIDENCE = 10
 _FORMAT = "credgate-repair-statement-v1"
@@ -50,7 +50,7 @@ def cited_evidence(ids: Sequence[str], *, subject: IdNumber, catalogue: Catalogu
     out: list[Evidence] = []
     for record_id in dict.fromkeys(ids):
         try:
-            check_opaque_id(record_id, what="evidence record id")
+            check_identifier(record_id, what="evidence record id")
         except InvalidArgument:
             raise problem from None
         record = store.get_record(record_id)

@@ -2,7 +2,7 @@
 
 A signed request is served once across all the instances on one database: after its
 signature verifies, its digest is inserted with ``ON CONFLICT DO NOTHING``, and a digest
-that is there already is a replay (gateway.request_signing). Rows are pruned once they
+that is there already is a replay (gateway.identify.request_signing). Rows are pruned once they
 are older than twice the signature window, since a request that old is refused as
 stale before its digest is looked at.
 """
@@ -62,7 +62,7 @@ class SqlRequests:
             "ON CONFLICT (digest) DO NOTHING RETURNING digest", rows), durable=False,
             records=False)
 
-    # -- consent uses by request (gateway.consent_uses) ---------------------------------
+    # -- consent uses by request (gateway.consent.uses) ---------------------------------
 
     def give_back_consent_use(self, request_id: str) -> bool:
         """Give back the consent use a request made (its call released nothing); False

@@ -280,7 +280,7 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
         """Count one use atomically; returns the new count.
 
         With a `request_id`, which request used it is recorded in the same transaction
-        (gateway.consent_uses), so that the use can be given back if the call releases
+        (gateway.consent.uses), so that the use can be given back if the call releases
         nothing. Raises ConsentRefused when the consent is revoked or used up by then.
         """
 

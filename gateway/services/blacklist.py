@@ -7,14 +7,14 @@ from google.protobuf.message import Message
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.blacklist import listable
 from gateway.catalogue.registry import Party
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
+from gateway.records.blacklist import listable
 from gateway.records.lifecycle_rows import BlacklistRow
-from gateway.records.validate import check_free_text
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
+from gateway.validate.requests import check_free_text
 
 OFFICER_ROLE = "security_officer"
 MAX_REASON_CHARS = 500

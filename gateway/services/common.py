@@ -21,19 +21,19 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 
 from gateway.access_log import record_access
-from gateway.answers import sign_answer
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Catalogue, Party
-from gateway.consent import VerifiedConsent
+from gateway.consent.artefacts import VerifiedConsent
 from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError, Unauthenticated
-from gateway.identity import identify
+from gateway.identify.certificate import identify
+from gateway.identify.request_signing import digest_of_audit_text
 from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 from gateway.policy.rollout import PolicyState
-from gateway.request_signing import digest_of_audit_text
+from gateway.respond.answers import sign_answer
 from gateway.telemetry import StepSpan, trace_id_of
-from gateway.wire import MalformedRequest, WireContext, raw_request_of
+from gateway.validate.wire import MalformedRequest, WireContext, raw_request_of
 
 log = logging.getLogger("credgate.services")
 #: The audit action of a request whose body did not decode (its reason names the method).
@@ -101,7 +101,7 @@ class CallFrame:
     consent_used: bool = False
     #: The call's allow entry has committed: from here on a consent use stays spent.
     allowed: bool = False
-    #: The request body exactly as received (gateway/wire.py); None when the servicer
+    #: The request body exactly as received (gateway/validate/wire.py); None when the servicer
     #: was called without it. Signatures over the wire bytes verify against this.
     raw_request: bytes | None = None
     #: The call's wire context: a signed answer leaves through it as the signed bytes.
@@ -123,7 +123,7 @@ class CallFrame:
             party = self.identify_peer(context)
             if self.raw_request is None:
                 # Only the bytes as sent are signed (docs/request-signing.md); a servicer
-                # reached without them (gateway.wire not in front) cannot check anything.
+                # reached without them (gateway.validate.wire not in front) cannot check anything.
                 raise Unauthenticated("the request body as sent is not available to "
                                       "verify its signature", reason="request_bytes_missing")
             signature = self.gw.requests.verify(party.id, self.method, self.raw_request,
@@ -134,7 +134,7 @@ class CallFrame:
         return party
 
     def sign(self, answer: Message) -> None:
-        """Sign an answer after its audit entry (gateway/answers.py); fails closed."""
+        """Sign an answer after its audit entry (gateway/respond/answers.py); fails closed."""
         key = self.gw.answer_key
         if key is None:  # Gateway.open always loads one; a hand-built gateway must too
             raise ConfigurationError("the gateway has no answer key")
@@ -150,7 +150,7 @@ class CallFrame:
         """The consent step: verify the consent and count one use for this request.
 
         The use is spent only if the call's allow entry commits; a call that fails
-        before that gives it back (gateway.consent_uses). Raises ConsentRefused.
+        before that gives it back (gateway.consent.uses). Raises ConsentRefused.
         """
         consent = self.gw.consents.check(consent_id, request_id=self.draft.request_id,
                                          **terms)

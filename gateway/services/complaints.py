@@ -18,9 +18,10 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
 from gateway.crypto import decrypt_field
-from gateway.disclosure.protect import field_value
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
+from gateway.protect.release import field_value
 from gateway.records.complaints import (
     ANSWER,
     COMPLAINT,
@@ -30,10 +31,10 @@ from gateway.records.complaints import (
 from gateway.records.intake import SUBJECT_FIELD, seal_submission
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission
-from gateway.records.validate import check_free_text, check_opaque_id
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.services.records import activate_after_allow, store_pending
+from gateway.validate.requests import check_free_text
 
 OUTCOMES = {"upheld": "投诉成立", "dismissed": "投诉不成立"}
 
@@ -90,7 +91,7 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
                           "complaint.answer") as call:
             regulator = _regulator(call, context, request)
             with call.step("validate"):
-                complaint_id = check_opaque_id(request.complaint_id, what="complaint_id")
+                complaint_id = check_identifier(request.complaint_id, what="complaint_id")
                 if request.outcome not in OUTCOMES:
                     raise InvalidArgument("outcome must be upheld or dismissed")
                 note = check_free_text(request.note, what="note", max_chars=1000,

@@ -6,7 +6,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.consent import check_consent_id
+from gateway.consent.artefacts import check_consent_id
 from gateway.errors import AlreadyExists
 from gateway.services.common import audited_call
 

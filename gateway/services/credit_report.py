@@ -15,11 +15,11 @@ from gateway.api import pb
 from gateway.clock import city_today, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.disclosure.credit_report import report_document, sign_report
-from gateway.disclosure.masking import mask_id_number
-from gateway.disclosure.protect import CLEAR, audience_of, protect_record
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.idnumber import parse_id_number
 from gateway.policy.conditions import ConditionContext
+from gateway.protect.masking import mask_id_number
+from gateway.protect.release import CLEAR, audience_of, protect_record
 from gateway.records.lifecycle import in_use
 from gateway.services.common import CallFrame
 from gateway.services.person import SELF_PURPOSE, is_portal

@@ -13,6 +13,7 @@ from gateway.clock import city_today, local_date, rfc3339
 from gateway.crypto import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.pii.identifiers import check_identifier
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission
 from gateway.records.lifecycle import in_use
@@ -26,12 +27,6 @@ from gateway.records.objections import (
     open_text,
     seal_text,
 )
-from gateway.records.validate import (
-    RawRecord,
-    check_free_text,
-    check_opaque_id,
-    validate_record,
-)
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.intake_rules import check_intake_rules
 from gateway.services.person import (
@@ -44,6 +39,11 @@ from gateway.services.person import (
     persons_record,
     portal_person,
     status_filter,
+)
+from gateway.validate.requests import (
+    RawRecord,
+    check_free_text,
+    validate_record,
 )
 
 SUBMIT_ACTION = "submit"
@@ -199,7 +199,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             party = call.identify(context, request)
             call.draft.purpose = PROVIDER_PURPOSE
             with call.step("validate"):
-                objection_id = check_opaque_id(request.objection_id, what="objection_id")
+                objection_id = check_identifier(request.objection_id, what="objection_id")
                 outcome = OUTCOME_NAMES.get(request.outcome)
                 if outcome is None:
                     raise InvalidArgument("outcome must be uphold, correct or withdraw")

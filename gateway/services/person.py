@@ -13,9 +13,9 @@ from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import city_today
 from gateway.crypto import blind_indexes
 from gateway.errors import ConsentRefused, InvalidArgument, NotFound, PermissionDenied
+from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.records.model import StoredRecord
-from gateway.records.validate import check_opaque_id
 from gateway.services.common import CallFrame
 
 PORTAL_ROLE = "citizen_portal"
@@ -86,7 +86,7 @@ def portal_person(call: CallFrame, party: Party, subject_id: str, consent_id: st
 
 def persons_record(call: CallFrame, person: Person, record_id: str) -> StoredRecord:
     """One of the person's records; the same NotFound for absent and someone else's."""
-    record_id = check_opaque_id(record_id, what="record_id")
+    record_id = check_identifier(record_id, what="record_id")
     record = call.gw.store.get_record(record_id)
     if record is None or record.subject_index not in person.indexes:
         raise NotFound("no record with this id concerns this person", reason="record_unknown")

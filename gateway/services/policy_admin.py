@@ -14,9 +14,9 @@ from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Party
 from gateway.errors import CredgateError, FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
-from gateway.records.validate import holds_personal_number
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE
+from gateway.validate.requests import holds_personal_number
 
 OFFICER_ROLE = "security_officer"
 

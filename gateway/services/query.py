@@ -7,26 +7,26 @@ from collections.abc import Mapping, Sequence
 import grpc
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
-from gateway.answers import seal_records
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
-from gateway.consent import check_consent_id
+from gateway.consent.artefacts import check_consent_id
 from gateway.crypto import blind_indexes
-from gateway.disclosure.attachments import TEXT_FIELD, Attachment, attachments_for
-from gateway.disclosure.protect import (
+from gateway.errors import ConsentRefused, PermissionDenied
+from gateway.policy.conditions import ConditionContext
+from gateway.protect.attachments import TEXT_FIELD, Attachment, attachments_for
+from gateway.protect.release import (
     CLEAR,
     MASKED,
     ReleasedRecord,
     audience_of,
     protect_record,
 )
-from gateway.errors import ConsentRefused, PermissionDenied
-from gateway.policy.conditions import ConditionContext
 from gateway.records.lifecycle import in_use
 from gateway.records.model import StoredRecord
-from gateway.records.validate import validate_query
+from gateway.respond.answers import seal_records
 from gateway.services.common import audited_call
+from gateway.validate.requests import validate_query
 
 _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
 

@@ -15,10 +15,10 @@ from gateway.errors import CredgateError, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission, with_earlier_digest
 from gateway.records.model import PutResult, StoredRecord
-from gateway.records.validate import RawRecord, validate_batch
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.intake_rules import check_intake_rules
 from gateway.telemetry import trace_id_of
+from gateway.validate.requests import RawRecord, validate_batch
 
 log = logging.getLogger("credgate.records")
 
@@ -38,7 +38,7 @@ def activate_after_allow(call: CallFrame, results: Sequence[PutResult]) -> None:
 
     The submission is decided and durable at this point, so a store fault here does not
     fail the call (that would log a deny after the allow): the sweeper activates the
-    records from the allow entry (gateway.consent_uses.OutcomeSweeper).
+    records from the allow entry (gateway.consent.uses.OutcomeSweeper).
     """
     with call.step("activate"):
         try:

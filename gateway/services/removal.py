@@ -11,10 +11,10 @@ from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, REMOVED, removable
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
-from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id
 from gateway.services.common import audited_call
 from gateway.services.person import PROVIDER_PURPOSE
 from gateway.services.revise import revise_record
+from gateway.validate.requests import MAX_SOURCE_ID_CHARS
 
 
 class RemovalServicer(rpc.RemovalServiceServicer):
@@ -40,7 +40,7 @@ class RemovalServicer(rpc.RemovalServiceServicer):
                     raise InvalidArgument("name the record by record_id or by "
                                           "source_record_id")
                 if request.record_id:
-                    check_opaque_id(request.record_id, what="record_id")
+                    check_identifier(request.record_id, what="record_id")
                 else:
                     check_identifier(request.source_record_id, what="source_record_id",
                                      max_chars=MAX_SOURCE_ID_CHARS, document=True)

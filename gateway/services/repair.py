@@ -10,6 +10,7 @@ from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import city_today, rfc3339
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, PermissionDenied
+from gateway.pii.identifiers import check_identifier
 from gateway.records.lifecycle import ACTIVE
 from gateway.records.lifecycle_rows import APPROVED, PENDING, REJECTED, RepairRow
 from gateway.records.repair import (
@@ -20,7 +21,6 @@ from gateway.records.repair import (
     seal_text,
 )
 from gateway.records.repair_evidence import cited_evidence, pack_statement, unpack_statement
-from gateway.records.validate import check_free_text, check_opaque_id
 from gateway.services.common import audited_call
 from gateway.services.person import (
     PROVIDER_PURPOSE,
@@ -32,6 +32,7 @@ from gateway.services.person import (
     portal_person,
     status_filter,
 )
+from gateway.validate.requests import check_free_text
 
 
 def repair_message(row: RepairRow, keyring: Keyring | None) -> pb.RepairApplication:
@@ -144,7 +145,7 @@ class RepairServicer(rpc.RepairServiceServicer):
             party = call.identify(context, request)
             call.draft.purpose = PROVIDER_PURPOSE
             with call.step("validate"):
-                repair_id = check_opaque_id(request.repair_id, what="repair_id")
+                repair_id = check_identifier(request.repair_id, what="repair_id")
                 reason = check_free_text(request.reason, what="reason")
             with call.step("decide"):
                 row = gw.store.get_repair(repair_id)

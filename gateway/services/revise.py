@@ -14,12 +14,13 @@ import grpc
 from gateway.api import pb
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.pii.identifiers import check_identifier
 from gateway.records.lifecycle import ACTIVE, REVISION_REASONS
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
-from gateway.records.validate import MAX_SOURCE_ID_CHARS, check_opaque_id
 from gateway.services.common import CallFrame
 from gateway.services.objections import seal_correction
 from gateway.services.person import PROVIDER_PURPOSE
+from gateway.validate.requests import MAX_SOURCE_ID_CHARS
 
 
 def revise_record(call: CallFrame, context: grpc.ServicerContext,
@@ -34,7 +35,7 @@ def revise_record(call: CallFrame, context: grpc.ServicerContext,
         if bool(request.record_id) == bool(request.source_record_id):
             raise InvalidArgument("name the record by record_id or by source_record_id")
         if request.record_id:
-            check_opaque_id(request.record_id, what="record_id")
+            check_identifier(request.record_id, what="record_id")
         elif len(request.source_record_id) > MAX_SOURCE_ID_CHARS:
             raise InvalidArgument("source_record_id is too long")
     with call.step("decide"):

@@ -18,7 +18,7 @@ from gateway.audit.tree import TamperDetected
 from gateway.cli import main
 from gateway.crypto import sign
 from gateway.crypto.signatures import load_signing_key, load_verify_key
-from gateway.request_signing import RequestSignature, request_digest, signed_message
+from gateway.identify.request_signing import RequestSignature, request_digest, signed_message
 from tests.audit.shared_support import make_backend, open_log
 from tests.audit.tamper import make_entry
 from tests.support import KEYS

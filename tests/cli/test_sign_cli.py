@@ -18,11 +18,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.answers import verify_answer_bytes
 from gateway.api import pb
 from gateway.cli import main
 from gateway.clock import FixedClock, rfc3339
 from gateway.crypto.signers import load_verifier
+from gateway.respond.answers import verify_answer_bytes
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.answers import verify_answer_bytes
 from gateway.api import pb
 from gateway.audit.signatures import verify_entry_signatures
 from gateway.clock import FixedClock
-from gateway.consent import parse_artefact
+from gateway.consent.artefacts import parse_artefact
 from gateway.crypto.signatures import load_party_verify_key
 from gateway.crypto.signers import load_verifier
+from gateway.respond.answers import verify_answer_bytes
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS, NOW, REPO

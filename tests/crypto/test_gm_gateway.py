@@ -86,7 +86,7 @@ def test_a_gm_key_set_signs_requests_and_consents_with_sm2_end_to_end(
 
     from gateway.crypto.signatures import load_party_verify_key
     from gateway.crypto.signers import load_signer
-    from gateway.request_signing import verify_audit_text
+    from gateway.identify.request_signing import verify_audit_text
 
     keys = tmp_path / "gm-keys"
     assert main(["keys", "init", str(keys), "--suite", "gm"]) == 0

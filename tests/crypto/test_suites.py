@@ -114,7 +114,7 @@ def test_signers_round_trip_and_refuse_the_other_algorithm(algorithm: str) -> No
 
 def test_a_request_signed_with_an_sm2_key_keeps_an_sm3_digest() -> None:
     from gateway.crypto import _primitives as p
-    from gateway.request_signing import request_digest
+    from gateway.identify.request_signing import request_digest
 
     salt, body = bytes(32), b"request bytes"
     sm2 = generate_signer(SM2)

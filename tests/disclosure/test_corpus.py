@@ -10,10 +10,10 @@ import pytest
 
 from gateway.crypto.keyring import generate_keyring
 from gateway.disclosure.gate import review_batch
-from gateway.disclosure.operators import generalise_address, generalise_age, generalise_date
-from gateway.disclosure.profiles import MaskingProfiles
 from gateway.pii.masks import mask_bank_card, mask_id_number, mask_mobile, mask_person_name
 from gateway.pii.scanner import mask_free_text
+from gateway.protect.operators import generalise_address, generalise_age, generalise_date
+from gateway.protect.profiles import MaskingProfiles
 from gateway.records.uscc import is_uscc
 from tests.support import POLICIES
 

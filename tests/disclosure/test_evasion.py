@@ -19,7 +19,6 @@ import pytest
 
 from gateway.crypto.keyring import generate_keyring
 from gateway.disclosure.gate import GateResult, review_batch
-from gateway.disclosure.profiles import MaskingProfiles
 from gateway.pii.idnumber import make_id_number
 from gateway.pii.normalise import visible_form
 from gateway.pii.scanner import (
@@ -31,6 +30,7 @@ from gateway.pii.scanner import (
     mask_free_text,
     scan,
 )
+from gateway.protect.profiles import MaskingProfiles
 from tests.support import ADULT, POLICIES
 
 PROFILES = MaskingProfiles.load(POLICIES, keyring=generate_keyring())

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.disclosure.gate import review_batch
-from gateway.disclosure.operators import generalise_address
 from gateway.pii.idnumber import make_id_number
 from gateway.pii.scanner import ID_NUMBER, MOBILE, mask_free_text, scan
+from gateway.protect.operators import generalise_address
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ID_NUMBERS = st.builds(

@@ -19,9 +19,9 @@ from gateway.disclosure.export import (
     verify_manifest,
 )
 from gateway.disclosure.feed import publish_batch
-from gateway.disclosure.profiles import MaskingProfiles, UnpublishableField
 from gateway.errors import BadSignature
 from gateway.pii.idnumber import parse_id_number
+from gateway.protect.profiles import MaskingProfiles, UnpublishableField
 from gateway.records.intake import seal_submission
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
 from tests.support import ADULT, KEYS, NOW, OTHER_ADULT, POLICIES

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from gateway.crypto.blind_index import pseudonym
 from gateway.crypto.keyring import generate_keyring
-from gateway.disclosure.masking import MASKERS, mask_value
-from gateway.disclosure.operators import FIELD_TYPES, GENERALISERS, SENSITIVE_TYPES, TYPE_MASKS
-from gateway.disclosure.profiles import AUDIENCES, MaskContext, MaskingProfiles
 from gateway.pii.idnumber import make_id_number
 from gateway.pii.masks import mask_keep
 from gateway.pii.scanner import mask_free_text, scan
+from gateway.protect.masking import MASKERS, mask_value
+from gateway.protect.operators import FIELD_TYPES, GENERALISERS, SENSITIVE_TYPES, TYPE_MASKS
+from gateway.protect.profiles import AUDIENCES, MaskContext, MaskingProfiles
 from tests.support import POLICIES
 
 KEYRING = generate_keyring()

@@ -21,10 +21,10 @@ from gateway.catalogue.registry import load_catalogue
 from gateway.cli.common import CliError
 from gateway.cli.submit_input import Row, check_row, detect_encoding, read_rows
 from gateway.client import record_message
-from gateway.consent import new_terms, parse_artefact
+from gateway.consent.artefacts import new_terms, parse_artefact
 from gateway.errors import CredgateError
-from gateway.records.validate import RawRecord, validate_batch
-from gateway.wire import MalformedRequest, decode_request
+from gateway.validate.requests import RawRecord, validate_batch
+from gateway.validate.wire import MalformedRequest, decode_request
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, NOW, POLICIES
 from tests.wire_bodies import malformed_bodies

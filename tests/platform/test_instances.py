@@ -17,8 +17,8 @@ import pytest
 
 from gateway.api import pb, rpc
 from gateway.crypto import load_signing_key
+from gateway.identify.request_signing import sign_request
 from gateway.policy.rollout import FOLLOW_EVERY, read_bundle
-from gateway.request_signing import sign_request
 from tests.platform.instances import GatewayProcess, platform
 from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, KEYS, NOW, POLICIES

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.audit.entry import AuditEntry
 from gateway.clock import FixedClock
-from gateway.consent_uses import GRACE, SweepResult
+from gateway.consent.uses import GRACE, SweepResult
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT

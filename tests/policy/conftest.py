@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.catalogue.registry import Catalogue, load_catalogue
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.catalogue.registry import Catalogue
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 
 NO_CONSENT = ConditionContext()
 CONSENT = ConditionContext(consent_presented=True, subject_age=35)

@@ -11,7 +11,7 @@ import pytest
 
 import gateway.cli
 from gateway.cli import policy as policy_cli
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 from tests.support import POLICIES
 
 Capture = pytest.CaptureFixture[str]

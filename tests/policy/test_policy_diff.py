@@ -12,8 +12,8 @@ from gateway.catalogue.registry import load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
+from gateway.policy.decide import PolicyEngine
 from gateway.policy.diff import CATEGORY_ACTIONS, AccessChange, policy_diff
-from gateway.policy.engine import PolicyEngine
 from tests.support import POLICIES
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gateway.catalogue.registry import Catalogue
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 
 Request = tuple[str, str, str, str, ConditionContext]
 CONDITIONS = ["", "", "", "consent", "subject_adult"]

@@ -13,7 +13,7 @@ import pytest
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import Decision, PolicyEngine
+from gateway.policy.decide import Decision, PolicyEngine
 
 Load = Callable[[str], PolicyEngine]
 NO_CONSENT = ConditionContext()

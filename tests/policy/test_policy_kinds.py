@@ -14,7 +14,7 @@ import pytest
 from gateway.catalogue.registry import FIELD_KINDS, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 from gateway.policy.validate import validate_policy
 from tests.support import POLICIES
 

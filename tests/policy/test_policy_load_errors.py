@@ -12,7 +12,7 @@ import pytest
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
-from gateway.policy.engine import PolicyEngine
+from gateway.policy.decide import PolicyEngine
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 WritePolicy = Callable[..., Path]

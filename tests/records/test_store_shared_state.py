@@ -11,10 +11,15 @@ from nacl.signing import SigningKey
 
 from gateway.audit.log import SqliteAuditLog
 from gateway.clock import FixedClock
-from gateway.consent_uses import OutcomeSweeper, SweepResult
+from gateway.consent.uses import OutcomeSweeper, SweepResult
 from gateway.errors import ConsentRefused, Unauthenticated
+from gateway.identify.request_signing import (
+    HEADER_SALT,
+    RequestVerifier,
+    request_digest,
+    sign_request,
+)
 from gateway.records.store import RecordStore
-from gateway.request_signing import HEADER_SALT, RequestVerifier, request_digest, sign_request
 from tests.audit.tamper import make_entry
 from tests.records import test_store_contract as contract
 from tests.records.test_store_contract import reopen

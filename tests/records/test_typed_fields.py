@@ -18,7 +18,7 @@ from gateway.catalogue.registry import Catalogue
 from gateway.errors import InvalidArgument
 from gateway.pii.idnumber import make_id_number
 from gateway.records.uscc import make_uscc
-from gateway.records.validate import RawRecord, validate_batch
+from gateway.validate.requests import RawRecord, validate_batch
 from tests.support import ADULT
 
 TODAY = date(2026, 11, 28)

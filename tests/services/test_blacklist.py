@@ -8,11 +8,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.blacklist import Blacklist
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import FixedClock
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import PermissionDenied
+from gateway.records.blacklist import Blacklist
 from gateway.records.sqlite_store import SqliteStore
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.lifecycle_support import audit_entries, refused

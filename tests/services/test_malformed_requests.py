@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gateway.api import pb
 from gateway.clock import FixedClock
-from gateway.consent import new_terms
+from gateway.consent.artefacts import new_terms
 from gateway.crypto import load_signing_key, sign
 from gateway.policy.rollout import read_bundle
 from tests.live_gateway import LiveGateway, start_live, stop_live

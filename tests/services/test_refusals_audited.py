@@ -13,7 +13,7 @@ from opentelemetry.trace import INVALID_SPAN, set_span_in_context
 
 from gateway.api import pb, rpc
 from gateway.crypto import load_signing_key, sign
-from gateway.request_signing import (
+from gateway.identify.request_signing import (
     HEADER_SALT,
     HEADER_SCHEME,
     HEADER_SIGNATURE,

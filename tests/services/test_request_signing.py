@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from gateway.answers import split_signed, verify_answer_bytes
 from gateway.api import pb
 from gateway.app import recent_request_digests
 from gateway.audit.log import SqliteAuditLog
@@ -26,7 +25,7 @@ from gateway.clock import FixedClock
 from gateway.crypto import load_signing_key, load_verify_key, sign
 from gateway.crypto.signers import load_verifier
 from gateway.errors import BadSignature, Unauthenticated
-from gateway.request_signing import (
+from gateway.identify.request_signing import (
     HEADER_SALT,
     HEADER_SCHEME,
     HEADER_SIGNATURE,
@@ -38,6 +37,7 @@ from gateway.request_signing import (
     signed_message_v1,
     verify_audit_text,
 )
+from gateway.respond.answers import split_signed, verify_answer_bytes
 from tests.audit.tamper import make_entry
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.records_data import debtor_record

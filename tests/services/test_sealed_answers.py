@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.answers import open_records, verify_answer
 from gateway.cli import main
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.crypto.sealing import generate_box_key, load_box_key
 from gateway.crypto.signers import load_verifier
 from gateway.errors import ConfigurationError, DecryptionError
+from gateway.respond.answers import open_records, verify_answer
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import NAME, debtor_record, identity_record
 from tests.support import ADULT, KEYS

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.answers import load_answer, save_answer, verify_answer
 from gateway.api import pb
 from gateway.cli import main
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.crypto.signers import ED25519, generate_signer, load_verifier, verifier_file_text
 from gateway.errors import BadSignature
+from gateway.respond.answers import load_answer, save_answer, verify_answer
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, KEYS

@@ -18,12 +18,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from gateway.answers import sign_answer, split_signed, statement  # noqa: E402
 from gateway.api import pb  # noqa: E402
 from gateway.clock import rfc3339  # noqa: E402
-from gateway.consent import new_terms, sign_terms  # noqa: E402
+from gateway.consent.artefacts import new_terms, sign_terms  # noqa: E402
 from gateway.crypto.signers import load_signer  # noqa: E402
-from gateway.request_signing import (  # noqa: E402
+from gateway.identify.request_signing import (  # noqa: E402
     HEADER_SALT,
     HEADER_SCHEME,
     SCHEME,
@@ -31,6 +30,7 @@ from gateway.request_signing import (  # noqa: E402
     sign_request_bytes,
     signed_message,
 )
+from gateway.respond.answers import sign_answer, split_signed, statement  # noqa: E402
 
 # RFC 8032 §7.1: TEST 1 (the party), TEST 2 (the gateway's answer key), TEST 3 (the
 # citizen portal, issuer of consent artefacts). Published test keys: never use them.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.crypto.keyring import Keyring
-from gateway.disclosure.protect import field_value
+from gateway.protect.release import field_value
 from gateway.records.lifecycle import in_use
 from gateway.records.store import RecordStore
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from gateway.crypto.blind_index import pseudonymiser
 from gateway.crypto.keyring import Keyring
-from gateway.disclosure import operators as ops
 from gateway.errors import ConfigurationError, FailedPrecondition
 from gateway.pii.normalise import normaliser
 from gateway.pii.scanner import mask_free_text
+from gateway.protect import operators as ops
 
 MASKING_FILE = "masking.toml"
 FORMAT_VERSION = 1

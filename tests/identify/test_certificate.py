@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import Unauthenticated
-from gateway.identity import identify
+from gateway.identify.certificate import identify
 from tests.certs import auth_context, client_cert, cns
 from tests.support import KEYS
 

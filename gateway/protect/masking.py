@@ -1,9 +1,9 @@
 """Type-aware masking for the `masked` release level (GB/T 35273-2020, GB/T 37964-2019).
 
 The facade the query path uses: ``mask_value(field_type, value)`` applies the default
-mask of a field type. The operators live in ``gateway.disclosure.operators``, the
+mask of a field type. The operators live in ``gateway.protect.operators``, the
 free-text scanner in ``gateway.pii.scanner`` and the per-audience profiles of
-``policies/masking.toml`` in ``gateway.disclosure.profiles``. Every mask keeps far less
+``policies/masking.toml`` in ``gateway.protect.profiles``. Every mask keeps far less
 than the original and never returns it unchanged for a sensitive type.
 """
 
@@ -11,15 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway.disclosure.operators import (
-    REDACTED,
-    TYPE_MASKS,
-    generalise_address,
-    generalise_age,
-    generalise_date,
-    keep,
-    redact,
-)
 from gateway.pii.masks import (
     MASK,
     mask_bank_card,
@@ -30,6 +21,15 @@ from gateway.pii.masks import (
 )
 from gateway.pii.normalise import COMPOUND_SURNAMES
 from gateway.pii.scanner import mask_free_text
+from gateway.protect.operators import (
+    REDACTED,
+    TYPE_MASKS,
+    generalise_address,
+    generalise_age,
+    generalise_date,
+    keep,
+    redact,
+)
 
 __all__ = [
     "COMPOUND_SURNAMES",

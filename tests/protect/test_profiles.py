@@ -10,14 +10,14 @@ import pytest
 
 from gateway.catalogue.registry import Catalogue
 from gateway.crypto.keyring import generate_keyring
-from gateway.disclosure.operators import FIELD_TYPES
-from gateway.disclosure.profiles import (
+from gateway.errors import ConfigurationError
+from gateway.protect.operators import FIELD_TYPES
+from gateway.protect.profiles import (
     AUDIENCES,
     MaskContext,
     MaskingProfiles,
     UnpublishableField,
 )
-from gateway.errors import ConfigurationError
 from tests.support import POLICIES
 
 KEYRING = generate_keyring()

@@ -269,8 +269,3 @@ def check_free_text(value: str, *, what: str, max_chars: int = 2000,
         raise InvalidArgument(f"{what} holds control characters")
     return text
 
-
-def check_opaque_id(value: str, *, what: str) -> str:
-    """A gateway-assigned id (record, objection, repair) as a caller sends it back;
-    raises MalformedIdentifier (the grammar of identifiers.py)."""
-    return check_identifier(value, what=what)

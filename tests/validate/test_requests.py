@@ -8,7 +8,7 @@ import pytest
 
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.records.validate import RawRecord, validate_batch, validate_query
+from gateway.validate.requests import RawRecord, validate_batch, validate_query
 from tests.support import ADULT, TEENAGER
 
 TODAY = date(2026, 11, 28)

@@ -84,7 +84,7 @@ class WireContext:
         self._context = context
         #: The request body exactly as the caller sent it.
         self.raw_request = raw_request
-        #: A signed answer and the bytes its signature covers (gateway/answers.py).
+        #: A signed answer and the bytes its signature covers (gateway/respond/answers.py).
         self.signed_answer: tuple[Message, bytes] | None = None
 
     def send_signed(self, answer: Message, wire: bytes) -> None:

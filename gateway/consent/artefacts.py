@@ -191,7 +191,7 @@ class ConsentRegistry:
         self._catalogue = catalogue
         self._issuer_keys = dict(issuer_keys)
         self._clock = clock
-        #: This gateway's name in the shared store (gateway.consent_uses.instance_id).
+        #: This gateway's name in the shared store (gateway.consent.uses.instance_id).
         self._instance = instance
 
     def use_catalogue(self, catalogue: Catalogue) -> None:

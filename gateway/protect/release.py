@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from gateway.catalogue.registry import Category, Party
 from gateway.crypto import decrypt_field
 from gateway.crypto.keyring import Keyring
-from gateway.disclosure.profiles import MaskContext, MaskingProfiles
+from gateway.protect.profiles import MaskContext, MaskingProfiles
 from gateway.records.model import StoredRecord
 
 CLEAR = "clear"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.consent import new_terms, parse_artefact, sign_terms
+from gateway.consent.artefacts import new_terms, parse_artefact, sign_terms
 from gateway.crypto import load_signing_key, load_verify_key, verify
 from gateway.errors import BadSignature, InvalidArgument
 from tests.support import ADULT, KEYS, NOW

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from gateway.catalogue.registry import FIELD_TYPES as CATALOGUE_TYPES
-from gateway.disclosure import masking
-from gateway.disclosure.operators import (
+from gateway.pii.masks import mask_keep
+from gateway.pii.normalise import normalise_mobile, normalise_name
+from gateway.protect import masking
+from gateway.protect.operators import (
     FIELD_TYPES,
     REDACTED,
     administrative_prefix,
     generalise_age,
     mask_keeping,
 )
-from gateway.pii.masks import mask_keep
-from gateway.pii.normalise import normalise_mobile, normalise_name
 
 
 def test_the_facade_keeps_its_names() -> None:

@@ -1,0 +1,1 @@
+"""The consent step: signed consent artefacts (`artefacts`) and their counted uses (`uses`)."""
