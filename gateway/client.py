@@ -75,6 +75,7 @@ def record_message(record: Mapping[str, Any]) -> pb.Record:
         source_record_id=str(record["source_record_id"]),
         domain=str(record.get("domain", "")),
         occupation=str(record.get("occupation", "")),
+        county=str(record.get("county", "")),
     )
 
 

@@ -4,14 +4,16 @@ Per providing department: how many records it submitted, how late (days from the
 date to the submission: median and maximum), how many objections to its records are
 open and how many of those are overdue. Per querying party and purpose: how many
 queries and checks it made and how many were refused. Everything is counted from blind
-indexes and audit entries; no ID number is needed or read.
+indexes and audit entries; no ID number is needed or read. Per county (县区): the
+records that belong to it (submitted, in use, under objection) and the queries and
+checks of its parties.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,6 +21,8 @@ from gateway.audit.entry import AuditEntry
 from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
 from gateway.catalogue.registry import Catalogue
 from gateway.records.complaints import ReadEntry, complaint_statuses
+from gateway.records.display import is_displayable
+from gateway.records.lifecycle import ACTIVE
 from gateway.records.lifecycle_rows import OPEN
 from gateway.records.objections import is_overdue
 from gateway.records.store import RecordStore
@@ -66,6 +70,21 @@ class QuerierFigures:
     complaints_overdue: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CountyFigures:
+    """One county's records and its parties' queries."""
+
+    county: str
+    name_zh: str
+    #: Original submissions (corrections not counted again) of records of the county.
+    submitted: int
+    in_use: int
+    open_objections: int
+    #: Queries and checks made by the county's parties, and how many were refused.
+    queries: int
+    refused: int
+
+
 @dataclass(frozen=True)
 class SupervisionReport:
     """The figures as of one day."""
@@ -73,6 +92,31 @@ class SupervisionReport:
     as_of: date
     providers: tuple[ProviderFigures, ...]
     queriers: tuple[QuerierFigures, ...]
+    counties: tuple[CountyFigures, ...] = ()
+
+
+def county_figures(store: RecordStore, catalogue: Catalogue,
+                   queriers: Iterable[QuerierFigures], today: date
+                   ) -> tuple[CountyFigures, ...]:
+    """Every county of the catalogue, with its records and its parties' queries."""
+    submitted: Counter[str] = Counter()
+    used: Counter[str] = Counter()
+    disputed: Counter[str] = Counter()
+    for row in store.county_records():
+        submitted[row.county] += not row.replaces
+        used[row.county] += row.state == ACTIVE and is_displayable(row.display_end, today)
+        disputed[row.county] += row.disputed
+    queries: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    for q in queriers:
+        party = catalogue.parties.get(q.party)
+        if party is not None and party.county:
+            queries[party.county] += q.queries
+            refused[party.county] += q.refused
+    return tuple(CountyFigures(county=c.code, name_zh=c.name_zh, submitted=submitted[c.code],
+                               in_use=used[c.code], open_objections=disputed[c.code],
+                               queries=queries[c.code], refused=refused[c.code])
+                 for c in catalogue.counties.values())
 
 
 def _entries(audit: AuditSearch, action: str) -> Iterator[AuditEntry]:
@@ -173,4 +217,6 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
             complaints_answered=answered[party] if counted else 0,
             complaints_overdue=late[party] if counted else 0))
     querier_rows = tuple(rows)
-    return SupervisionReport(as_of=today, providers=provider_rows, queriers=querier_rows)
+    counties = county_figures(store, catalogue, querier_rows, today) if catalogue else ()
+    return SupervisionReport(as_of=today, providers=provider_rows, queriers=querier_rows,
+                             counties=counties)

@@ -31,7 +31,7 @@ _CATEGORY: Schema = {
     "display": {ANY: None}, "display_from": None,
     "repair": {"after_months": {ANY: None}, "approver": None},
     "publish_with_agreement": None, "publish_within_days": None,
-    "cites": {ANY: None}, "remits": {ANY: {ANY: None}},
+    "cites": {ANY: None}, "remits": {ANY: {ANY: None}}, "provenance": None,
     "fields": {ANY: _FIELD},
 }
 
@@ -42,6 +42,7 @@ CATALOGUE_KEYS: Schema = {
     "groups": {ANY: {"name": None, "name_zh": None, "parents": None}},
     "domains": {ANY: _NAMED},
     "occupations": {ANY: _NAMED},
+    "counties": {ANY: {"name": None, "name_zh": None, "division": None}},
     "behaviours": {ANY: {"name": None, "name_zh": None, "key_supervision": None}},
     "field_values": {ANY: None},
     "green_channel": {"clean_years": None, "positive_unless": None, "purpose": None},
@@ -54,7 +55,8 @@ CATALOGUE_KEYS: Schema = {
     "categories": {ANY: _CATEGORY},
 }
 PARTIES_KEYS: Schema = {"parties": {ANY: {"name": None, "name_zh": None, "kind": None,
-                                          "roles": None, "consent_issuer": None}}}
+                                          "roles": None, "consent_issuer": None,
+                                          "county": None, "counterpart": None}}}
 PURPOSES_KEYS: Schema = {"purposes": {ANY: {"name": None, "name_zh": None, "legal_basis": None,
                                             "consent_required": None, "query": None,
                                             "disclosure_delay_days": None}}}

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.catalogue.counties import (
+    County,
+    check_county_parties,
+    county_role_edges,
+    parse_counties,
+    with_county_providers,
+)
 from gateway.catalogue.incentives import Incentive, check_incentives
 from gateway.catalogue.policy_keys import (
     CATALOGUE_KEYS,
@@ -56,6 +63,13 @@ _TYPE_KINDS = {"person_name": "person_name", "address": "address", "mobile": "mo
 # Types that never hold personal data: their kind is "none".
 _IMPERSONAL_TYPES = frozenset({"date", "money", "enum", "org_name", "uscc"})
 POLARITIES = frozenset({"negative", "positive", "neutral"})
+PUBLIC = "public"
+MARKET = "market"
+PROVENANCES = frozenset({PUBLIC, MARKET})
+#: The party kind that collects market information (licensed credit agencies).
+MARKET_COLLECTOR_KIND = "credit_agency"
+#: The party kind of market bodies: they may run yes/no checks and never read records.
+MARKET_BODY_KIND = "market"
 UNTIL_REMOVED = "until_removed"
 
 
@@ -105,6 +119,9 @@ class Category:
     #: field -> provider -> the values that provider may give it (its remit within the
     #: category, e.g. which honour lists an association may recommend for).
     remits: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    #: Where the information comes from: "public" (公共信用信息, public authorities) or
+    #: "market" (市场信用信息, collected by licensed credit agencies).
+    provenance: str = "public"
 
     def publishes(self, severity: str) -> bool:
         """Whether a record of this severity may appear in the public disclosure feed."""
@@ -139,6 +156,10 @@ class Party:
     kind: str
     roles: tuple[str, ...]
     consent_issuer: bool = False
+    #: A county party's county (catalogue [counties]); "" for a city party.
+    county: str = ""
+    #: The city party whose rules and remit a county party holds within its county.
+    counterpart: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +186,8 @@ class Catalogue:
     roles: frozenset[str] = field(default_factory=frozenset)
     #: Objection deadline, green channel, joint punishment measures, domains, occupations.
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
+    #: The city's counties (县区) records may belong to.
+    counties: Mapping[str, County] = field(default_factory=dict)
 
     @property
     def domains(self) -> Mapping[str, Term]:
@@ -207,7 +230,8 @@ class Catalogue:
 
     def role_edges(self) -> list[tuple[str, str]]:
         """The `g` edges (party, role) from the party registry."""
-        return [(p.id, role) for p in self.parties.values() for role in p.roles]
+        return ([(p.id, role) for p in self.parties.values() for role in p.roles]
+                + county_role_edges(self.parties.values()))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -328,7 +352,27 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         publish_within_days=int(raw.get("publish_within_days", 0)),
         cites={str(k): tuple(v) for k, v in dict(raw.get("cites", {})).items()},
         remits=_parse_remits(raw.get("remits", {}), where),
+        provenance=_parse_provenance(raw.get("provenance", PUBLIC), where),
     )
+
+
+def _parse_provenance(value: Any, where: str) -> str:
+    if value not in PROVENANCES:
+        raise ConfigurationError(f"{where}: provenance must be one of {sorted(PROVENANCES)}")
+    return str(value)
+
+
+def _check_provenance(categories: Mapping[str, Category], parties: Mapping[str, Party]) -> None:
+    """Market information comes only from credit agencies, and they provide nothing else:
+    the mark a query shows is the category's, so it cannot be wrong for one record."""
+    for cat in categories.values():
+        for provider in cat.providers:
+            collector = parties[provider].kind == MARKET_COLLECTOR_KIND
+            if collector != (cat.provenance == MARKET):
+                raise ConfigurationError(
+                    f"category {cat.code}: provider '{provider}' of kind "
+                    f"'{parties[provider].kind}' cannot provide {cat.provenance} information "
+                    f"(market information comes from {MARKET_COLLECTOR_KIND} parties only)")
 
 
 def _parse_remits(raw: Mapping[str, Any], where: str
@@ -374,6 +418,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
             kind=_require(p, "kind", f"parties.toml [{pid}]"),
             roles=tuple(p.get("roles", ())),
             consent_issuer=bool(p.get("consent_issuer", False)),
+            county=str(p.get("county", "")),
+            counterpart=str(p.get("counterpart", "")),
         )
         for pid, p in parties_raw.items()
     }
@@ -433,6 +479,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
                 raise ConfigurationError(f"group {group.code}: unknown parent '{parent}'")
     # Kinds are policy objects too (a rule on "address" covers every address field).
     clash = set(categories) & (set(groups) | set(parties) | FIELD_KINDS)
+    clash |= set(cat_raw.get("counties", {})) & (set(categories) | set(groups) | FIELD_KINDS
+                                                | {r for p in parties.values() for r in p.roles})
     clash |= set(groups) & FIELD_KINDS
     if clash:
         raise ConfigurationError(f"codes used twice: {sorted(clash)}")
@@ -445,6 +493,10 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
                                  f"{dotted}")
     lifecycle = parse_lifecycle(cat_raw)
     categories = _with_shared_values(categories, lifecycle.field_values)
+    counties = parse_counties(cat_raw.get("counties"))
+    check_county_parties(parties, counties)
+    _check_provenance(categories, parties)
+    categories = with_county_providers(categories, parties)
     check_lifecycle(lifecycle, categories=categories, parties=parties, purposes=purposes,
                     severities=severities)
     check_incentives(lifecycle.incentives, categories=categories, parties=parties,
@@ -458,6 +510,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         severities=severities,
         max_batch=int(cat_raw.get("max_batch", 500)),
         max_field_chars=int(cat_raw.get("max_field_chars", 4000)),
-        roles=frozenset(r for p in parties.values() for r in p.roles),
+        # A county code is a role every party of the county holds (county-scoped rules).
+        roles=frozenset(r for p in parties.values() for r in p.roles) | set(counties),
         lifecycle=lifecycle,
+        counties=counties,
     )

@@ -26,6 +26,7 @@ from gateway.supervision import SupervisionReport, supervision_figures
 
 PROVIDERS_CSV = "supervision-providers.csv"
 QUERIERS_CSV = "supervision-queriers.csv"
+COUNTIES_CSV = "supervision-counties.csv"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +40,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "providing department submitted, how late (days from the event date to "
                     "the submission), how many objections it has open and overdue, and how "
                     "many queries and checks each party made per purpose and how many were "
-                    "refused. Prints a table and writes two CSV files.")
+                    "refused, and per county (县区) its records and its parties' queries. "
+                    "Prints tables and writes three CSV files.")
     sup.add_argument("--config", type=Path, help="gateway config file (TOML, [gateway])")
     sup.add_argument("--data-dir", type=Path, help="the gateway's data directory")
     sup.add_argument("--database", help="'sqlite' or the postgresql:// store the gateway uses")
@@ -127,12 +129,21 @@ PROVIDER_HEADERS = ["provider", "name_zh", "records_submitted", "median_lag_days
                     "repairs_refused", "published_late"]
 QUERIER_HEADERS = ["party", "name_zh", "purpose", "queries", "refused", "complaints",
                    "complaints_answered", "complaints_overdue"]
+COUNTY_HEADERS = ["county", "name_zh", "records_submitted", "records_in_use",
+                  "objections_open", "queries", "refused"]
+
+
+def county_rows(report: SupervisionReport) -> list[list[str]]:
+    """The per-county rows, as printed and written."""
+    return [[c.county, c.name_zh, str(c.submitted), str(c.in_use), str(c.open_objections),
+             str(c.queries), str(c.refused)] for c in report.counties]
 
 
 def write_csv(report: SupervisionReport, out: Path) -> None:
-    """Write the two CSV files (UTF-8 with a BOM, so spreadsheet programs read the Chinese)."""
+    """Write the CSV files (UTF-8 with a BOM, so spreadsheet programs read the Chinese)."""
     for name, headers, rows in ((PROVIDERS_CSV, PROVIDER_HEADERS, provider_rows(report)),
-                                (QUERIERS_CSV, QUERIER_HEADERS, querier_rows(report))):
+                                (QUERIERS_CSV, QUERIER_HEADERS, querier_rows(report)),
+                                (COUNTIES_CSV, COUNTY_HEADERS, county_rows(report))):
         with (out / name).open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(headers)
@@ -146,7 +157,9 @@ def print_report(report: SupervisionReport, out: Path) -> None:
     print_table(PROVIDER_HEADERS, provider_rows(report))
     print("\nquerying parties (queries and minimal-disclosure checks)\n")
     print_table(QUERIER_HEADERS, querier_rows(report))
-    print(f"\nwritten: {out / PROVIDERS_CSV}, {out / QUERIERS_CSV}")
+    print("\ncounties (县区: records of the county, queries of its parties)\n")
+    print_table(COUNTY_HEADERS, county_rows(report))
+    print(f"\nwritten: {out / PROVIDERS_CSV}, {out / QUERIERS_CSV}, {out / COUNTIES_CSV}")
 
 
 def as_json(report: SupervisionReport) -> dict[str, object]:
@@ -155,4 +168,6 @@ def as_json(report: SupervisionReport) -> dict[str, object]:
             "providers": [dict(zip(PROVIDER_HEADERS, r, strict=True))
                           for r in provider_rows(report)],
             "queriers": [dict(zip(QUERIER_HEADERS, r, strict=True))
-                         for r in querier_rows(report)]}
+                         for r in querier_rows(report)],
+            "counties": [dict(zip(COUNTY_HEADERS, r, strict=True))
+                         for r in county_rows(report)]}

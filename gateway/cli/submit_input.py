@@ -24,7 +24,7 @@ from gateway.errors import CredgateError
 from gateway.validate.requests import RawRecord, holds_personal_number, validate_record
 
 REQUIRED = ("subject_id", "category", "severity", "event_date", "source_record_id")
-OPTIONAL = ("domain", "occupation")
+OPTIONAL = ("domain", "occupation", "county")
 RECORD_KEYS = (*REQUIRED, *OPTIONAL, "fields")
 SUFFIXES = (".json", ".csv")
 _CHUNK = 1 << 20
@@ -233,7 +233,8 @@ def _catalogue_problems(row: Row, catalogue: Catalogue, party: Party,
                         today: date) -> list[Problem]:
     rec = row.record
     for key, known in (("category", catalogue.categories), ("severity", catalogue.severities),
-                       ("domain", catalogue.domains), ("occupation", catalogue.occupations)):
+                       ("domain", catalogue.domains), ("occupation", catalogue.occupations),
+                       ("county", catalogue.counties)):
         value = rec.get(key) or ""
         if value and value not in known:
             return [Problem(row.line, row.place(key),
@@ -241,7 +242,8 @@ def _catalogue_problems(row: Row, catalogue: Catalogue, party: Party,
     raw = RawRecord(subject_id=rec["subject_id"], category=rec["category"],
                     severity=rec["severity"], event_date=rec["event_date"],
                     fields=rec.get("fields", {}), source_record_id=rec["source_record_id"],
-                    domain=rec.get("domain", ""), occupation=rec.get("occupation", ""))
+                    domain=rec.get("domain", ""), occupation=rec.get("occupation", ""),
+                    county=rec.get("county", ""))
     try:
         validate_record(raw, index=0, provider=party, catalogue=catalogue, today=today)
     except CredgateError as exc:

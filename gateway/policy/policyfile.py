@@ -20,7 +20,7 @@ from typing import Any
 import casbin  # type: ignore[import-untyped]
 from casbin.persist.adapter import Adapter, load_policy_line  # type: ignore[import-untyped]
 
-from gateway.catalogue.registry import NO_KIND, Catalogue
+from gateway.catalogue.registry import MARKET_BODY_KIND, NO_KIND, Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 
@@ -95,6 +95,7 @@ def load_policy(policies_dir: Path, catalogue: Catalogue) -> LoadedPolicy:
     roles = closure(adjacency([*listed, *from_catalogue]), what="role chain")
     closure(adjacency(object_edges), what="category hierarchy")
     _check_remit(rules, roles, catalogue)
+    _check_market_bodies(rules, roles, catalogue)
     enforcer = _build_enforcer(model_text, policy_text, from_catalogue, object_edges)
     _cross_check(enforcer, rules, listed)
     return LoadedPolicy(
@@ -271,6 +272,20 @@ def _check_remit(rules: list[Rule], roles: Mapping[str, tuple[str, ...]],
             if rule.sub in roles.get(party, (party,)) and party not in category.providers:
                 raise ConfigurationError(f"{where}: lets '{party}' submit '{rule.obj}', but "
                                          "catalogue.toml does not list it as a provider")
+
+
+def _check_market_bodies(rules: list[Rule], roles: Mapping[str, tuple[str, ...]],
+                         catalogue: Catalogue) -> None:
+    """Market bodies (airlines, rail, lenders) run yes/no checks and never read records:
+    a rule that would let one read, publish or submit is refused, whatever role it names."""
+    for rule in rules:
+        if rule.act == "check" or rule.eft != "allow":
+            continue
+        for party in catalogue.parties.values():
+            if party.kind == MARKET_BODY_KIND and rule.sub in roles.get(party.id, (party.id,)):
+                raise ConfigurationError(
+                    f"{POLICY_FILE}:{rule.line}: lets market body '{party.id}' {rule.act} "
+                    f"'{rule.obj}'; market bodies may only check")
 
 
 class _TextAdapter(Adapter):  # casbin ships no type hints

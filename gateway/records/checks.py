@@ -4,7 +4,9 @@
 `measure_applies` whether a joint punishment measure (联合惩戒) restricts the person,
 `incentive_eligible` whether an incentive measure (守信激励) rewards them.
 Both count only records in use (the live version, within its display period, not
-repaired, withdrawn or removed), exactly as a query would show them.
+repaired, withdrawn or removed), exactly as a query would show them. The green channel
+and incentives are public decisions: they read public credit information only, never
+the market information credit agencies collect (a measure may name such a category).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from gateway.catalogue.incentives import Incentive
-from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.registry import PUBLIC, Catalogue
 from gateway.catalogue.rules import GreenChannelRule, Measure
 from gateway.records.display import add_months
 from gateway.records.lifecycle import conduct_date, in_use
@@ -25,9 +27,10 @@ BEHAVIOUR_FIELD = "behaviour"
 
 
 def green_channel_categories(catalogue: Catalogue) -> tuple[str, ...]:
-    """The categories the green channel rule reads: every negative and positive one."""
+    """The categories the green channel rule reads: every negative and positive one of
+    public credit information."""
     return tuple(c.code for c in catalogue.categories.values()
-                 if c.polarity in (NEGATIVE, POSITIVE))
+                 if c.polarity in (NEGATIVE, POSITIVE) and c.provenance == PUBLIC)
 
 
 def green_channel_eligible(rule: GreenChannelRule, catalogue: Catalogue,
@@ -68,8 +71,10 @@ def _behaviour(record: StoredRecord) -> str:
 
 def incentive_categories(incentive: Incentive, catalogue: Catalogue
                          ) -> tuple[str, ...]:
-    """The categories the check reads: the qualifying ones and every negative one."""
-    negative = [c.code for c in catalogue.categories.values() if c.polarity == NEGATIVE]
+    """The categories the check reads: the qualifying ones and every negative one of
+    public credit information."""
+    negative = [c.code for c in catalogue.categories.values()
+                if c.polarity == NEGATIVE and c.provenance == PUBLIC]
     return tuple(dict.fromkeys([*incentive.categories, *negative]))
 
 

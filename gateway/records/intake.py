@@ -53,6 +53,8 @@ def _submission_bytes(provider: str, sub: RecordSubmission) -> bytes:
         doc["domain"] = sub.domain
     if sub.occupation:
         doc["occupation"] = sub.occupation
+    if sub.county:
+        doc["county"] = sub.county
     canonical = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return canonical.encode("utf-8")
 
@@ -93,5 +95,6 @@ def seal_submission(
         fields=fields,
         domain=sub.domain,
         occupation=sub.occupation,
+        county=sub.county,
         replaces=replaces,
     )

@@ -232,12 +232,24 @@ _POLICY_VERSIONS = (
     "ON CONFLICT (one) DO NOTHING",
 )
 
+# A record belongs to a county or ("") to the whole city; supervision counts by county.
+_RECORD_COUNTY = ("CREATE INDEX IF NOT EXISTS records_by_county ON records (county)",)
+
+
+def _add_county_column(sql: MigrationSql, types: dict[str, str]) -> None:
+    """Add records.county unless there (a file whose schema_version was lost has it)."""
+    if "county" not in sql.column_names("records"):
+        sql.run("ALTER TABLE records ADD COLUMN county TEXT NOT NULL DEFAULT ''")
+    for text in _RECORD_COUNTY:
+        sql.run(text.format(**types))
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
     Migration(2, "shared replay memory", _REPLAY_MEMORY),
     Migration(3, "consent uses by request", _CONSENT_USES),
     Migration(4, "policy versions", _POLICY_VERSIONS),
+    Migration(5, "the county (县区) of each record", (), upgrade=_add_county_column),
 )
 
 #: The schema version this gateway writes.

@@ -24,6 +24,8 @@ class RecordSubmission:
     #: Key domain and occupational group codes of the catalogue ("" when not given).
     domain: str = ""
     occupation: str = ""
+    #: The county (县区) the record belongs to (catalogue [counties]); "" city-wide.
+    county: str = ""
 
     def __repr__(self) -> str:  # fields may hold personal data
         return f"RecordSubmission(index={self.index}, category={self.category!r}, <redacted>)"
@@ -68,6 +70,8 @@ class StoredRecord:
     replaces: str = ""
     #: An objection to the record is open (read from the objections, never stored here).
     disputed: bool = False
+    #: The county (县区) the record belongs to; "" for a city-wide record.
+    county: str = ""
 
     def __repr__(self) -> str:
         return f"StoredRecord(record_id={self.record_id!r}, category={self.category!r})"
@@ -106,3 +110,14 @@ class PutResult:
     index: int
     record_id: str
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CountyRecordRow:
+    """What supervision counts of a record that belongs to a county (no personal data)."""
+
+    county: str
+    state: str
+    display_end: date | None
+    replaces: str
+    disputed: bool

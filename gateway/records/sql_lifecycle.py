@@ -33,9 +33,16 @@ from gateway.records.lifecycle_rows import (
     repair_from_row,
     submission_lag,
 )
-from gateway.records.model import StoredRecord
+from gateway.records.model import CountyRecordRow, StoredRecord
 from gateway.records.sql_dialect import Database, Sql, marks
-from gateway.records.sql_rows import INSERT_RECORD, SELECT_RECORD, record_from_row, record_params
+from gateway.records.sql_rows import (
+    DISPUTED,
+    INSERT_RECORD,
+    SELECT_RECORD,
+    as_date,
+    record_from_row,
+    record_params,
+)
 
 
 def _filters(clauses: list[tuple[str, object]], subject_indexes: Sequence[str],
@@ -143,6 +150,16 @@ class SqlLifecycle:
             "SELECT provider, submitted_at, event_date FROM records WHERE replaces = '' "
             "ORDER BY provider"))
         return [(r[0], submission_lag(r[1], r[2])) for r in rows]
+
+    def county_records(self) -> list[CountyRecordRow]:
+        """Every record that belongs to a county (pending ones aside): its county, state,
+        display end, whether it corrects another and whether it is disputed (supervision)."""
+        rows = self._db.read(lambda sql: sql.all(
+            f"SELECT r.county, r.state, r.display_end, r.replaces, {DISPUTED} "
+            "FROM records AS r WHERE r.county <> '' AND r.state <> ? ORDER BY r.county",
+            (AWAITING_ALLOW,)))
+        return [CountyRecordRow(county=r[0], state=r[1], display_end=as_date(r[2]),
+                                replaces=r[3], disputed=bool(r[4])) for r in rows]
 
     # -- objections -------------------------------------------------------------------
 

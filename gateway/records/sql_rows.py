@@ -18,14 +18,15 @@ from gateway.records.store import ConsentRow
 RECORD_COLUMNS = (
     "record_id, provider, source_record_id, subject_index, subject_ct, category, severity, "
     "event_date, display_end, submitted_at, submission_digest, fields, "
-    "domain, occupation, state, state_at, state_ref, replaces"
+    "domain, occupation, state, state_at, state_ref, replaces, county"
 )
 #: Whether an objection to the record is open, as a column of a query over records AS r.
 DISPUTED = ("EXISTS (SELECT 1 FROM objections o WHERE o.record_id = r.record_id "
             "AND o.status = 'open')")
 SELECT_RECORD = f"SELECT {RECORD_COLUMNS}, {DISPUTED} FROM records AS r"
+_DISPUTED_COLUMN = RECORD_COLUMNS.count(",") + 1
 INSERT_RECORD = (
-    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT (provider, source_record_id) DO NOTHING RETURNING record_id"
 )
 CONSENT_COLUMNS = (
@@ -58,7 +59,7 @@ def decode_fields(text: str) -> dict[str, StoredValue]:
     return out
 
 
-def _date(value: date | str | None) -> date | None:
+def as_date(value: date | str | None) -> date | None:
     # A DATE column on PostgreSQL, ISO text on SQLite.
     if value is None or isinstance(value, date):
         return value
@@ -67,15 +68,16 @@ def _date(value: date | str | None) -> date | None:
 
 def record_from_row(row: Row) -> StoredRecord:
     """A StoredRecord from SELECT_RECORD's columns."""
-    event_date = _date(row[7])
+    event_date = as_date(row[7])
     assert event_date is not None
     return StoredRecord(
         record_id=row[0], provider=row[1], source_record_id=row[2], subject_index=row[3],
         subject_ciphertext=bytes(row[4]), category=row[5], severity=row[6],
-        event_date=event_date, display_end=_date(row[8]), submitted_at=row[9],
+        event_date=event_date, display_end=as_date(row[8]), submitted_at=row[9],
         submission_digest=row[10], fields=decode_fields(row[11]),
         domain=row[12], occupation=row[13], state=row[14], state_at=row[15],
-        state_ref=row[16], replaces=row[17], disputed=bool(row[18]),
+        state_ref=row[16], replaces=row[17], county=row[18],
+        disputed=bool(row[_DISPUTED_COLUMN]),
     )
 
 
@@ -86,7 +88,7 @@ def record_params(rec: StoredRecord) -> tuple[Any, ...]:
         rec.subject_ciphertext, rec.category, rec.severity, rec.event_date.isoformat(),
         rec.display_end.isoformat() if rec.display_end else None, rec.submitted_at,
         rec.submission_digest, encode_fields(rec.fields), rec.domain, rec.occupation,
-        rec.state, rec.state_at, rec.state_ref, rec.replaces,
+        rec.state, rec.state_at, rec.state_ref, rec.replaces, rec.county,
     )
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
-from gateway.records.model import PendingRecord, PutResult, StoredRecord
+from gateway.records.model import CountyRecordRow, PendingRecord, PutResult, StoredRecord
 from gateway.records.sql_policy import PolicyVersionRecord
 
 
@@ -173,6 +173,10 @@ class RecordStore(Protocol):
 
     def submission_lags(self) -> list[tuple[str, int]]:
         """(provider, days from event date to submission) of every original submission."""
+        ...
+
+    def county_records(self) -> list[CountyRecordRow]:
+        """Every record that belongs to a county, as supervision counts it."""
         ...
 
     def put_objection(self, row: ObjectionRow) -> None:

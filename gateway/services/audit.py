@@ -61,6 +61,10 @@ def figures_message(report: SupervisionReport) -> pb.SupervisionFiguresResponse:
     for q in report.queriers:
         reply.queriers.add(party=q.party, name_zh=q.name_zh, purpose=q.purpose,
                            queries=q.queries, refused=q.refused)
+    for c in report.counties:
+        reply.counties.add(county=c.county, name_zh=c.name_zh, records_submitted=c.submitted,
+                           records_in_use=c.in_use, objections_open=c.open_objections,
+                           queries=c.queries, refused=c.refused)
     return reply
 
 

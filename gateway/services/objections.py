@@ -75,7 +75,8 @@ def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
     raw = RawRecord(subject_id=correction.subject_id, category=correction.category,
                     severity=correction.severity, event_date=correction.event_date,
                     fields=dict(correction.fields), source_record_id=correction.source_record_id,
-                    domain=correction.domain, occupation=correction.occupation)
+                    domain=correction.domain, occupation=correction.occupation,
+                    county=correction.county)
     sub = validate_record(raw, index=0, provider=party, catalogue=call.catalogue,
                           today=local_date(now))
     if sub.category != record.category:

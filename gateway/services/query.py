@@ -9,6 +9,7 @@ from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.catalogue.counties import in_county_scope
 from gateway.clock import city_today
 from gateway.consent.artefacts import check_consent_id
 from gateway.crypto import blind_indexes
@@ -33,16 +34,19 @@ _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
 
 def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
                  record: ReleasedRecord, stored: StoredRecord | None = None,
-                 attached: Sequence[Attachment] = ()) -> None:
+                 attached: Sequence[Attachment] = (), *, provenance: str = "") -> None:
     """Append the wire form of a released record to a repeated ReleasedRecord field.
 
-    The disputed mark and the key domain come from ``stored``. Messages are built in
+    The disputed mark, the key domain and the county come from ``stored``; the
+    provenance mark (public or market information) from the record's category. Messages are built in
     place (``add``): passing finished sub-messages to a constructor copies each of them.
     """
     message = records.add(
         disputed=stored.disputed if stored else False,
         domain=stored.domain if stored else "",
         occupation=stored.occupation if stored else "",
+        county=stored.county if stored else "",
+        provenance=provenance,
         record_id=record.record_id,
         category=record.category,
         severity=record.severity,
@@ -124,8 +128,9 @@ class QueryServicer(rpc.QueryServiceServicer):
             # 5. fetch: by blind index; only records in use leave: the live version, within
             #    its display period, not repaired, withdrawn or removed (records/lifecycle.py).
             with call.step("fetch"):
+                # A county party reads only the records of its county (catalogue/counties).
                 stored = [r for r in gw.store.find_records(indexes, list(access))
-                          if in_use(r, today)
+                          if in_use(r, today) and in_county_scope(party, r.county)
                           and (not query.domains or r.domain in query.domains)
                           and (not query.occupations or r.occupation in query.occupations)]
                 by_id = {r.record_id: r for r in stored}
@@ -160,7 +165,8 @@ class QueryServicer(rpc.QueryServiceServicer):
                 )
                 for r in released:
                     add_released(response.records, r, by_id.get(r.record_id),
-                                 attached.get(r.record_id, ()))
+                                 attached.get(r.record_id, ()),
+                                 provenance=call.catalogue.categories[r.category].provenance)
                 # A party with a registered X25519 key gets its records sealed to it.
                 seal_key = gw.seal_keys.get(party.id)
                 if seal_key is not None:

@@ -73,7 +73,7 @@ class RecordServicer(rpc.RecordServiceServicer):
                     RawRecord(subject_id=r.subject_id, category=r.category,
                               severity=r.severity, event_date=r.event_date,
                               fields=dict(r.fields), source_record_id=r.source_record_id,
-                              domain=r.domain, occupation=r.occupation)
+                              domain=r.domain, occupation=r.occupation, county=r.county)
                     for r in request.records
                 ]
                 batch = validate_batch(raws, provider=party, catalogue=call.catalogue,

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from gateway.catalogue.counties import check_record_county
 from gateway.catalogue.registry import Catalogue, Category, Party, Purpose
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier, nearest_code
@@ -55,6 +56,7 @@ class RawRecord:
     source_record_id: str
     domain: str = ""
     occupation: str = ""
+    county: str = ""
 
 
 def _parse_date(text: str, *, where: str) -> date:
@@ -83,6 +85,7 @@ def validate_record(
             f"{where}: category {category.code} is outside the remit of {provider.id}",
             reason="outside_remit",
         )
+    check_record_county(raw.county, index=index, party=provider, counties=catalogue.counties)
     if raw.severity not in catalogue.severities:
         raise InvalidArgument(f"{where}: unknown severity code", reason="unknown_severity")
     if raw.severity not in category.severities:
@@ -151,6 +154,7 @@ def validate_record(
         source_record_id=source_id,
         domain=raw.domain,
         occupation=raw.occupation,
+        county=raw.county,
     )
 
 

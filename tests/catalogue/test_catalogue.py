@@ -55,6 +55,18 @@ def test_hierarchy_links_fields_to_categories_to_groups(catalogue: Catalogue) ->
         # A dotted code would read as a field of another category in the policy.
         ("[categories.employment]", '[categories."identity.address"]', "may not hold '.'"),
         ("fields.name = {", 'fields."a.b" = {', "may not hold '.'"),
+        # Counties: a known code list with GB/T 2260 divisions, each division once.
+        ('division = "510421"', 'division = "51042"', "6-digit GB/T 2260"),
+        ('division = "510421"', 'division = "510422"', "division 510422 is also"),
+        ('miyi = { name = "Miyi County", name_zh = "米易县", ',
+         'miyi = { name = "Miyi County", ', "needs name and name_zh"),
+        ("[counties]\ndongqu", "[counties]\nnegative = { name = \"x\", name_zh = \"x\", "
+         "division = \"510499\" }\ndongqu", "codes used twice"),
+        # Market information comes from credit agencies, and they provide nothing else.
+        ('provenance = "market"\n', 'provenance = "public"\n', "cannot provide public"),
+        ('providers = ["court"]', 'providers = ["court", "credit_agency"]',
+         "cannot provide public"),
+        ('provenance = "market"\n', 'provenance = "hearsay"\n', "provenance must be"),
     ],
 )
 def test_broken_catalogue_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -82,3 +94,42 @@ def test_display_period_boundaries(catalogue: Catalogue) -> None:
     assert display_end(catalogue.categories["dishonest_debtor"], "serious",
                        date(2020, 1, 1)) is None
     assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('county = "miyi"\nroles', 'county = "atlantis"\nroles', "unknown county 'atlantis'"),
+        ('counterpart = "market_regulator"', 'counterpart = "ghost"', "unknown counterpart"),
+        # The counterpart is a city party of the same kind.
+        ('counterpart = "market_regulator"', 'counterpart = "credit_agency"',
+         "counterpart must be a city party of kind 'department'"),
+        ('counterpart = "market_regulator"', 'counterpart = "renhe_public_security"',
+         "counterpart must be a city party"),
+        ('kind = "department"\ncounty = "renhe"\n', 'kind = "department"\n',
+         "only a county party has a counterpart"),
+        ("[parties.miyi_government]", "[parties.miyi]", "county codes used as party ids"),
+    ],
+)
+def test_broken_county_parties_refused(tmp_path: Path, old: str, new: str,
+                                       message: str) -> None:
+    for name in ("catalogue.toml", "parties.toml", "purposes.toml"):
+        shutil.copy(POLICIES / name, tmp_path / name)
+    text = (tmp_path / "parties.toml").read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / "parties.toml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message):
+        load_catalogue(tmp_path)
+
+
+def test_a_county_party_provides_what_its_counterpart_provides(catalogue: Catalogue) -> None:
+    county = catalogue.parties["miyi_market_regulator"]
+    assert (county.county, county.counterpart) == ("miyi", "market_regulator")
+    provided = {c.code for c in catalogue.categories.values()
+                if "miyi_market_regulator" in c.providers}
+    assert provided == {c.code for c in catalogue.categories.values()
+                        if "market_regulator" in c.providers}
+    assert not any("miyi_government" in c.providers for c in catalogue.categories.values())
+    assert catalogue.counties["miyi"].name_zh == "米易县"
+    assert ("miyi_market_regulator", "market_regulator") in catalogue.role_edges()
+    assert ("miyi_government", "miyi") in catalogue.role_edges()

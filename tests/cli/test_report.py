@@ -24,6 +24,13 @@ def activity(live: LiveGateway, clock: FixedClock) -> None:
                                                        event_date="2026-11-01")])
     live.client("market_regulator").submit_records([penalty_record("SV-P", "general",
                                                                    "2026-11-28")])
+    # Records of a county, from the county's own department and from the city's.
+    live.client("miyi_market_regulator").submit_records([
+        {**penalty_record("SV-M", "general", "2026-11-20"), "county": "miyi"}])
+    live.client("market_regulator").submit_records([
+        {**penalty_record("SV-Y", "general", "2026-11-28", subject=OTHER_ADULT),
+         "county": "yanbian"}])
+    live.client("miyi_market_regulator").query_subject(ADULT, "admin_licensing")
     live.client("org_department").query_subject(ADULT, "cadre_selection")
     live.client("org_department").query_subject(ADULT, "cadre_selection")
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do
@@ -63,8 +70,16 @@ def test_supervision_figures_table_and_csv(live: LiveGateway, clock: FixedClock,
     assert queriers[("org_department", "cadre_selection")]["refused"] == "0"
     assert queriers[("credit_agency", "authorised_query")]["refused"] == "1"
     assert queriers[("tax_bureau", "joint_punishment")]["queries"] == "1"
+    counties = {r["county"]: r for r in read_csv(out / "supervision-counties.csv")}
+    assert counties["miyi"] == {"county": "miyi", "name_zh": "米易县", "records_submitted": "1",
+                                "records_in_use": "1", "objections_open": "0",
+                                "queries": "1", "refused": "0"}
+    assert counties["yanbian"]["records_submitted"] == "1"
+    assert counties["dongqu"]["records_submitted"] == counties["dongqu"]["queries"] == "0"
+    assert "县区" in printed
     everything = printed + (out / "supervision-providers.csv").read_text(encoding="utf-8-sig") \
-        + (out / "supervision-queriers.csv").read_text(encoding="utf-8-sig")
+        + (out / "supervision-queriers.csv").read_text(encoding="utf-8-sig") \
+        + (out / "supervision-counties.csv").read_text(encoding="utf-8-sig")
     assert ADULT not in everything and OTHER_ADULT not in everything
     # On the due date itself the objection is open but not yet overdue.
     assert main(["report", "supervision", "--data-dir", str(live.gw.config.data_dir),

@@ -105,7 +105,7 @@ def test_test_json(capsys: Capture) -> None:
     assert report["ok"] and report["passed"] == report["total"] == 12
     role_case = next(r for r in report["results"]
                      if r["name"] == "every department sees dishonest judgment debtors")
-    assert len(role_case["checks"]) == 8
+    assert len(role_case["checks"]) == 11  # 8 city departments and 3 county ones
 
 
 def test_test_a_failure_exits_1_with_the_deciding_rule(scratch: Path, capsys: Capture) -> None:

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.registry import MARKET_BODY_KIND, Catalogue
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import PolicyEngine
 
@@ -52,12 +52,16 @@ def objects_of(catalogue: Catalogue) -> list[str]:
 def random_policy(catalogue: Catalogue, rng: random.Random, size: int) -> str:
     """~size random rules (reads with random denies and conditions, in-remit submits)."""
     extra_roles = [f"extra_role_{i}" for i in range(6)]
-    base_roles = sorted(catalogue.roles)
+    # Market bodies may only check (the loader refuses a rule letting one read), so the
+    # generated reads reach none of them: their parties and roles stay out of the chains.
+    market = {p.id for p in catalogue.parties.values() if p.kind == MARKET_BODY_KIND}
+    market_roles = {r for p in catalogue.parties.values() if p.id in market for r in p.roles}
+    base_roles = sorted(catalogue.roles - market_roles)
     lines: list[str] = ["# generated"]
     for i, role in enumerate(extra_roles):  # chains and diamonds, at most a few links deep
         lines.append(f"g, {rng.choice(base_roles + extra_roles[:i])}, {role}")
         lines.append(f"g, {rng.choice(base_roles)}, {role}")
-    subjects = sorted(catalogue.parties) + base_roles + extra_roles
+    subjects = sorted(set(catalogue.parties) - market) + base_roles + extra_roles
     objects = objects_of(catalogue)
     queries = sorted(p for p, v in catalogue.purposes.items() if v.queryable)
     rules: set[str] = set()

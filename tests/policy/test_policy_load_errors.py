@@ -74,6 +74,23 @@ BAD_LINES = {
                                      "policy.csv:3: lets '"),
     "submit_on_group": ("p, court, negative, submit, submission, allow,",
                         "policy.csv:3: submit is allowed per category"),
+    # Market bodies only check, whichever name a rule reaches them by.
+    "market_body_reads": ("p, airline, dishonest_debtor, read, joint_punishment, allow,",
+                          "policy.csv:3: lets market body 'airline' read"),
+    "market_role_reads_masked": ("p, lender, negative, read_masked, joint_punishment, allow,",
+                                 "policy.csv:3: lets market body 'city_bank' read_masked"),
+    "market_body_publishes": ("p, transport_operator, dishonest_debtor, publish, "
+                              "public_disclosure, allow,",
+                              "policy.csv:3: lets market body 'airline' publish"),
+    "market_body_by_new_role": ("g, market_body, travel\np, travel, identity, read, "
+                                "joint_punishment, allow,",
+                                "policy.csv:4: lets market body 'city_bank' read"),
+    # A county party submits only what its counterpart provides; a county rule too.
+    "county_submit_outside_remit": ("p, miyi_market_regulator, violation, submit, "
+                                    "submission, allow,",
+                                    "policy.csv:3: lets 'miyi_market_regulator' submit"),
+    "county_role_submit": ("p, miyi, admin_penalty, submit, submission, allow,",
+                           "policy.csv:3: lets 'miyi_government' submit 'admin_penalty'"),
 }
 
 
@@ -93,12 +110,13 @@ def test_denying_submit_outside_remit_is_fine(write_policy: WritePolicy,
 
 def test_role_chain_longer_than_casbin_follows_is_refused(write_policy: WritePolicy,
                                                           catalogue: Catalogue) -> None:
-    # court -> department -> level1 ... -> level8 is 9 links: Casbin still follows it.
-    chain = ["department", *(f"level{i}" for i in range(1, 9))]
+    # hr_bureau -> personnel_authority -> level1 ... -> level8 is 9 links: Casbin still
+    # follows it. (Not from "department": a county party reaches it through its counterpart.)
+    chain = ["personnel_authority", *(f"level{i}" for i in range(1, 9))]
     lines = "".join(f"g, {a}, {b}\n" for a, b in itertools.pairwise(chain))
     rule = "p, level8, honour, read, awards, allow,\n"
     engine = PolicyEngine.load(write_policy(HEADER + lines + rule), catalogue)
-    request = ("court", "honour.title", "read", "awards", ConditionContext())
+    request = ("hr_bureau", "honour.title", "read", "awards", ConditionContext())
     assert engine.decide(*request).allowed and engine.decide_with_casbin(*request).allowed
     # One more link and Casbin would silently stop short: refused instead.
     path = write_policy(HEADER + lines + "g, level8, level9\n" + rule)
