@@ -70,11 +70,16 @@ def test_hierarchy_links_fields_to_categories_to_groups(catalogue: Catalogue) ->
     ],
 )
 def test_broken_catalogue_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
+    refused_with(tmp_path, "catalogue.toml", old, new, message)
+
+
+def refused_with(tmp_path: Path, edited: str, old: str, new: str, message: str) -> None:
+    """The shipped catalogue files with one edit in `edited` are refused with `message`."""
     for name in ("catalogue.toml", "parties.toml", "purposes.toml"):
         shutil.copy(POLICIES / name, tmp_path / name)
-    text = (tmp_path / "catalogue.toml").read_text(encoding="utf-8")
+    text = (tmp_path / edited).read_text(encoding="utf-8")
     assert old in text
-    (tmp_path / "catalogue.toml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    (tmp_path / edited).write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(ConfigurationError, match=message):
         load_catalogue(tmp_path)
 
@@ -113,13 +118,7 @@ def test_display_period_boundaries(catalogue: Catalogue) -> None:
 )
 def test_broken_county_parties_refused(tmp_path: Path, old: str, new: str,
                                        message: str) -> None:
-    for name in ("catalogue.toml", "parties.toml", "purposes.toml"):
-        shutil.copy(POLICIES / name, tmp_path / name)
-    text = (tmp_path / "parties.toml").read_text(encoding="utf-8")
-    assert old in text
-    (tmp_path / "parties.toml").write_text(text.replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(ConfigurationError, match=message):
-        load_catalogue(tmp_path)
+    refused_with(tmp_path, "parties.toml", old, new, message)
 
 
 def test_a_county_party_provides_what_its_counterpart_provides(catalogue: Catalogue) -> None:
