@@ -26,6 +26,10 @@ from gateway.errors import BadSignature, CredgateError
 _AUDITED_CALL = re.compile(
     r'audited_call\(\s*[\w.]+\s*,\s*\w+\s*,\s*"([A-Za-z0-9_.]+/[A-Za-z0-9_]+)"\s*,\s*'
     r'"([a-z0-9_.]+)"')
+# A servicer class over a generated base, and its methods under @audited("action").
+_SERVICER = re.compile(r"^class \w+\(rpc\.(\w+)Servicer\):", re.MULTILINE)
+_AUDITED = re.compile(r'@audited\("([a-z0-9_.]+)"\)\s+def (\w+)\(')
+_PACKAGE = "credgate.v1"
 
 
 class EntrySignatureError(CredgateError):
@@ -43,10 +47,17 @@ def action_methods() -> dict[str, tuple[str, ...]]:
     """Each audited action and the gRPC method(s) whose calls it records."""
     found: dict[str, set[str]] = {}
     for item in resources.files("gateway.services").iterdir():
-        if item.name.endswith(".py"):
-            for method, action in _AUDITED_CALL.findall(item.read_text(encoding="utf-8")):
-                # Callers sign the full gRPC path, with its leading slash.
-                found.setdefault(action, set()).add(f"/{method}")
+        if not item.name.endswith(".py"):
+            continue
+        text = item.read_text(encoding="utf-8")
+        # Callers sign the full gRPC path, with its leading slash.
+        for method, action in _AUDITED_CALL.findall(text):
+            found.setdefault(action, set()).add(f"/{method}")
+        classes = list(_SERVICER.finditer(text))
+        ends = [c.start() for c in classes[1:]] + [len(text)] if classes else []
+        for cls, end in zip(classes, ends, strict=True):
+            for action, name in _AUDITED.findall(text, cls.end(), end):
+                found.setdefault(action, set()).add(f"/{_PACKAGE}.{cls.group(1)}/{name}")
     return {action: tuple(sorted(methods)) for action, methods in found.items()}
 
 

@@ -23,7 +23,7 @@ from gateway.crypto import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.supervision import SupervisionReport, supervision_figures
 
@@ -94,139 +94,122 @@ class AuditServicer(rpc.AuditServiceServicer):
                                        reason="not_regulator")
         return party
 
-    def ListAuditEntries(
-        self, request: pb.ListAuditEntriesRequest, context: grpc.ServicerContext
-    ) -> pb.ListAuditEntriesResponse:
+    @audited("audit.list")
+    def ListAuditEntries(self, call: CallFrame, request: pb.ListAuditEntriesRequest,
+                         context: grpc.ServicerContext) -> pb.ListAuditEntriesResponse:
         """Entries by time range, requester, purpose, decision, action or subject."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.AuditService/ListAuditEntries",
-                          "audit.list") as call:
-            self._regulator(call, context, request)
-            with call.step("validate"):
-                # Filters and the page token are the caller's text: the identifier grammar
-                # first (identifiers.py), so none is used or logged unchecked.
-                for what in ("requester", "purpose", "decision", "action", "page_token"):
-                    if getattr(request, what):
-                        check_identifier(getattr(request, what), what=what)
-                indexes: tuple[str, ...] = ()
-                if request.subject_id:
-                    subject = parse_id_number(request.subject_id, today=city_today(gw.clock))
-                    indexes = tuple(blind_indexes(gw.keyring, subject.value))
-                    call.draft.subject_index = indexes[0]
-                flt = AuditFilter(
-                    time_from=_instant(request.time_from, "time_from"),
-                    time_to=_instant(request.time_to, "time_to"),
-                    requester=request.requester, purpose=request.purpose,
-                    decision=request.decision, action=request.action,
-                    subject_indexes=indexes)
-            with call.step("fetch"):
-                page = gw.audit_search.search(flt, page_token=request.page_token,
-                                              page_size=request.page_size)
-                call.draft.record_count = len(page.entries)
-            call.commit_allow()
-            return pb.ListAuditEntriesResponse(
-                entries=[entry_message(seq, e) for seq, e in page.entries],
-                next_page_token=page.next_token)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        with call.step("validate"):
+            # Filters and the page token are the caller's text: the identifier grammar
+            # first (identifiers.py), so none is used or logged unchecked.
+            for what in ("requester", "purpose", "decision", "action", "page_token"):
+                if getattr(request, what):
+                    check_identifier(getattr(request, what), what=what)
+            indexes: tuple[str, ...] = ()
+            if request.subject_id:
+                subject = parse_id_number(request.subject_id, today=city_today(gw.clock))
+                indexes = tuple(blind_indexes(gw.keyring, subject.value))
+                call.draft.subject_index = indexes[0]
+            flt = AuditFilter(
+                time_from=_instant(request.time_from, "time_from"),
+                time_to=_instant(request.time_to, "time_to"),
+                requester=request.requester, purpose=request.purpose,
+                decision=request.decision, action=request.action,
+                subject_indexes=indexes)
+        with call.step("fetch"):
+            page = gw.audit_search.search(flt, page_token=request.page_token,
+                                          page_size=request.page_size)
+            call.draft.record_count = len(page.entries)
+        call.commit_allow()
+        return pb.ListAuditEntriesResponse(
+            entries=[entry_message(seq, e) for seq, e in page.entries],
+            next_page_token=page.next_token)
 
-    def GetCheckpoint(
-        self, request: pb.GetCheckpointRequest, context: grpc.ServicerContext
-    ) -> pb.Checkpoint:
+    @audited("audit.checkpoint")
+    def GetCheckpoint(self, call: CallFrame, request: pb.GetCheckpointRequest,
+                      context: grpc.ServicerContext) -> pb.Checkpoint:
         """The latest signed checkpoint, or a freshly signed one."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.AuditService/GetCheckpoint",
-                          "audit.checkpoint") as call:
-            self._regulator(call, context, request)
-            call.commit_allow()
-            # Signed after the audit append, so the checkpoint covers this very call.
-            with call.step("respond"):
-                evidence = gw.audit_evidence
-                latest = evidence.store.latest()
-                if request.fresh or latest is None:
-                    latest = evidence.checkpointer.checkpoint_now()
-                return checkpoint_message(latest)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        call.commit_allow()
+        # Signed after the audit append, so the checkpoint covers this very call.
+        with call.step("respond"):
+            evidence = gw.audit_evidence
+            latest = evidence.store.latest()
+            if request.fresh or latest is None:
+                latest = evidence.checkpointer.checkpoint_now()
+            return checkpoint_message(latest)
 
-    def GetInclusionProof(
-        self, request: pb.InclusionProofRequest, context: grpc.ServicerContext
-    ) -> pb.InclusionProofResponse:
+    @audited("audit.inclusion_proof")
+    def GetInclusionProof(self, call: CallFrame, request: pb.InclusionProofRequest,
+                          context: grpc.ServicerContext) -> pb.InclusionProofResponse:
         """An RFC 9162 inclusion proof of one entry in a signed tree."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.AuditService/GetInclusionProof",
-                          "audit.inclusion_proof") as call:
-            self._regulator(call, context, request)
-            with call.step("validate"):  # a refused request leaves a deny entry only
-                evidence = gw.audit_evidence
-                checkpoint = evidence.checkpointer.checkpoint_now()
-                size = request.tree_size or checkpoint.size
-                if not 1 <= request.seq <= size <= evidence.tree.size():
-                    raise InvalidArgument("need 1 <= seq <= tree_size <= the log's size")
-            call.commit_allow()
-            with call.step("respond"):
-                index = request.seq - 1
-                leaf = evidence.tree.leaf_hashes(index, index + 1)
-                return pb.InclusionProofResponse(
-                    leaf_index=index, tree_size=size, leaf_hash=leaf,
-                    hashes=evidence.tree.inclusion_proof(index, size),
-                    checkpoint=checkpoint_message(checkpoint))
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        with call.step("validate"):  # a refused request leaves a deny entry only
+            evidence = gw.audit_evidence
+            checkpoint = evidence.checkpointer.checkpoint_now()
+            size = request.tree_size or checkpoint.size
+            if not 1 <= request.seq <= size <= evidence.tree.size():
+                raise InvalidArgument("need 1 <= seq <= tree_size <= the log's size")
+        call.commit_allow()
+        with call.step("respond"):
+            index = request.seq - 1
+            leaf = evidence.tree.leaf_hashes(index, index + 1)
+            return pb.InclusionProofResponse(
+                leaf_index=index, tree_size=size, leaf_hash=leaf,
+                hashes=evidence.tree.inclusion_proof(index, size),
+                checkpoint=checkpoint_message(checkpoint))
 
-    def GetConsistencyProof(
-        self, request: pb.ConsistencyProofRequest, context: grpc.ServicerContext
-    ) -> pb.ConsistencyProofResponse:
+    @audited("audit.consistency_proof")
+    def GetConsistencyProof(self, call: CallFrame, request: pb.ConsistencyProofRequest,
+                            context: grpc.ServicerContext) -> pb.ConsistencyProofResponse:
         """An RFC 9162 consistency proof between two tree sizes."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.AuditService/GetConsistencyProof",
-                          "audit.consistency_proof") as call:
-            self._regulator(call, context, request)
-            with call.step("validate"):
-                tree = gw.audit_evidence.tree
-                new_size = request.new_size or tree.size()
-                if not 1 <= request.old_size <= new_size <= tree.size():
-                    raise InvalidArgument("need 1 <= old_size <= new_size <= the log's size")
-            call.commit_allow()
-            with call.step("respond"):
-                return pb.ConsistencyProofResponse(
-                    old_size=request.old_size, new_size=new_size,
-                    hashes=tree.consistency_proof(request.old_size, new_size))
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        with call.step("validate"):
+            tree = gw.audit_evidence.tree
+            new_size = request.new_size or tree.size()
+            if not 1 <= request.old_size <= new_size <= tree.size():
+                raise InvalidArgument("need 1 <= old_size <= new_size <= the log's size")
+        call.commit_allow()
+        with call.step("respond"):
+            return pb.ConsistencyProofResponse(
+                old_size=request.old_size, new_size=new_size,
+                hashes=tree.consistency_proof(request.old_size, new_size))
 
-    def SupervisionFigures(
-        self, request: pb.SupervisionFiguresRequest, context: grpc.ServicerContext
-    ) -> pb.SupervisionFiguresResponse:
+    @audited("audit.supervision")
+    def SupervisionFigures(self, call: CallFrame, request: pb.SupervisionFiguresRequest,
+                           context: grpc.ServicerContext) -> pb.SupervisionFiguresResponse:
         """The supervision figures per department and per querying party and purpose."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.AuditService/SupervisionFigures",
-                          "audit.supervision") as call:
-            self._regulator(call, context, request)
-            with call.step("validate"):
-                try:
-                    today = (date.fromisoformat(request.as_of) if request.as_of
-                             else city_today(gw.clock))
-                except ValueError:
-                    raise InvalidArgument("as_of must be a date (YYYY-MM-DD)") from None
-            with call.step("fetch"):
-                report = supervision_figures(gw.store, gw.audit_search, today=today,
-                                             catalogue=gw.state.catalogue)
-            call.commit_allow()
-            return figures_message(report)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        with call.step("validate"):
+            try:
+                today = (date.fromisoformat(request.as_of) if request.as_of
+                         else city_today(gw.clock))
+            except ValueError:
+                raise InvalidArgument("as_of must be a date (YYYY-MM-DD)") from None
+        with call.step("fetch"):
+            report = supervision_figures(gw.store, gw.audit_search, today=today,
+                                         catalogue=gw.state.catalogue)
+        call.commit_allow()
+        return figures_message(report)
 
-    def GetTile(self, request: pb.TileRequest, context: grpc.ServicerContext
-                ) -> pb.TileResponse:
+    @audited("audit.tile")
+    def GetTile(self, call: CallFrame, request: pb.TileRequest,
+                context: grpc.ServicerContext) -> pb.TileResponse:
         """The log as C2SP tlog-tiles (checkpoint, hash tiles, entry bundles)."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.AuditService/GetTile",
-                          "audit.tile") as call:
-            self._regulator(call, context, request)
-            with call.step("validate"):
-                if request.path != "checkpoint":
-                    parse_tile(request.path)
-            call.commit_allow()
-            with call.step("respond"):
-                return pb.TileResponse(data=read_tile(request.path, gw.audit,
-                                                      gw.audit_evidence))
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        with call.step("validate"):
+            if request.path != "checkpoint":
+                parse_tile(request.path)
+        call.commit_allow()
+        with call.step("respond"):
+            return pb.TileResponse(data=read_tile(request.path, gw.audit,
+                                                  gw.audit_evidence))
 
     def ExportAudit(
         self, request: pb.ExportAuditRequest, context: grpc.ServicerContext

@@ -12,7 +12,7 @@ from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
 from gateway.records.blacklist import listable
 from gateway.records.lifecycle_rows import BlacklistRow
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.validate.requests import check_free_text
 
@@ -51,60 +51,51 @@ class BlacklistServicer(rpc.BlacklistServiceServicer):
             reason = check_free_text(request.reason, what="reason", max_chars=MAX_REASON_CHARS)
         return target, reason
 
-    def BlacklistAgency(
-        self, request: pb.BlacklistRequest, context: grpc.ServicerContext
-    ) -> pb.BlacklistEntry:
+    @audited("blacklist.add")
+    def BlacklistAgency(self, call: CallFrame, request: pb.BlacklistRequest,
+                        context: grpc.ServicerContext) -> pb.BlacklistEntry:
         """List a credit agency: from now on every call it makes is refused."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.BlacklistService/BlacklistAgency",
-                          "blacklist.add") as call:
-            officer = self._officer(call, context, request)
-            target, reason = self._target(call, request)
-            with call.step("decide"):
-                if not listable(target):
-                    raise FailedPrecondition("only credit agencies can be blacklisted",
-                                             reason="not_listable")
-                if target.id in gw.blacklist.listed():
-                    raise FailedPrecondition("the party is blacklisted already",
-                                             reason="already_blacklisted")
-            call.commit_allow(reason=f"blacklisted {target.id}")
-            with call.step("store"):
-                row = gw.blacklist.add(call.catalogue, target.id, by=officer.id, reason=reason,
-                                       at=rfc3339(gw.clock.now()))
-            return entry_message(row)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        officer = self._officer(call, context, request)
+        target, reason = self._target(call, request)
+        with call.step("decide"):
+            if not listable(target):
+                raise FailedPrecondition("only credit agencies can be blacklisted",
+                                         reason="not_listable")
+            if target.id in gw.blacklist.listed():
+                raise FailedPrecondition("the party is blacklisted already",
+                                         reason="already_blacklisted")
+        call.commit_allow(reason=f"blacklisted {target.id}")
+        with call.step("store"):
+            row = gw.blacklist.add(call.catalogue, target.id, by=officer.id, reason=reason,
+                                   at=rfc3339(gw.clock.now()))
+        return entry_message(row)
 
-    def LiftBlacklist(
-        self, request: pb.BlacklistRequest, context: grpc.ServicerContext
-    ) -> pb.BlacklistEntry:
+    @audited("blacklist.lift")
+    def LiftBlacklist(self, call: CallFrame, request: pb.BlacklistRequest,
+                      context: grpc.ServicerContext) -> pb.BlacklistEntry:
         """Lift a listing: the agency's calls are decided by policy again."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.BlacklistService/LiftBlacklist",
-                          "blacklist.lift") as call:
-            officer = self._officer(call, context, request)
-            target, reason = self._target(call, request)
-            with call.step("decide"):
-                if target.id not in gw.blacklist.listed():
-                    raise FailedPrecondition("the party is not blacklisted",
-                                             reason="not_blacklisted")
-            call.commit_allow(reason=f"lifted {target.id}")
-            with call.step("store"):
-                row = gw.blacklist.lift(target.id, by=officer.id, reason=reason,
-                                        at=rfc3339(gw.clock.now()))
-            return entry_message(row)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        officer = self._officer(call, context, request)
+        target, reason = self._target(call, request)
+        with call.step("decide"):
+            if target.id not in gw.blacklist.listed():
+                raise FailedPrecondition("the party is not blacklisted",
+                                         reason="not_blacklisted")
+        call.commit_allow(reason=f"lifted {target.id}")
+        with call.step("store"):
+            row = gw.blacklist.lift(target.id, by=officer.id, reason=reason,
+                                    at=rfc3339(gw.clock.now()))
+        return entry_message(row)
 
-    def ListBlacklist(
-        self, request: pb.ListBlacklistRequest, context: grpc.ServicerContext
-    ) -> pb.ListBlacklistResponse:
+    @audited("blacklist.list")
+    def ListBlacklist(self, call: CallFrame, request: pb.ListBlacklistRequest,
+                      context: grpc.ServicerContext) -> pb.ListBlacklistResponse:
         """The listings in force (and the lifted ones on request)."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.BlacklistService/ListBlacklist",
-                          "blacklist.list") as call:
-            self._officer(call, context, request, regulators=True)
-            rows = gw.blacklist.entries(include_lifted=request.include_lifted)
-            call.draft.record_count = len(rows)
-            call.commit_allow()
-            return pb.ListBlacklistResponse(entries=[entry_message(r) for r in rows])
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._officer(call, context, request, regulators=True)
+        rows = gw.blacklist.entries(include_lifted=request.include_lifted)
+        call.draft.record_count = len(rows)
+        call.commit_allow()
+        return pb.ListBlacklistResponse(entries=[entry_message(r) for r in rows])
 

@@ -28,7 +28,7 @@ from gateway.records.checks import (
     measure_applies,
 )
 from gateway.records.model import StoredRecord
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited
 
 CHECK_ACTION = "check"
 
@@ -82,103 +82,94 @@ class CheckServicer(rpc.CheckServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def GreenChannelEligibility(
-        self, request: pb.GreenChannelRequest, context: grpc.ServicerContext
-    ) -> pb.GreenChannelResponse:
+    @audited("check.green_channel")
+    def GreenChannelEligibility(self, call: CallFrame, request: pb.GreenChannelRequest,
+                                context: grpc.ServicerContext) -> pb.GreenChannelResponse:
         """Yes or no under the catalogue's green channel rule, with the rule applied."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.CheckService/GreenChannelEligibility",
-                          "check.green_channel") as call:
-            party = call.identify(context, request)
-            with call.step("validate"):
-                rule = call.catalogue.lifecycle.green_channel
-                if rule is None:
-                    raise FailedPrecondition("the catalogue has no green channel rule")
-                _purpose(call, request.purpose, rule.purpose)
-                subject, indexes = _subject(call, request.subject_id)
-                categories = green_channel_categories(call.catalogue)
-            with call.step("decide"):
-                _decide(call, party.id, categories, rule.purpose, subject)
-            with call.step("fetch"):
-                eligible = green_channel_eligible(rule, call.catalogue,
-                                                  _fetch(call, indexes, categories),
-                                                  city_today(gw.clock))
-            seq = call.commit_allow(reason=f"{rule.code}: "
-                                           f"{'eligible' if eligible else 'not eligible'}")
-            answer = pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
-                                             rule_text=rule.text(), rule_text_zh=rule.text_zh(),
-                                             audit_seq=seq)
-            call.sign(answer)
-            return answer
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
-
-    def JointPunishmentCheck(
-        self, request: pb.JointPunishmentRequest, context: grpc.ServicerContext
-    ) -> pb.JointPunishmentResponse:
-        """Whether a measure restricts the person, with the measure and its authority."""
-        gw = self._gw
-        with audited_call(gw, context, "credgate.v1.CheckService/JointPunishmentCheck",
-                          "check.joint_punishment") as call:
-            party = call.identify(context, request)
-            with call.step("validate"):
-                measure = call.catalogue.measures.get(request.measure)
-                if measure is None:
-                    raise InvalidArgument("unknown measure code", reason="unknown_measure")
-                _purpose(call, request.purpose, measure.purpose)
-                subject, indexes = _subject(call, request.subject_id)
-            with call.step("decide"):
-                _decide(call, party.id, measure.categories, measure.purpose, subject)
-            with call.step("fetch"):
-                restricted = measure_applies(measure,
-                                             _fetch(call, indexes, measure.categories),
-                                             city_today(gw.clock))
-            seq = call.commit_allow(reason=f"{measure.code}: "
-                                           f"{'restricted' if restricted else 'not restricted'}")
-            authority = call.catalogue.parties[measure.authority]
-            answer = pb.JointPunishmentResponse(
-                restricted=restricted, measure=measure.code, measure_name_zh=measure.name_zh,
-                authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq)
-            call.sign(answer)
-            return answer
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
-
-    def IncentiveEligibility(
-        self, request: pb.IncentiveRequest, context: grpc.ServicerContext
-    ) -> pb.IncentiveResponse:
-        """Yes or no for one incentive measure, with the measure, its rule and authority."""
-        gw = self._gw
-        with audited_call(gw, context, "credgate.v1.CheckService/IncentiveEligibility",
-                          "check.incentive") as call:
-            party = call.identify(context, request)
-            with call.step("validate"):
-                incentive = call.catalogue.incentives.get(request.incentive)
-                if incentive is None:
-                    raise InvalidArgument("unknown incentive code", reason="unknown_incentive")
-                _purpose(call, request.purpose, incentive.purpose, consent_step=True)
-                subject, indexes = _subject(call, request.subject_id)
-                categories = incentive_categories(incentive, call.catalogue)
-                needs_consent = call.catalogue.purposes[incentive.purpose].consent_required
-            with call.step("decide"):
-                _decide(call, party.id, categories, incentive.purpose, subject,
-                        consent_presented=needs_consent and bool(request.consent_id))
-            with call.step("consent"):
-                if needs_consent:
-                    # The person consents to this check over every category it reads.
-                    call.check_consent(
-                        request.consent_id, subject=subject, grantee=party.id,
-                        purpose=incentive.purpose, requested=categories, explicit=True)
-            with call.step("fetch"):
-                eligible = incentive_eligible(incentive, call.catalogue,
+        party = call.identify(context, request)
+        with call.step("validate"):
+            rule = call.catalogue.lifecycle.green_channel
+            if rule is None:
+                raise FailedPrecondition("the catalogue has no green channel rule")
+            _purpose(call, request.purpose, rule.purpose)
+            subject, indexes = _subject(call, request.subject_id)
+            categories = green_channel_categories(call.catalogue)
+        with call.step("decide"):
+            _decide(call, party.id, categories, rule.purpose, subject)
+        with call.step("fetch"):
+            eligible = green_channel_eligible(rule, call.catalogue,
                                               _fetch(call, indexes, categories),
                                               city_today(gw.clock))
-            seq = call.commit_allow(reason=f"{incentive.code}: "
-                                           f"{'eligible' if eligible else 'not eligible'}")
-            authority = call.catalogue.parties[incentive.authority]
-            answer = pb.IncentiveResponse(
-                eligible=eligible, incentive=incentive.code,
-                incentive_name_zh=incentive.name_zh, rule_text=incentive.text(),
-                rule_text_zh=incentive.text_zh(), authority=authority.id,
-                authority_name_zh=authority.name_zh, audit_seq=seq)
-            call.sign(answer)
-            return answer
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        seq = call.commit_allow(reason=f"{rule.code}: "
+                                       f"{'eligible' if eligible else 'not eligible'}")
+        answer = pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
+                                         rule_text=rule.text(), rule_text_zh=rule.text_zh(),
+                                         audit_seq=seq)
+        call.sign(answer)
+        return answer
+
+    @audited("check.joint_punishment")
+    def JointPunishmentCheck(self, call: CallFrame, request: pb.JointPunishmentRequest,
+                             context: grpc.ServicerContext) -> pb.JointPunishmentResponse:
+        """Whether a measure restricts the person, with the measure and its authority."""
+        gw = self._gw
+        party = call.identify(context, request)
+        with call.step("validate"):
+            measure = call.catalogue.measures.get(request.measure)
+            if measure is None:
+                raise InvalidArgument("unknown measure code", reason="unknown_measure")
+            _purpose(call, request.purpose, measure.purpose)
+            subject, indexes = _subject(call, request.subject_id)
+        with call.step("decide"):
+            _decide(call, party.id, measure.categories, measure.purpose, subject)
+        with call.step("fetch"):
+            restricted = measure_applies(measure,
+                                         _fetch(call, indexes, measure.categories),
+                                         city_today(gw.clock))
+        seq = call.commit_allow(reason=f"{measure.code}: "
+                                       f"{'restricted' if restricted else 'not restricted'}")
+        authority = call.catalogue.parties[measure.authority]
+        answer = pb.JointPunishmentResponse(
+            restricted=restricted, measure=measure.code, measure_name_zh=measure.name_zh,
+            authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq)
+        call.sign(answer)
+        return answer
+
+    @audited("check.incentive")
+    def IncentiveEligibility(self, call: CallFrame, request: pb.IncentiveRequest,
+                             context: grpc.ServicerContext) -> pb.IncentiveResponse:
+        """Yes or no for one incentive measure, with the measure, its rule and authority."""
+        gw = self._gw
+        party = call.identify(context, request)
+        with call.step("validate"):
+            incentive = call.catalogue.incentives.get(request.incentive)
+            if incentive is None:
+                raise InvalidArgument("unknown incentive code", reason="unknown_incentive")
+            _purpose(call, request.purpose, incentive.purpose, consent_step=True)
+            subject, indexes = _subject(call, request.subject_id)
+            categories = incentive_categories(incentive, call.catalogue)
+            needs_consent = call.catalogue.purposes[incentive.purpose].consent_required
+        with call.step("decide"):
+            _decide(call, party.id, categories, incentive.purpose, subject,
+                    consent_presented=needs_consent and bool(request.consent_id))
+        with call.step("consent"):
+            if needs_consent:
+                # The person consents to this check over every category it reads.
+                call.check_consent(
+                    request.consent_id, subject=subject, grantee=party.id,
+                    purpose=incentive.purpose, requested=categories, explicit=True)
+        with call.step("fetch"):
+            eligible = incentive_eligible(incentive, call.catalogue,
+                                          _fetch(call, indexes, categories),
+                                          city_today(gw.clock))
+        seq = call.commit_allow(reason=f"{incentive.code}: "
+                                       f"{'eligible' if eligible else 'not eligible'}")
+        authority = call.catalogue.parties[incentive.authority]
+        answer = pb.IncentiveResponse(
+            eligible=eligible, incentive=incentive.code,
+            incentive_name_zh=incentive.name_zh, rule_text=incentive.text(),
+            rule_text_zh=incentive.text_zh(), authority=authority.id,
+            authority_name_zh=authority.name_zh, audit_seq=seq)
+        call.sign(answer)
+        return answer

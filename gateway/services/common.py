@@ -7,13 +7,14 @@ one per batch); if that append fails the caller gets UNAVAILABLE and no data.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -21,6 +22,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 
 from gateway.access_log import record_access
+from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Catalogue, Party
@@ -244,6 +246,55 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
             gw.metrics.observe_call(method=method, party=frame.draft.requester,
                                     purpose=purpose, decision=outcome[0], status=outcome[1],
                                     seconds=seconds)
+
+
+class Servicer(Protocol):
+    """A servicer class deriving from a generated `rpc.*Servicer`, holding its gateway."""
+
+    _gw: Gateway
+
+
+_S = TypeVar("_S", bound=Servicer)
+_Req = TypeVar("_Req", bound=Message)
+_Resp = TypeVar("_Resp")
+
+
+@functools.cache
+def rpc_method_name(servicer: type, method: str) -> str:
+    """The full gRPC name of a servicer method ("credgate.v1.QueryService/QuerySubject").
+
+    Taken from the generated base class and the proto descriptor, never typed by hand;
+    raises LookupError for a method the contract does not declare.
+    """
+    for base in servicer.__mro__:
+        if base.__module__ == rpc.__name__ and base.__name__.endswith("Servicer"):
+            service = pb.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")]
+            if method not in service.methods_by_name:
+                raise LookupError(f"{service.full_name} declares no method {method}")
+            return f"{service.full_name}/{method}"
+    raise LookupError(f"{servicer.__name__} derives from no generated servicer")
+
+
+def audited(action: str) -> Callable[
+        [Callable[[_S, CallFrame, _Req, grpc.ServicerContext], _Resp]],
+        Callable[[_S, _Req, grpc.ServicerContext], _Resp]]:
+    """Make a servicer method one audited call (`audited_call`) under the audit ``action``.
+
+    The handler gets the call frame first; its gRPC name comes from the generated code.
+    """
+
+    def decorate(handler: Callable[[_S, CallFrame, _Req, grpc.ServicerContext], _Resp]
+                 ) -> Callable[[_S, _Req, grpc.ServicerContext], _Resp]:
+        @functools.wraps(handler)
+        def call_rpc(self: _S, request: _Req, context: grpc.ServicerContext) -> _Resp:
+            method = rpc_method_name(type(self), handler.__name__)
+            with audited_call(self._gw, context, method, action) as call:
+                return handler(self, call, request, context)
+            raise AssertionError("unreachable: audited_call aborts on every refusal")
+
+        return call_rpc
+
+    return decorate
 
 
 def _give_back_consent(frame: CallFrame) -> None:

@@ -31,7 +31,7 @@ from gateway.records.complaints import (
 from gateway.records.intake import SUBJECT_FIELD, seal_submission
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.services.records import activate_after_allow, store_pending
 from gateway.validate.requests import check_free_text
@@ -55,77 +55,73 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def ListComplaints(self, request: pb.ListComplaintsRequest,
+    @audited("complaint.list")
+    def ListComplaints(self, call: CallFrame, request: pb.ListComplaintsRequest,
                        context: grpc.ServicerContext) -> pb.ListComplaintsResponse:
         """Every complaint in use, with its due date and the party complained about."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ComplaintService/ListComplaints",
-                          "complaint.list") as call:
-            _regulator(call, context, request)
-            with call.step("fetch"):
-                today = city_today(gw.clock)
-                statuses = complaint_statuses(
-                    gw.store, ReadEntry(gw.audit.read),
-                    answer_days=call.catalogue.lifecycle.complaint_answer_days)
-                out = []
-                for s in statuses:
-                    record = gw.store.get_record(s.record_id)
-                    if record is None or not in_use(record, today):
-                        continue
-                    out.append(pb.Complaint(
-                        complaint_id=s.record_id, filed_on=s.filed_on.isoformat(),
-                        due_on=s.due_on.isoformat(), overdue=s.overdue(today),
-                        audit_seq=s.audit_seq, party=s.party, outcome=s.outcome,
-                        reason=field_value(record, "reason", gw.keyring)))
-                call.draft.categories = (COMPLAINT,)
-                call.draft.record_count = len(out)
-            seq = call.commit_allow()
-            return pb.ListComplaintsResponse(complaints=out, audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        _regulator(call, context, request)
+        with call.step("fetch"):
+            today = city_today(gw.clock)
+            statuses = complaint_statuses(
+                gw.store, ReadEntry(gw.audit.read),
+                answer_days=call.catalogue.lifecycle.complaint_answer_days)
+            out = []
+            for s in statuses:
+                record = gw.store.get_record(s.record_id)
+                if record is None or not in_use(record, today):
+                    continue
+                out.append(pb.Complaint(
+                    complaint_id=s.record_id, filed_on=s.filed_on.isoformat(),
+                    due_on=s.due_on.isoformat(), overdue=s.overdue(today),
+                    audit_seq=s.audit_seq, party=s.party, outcome=s.outcome,
+                    reason=field_value(record, "reason", gw.keyring)))
+            call.draft.categories = (COMPLAINT,)
+            call.draft.record_count = len(out)
+        seq = call.commit_allow()
+        return pb.ListComplaintsResponse(complaints=out, audit_seq=seq)
 
-    def AnswerComplaint(self, request: pb.AnswerComplaintRequest,
+    @audited("complaint.answer")
+    def AnswerComplaint(self, call: CallFrame, request: pb.AnswerComplaintRequest,
                         context: grpc.ServicerContext) -> pb.AnswerComplaintResponse:
         """Record the regulator's answer to a complaint, for the person to see."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ComplaintService/AnswerComplaint",
-                          "complaint.answer") as call:
-            regulator = _regulator(call, context, request)
-            with call.step("validate"):
-                complaint_id = check_identifier(request.complaint_id, what="complaint_id")
-                if request.outcome not in OUTCOMES:
-                    raise InvalidArgument("outcome must be upheld or dismissed")
-                note = check_free_text(request.note, what="note", max_chars=1000,
-                                       required=False)
-            with call.step("decide"):
-                complaint = gw.store.get_record(complaint_id)
-                today = city_today(gw.clock)
-                if complaint is None or complaint.category != COMPLAINT \
-                        or not in_use(complaint, today):
-                    raise NotFound("no complaint with this id", reason="complaint_unknown")
-                answered = {s.record_id for s in complaint_statuses(
-                    gw.store, ReadEntry(gw.audit.read), answer_days=1) if s.outcome}
-                if complaint_id in answered:
-                    raise FailedPrecondition("the complaint has been answered",
-                                             reason="complaint_answered")
-                call.draft.subject_index = complaint.subject_index
-                call.draft.categories = (ANSWER,)
-                call.draft.record_count = 1
-                subject = parse_id_number(
-                    decrypt_field(gw.keyring, record_id=complaint.record_id,
-                                  category=complaint.category, field=SUBJECT_FIELD,
-                                  blob=complaint.subject_ciphertext), today=today)
-                answer = seal_submission(
-                    RecordSubmission(index=0, subject=subject, category=ANSWER,
-                                     severity="not_applicable", event_date=today,
-                                     fields={"complaint_record_id": complaint_id,
-                                             "outcome": request.outcome,
-                                             "note": note or OUTCOMES[request.outcome]},
-                                     source_record_id=f"answer-{uuid.uuid4()}"),
-                    provider=regulator, catalogue=call.catalogue, keyring=gw.keyring,
-                    now=gw.clock.now())
-            stored = store_pending(call, [answer], gw.clock.now())
-            seq = call.commit_allow(reason=f"complaint {complaint_id} {request.outcome}")
-            activate_after_allow(call, stored)
-            return pb.AnswerComplaintResponse(answer_record_id=answer.record_id,
-                                              audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        regulator = _regulator(call, context, request)
+        with call.step("validate"):
+            complaint_id = check_identifier(request.complaint_id, what="complaint_id")
+            if request.outcome not in OUTCOMES:
+                raise InvalidArgument("outcome must be upheld or dismissed")
+            note = check_free_text(request.note, what="note", max_chars=1000,
+                                   required=False)
+        with call.step("decide"):
+            complaint = gw.store.get_record(complaint_id)
+            today = city_today(gw.clock)
+            if complaint is None or complaint.category != COMPLAINT \
+                    or not in_use(complaint, today):
+                raise NotFound("no complaint with this id", reason="complaint_unknown")
+            answered = {s.record_id for s in complaint_statuses(
+                gw.store, ReadEntry(gw.audit.read), answer_days=1) if s.outcome}
+            if complaint_id in answered:
+                raise FailedPrecondition("the complaint has been answered",
+                                         reason="complaint_answered")
+            call.draft.subject_index = complaint.subject_index
+            call.draft.categories = (ANSWER,)
+            call.draft.record_count = 1
+            subject = parse_id_number(
+                decrypt_field(gw.keyring, record_id=complaint.record_id,
+                              category=complaint.category, field=SUBJECT_FIELD,
+                              blob=complaint.subject_ciphertext), today=today)
+            answer = seal_submission(
+                RecordSubmission(index=0, subject=subject, category=ANSWER,
+                                 severity="not_applicable", event_date=today,
+                                 fields={"complaint_record_id": complaint_id,
+                                         "outcome": request.outcome,
+                                         "note": note or OUTCOMES[request.outcome]},
+                                 source_record_id=f"answer-{uuid.uuid4()}"),
+                provider=regulator, catalogue=call.catalogue, keyring=gw.keyring,
+                now=gw.clock.now())
+        stored = store_pending(call, [answer], gw.clock.now())
+        seq = call.commit_allow(reason=f"complaint {complaint_id} {request.outcome}")
+        activate_after_allow(call, stored)
+        return pb.AnswerComplaintResponse(answer_record_id=answer.record_id,
+                                          audit_seq=seq)

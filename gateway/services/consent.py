@@ -8,7 +8,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.consent.artefacts import check_consent_id
 from gateway.errors import AlreadyExists
-from gateway.services.common import audited_call
+from gateway.services.common import CallFrame, audited
 
 
 class ConsentServicer(rpc.ConsentServiceServicer):
@@ -17,51 +17,45 @@ class ConsentServicer(rpc.ConsentServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def IssueConsent(
-        self, request: pb.IssueConsentRequest, context: grpc.ServicerContext
-    ) -> pb.IssueConsentResponse:
+    @audited("consent.issue")
+    def IssueConsent(self, call: CallFrame, request: pb.IssueConsentRequest,
+                     context: grpc.ServicerContext) -> pb.IssueConsentResponse:
         """Verify and register a signed artefact; the caller must be its issuer."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ConsentService/IssueConsent",
-                          "consent.issue") as call:
-            # 1. identify: the certificate's party, which signed this very request.
-            party = call.identify(context, request)
-            with call.step("validate"):
-                prepared = gw.consents.prepare(party, request.consent.artefact,
-                                               request.consent.signature)
-                call.draft.consent_id = prepared.row.consent_id
-                call.draft.purpose = prepared.row.purpose
-                call.draft.subject_index = prepared.row.subject_index
-                call.draft.categories = prepared.terms.categories
-                taken = gw.store.get_consent(prepared.row.consent_id)
-                if taken is not None and taken.signature != prepared.row.signature:
-                    # Refused before the allow entry: one call, one decision in the log.
-                    raise AlreadyExists("a different consent with this id exists",
-                                        reason="consent_id_taken")
-            call.commit_allow()
-            with call.step("store"):
-                gw.consents.save(prepared)
-            with call.step("respond"):
-                return pb.IssueConsentResponse(consent_id=prepared.row.consent_id)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        # 1. identify: the certificate's party, which signed this very request.
+        party = call.identify(context, request)
+        with call.step("validate"):
+            prepared = gw.consents.prepare(party, request.consent.artefact,
+                                           request.consent.signature)
+            call.draft.consent_id = prepared.row.consent_id
+            call.draft.purpose = prepared.row.purpose
+            call.draft.subject_index = prepared.row.subject_index
+            call.draft.categories = prepared.terms.categories
+            taken = gw.store.get_consent(prepared.row.consent_id)
+            if taken is not None and taken.signature != prepared.row.signature:
+                # Refused before the allow entry: one call, one decision in the log.
+                raise AlreadyExists("a different consent with this id exists",
+                                    reason="consent_id_taken")
+        call.commit_allow()
+        with call.step("store"):
+            gw.consents.save(prepared)
+        with call.step("respond"):
+            return pb.IssueConsentResponse(consent_id=prepared.row.consent_id)
 
-    def RevokeConsent(
-        self, request: pb.RevokeConsentRequest, context: grpc.ServicerContext
-    ) -> pb.RevokeConsentResponse:
+    @audited("consent.revoke")
+    def RevokeConsent(self, call: CallFrame, request: pb.RevokeConsentRequest,
+                      context: grpc.ServicerContext) -> pb.RevokeConsentResponse:
         """Revoke at once (revocation only narrows access), then audit."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ConsentService/RevokeConsent",
-                          "consent.revoke") as call:
-            # 1. identify: the certificate's party, which signed this very request.
-            party = call.identify(context, request)
-            # Only a well-formed id enters the audit entry: the field is the caller's text.
-            with call.step("validate"):
-                call.draft.consent_id = check_consent_id(request.consent_id)
-            with call.step("decide"):
-                row = gw.consents.revoke(party, request.consent_id, request.reason)
-                call.draft.purpose = row.purpose
-                call.draft.subject_index = row.subject_index
-            call.commit_allow()
-            return pb.RevokeConsentResponse(consent_id=row.consent_id,
-                                            revoked_at=row.revoked_at or "")
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        # 1. identify: the certificate's party, which signed this very request.
+        party = call.identify(context, request)
+        # Only a well-formed id enters the audit entry: the field is the caller's text.
+        with call.step("validate"):
+            call.draft.consent_id = check_consent_id(request.consent_id)
+        with call.step("decide"):
+            row = gw.consents.revoke(party, request.consent_id, request.reason)
+            call.draft.purpose = row.purpose
+            call.draft.subject_index = row.subject_index
+        call.commit_allow()
+        return pb.RevokeConsentResponse(consent_id=row.consent_id,
+                                        revoked_at=row.revoked_at or "")

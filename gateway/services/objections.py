@@ -27,7 +27,7 @@ from gateway.records.objections import (
     open_text,
     seal_text,
 )
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.services.intake_rules import check_intake_rules
 from gateway.services.person import (
     PROVIDER_PURPOSE,
@@ -114,132 +114,123 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def FileObjection(
-        self, request: pb.FileObjectionRequest, context: grpc.ServicerContext
-    ) -> pb.ObjectionReply:
+    @audited("objection.file")
+    def FileObjection(self, call: CallFrame, request: pb.FileObjectionRequest,
+                      context: grpc.ServicerContext) -> pb.ObjectionReply:
         """The person objects to one of their records; it is marked disputed at once."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ObjectionService/FileObjection",
-                          "objection.file") as call:
-            # 1. identify, decide (the portal only), validate, consent: the person.
-            party = call.identify(context, request)
-            person = portal_person(call, party, request.subject_id, request.consent_id)
-            with call.step("validate"):
-                reason = check_free_text(request.reason, what="reason",
-                                         max_chars=MAX_REASON_CHARS)
-            # 5. fetch: one of this person's records, in use and not already contested.
-            with call.step("fetch"):
-                record = persons_record(call, person, request.record_id)
-                if record.disputed:
-                    raise FailedPrecondition("an objection to this record is already open",
-                                             reason="objection_open")
-                row = new_objection(record, reason=reason, catalogue=call.catalogue,
-                                    keyring=gw.keyring, now=gw.clock.now())
-            # 7. audit (the reason never enters it), then store.
-            seq = call.commit_allow(reason=f"objection {row.objection_id} to "
-                                           f"{record.record_id}")
-            with call.step("store"):
-                gw.store.put_objection(row)
-            return pb.ObjectionReply(objection=objection_message(
-                row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        # 1. identify, decide (the portal only), validate, consent: the person.
+        party = call.identify(context, request)
+        person = portal_person(call, party, request.subject_id, request.consent_id)
+        with call.step("validate"):
+            reason = check_free_text(request.reason, what="reason",
+                                     max_chars=MAX_REASON_CHARS)
+        # 5. fetch: one of this person's records, in use and not already contested.
+        with call.step("fetch"):
+            record = persons_record(call, person, request.record_id)
+            if record.disputed:
+                raise FailedPrecondition("an objection to this record is already open",
+                                         reason="objection_open")
+            row = new_objection(record, reason=reason, catalogue=call.catalogue,
+                                keyring=gw.keyring, now=gw.clock.now())
+        # 7. audit (the reason never enters it), then store.
+        seq = call.commit_allow(reason=f"objection {row.objection_id} to "
+                                       f"{record.record_id}")
+        with call.step("store"):
+            gw.store.put_objection(row)
+        return pb.ObjectionReply(objection=objection_message(
+            row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
 
-    def ListObjections(
-        self, request: pb.ListObjectionsRequest, context: grpc.ServicerContext
-    ) -> pb.ListObjectionsResponse:
+    @audited("objection.list")
+    def ListObjections(self, call: CallFrame, request: pb.ListObjectionsRequest,
+                       context: grpc.ServicerContext) -> pb.ListObjectionsResponse:
         """The person's own, a provider's (with texts) or, for regulators, every objection."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ObjectionService/ListObjections",
-                          "objection.list") as call:
-            party = call.identify(context, request)
-            today = city_today(gw.clock)
-            with call.step("validate"):
-                status = status_filter(request.status, (OPEN, ANSWERED))
-                if request.overdue_only:
-                    status = OPEN
-                due_before = today.isoformat() if request.overdue_only else None
-                limit = page_limit(request.limit)
-            keyring: Keyring | None = gw.keyring
-            provider: str | None = None
-            indexes: tuple[str, ...] = ()
-            scope: frozenset[str] | None = None
-            if is_portal(party):
-                person = portal_person(call, party, request.subject_id, request.consent_id)
-                indexes, scope = person.indexes, person.categories
-            else:
-                with call.step("decide"):
-                    if is_regulator(party):
-                        call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
-                    elif is_provider(call.catalogue, party):
-                        call.draft.purpose, provider = PROVIDER_PURPOSE, party.id
-                    else:
-                        raise PermissionDenied("objections are listed for the person, the "
-                                               "providing department and regulators",
-                                               reason="not_allowed")
-            with call.step("fetch"):
-                rows = gw.store.list_objections(provider=provider, subject_indexes=indexes,
-                                                status=status, due_before=due_before,
-                                                limit=limit)
-                if scope is not None:  # the person's consent names these categories only
-                    rows = [r for r in rows if r.category in scope]
-                call.draft.record_count = len(rows)
-                call.draft.categories = tuple(sorted({r.category for r in rows}))
-            seq = call.commit_allow()
-            return pb.ListObjectionsResponse(
-                objections=[objection_message(r, today=today, keyring=keyring) for r in rows],
-                audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party = call.identify(context, request)
+        today = city_today(gw.clock)
+        with call.step("validate"):
+            status = status_filter(request.status, (OPEN, ANSWERED))
+            if request.overdue_only:
+                status = OPEN
+            due_before = today.isoformat() if request.overdue_only else None
+            limit = page_limit(request.limit)
+        keyring: Keyring | None = gw.keyring
+        provider: str | None = None
+        indexes: tuple[str, ...] = ()
+        scope: frozenset[str] | None = None
+        if is_portal(party):
+            person = portal_person(call, party, request.subject_id, request.consent_id)
+            indexes, scope = person.indexes, person.categories
+        else:
+            with call.step("decide"):
+                if is_regulator(party):
+                    call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
+                elif is_provider(call.catalogue, party):
+                    call.draft.purpose, provider = PROVIDER_PURPOSE, party.id
+                else:
+                    raise PermissionDenied("objections are listed for the person, the "
+                                           "providing department and regulators",
+                                           reason="not_allowed")
+        with call.step("fetch"):
+            rows = gw.store.list_objections(provider=provider, subject_indexes=indexes,
+                                            status=status, due_before=due_before,
+                                            limit=limit)
+            if scope is not None:  # the person's consent names these categories only
+                rows = [r for r in rows if r.category in scope]
+            call.draft.record_count = len(rows)
+            call.draft.categories = tuple(sorted({r.category for r in rows}))
+        seq = call.commit_allow()
+        return pb.ListObjectionsResponse(
+            objections=[objection_message(r, today=today, keyring=keyring) for r in rows],
+            audit_seq=seq)
 
-    def AnswerObjection(
-        self, request: pb.AnswerObjectionRequest, context: grpc.ServicerContext
-    ) -> pb.ObjectionReply:
+    @audited("objection.answer")
+    def AnswerObjection(self, call: CallFrame, request: pb.AnswerObjectionRequest,
+                        context: grpc.ServicerContext) -> pb.ObjectionReply:
         """The providing department upholds, corrects or withdraws the contested record."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.ObjectionService/AnswerObjection",
-                          "objection.answer") as call:
-            party = call.identify(context, request)
-            call.draft.purpose = PROVIDER_PURPOSE
-            with call.step("validate"):
-                objection_id = check_identifier(request.objection_id, what="objection_id")
-                outcome = OUTCOME_NAMES.get(request.outcome)
-                if outcome is None:
-                    raise InvalidArgument("outcome must be uphold, correct or withdraw")
-                note = check_free_text(request.note, what="note", required=False)
-                if (outcome == CORRECTED) != request.HasField("correction"):
-                    raise InvalidArgument("a correction, and only a correction, carries the "
-                                          "corrected record")
-            # 3. decide: only the department that provided the record answers.
-            with call.step("decide"):
-                row = gw.store.get_objection(objection_id)
-                if row is None or row.provider != party.id:
-                    raise PermissionDenied("no objection with this id concerns the caller's "
-                                           "records", reason="not_provider")
-                category = call.catalogue.categories.get(row.category)
-                if category is None or party.id not in category.providers:
-                    # As for repairs: the running catalogue must still give the remit.
-                    raise PermissionDenied("the catalogue no longer names the caller as a "
-                                           "provider of this category", reason="not_provider")
-                call.draft.subject_index = row.subject_index
-                call.draft.categories = (row.category,)
-                call.draft.record_count = 1
-                if row.status != OPEN:
-                    raise FailedPrecondition("the objection has been answered",
-                                             reason="objection_answered")
-                correction = None
-                if outcome == CORRECTED:
-                    record = gw.store.get_record(row.record_id)
-                    if record is None:
-                        raise FailedPrecondition("the record is missing")
-                    correction = seal_correction(call, party, record, request.correction)
-            now = gw.clock.now()
-            new = f" by {correction.record_id}" if correction else ""
-            seq = call.commit_allow(reason=f"objection {objection_id} {outcome}{new}")
-            with call.step("store"):
-                answered = gw.store.answer_objection(
-                    objection_id, outcome=outcome, at=rfc3339(now), by=party.id,
-                    answer_ciphertext=seal_text(gw.keyring, objection_id, "answer", note)
-                    if note else b"", correction=correction)
-            return pb.ObjectionReply(objection=objection_message(
-                answered, today=local_date(now), keyring=gw.keyring), audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party = call.identify(context, request)
+        call.draft.purpose = PROVIDER_PURPOSE
+        with call.step("validate"):
+            objection_id = check_identifier(request.objection_id, what="objection_id")
+            outcome = OUTCOME_NAMES.get(request.outcome)
+            if outcome is None:
+                raise InvalidArgument("outcome must be uphold, correct or withdraw")
+            note = check_free_text(request.note, what="note", required=False)
+            if (outcome == CORRECTED) != request.HasField("correction"):
+                raise InvalidArgument("a correction, and only a correction, carries the "
+                                      "corrected record")
+        # 3. decide: only the department that provided the record answers.
+        with call.step("decide"):
+            row = gw.store.get_objection(objection_id)
+            if row is None or row.provider != party.id:
+                raise PermissionDenied("no objection with this id concerns the caller's "
+                                       "records", reason="not_provider")
+            category = call.catalogue.categories.get(row.category)
+            if category is None or party.id not in category.providers:
+                # As for repairs: the running catalogue must still give the remit.
+                raise PermissionDenied("the catalogue no longer names the caller as a "
+                                       "provider of this category", reason="not_provider")
+            call.draft.subject_index = row.subject_index
+            call.draft.categories = (row.category,)
+            call.draft.record_count = 1
+            if row.status != OPEN:
+                raise FailedPrecondition("the objection has been answered",
+                                         reason="objection_answered")
+            correction = None
+            if outcome == CORRECTED:
+                record = gw.store.get_record(row.record_id)
+                if record is None:
+                    raise FailedPrecondition("the record is missing")
+                correction = seal_correction(call, party, record, request.correction)
+        now = gw.clock.now()
+        new = f" by {correction.record_id}" if correction else ""
+        seq = call.commit_allow(reason=f"objection {objection_id} {outcome}{new}")
+        with call.step("store"):
+            answered = gw.store.answer_objection(
+                objection_id, outcome=outcome, at=rfc3339(now), by=party.id,
+                answer_ciphertext=seal_text(gw.keyring, objection_id, "answer", note)
+                if note else b"", correction=correction)
+        return pb.ObjectionReply(objection=objection_message(
+            answered, today=local_date(now), keyring=gw.keyring), audit_seq=seq)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.message import Message
@@ -14,7 +15,7 @@ from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Party
 from gateway.errors import CredgateError, FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.services.person import SUPERVISION_PURPOSE
 from gateway.validate.requests import holds_personal_number
 
@@ -49,58 +50,49 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
                 raise FailedPrecondition("policy rollout is not available")
         return party, self._gw.rollout
 
-    def ProposePolicy(
-        self, request: pb.ProposePolicyRequest, context: grpc.ServicerContext
-    ) -> pb.PolicyVersion:
+    def _decide(self, call: CallFrame, request: pb.ApprovePolicyRequest | pb.RejectPolicyRequest,
+                context: grpc.ServicerContext,
+                decision: Callable[[PolicyRollout, str, int, str], PolicyVersionRecord]
+                ) -> pb.PolicyVersion:
+        """An officer's approval or rejection of a pending version, with its comment."""
+        party, rollout = self._officer(call, context, request)
+        with call.step("validate"):
+            record = decision(rollout, party.id, request.id, checked_comment(request.comment))
+        call.commit_allow(reason=outcome(record))
+        return version_message(record)
+
+    @audited("policy.propose")
+    def ProposePolicy(self, call: CallFrame, request: pb.ProposePolicyRequest,
+                      context: grpc.ServicerContext) -> pb.PolicyVersion:
         """Validate, test and diff a bundle; activate it or leave it for approval."""
-        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/ProposePolicy",
-                          "policy.propose") as call:
-            party, rollout = self._officer(call, context, request)
-            with call.step("validate"):
-                record = rollout.propose(party.id, {f.name: f.content for f in request.files})
-            # The entry says what became of the proposal; the rejection reasons name
-            # policy files and lines, never personal data.
-            call.commit_allow(reason=outcome(record))
-            return version_message(record)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party, rollout = self._officer(call, context, request)
+        with call.step("validate"):
+            record = rollout.propose(party.id, {f.name: f.content for f in request.files})
+        # The entry says what became of the proposal; the rejection reasons name
+        # policy files and lines, never personal data.
+        call.commit_allow(reason=outcome(record))
+        return version_message(record)
 
-    def ApprovePolicy(
-        self, request: pb.ApprovePolicyRequest, context: grpc.ServicerContext
-    ) -> pb.PolicyVersion:
+    @audited("policy.approve")
+    def ApprovePolicy(self, call: CallFrame, request: pb.ApprovePolicyRequest,
+                      context: grpc.ServicerContext) -> pb.PolicyVersion:
         """A second security officer activates a pending version."""
-        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/ApprovePolicy",
-                          "policy.approve") as call:
-            party, rollout = self._officer(call, context, request)
-            with call.step("validate"):
-                record = rollout.approve(party.id, request.id, checked_comment(request.comment))
-            call.commit_allow(reason=outcome(record))
-            return version_message(record)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        return self._decide(call, request, context, PolicyRollout.approve)
 
-    def RejectPolicy(
-        self, request: pb.RejectPolicyRequest, context: grpc.ServicerContext
-    ) -> pb.PolicyVersion:
+    @audited("policy.reject")
+    def RejectPolicy(self, call: CallFrame, request: pb.RejectPolicyRequest,
+                     context: grpc.ServicerContext) -> pb.PolicyVersion:
         """A security officer turns a pending version down, with a comment."""
-        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/RejectPolicy",
-                          "policy.reject") as call:
-            party, rollout = self._officer(call, context, request)
-            with call.step("validate"):
-                record = rollout.reject(party.id, request.id, checked_comment(request.comment))
-            call.commit_allow(reason=outcome(record))
-            return version_message(record)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        return self._decide(call, request, context, PolicyRollout.reject)
 
-    def ListPolicyVersions(
-        self, request: pb.ListPolicyVersionsRequest, context: grpc.ServicerContext
-    ) -> pb.ListPolicyVersionsResponse:
+    @audited("policy.list")
+    def ListPolicyVersions(self, call: CallFrame, request: pb.ListPolicyVersionsRequest,
+                           context: grpc.ServicerContext) -> pb.ListPolicyVersionsResponse:
         """The version history, newest first."""
-        with audited_call(self._gw, context, "credgate.v1.PolicyAdmin/ListPolicyVersions",
-                          "policy.list") as call:
-            _, rollout = self._officer(call, context, request)
-            records = rollout.versions(min(request.limit or 100, 1000))
-            call.commit_allow()
-            return pb.ListPolicyVersionsResponse(versions=[version_message(r) for r in records])
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        _, rollout = self._officer(call, context, request)
+        records = rollout.versions(min(request.limit or 100, 1000))
+        call.commit_allow()
+        return pb.ListPolicyVersionsResponse(versions=[version_message(r) for r in records])
 
 
 MAX_COMMENT = 500

@@ -26,7 +26,7 @@ from gateway.protect.release import (
 from gateway.records.lifecycle import in_use
 from gateway.records.model import StoredRecord
 from gateway.respond.answers import seal_records
-from gateway.services.common import audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.validate.requests import validate_query
 
 _DISCLOSURE = {CLEAR: pb.CLEAR, MASKED: pb.MASKED}
@@ -69,108 +69,105 @@ class QueryServicer(rpc.QueryServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def QuerySubject(
-        self, request: pb.QuerySubjectRequest, context: grpc.ServicerContext
-    ) -> pb.QuerySubjectResponse:
+    @audited("query.subject")
+    def QuerySubject(self, call: CallFrame, request: pb.QuerySubjectRequest,
+                     context: grpc.ServicerContext) -> pb.QuerySubjectResponse:
         """Release what policy and consent allow about one person, audited first."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.QueryService/QuerySubject",
-                          "query.subject") as call:
-            draft = call.draft
-            # 1. identify: the certificate's party, which signed this very request.
-            party = call.identify(context, request)
-            # 2. validate: codes, sizes, ID checksum; no personal data in any message.
-            with call.step("validate"):
-                if request.consent_id:  # the caller's text: the grammar before any use
-                    check_consent_id(request.consent_id)
-                known = request.purpose in call.catalogue.purposes
-                draft.purpose = request.purpose if known else ""
-                today = city_today(gw.clock)
-                query = validate_query(
-                    subject_id=request.subject_id, purpose=request.purpose,
-                    categories=list(request.categories), consent_id=request.consent_id,
-                    catalogue=call.catalogue, today=today, domains=list(request.domains),
-                    occupations=list(request.occupations))
-                indexes = blind_indexes(gw.keyring, query.subject.value)
-                draft.subject_index = indexes[0]
-            # 3. decide: field by field, default deny, deny overrides allow.
-            with call.step("decide") as span:
-                # A consent counts only where the purpose makes the consent step verify it.
-                ctx = ConditionContext(consent_presented=(query.purpose.consent_required
-                                                          and bool(query.consent_id)),
-                                       subject_age=query.subject.age_on(today),
-                                       now=gw.clock.now())
-                decided = call.policy.decide_categories(
-                    party.id, [call.catalogue.categories[c] for c in query.categories],
-                    query.purpose.code, ctx)
-                access: dict[str, Mapping[str, str]] = {}
-                for code, fields in decided.items():
-                    draft.policy_rules.extend(fields.rule_texts)
-                    if fields.any_released:
-                        access[code] = fields.levels
-                span.set_attribute("credgate.categories_allowed", len(access))
-                if not access and query.purpose.consent_required and not query.consent_id:
-                    raise ConsentRefused("this purpose requires the person's consent",
-                                         reason="consent_missing")
-                if not access:
-                    raise PermissionDenied("policy releases nothing to this party for this "
-                                           "purpose", reason="policy_denied")
-            # 4. consent: where the purpose requires it, a valid signed artefact.
-            with call.step("consent"):
-                if query.purpose.consent_required:
-                    consent = call.check_consent(
-                        query.consent_id, subject=query.subject, grantee=party.id,
-                        purpose=query.purpose.code, requested=list(access),
-                        explicit=bool(request.categories))
-                    access = {c: levels for c, levels in access.items()
-                              if c in consent.categories}
-                draft.categories = tuple(sorted(access))
-            # 5. fetch: by blind index; only records in use leave: the live version, within
-            #    its display period, not repaired, withdrawn or removed (records/lifecycle.py).
-            with call.step("fetch"):
-                # A county party reads only the records of its county (catalogue/counties).
-                stored = [r for r in gw.store.find_records(indexes, list(access))
-                          if in_use(r, today) and in_county_scope(party, r.county)
-                          and (not query.domains or r.domain in query.domains)
-                          and (not query.occupations or r.occupation in query.occupations)]
-                by_id = {r.record_id: r for r in stored}
-            # 6. protect: decrypt only released fields, mask the masked, drop the rest.
-            with call.step("protect"):
-                audience = audience_of(party)
-                released = [
-                    protect_record(r, category=call.catalogue.categories[r.category],
-                                   access=access[r.category], keyring=gw.keyring,
-                                   profiles=call.state.profiles, audience=audience)
-                    for r in stored
-                ]
-                # What the person attached to a released record goes with it.
-                attached = attachments_for(gw.store, gw.keyring, indexes,
-                                           {r.record_id for r in released}, today)
-                draft.fields_released = tuple(sorted(
-                    {name for r in released for name in r.released_field_names}
-                    | {f"{a.kind}.{TEXT_FIELD}" for items in attached.values()
-                       for a in items}))
-                draft.record_count = len(released)
-            # 7. audit: durable before a single value leaves the gateway.
-            seq = call.commit_allow()
-            # 8. respond.
-            with call.step("respond"):
-                response = pb.QuerySubjectResponse(
-                    query_id=draft.request_id,
-                    purpose=query.purpose.code,
-                    released_categories=sorted(access),
-                    withheld_categories=sorted(set(call.catalogue.categories) - set(access)),
-                    consent_id=draft.consent_id,
-                    audit_seq=seq,
-                )
-                for r in released:
-                    add_released(response.records, r, by_id.get(r.record_id),
-                                 attached.get(r.record_id, ()),
-                                 provenance=call.catalogue.categories[r.category].provenance)
-                # A party with a registered X25519 key gets its records sealed to it.
-                seal_key = gw.seal_keys.get(party.id)
-                if seal_key is not None:
-                    seal_records(response, seal_key)
-            call.sign(response)
-            return response
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        draft = call.draft
+        # 1. identify: the certificate's party, which signed this very request.
+        party = call.identify(context, request)
+        # 2. validate: codes, sizes, ID checksum; no personal data in any message.
+        with call.step("validate"):
+            if request.consent_id:  # the caller's text: the grammar before any use
+                check_consent_id(request.consent_id)
+            known = request.purpose in call.catalogue.purposes
+            draft.purpose = request.purpose if known else ""
+            today = city_today(gw.clock)
+            query = validate_query(
+                subject_id=request.subject_id, purpose=request.purpose,
+                categories=list(request.categories), consent_id=request.consent_id,
+                catalogue=call.catalogue, today=today, domains=list(request.domains),
+                occupations=list(request.occupations))
+            indexes = blind_indexes(gw.keyring, query.subject.value)
+            draft.subject_index = indexes[0]
+        # 3. decide: field by field, default deny, deny overrides allow.
+        with call.step("decide") as span:
+            # A consent counts only where the purpose makes the consent step verify it.
+            ctx = ConditionContext(consent_presented=(query.purpose.consent_required
+                                                      and bool(query.consent_id)),
+                                   subject_age=query.subject.age_on(today),
+                                   now=gw.clock.now())
+            decided = call.policy.decide_categories(
+                party.id, [call.catalogue.categories[c] for c in query.categories],
+                query.purpose.code, ctx)
+            access: dict[str, Mapping[str, str]] = {}
+            for code, fields in decided.items():
+                draft.policy_rules.extend(fields.rule_texts)
+                if fields.any_released:
+                    access[code] = fields.levels
+            span.set_attribute("credgate.categories_allowed", len(access))
+            if not access and query.purpose.consent_required and not query.consent_id:
+                raise ConsentRefused("this purpose requires the person's consent",
+                                     reason="consent_missing")
+            if not access:
+                raise PermissionDenied("policy releases nothing to this party for this "
+                                       "purpose", reason="policy_denied")
+        # 4. consent: where the purpose requires it, a valid signed artefact.
+        with call.step("consent"):
+            if query.purpose.consent_required:
+                consent = call.check_consent(
+                    query.consent_id, subject=query.subject, grantee=party.id,
+                    purpose=query.purpose.code, requested=list(access),
+                    explicit=bool(request.categories))
+                access = {c: levels for c, levels in access.items()
+                          if c in consent.categories}
+            draft.categories = tuple(sorted(access))
+        # 5. fetch: by blind index; only records in use leave: the live version, within
+        #    its display period, not repaired, withdrawn or removed (records/lifecycle.py).
+        with call.step("fetch"):
+            # A county party reads only the records of its county (catalogue/counties).
+            stored = [r for r in gw.store.find_records(indexes, list(access))
+                      if in_use(r, today) and in_county_scope(party, r.county)
+                      and (not query.domains or r.domain in query.domains)
+                      and (not query.occupations or r.occupation in query.occupations)]
+            by_id = {r.record_id: r for r in stored}
+        # 6. protect: decrypt only released fields, mask the masked, drop the rest.
+        with call.step("protect"):
+            audience = audience_of(party)
+            released = [
+                protect_record(r, category=call.catalogue.categories[r.category],
+                               access=access[r.category], keyring=gw.keyring,
+                               profiles=call.state.profiles, audience=audience)
+                for r in stored
+            ]
+            # What the person attached to a released record goes with it.
+            attached = attachments_for(gw.store, gw.keyring, indexes,
+                                       {r.record_id for r in released}, today)
+            draft.fields_released = tuple(sorted(
+                {name for r in released for name in r.released_field_names}
+                | {f"{a.kind}.{TEXT_FIELD}" for items in attached.values()
+                   for a in items}))
+            draft.record_count = len(released)
+        # 7. audit: durable before a single value leaves the gateway.
+        seq = call.commit_allow()
+        # 8. respond.
+        with call.step("respond"):
+            response = pb.QuerySubjectResponse(
+                query_id=draft.request_id,
+                purpose=query.purpose.code,
+                released_categories=sorted(access),
+                withheld_categories=sorted(set(call.catalogue.categories) - set(access)),
+                consent_id=draft.consent_id,
+                audit_seq=seq,
+            )
+            for r in released:
+                add_released(response.records, r, by_id.get(r.record_id),
+                             attached.get(r.record_id, ()),
+                             provenance=call.catalogue.categories[r.category].provenance)
+            # A party with a registered X25519 key gets its records sealed to it.
+            seal_key = gw.seal_keys.get(party.id)
+            if seal_key is not None:
+                seal_records(response, seal_key)
+        call.sign(response)
+        return response

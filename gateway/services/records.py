@@ -15,7 +15,7 @@ from gateway.errors import CredgateError, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission, with_earlier_digest
 from gateway.records.model import PutResult, StoredRecord
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.services.intake_rules import check_intake_rules
 from gateway.telemetry import trace_id_of
 from gateway.validate.requests import RawRecord, validate_batch
@@ -55,59 +55,56 @@ class RecordServicer(rpc.RecordServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def SubmitRecords(
-        self, request: pb.SubmitRecordsRequest, context: grpc.ServicerContext
-    ) -> pb.SubmitRecordsResponse:
+    @audited("records.submit")
+    def SubmitRecords(self, call: CallFrame, request: pb.SubmitRecordsRequest,
+                      context: grpc.ServicerContext) -> pb.SubmitRecordsResponse:
         """Store a batch atomically; one bad record refuses the whole batch."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.RecordService/SubmitRecords",
-                          "records.submit") as call:
-            draft = call.draft
-            draft.purpose = SUBMIT_PURPOSE
-            # 1. identify: the certificate's party, which signed this very request.
-            party = call.identify(context, request)
-            # 2. validate: every record, with the catalogue's remit for this provider.
-            with call.step("validate"):
-                now = gw.clock.now()
-                raws = [
-                    RawRecord(subject_id=r.subject_id, category=r.category,
-                              severity=r.severity, event_date=r.event_date,
-                              fields=dict(r.fields), source_record_id=r.source_record_id,
-                              domain=r.domain, occupation=r.occupation, county=r.county)
-                    for r in request.records
-                ]
-                batch = validate_batch(raws, provider=party, catalogue=call.catalogue,
-                                       today=local_date(now))
-                draft.categories = tuple(sorted({r.category for r in batch}))
-                draft.record_count = len(batch)
-                check_intake_rules(call, batch, party.id)
-            # 3. decide: policy must also allow the provider to submit each category.
-            with call.step("decide"):
-                ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
-                for record in batch:
-                    decision = call.policy.decide(party.id, record.category, SUBMIT_ACTION,
-                                                SUBMIT_PURPOSE, ctx)
-                    if decision.rule is not None:
-                        draft.policy_rules.append(str(decision.rule))
-                    if not decision.allowed:
-                        raise PermissionDenied(
-                            f"record {record.index}: policy does not allow {party.id} to "
-                            f"submit {record.category}", reason="policy_denied")
-                sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
-                                          keyring=gw.keyring, now=now) for r in batch]
-                if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
-                    sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
-                              for rec, sub in zip(sealed, batch, strict=True)]
-            # 7. store, pending, then audit: the records and their allow entry commit
-            # together (the entry is the commit point; gateway.records.lifecycle).
-            results = store_pending(call, sealed, now)
-            seq = call.commit_allow()
-            activate_after_allow(call, results)
-            # 8. respond
-            with call.step("respond"):
-                return pb.SubmitRecordsResponse(
-                    results=[pb.SubmittedRecord(index=r.index, record_id=r.record_id,
-                                                created=r.created) for r in results],
-                    audit_seq=seq,
-                )
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        draft = call.draft
+        draft.purpose = SUBMIT_PURPOSE
+        # 1. identify: the certificate's party, which signed this very request.
+        party = call.identify(context, request)
+        # 2. validate: every record, with the catalogue's remit for this provider.
+        with call.step("validate"):
+            now = gw.clock.now()
+            raws = [
+                RawRecord(subject_id=r.subject_id, category=r.category,
+                          severity=r.severity, event_date=r.event_date,
+                          fields=dict(r.fields), source_record_id=r.source_record_id,
+                          domain=r.domain, occupation=r.occupation, county=r.county)
+                for r in request.records
+            ]
+            batch = validate_batch(raws, provider=party, catalogue=call.catalogue,
+                                   today=local_date(now))
+            draft.categories = tuple(sorted({r.category for r in batch}))
+            draft.record_count = len(batch)
+            check_intake_rules(call, batch, party.id)
+        # 3. decide: policy must also allow the provider to submit each category.
+        with call.step("decide"):
+            ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
+            for record in batch:
+                decision = call.policy.decide(party.id, record.category, SUBMIT_ACTION,
+                                            SUBMIT_PURPOSE, ctx)
+                if decision.rule is not None:
+                    draft.policy_rules.append(str(decision.rule))
+                if not decision.allowed:
+                    raise PermissionDenied(
+                        f"record {record.index}: policy does not allow {party.id} to "
+                        f"submit {record.category}", reason="policy_denied")
+            sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
+                                      keyring=gw.keyring, now=now) for r in batch]
+            if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
+                sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
+                          for rec, sub in zip(sealed, batch, strict=True)]
+        # 7. store, pending, then audit: the records and their allow entry commit
+        # together (the entry is the commit point; gateway.records.lifecycle).
+        results = store_pending(call, sealed, now)
+        seq = call.commit_allow()
+        activate_after_allow(call, results)
+        # 8. respond
+        with call.step("respond"):
+            return pb.SubmitRecordsResponse(
+                results=[pb.SubmittedRecord(index=r.index, record_id=r.record_id,
+                                            created=r.created) for r in results],
+                audit_seq=seq,
+            )

@@ -21,7 +21,7 @@ from gateway.records.repair import (
     seal_text,
 )
 from gateway.records.repair_evidence import cited_evidence, pack_statement, unpack_statement
-from gateway.services.common import audited_call
+from gateway.services.common import CallFrame, audited
 from gateway.services.person import (
     PROVIDER_PURPOSE,
     SUPERVISION_PURPOSE,
@@ -68,114 +68,105 @@ class RepairServicer(rpc.RepairServiceServicer):
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
 
-    def ApplyRepair(
-        self, request: pb.ApplyRepairRequest, context: grpc.ServicerContext
-    ) -> pb.RepairReply:
+    @audited("repair.apply")
+    def ApplyRepair(self, call: CallFrame, request: pb.ApplyRepairRequest,
+                    context: grpc.ServicerContext) -> pb.RepairReply:
         """The person applies, after the record's minimum display period, for its repair."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.RepairService/ApplyRepair",
-                          "repair.apply") as call:
-            party = call.identify(context, request)
-            person = portal_person(call, party, request.subject_id, request.consent_id)
-            with call.step("validate"):
-                statement = check_free_text(request.statement, what="statement",
-                                            max_chars=MAX_STATEMENT_CHARS)
-            with call.step("fetch"):
-                record = persons_record(call, person, request.record_id)
-                evidence = cited_evidence(
-                    list(request.evidence_record_ids), subject=person.subject,
-                    catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
-                    today=city_today(gw.clock))
-                row = new_repair(record, statement=pack_statement(statement, evidence),
-                                 catalogue=call.catalogue, keyring=gw.keyring,
-                                 now=gw.clock.now())
-            seq = call.commit_allow(reason=f"repair {row.repair_id} of {record.record_id}")
-            with call.step("store"):
-                gw.store.put_repair(row)
-            return pb.RepairReply(repair=repair_message(row, gw.keyring), audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party = call.identify(context, request)
+        person = portal_person(call, party, request.subject_id, request.consent_id)
+        with call.step("validate"):
+            statement = check_free_text(request.statement, what="statement",
+                                        max_chars=MAX_STATEMENT_CHARS)
+        with call.step("fetch"):
+            record = persons_record(call, person, request.record_id)
+            evidence = cited_evidence(
+                list(request.evidence_record_ids), subject=person.subject,
+                catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
+                today=city_today(gw.clock))
+            row = new_repair(record, statement=pack_statement(statement, evidence),
+                             catalogue=call.catalogue, keyring=gw.keyring,
+                             now=gw.clock.now())
+        seq = call.commit_allow(reason=f"repair {row.repair_id} of {record.record_id}")
+        with call.step("store"):
+            gw.store.put_repair(row)
+        return pb.RepairReply(repair=repair_message(row, gw.keyring), audit_seq=seq)
 
-    def ListRepairs(
-        self, request: pb.ListRepairsRequest, context: grpc.ServicerContext
-    ) -> pb.ListRepairsResponse:
+    @audited("repair.list")
+    def ListRepairs(self, call: CallFrame, request: pb.ListRepairsRequest,
+                    context: grpc.ServicerContext) -> pb.ListRepairsResponse:
         """The person's own, an approver's (with texts) or, for regulators, every one."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.RepairService/ListRepairs",
-                          "repair.list") as call:
-            party = call.identify(context, request)
-            with call.step("validate"):
-                status = status_filter(request.status, (PENDING, APPROVED, REJECTED))
-                limit = page_limit(request.limit)
-            keyring: Keyring | None = gw.keyring
-            approver: str | None = None
-            indexes: tuple[str, ...] = ()
-            scope: frozenset[str] | None = None
-            if is_portal(party):
-                person = portal_person(call, party, request.subject_id, request.consent_id)
-                indexes, scope = person.indexes, person.categories
-            else:
-                with call.step("decide"):
-                    if is_regulator(party):
-                        call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
-                    elif party.id in approvers(call.catalogue):
-                        call.draft.purpose, approver = PROVIDER_PURPOSE, party.id
-                    else:
-                        raise PermissionDenied("repairs are listed for the person, the "
-                                               "deciding department and regulators",
-                                               reason="not_allowed")
-            with call.step("fetch"):
-                rows = gw.store.list_repairs(approver=approver, subject_indexes=indexes,
-                                             status=status, limit=limit)
-                if scope is not None:  # the person's consent names these categories only
-                    rows = [r for r in rows if r.category in scope]
-                call.draft.record_count = len(rows)
-                call.draft.categories = tuple(sorted({r.category for r in rows}))
-            seq = call.commit_allow()
-            return pb.ListRepairsResponse(repairs=[repair_message(r, keyring) for r in rows],
-                                          audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party = call.identify(context, request)
+        with call.step("validate"):
+            status = status_filter(request.status, (PENDING, APPROVED, REJECTED))
+            limit = page_limit(request.limit)
+        keyring: Keyring | None = gw.keyring
+        approver: str | None = None
+        indexes: tuple[str, ...] = ()
+        scope: frozenset[str] | None = None
+        if is_portal(party):
+            person = portal_person(call, party, request.subject_id, request.consent_id)
+            indexes, scope = person.indexes, person.categories
+        else:
+            with call.step("decide"):
+                if is_regulator(party):
+                    call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
+                elif party.id in approvers(call.catalogue):
+                    call.draft.purpose, approver = PROVIDER_PURPOSE, party.id
+                else:
+                    raise PermissionDenied("repairs are listed for the person, the "
+                                           "deciding department and regulators",
+                                           reason="not_allowed")
+        with call.step("fetch"):
+            rows = gw.store.list_repairs(approver=approver, subject_indexes=indexes,
+                                         status=status, limit=limit)
+            if scope is not None:  # the person's consent names these categories only
+                rows = [r for r in rows if r.category in scope]
+            call.draft.record_count = len(rows)
+            call.draft.categories = tuple(sorted({r.category for r in rows}))
+        seq = call.commit_allow()
+        return pb.ListRepairsResponse(repairs=[repair_message(r, keyring) for r in rows],
+                                      audit_seq=seq)
 
-    def DecideRepair(
-        self, request: pb.DecideRepairRequest, context: grpc.ServicerContext
-    ) -> pb.RepairReply:
+    @audited("repair.decide")
+    def DecideRepair(self, call: CallFrame, request: pb.DecideRepairRequest,
+                     context: grpc.ServicerContext) -> pb.RepairReply:
         """The approver approves (the record leaves use) or rejects, with a reason."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.RepairService/DecideRepair",
-                          "repair.decide") as call:
-            party = call.identify(context, request)
-            call.draft.purpose = PROVIDER_PURPOSE
-            with call.step("validate"):
-                repair_id = check_identifier(request.repair_id, what="repair_id")
-                reason = check_free_text(request.reason, what="reason")
-            with call.step("decide"):
-                row = gw.store.get_repair(repair_id)
-                if row is None or row.approver != party.id:
-                    raise PermissionDenied("no repair application with this id is for the "
-                                           "caller to decide", reason="not_approver")
-                _may_decide(call.catalogue, party, row)
-                call.draft.subject_index = row.subject_index
-                call.draft.categories = (row.category,)
-                call.draft.record_count = 1
-                if row.status != PENDING:
-                    raise FailedPrecondition("the application has been decided",
-                                             reason="repair_decided")
-                record = gw.store.get_record(row.record_id)
-                if request.approve and (record is None or record.state != ACTIVE):
-                    # Corrected, withdrawn or removed meanwhile: refused before any entry
-                    # says it was approved.
-                    raise FailedPrecondition("the record is no longer in use",
-                                             reason="record_not_active")
-                if request.approve and record is not None and record.disputed:
-                    raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
-            now = gw.clock.now()
-            verdict = APPROVED if request.approve else REJECTED
-            seq = call.commit_allow(reason=f"repair {repair_id} {verdict}")
-            with call.step("store"):
-                decided = gw.store.decide_repair(
-                    repair_id, approve=request.approve, at=rfc3339(now), by=party.id,
-                    decision_ciphertext=seal_text(gw.keyring, repair_id, "decision", reason))
-            return pb.RepairReply(repair=repair_message(decided, gw.keyring), audit_seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party = call.identify(context, request)
+        call.draft.purpose = PROVIDER_PURPOSE
+        with call.step("validate"):
+            repair_id = check_identifier(request.repair_id, what="repair_id")
+            reason = check_free_text(request.reason, what="reason")
+        with call.step("decide"):
+            row = gw.store.get_repair(repair_id)
+            if row is None or row.approver != party.id:
+                raise PermissionDenied("no repair application with this id is for the "
+                                       "caller to decide", reason="not_approver")
+            _may_decide(call.catalogue, party, row)
+            call.draft.subject_index = row.subject_index
+            call.draft.categories = (row.category,)
+            call.draft.record_count = 1
+            if row.status != PENDING:
+                raise FailedPrecondition("the application has been decided",
+                                         reason="repair_decided")
+            record = gw.store.get_record(row.record_id)
+            if request.approve and (record is None or record.state != ACTIVE):
+                # Corrected, withdrawn or removed meanwhile: refused before any entry
+                # says it was approved.
+                raise FailedPrecondition("the record is no longer in use",
+                                         reason="record_not_active")
+            if request.approve and record is not None and record.disputed:
+                raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
+        now = gw.clock.now()
+        verdict = APPROVED if request.approve else REJECTED
+        seq = call.commit_allow(reason=f"repair {repair_id} {verdict}")
+        with call.step("store"):
+            decided = gw.store.decide_repair(
+                repair_id, approve=request.approve, at=rfc3339(now), by=party.id,
+                decision_ciphertext=seal_text(gw.keyring, repair_id, "decision", reason))
+        return pb.RepairReply(repair=repair_message(decided, gw.keyring), audit_seq=seq)
 
 
 def _may_decide(catalogue: Catalogue, party: Party, row: RepairRow) -> None:

@@ -1,0 +1,60 @@
+"""The audited-call decorator: each servicer method's gRPC name comes from the contract."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import gateway.server  # noqa: F401  (mounts every servicer: their classes are imported)
+from gateway.api import pb, rpc
+from gateway.audit.signatures import action_methods
+from gateway.services.common import rpc_method_name
+from gateway.services.query import QueryServicer
+
+
+def test_a_method_is_named_by_its_service_in_the_contract() -> None:
+    assert rpc_method_name(QueryServicer, "QuerySubject") == \
+        "credgate.v1.QueryService/QuerySubject"
+
+
+def test_a_method_the_contract_does_not_declare_is_refused() -> None:
+    with pytest.raises(LookupError):
+        rpc_method_name(QueryServicer, "QuerySubjects")
+
+
+def test_a_class_without_a_generated_servicer_is_refused() -> None:
+    class Loose:
+        _gw = None
+
+    with pytest.raises(LookupError):
+        rpc_method_name(Loose, "QuerySubject")
+
+
+def test_every_mounted_method_is_declared_by_its_service() -> None:
+    """Each servicer implements only methods of its service, each resolvable by name."""
+    generated = [getattr(rpc, f"{name}Servicer") for name in pb.DESCRIPTOR.services_by_name]
+    checked = 0
+    for base in generated:
+        for servicer in base.__subclasses__():
+            for name, method in inspect.getmembers(servicer, inspect.isfunction):
+                if name[:1].isupper() and method is not getattr(base, name, None):
+                    service, _, rpc_name = rpc_method_name(servicer, name).partition("/")
+                    assert service == f"credgate.v1.{base.__name__.removesuffix('Servicer')}"
+                    assert rpc_name == name
+                    checked += 1
+    assert checked >= 30
+
+
+def test_the_entry_signature_verifier_knows_every_audited_method() -> None:
+    """Regulators check each entry's request signature against the method its action names."""
+    known = {m for methods in action_methods().values() for m in methods}
+    decorated = [
+        f"/{rpc_method_name(servicer, name)}"
+        for base in (getattr(rpc, f"{s}Servicer") for s in pb.DESCRIPTOR.services_by_name)
+        for servicer in base.__subclasses__()
+        for name, method in inspect.getmembers(servicer, inspect.isfunction)
+        if hasattr(method, "__wrapped__")
+    ]
+    assert len(decorated) >= 30
+    assert set(decorated) <= known
