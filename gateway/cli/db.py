@@ -17,7 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.cli.common import EXIT_BROKEN, EXIT_OK, print_json
+from gateway.cli.common import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    example_epilog,
+    example_formatter,
+    print_json,
+)
 from gateway.config import load_config
 from gateway.errors import CredgateError
 
@@ -32,8 +38,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "the schema's owner, and with --grant let the role the gateways log in "
                     "as read and write rows (audit entries and checkpoints: append only) "
                     "without any right to change the schema.",
-        epilog="example: credgate db migrate --database "
-               "postgresql://owner@db.example/credgate --grant credgate_app")
+        epilog=example_epilog("credgate db migrate --database "
+                              "postgresql://owner@db.example/credgate --grant credgate_app"),
+        formatter_class=example_formatter())
     migrate.add_argument("--config", type=Path, help="gateway config file (TOML, [gateway])")
     migrate.add_argument("--database", help="postgresql:// URL of the schema's owner "
                                             "(or 'sqlite' with --data-dir)")
