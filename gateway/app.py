@@ -27,12 +27,13 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent.artefacts import ConsentRegistry
 from gateway.consent.uses import OutcomeSweeper, instance_id
-from gateway.crypto import load_keyring, load_signing_key
+from gateway.crypto import load_keyring
 from gateway.crypto.keyring import Keyring
+from gateway.crypto.log_key import LOG_KEY_FILE, load_log_key
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
 from gateway.crypto.signatures import (
+    AnySigningKey,
     PartyVerifyKey,
-    SigningKey,
     load_party_verify_key,
 )
 from gateway.crypto.signers import Signer, load_signer
@@ -194,7 +195,7 @@ def retired_party_keys(keys_dir: Path, party_keys: dict[str, PartyVerifyKey]
         for party, key in party_keys.items()}
 
 
-def open_audit(config: Config, log_key: SigningKey, *, clock: Clock | None = None,
+def open_audit(config: Config, log_key: AnySigningKey, *, clock: Clock | None = None,
                party_keys: dict[str, PartyVerifyKey] | None = None
                ) -> tuple[SharedAuditLog, SharedEvidence]:
     """Open the shared log with its full self-check; raises TamperDetected or AuditUnavailable."""
@@ -242,7 +243,7 @@ def load_answer_key(config: Config, keyring: Keyring) -> Signer:
     return key
 
 
-def _name_previous_log(config: Config, log_key: SigningKey, audit: SharedAuditLog,
+def _name_previous_log(config: Config, log_key: AnySigningKey, audit: SharedAuditLog,
                        evidence: SharedEvidence, clock: Clock) -> None:
     """A new log's first entry names the final checkpoint of the log it continues."""
     path = Path(config.audit_previous_checkpoint)
@@ -284,8 +285,9 @@ class Gateway:
     tracer: Tracer
     #: The credit agency blacklist, checked on every call right after identify.
     blacklist: Blacklist
-    #: The gateway's Ed25519 key: signs checkpoints and disclosure manifests.
-    log_key: SigningKey | None = None
+    #: The gateway's log key (the suite's algorithm, in a file or a token): signs
+    #: checkpoints, disclosure manifests and credit reports.
+    log_key: AnySigningKey | None = None
     #: The gateway's answer key (the suite's algorithm): signs every answer it gives.
     answer_key: Signer | None = None
     #: The parties' registered X25519 keys: their answers' records are sealed to them.
@@ -373,7 +375,8 @@ class Gateway:
             issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
                            if p.consent_issuer and p.id in party_keys}
             config.data_dir.mkdir(parents=True, exist_ok=True)
-            log_key = load_signing_key(config.keys_dir / "gateway.log.key")
+            # In the token when gateway.log.key names it (keys init --pkcs11).
+            log_key = load_log_key(config.keys_dir / LOG_KEY_FILE, keyring.token)
             # The start-up self-check: a log that no longer matches its last signed
             # checkpoint raises TamperDetected here, and the gateway refuses to serve.
             audit, evidence = open_audit(config, log_key, clock=clock, party_keys=party_keys)

@@ -36,11 +36,12 @@ from gateway.crypto.keyring import (
     keyring_toml,
     new_key_id,
 )
+from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, token_reference_text
 from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signatures import format_key_file, key_id
 from gateway.crypto.signers import generate_signer, signer_file_text, verifier_file_text
 from gateway.crypto.suites import INTERNATIONAL, suite
-from gateway.crypto.token import Token, TokenKey, TokenSettings
+from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner
 from gateway.errors import ConfigurationError
 
 __all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "add_party_keys", "check_key_files",
@@ -268,7 +269,8 @@ Made by `credgate keys init` (gateway/keys.py) on {date}. Certificates are valid
 ca.crt, ca.key              development CA (ECDSA P-256): "{ca}"
 gateway.crt, gateway.key    gateway TLS server certificate (serverAuth), signed by the CA;
                             subjectAltName: {sans}
-gateway.log.key/.pub        gateway Ed25519 key that signs log checkpoints
+gateway.log.key/.pub        gateway key that signs log checkpoints, manifests and reports
+                            ({suite} suite: {answer_algorithm})
 gateway.answer.key/.pub     gateway key that signs answers ({suite} suite: {answer_algorithm})
 data-keys.toml              data keys of the {suite} suite: master keys (field envelope
                             encryption), blind-index and pseudonym keys (format in the file)
@@ -326,7 +328,9 @@ def init_keys(
         directory, "gateway", _name("credgate gateway (development)"),
         usage=ExtendedKeyUsageOID.SERVER_AUTH, alt_names=alt_names,
     )
-    _write_signing_pair(directory, "gateway.log", "the gateway, for log checkpoints")
+    # Under gm the log key is SM2 too: checkpoints, manifests and reports follow the suite.
+    _write_suite_signing_pair(directory, "gateway.log", "the gateway, for log checkpoints",
+                              chosen.name)
     _write_suite_signing_pair(directory, "gateway.answer", "the gateway, for answers",
                               chosen.name)
     _write(
@@ -410,8 +414,9 @@ def check_key_files(keys_dir: Path) -> bool:
 
 def init_token_keys(directory: Path, settings: TokenSettings, *, pin: str | None = None
                     ) -> Keyring:
-    """Create a master key and a blind-index key in a PKCS#11 token and write the
-    data-keys.toml that names them (the pseudonym key stays in the file).
+    """Create a master key, a blind-index key and the log key in a PKCS#11 token and
+    write the data-keys.toml and gateway.log.key that name them (the pseudonym key stays
+    in the file; gateway.log.pub gets the log key's public half).
 
     The token must exist and be initialised (for SoftHSM2: ``softhsm2-util --init-token``);
     its PIN comes from ``pin`` or the settings' variable. Raises ConfigurationError when
@@ -429,7 +434,23 @@ def init_token_keys(directory: Path, settings: TokenSettings, *, pin: str | None
         active_pseudonym_id=pseudonym_id, token=token)
     _write(Path(directory) / DATA_KEYS_FILE, keyring_toml(keyring).encode("utf-8"),
            private=True)
+    write_token_log_key(Path(directory), token, new_key_id("lk"))
     return keyring
+
+
+def write_token_log_key(directory: Path, token: Token, label: str) -> TokenSigner:
+    """Make a log key in the token and write gateway.log.key (naming it) and
+    gateway.log.pub; raises ConfigurationError when the token cannot make it."""
+    token.create_log_key(label)
+    signer = TokenSigner.load(token, label)
+    kid = signer.public.key_id
+    _write(directory / LOG_KEY_FILE, token_reference_text(signer, comments=(
+        f"credgate log key of the gateway in PKCS#11 token {token.settings.token!r}",
+        f"key id {kid}")).encode("utf-8"), private=True)
+    _write(directory / LOG_PUBLIC_FILE, verifier_file_text(signer.public, comments=(
+        "credgate Ed25519 public key of the gateway, for log checkpoints",
+        f"key id {kid}")).encode("ascii"), private=False)
+    return signer
 
 
 def write_box_pair(keys_dir: Path, party: str) -> None:

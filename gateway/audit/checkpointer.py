@@ -14,8 +14,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import nacl.signing
-
 from gateway.audit.checkpoint import (
     ANCHORS,
     DEFAULT_ORIGIN,
@@ -28,6 +26,7 @@ from gateway.audit.checkpoint import (
 )
 from gateway.audit.tree import AuditTree, TamperDetected
 from gateway.clock import Clock, SystemClock
+from gateway.crypto.signatures import AnySigningKey, AnyVerifyKey
 from gateway.errors import AuditUnavailable
 from gateway.sqlite_wal import use_wal
 
@@ -124,7 +123,7 @@ class CheckpointStore:
                                        detail=str(exc)) from None
 
 
-def open_verified_tree(path: Path, verify_key: nacl.signing.VerifyKey, *,
+def open_verified_tree(path: Path, verify_key: AnyVerifyKey, *,
                        origin: str = DEFAULT_ORIGIN,
                        store: CheckpointStore | None = None) -> AuditTree:
     """Open the tree with the full start-up self-check; raises TamperDetected.
@@ -164,7 +163,7 @@ def open_verified_tree(path: Path, verify_key: nacl.signing.VerifyKey, *,
 
 
 def _blame_checkpoint(exc: TamperDetected, stored: Sequence[Checkpoint],
-                      verify_key: nacl.signing.VerifyKey, origin: str) -> None:
+                      verify_key: AnyVerifyKey, origin: str) -> None:
     """If the mismatching checkpoint itself is forged, say so instead."""
     for cp in stored:
         if cp.size == exc.last_seq:
@@ -180,7 +179,7 @@ class Checkpointer:
     """Signs checkpoints of an ``AuditTree`` on demand and every ``interval`` seconds."""
 
     def __init__(self, *, tree: AuditTree, store: CheckpointStore,
-                 signing_key: nacl.signing.SigningKey, origin: str = DEFAULT_ORIGIN,
+                 signing_key: AnySigningKey, origin: str = DEFAULT_ORIGIN,
                  clock: Clock | None = None, interval: float | None = 60.0,
                  with_time: bool = True) -> None:
         check_key_name(origin)
@@ -197,7 +196,7 @@ class Checkpointer:
         self.failures = 0
 
     @property
-    def verify_key(self) -> nacl.signing.VerifyKey:
+    def verify_key(self) -> AnyVerifyKey:
         """The public key that verifies this checkpointer's signatures."""
         return self._key.verify_key
 
@@ -260,7 +259,7 @@ class AuditEvidence:
         self.tree, self.store, self.checkpointer = tree, store, checkpointer
 
     @classmethod
-    def open(cls, path: Path, signing_key: nacl.signing.SigningKey, *,
+    def open(cls, path: Path, signing_key: AnySigningKey, *,
              origin: str = DEFAULT_ORIGIN, clock: Clock | None = None,
              interval: float | None = 60.0) -> AuditEvidence:
         """Self-check and open; raises TamperDetected if the log fails its signed checkpoints."""

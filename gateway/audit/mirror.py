@@ -28,13 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import nacl.signing
-
 from gateway.audit.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
 from gateway.audit.entry import AuditEntry, MalformedAuditEntry
 from gateway.audit.merkle import CompactRange, ProofError, verify_consistency
 from gateway.audit.tiles import TILE_WIDTH, Tile, unbundle
 from gateway.audit.witness import Witness, cosign
+from gateway.crypto.signatures import AnyVerifyKey
 from gateway.errors import CredgateError, InvalidArgument
 
 #: path -> bytes served at that tlog-tiles path.
@@ -65,7 +64,7 @@ class MirrorResult:
 class Mirror:
     """A mirror folder."""
 
-    def __init__(self, folder: Path, verify_key: nacl.signing.VerifyKey,
+    def __init__(self, folder: Path, verify_key: AnyVerifyKey,
                  origin: str | None = None, *, witness: Witness | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.folder = Path(folder)

@@ -14,16 +14,15 @@ import os
 import threading
 from pathlib import Path
 
-import nacl.signing
-
 from gateway.audit.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
+from gateway.crypto.signatures import AnyVerifyKey
 from gateway.errors import AuditUnavailable, ConfigurationError
 
 
 class SeenCheckpoint:
     """The file ``audit-seen-checkpoint`` (a signed note) and its size in memory."""
 
-    def __init__(self, path: Path, verify_key: nacl.signing.VerifyKey, origin: str) -> None:
+    def __init__(self, path: Path, verify_key: AnyVerifyKey, origin: str) -> None:
         self.path = Path(path)
         self._key, self._origin = verify_key, origin
         self._lock = threading.Lock()

@@ -21,8 +21,10 @@ rolls back and the lock passes on. A lock wait longer than the timeout fails the
 closed (``AuditUnavailable``). A failed check raises ``TamperDetected``, fails the group
 and closes this log to further appends.
 
-The MAC key is derived from the log signing key, which every instance holds already;
-whoever can write the database but not read the key cannot extend the log unseen.
+The MAC key comes with the log signing key, which every instance holds already
+(``gateway.crypto.log_key``: derived from a file key, or an HMAC key beside a token key
+in the token); whoever can write the database but not use the key cannot extend the log
+unseen.
 """
 
 from __future__ import annotations
@@ -35,15 +37,21 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import nacl.signing
-
 from gateway.audit.backend import Backend
 from gateway.audit.entry import AuditEntry
 from gateway.audit.log import _allocate_lock, _Group
 from gateway.audit.merkle import EMPTY_ROOT, HASH_SIZE, LEAF_PREFIX, CompactRange, ProofError
 from gateway.audit.seen import SeenCheckpoint
 from gateway.audit.tree import TamperDetected
-from gateway.errors import AuditUnavailable, ConfigurationError, InvalidArgument
+from gateway.crypto.log_key import MacKey, log_mac
+from gateway.crypto.log_key import state_mac_key as log_state_mac_key
+from gateway.crypto.signatures import AnySigningKey as SigningKey
+from gateway.errors import (
+    AuditUnavailable,
+    ConfigurationError,
+    InvalidArgument,
+    KeyStoreUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 _MAX_READ = 10_000
@@ -53,15 +61,21 @@ _sha256 = hashlib.sha256
 Alert = Callable[[TamperDetected], None]
 
 
-def state_mac_key(signing_key: nacl.signing.SigningKey) -> bytes:
-    """The key of the tree-state MAC, derived from the log signing key (one-way)."""
-    return hmac.new(bytes(signing_key), b"credgate/tlog-state-mac/v1", _sha256).digest()
+def state_mac_key(signing_key: SigningKey) -> MacKey:
+    """The key of the tree-state MAC that comes with the log signing key."""
+    return log_state_mac_key(signing_key)
 
 
-def state_mac(key: bytes, origin: str, size: int, root: bytes) -> bytes:
-    """HMAC-SHA256 over the origin, size and root of the tree state."""
+def state_mac(key: MacKey, origin: str, size: int, root: bytes) -> bytes:
+    """HMAC-SHA256 over the origin, size and root of the tree state; raises
+    AuditUnavailable when the key is in a token that failed."""
     msg = b"credgate/tlog-state/v1\n%s\n%d\n%s" % (origin.encode(), size, root)
-    return hmac.new(key, msg, _sha256).digest()
+    try:
+        return log_mac(key, msg)
+    except KeyStoreUnavailable:
+        # The log key's token failed: the log is unusable, as if unreachable.
+        raise AuditUnavailable("the audit log key is unavailable",
+                               reason="log_key_unavailable") from None
 
 
 def _peaks(frontier: bytes) -> list[bytes]:
@@ -75,7 +89,7 @@ class LogBehind(AuditUnavailable):
 class SharedAuditLog:
     """``AuditLog`` over a ``Backend``, safe for many processes and instances at once."""
 
-    def __init__(self, backend: Backend, *, signing_key: nacl.signing.SigningKey,
+    def __init__(self, backend: Backend, *, signing_key: SigningKey,
                  origin: str, seen: SeenCheckpoint, max_group: int = 1024,
                  alert: Alert | None = None) -> None:
         self.backend, self.origin, self.seen = backend, origin, seen

@@ -20,8 +20,6 @@ import logging
 import threading
 import time as _time
 
-import nacl.signing
-
 from gateway.audit.checkpoint import (
     ANCHORS,
     Checkpoint,
@@ -36,7 +34,8 @@ from gateway.audit.shared import SharedAuditLog, _sha256
 from gateway.audit.signatures import EntrySignatureError, PartyKeys, verify_entry_signatures
 from gateway.audit.tree import PerfectNodes, TamperDetected
 from gateway.clock import Clock, SystemClock
-from gateway.errors import AuditUnavailable
+from gateway.crypto.signatures import AnySigningKey, AnyVerifyKey
+from gateway.errors import AuditUnavailable, KeyStoreUnavailable
 
 logger = logging.getLogger(__name__)
 _CHUNK = 10_000
@@ -187,7 +186,7 @@ class SharedCheckpointer:
     """Signs checkpoints of the shared tree, on demand and on a rate-limited schedule."""
 
     def __init__(self, *, tree: SharedTree, store: SharedCheckpointStore,
-                 signing_key: nacl.signing.SigningKey, origin: str,
+                 signing_key: AnySigningKey, origin: str,
                  clock: Clock | None = None, interval: float | None = 60.0) -> None:
         check_key_name(origin)
         if interval is not None and interval <= 0:
@@ -202,7 +201,7 @@ class SharedCheckpointer:
         self.failures = 0
 
     @property
-    def verify_key(self) -> nacl.signing.VerifyKey:
+    def verify_key(self) -> AnyVerifyKey:
         """The public key that verifies this checkpointer's signatures."""
         return self._key.verify_key
 
@@ -320,7 +319,7 @@ class SharedEvidence:
         self.tree, self.store, self.checkpointer = tree, store, checkpointer
 
     @classmethod
-    def open(cls, log: SharedAuditLog, signing_key: nacl.signing.SigningKey, *,
+    def open(cls, log: SharedAuditLog, signing_key: AnySigningKey, *,
              clock: Clock | None = None, interval: float | None = 60.0,
              party_keys: PartyKeys | None = None) -> SharedEvidence:
         """Self-check the whole log; raises TamperDetected, LogBehind or AuditUnavailable.
@@ -369,6 +368,6 @@ class SharedEvidence:
         """Stop the schedule and sign a final checkpoint (best effort)."""
         try:
             self.checkpointer.stop(final=True)
-        except (AuditUnavailable, TamperDetected) as exc:
+        except (AuditUnavailable, TamperDetected, KeyStoreUnavailable) as exc:
             logger.warning("no final audit checkpoint: %s", exc.message)
 

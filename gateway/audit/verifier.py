@@ -55,8 +55,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import nacl.signing
-
 from gateway.audit.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -66,6 +64,7 @@ from gateway.audit.checkpoint import (
 from gateway.audit.entry import AuditEntry, MalformedAuditEntry
 from gateway.audit.export import FORMAT, VERSION
 from gateway.audit.merkle import HASH_SIZE, CompactRange, ProofError, leaf_hash, verify_consistency
+from gateway.crypto.signatures import AnyVerifyKey
 from gateway.errors import CredgateError
 
 Progress = Callable[[int, int], None]
@@ -157,7 +156,7 @@ def _hashes(values: Any) -> list[bytes]:
 
 
 def verify_export(export_path: Path, checkpoint_text: str | None,
-                  verify_key: nacl.signing.VerifyKey, *, previous_checkpoint: str | None = None,
+                  verify_key: AnyVerifyKey, *, previous_checkpoint: str | None = None,
                   origin: str | None = None, progress: Progress | None = None,
                   party_keys: Mapping[str, Any] | None = None) -> VerifyReport:
     """Verify an export against signed checkpoints; raises ExportError only for broken input.
@@ -272,7 +271,7 @@ def _check_coverage(anchor: Checkpoint, previous: Checkpoint | None, first: int,
 
 
 def _check_checkpoints(header: dict[str, Any], given: str | None, previous_text: str | None,
-                       key: nacl.signing.VerifyKey, origin: str
+                       key: AnyVerifyKey, origin: str
                        ) -> tuple[dict[int, bytes], Checkpoint, Checkpoint | None]:
     """Verify every checkpoint; returns size -> root, the anchor and the previous one."""
     def check(text: str, what: str, supplied: bool) -> Checkpoint:

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-import nacl.signing
-
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export
 from gateway.cli import audit_mirror, audit_proof, audit_query
 from gateway.cli.common import (
@@ -26,7 +24,7 @@ from gateway.cli.common import (
     EXIT_REFUSED,
     print_json,
 )
-from gateway.crypto.signatures import load_verify_key
+from gateway.crypto.signatures import AnyVerifyKey, load_verify_key
 from gateway.errors import CredgateError
 
 PROGRESS_FROM = 100_000  # entries: smaller exports verify in well under a second
@@ -112,13 +110,13 @@ def _read(path: Path | None, what: str) -> str | None:
         raise ExportError(f"{what} cannot be read: {path} ({type(exc).__name__})") from None
 
 
-def _party_keys(folder: Path | None) -> dict[str, list[nacl.signing.VerifyKey]] | None:
+def _party_keys(folder: Path | None) -> dict[str, list[AnyVerifyKey]] | None:
     """The registered keys in a folder, by party id (with retired ones); raises ExportError."""
     if folder is None:
         return None
     if not folder.is_dir():
         raise ExportError(f"party keys folder not found: {folder}")
-    keys: dict[str, list[nacl.signing.VerifyKey]] = {}
+    keys: dict[str, list[AnyVerifyKey]] = {}
     for path in sorted(folder.iterdir()):
         party, dot, rest = path.name.partition(".sign.")
         if dot and rest.endswith("pub") and (rest == "pub" or rest.startswith("retired")):

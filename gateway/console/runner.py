@@ -17,7 +17,7 @@ from gateway.console.app import ConsoleContext, build_app
 from gateway.console.backend import ConsoleBackend
 from gateway.console.security import Gatekeeper
 from gateway.crypto import load_verify_key
-from gateway.crypto.signatures import key_id
+from gateway.crypto.signatures import key_id, public_key_bytes
 from gateway.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"
@@ -72,7 +72,8 @@ def make_context(client: CredgateClient, *, target: str, log_key: Path, state_di
             catalogue = None  # names and roles are a convenience
     return ConsoleContext(
         backend=ConsoleBackend(client, target=target), gate=Gatekeeper(port=port, token=token),
-        clock=clock or SystemClock(), log_key=bytes(verify_key), log_key_id=key_id(verify_key),
+        clock=clock or SystemClock(), log_key=public_key_bytes(verify_key),
+        log_key_id=key_id(verify_key),
         state_dir=state_dir, catalogue=catalogue, policies_dir=policies_dir)
 
 

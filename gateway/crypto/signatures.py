@@ -22,11 +22,13 @@ import nacl.exceptions
 import nacl.signing
 
 from gateway.crypto import _primitives as p
-from gateway.crypto.signers import ED25519, Signer, Verifier, load_signer, load_verifier
+from gateway.crypto.signers import ED25519, SM2, Signer, Verifier, load_signer, load_verifier
 from gateway.errors import BadSignature, ConfigurationError
 
 __all__ = [
     "SIGNATURE_SIZE",
+    "AnySigningKey",
+    "AnyVerifyKey",
     "PartySigningKey",
     "PartyVerifyKey",
     "SigningKey",
@@ -39,9 +41,12 @@ __all__ = [
     "load_signing_key",
     "load_verify_key",
     "note_key_hash",
+    "note_signature_type",
     "note_verifier_key",
+    "public_key_bytes",
     "public_key_text",
     "sign",
+    "signature_algorithm",
     "verify",
 ]
 
@@ -52,6 +57,10 @@ VerifyKey = nacl.signing.VerifyKey
 #: SM2 (gateway.crypto.signers); ``sign`` and ``verify`` take either.
 PartySigningKey = nacl.signing.SigningKey | Signer
 PartyVerifyKey = nacl.signing.VerifyKey | Verifier
+#: The gateway's own keys take the same two forms (the log key: Ed25519 or SM2, in a
+#: file or, as a ``Signer``, in a PKCS#11 token).
+AnySigningKey = PartySigningKey
+AnyVerifyKey = PartyVerifyKey
 
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -59,6 +68,9 @@ SIGNATURE_SIZE = 64
 NOTE_ED25519 = b"\x01"
 #: The signature type byte of a C2SP cosignature/v1 (Ed25519, timestamped).
 COSIGNATURE_ED25519 = b"\x04"
+#: credgate's signed-note type for SM2 (GB/T 32918, DER signature over SM3 with the
+#: default user id): the escape byte 0xff, then a name no other type uses.
+NOTE_SM2 = b"\xffcredgate/sm2"
 
 
 def _read_key_bytes(path: Path) -> bytes:
@@ -86,12 +98,10 @@ def load_signing_key(path: Path) -> nacl.signing.SigningKey:
     return nacl.signing.SigningKey(_read_key_bytes(path))
 
 
-def load_verify_key(path: Path) -> nacl.signing.VerifyKey:
-    """Read an Ed25519 public key file; raises ConfigurationError when invalid."""
-    try:
-        return nacl.signing.VerifyKey(_read_key_bytes(path))
-    except (nacl.exceptions.CryptoError, ValueError, TypeError):
-        raise ConfigurationError(f"key file does not hold an Ed25519 public key: {path}") from None
+def load_verify_key(path: Path) -> AnyVerifyKey:
+    """Read a public key file of either algorithm (PyNaCl's VerifyKey for Ed25519, the
+    Verifier for an ``sm2:`` key); raises ConfigurationError when invalid."""
+    return load_party_verify_key(path)
 
 
 def format_key_file(key: nacl.signing.SigningKey | nacl.signing.VerifyKey,
@@ -129,8 +139,12 @@ def sign(key: PartySigningKey, message: bytes) -> bytes:
     return key.sign(message).signature
 
 
-def verify(key: PartyVerifyKey, message: bytes, signature: bytes) -> None:
-    """Check a detached signature; raises BadSignature when malformed or not valid."""
+def verify(key: PartyVerifyKey, message: bytes, signature: bytes, *,
+           algorithm: str | None = None) -> None:
+    """Check a detached signature; raises BadSignature when malformed, not valid, or
+    recorded as made with another ``algorithm`` than the key's."""
+    if algorithm is not None and algorithm != signature_algorithm(key):
+        raise BadSignature()
     if isinstance(key, Verifier):
         key.verify(message, signature)
         return
@@ -144,14 +158,26 @@ def verify(key: PartyVerifyKey, message: bytes, signature: bytes) -> None:
         raise BadSignature() from None
 
 
-def public_key_text(verify_key: nacl.signing.VerifyKey) -> str:
-    """The public key as base64 of its raw 32 bytes (the format of .sign.pub files)."""
+def public_key_text(verify_key: AnyVerifyKey) -> str:
+    """The public key as one line: base64 of its raw bytes (``sm2:`` before an SM2 key)."""
+    if isinstance(verify_key, Verifier):
+        return verify_key.text()
     return base64.b64encode(bytes(verify_key)).decode("ascii")
 
 
-def key_id(verify_key: nacl.signing.VerifyKey) -> str:
+def public_key_bytes(verify_key: AnyVerifyKey) -> bytes:
+    """The raw public key: 32 bytes Ed25519, the 65-byte point 04 || x || y for SM2."""
+    return verify_key.raw if isinstance(verify_key, Verifier) else bytes(verify_key)
+
+
+def key_id(verify_key: AnyVerifyKey) -> str:
     """A short id for a public key: the first 16 hex digits of SHA-256 of its raw bytes."""
-    return hashlib.sha256(bytes(verify_key)).hexdigest()[:16]
+    return hashlib.sha256(public_key_bytes(verify_key)).hexdigest()[:16]
+
+
+def signature_algorithm(key: AnySigningKey | AnyVerifyKey) -> str:
+    """The algorithm a key signs or verifies with: ``ed25519`` or ``sm2``."""
+    return key.algorithm if isinstance(key, Signer | Verifier) else ED25519
 
 
 def _check_note_name(name: str) -> bytes:
@@ -161,9 +187,16 @@ def _check_note_name(name: str) -> bytes:
     return name.encode("utf-8")
 
 
-def note_key_hash(name: str, verify_key: nacl.signing.VerifyKey) -> bytes:
-    """C2SP signed-note key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
-    data = _check_note_name(name) + b"\n" + NOTE_ED25519 + bytes(verify_key)
+def note_signature_type(verify_key: AnyVerifyKey) -> bytes:
+    """The signed-note signature type of a key: 0x01 for Ed25519; for SM2, which C2SP
+    assigns no byte, 0xff (the spec's escape for other types) and ``credgate/sm2``."""
+    return NOTE_SM2 if signature_algorithm(verify_key) == SM2 else NOTE_ED25519
+
+
+def note_key_hash(name: str, verify_key: AnyVerifyKey) -> bytes:
+    """C2SP signed-note key ID: SHA-256(name || 0x0A || signature type || public key)[:4]."""
+    data = (_check_note_name(name) + b"\n" + note_signature_type(verify_key)
+            + public_key_bytes(verify_key))
     return hashlib.sha256(data).digest()[:4]
 
 
@@ -173,7 +206,8 @@ def cosigner_key_hash(name: str, verify_key: nacl.signing.VerifyKey) -> bytes:
     return hashlib.sha256(data).digest()[:4]
 
 
-def note_verifier_key(name: str, verify_key: nacl.signing.VerifyKey) -> str:
-    """The signed-note verifier key text: ``<name>+<hex key ID>+<base64(0x01 || key)>``."""
-    encoded = base64.b64encode(NOTE_ED25519 + bytes(verify_key)).decode("ascii")
+def note_verifier_key(name: str, verify_key: AnyVerifyKey) -> str:
+    """The signed-note verifier key text: ``<name>+<hex key ID>+<base64(type || key)>``."""
+    encoded = base64.b64encode(note_signature_type(verify_key) + public_key_bytes(verify_key)
+                               ).decode("ascii")
     return f"{name}+{note_key_hash(name, verify_key).hex()}+{encoded}"

@@ -32,7 +32,8 @@ from tongsuopy.crypto.asymciphers import ec as _ts_ec
 from gateway.errors import BadSignature, ConfigurationError
 
 __all__ = [
-    "ED25519", "SM2", "SM2_DEFAULT_USER_ID", "Signer", "Verifier", "generate_signer",
+    "ED25519", "SM2", "SM2_DEFAULT_USER_ID", "Signer", "Verifier", "ed25519_verifier",
+    "generate_signer",
     "load_signer", "load_verifier", "signer_file_text", "verifier_file_text",
     "verifier_from_text",
 ]
@@ -108,10 +109,31 @@ class Signer:
             return bytes(self._key.sign(bytes(message)).signature)
         return bytes(self._key.sign(bytes(message), _sm2_algorithm()))
 
+    @property
+    def verify_key(self) -> Any:
+        """The public key in the form ``gateway.crypto.signatures.verify`` takes: PyNaCl's
+        VerifyKey for Ed25519 (as a PyNaCl SigningKey gives), the Verifier for SM2."""
+        return self.public._key if self.algorithm == ED25519 else self.public
+
+    def secret_bytes(self) -> bytes:
+        """The private key's 32 bytes (Ed25519 seed, SM2 scalar): only for deriving
+        another key from it (the log's state-MAC key); a token key has none."""
+        if self.algorithm == ED25519:
+            return bytes(self._key)
+        return int(self._key.private_numbers().private_value).to_bytes(32, "big")
+
 
 def _sm2_public_raw(public_key: Any) -> bytes:
     return bytes(public_key.public_bytes(_ts_serialization.Encoding.X962,
                                          _ts_serialization.PublicFormat.UncompressedPoint))
+
+
+def ed25519_verifier(raw: bytes) -> Verifier:
+    """The Verifier of a raw 32-byte Ed25519 public key; raises ConfigurationError."""
+    try:
+        return Verifier(ED25519, bytes(raw), nacl.signing.VerifyKey(bytes(raw)))
+    except (ValueError, TypeError, nacl.exceptions.CryptoError):
+        raise ConfigurationError("not a valid ed25519 public key") from None
 
 
 def _ed25519_signer(seed: bytes) -> Signer:
@@ -196,11 +218,8 @@ def load_verifier(path: Path) -> Verifier:
 
 def signer_file_text(signer: Signer, *, comments: tuple[str, ...] = ()) -> str:
     """The key-file text of a private key, after comment lines."""
-    if signer.algorithm == ED25519:
-        line = base64.b64encode(bytes(signer._key)).decode("ascii")
-    else:
-        value = signer._key.private_numbers().private_value
-        line = _SM2_PREFIX + base64.b64encode(value.to_bytes(32, "big")).decode("ascii")
+    encoded = base64.b64encode(signer.secret_bytes()).decode("ascii")
+    line = encoded if signer.algorithm == ED25519 else _SM2_PREFIX + encoded
     return "".join(f"# {c}".rstrip() + "\n" for c in comments) + line + "\n"
 
 

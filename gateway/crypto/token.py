@@ -2,7 +2,8 @@
 
 A token key never leaves the token: the master keys (key-encryption keys) wrap and
 unwrap data keys inside it with CKM_AES_GCM, the blind-index key computes its HMAC
-inside it with CKM_SHA256_HMAC, and the answer key signs inside it with CKM_EDDSA. The
+inside it with CKM_SHA256_HMAC, and the log key signs inside it with CKM_EDDSA (an
+Ed25519 pair), its companion HMAC key keying the log's tree-state MAC. The
 bytes are the same as a file key's (AES-256-GCM with the same nonce and associated
 data), so a blob does not say where its master key lives, and a store may move its
 keys into a token by rotation.
@@ -37,11 +38,14 @@ from pkcs11.exceptions import (
     TokenNotRecognised,
 )
 from pkcs11.mechanisms import GCMParams
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from gateway.crypto import _primitives as p
-from gateway.errors import ConfigurationError, KeyStoreUnavailable
+from gateway.crypto.signers import ED25519, Signer, ed25519_verifier
+from gateway.errors import BadSignature, ConfigurationError, KeyStoreUnavailable
 
-__all__ = ["DEFAULT_PIN_ENV", "Token", "TokenAead", "TokenKey", "TokenSettings"]
+__all__ = ["DEFAULT_PIN_ENV", "Token", "TokenAead", "TokenKey", "TokenSettings",
+           "TokenSigner", "state_mac_label"]
 
 DEFAULT_PIN_ENV = "CREDGATE_PKCS11_PIN"
 #: Failures that mean the token is gone, not that the input was wrong.
@@ -50,6 +54,8 @@ _GONE = (DeviceRemoved, SessionClosed, SessionHandleInvalid, TokenNotPresent,
 # Every key made here: kept in the token, never readable or exportable.
 _SECRET = {Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
            Attribute.EXTRACTABLE: False}
+#: RFC 8410 id-Ed25519, the curve of CKK_EC_EDWARDS keys (PKCS#11 v3.0 §2.3.10).
+_ED25519_OID = "1.3.101.112"
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,27 @@ class Token:
             KeyType.GENERIC_SECRET, 256, label=label, store=True,
             template={**_SECRET, Attribute.SIGN: True, Attribute.VERIFY: True}))
 
+    def create_log_key(self, label: str) -> None:
+        """Make the log key in the token: an Ed25519 pair whose private half never leaves
+        it, and the HMAC key of the log's tree-state MAC (``state_mac_label``)."""
+        def generate() -> None:
+            params = self._session.create_domain_parameters(
+                KeyType.EC_EDWARDS,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters(_ED25519_OID)},
+                local=True)
+            params.generate_keypair(
+                store=True, label=label, mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                public_template={Attribute.TOKEN: True, Attribute.VERIFY: True},
+                private_template={**_SECRET, Attribute.SIGN: True})
+        try:
+            self.run(generate)
+        except PKCS11Error as exc:
+            raise ConfigurationError(
+                f"PKCS#11 token {self.settings.token!r} cannot make an Ed25519 key "
+                f"({type(exc).__name__}; the module needs CKM_EC_EDWARDS_KEY_PAIR_GEN)"
+            ) from None
+        self.create_hmac_key(state_mac_label(label))
+
 
 class TokenAead:
     """AES-256-GCM under a token key, with AESGCM's interface (for the field recipes)."""
@@ -223,3 +250,66 @@ class TokenKey:
                 message, mechanism=Mechanism.SHA256_HMAC)))
         except PKCS11Error:
             raise KeyStoreUnavailable() from None
+
+
+def state_mac_label(log_key_label: str) -> str:
+    """The label of the HMAC key that keys a token log key's tree-state MAC."""
+    return f"{log_key_label}.state-mac"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TokenSigner(Signer):
+    """The log key in a token: an Ed25519 pair, signing with CKM_EDDSA inside it.
+
+    Its signatures are plain Ed25519 (RFC 8032), verified by the public half alone. Its
+    tree-state MAC key is the token HMAC key ``state_mac`` (there are no secret bytes to
+    derive one from). A token that fails raises KeyStoreUnavailable: nothing is signed.
+    """
+
+    token: Token
+    label: str
+    state_mac: TokenKey
+
+    def __repr__(self) -> str:
+        return f"TokenSigner({self.label}, {self.public.key_id})"
+
+    @classmethod
+    def load(cls, token: Token, label: str) -> TokenSigner:
+        """The log key of a label; raises ConfigurationError when a part is missing or
+        the private half does not sign for the public half."""
+        def halves() -> tuple[Any, Any]:
+            return (self_get(ObjectClass.PRIVATE_KEY), self_get(ObjectClass.PUBLIC_KEY))
+
+        def self_get(kind: ObjectClass) -> Any:
+            return token._session.get_key(object_class=kind, key_type=KeyType.EC_EDWARDS,
+                                          label=label)
+        try:
+            private, public = token.run(halves)
+            point = bytes(token.run(lambda: public[Attribute.EC_POINT]))
+        except (PKCS11Error, KeyStoreUnavailable):
+            raise ConfigurationError(
+                f"PKCS#11 token {token.settings.token!r} has no log key {label!r}") from None
+        # CKA_EC_POINT of an Edwards key is the DER OCTET STRING of the 32-byte key.
+        raw = point[2:] if len(point) == 34 and point[:2] == b"\x04\x20" else point
+        signer = cls(ED25519, private, ed25519_verifier(raw), token, label,
+                     TokenKey(token, state_mac_label(label), "hmac"))
+        probe = b"credgate/log-key-probe"
+        try:
+            signer.public.verify(probe, signer.sign(probe))
+        except BadSignature:
+            raise ConfigurationError(
+                f"PKCS#11 log key {label!r}: the private key does not match the public key"
+            ) from None
+        return signer
+
+    def sign(self, message: bytes) -> bytes:
+        """Ed25519 inside the token (CKM_EDDSA); raises KeyStoreUnavailable."""
+        try:
+            return bytes(self.token.run(lambda: self._key.sign(
+                bytes(message), mechanism=Mechanism.EDDSA)))
+        except PKCS11Error:
+            raise KeyStoreUnavailable() from None
+
+    def secret_bytes(self) -> bytes:
+        """Never: a token key has no bytes outside the token."""
+        raise ConfigurationError("a key in a PKCS#11 token never leaves it")

@@ -24,9 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.signing import SigningKey, VerifyKey
-
-from gateway.crypto.signatures import key_id, sign, verify
+from gateway.crypto.signatures import (
+    AnySigningKey,
+    AnyVerifyKey,
+    key_id,
+    sign,
+    signature_algorithm,
+    verify,
+)
 from gateway.errors import BadSignature
 
 FORMAT = "credgate-personal-credit-report"
@@ -34,6 +39,9 @@ VERSION = 1
 #: Domain separation: a report signature can never pass for a checkpoint's or a feed's.
 DOMAIN = b"credgate personal credit report v1\n"
 _FILE_KEYS = frozenset({"format", "document", "signature", "key_id"})
+#: The algorithm of the signature (ed25519, or sm2 under the gm suite); a report from
+#: before it was written down is Ed25519.
+_ALGORITHM = "algorithm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,30 +83,32 @@ def report_document(*, report_id: str, issued_at: str, subject_id: str, masked_i
                       separators=(",", ":")).encode("utf-8")
 
 
-def sign_report(document: bytes, key: SigningKey) -> bytes:
-    """The report file: the document, the gateway's signature and its key id, as JSON."""
+def sign_report(document: bytes, key: AnySigningKey) -> bytes:
+    """The report file: the document, the gateway's signature, its algorithm and its key
+    id, as JSON."""
     signature = sign(key, DOMAIN + document)
     doc = {"format": FORMAT, "document": document.decode("utf-8"),
            "signature": base64.b64encode(signature).decode("ascii"),
-           "key_id": key_id(key.verify_key)}
+           _ALGORITHM: signature_algorithm(key), "key_id": key_id(key.verify_key)}
     return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
             ).encode("utf-8")
 
 
-def verify_report(report_file: bytes, key: VerifyKey, *, subject_id: str = ""
+def verify_report(report_file: bytes, key: AnyVerifyKey, *, subject_id: str = ""
                   ) -> VerifiedReport:
     """Check a report file's signature (and, given the ID, that it is this person's);
     raises BadSignature on any mismatch or malformed file."""
     try:
         outer = json.loads(report_file.decode("utf-8"))
-        if not isinstance(outer, dict) or set(outer) != _FILE_KEYS or \
+        if not isinstance(outer, dict) or set(outer) - {_ALGORITHM} != _FILE_KEYS or \
                 outer["format"] != FORMAT:
             raise BadSignature("not a credgate personal credit report")
         document = str(outer["document"]).encode("utf-8")
         signature = base64.b64decode(outer["signature"], validate=True)
+        algorithm = str(outer.get(_ALGORITHM, "ed25519"))
     except (ValueError, UnicodeDecodeError, binascii.Error, TypeError):
         raise BadSignature("not a credgate personal credit report") from None
-    verify(key, DOMAIN + document, signature)
+    verify(key, DOMAIN + document, signature, algorithm=algorithm)
     doc = json.loads(document)
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise BadSignature("unknown report format")

@@ -23,10 +23,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from nacl.signing import SigningKey, VerifyKey
-
 from gateway.clock import rfc3339
-from gateway.crypto import sign, verify
+from gateway.crypto.signatures import (
+    AnySigningKey,
+    AnyVerifyKey,
+    sign,
+    verify,
+)
 from gateway.disclosure.feed import PublishedRecord
 from gateway.errors import BadSignature
 
@@ -57,12 +60,14 @@ def render_files(records: Sequence[PublishedRecord]) -> dict[str, bytes]:
 
 
 def manifest_bytes(files: Mapping[str, bytes], records: Sequence[PublishedRecord], *,
-                   policy_version: str, generated_at: datetime) -> bytes:
-    """The canonical manifest for rendered files."""
+                   policy_version: str, generated_at: datetime,
+                   signature_algorithm: str = "ed25519") -> bytes:
+    """The canonical manifest for rendered files; it names the algorithm of the
+    signature that will cover it (ed25519, or sm2 under the gm suite)."""
     counts = Counter(r.category for r in records)
     doc = {
         "format": FORMAT, "version": VERSION, "generated_at": rfc3339(generated_at),
-        "policy_version": policy_version,
+        "policy_version": policy_version, "signature_algorithm": signature_algorithm,
         "counts": {**dict(sorted(counts.items())), "total": len(records)},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
@@ -70,16 +75,21 @@ def manifest_bytes(files: Mapping[str, bytes], records: Sequence[PublishedRecord
                       separators=(",", ":")).encode("utf-8")
 
 
-def sign_manifest(manifest: bytes, key: SigningKey) -> bytes:
+def sign_manifest(manifest: bytes, key: AnySigningKey) -> bytes:
     """The gateway's signature on a manifest."""
     return sign(key, _DOMAIN + manifest)
 
 
-def verify_manifest(manifest: bytes, signature: bytes, key: VerifyKey,
+def verify_manifest(manifest: bytes, signature: bytes, key: AnyVerifyKey,
                     files: Mapping[str, bytes]) -> dict[str, object]:
-    """Check the signature and every file hash; raises BadSignature on any mismatch."""
-    verify(key, _DOMAIN + manifest, signature)
-    doc = json.loads(manifest)
+    """Check the signature (of the algorithm the manifest names) and every file hash;
+    raises BadSignature on any mismatch."""
+    try:
+        doc = json.loads(manifest)
+        algorithm = str(doc.get("signature_algorithm", "ed25519"))
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise BadSignature("the manifest is not JSON") from None
+    verify(key, _DOMAIN + manifest, signature, algorithm=algorithm)
     listed = doc.get("files", {})
     if set(listed) != set(files):
         raise BadSignature("the files do not match the manifest")

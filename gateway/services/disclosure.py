@@ -12,6 +12,7 @@ import grpc
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
+from gateway.crypto.signatures import signature_algorithm
 from gateway.disclosure.export import manifest_bytes, render_files, sign_manifest
 from gateway.disclosure.feed import PublishedRecord, publish_batch, run_subjects
 from gateway.disclosure.left_out import REASONS, ordered, why_left_out
@@ -179,8 +180,10 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                 call.commit_allow(reason="no publishable records")
             with call.step("respond"):
                 files = render_files(released)
-                manifest = manifest_bytes(files, released, policy_version=call.state.version,
-                                          generated_at=gw.clock.now())
+                manifest = manifest_bytes(
+                    files, released, policy_version=call.state.version,
+                    generated_at=gw.clock.now(),
+                    signature_algorithm=signature_algorithm(gw.log_key))
                 signature = sign_manifest(manifest, gw.log_key)
             # Pieces well under the message limit: a city's feed is larger than one.
             for name, content in files.items():

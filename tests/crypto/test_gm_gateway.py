@@ -108,3 +108,49 @@ def test_a_gm_key_set_signs_requests_and_consents_with_sm2_end_to_end(
     agency_key = load_party_verify_key(keys / "parties" / "credit_agency.sign.pub")
     verify_audit_text(agency_key, "/credgate.v1.QueryService/QuerySubject",
                       query.request_signature, party="credit_agency")
+
+
+
+def test_a_gm_gateway_signs_checkpoints_reports_and_manifests_with_sm2(
+        live_factory: Callable[..., LiveGateway], tmp_path: Path) -> None:
+    import json
+    from datetime import timedelta
+
+    from gateway.audit.checkpoint import CheckpointError, verify_checkpoint
+    from gateway.crypto import load_verify_key
+    from gateway.disclosure.credit_report import verify_report
+    from gateway.disclosure.export import verify_manifest
+    from gateway.errors import BadSignature
+
+    keys = tmp_path / "gm-keys"
+    assert main(["keys", "init", str(keys), "--suite", "gm"]) == 0
+    log_pub = load_verify_key(keys / "gateway.log.pub")
+    live = live_factory(keys_dir=keys, suite="gm")
+    assert live.gw.log_key is not None and live.gw.log_key.algorithm == SM2
+    live.client("court", keys).submit_records([debtor_record("SM2-CP")])
+    # The checkpoint: an SM2 signature, its key ID naming the SM2 note type.
+    note = live.gw.audit_evidence.checkpointer.checkpoint_now().note
+    assert verify_checkpoint(note, log_pub).size >= 1
+    with pytest.raises(CheckpointError):
+        verify_checkpoint(note, load_verify_key(KEYS / "gateway.log.pub"))
+    # The personal credit report records its algorithm; another claim is refused.
+    now = live.gw.clock.now()
+    portal = live.client("citizen_portal", keys)
+    consent = portal.issue_consent(
+        subject_id=ADULT, grantee="citizen_portal", purpose="self_query",
+        categories=list(live.gw.catalogue.categories), not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=10), max_uses=10)
+    report = portal.credit_report(ADULT, consent, ["dishonest_debtor"]).report
+    assert json.loads(report)["algorithm"] == SM2
+    assert verify_report(report, log_pub, subject_id=ADULT).categories == ["dishonest_debtor"]
+    claimed = json.loads(report)
+    claimed["algorithm"] = "ed25519"
+    with pytest.raises(BadSignature):
+        verify_report(json.dumps(claimed).encode(), log_pub)
+    # The disclosure manifest names SM2 and verifies under the SM2 log key.
+    export = live.client("credit_website", keys).export_disclosure(timeout=30)
+    doc = verify_manifest(export.manifest, export.signature, log_pub, export.files)
+    assert doc["signature_algorithm"] == SM2
+    with pytest.raises(BadSignature):
+        verify_manifest(export.manifest.replace(b'"sm2"', b'"ed25519"'), export.signature,
+                        log_pub, export.files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,12 +14,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pkcs11 import Attribute, KeyType
 
 from gateway.app import Gateway
+from gateway.audit.checkpoint import verify_checkpoint
+from gateway.audit.shared import state_mac, state_mac_key
+from gateway.audit.tree import TamperDetected
 from gateway.cli import main
 from gateway.config import Config
 from gateway.crypto import decrypt_field, encrypt_field, load_keyring
 from gateway.crypto.keyring import DATA_KEYS_FILE
-from gateway.crypto.token import Token, TokenKey, TokenSettings
-from gateway.errors import ConfigurationError, DecryptionError
+from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
+from gateway.crypto.signatures import load_verify_key
+from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner
+from gateway.errors import (
+    AuditUnavailable,
+    ConfigurationError,
+    DecryptionError,
+    KeyStoreUnavailable,
+)
 from tests.crypto.softhsm import SoftHsm
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import NAME, identity_record
@@ -92,7 +103,8 @@ def test_a_gateway_with_token_keys_serves_and_fails_closed_when_the_token_goes(
     assert NAME not in str(refused.value.details())
 
 
-@pytest.mark.parametrize("breakage", ["no pin", "wrong pin", "no such token", "no such key"])
+@pytest.mark.parametrize("breakage", ["no pin", "wrong pin", "no such token", "no such key",
+                                      "no such log key", "log key without a token"])
 def test_a_gateway_whose_token_is_unavailable_does_not_start(
         token_keys: Path, tmp_path: Path, softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch,
         breakage: str) -> None:
@@ -106,6 +118,11 @@ def test_a_gateway_whose_token_is_unavailable_does_not_start(
         text = text.replace(f'"{softhsm.label}"', '"not-there"')
     elif breakage == "no such key":
         text = text.replace('"mk-', '"mk-0')
+    elif breakage == "no such log key":
+        (keys / LOG_KEY_FILE).write_text("pkcs11:lk-not-there\n")
+    elif breakage == "log key without a token":
+        text = text.replace("[pkcs11]", "[not_pkcs11]")
+        text = text.replace('"pkcs11"', '"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="')
     (keys / DATA_KEYS_FILE).write_text(text)
     with pytest.raises(ConfigurationError):
         Gateway.open(Config(data_dir=tmp_path / "d", keys_dir=keys, policies_dir=POLICIES))
@@ -132,3 +149,42 @@ def test_rotation_makes_the_new_key_in_the_token_and_reencrypt_moves_records_to_
     assert "1 record(s) moved" in out.out and "re-encrypting" in out.err
     reply = live.client("org_department", keys).query_subject(ADULT, "cadre_selection")
     assert [f.value for r in reply.records for f in r.fields if f.name == "name"] == [NAME]
+
+
+def test_the_log_key_lives_in_the_token_signs_checkpoints_and_keys_the_state_mac(
+        live_factory: Callable[..., LiveGateway], token_keys: Path, tmp_path: Path,
+        pin: None) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(token_keys, keys)
+    text = (keys / LOG_KEY_FILE).read_text()
+    assert "pkcs11:lk-" in text  # a reference: no key bytes in the file
+    live = live_factory(keys_dir=keys)
+    log_key = live.gw.log_key
+    assert isinstance(log_key, TokenSigner)
+    for handle in (log_key._key, log_key.state_mac._handle):
+        assert handle[Attribute.SENSITIVE] and not handle[Attribute.EXTRACTABLE]
+    live.client("public_security", keys).submit_records([identity_record()])
+    note = live.gw.audit_evidence.checkpointer.checkpoint_now().note
+    # Plain Ed25519: the regulator verifies with gateway.log.pub alone.
+    assert verify_checkpoint(note, load_verify_key(keys / LOG_PUBLIC_FILE)).size >= 1
+    # A state row whose MAC was not made in the token is refused at the next read.
+    assert live.gw.audit.state()[0] >= 1
+    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as db:
+        db.execute("UPDATE tlog_state SET mac = ? WHERE id = 1", (bytes(32),))
+    with pytest.raises(TamperDetected):
+        live.gw.audit.state()
+    with pytest.raises(grpc.RpcError) as refused:
+        live.client("org_department", keys).query_subject(ADULT, "cadre_selection")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_token_log_key_fails_closed_when_the_token_goes(
+        token_keys: Path, tmp_path: Path, softhsm: SoftHsm, pin: None) -> None:
+    keyring = load_keyring(token_keys)
+    signer = load_log_key(token_keys / LOG_KEY_FILE, keyring.token)
+    assert keyring.token is not None
+    keyring.token.close()
+    with pytest.raises(KeyStoreUnavailable):
+        signer.sign(b"checkpoint")
+    with pytest.raises(AuditUnavailable):
+        state_mac(state_mac_key(signer), "origin", 1, bytes(32))
