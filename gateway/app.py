@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import sqlite3
 import uuid
@@ -16,7 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Tracer
 
 from gateway.audit.backend import Backend, PostgresBackend, SqliteBackend
-from gateway.audit.checkpoint import verify_checkpoint
+from gateway.audit.continuation import started_entry, verify_final
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import AuditSearch
 from gateway.audit.seen import SeenCheckpoint
@@ -27,12 +26,13 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent.artefacts import ConsentRegistry
 from gateway.consent.uses import OutcomeSweeper, instance_id
-from gateway.crypto import load_keyring
+from gateway.crypto import load_keyring, load_verify_key
 from gateway.crypto.keyring import Keyring
-from gateway.crypto.log_key import LOG_KEY_FILE, load_log_key
+from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
 from gateway.crypto.signatures import (
     AnySigningKey,
+    AnyVerifyKey,
     PartyVerifyKey,
     load_party_verify_key,
 )
@@ -173,12 +173,29 @@ def open_store(config: Config) -> RecordStore:
 SEEN_CHECKPOINT = "audit-seen-checkpoint"
 
 
+def key_event(time: datetime, *, action: str, reason: str, by: str = "operator",
+              policy_version: str = "") -> AuditEntry:
+    """The audit entry of a key event (keys.rotate, keys.reencrypt): no subject, no data."""
+    return AuditEntry(
+        time=time, trace_id="", requester=by, action=action, purpose="supervision",
+        subject_index="", categories=(), fields_released=(), consent_id="", policy_rule="",
+        policy_version=policy_version, decision="allow", reason=reason,
+        request_id=f"keys-{uuid.uuid4()}", record_count=0)
+
+
+def seen_checkpoint_file(config: Config) -> str:
+    """The seen-checkpoint file of the configured log (one per log: a rotated log has
+    its own beside the old one's)."""
+    return SEEN_CHECKPOINT + (f".{config.audit_location}" if config.audit_location else "")
+
+
 def audit_backend(config: Config) -> Backend:
     """Where the shared audit log lives: beside the store (same database and schema)."""
     if config.database == "sqlite":
         return SqliteBackend(config.audit_db, lock_timeout_ms=config.audit_busy_timeout_ms)
     if config.database.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(config.database, schema=config.database_schema,
+        return PostgresBackend(config.database,
+                               schema=config.audit_location or config.database_schema,
                                lock_timeout_ms=config.audit_busy_timeout_ms)
     raise ConfigurationError("database must be 'sqlite' or a postgresql:// conninfo")
 
@@ -201,7 +218,7 @@ def open_audit(config: Config, log_key: AnySigningKey, *, clock: Clock | None = 
     """Open the shared log with its full self-check; raises TamperDetected or AuditUnavailable."""
     backend = audit_backend(config)
     backend.create_schema()
-    seen = SeenCheckpoint(config.data_dir / SEEN_CHECKPOINT, log_key.verify_key,
+    seen = SeenCheckpoint(config.data_dir / seen_checkpoint_file(config), log_key.verify_key,
                           config.audit_origin)
     audit = SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin,
                            seen=seen)
@@ -216,6 +233,19 @@ def open_audit(config: Config, log_key: AnySigningKey, *, clock: Clock | None = 
         audit.close()
         raise
     return audit, evidence
+
+
+def open_audit_writer(config: Config, keyring: Keyring) -> SharedAuditLog:
+    """The configured shared log, opened to append only (no full self-check: the state
+    MAC, the planted-row check and the seen checkpoint still guard every append), with
+    the log key of the key folder; for commands that record key events. Raises
+    ConfigurationError or AuditUnavailable."""
+    log_key = load_log_key(config.keys_dir / LOG_KEY_FILE, keyring.token)
+    backend = audit_backend(config)
+    backend.create_schema()
+    seen = SeenCheckpoint(config.data_dir / seen_checkpoint_file(config), log_key.verify_key,
+                          config.audit_origin)
+    return SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin, seen=seen)
 
 
 ANSWER_KEY_FILE = "gateway.answer.key"
@@ -243,25 +273,28 @@ def load_answer_key(config: Config, keyring: Keyring) -> Signer:
     return key
 
 
+def log_verify_keys(keys_dir: Path) -> list[AnyVerifyKey]:
+    """The log's public key and those it replaced (gateway.log.retired-<n>.pub, kept by
+    ``credgate keys rotate log``): each verifies the checkpoints of its own log."""
+    return [load_verify_key(path) for path in (
+        keys_dir / LOG_PUBLIC_FILE, *sorted(keys_dir.glob("gateway.log.retired*.pub")))
+        if path.exists()]
+
+
 def _name_previous_log(config: Config, log_key: AnySigningKey, audit: SharedAuditLog,
                        evidence: SharedEvidence, clock: Clock) -> None:
     """A new log's first entry names the final checkpoint of the log it continues."""
     path = Path(config.audit_previous_checkpoint)
     try:
-        old = verify_checkpoint(path.read_text(encoding="utf-8"), log_key.verify_key)
+        old, old_key = verify_final(path.read_text(encoding="utf-8"),
+                                    [log_key.verify_key, *log_verify_keys(config.keys_dir)])
     except (OSError, UnicodeError, CredgateError) as exc:
         raise ConfigurationError("audit_previous_checkpoint must be the previous log's final "
-                                 "checkpoint, signed with this log key",
+                                 "checkpoint, signed with this log key or a retired one",
                                  detail=type(exc).__name__) from None
     if old.origin == config.audit_origin:
         raise ConfigurationError("the continued log must have another origin than this one")
-    root = base64.b64encode(old.root).decode("ascii")
-    audit.append(AuditEntry(
-        time=clock.now(), trace_id="", requester="gateway", action="audit.log_started",
-        purpose="", subject_index="", categories=(), fields_released=(), consent_id="",
-        policy_rule="", policy_version="", decision="allow",
-        reason=f"continues {old.origin} at size {old.size} root {root}", request_id="",
-        record_count=0))
+    audit.append(started_entry(old, old_key, clock.now()))
     evidence.checkpointer.checkpoint_now()
 
 
@@ -332,12 +365,8 @@ class Gateway:
         changes = [f"{kind} key {key_id} active" for kind, old, key_id in zip(
             ("master", "blind-index", "pseudonym"), before, after, strict=True) if old != key_id]
         for change in changes:
-            self.audit.append(AuditEntry(
-                time=self.clock.now(), trace_id="", requester=by, action="keys.rotate",
-                purpose="supervision", subject_index="", categories=(), fields_released=(),
-                consent_id="", policy_rule="", policy_version=self.state.version,
-                decision="allow", reason=change, request_id=f"keys-{uuid.uuid4()}",
-                record_count=0))
+            self.audit.append(key_event(self.clock.now(), action="keys.rotate", reason=change,
+                                        by=by, policy_version=self.state.version))
         return changes
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -54,6 +55,10 @@ class Config:
     #: The final checkpoint file of a log this one continues (migration from a per-instance
     #: log): a new, empty log's first entry names it. "" when there is none.
     audit_previous_checkpoint: str = ""
+    #: Where the log lives, when not in the default place: a file name in the data dir
+    #: (SQLite; default audit.db) or a PostgreSQL schema (default database_schema). A log
+    #: started by `credgate keys rotate log` lives in a new place ("audit-2.db").
+    audit_location: str = ""
     #: Seconds between scheduled checkpoints; 0 signs only on demand and at shutdown.
     audit_checkpoint_interval_s: float = 60.0
     #: A development or test set-up (the demo, the test suite): only then may the
@@ -100,7 +105,7 @@ class Config:
     @property
     def audit_db(self) -> Path:
         """The SQLite file of the audit log (kept apart from the records)."""
-        return self.data_dir / "audit.db"
+        return self.data_dir / (self.audit_location or "audit.db")
 
 
 _PATHS = {"data_dir", "keys_dir", "policies_dir"}
@@ -111,6 +116,8 @@ _INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
 _SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0),
             "max_connection_age_s": (0.0, 86_400.0)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+#: A log's place: a file name in the data dir or a schema name, nothing that walks paths.
+_LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
@@ -148,6 +155,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     for name, (low_s, high_s) in _SECONDS.items():
         if name in values:
             values[name] = _number(name, values[name], float, low_s, high_s)
+    if not _LOCATION.fullmatch(str(values.get("audit_location", "")) or "audit.db"):
+        raise ConfigurationError("setting audit_location must be a plain file or schema name")
     if "suite" in values and values["suite"] not in ("international", "gm"):
         raise ConfigurationError("setting suite must be 'international' or 'gm'")
     for name in ("development", "policy_two_person"):

@@ -39,7 +39,12 @@ from gateway.crypto.keyring import (
 from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, token_reference_text
 from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signatures import format_key_file, key_id
-from gateway.crypto.signers import generate_signer, signer_file_text, verifier_file_text
+from gateway.crypto.signers import (
+    Signer,
+    generate_signer,
+    signer_file_text,
+    verifier_file_text,
+)
 from gateway.crypto.suites import INTERNATIONAL, suite
 from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner
 from gateway.errors import ConfigurationError
@@ -443,14 +448,24 @@ def write_token_log_key(directory: Path, token: Token, label: str) -> TokenSigne
     gateway.log.pub; raises ConfigurationError when the token cannot make it."""
     token.create_log_key(label)
     signer = TokenSigner.load(token, label)
-    kid = signer.public.key_id
-    _write(directory / LOG_KEY_FILE, token_reference_text(signer, comments=(
-        f"credgate log key of the gateway in PKCS#11 token {token.settings.token!r}",
-        f"key id {kid}")).encode("utf-8"), private=True)
-    _write(directory / LOG_PUBLIC_FILE, verifier_file_text(signer.public, comments=(
-        "credgate Ed25519 public key of the gateway, for log checkpoints",
-        f"key id {kid}")).encode("ascii"), private=False)
+    write_log_key_files(directory, signer)
     return signer
+
+
+def write_log_key_files(directory: Path, signer: Signer, *, development: bool = False
+                        ) -> None:
+    """Write gateway.log.key (the key, or the name of a token key) and gateway.log.pub."""
+    kid = signer.public.key_id
+    where = (f"in PKCS#11 token {signer.token.settings.token!r}"
+             if isinstance(signer, TokenSigner) else f"({signer.algorithm})")
+    comments = ((DEV_WARNING,) if development else ()) + (
+        f"credgate log key of the gateway {where}", f"key id {kid}")
+    text = (token_reference_text(signer, comments=comments) if isinstance(signer, TokenSigner)
+            else signer_file_text(signer, comments=comments))
+    _write(directory / LOG_KEY_FILE, text.encode("utf-8"), private=True)
+    _write(directory / LOG_PUBLIC_FILE, verifier_file_text(signer.public, comments=(
+        f"credgate {signer.algorithm} public key of the gateway, for log checkpoints",
+        f"key id {kid}")).encode("ascii"), private=False)
 
 
 def write_box_pair(keys_dir: Path, party: str) -> None:

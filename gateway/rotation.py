@@ -30,15 +30,17 @@ from typing import Generic, TypeVar
 
 from gateway.consent.artefacts import parse_artefact
 from gateway.crypto import blind_index, decrypt_bytes, decrypt_field, load_keyring
-from gateway.crypto.fields import key_id_of, reencrypt_field, suite_of
+from gateway.crypto.fields import reencrypt_field
 from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, new_key_id
 from gateway.crypto.suites import INTERNATIONAL
 from gateway.crypto.token import TokenKey
 from gateway.errors import ConfigurationError, CredgateError, DecryptionError
 from gateway.keys import MARKER_FILE, _write
-from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.intake import SUBJECT_FIELD, rekeyed_submission_digest
 from gateway.records.model import StoredRecord, StoredValue
+from gateway.records.sql_rekey import SealedRow, sealed_key
 from gateway.records.store import ConsentRow, RecordStore
+from gateway.rotation_sealed import SEALED, blob_current, rekeyed_sealed, sealed_current
 
 Row = TypeVar("Row")
 
@@ -84,28 +86,27 @@ def rotate_key_file(keys_dir: Path, kind: str) -> tuple[Keyring, str]:
     return rotated, key_id
 
 
-def _blob_current(keyring: Keyring, blob: bytes) -> bool:
-    try:
-        return key_id_of(blob) == keyring.active_master_id and suite_of(blob) == \
-            keyring.suite.name
-    except DecryptionError:
-        return False
+def _index_current(keyring: Keyring, value: str) -> bool:
+    """Whether a blind index or keyed digest ("<key id>:<hex>") is under the active key."""
+    return value.startswith(f"{keyring.active_index_id}:")
 
 
 def under_active_keys(keyring: Keyring, record: StoredRecord) -> bool:
-    """Whether a record's index and every ciphertext already use the active keys."""
-    if not record.subject_index.startswith(f"{keyring.active_index_id}:"):
+    """Whether a record's index, submission digest and every ciphertext already use the
+    active keys."""
+    if not (_index_current(keyring, record.subject_index)
+            and _index_current(keyring, record.submission_digest)):
         return False
-    if not _blob_current(keyring, record.subject_ciphertext):
+    if not blob_current(keyring, record.subject_ciphertext):
         return False
-    return all(v.ciphertext is None or _blob_current(keyring, v.ciphertext)
+    return all(v.ciphertext is None or blob_current(keyring, v.ciphertext)
                for v in record.fields.values())
 
 
 def rekeyed(keyring: Keyring, record: StoredRecord) -> StoredRecord:
     """The record under the active keys; raises DecryptionError when a value does not open."""
     def again(field: str, blob: bytes) -> bytes:
-        if _blob_current(keyring, blob):
+        if blob_current(keyring, blob):
             return blob
         return reencrypt_field(keyring, record_id=record.record_id,
                                category=record.category, field=field, blob=blob)
@@ -115,17 +116,24 @@ def rekeyed(keyring: Keyring, record: StoredRecord) -> StoredRecord:
     fields = {name: value if value.ciphertext is None
               else StoredValue(ciphertext=again(name, value.ciphertext))
               for name, value in record.fields.items()}
+    digest = record.submission_digest
+    if not _index_current(keyring, digest):
+        clear = {name: value.plain if value.ciphertext is None else decrypt_field(
+            keyring, record_id=record.record_id, category=record.category, field=name,
+            blob=value.ciphertext) for name, value in record.fields.items()}
+        digest = rekeyed_submission_digest(keyring, record, subject,
+                                           {k: v for k, v in clear.items() if v is not None})
     return replace(record, subject_index=blind_index(keyring, subject),
                    subject_ciphertext=again(SUBJECT_FIELD, record.subject_ciphertext),
-                   fields=fields)
+                   fields=fields, submission_digest=digest)
 
 
 def _consent_current(keyring: Keyring, row: ConsentRow) -> bool:
     if not row.subject_index.startswith(f"{keyring.active_index_id}:"):
         return False
-    if not _blob_current(keyring, row.artefact_ciphertext):
+    if not blob_current(keyring, row.artefact_ciphertext):
         return False
-    return not row.revoke_reason or _blob_current(keyring, _reason_blob(row.revoke_reason))
+    return not row.revoke_reason or blob_current(keyring, _reason_blob(row.revoke_reason))
 
 
 def _reason_blob(text: str) -> bytes:
@@ -138,7 +146,7 @@ def _reason_blob(text: str) -> bytes:
 def rekeyed_consent(keyring: Keyring, row: ConsentRow) -> ConsentRow:
     """A consent row under the active keys; raises DecryptionError when it does not open."""
     def again(field: str, blob: bytes) -> bytes:
-        if _blob_current(keyring, blob):
+        if blob_current(keyring, blob):
             return blob
         return reencrypt_field(keyring, record_id=row.consent_id, category="consent",
                                field=field, blob=blob)
@@ -196,9 +204,14 @@ def _reencrypt(table: _Table[Row], keyring: Keyring, progress: Progress, batch: 
                     progress.already += 1
                     continue
                 try:
-                    changes.append((row, table.rekey(keyring, row)))
+                    moved = table.rekey(keyring, row)
                 except DecryptionError:
                     progress.failed += 1
+                    continue
+                if moved == row:  # nothing could move (a digest not reproduced): as it was
+                    progress.already += 1
+                else:
+                    changes.append((row, moved))
             done = table.write(changes)
             progress.rekeyed += sum(done)
             lost = [table.key(old) for (old, _), ok in zip(changes, done, strict=True) if not ok]
@@ -225,4 +238,16 @@ def reencrypt_store(store: RecordStore, keyring: Keyring, *, batch: int = 200,
         store.get_consent, lambda r: r.consent_id)
     _reencrypt(records, keyring, progress, batch, on_progress)
     _reencrypt(consents, keyring, progress, batch, on_progress)
+    for name in SEALED:
+        _reencrypt(_sealed_table(store, name), keyring, progress, batch, on_progress)
     return progress
+
+
+def _sealed_table(store: RecordStore, name: str) -> _Table[SealedRow]:
+    return _Table(
+        lambda **page: store.sealed_page(name, **page),
+        lambda keyring, row: sealed_current(keyring, name, row),
+        lambda keyring, row: rekeyed_sealed(keyring, store, name, row),
+        lambda changes: store.rekey_sealed(name, changes),
+        lambda key: store.get_sealed(name, key),
+        lambda row: sealed_key(name, row))

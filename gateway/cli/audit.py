@@ -16,6 +16,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from gateway.audit.continuation import (
+    ContinuationError,
+    check_continuation,
+    first_entry_of_export,
+)
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export
 from gateway.cli import audit_mirror, audit_proof, audit_query
 from gateway.cli.common import (
@@ -56,6 +61,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="folder of the parties' registered public keys (<party>.sign.pub, "
                              "e.g. keys/parties): every signed request in the export must "
                              "verify under its requester's key")
+    verify.add_argument("--continues", type=Path, metavar="CHECKPOINT",
+                        help="the final checkpoint of the log this one continues (after "
+                             "`credgate keys rotate log`): the export's first entry must name "
+                             "it; with --continues-key")
+    verify.add_argument("--continues-key", type=Path, metavar="PUB",
+                        help="the public key of the log this one continues "
+                             "(gateway.log.retired-<n>.pub)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: for large exports on a terminal)")
@@ -153,7 +165,30 @@ def run_verify(args: argparse.Namespace) -> int:
         print_json(report.to_json())
     else:
         print_report(report)
+    if report.ok and args.continues is not None:
+        return _verify_continuation(args)
     return EXIT_OK if report.ok else EXIT_REFUSED
+
+
+def _verify_continuation(args: argparse.Namespace) -> int:
+    """Check that the export's first entry names the previous log's final checkpoint."""
+    try:
+        if args.continues_key is None:
+            raise ExportError("--continues needs --continues-key (the previous log's key)")
+        previous = _read(args.continues, "previous log's checkpoint") or ""
+        first = first_entry_of_export(args.export)
+        old_key = load_verify_key(args.continues_key)
+    except CredgateError as exc:
+        print(f"credgate: {exc.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    try:
+        old = check_continuation(first, previous, [old_key])
+    except ContinuationError as exc:
+        print(f"FAILED: {exc.message}")
+        return EXIT_REFUSED
+    print(f"  continues     {old.origin} at size {old.size:,} (its final checkpoint, "
+          "signed by the previous log key)")
+    return EXIT_OK
 
 
 def print_report(report: VerifyReport) -> None:

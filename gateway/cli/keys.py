@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gateway.catalogue.registry import load_catalogue
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
-from gateway.config import default_keys_dir, default_policies_dir
+from gateway.config import default_keys_dir, default_policies_dir, load_config
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
 from gateway.keys import init_keys, init_token_keys, write_box_pair
@@ -54,15 +54,29 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="keys folder (default: the development keys)")
     box.set_defaults(handler=run_box_key)
     rotate = actions.add_parser(
-        "rotate", help="make a fresh master or blind-index key active (old keys stay)",
-        description="Add a fresh key to data-keys.toml (in the PKCS#11 token when the active "
-                    "key lives there) and make it active. Old keys stay, so everything "
-                    "stored still opens and is still found. Then send SIGHUP to every "
-                    "serving instance (each logs the change in the audit log) and run "
-                    "`credgate keys reencrypt`.")
-    rotate.add_argument("kind", choices=KINDS)
-    rotate.add_argument("--keys", type=Path, default=default_keys_dir(),
-                        help="keys folder (default: the development keys)")
+        "rotate", help="make a fresh master, blind-index or log key active",
+        description="master|index: add a fresh key to data-keys.toml (in the PKCS#11 token "
+                    "when the active key lives there) and make it active. Old keys stay, so "
+                    "everything stored still opens and is still found. Then send SIGHUP to "
+                    "every serving instance (each logs the change in the audit log) and run "
+                    "`credgate keys reencrypt`. log (with every instance stopped): close the "
+                    "audit log with a final checkpoint and an export of it, keep the old "
+                    "public key as gateway.log.retired-<n>.pub, make a new log key, and set "
+                    "the new log's origin, place and previous checkpoint in the config file; "
+                    "the next start begins the new log, naming the old one's final "
+                    "checkpoint.")
+    rotate.add_argument("kind", choices=(*KINDS, "log"))
+    rotate.add_argument("--keys", type=Path, default=None,
+                        help="keys folder (default: the config's, else the development keys)")
+    rotate.add_argument("--config", type=Path, default=None,
+                        help="gateway config file (log: the new log's settings are written "
+                             "into it)")
+    rotate.add_argument("--data-dir", type=Path, default=None, help="data folder (log)")
+    rotate.add_argument("--database", default=None,
+                        help="sqlite or a postgresql:// conninfo (log)")
+    rotate.add_argument("--origin", default=None,
+                        help="the new log's origin (log; default: the current one with /2, "
+                             "/3, ... after it)")
     rotate.set_defaults(handler=run_rotate)
     again = actions.add_parser(
         "reencrypt", help="move every stored record under the active keys, while serving",
@@ -109,22 +123,65 @@ def run_box_key(args: argparse.Namespace) -> int:
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    """Rotate one key kind in the key file."""
-    _, key_id = rotate_key_file(args.keys, args.kind)
+    """Rotate one key kind in the key file (or the log key and its log)."""
+    if args.kind == "log":
+        return run_rotate_log(args)
+    keys = args.keys
+    if keys is None:
+        keys = load_config(args.config).keys_dir if args.config else default_keys_dir()
+    _, key_id = rotate_key_file(keys, args.kind)
     print(f"{args.kind} key {key_id} is active; send SIGHUP to every instance, then run "
           "`credgate keys reencrypt`")
     return EXIT_OK
 
 
+def run_rotate_log(args: argparse.Namespace) -> int:
+    """Close the audit log and make a new log key; print (and write) the new settings."""
+    from gateway.log_rotation import rotate_log_key, write_settings
+
+    try:
+        config = load_config(args.config, keys_dir=args.keys, data_dir=args.data_dir,
+                             database=args.database)
+        done = rotate_log_key(config, origin=args.origin)
+    except CredgateError as exc:
+        print(f"credgate: {exc.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    print(f"log {config.audit_origin} closed at size {done.closed.size}; its export and "
+          f"final checkpoint are in {done.export.parent}; its public key is kept as "
+          f"{done.retired_public_key.name}")
+    print(f"new log key {done.new_key_id}; the new log's settings:")
+    for name, value in done.settings().items():
+        print(f'  {name} = "{value}"')
+    if args.config:
+        write_settings(args.config, done.settings())
+        print(f"written into {args.config}; start every instance with it")
+    else:
+        print("put them in every instance's config, then start the instances")
+    return EXIT_OK
+
+
 def run_reencrypt(args: argparse.Namespace) -> int:
     """Re-encrypt the configured store under the active keys, with a progress line."""
-    from gateway.app import open_store
+    from gateway.app import key_event, open_audit_writer, open_store
+    from gateway.clock import SystemClock
     from gateway.config import load_config
     from gateway.crypto import load_keyring
 
     config = load_config(args.config, keys_dir=args.keys, data_dir=args.data_dir,
                          database=args.database)
     keyring = load_keyring(config.keys_dir)
+    clock = SystemClock()
+    try:
+        # Each run is in the audit log, start and end; no log, no run (fail closed).
+        audit = open_audit_writer(config, keyring)
+    except CredgateError as exc:
+        print(f"credgate: the audit log cannot record the re-encryption: {exc.message}",
+              file=sys.stderr)
+        return EXIT_BROKEN
+    keys_named = (f"master key {keyring.active_master_id}, blind-index key "
+                  f"{keyring.active_index_id}")
+    audit.append(key_event(clock.now(), action="keys.reencrypt",
+                           reason=f"started under {keys_named}"))
     store = open_store(config)
     started = time.monotonic()
 
@@ -136,8 +193,12 @@ def run_reencrypt(args: argparse.Namespace) -> int:
 
     try:
         done = reencrypt_store(store, keyring, batch=max(1, args.batch), on_progress=show)
+        audit.append(key_event(clock.now(), action="keys.reencrypt", reason=(
+            f"finished under {keys_named}: {done.seen} seen, {done.rekeyed} moved, "
+            f"{done.already} already current, {done.failed} did not open")))
     finally:
         store.close()
+        audit.close()
         if keyring.token is not None:
             keyring.token.close()
     print(file=sys.stderr)

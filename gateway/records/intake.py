@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -39,24 +40,48 @@ def with_earlier_digest(store: RecordStore, keyring: Keyring, record: StoredReco
 
 def _submission_bytes(provider: str, sub: RecordSubmission) -> bytes:
     """The canonical bytes of a submission's content that its digest is taken of."""
+    return _content_bytes(provider, sub.source_record_id, sub.subject.value, sub.category,
+                          sub.severity, sub.event_date.isoformat(), sub.fields,
+                          _optional(sub))
+
+
+def _optional(item: RecordSubmission | StoredRecord) -> dict[str, str]:
+    """The content a submission has only when given (domain, occupation, county)."""
+    return {"domain": item.domain, "occupation": item.occupation, "county": item.county}
+
+
+def _content_bytes(provider: str, source: str, subject: str, category: str, severity: str,
+                   event_date: str, fields: Mapping[str, str],
+                   optional: Mapping[str, str]) -> bytes:
     doc = {
         "provider": provider,
-        "source": sub.source_record_id,
-        "subject": sub.subject.value,
-        "category": sub.category,
-        "severity": sub.severity,
-        "event_date": sub.event_date.isoformat(),
-        "fields": dict(sorted(sub.fields.items())),
+        "source": source,
+        "subject": subject,
+        "category": category,
+        "severity": severity,
+        "event_date": event_date,
+        "fields": dict(sorted(fields.items())),
     }
     # Only when given, so digests of records without them stay what they were.
-    if sub.domain:
-        doc["domain"] = sub.domain
-    if sub.occupation:
-        doc["occupation"] = sub.occupation
-    if sub.county:
-        doc["county"] = sub.county
+    doc.update({name: value for name, value in optional.items() if value})
     canonical = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return canonical.encode("utf-8")
+
+
+def rekeyed_submission_digest(keyring: Keyring, record: StoredRecord, subject: str,
+                              fields: Mapping[str, str]) -> str:
+    """A stored record's submission digest under the active index key (key rotation).
+
+    The content is rebuilt from the record opened (``subject``, ``fields`` in clear);
+    the digest moves only when that content gives the stored digest under its own key,
+    so a replay of the first submission stays a replay. Otherwise it stays as it was.
+    """
+    content = _content_bytes(record.provider, record.source_record_id, subject,
+                             record.category, record.severity, record.event_date.isoformat(),
+                             fields, _optional(record))
+    if record.submission_digest in keyed_digests(keyring, content):
+        return keyed_digest(keyring, content)
+    return record.submission_digest
 
 
 def seal_submission(

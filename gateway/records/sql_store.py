@@ -19,6 +19,7 @@ from gateway.records.model import PendingRecord, PutResult, StoredRecord, pendin
 from gateway.records.sql_dialect import Database, Row, Sql, marks
 from gateway.records.sql_lifecycle import SqlLifecycle
 from gateway.records.sql_policy import SqlPolicy
+from gateway.records.sql_rekey import SqlRekey
 from gateway.records.sql_requests import SqlRequests
 from gateway.records.sql_rows import (
     CONSENT_COLUMNS,
@@ -32,7 +33,7 @@ from gateway.records.sql_rows import (
 from gateway.records.store import ConsentRow
 
 
-class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
+class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy):
     """The RecordStore contract (gateway.records.store) over one Database."""
 
     def __init__(self, db: Database) -> None:
@@ -186,7 +187,8 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
 
     def rekey_records(self, changes: Sequence[tuple[StoredRecord, StoredRecord]]
                       ) -> list[bool]:
-        """Replace records' blind index and ciphertexts, each only if still the old one's.
+        """Replace records' blind index, ciphertexts and submission digest, each only if
+        still the old one's.
 
         A compare-and-set per record, all in one transaction: two re-encryptions (or a
         re-encryption and any other write) racing on a record cannot overwrite each
@@ -195,11 +197,13 @@ class SqlStore(SqlLifecycle, SqlRequests, SqlPolicy):
         if not changes:
             return []
         params = [(new.subject_index, new.subject_ciphertext, encode_fields(new.fields),
-                   old.record_id, old.subject_index, old.subject_ciphertext,
-                   encode_fields(old.fields)) for old, new in changes]
+                   new.submission_digest, old.record_id, old.subject_index,
+                   old.subject_ciphertext, encode_fields(old.fields), old.submission_digest)
+                  for old, new in changes]
         done = self._db.write(lambda sql: sql.each_returning(
-            "UPDATE records SET subject_index = ?, subject_ct = ?, fields = ? "
-            "WHERE record_id = ? AND subject_index = ? AND subject_ct = ? AND fields = ? "
+            "UPDATE records SET subject_index = ?, subject_ct = ?, fields = ?, "
+            "submission_digest = ? WHERE record_id = ? AND subject_index = ? "
+            "AND subject_ct = ? AND fields = ? AND submission_digest = ? "
             "RETURNING record_id", params))
         return [row is not None for row in done]
 

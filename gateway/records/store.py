@@ -16,6 +16,7 @@ from typing import Protocol
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import CountyRecordRow, PendingRecord, PutResult, StoredRecord
 from gateway.records.sql_policy import PolicyVersionRecord
+from gateway.records.sql_rekey import SealedRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,19 @@ class RecordStore(Protocol):
                       ) -> list[bool]:
         """Replace (old, new) records' blind index and ciphertexts where still old's
         (a compare-and-set each, one transaction)."""
+        ...
+
+    def sealed_page(self, table: str, *, after: str = "", limit: int = 500) -> list[SealedRow]:
+        """Rows of a sealed table (objections, repairs, blacklist) by key after `after`."""
+        ...
+
+    def get_sealed(self, table: str, key: str) -> SealedRow | None:
+        """The row of a sealed table with this key, or None."""
+        ...
+
+    def rekey_sealed(self, table: str, changes: Sequence[tuple[SealedRow, SealedRow]]
+                     ) -> list[bool]:
+        """Write (old, new) rows' sealed columns where they still hold old's."""
         ...
 
     def consents_page(self, *, after: str = "", limit: int = 500) -> list[ConsentRow]:

@@ -10,6 +10,7 @@ import pytest
 from gateway.audit.checkpoint import sign_checkpoint
 from gateway.audit.merkle import EMPTY_ROOT
 from gateway.clock import FixedClock
+from gateway.crypto.signatures import key_id
 from gateway.errors import ConfigurationError
 from tests.audit.tamper import LOG_KEY
 from tests.live_gateway import start_live, stop_live
@@ -28,7 +29,8 @@ def test_the_first_entry_names_the_previous_log(tmp_path: Path) -> None:
     try:
         [(seq, entry)] = live.gw.audit.read(start=1, limit=10)
         assert seq == 1 and entry.action == "audit.log_started"
-        assert entry.reason == f"continues {OLD} at size 77 root {base64.b64encode(root).decode()}"
+        named = f"{base64.b64encode(root).decode()} key {key_id(LOG_KEY.verify_key)}"
+        assert entry.reason == f"continues {OLD} at size 77 root {named}"
         assert live.gw.audit_evidence.store.latest().size == 1  # signed at once
     finally:
         stop_live(live)

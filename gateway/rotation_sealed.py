@@ -1,0 +1,109 @@
+"""Re-encryption of the lifecycle's sealed rows (part of ``credgate keys reencrypt``).
+
+Objections and repair applications keep free text sealed to their own id and the
+subject's blind index (taken from the record they are about); blacklist listings keep
+the officers' reasons sealed to the party and the listing time, as base64 text, and
+no index. Each
+row moves under the active keys: every ciphertext re-wrapped (re-sealed if of the other
+suite), the blind index recomputed from the record's subject. See ``gateway.rotation``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gateway.crypto import blind_index, blind_indexes, decrypt_field
+from gateway.crypto.fields import key_id_of, reencrypt_field, suite_of
+from gateway.crypto.keyring import Keyring
+from gateway.errors import DecryptionError
+from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.lifecycle_rows import BlacklistRow
+from gateway.records.sql_rekey import SealedRow
+from gateway.records.store import RecordStore
+
+__all__ = ["SEALED", "blob_current", "rekeyed_sealed", "sealed_current"]
+
+
+@dataclass(frozen=True)
+class _Seals:
+    """Where a table's ciphertexts are, and what their associated data binds them to."""
+
+    #: (row attribute, field name) of each ciphertext column.
+    fields: tuple[tuple[str, str], ...]
+    category: str
+    bound_to: Callable[[Any], str]
+    #: Ciphertexts kept as base64 text (the blacklist's), not bytes.
+    as_text: bool = False
+
+
+SEALED: dict[str, _Seals] = {
+    "objections": _Seals((("reason_ciphertext", "reason"), ("answer_ciphertext", "answer")),
+                         "objection", lambda r: r.objection_id),
+    "repairs": _Seals((("statement_ciphertext", "statement"),
+                       ("decision_ciphertext", "decision")), "repair", lambda r: r.repair_id),
+    "blacklist": _Seals((("reason", "reason"), ("lift_reason", "lift_reason")), "blacklist",
+                        lambda r: f"{r.party}@{r.listed_at}", as_text=True),
+}
+
+
+def _blob(seals: _Seals, value: Any) -> bytes:
+    if not seals.as_text:
+        return bytes(value)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise DecryptionError() from None
+
+
+def blob_current(keyring: Keyring, blob: bytes) -> bool:
+    """Whether a field blob is sealed under the active master key and suite."""
+    try:
+        return key_id_of(blob) == keyring.active_master_id and suite_of(blob) == \
+            keyring.suite.name
+    except DecryptionError:
+        return False
+
+
+def sealed_current(keyring: Keyring, table: str, row: SealedRow) -> bool:
+    """Whether a sealed row's index and ciphertexts already use the active keys."""
+    seals = SEALED[table]
+    if not isinstance(row, BlacklistRow) and not row.subject_index.startswith(
+            f"{keyring.active_index_id}:"):
+        return False
+    blobs = (getattr(row, attribute) for attribute, _ in seals.fields)
+    return all(not value or blob_current(keyring, _blob(seals, value)) for value in blobs)
+
+
+def rekeyed_sealed(keyring: Keyring, store: RecordStore, table: str, row: SealedRow
+                   ) -> SealedRow:
+    """The row under the active keys; raises DecryptionError when a value does not open
+    or its record's subject does not give its blind index."""
+    seals = SEALED[table]
+    changes: dict[str, Any] = {}
+    for attribute, field in seals.fields:
+        value = getattr(row, attribute)
+        if not value or blob_current(keyring, _blob(seals, value)):
+            continue
+        moved = reencrypt_field(keyring, record_id=seals.bound_to(row),
+                                category=seals.category, field=field,
+                                blob=_blob(seals, value))
+        changes[attribute] = base64.b64encode(moved).decode("ascii") if seals.as_text \
+            else moved
+    if not isinstance(row, BlacklistRow):  # the others name the subject by blind index
+        changes["subject_index"] = _subject_index(keyring, store, row)
+    return replace(row, **changes)
+
+
+def _subject_index(keyring: Keyring, store: RecordStore, row: Any) -> str:
+    record = store.get_record(row.record_id)
+    if record is None:
+        raise DecryptionError()
+    subject = decrypt_field(keyring, record_id=record.record_id, category=record.category,
+                            field=SUBJECT_FIELD, blob=record.subject_ciphertext)
+    if row.subject_index not in blind_indexes(keyring, subject):
+        raise DecryptionError()  # not this record's subject: left as it is
+    return blind_index(keyring, subject)

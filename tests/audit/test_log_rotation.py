@@ -1,0 +1,102 @@
+"""`credgate keys rotate log`: the log closes, a new one begins under a new origin and key,
+and the evidence chain verifies across the boundary."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.audit.continuation import LOG_CLOSED, LOG_STARTED
+from gateway.audit.export import export_range
+from gateway.cli import main
+from gateway.clock import FixedClock
+from gateway.config import load_config
+from gateway.crypto.signatures import key_id, load_verify_key
+from gateway.errors import ConfigurationError
+from gateway.log_rotation import next_origin, rotate_log_key
+from tests.live_gateway import LiveGateway, start_live, stop_live
+from tests.services.records_data import identity_record
+from tests.support import ADULT, KEYS, NOW, POLICIES
+
+
+def _serve_a_little(live: LiveGateway, keys: Path) -> None:
+    live.client("public_security", keys).submit_records([identity_record()])
+    live.client("org_department", keys).query_subject(ADULT, "cadre_selection")
+
+
+def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(KEYS, keys)
+    clock = FixedClock(NOW)
+    live = start_live(tmp_path, clock, keys_dir=keys)
+    try:
+        _serve_a_little(live, keys)
+        old_origin = live.gw.config.audit_origin
+    finally:
+        stop_live(live)
+    config_file = tmp_path / "credgate.toml"
+    config_file.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n'
+                           f'keys_dir = "{keys}"\npolicies_dir = "{POLICIES}"\n'
+                           "development = true\n")
+    old_public = (keys / "gateway.log.pub").read_text()
+    capsys.readouterr()
+    assert main(["keys", "rotate", "log", "--config", str(config_file)]) == 0
+    said = capsys.readouterr().out
+    config = load_config(config_file)
+    assert config.audit_origin == next_origin(old_origin) == f"{old_origin}/2"
+    assert config.audit_location == "audit-2.db" and config.audit_origin in said
+    retired = keys / "gateway.log.retired-1.pub"
+    assert retired.read_text() == old_public != (keys / "gateway.log.pub").read_text()
+    old_export = tmp_path / "data" / "closed-logs" / "1" / "log.export"
+    assert Path(config.audit_previous_checkpoint) == old_export.with_name(
+        "log.export.checkpoint")
+
+    # The new log: its first entry names the old one's final checkpoint.
+    live = start_live(tmp_path, clock, keys_dir=keys, audit_origin=config.audit_origin,
+                      audit_location=config.audit_location,
+                      audit_previous_checkpoint=config.audit_previous_checkpoint)
+    try:
+        [(seq, first)] = live.gw.audit.read(start=1, limit=1)
+        assert seq == 1 and first.action == LOG_STARTED
+        assert f"key {key_id(load_verify_key(retired))}" in first.reason
+        _serve_a_little(live, keys)
+        evidence = live.gw.audit_evidence
+        new_export = tmp_path / "new.export"
+        export_range(live.gw.audit, evidence.tree, evidence.checkpointer, new_export)
+        own_first_checkpoint = evidence.store.between(limit=1)[0].note
+    finally:
+        stop_live(live)
+
+    # The regulator: the old log with the retired key (its last entry says where it went),
+    # the new log with the new key, and the link between them.
+    assert main(["audit", "verify", str(old_export), "--log-key", str(retired)]) == 0
+    assert LOG_CLOSED.encode() in old_export.read_bytes().splitlines()[-1]
+    assert main(["audit", "verify", str(old_export), "--log-key",
+                 str(keys / "gateway.log.pub")]) != 0
+    across = ["audit", "verify", str(new_export), "--log-key", str(keys / "gateway.log.pub"),
+              "--continues", config.audit_previous_checkpoint]
+    assert main([*across, "--continues-key", str(retired)]) == 0
+    assert "continues" in capsys.readouterr().out
+    # The link is checked, not assumed: the wrong previous key, or another checkpoint.
+    assert main([*across, "--continues-key", str(keys / "gateway.log.pub")]) == 1
+    other = tmp_path / "other.checkpoint"
+    other.write_text(own_first_checkpoint)
+    assert main([*across[:-1], str(other), "--continues-key", str(keys / "gateway.log.pub")]
+                ) == 1
+
+
+def test_a_log_is_not_closed_twice_nor_continued_under_its_own_origin(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    shutil.copytree(KEYS, keys)
+    config = load_config(None, keys_dir=keys, data_dir=tmp_path / "data",
+                         policies_dir=POLICIES, development="true")
+    with pytest.raises(ConfigurationError):
+        rotate_log_key(config, origin=config.audit_origin, clock=FixedClock(NOW))
+    before = (keys / "gateway.log.key").read_text()
+    (tmp_path / "data" / "closed-logs" / "1").mkdir(parents=True)
+    with pytest.raises(ConfigurationError):
+        rotate_log_key(config, clock=FixedClock(NOW))
+    assert (keys / "gateway.log.key").read_text() == before  # nothing changed
