@@ -29,7 +29,12 @@ from gateway.cli.common import (
     print_json,
 )
 from gateway.crypto import load_signing_key, load_verify_key
-from gateway.crypto.signatures import SigningKey, VerifyKey, format_key_file
+from gateway.crypto.signatures import (
+    SigningKey,
+    VerifyKey,
+    format_key_file,
+    load_ed25519_verify_key,
+)
 
 
 def register_actions(actions: argparse._SubParsersAction) -> None:
@@ -138,7 +143,7 @@ def run_verify_cosigned(args: argparse.Namespace) -> int:
         name, sep, file = spec.partition("=")
         if not sep or not name or not file:
             raise CliError("--witness takes NAME=PUBFILE")
-        witnesses[name] = load_verify_key(Path(file))
+        witnesses[name] = load_ed25519_verify_key(Path(file))
     notes = []
     for path in args.checkpoint:
         try:

@@ -36,6 +36,7 @@ __all__ = [
     "digest_hex",
     "format_key_file",
     "key_id",
+    "load_ed25519_verify_key",
     "load_party_signing_key",
     "load_party_verify_key",
     "load_signing_key",
@@ -102,6 +103,15 @@ def load_verify_key(path: Path) -> AnyVerifyKey:
     """Read a public key file of either algorithm (PyNaCl's VerifyKey for Ed25519, the
     Verifier for an ``sm2:`` key); raises ConfigurationError when invalid."""
     return load_party_verify_key(path)
+
+
+def load_ed25519_verify_key(path: Path) -> nacl.signing.VerifyKey:
+    """Read an Ed25519 public key file, for keys that are Ed25519 by their format (a
+    witness's cosignature/v1); raises ConfigurationError for any other key."""
+    key = load_party_verify_key(path)
+    if not isinstance(key, nacl.signing.VerifyKey):
+        raise ConfigurationError(f"key file does not hold an Ed25519 public key: {path}")
+    return key
 
 
 def format_key_file(key: nacl.signing.SigningKey | nacl.signing.VerifyKey,
