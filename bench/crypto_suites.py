@@ -44,7 +44,7 @@ from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.respond.answers import open_records, seal_records, sign_answer, verify_answer
-from gateway.rotation import reencrypt_store
+from gateway.rotation.reencrypt import reencrypt_store
 
 ID = make_id_number("330106", date(1982, 4, 17), 113)
 CONTEXT = {"record_id": "rec-0001", "category": "identity", "field": "name"}

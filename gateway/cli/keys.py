@@ -13,7 +13,7 @@ from gateway.config import default_keys_dir, default_policies_dir, load_config
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
 from gateway.keys import init_keys, init_token_keys, write_box_pair
-from gateway.rotation import KINDS, Progress, reencrypt_store, rotate_key_file
+from gateway.rotation.reencrypt import KINDS, Progress, reencrypt_store, rotate_key_file
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -137,7 +137,7 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 def run_rotate_log(args: argparse.Namespace) -> int:
     """Close the audit log and make a new log key; print (and write) the new settings."""
-    from gateway.log_rotation import rotate_log_key, write_settings
+    from gateway.rotation.log import rotate_log_key, write_settings
 
     try:
         config = load_config(args.config, keys_dir=args.keys, data_dir=args.data_dir,

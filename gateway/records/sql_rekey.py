@@ -1,7 +1,7 @@
 """Re-encryption of the lifecycle's sealed rows: objections, repairs, the blacklist.
 
 A mixin of :class:`gateway.records.sql_store.SqlStore` for ``credgate keys reencrypt``
-(``gateway.rotation``). Each table is read in pages by its key, and written back with
+(``gateway.rotation.reencrypt``). Each table is read in pages by its key, and written back with
 a compare-and-set per row over every column that holds a ciphertext or a blind index:
 a row that another writer (an answer, a decision, a lift, another re-encryption)
 changed meanwhile is left alone and reported, never overwritten.

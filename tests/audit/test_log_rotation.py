@@ -15,7 +15,7 @@ from gateway.clock import FixedClock
 from gateway.config import load_config
 from gateway.crypto.signatures import key_id, load_verify_key
 from gateway.errors import ConfigurationError
-from gateway.log_rotation import next_origin, rotate_log_key
+from gateway.rotation.log import next_origin, rotate_log_key
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.records_data import identity_record
 from tests.support import ADULT, KEYS, NOW, POLICIES

@@ -15,8 +15,8 @@ import pytest
 from gateway.app import open_store
 from gateway.cli import main
 from gateway.crypto import load_keyring
-from gateway.rotation import under_active_keys
-from gateway.rotation_sealed import SEALED, sealed_current
+from gateway.rotation.reencrypt import under_active_keys
+from gateway.rotation.reencrypt_sealed import SEALED, sealed_current
 from tests.live_gateway import LiveGateway
 from tests.platform.instances import fresh_database, url_of
 from tests.services.records_data import debtor_record, penalty_record

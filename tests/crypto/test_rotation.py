@@ -16,7 +16,7 @@ from gateway.crypto import blind_index, decrypt_field, load_keyring
 from gateway.crypto.keyring import DATA_KEYS_FILE, keyring_toml
 from gateway.errors import ConfigurationError
 from gateway.records.intake import SUBJECT_FIELD
-from gateway.rotation import Progress, reencrypt_store, under_active_keys
+from gateway.rotation.reencrypt import Progress, reencrypt_store, under_active_keys
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, KEYS, OTHER_ADULT

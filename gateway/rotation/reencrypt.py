@@ -40,7 +40,7 @@ from gateway.records.intake import SUBJECT_FIELD, rekeyed_submission_digest
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.sql_rekey import SealedRow, sealed_key
 from gateway.records.store import ConsentRow, RecordStore
-from gateway.rotation_sealed import SEALED, blob_current, rekeyed_sealed, sealed_current
+from gateway.rotation.reencrypt_sealed import SEALED, blob_current, rekeyed_sealed, sealed_current
 
 Row = TypeVar("Row")
 

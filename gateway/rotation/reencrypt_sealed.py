@@ -5,7 +5,7 @@ subject's blind index (taken from the record they are about); blacklist listings
 the officers' reasons sealed to the party and the listing time, as base64 text, and
 no index. Each
 row moves under the active keys: every ciphertext re-wrapped (re-sealed if of the other
-suite), the blind index recomputed from the record's subject. See ``gateway.rotation``.
+suite), the blind index recomputed from the record's subject. See ``gateway.rotation.reencrypt``.
 """
 
 from __future__ import annotations
