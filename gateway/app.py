@@ -223,6 +223,11 @@ def open_audit(config: Config, log_key: AnySigningKey, *, clock: Clock | None = 
     audit = SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin,
                            seen=seen)
     try:
+        if audit.is_closed():
+            raise ConfigurationError(
+                f"the audit log {config.audit_origin} was closed by `credgate keys rotate "
+                "log`: start with the new log's settings (audit_origin, audit_location, "
+                "audit_previous_checkpoint)")
         evidence = SharedEvidence.open(audit, log_key, clock=clock,
                                        interval=config.audit_checkpoint_interval_s or None,
                                        party_keys=None if party_keys is None else

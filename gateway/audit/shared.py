@@ -69,7 +69,17 @@ def state_mac_key(signing_key: SigningKey) -> MacKey:
 def state_mac(key: MacKey, origin: str, size: int, root: bytes) -> bytes:
     """HMAC-SHA256 over the origin, size and root of the tree state; raises
     AuditUnavailable when the key is in a token that failed."""
-    msg = b"credgate/tlog-state/v1\n%s\n%d\n%s" % (origin.encode(), size, root)
+    return _tree_state_mac(key, b"credgate/tlog-state/v1", origin, size, root)
+
+
+def closed_state_mac(key: MacKey, origin: str, size: int, root: bytes) -> bytes:
+    """The MAC of the final state of a log closed for good (log-key rotation): the log
+    can still be read and verified, never appended to."""
+    return _tree_state_mac(key, b"credgate/tlog-state-closed/v1", origin, size, root)
+
+
+def _tree_state_mac(key: MacKey, label: bytes, origin: str, size: int, root: bytes) -> bytes:
+    msg = b"%s\n%s\n%d\n%s" % (label, origin.encode(), size, root)
     try:
         return log_mac(key, msg)
     except KeyStoreUnavailable:
@@ -80,6 +90,10 @@ def state_mac(key: MacKey, origin: str, size: int, root: bytes) -> bytes:
 
 def _peaks(frontier: bytes) -> list[bytes]:
     return [frontier[i:i + HASH_SIZE] for i in range(0, len(frontier), HASH_SIZE)]
+
+
+class LogClosed(AuditUnavailable):
+    """The log was closed (its key rotated): appends are refused, reads still work."""
 
 
 class LogBehind(AuditUnavailable):
@@ -157,11 +171,33 @@ class SharedAuditLog:
             raise self._tamper(TamperDetected("the log's tree-state row is missing",
                                               reason="state_missing"))
         size, root, mac = int(rows[0][0]), bytes(rows[0][1]), bytes(rows[0][2])
-        if not hmac.compare_digest(mac, state_mac(self._key, self.origin, size, root)):
+        if not hmac.compare_digest(mac, state_mac(self._key, self.origin, size, root)) and \
+                not self._closed_at(mac, size, root):
             raise self._tamper(TamperDetected("the log's tree state was not written by a "
                                               "gateway (MAC mismatch)", seq=size,
                                               reason="state_forged"))
         return size, root
+
+    def is_closed(self) -> bool:
+        """Whether the log was closed for good (``close_with``); raises AuditUnavailable
+        or TamperDetected as ``state`` does."""
+        size, root = self.state()
+        rows = self.query(f"SELECT mac FROM {self._p}tlog_state WHERE id = 1", ())
+        return bool(rows) and self._closed_at(bytes(rows[0][0]), size, root)
+
+    def close_with(self, entry: AuditEntry) -> int:
+        """Append a last entry and close the log in the same transaction: from then on
+        every instance's append is refused (LogClosed), and the log stays readable and
+        verifiable. Returns the entry's seq; raises AuditUnavailable or TamperDetected."""
+        conn = self.backend.connect(writer=True)
+        try:
+            return self._commit([entry.canonical_bytes()], conn=conn, closing=True)
+        finally:
+            conn.close()
+
+    def _closed_at(self, mac: bytes, size: int, root: bytes) -> bool:
+        # Only on a MAC that is not the open state's: appends pay nothing for it.
+        return hmac.compare_digest(mac, closed_state_mac(self._key, self.origin, size, root))
 
     def ping(self) -> None:
         """Check the database answers; raises AuditUnavailable when it does not."""
@@ -220,7 +256,7 @@ class SharedAuditLog:
             group.waiters.append(waiter)
         group.wait(position)
         if group.error is not None:
-            if isinstance(group.error, LogBehind):
+            if isinstance(group.error, LogBehind | LogClosed):
                 raise group.error
             raise AuditUnavailable("audit entry could not be made durable",
                                    reason="audit_write_failed",
@@ -244,16 +280,19 @@ class SharedAuditLog:
             finally:
                 group.wake()
 
-    def _commit(self, datas: Sequence[bytes]) -> int:
-        """The one transaction of a group; returns its first seq after COMMIT."""
+    def _commit(self, datas: Sequence[bytes], *, conn: Any = None,
+                closing: bool = False) -> int:
+        """The one transaction of a group (``closing``: the last one, see close_with);
+        returns its first seq after COMMIT."""
         leaves = [_sha256(LEAF_PREFIX + d).digest() for d in datas]
-        conn = self._writer_conn()
+        conn = conn or self._writer_conn()
         try:
             size, frontier = self._check_state(self.backend.lock_state(conn))
             frontier.extend(leaves)
             new_size, root = frontier.size, frontier.root()
+            mac = closed_state_mac if closing else state_mac
             state = (new_size, b"".join(frontier.peaks), root,
-                     state_mac(self._key, self.origin, new_size, root))
+                     mac(self._key, self.origin, new_size, root))
             self.backend.write_group(conn, state, size + 1, list(datas), leaves)
         except BaseException as exc:
             self._rollback(conn)
@@ -275,6 +314,10 @@ class SharedAuditLog:
         size, frontier, root, mac, last = (int(row[0]), bytes(row[1]), bytes(row[2]),
                                            bytes(row[3]), int(row[4]))
         if not hmac.compare_digest(mac, state_mac(self._key, self.origin, size, root)):
+            if self._closed_at(mac, size, root):
+                raise LogClosed("the audit log was closed (its key was rotated): restart "
+                                "this instance with the new log's settings",
+                                reason="log_closed")
             raise self._tamper(TamperDetected(
                 "the log's tree state was not written by a gateway (MAC mismatch)",
                 seq=size, reason="state_forged"))

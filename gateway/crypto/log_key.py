@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nacl.signing
 
-from gateway.crypto.signers import Signer, load_signer
+from gateway.crypto.signers import Signer, key_file_line, load_signer
 from gateway.crypto.token import Token, TokenKey, TokenSigner
 from gateway.errors import ConfigurationError
 
@@ -58,17 +58,8 @@ def load_log_key(path: Path, token: Token | None) -> Signer:
 
 
 def _token_label(path: Path) -> str | None:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ConfigurationError(f"key file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"key file cannot be read: {path} ({type(exc).__name__})"
-                                 ) from None
-    body = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    if len(body) == 1 and body[0].startswith(TOKEN_PREFIX):
-        return body[0][len(TOKEN_PREFIX):]
-    return None
+    line = key_file_line(path)
+    return line[len(TOKEN_PREFIX):] if line.startswith(TOKEN_PREFIX) else None
 
 
 def token_reference_text(signer: TokenSigner, *, comments: tuple[str, ...] = ()) -> str:

@@ -33,7 +33,7 @@ from gateway.errors import BadSignature, ConfigurationError
 
 __all__ = [
     "ED25519", "SM2", "SM2_DEFAULT_USER_ID", "Signer", "Verifier", "ed25519_verifier",
-    "generate_signer",
+    "generate_signer", "key_file_line",
     "load_signer", "load_verifier", "signer_file_text", "verifier_file_text",
     "verifier_from_text",
 ]
@@ -159,7 +159,8 @@ def generate_signer(algorithm: str) -> Signer:
     raise ConfigurationError("unknown signature algorithm")
 
 
-def _body(path: Path) -> str:
+def key_file_line(path: Path) -> str:
+    """The one non-comment line of a key file; raises ConfigurationError otherwise."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -184,7 +185,7 @@ def _decode(text: str, where: str) -> tuple[str, bytes]:
 
 def load_signer(path: Path) -> Signer:
     """Read a private signing key file of either algorithm; raises ConfigurationError."""
-    algorithm, raw = _decode(_body(path), str(path))
+    algorithm, raw = _decode(key_file_line(path), str(path))
     if len(raw) != 32:
         raise ConfigurationError(f"key file must hold 32 bytes: {path}")
     try:
@@ -213,7 +214,7 @@ def verifier_from_text(text: str, *, where: str = "public key") -> Verifier:
 
 def load_verifier(path: Path) -> Verifier:
     """Read a public key file of either algorithm; raises ConfigurationError when invalid."""
-    return verifier_from_text(_body(path), where=str(path))
+    return verifier_from_text(key_file_line(path), where=str(path))
 
 
 def signer_file_text(signer: Signer, *, comments: tuple[str, ...] = ()) -> str:

@@ -1,15 +1,16 @@
 """Rotating the log key: close the log, begin a new one under a new origin and key.
 
 A checkpoint names its log (the origin) and is signed by the log key, so a new log key
-means a new log. ``credgate keys rotate log`` (``rotate_log_key``), with every instance
-stopped:
+means a new log. ``credgate keys rotate log`` (``rotate_log_key``):
 
 1. opens the current log with its full self-check, under the current key;
 2. makes the new key (in the token when the current one is there; otherwise of the
    configured suite's algorithm);
-3. appends ``audit.log_closed`` (naming the new origin and key id), signs the final
-   checkpoint and exports the whole closed log beside it (``closed-logs/<n>/``), so a
-   regulator can verify it offline with the retired public key;
+3. appends ``audit.log_closed`` (naming the new origin and key id) and closes the log
+   in the same transaction (``SharedAuditLog.close_with``: instances still serving on
+   it fail their calls closed from then on, and none can open it again), signs the
+   final checkpoint and exports the whole closed log beside it (``closed-logs/<n>/``),
+   so a regulator can verify it offline with the retired public key;
 4. keeps the old public key as ``gateway.log.retired-<n>.pub`` and writes the new key
    files;
 5. gives the settings of the new log: ``audit_origin``, ``audit_location`` (a new
@@ -97,7 +98,9 @@ def rotate_log_key(config: Config, *, origin: str | None = None,
     audit, evidence = open_audit(config, old_key, clock=clock)
     try:
         new_key = _new_key(config, old_key)
-        audit.append(closed_entry(new_origin, new_key.verify_key, clock.now()))
+        # The last entry and the closing are one transaction: an instance still serving
+        # cannot append after it (its calls fail closed until it restarts).
+        audit.close_with(closed_entry(new_origin, new_key.verify_key, clock.now()))
         final = evidence.checkpointer.checkpoint_now()
         folder.mkdir(parents=True)
         export = folder / "log.export"

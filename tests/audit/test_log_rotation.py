@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import grpc
 import pytest
 
 from gateway.audit.continuation import LOG_CLOSED, LOG_STARTED
@@ -31,20 +32,27 @@ def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
     keys = tmp_path / "keys"
     shutil.copytree(KEYS, keys)
     clock = FixedClock(NOW)
-    live = start_live(tmp_path, clock, keys_dir=keys)
-    try:
-        _serve_a_little(live, keys)
-        old_origin = live.gw.config.audit_origin
-    finally:
-        stop_live(live)
     config_file = tmp_path / "credgate.toml"
     config_file.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n'
                            f'keys_dir = "{keys}"\npolicies_dir = "{POLICIES}"\n'
                            "development = true\n")
     old_public = (keys / "gateway.log.pub").read_text()
-    capsys.readouterr()
-    assert main(["keys", "rotate", "log", "--config", str(config_file)]) == 0
-    said = capsys.readouterr().out
+    live = start_live(tmp_path, clock, keys_dir=keys)
+    try:
+        _serve_a_little(live, keys)
+        old_origin = live.gw.config.audit_origin
+        capsys.readouterr()
+        # Rotated while this instance still serves: from then on its calls fail closed.
+        assert main(["keys", "rotate", "log", "--config", str(config_file)]) == 0
+        said = capsys.readouterr().out
+        with pytest.raises(grpc.RpcError) as refused:
+            _serve_a_little(live, keys)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        stop_live(live)
+    # No instance opens the closed log again.
+    with pytest.raises(ConfigurationError):
+        start_live(tmp_path, clock, keys_dir=keys)
     config = load_config(config_file)
     assert config.audit_origin == next_origin(old_origin) == f"{old_origin}/2"
     assert config.audit_location == "audit-2.db" and config.audit_origin in said

@@ -21,7 +21,13 @@ from gateway.audit.checkpoint import verify_checkpoint
 from gateway.audit.export import export_range
 from gateway.audit.merkle import leaf_hash, verify_consistency
 from gateway.audit.search import AuditFilter, AuditSearch
-from gateway.audit.shared import LogBehind, state_mac, state_mac_key
+from gateway.audit.shared import (
+    LogBehind,
+    LogClosed,
+    closed_state_mac,
+    state_mac,
+    state_mac_key,
+)
 from gateway.audit.tree import TamperDetected
 from gateway.audit.verifier import verify_export
 from gateway.errors import AuditUnavailable
@@ -212,3 +218,32 @@ def test_sqlite_backup_restored_under_a_running_data_dir(tmp_path: Path) -> None
     shutil.copytree(tmp_path / "backup", loc)
     with pytest.raises(LogBehind), open_log(make_backend("sqlite", str(loc)), tmp_path / "a"):
         pass
+
+
+def test_a_closed_log_refuses_every_append_and_stays_verifiable(where, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    kind, loc = where
+    alerts: list[TamperDetected] = []
+    backend = make_backend(kind, loc)
+    with open_log(backend, tmp_path / "a", alerts=alerts) as (log, evidence), \
+            open_log(make_backend(kind, loc), tmp_path / "b") as (other, _):
+        log.append_many(make_entry(i) for i in range(4))
+        assert not other.is_closed()
+        assert log.close_with(make_entry(4, reason="closed")) == 5
+        # Another instance, still serving, is refused too (closed, not tampering).
+        for closed in (log, other):
+            with pytest.raises(LogClosed):
+                closed.append(make_entry(5))
+        assert other.is_closed() and not alerts
+        final = evidence.checkpointer.checkpoint_now()
+        assert final.size == 5 and log.state() == (5, final.root)
+        out = tmp_path / "closed.export"
+        export_range(log, evidence.tree, final, out)
+        assert verify_export(out, final.note, LOG_PUB).ok
+    # Forging the closed mark needs the key as much as forging an open state does.
+    with open_log(make_backend(kind, loc), tmp_path / "c", alerts=alerts) as (log, _):
+        fake = state_mac_key(type(LOG_KEY).generate())
+        size, root = log.state()
+        _raw(kind, loc, [("UPDATE {p}tlog_state SET mac = %s WHERE id = 1",
+                          (closed_state_mac(fake, ORIGIN, size, root),))])
+        with pytest.raises(TamperDetected):
+            log.state()

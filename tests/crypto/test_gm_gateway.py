@@ -117,6 +117,7 @@ def test_a_gm_gateway_signs_checkpoints_reports_and_manifests_with_sm2(
     from datetime import timedelta
 
     from gateway.audit.checkpoint import CheckpointError, verify_checkpoint
+    from gateway.audit.export import export_range
     from gateway.crypto import load_verify_key
     from gateway.disclosure.credit_report import verify_report
     from gateway.disclosure.export import verify_manifest
@@ -133,6 +134,11 @@ def test_a_gm_gateway_signs_checkpoints_reports_and_manifests_with_sm2(
     assert verify_checkpoint(note, log_pub).size >= 1
     with pytest.raises(CheckpointError):
         verify_checkpoint(note, load_verify_key(KEYS / "gateway.log.pub"))
+    # A regulator's offline check of an export takes the SM2 key file as it is.
+    export = tmp_path / "gm.export"
+    evidence = live.gw.audit_evidence
+    export_range(live.gw.audit, evidence.tree, evidence.checkpointer, export)
+    assert main(["audit", "verify", str(export), "--log-key", str(keys / "gateway.log.pub")]) == 0
     # The personal credit report records its algorithm; another claim is refused.
     now = live.gw.clock.now()
     portal = live.client("citizen_portal", keys)
@@ -148,9 +154,9 @@ def test_a_gm_gateway_signs_checkpoints_reports_and_manifests_with_sm2(
     with pytest.raises(BadSignature):
         verify_report(json.dumps(claimed).encode(), log_pub)
     # The disclosure manifest names SM2 and verifies under the SM2 log key.
-    export = live.client("credit_website", keys).export_disclosure(timeout=30)
-    doc = verify_manifest(export.manifest, export.signature, log_pub, export.files)
+    feed = live.client("credit_website", keys).export_disclosure(timeout=30)
+    doc = verify_manifest(feed.manifest, feed.signature, log_pub, feed.files)
     assert doc["signature_algorithm"] == SM2
     with pytest.raises(BadSignature):
-        verify_manifest(export.manifest.replace(b'"sm2"', b'"ed25519"'), export.signature,
-                        log_pub, export.files)
+        verify_manifest(feed.manifest.replace(b'"sm2"', b'"ed25519"'), feed.signature,
+                        log_pub, feed.files)

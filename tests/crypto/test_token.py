@@ -188,3 +188,24 @@ def test_a_token_log_key_fails_closed_when_the_token_goes(
         signer.sign(b"checkpoint")
     with pytest.raises(AuditUnavailable):
         state_mac(state_mac_key(signer), "origin", 1, bytes(32))
+
+
+def test_rotating_a_token_log_key_makes_the_new_one_in_the_token(
+        token_keys: Path, tmp_path: Path, pin: None) -> None:
+    from gateway.config import load_config
+    from gateway.rotation.log import rotate_log_key
+
+    keys = tmp_path / "keys"
+    shutil.copytree(token_keys, keys)
+    old_line = (keys / LOG_KEY_FILE).read_text().splitlines()[-1]
+    config = load_config(None, keys_dir=keys, data_dir=tmp_path / "data",
+                         policies_dir=POLICIES, development="true")
+    done = rotate_log_key(config)
+    new_line = (keys / LOG_KEY_FILE).read_text().splitlines()[-1]
+    assert new_line.startswith("pkcs11:lk-") and new_line != old_line
+    keyring = load_keyring(keys)
+    signer = load_log_key(keys / LOG_KEY_FILE, keyring.token)
+    assert isinstance(signer, TokenSigner) and signer.public.key_id == done.new_key_id
+    assert not signer._key[Attribute.EXTRACTABLE]
+    assert verify_checkpoint(done.closed.note,
+                             load_verify_key(done.retired_public_key)).size == done.closed.size
