@@ -6,14 +6,17 @@ time, the same run measures per call (µs, best of three rounds):
 - per suite: ``encrypt_field`` and ``decrypt_field`` of a 12-character value (envelope:
   a data key per value, wrapped by the master key), ``blind_index`` of an ID number,
   signing and verifying a 300-byte message (Ed25519 / SM2 with SM3);
-- a master key and a blind-index key in a SoftHSM2 token (a temporary one, made here):
-  ``decrypt_field`` (the unwrap of the data key runs in the token) and ``blind_index``
-  (the HMAC runs in the token), beside the same calls with file keys;
+- a master key, a blind-index key and the log key in a SoftHSM2 token (a temporary one,
+  made here): ``decrypt_field`` (the unwrap of the data key runs in the token),
+  ``blind_index`` (the HMAC runs in the token), signing a checkpoint (CKM_EDDSA) and the
+  tree-state MAC of an audit group commit (two HMACs in the token), beside the same
+  calls with file keys;
 - what signing and sealing add to a ``QuerySubject`` answer of 3 records × 8 fields:
   the gateway's ``sign_answer`` (and ``seal_records`` before it) and the client's
   ``verify_answer`` (and ``open_records`` after it), per suite;
 - ``keys reencrypt`` throughput (records/s) on an embedded SQLite store after a master
-  and blind-index rotation, and the same run resumed over finished records.
+  and blind-index rotation (ciphertexts re-wrapped, blind index and submission digest
+  recomputed), and the same run resumed over finished records.
 
 The international suite with file keys is the baseline every other line is compared to.
 Each figure is the fastest of many short samples (the machine is shared; the fastest
@@ -34,14 +37,16 @@ from functools import partial
 from pathlib import Path
 
 from gateway.api import pb
+from gateway.audit.checkpoint import sign_checkpoint
+from gateway.audit.shared import state_mac, state_mac_key
 from gateway.crypto import blind_index, decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring, generate_keyring
 from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signers import ED25519, SM2, Signer, generate_signer
-from gateway.crypto.token import Token, TokenKey, TokenSettings
-from gateway.pii.idnumber import make_id_number
-from gateway.records.intake import SUBJECT_FIELD
-from gateway.records.model import StoredRecord, StoredValue
+from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner
+from gateway.pii.idnumber import make_id_number, parse_id_number
+from gateway.records.intake import SUBJECT_FIELD, submission_digest
+from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
 from gateway.records.sqlite_store import SqliteStore
 from gateway.respond.answers import open_records, seal_records, sign_answer, verify_answer
 from gateway.rotation.reencrypt import reencrypt_store
@@ -140,6 +145,18 @@ def answer_lines(signer: Signer, seconds: float) -> dict[str, float]:
             "answer_bytes": float(answer.ByteSize())}
 
 
+def log_key_lines(log_key: Signer, seconds: float) -> dict[str, float]:
+    """Signing a checkpoint and the two state MACs of one audit group commit."""
+    mac_key = state_mac_key(log_key)
+    return {
+        "sign checkpoint": per_call(lambda: sign_checkpoint(
+            "city.example/audit-log", 1_000_000, bytes(32), None, log_key), seconds),
+        "state MACs of a commit": per_call(lambda: (
+            state_mac(mac_key, "city.example/audit-log", 1_000_000, bytes(32)),
+            state_mac(mac_key, "city.example/audit-log", 1_000_001, bytes(32))), seconds),
+    }
+
+
 def token_lines(seconds: float) -> dict[str, float] | None:
     """decrypt_field and blind_index with the keys in a temporary SoftHSM2 token."""
     if not Path(SOFTHSM).exists() or shutil.which("softhsm2-util") is None:
@@ -161,11 +178,14 @@ def token_lines(seconds: float) -> dict[str, float] | None:
                           index_keys={"bi-bench": TokenKey(token, "bi-bench", "hmac")},
                           active_index_id="bi-bench", pseudonym_keys=files.pseudonym_keys,
                           active_pseudonym_id=files.active_pseudonym_id, token=token)
+        token.create_log_key("lk-bench")
+        log_key = TokenSigner.load(token, "lk-bench")
         blob = encrypt_field(keyring, plaintext=VALUE, **CONTEXT)
         lines = {
             "decrypt_field": per_call(lambda: decrypt_field(keyring, blob=blob, **CONTEXT),
                                       seconds),
             "blind_index": per_call(lambda: blind_index(keyring, ID), seconds),
+            **log_key_lines(log_key, seconds),
         }
         token.close()
         return lines
@@ -185,13 +205,18 @@ def reencrypt_lines(records: int) -> dict[str, float]:
             subject = make_id_number("330106", date(1982, 4, 17), n % 999 + 1)
             seal = partial(encrypt_field, keyring, record_id=record_id,
                            category="dishonest_debtor")
+            submission = RecordSubmission(
+                index=0, subject=parse_id_number(subject, today=date(2026, 1, 1)),
+                category="dishonest_debtor", severity="serious", event_date=date(2024, 1, 1),
+                fields={"debtor_name": "张三", "address": VALUE,
+                        "case_number": f"(2024)浙01执{n}号"}, source_record_id=f"src-{n}")
             batch.append(StoredRecord(
                 record_id=record_id, provider="court", source_record_id=f"src-{n}",
                 subject_index=blind_index(keyring, subject),
                 subject_ciphertext=seal(field=SUBJECT_FIELD, plaintext=subject),
                 category="dishonest_debtor", severity="serious", event_date=date(2024, 1, 1),
                 display_end=None, submitted_at="2024-01-02T03:04:05Z",
-                submission_digest=f"d-{n}",
+                submission_digest=submission_digest(keyring, "court", submission),
                 fields={"debtor_name": StoredValue(ciphertext=seal(field="debtor_name",
                                                                    plaintext="张三")),
                         "address": StoredValue(ciphertext=seal(field="address",
@@ -222,8 +247,10 @@ def main() -> None:
                         help="records re-encrypted for the throughput figure")
     args = parser.parse_args()
     base_signer, gm_signer = generate_signer(ED25519), generate_signer(SM2)
-    base = suite_lines(generate_keyring("international"), base_signer, args.seconds)
-    gm = suite_lines(generate_keyring("gm"), gm_signer, args.seconds)
+    base = {**suite_lines(generate_keyring("international"), base_signer, args.seconds),
+            **log_key_lines(base_signer, args.seconds)}
+    gm = {**suite_lines(generate_keyring("gm"), gm_signer, args.seconds),
+          **log_key_lines(gm_signer, args.seconds)}
     print("per call, µs (one thread)    international   gm (SM4/SM3/SM2)   gm / intl")
     for name, value in base.items():
         print(f"  {name:26} {value:13.1f} {gm[name]:18.1f} {gm[name] / value:11.2f}x")
