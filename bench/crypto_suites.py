@@ -39,7 +39,8 @@ from pathlib import Path
 from gateway.api import pb
 from gateway.audit.checkpoint import sign_checkpoint
 from gateway.audit.shared import state_mac, state_mac_key
-from gateway.crypto import blind_index, decrypt_field, encrypt_field
+from gateway.crypto.blind_index import blind_index
+from gateway.crypto.fields import decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring, generate_keyring
 from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signers import ED25519, SM2, Signer, generate_signer

@@ -26,8 +26,8 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent.artefacts import ConsentRegistry
 from gateway.consent.uses import OutcomeSweeper, instance_id
-from gateway.crypto import load_keyring, load_verify_key
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.key_files import check_key_files
+from gateway.crypto.keyring import Keyring, load_keyring
 from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
 from gateway.crypto.sealing import BoxPublicKey, load_box_public_key
 from gateway.crypto.signatures import (
@@ -35,13 +35,13 @@ from gateway.crypto.signatures import (
     AnyVerifyKey,
     PartyVerifyKey,
     load_party_verify_key,
+    load_verify_key,
 )
 from gateway.crypto.signers import Signer, load_signer
 from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError, CredgateError
 from gateway.health import store_probe
 from gateway.identify.request_signing import RequestVerifier, digest_of_audit_text
-from gateway.keys import check_key_files
 from gateway.metrics import Metrics, ScrapeReadings
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.rollout import (

@@ -22,7 +22,6 @@ LAYERS: list[set[str]] = [
     {"clock", "config", "api", "sqlite_wal", "access_log", "telemetry", "health"},
     {"crypto", "metrics"},
     {"pii", "catalogue"},
-    {"keys"},
     # The request path, then what is built on it.
     {"identify", "respond"},
     {"audit"},

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.clock import FixedClock, parse_rfc3339
 from gateway.consent.artefacts import parse_artefact
-from gateway.crypto import verify
+from gateway.crypto.signatures import verify
 from gateway.crypto.signers import load_signer, load_verifier
 from gateway.errors import BadSignature, InvalidArgument, Unauthenticated
 from gateway.identify.request_signing import (

@@ -1,4 +1,4 @@
-"""The offline verifier: an export (``gateway.audit.export``) and a public key, nothing else.
+"""The offline verifier: an export (``gateway.audit.export_format``) and a public key, nothing else.
 
 Steps (marked in ``verify_export``):
 
@@ -62,7 +62,7 @@ from gateway.audit.checkpoint import (
     verify_checkpoint,
 )
 from gateway.audit.entry import AuditEntry, MalformedAuditEntry
-from gateway.audit.export import FORMAT, VERSION
+from gateway.audit.export_format import FORMAT, VERSION
 from gateway.audit.merkle import HASH_SIZE, CompactRange, ProofError, leaf_hash, verify_consistency
 from gateway.crypto.signatures import AnyVerifyKey
 from gateway.errors import CredgateError

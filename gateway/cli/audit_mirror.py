@@ -28,12 +28,13 @@ from gateway.cli.common import (
     connect,
     print_json,
 )
-from gateway.crypto import load_signing_key, load_verify_key
 from gateway.crypto.signatures import (
     SigningKey,
     VerifyKey,
     format_key_file,
     load_ed25519_verify_key,
+    load_signing_key,
+    load_verify_key,
 )
 
 

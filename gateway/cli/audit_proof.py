@@ -22,7 +22,7 @@ from gateway.cli.common import (
     connect,
     print_json,
 )
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.errors import CredgateError
 
 

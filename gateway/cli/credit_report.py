@@ -22,7 +22,7 @@ from gateway.cli.common import (
     print_json,
     print_table,
 )
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.disclosure.credit_report import VerifiedReport, verify_report
 from gateway.errors import BadSignature, CredgateError
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from gateway.api import pb
 from gateway.cli.demo_lifecycle import Refusal, Report
 from gateway.client import CredgateClient
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.disclosure.credit_report import verify_report
 from gateway.errors import BadSignature
 from gateway.pii.idnumber import make_id_number

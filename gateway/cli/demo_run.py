@@ -23,7 +23,7 @@ from gateway.cli.demo_plan import run_rewards
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import city_today
 from gateway.config import Config, load_config
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.pii.idnumber import make_id_number
 from gateway.protect.masking import mask_id_number
 from gateway.records.checks import incentive_categories

@@ -18,7 +18,7 @@ from gateway.cli.common import (
     print_json,
     rpc_failure,
 )
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.disclosure.export import (
     CSV_FILE,
     JSON_FILE,

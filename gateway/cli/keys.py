@@ -10,9 +10,9 @@ from pathlib import Path
 from gateway.catalogue.registry import load_catalogue
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED
 from gateway.config import default_keys_dir, default_policies_dir, load_config
+from gateway.crypto.key_files import init_keys, init_token_keys, write_box_pair
 from gateway.crypto.token import DEFAULT_PIN_ENV, TokenSettings
 from gateway.errors import CredgateError
-from gateway.keys import init_keys, init_token_keys, write_box_pair
 from gateway.rotation.reencrypt import KINDS, Progress, reencrypt_store, rotate_key_file
 
 
@@ -165,7 +165,7 @@ def run_reencrypt(args: argparse.Namespace) -> int:
     from gateway.app import key_event, open_audit_writer, open_store
     from gateway.clock import SystemClock
     from gateway.config import load_config
-    from gateway.crypto import load_keyring
+    from gateway.crypto.keyring import load_keyring
 
     config = load_config(args.config, keys_dir=args.keys, data_dir=args.data_dir,
                          database=args.database)

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gateway.cli.common import CliError
 from gateway.config import Config
+from gateway.crypto.key_files import MARKER_FILE
 from gateway.crypto.tls_files import check_server_tls
-from gateway.keys import MARKER_FILE
 
 ACCESS_LOGGER = "credgate.access"
 

@@ -17,10 +17,12 @@ from datetime import datetime
 
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import Clock, city_today, parse_rfc3339, rfc3339
-from gateway.crypto import blind_indexes, decrypt_bytes, encrypt_bytes, sign, verify
+from gateway.crypto.blind_index import blind_indexes
+from gateway.crypto.fields import decrypt_bytes, encrypt_bytes
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.signatures import PartySigningKey as SigningKey
 from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
+from gateway.crypto.signatures import sign, verify
 from gateway.errors import (
     BadSignature,
     ConsentRefused,

@@ -16,8 +16,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.console.app import ConsoleContext, build_app
 from gateway.console.backend import ConsoleBackend
 from gateway.console.security import Gatekeeper
-from gateway.crypto import load_verify_key
-from gateway.crypto.signatures import key_id, public_key_bytes
+from gateway.crypto.signatures import key_id, load_verify_key, public_key_bytes
 from gateway.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.catalogue.registry import Catalogue
-from gateway.crypto import decrypt_field
+from gateway.crypto.fields import decrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.disclosure.gate import GateResult, Subjects, review_batch, subjects_of
 from gateway.pii.idnumber import parse_id_number

@@ -16,15 +16,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from gateway.catalogue.registry import Catalogue, Party
+from gateway.crypto.certificates import CertificateNames, UnreadableCertificate, certificate_names
+from gateway.crypto.key_files import PARTY_URI_PREFIX
 from gateway.errors import Unauthenticated
-from gateway.keys import PARTY_URI_PREFIX
 
 _PEM_KEY = "x509_pem_cert"
 _TRANSPORT_KEY = "transport_security_type"
+_UNREADABLE = {
+    "certificate": "the client certificate cannot be parsed",
+    "subject": "the client certificate's subject cannot be parsed",
+    "extensions": "the client certificate's extensions cannot be parsed",
+}
 
 
 def _bad(message: str) -> Unauthenticated:
@@ -41,37 +44,14 @@ def _peer_pem(auth_context: Mapping[str, Sequence[bytes]]) -> bytes:
     return bytes(pems[0])
 
 
-def _load(pem: bytes) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError:
-        raise _bad("the client certificate cannot be parsed") from None
-
-
-def peer_certificate(auth_context: Mapping[str, Sequence[bytes]]) -> x509.Certificate:
-    """The peer's parsed certificate from a TLS auth context; raises Unauthenticated."""
-    return _load(_peer_pem(auth_context))
-
-
-def party_id_of(cert: x509.Certificate) -> str:
+def party_id_of(names: CertificateNames) -> str:
     """The one party id a certificate names; raises Unauthenticated when it is ambiguous."""
-    try:
-        common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except ValueError:
-        raise _bad("the client certificate's subject cannot be parsed") from None
-    if len(common_names) != 1:
+    if len(names.common_names) != 1:
         raise _bad("the client certificate must carry exactly one common name")
-    common_name = common_names[0].value
+    common_name = names.common_names[0]
     if not isinstance(common_name, str) or not common_name:
         raise _bad("the client certificate's common name is not text")
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return common_name
-    except ValueError:
-        raise _bad("the client certificate's extensions cannot be parsed") from None
-    uris = [uri for uri in sans.get_values_for_type(x509.UniformResourceIdentifier)
-            if uri.lower().startswith(PARTY_URI_PREFIX)]
+    uris = [uri for uri in names.uris or () if uri.lower().startswith(PARTY_URI_PREFIX)]
     if not uris:
         return common_name
     if len(uris) != 1:
@@ -87,7 +67,10 @@ def _party_id_of_pem(pem: bytes) -> str:
     # connection: parsing it (PEM, subject, extensions) cost about 200 k instructions
     # per call. The answer depends only on the bytes, so it is kept per certificate;
     # refusals raise and are never cached, so a bad certificate is parsed again each time.
-    return party_id_of(_load(pem))
+    try:
+        return party_id_of(certificate_names(pem))
+    except UnreadableCertificate as exc:
+        raise _bad(_UNREADABLE[exc.part]) from None
 
 
 def identify(auth_context: Mapping[str, Sequence[bytes]], catalogue: Catalogue) -> Party:

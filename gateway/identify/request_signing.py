@@ -32,10 +32,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.clock import Clock, parse_rfc3339, rfc3339
-from gateway.crypto import sign, verify
 from gateway.crypto.signatures import PartySigningKey as SigningKey
 from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
-from gateway.crypto.signatures import digest_hex
+from gateway.crypto.signatures import digest_hex, sign, verify
 from gateway.errors import BadSignature, Unauthenticated
 
 HEADER_SCHEME = "x-credgate-request-scheme"

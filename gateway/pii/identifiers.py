@@ -26,7 +26,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from gateway.crypto import Keyring, keyed_digest
+from gateway.crypto.blind_index import keyed_digest
+from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
 from gateway.pii.scanner import is_id_number
 

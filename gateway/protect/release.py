@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.catalogue.registry import Category, Party
-from gateway.crypto import decrypt_field
+from gateway.crypto.fields import decrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.protect.profiles import MaskContext, MaskingProfiles
 from gateway.records.model import StoredRecord

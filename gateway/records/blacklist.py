@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from gateway.catalogue.registry import Catalogue, Party
-from gateway.crypto import decrypt_field, encrypt_field
+from gateway.crypto.fields import decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
 from gateway.records.lifecycle_rows import BlacklistRow

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from gateway.audit.entry import AuditEntry
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import CredgateError, InvalidArgument
 from gateway.records.model import RecordSubmission, StoredRecord

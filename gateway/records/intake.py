@@ -10,8 +10,8 @@ from datetime import datetime
 
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import rfc3339
-from gateway.crypto import blind_index, encrypt_field, keyed_digest
-from gateway.crypto.blind_index import keyed_digests
+from gateway.crypto.blind_index import blind_index, keyed_digest, keyed_digests
+from gateway.crypto.fields import encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.records.display import display_end
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue

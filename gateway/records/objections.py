@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import local_date, rfc3339
-from gateway.crypto import decrypt_field, encrypt_field
+from gateway.crypto.fields import decrypt_field, encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition
 from gateway.records.lifecycle import in_use

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.catalogue.registry import Catalogue
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
 from gateway.pii.identifiers import check_identifier

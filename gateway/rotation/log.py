@@ -33,15 +33,14 @@ from gateway.audit.continuation import closed_entry
 from gateway.audit.export import export_range
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.crypto import load_keyring
-from gateway.crypto.keyring import new_key_id
+from gateway.crypto.key_files import MARKER_FILE, _write, write_log_key_files
+from gateway.crypto.keyring import load_keyring, new_key_id
 from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
 from gateway.crypto.signatures import AnySigningKey, key_id
 from gateway.crypto.signers import Signer, generate_signer
 from gateway.crypto.suites import suite
 from gateway.crypto.token import TokenSigner
 from gateway.errors import ConfigurationError
-from gateway.keys import MARKER_FILE, _write, write_log_key_files
 
 __all__ = ["LogRotation", "next_origin", "rotate_log_key", "write_settings"]
 

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from gateway.consent.artefacts import parse_artefact
-from gateway.crypto import blind_index, decrypt_bytes, decrypt_field, load_keyring
-from gateway.crypto.fields import reencrypt_field
-from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, new_key_id
+from gateway.crypto.blind_index import blind_index
+from gateway.crypto.fields import decrypt_bytes, decrypt_field, reencrypt_field
+from gateway.crypto.key_files import MARKER_FILE, _write
+from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, load_keyring, new_key_id
 from gateway.crypto.suites import INTERNATIONAL
 from gateway.crypto.token import TokenKey
 from gateway.errors import ConfigurationError, CredgateError, DecryptionError
-from gateway.keys import MARKER_FILE, _write
 from gateway.records.intake import SUBJECT_FIELD, rekeyed_submission_digest
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.sql_rekey import SealedRow, sealed_key

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gateway.crypto import blind_index, blind_indexes, decrypt_field
-from gateway.crypto.fields import key_id_of, reencrypt_field, suite_of
+from gateway.crypto.blind_index import blind_index, blind_indexes
+from gateway.crypto.fields import decrypt_field, key_id_of, reencrypt_field, suite_of
 from gateway.crypto.keyring import Keyring
 from gateway.errors import DecryptionError
 from gateway.records.intake import SUBJECT_FIELD

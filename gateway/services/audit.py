@@ -19,7 +19,7 @@ from gateway.audit.search import AuditFilter
 from gateway.audit.tiles import parse_tile, read_tile
 from gateway.catalogue.registry import Party
 from gateway.clock import city_today, parse_rfc3339, rfc3339
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number

@@ -16,7 +16,7 @@ import grpc
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today, local_date
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.policy.conditions import ConditionContext

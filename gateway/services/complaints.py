@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
-from gateway.crypto import decrypt_field
+from gateway.crypto.fields import decrypt_field
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number

@@ -13,7 +13,7 @@ import grpc
 
 from gateway.api import pb
 from gateway.clock import city_today, rfc3339
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.disclosure.credit_report import report_document, sign_report
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.idnumber import parse_id_number

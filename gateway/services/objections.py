@@ -10,7 +10,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.catalogue.registry import Party
 from gateway.clock import city_today, local_date, rfc3339
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import city_today
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import ConsentRefused, InvalidArgument, NotFound, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import IdNumber, parse_id_number

@@ -12,7 +12,7 @@ from gateway.app import Gateway
 from gateway.catalogue.counties import in_county_scope
 from gateway.clock import city_today
 from gateway.consent.artefacts import check_consent_id
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import ConsentRefused, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.protect.attachments import TEXT_FIELD, Attachment, attachments_for

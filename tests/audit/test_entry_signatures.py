@@ -16,8 +16,7 @@ from gateway.audit.export import export_range
 from gateway.audit.signatures import action_methods, verify_entry_signatures
 from gateway.audit.tree import TamperDetected
 from gateway.cli import main
-from gateway.crypto import sign
-from gateway.crypto.signatures import load_signing_key, load_verify_key
+from gateway.crypto.signatures import load_signing_key, load_verify_key, sign
 from gateway.identify.request_signing import RequestSignature, request_digest, signed_message
 from tests.audit.shared_support import make_backend, open_log
 from tests.audit.tamper import make_entry

@@ -11,7 +11,8 @@ import pytest
 
 from gateway.audit.checkpoint import sign_checkpoint
 from gateway.audit.checkpointer import CheckpointStore
-from gateway.audit.export import export_range, side_file
+from gateway.audit.export import export_range
+from gateway.audit.export_format import side_file
 from gateway.audit.log import SqliteAuditLog
 from gateway.audit.tree import AuditTree
 from gateway.audit.verifier import ExportError, VerifyReport, verify_export

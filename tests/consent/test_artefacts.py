@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.consent.artefacts import new_terms, parse_artefact, sign_terms
-from gateway.crypto import load_signing_key, load_verify_key, verify
+from gateway.crypto.signatures import load_signing_key, load_verify_key, verify
 from gateway.errors import BadSignature, InvalidArgument
 from tests.support import ADULT, KEYS, NOW
 

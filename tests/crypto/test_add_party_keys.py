@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from gateway.catalogue.registry import Party
+from gateway.crypto.key_files import add_party_keys
 from gateway.errors import ConfigurationError
-from gateway.keys import add_party_keys
 from tests.support import KEYS
 
 NEWCOMER = Party(id="county_office", name="County Credit Office", name_zh="县信用办",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway.crypto import blind_index, blind_indexes, keyed_digest
+from gateway.crypto.blind_index import blind_index, blind_indexes, keyed_digest
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import InvalidArgument
 

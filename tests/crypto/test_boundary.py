@@ -1,9 +1,11 @@
-"""The hazmat boundary: only gateway/crypto/ touches raw ciphers and the private primitives.
+"""The hazmat boundary: only gateway/crypto/ touches a cryptography library or its key types.
 
 Like ``cryptography.hazmat``, ``gateway.crypto._primitives`` is sharp. Everything else in
-``gateway/`` must go through the recipes (encrypt_field, blind_index, sign...). This
-scans every module's imports, including relative imports and ``importlib`` calls.
-``gateway/keys.py`` may use x509 and asymmetric key generation, never a cipher.
+``gateway/`` goes through the recipes (encrypt_field, blind_index, sign, certificate_names
+...) and the key types gateway.crypto names; no module outside gateway/crypto/ imports
+``cryptography``, PyNaCl, the SM2 binding or the PKCS#11 binding. This scans every
+module's imports, including relative imports and ``importlib`` calls.
+``gateway/crypto/key_files.py`` may use x509 and asymmetric key generation, never a cipher.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ CRYPTO = PACKAGE / "crypto"
 # Raw symmetric ciphers (AEAD and the bare Cipher/modes API) and our private primitives.
 FORBIDDEN = (
     "gateway.crypto._primitives",
-    "cryptography.hazmat.primitives.ciphers",
-    # The SM2 binding and the PKCS#11 binding: their types stay inside gateway/crypto/.
+    # The libraries and their key types stay inside gateway/crypto/.
+    "cryptography",
+    "nacl",
     "tongsuopy",
     "pkcs11",
 )
+# What gateway/crypto/key_files.py (the development PKI) must not use either: a cipher.
+CIPHERS = ("gateway.crypto._primitives", "cryptography.hazmat.primitives.ciphers")
 _IMPORT_FUNCTIONS = {"import_module", "__import__"}
 
 
@@ -32,11 +37,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_forbidden(name: str) -> bool:
-    return any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN)
+def _is_forbidden(name: str, banned: tuple[str, ...] = FORBIDDEN) -> bool:
+    return any(name == ban or name.startswith(ban + ".") for ban in banned)
 
 
-def forbidden_imports(source: str, module: str, *, is_package: bool = False) -> list[str]:
+def forbidden_imports(source: str, module: str, *, is_package: bool = False,
+                      banned: tuple[str, ...] = FORBIDDEN) -> list[str]:
     """The forbidden module names that a module's source imports."""
     package = module if is_package else module.rpartition(".")[0]
     found: list[str] = []
@@ -59,7 +65,7 @@ def forbidden_imports(source: str, module: str, *, is_package: bool = False) -> 
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
                     names = [first.value]
-        found += [name for name in names if _is_forbidden(name)]
+        found += [name for name in names if _is_forbidden(name, banned)]
     return found
 
 
@@ -72,7 +78,7 @@ def _modules_outside_crypto() -> list[Path]:
 
 def test_scan_sees_the_package() -> None:
     modules = _modules_outside_crypto()
-    assert PACKAGE / "keys.py" in modules
+    assert PACKAGE / "identify" / "certificate.py" in modules
     assert PACKAGE / "errors.py" in modules
     assert not any(CRYPTO in path.parents for path in modules)
 
@@ -86,12 +92,12 @@ def test_nothing_outside_crypto_imports_primitives_or_raw_ciphers() -> None:
             is_package=path.name == "__init__.py",
         ))
     }
-    assert offenders == {}, "import the recipes from gateway.crypto instead"
+    assert offenders == {}, "import the recipes and key types from gateway.crypto instead"
 
 
 def test_keys_module_uses_no_cipher() -> None:
-    source = (PACKAGE / "keys.py").read_text(encoding="utf-8")
-    assert forbidden_imports(source, "gateway.keys") == []
+    source = (CRYPTO / "key_files.py").read_text(encoding="utf-8")
+    assert forbidden_imports(source, "gateway.crypto.key_files", banned=CIPHERS) == []
     assert "AESGCM" not in source
 
 
@@ -114,6 +120,11 @@ def test_keys_module_uses_no_cipher() -> None:
         ("from tongsuopy.crypto.asymciphers import ec", "gateway.x", False),
         ("import pkcs11", "gateway.x", False),
         ("from pkcs11.mechanisms import GCMParams", "gateway.x", False),
+        ("import nacl.signing", "gateway.x", False),
+        ("from nacl.signing import SigningKey, VerifyKey", "gateway.x", False),
+        ("from cryptography import x509", "gateway.x", False),
+        ("from cryptography.hazmat.primitives.asymmetric import ec", "gateway.x", False),
+        ("def f():\n    import nacl.public", "gateway.x", False),
     ],
 )
 def test_scanner_catches_each_import_form(source: str, module: str, is_package: bool) -> None:
@@ -124,9 +135,9 @@ def test_scanner_catches_each_import_form(source: str, module: str, is_package: 
     "source",
     [
         "from gateway.crypto import encrypt_field, blind_index",
-        "from cryptography import x509",
-        "from cryptography.hazmat.primitives.asymmetric import ec",
-        '"""Never import gateway.crypto._primitives."""',
+        "from gateway.crypto.signatures import SigningKey, VerifyKey",
+        "from gateway.crypto.certificates import certificate_names",
+        '"""Never import gateway.crypto._primitives, nacl or cryptography."""',
     ],
 )
 def test_scanner_allows_the_safe_api(source: str) -> None:

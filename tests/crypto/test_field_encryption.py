@@ -6,8 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.crypto import decrypt_bytes, decrypt_field, encrypt_bytes, encrypt_field
-from gateway.crypto.fields import FORMAT_VERSION, key_id_of, reencrypt_field
+from gateway.crypto.fields import (
+    FORMAT_VERSION,
+    decrypt_bytes,
+    decrypt_field,
+    encrypt_bytes,
+    encrypt_field,
+    key_id_of,
+    reencrypt_field,
+)
 from gateway.crypto.keyring import Keyring, generate_keyring
 from gateway.errors import DecryptionError
 

@@ -69,7 +69,7 @@ def test_a_gm_gateway_refuses_an_ed25519_answer_key(tmp_path: Path, gm_keys: Pat
 
 def test_keys_init_for_the_gm_suite_writes_gm_data_keys_and_an_sm2_answer_key(
         tmp_path: Path) -> None:
-    from gateway.crypto import load_keyring
+    from gateway.crypto.keyring import load_keyring
     from gateway.crypto.signers import load_signer, load_verifier
 
     assert main(["keys", "init", str(tmp_path / "k"), "--suite", "gm"]) == 0
@@ -118,7 +118,7 @@ def test_a_gm_gateway_signs_checkpoints_reports_and_manifests_with_sm2(
 
     from gateway.audit.checkpoint import CheckpointError, verify_checkpoint
     from gateway.audit.export import export_range
-    from gateway.crypto import load_verify_key
+    from gateway.crypto.signatures import load_verify_key
     from gateway.disclosure.credit_report import verify_report
     from gateway.disclosure.export import verify_manifest
     from gateway.errors import BadSignature

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.crypto import load_keyring
 from gateway.crypto.keyring import (
     DATA_KEYS_FILE,
     Keyring,
     generate_keyring,
     generate_keyring_toml,
     keyring_toml,
+    load_keyring,
     parse_keyring_toml,
 )
 from gateway.errors import ConfigurationError

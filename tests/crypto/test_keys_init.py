@@ -21,15 +21,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway.app import Gateway
 from gateway.catalogue.registry import Party, load_catalogue
 from gateway.config import Config
-from gateway.crypto import load_keyring, load_signing_key, load_verify_key, sign, verify
-from gateway.errors import ConfigurationError
-from gateway.keys import (
+from gateway.crypto.key_files import (
     MARKER_FILE,
     PARTY_URI_PREFIX,
     UNKNOWN_PARTY,
     check_key_files,
     init_keys,
 )
+from gateway.crypto.keyring import load_keyring
+from gateway.crypto.signatures import load_signing_key, load_verify_key, sign, verify
+from gateway.errors import ConfigurationError
 from tests.support import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]

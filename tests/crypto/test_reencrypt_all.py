@@ -14,7 +14,7 @@ import pytest
 
 from gateway.app import open_store
 from gateway.cli import main
-from gateway.crypto import load_keyring
+from gateway.crypto.keyring import load_keyring
 from gateway.rotation.reencrypt import under_active_keys
 from gateway.rotation.reencrypt_sealed import SEALED, sealed_current
 from tests.live_gateway import LiveGateway

@@ -12,8 +12,9 @@ import pytest
 
 from gateway.app import open_store
 from gateway.cli import main
-from gateway.crypto import blind_index, decrypt_field, load_keyring
-from gateway.crypto.keyring import DATA_KEYS_FILE, keyring_toml
+from gateway.crypto.blind_index import blind_index
+from gateway.crypto.fields import decrypt_field
+from gateway.crypto.keyring import DATA_KEYS_FILE, keyring_toml, load_keyring
 from gateway.errors import ConfigurationError
 from gateway.records.intake import SUBJECT_FIELD
 from gateway.rotation.reencrypt import Progress, reencrypt_store, under_active_keys

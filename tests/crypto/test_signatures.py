@@ -9,13 +9,16 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from gateway.crypto import load_signing_key, load_verify_key, sign, verify
 from gateway.crypto.signatures import (
     format_key_file,
     key_id,
+    load_signing_key,
+    load_verify_key,
     note_key_hash,
     note_verifier_key,
     public_key_text,
+    sign,
+    verify,
 )
 from gateway.errors import BadSignature, ConfigurationError, PermissionDenied
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.crypto import blind_index, blind_indexes, decrypt_field, encrypt_field
-from gateway.crypto.blind_index import keyed_digest, pseudonym
-from gateway.crypto.fields import reencrypt_field, suite_of
+from gateway.crypto.blind_index import blind_index, blind_indexes, keyed_digest, pseudonym
+from gateway.crypto.fields import decrypt_field, encrypt_field, reencrypt_field, suite_of
 from gateway.crypto.keyring import Keyring, generate_keyring, keyring_toml, parse_keyring_toml
 from gateway.crypto.signers import ED25519, SM2, generate_signer, verifier_from_text
 from gateway.errors import BadSignature, ConfigurationError, DecryptionError

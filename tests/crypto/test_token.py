@@ -19,8 +19,8 @@ from gateway.audit.shared import state_mac, state_mac_key
 from gateway.audit.tree import TamperDetected
 from gateway.cli import main
 from gateway.config import Config
-from gateway.crypto import decrypt_field, encrypt_field, load_keyring
-from gateway.crypto.keyring import DATA_KEYS_FILE
+from gateway.crypto.fields import decrypt_field, encrypt_field
+from gateway.crypto.keyring import DATA_KEYS_FILE, load_keyring
 from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
 from gateway.crypto.signatures import load_verify_key
 from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner

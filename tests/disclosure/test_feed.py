@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 
 from gateway.catalogue.registry import Catalogue
-from gateway.crypto import load_keyring, load_signing_key, load_verify_key
+from gateway.crypto.keyring import load_keyring
+from gateway.crypto.signatures import load_signing_key, load_verify_key
 from gateway.disclosure.export import (
     CSV_FILE,
     JSON_FILE,

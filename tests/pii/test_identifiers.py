@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.crypto import load_keyring
+from gateway.crypto.keyring import load_keyring
 from gateway.pii.identifiers import (
     MalformedIdentifier,
     check_identifier,

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from gateway.api import pb, rpc
-from gateway.crypto import load_signing_key
+from gateway.crypto.signatures import load_signing_key
 from gateway.identify.request_signing import sign_request
 from gateway.policy.rollout import FOLLOW_EVERY, read_bundle
 from tests.platform.instances import GatewayProcess, platform

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.catalogue.registry import load_catalogue
-from gateway.crypto import load_keyring
+from gateway.crypto.keyring import load_keyring
 from gateway.errors import AlreadyExists
 from gateway.pii.idnumber import parse_id_number
 from gateway.records.intake import seal_submission, with_earlier_digest

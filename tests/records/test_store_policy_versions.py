@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.clock import FixedClock
-from gateway.crypto import load_keyring
+from gateway.crypto.keyring import load_keyring
 from gateway.errors import FailedPrecondition, InvalidArgument
 from gateway.policy.rollout import (
     FOLLOW_EVERY,

@@ -14,7 +14,7 @@ from gateway.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from gateway.audit.tree import TamperDetected
 from gateway.audit.verifier import verify_export
 from gateway.cli import main
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from tests.audit.tamper import attacker, change_entry
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record

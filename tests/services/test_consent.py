@@ -11,7 +11,7 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.consent.artefacts import new_terms, sign_terms
-from gateway.crypto import load_signing_key
+from gateway.crypto.signatures import load_signing_key
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, KEYS, OTHER_ADULT

@@ -11,7 +11,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from gateway.cli import main
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.disclosure.credit_report import report_document, sign_report, verify_report
 from gateway.errors import BadSignature
 from tests.live_gateway import LiveGateway

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.api import pb
 from gateway.clock import FixedClock
-from gateway.crypto import load_verify_key
+from gateway.crypto.signatures import load_verify_key
 from gateway.disclosure.export import verify_manifest
 from gateway.services import disclosure as disclosure_service
 from tests.live_gateway import LiveGateway

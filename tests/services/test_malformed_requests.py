@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from gateway.api import pb
 from gateway.clock import FixedClock
 from gateway.consent.artefacts import new_terms
-from gateway.crypto import load_signing_key, sign
+from gateway.crypto.signatures import load_signing_key, sign
 from gateway.policy.rollout import read_bundle
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.support import ADULT, KEYS, NOW, POLICIES

@@ -208,7 +208,7 @@ def test_the_answer_period_comes_from_the_catalogue(catalogue: Catalogue) -> Non
                           subject_index="idx", subject_ciphertext=b"", category="dishonest_debtor",
                           severity="serious", event_date=date(2026, 1, 1), display_end=None,
                           submitted_at="", submission_digest="")
-    from gateway.crypto import load_keyring
+    from gateway.crypto.keyring import load_keyring
     from tests.support import KEYS
 
     keyring = load_keyring(KEYS)

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.trace import INVALID_SPAN, set_span_in_context
 
 from gateway.api import pb, rpc
-from gateway.crypto import load_signing_key, sign
+from gateway.crypto.signatures import load_signing_key, sign
 from gateway.identify.request_signing import (
     HEADER_SALT,
     HEADER_SCHEME,

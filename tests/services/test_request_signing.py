@@ -22,7 +22,7 @@ from gateway.api import pb
 from gateway.app import recent_request_digests
 from gateway.audit.log import SqliteAuditLog
 from gateway.clock import FixedClock
-from gateway.crypto import load_signing_key, load_verify_key, sign
+from gateway.crypto.signatures import load_signing_key, load_verify_key, sign
 from gateway.crypto.signers import load_verifier
 from gateway.errors import BadSignature, Unauthenticated
 from gateway.identify.request_signing import (

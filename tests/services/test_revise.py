@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 
-from gateway.crypto import blind_indexes
+from gateway.crypto.blind_index import blind_indexes
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import audit_entries, refused, self_consent
 from tests.services.records_data import debtor_record, penalty_record

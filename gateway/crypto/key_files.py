@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import nacl.signing
 from cryptography import x509
@@ -28,7 +29,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.catalogue.registry import Party
 from gateway.crypto.keyring import (
     DATA_KEYS_FILE,
     Keyring,
@@ -48,6 +48,18 @@ from gateway.crypto.signers import (
 from gateway.crypto.suites import INTERNATIONAL, suite
 from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner
 from gateway.errors import ConfigurationError
+
+
+class Party(Protocol):
+    """What a key file needs of a party: its id (file names, CN) and its name."""
+
+    @property
+    def id(self) -> str:
+        """The party id: its certificate CN and file stem."""
+
+    @property
+    def name(self) -> str:
+        """The party's name, in its certificate's organisation."""
 
 __all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "add_party_keys", "check_key_files",
            "init_keys"]
@@ -267,7 +279,7 @@ can impersonate any party, sign consents and decrypt any value protected by
 these keys. Production keys are generated on the production machines and are
 never committed.
 
-Made by `credgate keys init` (gateway/keys.py) on {date}. Certificates are valid for
+Made by `credgate keys init` (gateway/crypto/key_files.py) on {date}. Certificates are valid for
 {days} days. Private key files (mode 0600) start with the comment line
 "# {warning}".
 
