@@ -36,8 +36,9 @@ what a regulator re-computes; changing it needs a new ``"v"``):
 
 For this schema (strings, arrays of strings, small non-negative integers) the output is
 byte-identical to RFC 8785 (JSON Canonicalization Scheme), so a regulator can verify it
-with any JCS implementation; in Python it is ``json.dumps(obj, sort_keys=True,
-separators=(",", ":"), ensure_ascii=False).encode("utf-8")``.
+with any JCS implementation; in Python it is ``rfc8785.dumps(entry.to_json_object())``.
+``canonical_bytes`` writes it by hand because it runs on every call; a hypothesis test
+pins it to the ``rfc8785`` package (tests/audit/test_audit_entry.py).
 
 ``AuditEntry.from_canonical`` accepts only bytes that re-serialise to themselves, so
 every accepted byte string has exactly one meaning.

@@ -1,6 +1,7 @@
 """Consent artefacts (授权书): issue, verify, revoke, count uses.
 
-A consent artefact is the canonical JSON of its terms, signed with Ed25519 by a
+A consent artefact is its terms in RFC 8785 canonical JSON (JCS, through the ``rfc8785``
+package: the citizen portal, another system, signs these bytes), signed by a
 registered issuer (the citizen portal, on the person's behalf). The gateway keeps the
 signed bytes encrypted (they name the subject) and verifies the signature again on
 every use, so a row altered in the database stops working instead of widening access.
@@ -14,6 +15,8 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import rfc8785
 
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import Clock, city_today, parse_rfc3339, rfc3339
@@ -64,8 +67,8 @@ class ConsentTerms:
                 f"purpose={self.purpose!r}, subject=<redacted>)")
 
     def canonical_bytes(self) -> bytes:
-        """The signed form: UTF-8 JSON with sorted keys and no insignificant whitespace."""
-        doc = {
+        """The signed form: the terms in RFC 8785 canonical JSON (docs/request-signing.md §6)."""
+        doc: dict[str, str | int | list[str]] = {
             "v": ARTEFACT_VERSION,
             "consent_id": self.consent_id,
             "subject_id": self.subject_id,
@@ -78,8 +81,7 @@ class ConsentTerms:
             "issuer": self.issuer,
             "issued_at": rfc3339(self.issued_at),
         }
-        return json.dumps(doc, ensure_ascii=False, sort_keys=True,
-                          separators=(",", ":")).encode("utf-8")
+        return rfc8785.dumps(doc)
 
 
 def is_consent_id(text: object) -> bool:

@@ -6,6 +6,9 @@ import json
 from datetime import timedelta
 
 import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.consent.artefacts import new_terms, parse_artefact, sign_terms
 from gateway.crypto.signatures import load_signing_key, load_verify_key, verify
@@ -30,6 +33,30 @@ def test_canonical_bytes_round_trip_and_sort_categories() -> None:
     parsed = parse_artefact(t.canonical_bytes())
     assert parsed == t
     assert b" " not in t.canonical_bytes()
+
+
+@given(uses=st.integers(min_value=1, max_value=2**31), days=st.integers(1, 3650),
+       categories=st.lists(st.sampled_from(["identity", "dishonest_debtor", "violations",
+                                            "tax_rating"]), min_size=1, unique=True))
+def test_the_signed_form_is_rfc8785(uses: int, days: int, categories: list[str]) -> None:
+    """What the portal signs is the JSON Canonicalization Scheme of the terms, no other."""
+    t = terms(max_uses=uses, not_after=NOW + timedelta(days=days), categories=categories)
+    data = t.canonical_bytes()
+    assert data == rfc8785.dumps(json.loads(data))
+    assert parse_artefact(data) == t
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda b: b.replace(b'"credit_agency"', b'"credit\\u005fagency"'),  # escaped: not JCS
+    lambda b: b.replace(b'"max_uses":2', b'"max_uses":2.0'),  # a number not as JCS writes it
+    lambda b: b.replace(b'{"categories"', b'{"v":1,"categories"').replace(b',"v":1}', b"}"),
+], ids=["escaped-character", "float-integer", "keys-out-of-order"])
+def test_equal_json_in_another_byte_form_is_refused(mutate) -> None:  # type: ignore[no-untyped-def]
+    data = terms().canonical_bytes()
+    changed = mutate(data)
+    assert changed != data
+    with pytest.raises(InvalidArgument):
+        parse_artefact(changed)
 
 
 def test_repr_hides_the_subject() -> None:
