@@ -36,6 +36,7 @@ from gateway.crypto.signatures import (
     load_signing_key,
     load_verify_key,
 )
+from gateway.errors import CredgateError
 
 
 def register_actions(actions: argparse._SubParsersAction) -> None:
@@ -120,11 +121,7 @@ def run_mirror(args: argparse.Namespace) -> int:
         try:
             result = mirror.update(tile, proof)
         except MirrorRefused as exc:
-            if args.json:
-                print_json({"ok": False, "failure": exc.message, "reason": exc.reason})
-            else:
-                print(f"REFUSED: {exc.message}")
-            return EXIT_REFUSED
+            return _refused(args, exc)
     if args.json:
         print_json({"ok": True, "old_size": result.old_size, "new_size": result.new_size,
                     "origin": result.checkpoint.origin})
@@ -156,11 +153,7 @@ def run_verify_cosigned(args: argparse.Namespace) -> int:
         checkpoint = verify_checkpoint(text, load_verify_key(args.log_key))
         found = verify_cosignatures(text, witnesses, args.quorum, latest=int(time.time()) + 60)
     except CheckpointError as exc:
-        if args.json:
-            print_json({"ok": False, "failure": exc.message, "reason": exc.reason})
-        else:
-            print(f"REFUSED: {exc.message}")
-        return EXIT_REFUSED
+        return _refused(args, exc)
     if args.json:
         print_json({"ok": True, "origin": checkpoint.origin, "size": checkpoint.size,
                     "cosigned_by": found})
@@ -168,3 +161,12 @@ def run_verify_cosigned(args: argparse.Namespace) -> int:
         print(f"{checkpoint.origin} at {checkpoint.size:,} entries: log signature verified, "
               f"cosigned by {', '.join(sorted(found))} ({len(found)} of quorum {args.quorum})")
     return EXIT_OK
+
+
+def _refused(args: argparse.Namespace, exc: CredgateError) -> int:
+    """Say why the log or the checkpoint was refused; the exit code for it."""
+    if args.json:
+        print_json({"ok": False, "failure": exc.message, "reason": exc.reason})
+    else:
+        print(f"REFUSED: {exc.message}")
+    return EXIT_REFUSED
