@@ -34,9 +34,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="cipher suite of the data keys and the answer key: international "
                            "(AES-256-GCM, HMAC-SHA256, Ed25519) or gm (SM4-GCM, HMAC-SM3, SM2)")
     init.add_argument("--pkcs11", metavar="MODULE", default=None,
-                      help="create the master and blind-index keys in a PKCS#11 token through "
-                           "this module (e.g. /usr/lib/softhsm/libsofthsm2.so); they never "
-                           "leave it (international suite only)")
+                      help="create the master, blind-index and log keys in a PKCS#11 token "
+                           "through this module (e.g. /usr/lib/softhsm/libsofthsm2.so); they "
+                           "never leave it (international suite only)")
     init.add_argument("--token", metavar="LABEL", default=None,
                       help="the token's label (with --pkcs11)")
     init.add_argument("--pin-env", default=DEFAULT_PIN_ENV, metavar="VARIABLE",
@@ -106,8 +106,8 @@ def run_init(args: argparse.Namespace) -> int:
         if args.pkcs11:
             keyring = init_token_keys(args.directory,
                                       TokenSettings(args.pkcs11, args.token, args.pin_env))
-            print(f"master key {keyring.active_master_id} and blind-index key "
-                  f"{keyring.active_index_id} created in token {args.token!r}")
+            print(f"master key {keyring.active_master_id}, blind-index key "
+                  f"{keyring.active_index_id} and the log key created in token {args.token!r}")
     except (CredgateError, FileExistsError, OSError) as exc:
         print(f"credgate: {exc}", file=sys.stderr)
         return EXIT_BROKEN

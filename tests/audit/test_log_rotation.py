@@ -4,6 +4,7 @@ and the evidence chain verifies across the boundary."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,6 +19,7 @@ from gateway.crypto.signatures import key_id, load_verify_key
 from gateway.errors import ConfigurationError
 from gateway.rotation.log import next_origin, rotate_log_key
 from tests.live_gateway import LiveGateway, start_live, stop_live
+from tests.platform.instances import fresh_database, url_of
 from tests.services.records_data import identity_record
 from tests.support import ADULT, KEYS, NOW, POLICIES
 
@@ -27,17 +29,27 @@ def _serve_a_little(live: LiveGateway, keys: Path) -> None:
     live.client("org_department", keys).query_subject(ADULT, "cadre_selection")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The store and log: SQLite files, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    with fresh_database() as conninfo:
+        yield url_of(conninfo)
+
+
 def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], database: str) -> None:
     keys = tmp_path / "keys"
     shutil.copytree(KEYS, keys)
     clock = FixedClock(NOW)
     config_file = tmp_path / "credgate.toml"
     config_file.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n'
                            f'keys_dir = "{keys}"\npolicies_dir = "{POLICIES}"\n'
-                           "development = true\n")
+                           f'database = "{database}"\ndevelopment = true\n')
     old_public = (keys / "gateway.log.pub").read_text()
-    live = start_live(tmp_path, clock, keys_dir=keys)
+    live = start_live(tmp_path, clock, keys_dir=keys, database=database)
     try:
         _serve_a_little(live, keys)
         old_origin = live.gw.config.audit_origin
@@ -52,10 +64,12 @@ def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
         stop_live(live)
     # No instance opens the closed log again.
     with pytest.raises(ConfigurationError):
-        start_live(tmp_path, clock, keys_dir=keys)
+        start_live(tmp_path, clock, keys_dir=keys, database=database)
     config = load_config(config_file)
     assert config.audit_origin == next_origin(old_origin) == f"{old_origin}/2"
-    assert config.audit_location == "audit-2.db" and config.audit_origin in said
+    assert config.audit_location == ("audit-2.db" if database == "sqlite"
+                                     else "credgate_log2")
+    assert config.audit_origin in said
     retired = keys / "gateway.log.retired-1.pub"
     assert retired.read_text() == old_public != (keys / "gateway.log.pub").read_text()
     old_export = tmp_path / "data" / "closed-logs" / "1" / "log.export"
@@ -63,7 +77,8 @@ def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
         "log.export.checkpoint")
 
     # The new log: its first entry names the old one's final checkpoint.
-    live = start_live(tmp_path, clock, keys_dir=keys, audit_origin=config.audit_origin,
+    live = start_live(tmp_path, clock, keys_dir=keys, database=database,
+                      audit_origin=config.audit_origin,
                       audit_location=config.audit_location,
                       audit_previous_checkpoint=config.audit_previous_checkpoint)
     try:
