@@ -15,11 +15,16 @@ Tables (the same on both):
   the gateway instances hold. Its size never shrinks and it cannot be deleted.
 * ``tlog_checkpoints(id, size, note)``: signed checkpoints, append-only, sizes never
   shrinking. ``tlog_signer``: the row a signer locks, with the time of the last signing.
+* ``tlog_request_digests(digest, seen_at)``: the replay memory of signed requests whose
+  digest is remembered in the transaction of their audit entry (gateway.audit.shared):
+  durable exactly when the entry is, shared by every instance on the log. Rows older
+  than twice the signature window are pruned.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -45,6 +50,9 @@ CREATE TABLE IF NOT EXISTS tlog_checkpoints (
 CREATE TABLE IF NOT EXISTS tlog_signer (
     id INTEGER PRIMARY KEY CHECK (id = 1), signed_at REAL NOT NULL);
 INSERT OR IGNORE INTO tlog_signer (id, signed_at) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS tlog_request_digests (
+    digest TEXT PRIMARY KEY, seen_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tlog_request_digests_by_time ON tlog_request_digests (seen_at);
 CREATE TRIGGER IF NOT EXISTS tlog_entries_no_update BEFORE UPDATE ON tlog_entries
 BEGIN SELECT RAISE(ABORT, 'tlog_entries is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS tlog_entries_no_delete BEFORE DELETE ON tlog_entries
@@ -82,6 +90,9 @@ CREATE TABLE IF NOT EXISTS {s}.tlog_checkpoints (
 CREATE TABLE IF NOT EXISTS {s}.tlog_signer (
     id INTEGER PRIMARY KEY CHECK (id = 1), signed_at DOUBLE PRECISION NOT NULL);
 INSERT INTO {s}.tlog_signer (id, signed_at) VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {s}.tlog_request_digests (
+    digest TEXT PRIMARY KEY, seen_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS tlog_request_digests_by_time ON {s}.tlog_request_digests (seen_at);
 CREATE OR REPLACE FUNCTION {s}.tlog_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
 CREATE OR REPLACE FUNCTION {s}.tlog_entries_check() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -146,6 +157,7 @@ _STATE_SQL = ("SELECT size, frontier, root, mac, (SELECT coalesce(max(seq), 0) F
               "{p}tlog_entries) FROM {p}tlog_state WHERE id = 1{lock}")
 _UPDATE_SQL = ("UPDATE {p}tlog_state SET size = %s, frontier = %s, root = %s, mac = %s "
                "WHERE id = 1")
+_PRUNE_SQL = "DELETE FROM {p}tlog_request_digests WHERE seen_at < %s"
 
 
 class FileTicket:
@@ -201,6 +213,12 @@ class Backend(Protocol):
 
     def lock_state(self, conn: Any) -> tuple[Any, ...] | None:
         """Begin, lock the tree-state row, return (size, frontier, root, mac, max seq)."""
+        ...
+
+    def remember_digests(self, conn: Any, digests: list[str], at: int,
+                         prune_before: int | None) -> set[str]:
+        """In the open transaction, insert request digests not remembered yet (first
+        pruning rows seen before `prune_before`); returns those inserted."""
         ...
 
     def write_group(self, conn: Any, state: tuple[int, bytes, bytes, bytes], first: int,
@@ -278,6 +296,18 @@ class SqliteBackend:
         self._ticket.acquire(self._timeout_ms / 1000)
         conn.execute("BEGIN IMMEDIATE")
         return conn.execute(_STATE_SQL.format(p="", lock="")).fetchone()
+
+    def remember_digests(self, conn: sqlite3.Connection, digests: list[str], at: int,
+                         prune_before: int | None) -> set[str]:
+        """One INSERT over json_each; a digest already there (or twice) is left alone."""
+        if prune_before is not None:
+            conn.execute(_PRUNE_SQL.format(p="").replace("%s", "?"), (prune_before,))
+        # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT.
+        rows = conn.execute(
+            "INSERT INTO tlog_request_digests (digest, seen_at) SELECT value, ? "
+            "FROM json_each(?) WHERE true ON CONFLICT (digest) DO NOTHING RETURNING digest",
+            (at, json.dumps(digests))).fetchall()
+        return {row[0] for row in rows}
 
     def write_group(self, conn: sqlite3.Connection, state: tuple[int, bytes, bytes, bytes],
                     first: int, datas: list[bytes], leaves: list[bytes]) -> None:
@@ -441,6 +471,18 @@ class PostgresBackend:
             cur = conn.execute(_STATE_SQL.format(p=self.prefix, lock=""))
         row: tuple[Any, ...] | None = cur.fetchone()
         return row
+
+    def remember_digests(self, conn: Any, digests: list[str], at: int,
+                         prune_before: int | None) -> set[str]:
+        """One INSERT over unnest; a digest already there (or twice) is left alone."""
+        with conn.pipeline():
+            if prune_before is not None:
+                conn.execute(_PRUNE_SQL.format(p=self.prefix), (prune_before,))
+            cur = conn.execute(
+                f"INSERT INTO {self.prefix}tlog_request_digests (digest, seen_at) "
+                "SELECT d, %s FROM unnest(%s::text[]) AS d "
+                "ON CONFLICT (digest) DO NOTHING RETURNING digest", (at, digests))
+        return {row[0] for row in cur.fetchall()}
 
     def write_group(self, conn: Any, state: tuple[int, bytes, bytes, bytes], first: int,
                     datas: list[bytes], leaves: list[bytes]) -> None:

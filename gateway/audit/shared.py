@@ -13,7 +13,10 @@ process takes everything queued and commits it as ONE transaction that
    hashes and stores the new root, size and MAC in the state row;
 4. inserts the entries with their leaf hashes (the insert trigger refuses a seq beyond
    the state's size, so rows cannot be planted without forging the state row);
-5. commits.
+5. remembers the request digests the entries name (the replay memory), in the same
+   transaction: an allow entry whose digest is remembered already (by any instance, or
+   before a crash) is left out of the group and its caller hears ``RequestReplayed``;
+6. commits.
 
 Only then are the callers woken (write-ahead: nothing leaves before its entry is
 durable). A writer that dies mid-transaction leaves nothing behind: the transaction
@@ -33,6 +36,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -88,6 +92,27 @@ def _tree_state_mac(key: MacKey, label: bytes, origin: str, size: int, root: byt
                                reason="log_key_unavailable") from None
 
 
+#: How often (seconds) a writer prunes the replay memory, at most.
+PRUNE_EVERY = 10.0
+
+
+class RequestReplayed(Exception):
+    """The request digest an entry names is remembered already: the entry was not made."""
+
+
+class _ClaimGroup(_Group):
+    """A group whose entries may name request digests; each entry gets its own seq."""
+
+    __slots__ = ("claims", "seqs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: (entry index, digest, refuse if remembered already)
+        self.claims: list[tuple[int, str, bool]] = []
+        #: The seq of each entry after the commit; 0 for an entry left out (a replay).
+        self.seqs: list[int] = []
+
+
 def _peaks(frontier: bytes) -> list[bytes]:
     return [frontier[i:i + HASH_SIZE] for i in range(0, len(frontier), HASH_SIZE)]
 
@@ -105,8 +130,12 @@ class SharedAuditLog:
 
     def __init__(self, backend: Backend, *, signing_key: SigningKey,
                  origin: str, seen: SeenCheckpoint, max_group: int = 1024,
-                 alert: Alert | None = None) -> None:
+                 alert: Alert | None = None, remember_for: float = 240.0) -> None:
         self.backend, self.origin, self.seen = backend, origin, seen
+        # Digests older than this (twice the signature window) are pruned: a request
+        # that old is refused as stale before its digest is looked at.
+        self._remember_for = remember_for
+        self._pruned_at = float("-inf")
         self._key = state_mac_key(signing_key)
         self._max_group = max_group
         self._alert = alert
@@ -116,7 +145,7 @@ class SharedAuditLog:
         self._tampered: TamperDetected | None = None
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
-        self._queue: deque[_Group] = deque()
+        self._queue: deque[_ClaimGroup] = deque()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
         self._conn: Any = None
@@ -128,9 +157,16 @@ class SharedAuditLog:
 
     # -- public API ---------------------------------------------------------------
 
-    def append(self, entry: AuditEntry) -> int:
-        """Make one entry durable and return its seq; raises AuditUnavailable on failure."""
-        return self._submit([entry.canonical_bytes()])
+    def append(self, entry: AuditEntry, *, request_digest: str = "",
+               refuse_replay: bool = False) -> int:
+        """Make one entry durable and return its seq; raises AuditUnavailable on failure.
+
+        A ``request_digest`` is remembered in the entry's own transaction (the replay
+        memory every instance shares). With ``refuse_replay``, a digest remembered
+        already keeps the entry out of the log and raises RequestReplayed.
+        """
+        claim = (request_digest, refuse_replay) if request_digest else None
+        return self._submit([entry.canonical_bytes()], claim)
 
     def append_many(self, entries: Iterable[AuditEntry]) -> list[int]:
         """Commit entries in one transaction with consecutive seqs; raises AuditUnavailable."""
@@ -191,7 +227,7 @@ class SharedAuditLog:
         verifiable. Returns the entry's seq; raises AuditUnavailable or TamperDetected."""
         conn = self.backend.connect(writer=True)
         try:
-            return self._commit([entry.canonical_bytes()], conn=conn, closing=True)
+            return self._commit([entry.canonical_bytes()], conn=conn, closing=True)[0]
         finally:
             conn.close()
 
@@ -240,7 +276,7 @@ class SharedAuditLog:
 
     # -- appending ------------------------------------------------------------------
 
-    def _submit(self, datas: list[bytes]) -> int:
+    def _submit(self, datas: list[bytes], claim: tuple[str, bool] | None = None) -> int:
         waiter = _allocate_lock()
         waiter.acquire()
         with self._lock:
@@ -248,12 +284,14 @@ class SharedAuditLog:
                 raise AuditUnavailable("audit log is closed", reason="audit_closed")
             group = self._queue[-1] if self._queue else None
             if group is None or len(group.datas) + len(datas) > self._max_group:
-                group = _Group()
+                group = _ClaimGroup()
                 self._queue.append(group)
                 self._work.notify()
             index, position = len(group.datas), len(group.waiters)
             group.datas.extend(datas)
             group.waiters.append(waiter)
+            if claim is not None:
+                group.claims.append((index, *claim))
         group.wait(position)
         if group.error is not None:
             if isinstance(group.error, LogBehind | LogClosed):
@@ -261,7 +299,10 @@ class SharedAuditLog:
             raise AuditUnavailable("audit entry could not be made durable",
                                    reason="audit_write_failed",
                                    detail=type(group.error).__name__) from None
-        return group.first_seq + index
+        seq = group.seqs[index]
+        if seq == 0:
+            raise RequestReplayed("the request digest is remembered already")
+        return seq
 
     def _run_writer(self) -> None:
         while True:
@@ -272,7 +313,7 @@ class SharedAuditLog:
                     return
                 group = self._queue.popleft()
             try:
-                group.first_seq = self._commit(group.datas)
+                group.seqs = self._commit(group.datas, group.claims)
             except BaseException as exc:  # every caller must be woken, whatever happened
                 group.error = exc
                 if not isinstance(exc, AuditUnavailable | TamperDetected | ProofError):
@@ -280,14 +321,21 @@ class SharedAuditLog:
             finally:
                 group.wake()
 
-    def _commit(self, datas: Sequence[bytes], *, conn: Any = None,
-                closing: bool = False) -> int:
+    def _commit(self, datas: Sequence[bytes], claims: Sequence[tuple[int, str, bool]] = (),
+                *, conn: Any = None, closing: bool = False) -> list[int]:
         """The one transaction of a group (``closing``: the last one, see close_with);
-        returns its first seq after COMMIT."""
+        returns each entry's seq (0: left out as a replay) after COMMIT."""
         leaves = [_sha256(LEAF_PREFIX + d).digest() for d in datas]
         conn = conn or self._writer_conn()
         try:
             size, frontier = self._check_state(self.backend.lock_state(conn))
+            left_out = self._remember(conn, claims) if claims else set()
+            if left_out:
+                datas = [d for i, d in enumerate(datas) if i not in left_out]
+                leaves = [h for i, h in enumerate(leaves) if i not in left_out]
+            if not datas:
+                self._rollback(conn)
+                return [0] * len(left_out)
             frontier.extend(leaves)
             new_size, root = frontier.size, frontier.root()
             mac = closed_state_mac if closing else state_mac
@@ -304,7 +352,31 @@ class SharedAuditLog:
         finally:
             self.backend.unlock()
         self.commits += 1
-        return size + 1
+        seqs, seq = [], size
+        for i in range(len(datas) + len(left_out)):
+            if i in left_out:
+                seqs.append(0)
+            else:
+                seq += 1
+                seqs.append(seq)
+        return seqs
+
+    def _remember(self, conn: Any, claims: Sequence[tuple[int, str, bool]]) -> set[int]:
+        """Remember the group's request digests (transaction open); returns the indexes of
+        the entries to leave out: those that refuse a replay of a digest already known."""
+        now = time.time()
+        prune_before: int | None = None
+        if now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at, prune_before = now, int(now - self._remember_for)
+        fresh = self.backend.remember_digests(conn, [d for _, d, _ in claims], int(now),
+                                              prune_before)
+        left_out: set[int] = set()
+        for index, digest, refuse in claims:
+            if digest in fresh:
+                fresh.discard(digest)  # the first entry naming it owns it
+            elif refuse:
+                left_out.add(index)
+        return left_out
 
     def _check_state(self, row: Sequence[Any] | None) -> tuple[int, CompactRange]:
         """Refuse to extend a state that is forged, planted on, or behind a seen checkpoint."""

@@ -188,9 +188,15 @@ class RequestVerifier:
         self._keys = dict(keys)
 
     def verify(self, party: str, method: str, request_bytes: bytes,
-               metadata: Mapping[str, str]) -> RequestSignature:
+               metadata: Mapping[str, str], *, shared: bool = True) -> RequestSignature:
         """Verify one call's signature over its body as received (scheme v2); raises
-        Unauthenticated with a reason code."""
+        Unauthenticated with a reason code.
+
+        The digest is checked against this process's memory; with ``shared`` False the
+        caller remembers it in the shared memory itself, in the transaction of the
+        call's audit entry (SharedAuditLog.append with request_digest), and refuses the
+        call there if another instance served it already.
+        """
         scheme = metadata.get(HEADER_SCHEME)
         time_text = metadata.get(HEADER_TIME)
         salt_text = metadata.get(HEADER_SALT)
@@ -234,7 +240,7 @@ class RequestVerifier:
         if abs(now - sent_at) > self._window:
             raise Unauthenticated("the request time is outside the accepted window",
                                   reason="request_stale")
-        self._remember(digest, now)
+        self._remember(digest, now, shared=shared)
         return RequestSignature(method=method, time=time_text, digest=digest,
                                 signature=signature)
 
@@ -252,7 +258,7 @@ class RequestVerifier:
         if self._memory is not None:
             self._memory.remember_requests(earlier)
 
-    def _remember(self, digest: str, now: datetime) -> None:
+    def _remember(self, digest: str, now: datetime, *, shared: bool = True) -> None:
         # A digest only needs remembering while its time is inside the window; older
         # ones would be refused as stale anyway.
         with self._lock:
@@ -260,9 +266,9 @@ class RequestVerifier:
             while self._seen and next(iter(self._seen.values())) < horizon:
                 self._seen.popitem(last=False)
             if digest in self._seen:
-                raise _replayed()
+                raise replayed()
             self._seen[digest] = now
-        if self._memory is None:
+        if self._memory is None or not shared:
             return
         try:
             fresh = self._memory.remember_request(digest, at=now,
@@ -273,9 +279,10 @@ class RequestVerifier:
                 self._seen.pop(digest, None)
             raise
         if not fresh:
-            raise _replayed()
+            raise replayed()
 
 
-def _replayed() -> Unauthenticated:
+def replayed() -> Unauthenticated:
+    """The refusal of a request received before (at this or any other instance)."""
     return Unauthenticated("the request was already received (replay)",
                            reason="request_replayed")

@@ -25,11 +25,12 @@ from gateway.access_log import record_access
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
+from gateway.audit.shared import RequestReplayed
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.consent.artefacts import VerifiedConsent
 from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError, Unauthenticated
 from gateway.identify.certificate import identify
-from gateway.identify.request_signing import digest_of_audit_text
+from gateway.identify.request_signing import digest_of_audit_text, replayed
 from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.rollout import PolicyState
@@ -108,6 +109,9 @@ class CallFrame:
     raw_request: bytes | None = None
     #: The call's wire context: a signed answer leaves through it as the signed bytes.
     wire: WireContext | None = None
+    #: The request digest still to remember in the shared replay memory, with the
+    #: call's first audit entry (identify with replay_check_at_audit).
+    unclaimed_digest: str = ""
 
     @property
     def catalogue(self) -> Catalogue:
@@ -119,8 +123,17 @@ class CallFrame:
         """The policy engine of this call's snapshot."""
         return self.state.engine
 
-    def identify(self, context: grpc.ServicerContext, request: Message) -> Party:
-        """The identify step: the certificate's party, and its signature on this request."""
+    def identify(self, context: grpc.ServicerContext, request: Message, *,
+                 replay_check_at_audit: bool = False) -> Party:
+        """The identify step: the certificate's party, and its signature on this request.
+
+        A request already served by this process is refused here. Whether another
+        instance served it is asked here too, in a write of its own to the shared
+        memory, or, with ``replay_check_at_audit``, in the transaction of the call's
+        allow entry (no write of its own per call). Only a servicer that changes nothing
+        before its allow entry but what a refused call gives back (a consent use) may
+        choose the latter: a replay is then refused before anything leaves.
+        """
         with self.step("identify"):
             party = self.identify_peer(context)
             if self.raw_request is None:
@@ -129,7 +142,10 @@ class CallFrame:
                 raise Unauthenticated("the request body as sent is not available to "
                                       "verify its signature", reason="request_bytes_missing")
             signature = self.gw.requests.verify(party.id, self.method, self.raw_request,
-                                                dict(context.invocation_metadata()))
+                                                dict(context.invocation_metadata()),
+                                                shared=not replay_check_at_audit)
+            if replay_check_at_audit:
+                self.unclaimed_digest = signature.digest
             self.draft.request_signature = signature.audit_text()
             # A blacklisted credit agency is refused on every call (issue 5).
             self.gw.blacklist.check(party)
@@ -180,7 +196,13 @@ class CallFrame:
             entry = self.draft.entry(self.gw, policy_version=self.state.version,
                                      trace_id=trace_id_of(self.span), decision=decision,
                                      reason=reason)
-            self.draft.seq = self.gw.audit.append(entry)
+            try:
+                self.draft.seq = self.gw.audit.append(
+                    entry, request_digest=self.unclaimed_digest,
+                    refuse_replay=decision == "allow")
+            except RequestReplayed:
+                raise replayed() from None
+            self.unclaimed_digest = ""
             self.gw.metrics.audit_appended()
         if decision == "allow" and self.consent_used and not self.allowed:
             self.allowed = True
@@ -331,7 +353,9 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
         return  # the audit store itself failed: a second append would only wait and fail
     try:
         with frame.step("audit"):
-            frame.draft.seq = frame.gw.audit.append(_deny_entry(frame, reason))
+            # A refused call's digest is remembered too, but never refuses its entry.
+            frame.draft.seq = frame.gw.audit.append(_deny_entry(frame, reason),
+                                                    request_digest=frame.unclaimed_digest)
             frame.gw.metrics.audit_appended()
     except CredgateError:
         # The refusal stands either way; the operator must hear the audit is down.

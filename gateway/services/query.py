@@ -75,8 +75,9 @@ class QueryServicer(rpc.QueryServiceServicer):
         """Release what policy and consent allow about one person, audited first."""
         gw = self._gw
         draft = call.draft
-        # 1. identify: the certificate's party, which signed this very request.
-        party = call.identify(context, request)
+        # 1. identify: the certificate's party, which signed this very request. Nothing
+        #    changes before the allow entry but a consent use, given back if refused.
+        party = call.identify(context, request, replay_check_at_audit=True)
         # 2. validate: codes, sizes, ID checksum; no personal data in any message.
         with call.step("validate"):
             if request.consent_id:  # the caller's text: the grammar before any use

@@ -1,8 +1,10 @@
 """A writer process for the shared-log tests: appends entries from threads, prints seqs.
 
-    python -m tests.audit.shared_writer KIND WHERE DATA_DIR COUNT THREADS TAG
+    python -m tests.audit.shared_writer KIND WHERE DATA_DIR COUNT THREADS TAG [DIGESTS]
 
-Prints one JSON line: {"seqs": [...], "checkpoints": [notes it signed]}.
+Prints one JSON line: {"seqs": [...], "checkpoints": [notes it signed], "replayed": [...]}.
+With DIGESTS ("digests"), entry i names request digest "digest-i" and refuses a replay:
+processes given the same COUNT race for the same digests.
 """
 
 from __future__ import annotations
@@ -12,20 +14,30 @@ import sys
 import threading
 from pathlib import Path
 
+from gateway.audit.shared import RequestReplayed
 from tests.audit.shared_support import make_backend, open_log
 from tests.audit.tamper import make_entry
 
 
 def main(argv: list[str]) -> int:
-    kind, where, data_dir, count, threads, tag = argv
+    kind, where, data_dir, count, threads, tag, *mode = argv
     n, t = int(count), int(threads)
+    digests = mode == ["digests"]
     seqs: list[int] = []
+    replayed: list[int] = []
     notes: list[str] = []
     lock = threading.Lock()
     with open_log(make_backend(kind, where), Path(data_dir)) as (log, evidence):
         def work(k: int) -> None:
             for i in range(k, n, t):
-                seq = log.append(make_entry(i, request_id=f"{tag}-{i}"))
+                try:
+                    seq = log.append(make_entry(i, request_id=f"{tag}-{i}"),
+                                     request_digest=f"digest-{i}" if digests else "",
+                                     refuse_replay=digests)
+                except RequestReplayed:
+                    with lock:
+                        replayed.append(i)
+                    continue
                 with lock:
                     seqs.append(seq)
                 if i % 97 == 0:
@@ -37,7 +49,7 @@ def main(argv: list[str]) -> int:
             w.start()
         for w in workers:
             w.join()
-    print(json.dumps({"seqs": seqs, "checkpoints": notes}))
+    print(json.dumps({"seqs": seqs, "checkpoints": notes, "replayed": replayed}))
     return 0
 
 

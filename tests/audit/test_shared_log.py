@@ -24,6 +24,7 @@ from gateway.audit.search import AuditFilter, AuditSearch
 from gateway.audit.shared import (
     LogBehind,
     LogClosed,
+    RequestReplayed,
     closed_state_mac,
     state_mac,
     state_mac_key,
@@ -69,10 +70,11 @@ def _raw(kind: str, where: str, statements: list[tuple[str, tuple[object, ...]]]
         pg_admin(text, params)
 
 
-def _writers(kind: str, where: str, tmp_path: Path, processes: int, count: int) -> list[dict]:
+def _writers(kind: str, where: str, tmp_path: Path, processes: int, count: int,
+             *mode: str) -> list[dict]:
     procs = [subprocess.Popen(
         [sys.executable, "-m", "tests.audit.shared_writer", kind, where,
-         str(tmp_path / f"instance-{k}"), str(count), "4", f"w{k}"],
+         str(tmp_path / f"instance-{k}"), str(count), "4", f"w{k}", *mode],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for k in range(processes)]
     out = []
@@ -117,6 +119,31 @@ def test_processes_append_to_one_log(where, tmp_path: Path, processes: int) -> N
             assert len(page.entries) == processes * 300
         finally:
             search.close()
+
+
+def test_a_request_digest_is_served_once_across_processes_and_after_a_restart(  # type: ignore[no-untyped-def]
+        where, tmp_path: Path) -> None:
+    # Three processes append entries naming the same 60 request digests at once: each
+    # digest is served (its entry made) exactly once, the refused ones leave no entry
+    # and no gap, and the memory outlives the processes.
+    kind, loc = where
+    with open_log(make_backend(kind, loc), tmp_path / "first"):
+        pass
+    results = _writers(kind, loc, tmp_path, 3, 60, "digests")
+    seqs = sorted(s for r in results for s in r["seqs"])
+    assert seqs == list(range(1, 61))
+    for i in range(60):  # every digest served by exactly one process
+        assert sum(i not in r["replayed"] for r in results) == 1
+    with open_log(make_backend(kind, loc), tmp_path / "later") as (log, _):
+        with pytest.raises(RequestReplayed):
+            log.append(make_entry(1), request_digest="digest-7", refuse_replay=True)
+        # A refusal's entry names the digest too, but is never itself refused.
+        refusal = log.append(make_entry(2), request_digest="digest-7")
+        fresh = log.append(make_entry(3), request_digest="digest-new", refuse_replay=True)
+        assert (refusal, fresh) == (61, 62)
+        with pytest.raises(RequestReplayed):
+            log.append(make_entry(4), request_digest="digest-new", refuse_replay=True)
+        assert log.size() == 62
 
 
 def test_a_planted_row_is_caught_before_any_checkpoint(where, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

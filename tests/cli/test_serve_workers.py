@@ -13,12 +13,17 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+import pytest
 
+from gateway.api import pb, rpc
 from gateway.audit.merkle import verify_consistency
 from gateway.client import CredgateClient, PartyCredentials
+from gateway.crypto import load_signing_key
+from gateway.request_signing import sign_request
 from tests.audit.shared_support import make_backend, open_log
 from tests.audit.test_shared_gateways import Instance, _free_port, _wait_serving
 from tests.services.records_data import debtor_record
@@ -59,16 +64,36 @@ def _wait_answering(target: str, timeout: float = 60.0) -> None:
         client.close()
 
 
+def _signed_query() -> tuple[pb.QuerySubjectRequest, list[tuple[str, str]]]:
+    request = pb.QuerySubjectRequest(subject_id=ADULT, purpose="cadre_selection")
+    key = load_signing_key(KEYS / "parties" / "org_department.sign.key")
+    return request, sign_request(key, "/credgate.v1.QueryService/QuerySubject",
+                                 request.SerializeToString(deterministic=True),
+                                 now=datetime.now(UTC))
+
+
+def _send(target: str, request: pb.QuerySubjectRequest,
+          headers: list[tuple[str, str]]) -> pb.QuerySubjectResponse:
+    client = CredgateClient(target, PartyCredentials.from_keys_dir(KEYS, "org_department"))
+    try:
+        return rpc.QueryServiceStub(client.raw_channel).QuerySubject(
+            request, metadata=headers, timeout=10)
+    finally:
+        client.close()
+
+
 def test_workers_and_a_second_serve_share_one_log(tmp_path: Path) -> None:
     data = tmp_path / "data"
     port = _free_port()
     workers = _serve(data, port, "--workers", "2")
-    other = None
+    other: Instance | None = None
+    other_lines: list[str] = []
     acked: dict[int, str] = {}
     lock = threading.Lock()
     try:
         _wait_answering(f"127.0.0.1:{port}")
         other = _serve(data, _free_port())
+        other_lines = other.lines
         _wait_serving(other)
         stop = time.monotonic() + 2.0
 
@@ -90,6 +115,18 @@ def test_workers_and_a_second_serve_share_one_log(tmp_path: Path) -> None:
             t.start()
         for t in threads:
             t.join()
+        # A request served by `other` is a replay at the workers, whose own memory
+        # never saw it, even once `other` is gone without a word (kill -9).
+        request, headers = _signed_query()
+        assert _send(other.target, request, headers).records
+        other.proc.kill()
+        other.proc.wait(timeout=30)
+        for _ in range(4):  # connections spread over both workers
+            with pytest.raises(grpc.RpcError) as info:
+                _send(f"127.0.0.1:{port}", request, headers)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "replay" in (info.value.details() or "")
+        other = None
     finally:
         for inst in (workers, other):
             if inst is not None and inst.proc.poll() is None:
@@ -97,7 +134,7 @@ def test_workers_and_a_second_serve_share_one_log(tmp_path: Path) -> None:
         for inst in (workers, other):
             if inst is not None:
                 assert inst.proc.wait(timeout=60) == 0, "".join(inst.lines[-20:])
-    lines = "".join(workers.lines) + "".join(other.lines if other else [])
+    lines = "".join(workers.lines) + "".join(other_lines)
     assert "2 worker processes started" in lines
     assert "TAMPERING" not in lines.upper() and "tamper" not in lines.lower()
     assert len(acked) > 10 and len(set(acked.values())) == 2
