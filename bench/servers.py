@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-us", type=float, default=0.0, help="budget: CPU per call")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--keys", type=Path, default=REPO_ROOT / "keys_example")
-    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=Config.max_workers,
+                        help="threads of the server (the echo too: the same pool)")
     args = parser.parse_args(argv)
     if args.kind == "echo":
         server, port = serve_echo(args.keys, args.workers)
