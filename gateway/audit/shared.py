@@ -101,7 +101,13 @@ class RequestReplayed(Exception):
 
 
 class _ClaimGroup(_Group):
-    """A group whose entries may name request digests; each entry gets its own seq."""
+    """A group whose entries may name request digests; each entry gets its own seq.
+
+    The writer wakes every caller itself once the group is committed. The relay of
+    gateway.audit.log (each caller wakes the next) paid off with 64 callers per group;
+    a gateway process has a few request threads (groups of at most a few), where the
+    relay only added a thread hand-off per caller (issue 12).
+    """
 
     __slots__ = ("claims", "seqs")
 
@@ -111,6 +117,15 @@ class _ClaimGroup(_Group):
         self.claims: list[tuple[int, str, bool]] = []
         #: The seq of each entry after the commit; 0 for an entry left out (a replay).
         self.seqs: list[int] = []
+
+    def wake(self) -> None:
+        """Let every caller of the group continue."""
+        for waiter in self.waiters:
+            waiter.release()
+
+    def wait(self, position: int) -> None:
+        """Block the caller at ``position`` until the group is done."""
+        self.waiters[position].acquire()
 
 
 def _peaks(frontier: bytes) -> list[bytes]:
