@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -35,10 +35,12 @@ from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.rollout import PolicyState
 from gateway.respond.answers import sign_answer
-from gateway.telemetry import StepSpan, trace_id_of
+from gateway.telemetry import NO_STEP, StepSpan, start_call_span, trace_id_of
 from gateway.validate.wire import MalformedRequest, WireContext, raw_request_of
 
 log = logging.getLogger("credgate.services")
+#: The parent context of an untraced call's steps (they start no span).
+_UNTRACED = Context()
 #: The audit action of a request whose body did not decode (its reason names the method).
 MALFORMED_ACTION = "request.malformed"
 
@@ -109,6 +111,8 @@ class CallFrame:
     raw_request: bytes | None = None
     #: The call's wire context: a signed answer leaves through it as the signed bytes.
     wire: WireContext | None = None
+    #: Whether the call's span records (tracing on and sampled in).
+    recording: bool = False
     #: The request digest still to remember in the shared replay memory, with the
     #: call's first audit entry (identify with replay_check_at_audit).
     unclaimed_digest: str = ""
@@ -182,8 +186,10 @@ class CallFrame:
         self.draft.requester = party.id
         return party
 
-    def step(self, name: str) -> StepSpan:
-        """A request-path step span under this call (use with `with`)."""
+    def step(self, name: str) -> AbstractContextManager[Span]:
+        """A request-path step span under this call (use with `with`); nothing untraced."""
+        if not self.recording:
+            return NO_STEP
         return StepSpan(self.gw.tracer, name, self.parent)
 
     def commit_allow(self, reason: str = "") -> int:
@@ -219,17 +225,20 @@ class CallFrame:
 def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                  action: str) -> Iterator[CallFrame]:
     """Run one RPC: root span, audit of any refusal, safe error mapping."""
-    with gw.tracer.start_as_current_span(method, record_exception=False,
-                                         set_status_on_exception=False) as span:
+    span = start_call_span(gw.tracer_provider, gw.tracer, method)
+    try:
+        recording = span.is_recording()
         frame = CallFrame(gw=gw, span=span, draft=AuditDraft(action=action),
-                          parent=set_span_in_context(span), method=f"/{method}",
-                          state=gw.state, raw_request=raw_request_of(context),
+                          parent=set_span_in_context(span) if recording else _UNTRACED,
+                          method=f"/{method}", state=gw.state,
+                          raw_request=raw_request_of(context), recording=recording,
                           wire=context if isinstance(context, WireContext) else None)
-        span.set_attribute("rpc.system", "grpc")
-        span.set_attribute("rpc.method", method)
+        if recording:
+            span.set_attribute("rpc.system", "grpc")
+            span.set_attribute("rpc.method", method)
+            if frame.raw_request is not None:
+                span.set_attribute("credgate.request_bytes", len(frame.raw_request))
         began, outcome = time.perf_counter(), ("allow", "OK")
-        if frame.raw_request is not None:
-            span.set_attribute("credgate.request_bytes", len(frame.raw_request))
         try:
             try:
                 yield frame
@@ -256,8 +265,9 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
             context.abort(grpc.StatusCode.INTERNAL,
                           f"internal error (trace {trace_id_of(span)})")
         finally:
-            span.set_attribute("credgate.requester", frame.draft.requester)
-            span.set_attribute("credgate.purpose", frame.draft.purpose)
+            if recording:
+                span.set_attribute("credgate.requester", frame.draft.requester)
+                span.set_attribute("credgate.purpose", frame.draft.purpose)
             # Only a catalogue code is written: the draft may hold the caller's own text.
             purpose = frame.draft.purpose if frame.draft.purpose in frame.catalogue.purposes \
                 else ""
@@ -268,6 +278,8 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
             gw.metrics.observe_call(method=method, party=frame.draft.requester,
                                     purpose=purpose, decision=outcome[0], status=outcome[1],
                                     seconds=seconds)
+    finally:
+        span.end()
 
 
 class Servicer(Protocol):

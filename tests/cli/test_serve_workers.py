@@ -144,6 +144,9 @@ def test_workers_and_a_second_serve_share_one_log(tmp_path: Path) -> None:
         assert len(entries) == log.size()  # the open ran the full self-check
         for seq in acked:
             assert entries[seq].requester == "org_department"
+        # Untraced (no exporter), every call still has its own trace id.
+        trace_ids = {entries[seq].trace_id for seq in acked}
+        assert len(trace_ids) == len(acked) and "0" * 32 not in trace_ids
         final = evidence.checkpointer.checkpoint_now()
         stored = evidence.store.between()
         assert len(stored) >= 2  # the first, and the final one (signed once, not per process)

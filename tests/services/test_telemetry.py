@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.clock import FixedClock
-from gateway.telemetry import STEPS
+from gateway.telemetry import STEPS, make_tracer_provider, start_call_span
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import (
     ADDRESS,
@@ -80,3 +81,13 @@ def test_no_personal_data_in_spans_events_or_logs(live: LiveGateway, clock: Fixe
     for secret in (ADULT, ADULT[:17], NAME, ADDRESS, MOBILE):
         assert secret not in text, secret[:2]
         assert json.dumps(secret)[1:-1] not in text  # escaped form in span JSON
+
+
+def test_an_untraced_call_gets_a_fresh_trace_id_without_a_recorded_span() -> None:
+    provider = make_tracer_provider("none")
+    spans = [start_call_span(provider, provider.get_tracer("t"), "m") for _ in range(50)]
+    ids = {s.get_span_context().trace_id for s in spans}
+    assert len(ids) == 50 and 0 not in ids  # a valid, unique trace id for each audit entry
+    assert not any(s.is_recording() for s in spans)
+    traced = TracerProvider()
+    assert start_call_span(traced, traced.get_tracer("t"), "m").is_recording()
