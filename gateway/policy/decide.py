@@ -145,9 +145,11 @@ class FieldDecisions:
         return tuple(sorted(found, key=lambda r: (r.source, r.line)))
 
     @cached_property
-    def rule_texts(self) -> tuple[str, ...]:
-        """The rules as text ("policy.csv:12 p, ..."), as the audit records them."""
-        return tuple(str(rule) for rule in self.rules)
+    def rule_references(self) -> tuple[str, ...]:
+        """Where the rules are written ("policy.csv:12"), as the audit records them: with
+        the entry's policy version they name the rules exactly, in a tenth of the bytes
+        of their texts, which every entry's personal-data check would scan (issue 12)."""
+        return tuple(rule.reference for rule in self.rules)
 
     @cached_property
     def levels(self) -> Mapping[str, Release]:
@@ -226,6 +228,11 @@ class PolicyEngine:
     def rules(self) -> tuple[Rule, ...]:
         """All rules in policy order."""
         return self._rules
+
+    def rule_by_reference(self, reference: str) -> Rule | None:
+        """The rule an audit entry names ("policy.csv:12"), or None where this version
+        has no rule."""
+        return next((r for r in self._rules if r.reference == reference), None)
 
     def decide(self, party: str, obj: str, action: str, purpose: str,
                ctx: ConditionContext) -> Decision:

@@ -62,8 +62,14 @@ class Rule:
         """The six values as Casbin holds them."""
         return (self.sub, self.obj, self.act, self.pur, self.eft, self.cond)
 
+    @property
+    def reference(self) -> str:
+        """Where the rule is written ("policy.csv:12"): with the policy version, enough
+        to find its text (PolicyEngine.rule_by_reference)."""
+        return f"{self.source}:{self.line}"
+
     def __str__(self) -> str:
-        return f"{self.source}:{self.line} " + ", ".join(("p", *self.values)).rstrip()
+        return f"{self.reference} " + ", ".join(("p", *self.values)).rstrip()
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
             party.id, [call.catalogue.categories[c] for c in chosen], SELF_PURPOSE, ctx)
         access = {}
         for code, fields in decided.items():
-            draft.policy_rules.extend(fields.rule_texts)
+            draft.policy_rules.extend(fields.rule_references)
             if fields.any_released:
                 access[code] = fields.levels
         if set(access) != set(chosen):  # the report shows exactly what was chosen

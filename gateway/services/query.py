@@ -104,7 +104,7 @@ class QueryServicer(rpc.QueryServiceServicer):
                 query.purpose.code, ctx)
             access: dict[str, Mapping[str, str]] = {}
             for code, fields in decided.items():
-                draft.policy_rules.extend(fields.rule_texts)
+                draft.policy_rules.extend(fields.rule_references)
                 if fields.any_released:
                     access[code] = fields.levels
             span.set_attribute("credgate.categories_allowed", len(access))

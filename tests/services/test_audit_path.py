@@ -23,8 +23,14 @@ def test_query_is_audited_with_everything_a_regulator_needs(live: LiveGateway) -
     assert entry.subject_index and ADULT not in entry.subject_index
     assert "dishonest_debtor" in entry.categories
     assert "dishonest_debtor.case_number" in entry.fields_released
-    assert entry.policy_rule.startswith("policy.csv:")
     assert entry.policy_version == live.gw.policy.version
+    # The deciding rules are named by where they are written in that policy version.
+    references = entry.policy_rule.split("; ")
+    rules = [live.gw.policy.rule_by_reference(ref) for ref in references]
+    assert references and all(r is not None and str(r).startswith(ref + " p, ")
+                              for r, ref in zip(rules, references, strict=True))
+    assert any(r is not None and r.pur == "cadre_selection" and r.eft == "allow"
+               for r in rules)
     assert len(entry.trace_id) == 32 and entry.request_id == reply.query_id
     assert ADULT not in entry.canonical_bytes().decode("utf-8")
 
