@@ -464,6 +464,10 @@ class Gateway:
         self.__dict__["_closed"] = True
         if self.sweeper is not None:
             self.sweeper.close()
+        try:
+            self.consents.flush_settled()
+        except CredgateError:
+            log.warning("settled consent uses left to the sweeper of the next start")
         self.tracer_provider.force_flush()
         self.audit_search.close()
         self.audit_evidence.close()  # a final checkpoint covering every committed entry

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -177,6 +178,10 @@ class PreparedConsent:
     row: ConsentRow
 
 
+#: Settled consent uses written together (ConsentRegistry.settle).
+SETTLE_BATCH = 32
+
+
 class ConsentRegistry:
     """Registers, revokes and checks consent artefacts for the gateway."""
 
@@ -197,6 +202,8 @@ class ConsentRegistry:
         self._clock = clock
         #: This gateway's name in the shared store (gateway.consent.uses.instance_id).
         self._instance = instance
+        self._to_settle: list[str] = []
+        self._settle_lock = threading.Lock()
 
     def use_catalogue(self, catalogue: Catalogue) -> None:
         """Check against a new catalogue from now on (after a policy rollout)."""
@@ -343,8 +350,25 @@ class ConsentRegistry:
         return VerifiedConsent(consent_id=consent_id, categories=covered, uses=uses)
 
     def settle(self, request_id: str) -> None:
-        """The call's allow entry committed: the consent use it made stays spent."""
-        self._store.settle_consent_use(request_id)
+        """The call's allow entry committed: the consent use it made stays spent.
+
+        Settled uses are written SETTLE_BATCH at a time, not one write per call (issue
+        12): a use left unwritten is harmless, since the outcome sweeper settles every
+        use whose allow entry it finds in the audit log. Raises StoreUnavailable when a
+        batch cannot be written (its uses are left to the sweeper).
+        """
+        with self._settle_lock:
+            self._to_settle.append(request_id)
+            if len(self._to_settle) < SETTLE_BATCH:
+                return
+            batch, self._to_settle = self._to_settle, []
+        self._store.settle_consent_uses(batch)
+
+    def flush_settled(self) -> None:
+        """Write the settled uses not written yet (at close); raises StoreUnavailable."""
+        with self._settle_lock:
+            batch, self._to_settle = self._to_settle, []
+        self._store.settle_consent_uses(batch)
 
     def give_back(self, request_id: str) -> bool:
         """The call released nothing: give back the consent use it made, if any."""

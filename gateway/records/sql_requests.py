@@ -77,14 +77,22 @@ class SqlRequests:
                     (row[0],))
             return True
 
-        return self._db.write(work)
+        return self._db.write(work, records=False)
 
     def settle_consent_use(self, request_id: str) -> None:
         """The request's allow entry committed: its consent use stays spent."""
+        self.settle_consent_uses([request_id])
+
+    def settle_consent_uses(self, request_ids: Sequence[str]) -> None:
+        """Several requests' allow entries committed: their uses stay spent."""
+        if not request_ids:
+            return
         # Not durable: if the commit is lost in a crash, the sweeper finds the allow
-        # entry in the audit log and settles the use again.
-        self._db.write(lambda sql: sql.run("DELETE FROM consent_uses WHERE request_id = ?",
-                                           (request_id,)), durable=False, records=False)
+        # entries in the audit log and settles the uses again.
+        self._db.write(lambda sql: sql.run(
+            "DELETE FROM consent_uses WHERE request_id IN "
+            f"({', '.join('?' * len(request_ids))})", tuple(request_ids)),
+            durable=False, records=False)
 
     def unsettled_consent_uses(self, *, used_before: datetime, used_by: str | None = None,
                                limit: int = 1000) -> list[tuple[str, str, datetime]]:

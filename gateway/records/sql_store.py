@@ -305,7 +305,9 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy):
             return None, sql.one("SELECT uses, revoked_at FROM consents WHERE consent_id = ?",
                                  (consent_id,))
 
-        uses, state = self._db.write(work)
+        # Changes no record: the record cache stays warm (issue 12: every consented
+        # query used to empty it and read its records again).
+        uses, state = self._db.write(work, records=False)
         if uses is not None:
             return uses
         if state is None:

@@ -153,6 +153,10 @@ class RecordStore(Protocol):
         """The request's allow entry committed: its consent use stays spent."""
         ...
 
+    def settle_consent_uses(self, request_ids: Sequence[str]) -> None:
+        """Several requests' allow entries committed: their uses stay spent."""
+        ...
+
     def unsettled_consent_uses(self, *, used_before: datetime, used_by: str | None = None,
                                limit: int = 1000) -> list[tuple[str, str, datetime]]:
         """Uses made before a time (by one instance, or any) with no outcome yet, oldest

@@ -10,6 +10,9 @@ import grpc
 import psycopg
 import pytest
 
+from gateway import consent as consent_module
+from gateway.clock import FixedClock
+from gateway.consent_uses import OutcomeSweeper, SweepResult
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT
@@ -83,3 +86,32 @@ def test_every_service_counts_consent_uses_through_the_call_frame() -> None:
     direct = [p.name for p in services.glob("*.py")
               if "consents.check(" in p.read_text(encoding="utf-8") and p.name != "common.py"]
     assert direct == []
+
+
+def test_settled_uses_are_written_in_batches_and_the_sweeper_settles_the_rest(
+        live: LiveGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12: no call writes its settled use alone. A use left unwritten is settled by
+    # the sweeper from the call's allow entry: it stays spent, never given back.
+    monkeypatch.setattr(consent_module, "SETTLE_BATCH", 3)
+    live.client("court").submit_records([debtor_record("USE-3")])
+    now = live.gw.clock.now()
+    consent_id = live.client("citizen_portal").issue_consent(
+        subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+        categories=["dishonest_debtor"], not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=30), max_uses=10)
+    store = live.gw.store
+
+    def unsettled() -> int:
+        return len(store.unsettled_consent_uses(used_before=now + timedelta(days=1)))
+
+    for _ in range(2):
+        assert query(live, consent_id)
+    assert unsettled() == 2  # not written yet
+    assert query(live, consent_id)
+    assert unsettled() == 0  # the third settle wrote all three
+    assert query(live, consent_id)
+    assert unsettled() == 1
+    later = FixedClock(live.gw.clock.now() + timedelta(seconds=5))  # past the grace
+    sweeper = OutcomeSweeper(store, live.gw.audit, clock=later, grace=timedelta(0))
+    assert sweeper.sweep() == SweepResult()  # settled from its allow entry, not given back
+    assert unsettled() == 0 and uses(live, consent_id) == 4

@@ -103,6 +103,7 @@ def test_request_state_writes_keep_the_record_cache_and_other_writes_still_show(
     # Issue 12: the per-call replay-memory row must not empty the record cache, yet a
     # write by any other connection after it must still be seen at once.
     store.put_records([make_record(1)])
+    store.put_consent(contract.make_consent())
     assert len(store.find_records(["idx-alice"], {"dishonest_debtor"})) == 1
     now = datetime.now(UTC)
     assert store.remember_request("d" * 64, at=now, forget_before=now - timedelta(days=1))
@@ -113,6 +114,13 @@ def test_request_state_writes_keep_the_record_cache_and_other_writes_still_show(
         monkeypatch.setattr(store._db, "read", lambda work: reads.append(work) or real_read(work))
         assert len(store.find_records(["idx-alice"], {"dishonest_debtor"})) == 1
         assert reads == []  # served from the cache
+        # A consent use, its settling and a use given back change no record either.
+        store.use_consent("consent-1", request_id="req-1", used_by="gw-1", at=now)
+        store.use_consent("consent-1", request_id="req-2", used_by="gw-1", at=now)
+        store.settle_consent_uses(["req-1"])
+        assert store.give_back_consent_use("req-2")
+        assert len(store.find_records(["idx-alice"], {"dishonest_debtor"})) == 1
+        assert reads == []
         with sqlite3.connect(store.path) as conn:  # a plain SQL write, not through a store
             conn.execute("UPDATE records SET state = 'removed' WHERE record_id = 'rec-0001'")
         assert store.find_records(["idx-alice"], {"dishonest_debtor"}) == []
