@@ -8,6 +8,8 @@ starts. The same run times, on the same records:
 
 - ``apply_record``: the public profile of policies/masking.toml, one record at a time
   (the feed's path; the pseudonym of the ID number is an HMAC per record);
+- ``batches``: the same in batches of ``--batch`` records, each with a value cache (the
+  feed's path: court names, generalised addresses and pseudonyms repeat);
 - ``apply``: the same through the per-value API (one call per field);
 - ``json``: ``json.dumps`` of each record, unmasked: the floor any feed pays anyway;
 - ``gate``: the privacy review of the masked records (``review_batch``).
@@ -108,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument("--batch", type=int, default=500,
+                        help="records per batch of the feed (a value cache per batch)")
     parser.add_argument("--leaky", type=float, default=0.25,
                         help="share of narratives that hold an ID, card or phone number")
     args = parser.parse_args(argv)
@@ -123,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         for values, names in records:
             apply_record("public", CATEGORY, values, FIELD_TYPES, names=names)
 
+    def by_batch() -> None:
+        # The feed's path: a value cache per batch of records (publish_batch).
+        apply_record = profiles.apply_record
+        for start in range(0, count, args.batch):
+            seen: dict[tuple[str, str], str] = {}
+            for values, names in records[start:start + args.batch]:
+                apply_record("public", CATEGORY, values, FIELD_TYPES, names=names, seen=seen)
+
     def by_value() -> None:
         apply = profiles.apply
         for values, names in records:
@@ -137,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     repeat = max(1, args.repeat)
     mask_s = _timed("mask (apply_record)", count, by_record, repeat)
+    batch_s = _timed(f"mask (batches of {args.batch})", count, by_batch, repeat)
     _timed("mask (apply per value)", count, by_value, repeat)
     json_s = _timed("json.dumps (unmasked)", count, to_json, repeat)
     out = [profiles.apply_record("public", CATEGORY, values, FIELD_TYPES, names=names)
@@ -144,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     _timed("gate (review_batch)", count, lambda: review_batch(
         out, subject_names=[n for _v, names in records for n in names],
         subject_ids=[v["id_number"] for v, _n in records]), 1)
-    print(f"masking costs {mask_s / json_s:.1f}x the JSON serialisation of the same records; "
-          f"public masking {count / mask_s:,.0f} records/s (goal >= 100,000)")
+    best = min(mask_s, batch_s)
+    print(f"masking costs {best / json_s:.1f}x the JSON serialisation of the same records; "
+          f"public masking {count / best:,.0f} records/s (goal >= 100,000)")
     return 0
 
 

@@ -95,6 +95,8 @@ def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
     out: list[PublishedRecord] = []
     names: list[str] = []
     subject_ids: list[str] = []
+    # Per category: a value cache only ever serves one category's fields.
+    seen: dict[str, dict[tuple[str, str], str]] = {}
     for record in records:
         subject_id = _subject_id(record, keyring)
         if _a_minor(subject_id, record):
@@ -106,7 +108,8 @@ def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
         record_names = [v for n, v in values.items() if types.get(n) in NAME_TYPES and v]
         names.extend(record_names)
         masked = profiles.apply_record(PUBLIC, record.category, values, types,
-                                       names=record_names)
+                                       names=record_names,
+                                       seen=seen.setdefault(record.category, {}))
         provider = catalogue.parties.get(record.provider)
         out.append(PublishedRecord(
             record_id=record.record_id, category=record.category,

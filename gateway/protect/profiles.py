@@ -220,9 +220,15 @@ class MaskingProfiles:
         return function(text, context.names) if wants_names else function(text)
 
     def apply_record(self, audience: str, category: str, values: Mapping[str, str],
-                     field_types: Mapping[str, str], *, names: Iterable[str] = ()
-                     ) -> dict[str, str]:
-        """Desensitise a record's fields (dropped ones left out); raises UnpublishableField."""
+                     field_types: Mapping[str, str], *, names: Iterable[str] = (),
+                     seen: dict[tuple[str, str], str] | None = None) -> dict[str, str]:
+        """Desensitise a record's fields (dropped ones left out); raises UnpublishableField.
+
+        ``seen`` is a value cache the caller keeps for one batch of records of one
+        category and audience: what an operator that reads only the value (not the
+        record's names) made of a field's value is looked up there first (court names,
+        generalised addresses and pseudonyms repeat within a feed; issue 12).
+        """
         key = (audience, category, id(field_types))
         cached = self._plans.get(key)
         if cached is not None and cached[0] == field_types:
@@ -242,7 +248,15 @@ class MaskingProfiles:
             if step is not None:
                 function, wants_names = step
                 text = value if value.__class__ is str else str(value)
-                out[name] = function(text, subjects) if wants_names else function(text)
+                if wants_names:
+                    out[name] = function(text, subjects)
+                elif seen is None:
+                    out[name] = function(text)
+                else:
+                    masked = seen.get((name, text))
+                    if masked is None:
+                        masked = seen[(name, text)] = function(text)
+                    out[name] = masked
         return out
 
 

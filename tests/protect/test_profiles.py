@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.catalogue.registry import Catalogue
 from gateway.crypto.keyring import generate_keyring
@@ -178,3 +180,37 @@ def test_missing_or_unreadable_file(tmp_path: Path) -> None:
 
 def test_every_audience_is_present(profiles: MaskingProfiles) -> None:
     assert set(AUDIENCES) <= set(profiles.profiles)
+
+
+_TYPES = {"debtor_name": "person_name", "case_number": "code", "court_name": "org_name",
+          "obligation": "free_text", "amount": "money", "address": "address",
+          "mobile": "mobile", "bank_card": "bank_card"}
+_POOLS = {
+    "debtor_name": ["欧阳明远", "王芳", "阿依古丽·买买提", "李"],
+    "case_number": ["(2026)浙01执1号", "(2026)京02执77号"],
+    "court_name": ["杭州市中级人民法院", "北京市朝阳区人民法院"],
+    "obligation": ["被执行人{n}拒不履行", "王芳拒不履行", "支付货款，联系电话138 0013 8000",
+                   "{n}名下银行卡"],
+    "amount": ["120000.00", "5.50"],
+    "address": ["浙江省杭州市西湖区文三路100号", "北京市朝阳区建国路8号院", "未知"],
+    "mobile": ["13800138000", "15912345678"],
+    "bank_card": ["6222020200112233445", "6222021234567890128"],
+}
+
+
+@given(st.lists(st.fixed_dictionaries(
+    {field: st.sampled_from(pool) for field, pool in _POOLS.items()}), min_size=1,
+    max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_a_batch_value_cache_changes_no_output(profiles: MaskingProfiles,
+                                               batch: list[dict[str, str]]) -> None:
+    # Issue 12: a feed keeps a value cache per batch; each record must come out exactly
+    # as it would alone, whatever repeats (names differ per record and are never cached).
+    seen: dict[tuple[str, str], str] = {}
+    for drawn in batch:
+        values = {f: v.replace("{n}", drawn["debtor_name"]) for f, v in drawn.items()}
+        names = (values["debtor_name"],)
+        alone = profiles.apply_record("public", "dishonest_debtor", values, _TYPES,
+                                      names=names)
+        assert profiles.apply_record("public", "dishonest_debtor", values, _TYPES,
+                                     names=names, seen=seen) == alone
