@@ -10,9 +10,9 @@ import grpc
 import psycopg
 import pytest
 
-from gateway import consent as consent_module
 from gateway.clock import FixedClock
-from gateway.consent_uses import OutcomeSweeper, SweepResult
+from gateway.consent import artefacts as consent_module
+from gateway.consent.uses import OutcomeSweeper, SweepResult
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT
