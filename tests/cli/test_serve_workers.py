@@ -68,7 +68,7 @@ def _signed_query() -> tuple[pb.QuerySubjectRequest, list[tuple[str, str]]]:
     request = pb.QuerySubjectRequest(subject_id=ADULT, purpose="cadre_selection")
     key = load_signing_key(KEYS / "parties" / "org_department.sign.key")
     return request, sign_request(key, "/credgate.v1.QueryService/QuerySubject",
-                                 request.SerializeToString(deterministic=True),
+                                 request.SerializeToString(), party="org_department",
                                  now=datetime.now(UTC))
 
 
