@@ -152,6 +152,8 @@ END $$;
 #: grants so).
 APPEND_ONLY_TABLES = ("tlog_entries", "tlog_checkpoints")
 STATE_TABLES = ("tlog_state", "tlog_signer")
+#: The replay memory: rows are added and, once older than the window, pruned.
+MEMORY_TABLES = ("tlog_request_digests",)
 
 _STATE_SQL = ("SELECT size, frontier, root, mac, (SELECT coalesce(max(seq), 0) FROM "
               "{p}tlog_entries) FROM {p}tlog_state WHERE id = 1{lock}")
@@ -402,7 +404,8 @@ class PostgresBackend:
 
     def _schema_complete(self, conn: Any) -> bool:
         """Whether every table and trigger of the log exists already (a read, no DDL)."""
-        tables = [f"{self.prefix}{t}" for t in APPEND_ONLY_TABLES + STATE_TABLES]
+        tables = [f"{self.prefix}{t}"
+                  for t in APPEND_ONLY_TABLES + STATE_TABLES + MEMORY_TABLES]
         row = conn.execute(
             "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) AS t",
             (tables,)).fetchone()
@@ -419,7 +422,8 @@ class PostgresBackend:
         """Let a role write the log without changing or deleting what is in it.
 
         Entries and checkpoints: read and append only; the state and signer rows: read,
-        create once and update (their triggers refuse a shrink or an origin change). The
+        create once and update (their triggers refuse a shrink or an origin change); the
+        replay memory: read, add and prune. The
         role gets no DDL: it cannot drop or disable the triggers that keep the log
         append-only.
         """
@@ -435,6 +439,9 @@ class PostgresBackend:
                 # INSERT: the first instance creates the state row (its id is 1, the
                 # only one the table's CHECK allows, so never a second one).
                 conn.execute(f"GRANT SELECT, INSERT, UPDATE ON {self.prefix}{table} TO {who}")
+            for table in MEMORY_TABLES:
+                conn.execute(f"REVOKE ALL ON {self.prefix}{table} FROM {who}")
+                conn.execute(f"GRANT SELECT, INSERT, DELETE ON {self.prefix}{table} TO {who}")
 
     @contextmanager
     def _schema_work(self, failure: str) -> Iterator[Any]:
