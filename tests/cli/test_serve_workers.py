@@ -22,7 +22,7 @@ import pytest
 from gateway.api import pb, rpc
 from gateway.audit.merkle import verify_consistency
 from gateway.client import CredgateClient, PartyCredentials
-from gateway.crypto import load_signing_key
+from gateway.crypto.signatures import load_signing_key
 from gateway.identify.request_signing import sign_request
 from tests.audit.shared_support import make_backend, open_log
 from tests.audit.test_shared_gateways import Instance, _free_port, _wait_serving
