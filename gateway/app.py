@@ -44,6 +44,7 @@ from gateway.health import store_probe
 from gateway.identify.request_signing import RequestVerifier, digest_of_audit_text
 from gateway.metrics import Metrics, ScrapeReadings
 from gateway.policy.decide import PolicyEngine
+from gateway.policy.quotas import Quotas
 from gateway.policy.rollout import (
     PolicyRollout,
     PolicyState,
@@ -333,6 +334,9 @@ class Gateway:
     rollout: PolicyRollout | None = None
     #: Gives back consent uses of calls that crashed before their outcome was known.
     sweeper: OutcomeSweeper | None = None
+    #: The quota step's counters (gateway.policy.quotas); None only in a hand-built gateway,
+    #: which then refuses every call a limit applies to.
+    quotas: Quotas | None = None
     #: Prometheus metrics (gateway.metrics); served only when metrics_port is set.
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -446,6 +450,7 @@ class Gateway:
         horizon = clock.now() - 2 * timedelta(seconds=config.request_window_s)
         gw.requests.remember_earlier(recent_request_digests(audit, horizon))
         gw.metrics = gateway_metrics(gw)
+        gw.quotas = Quotas(store, clock=clock)
         gw.sweeper = OutcomeSweeper(store, audit, clock=clock)
         gw.sweeper.start()
         gw.rollout = PolicyRollout(store=store,
@@ -474,6 +479,8 @@ class Gateway:
         self.audit.close()
         if self.rollout is not None:
             self.rollout.close()  # stops following the store, so before it closes
+        if self.quotas is not None:
+            self.quotas.close()  # unused leases go back to the shared counters
         self.store.close()
         if self.keyring.token is not None:
             self.keyring.token.close()

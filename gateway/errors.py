@@ -72,6 +72,20 @@ class FailedPrecondition(CredgateError):
     status = "FAILED_PRECONDITION"
 
 
+class QuotaExceeded(CredgateError):
+    """A limit of limits.toml is reached; the caller may retry after `retry_after` s."""
+
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after: int, limit: str, rule: str) -> None:
+        super().__init__(message, reason="quota", detail=rule)
+        #: Whole seconds until the limit lets a call through again (at the soonest).
+        self.retry_after = retry_after
+        #: The limit kind (calls_per_minute, ...) and the rule as the audit names it.
+        self.limit = limit
+        self.rule = rule
+
+
 class AuditUnavailable(CredgateError):
     """The audit entry could not be made durable, so nothing may be released."""
 

@@ -186,12 +186,20 @@ class Metrics:
         self._scrape = _ScrapeCollector(readings)
         self.registry.register(self._scrape)
 
-    def names(self) -> set[str]:
-        """Every metric name a scrape can show (sample names: _total, _bucket, ...)."""
-        found: set[str] = set()
+    def exported(self) -> dict[str, frozenset[str]]:
+        """Every series name a scrape can show (``_total``, ``_bucket``...), with its label
+        names, whether or not it has been observed yet."""
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
+                    "gauge": ("",)}
+        declared = {m._name: frozenset(m._labelnames) for m in (
+            self.calls, self.latency, self.audit_appends, self.quota_refusals, self.alerts)}
+        found: dict[str, frozenset[str]] = {}
         for family in self.registry.collect():
-            found.add(family.name)
-            found.update(sample.name for sample in family.samples)
+            labels = declared.get(family.name, frozenset()) | {
+                name for sample in family.samples for name in sample.labels}
+            for suffix in suffixes.get(family.type, ("",)):
+                found[family.name + suffix] = labels | ({"le"} if suffix == "_bucket"
+                                                        else frozenset())
         return found
 
 

@@ -1,4 +1,5 @@
-"""The keys catalogue.toml, parties.toml and purposes.toml may hold, declared once.
+"""The keys catalogue.toml, parties.toml, purposes.toml and limits.toml may hold, declared
+once.
 
 A misspelt key (``publc = true``) would otherwise be read as absent and its default
 applied silently (a category meant to stay off the public feed, a purpose meant to need
@@ -17,7 +18,8 @@ from typing import Any
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["ANY", "CATALOGUE_KEYS", "PARTIES_KEYS", "PURPOSES_KEYS", "Schema", "check_keys"]
+__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "PARTIES_KEYS", "PURPOSES_KEYS", "Schema",
+           "check_keys"]
 
 ANY = "*"
 Schema = Mapping[str, "Schema | None"]
@@ -60,6 +62,12 @@ PARTIES_KEYS: Schema = {"parties": {ANY: {"name": None, "name_zh": None, "kind":
 PURPOSES_KEYS: Schema = {"purposes": {ANY: {"name": None, "name_zh": None, "legal_basis": None,
                                             "consent_required": None, "query": None,
                                             "disclosure_delay_days": None}}}
+
+#: Quotas (gateway.policy.limits).
+LIMITS_KEYS: Schema = {"limits": {ANY: {
+    "party": None, "role": None, "purpose": None, "calls_per_minute": None,
+    "calls_per_day": None, "subjects_per_minute": None, "subjects_per_day": None,
+    "burst": None, "why": None}}}
 
 
 def check_keys(doc: Mapping[str, Any], schema: Schema, file: str) -> None:

@@ -22,6 +22,7 @@ from gateway.errors import ConfigurationError
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.decide import PolicyEngine
+from gateway.policy.limits import Limits, amounts_changed, load_limits
 
 __all__ = ["AccessChange", "PolicyDiff", "policy_diff"]
 
@@ -125,14 +126,22 @@ def policy_diff(old_dir: Path, new_dir: Path) -> PolicyDiff:
                                               situations, action)
             else:
                 changes += _submit_changes(old, new, party, purpose, categories)
+    limits = amounts_changed(_limits(old_dir, old_cat, "old"), _limits(new_dir, new_cat, "new"))
     return PolicyDiff(old_version=old.version, new_version=new.version,
-                      changes=tuple(changes), notes=tuple(_notes(old_cat, new_cat)))
+                      changes=tuple(changes), notes=(*_notes(old_cat, new_cat), *limits))
 
 
 def _load(policies_dir: Path, which: str) -> tuple[Catalogue, PolicyEngine]:
     try:
         catalogue = load_catalogue(policies_dir)
         return catalogue, PolicyEngine.load(policies_dir, catalogue)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{which} policy ({policies_dir}): {exc.message}") from None
+
+
+def _limits(policies_dir: Path, catalogue: Catalogue, which: str) -> Limits:
+    try:
+        return load_limits(policies_dir, catalogue)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{which} policy ({policies_dir}): {exc.message}") from None
 

@@ -4,9 +4,9 @@ A proposal brings its own decision tests, so one officer could weaken the tests 
 with the policy. Two rules close that:
 
 1. the proposal must pass the decision tests of the live version as well as its own;
-2. a proposal that removes or changes any live test case (a case is its file and name;
-   any change of its keys counts) is a change that needs a second security officer,
-   even where the two-person rule is off (a development set-up).
+2. a proposal that removes or changes any live test case, decision or quota case (a case
+   is its file and name; any change of its keys counts) is a change that needs a second
+   security officer, even where the two-person rule is off (a development set-up).
 
 To change a decision the live tests fix, first remove or change the test (two officers),
 then change the policy.
@@ -21,7 +21,11 @@ from pathlib import Path
 from gateway.errors import ConfigurationError
 from gateway.policy.testing import TESTS_DIR, run_policy_tests
 
-__all__ = ["changed_live_cases", "live_test_problems"]
+__all__ = ["CASE_TABLES", "changed_live_cases", "live_test_problems"]
+
+#: The tables of policies/tests/*.toml that are test cases: [[case]] (decisions) and
+#: [[quota]] (limits.toml).
+CASE_TABLES = ("case", "quota")
 
 
 def _cases(files: Mapping[str, bytes]) -> dict[str, object]:
@@ -35,16 +39,19 @@ def _cases(files: Mapping[str, bytes]) -> dict[str, object]:
             continue
         stem = Path(name).stem
         try:
-            raw = tomllib.loads(data.decode("utf-8")).get("case", [])
+            doc = tomllib.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError):
             cases[f"{stem}/*"] = data
             continue
-        if not isinstance(raw, list):
-            cases[f"{stem}/*"] = data
-            continue
-        for index, case in enumerate(raw):
-            label = case.get("name") if isinstance(case, dict) else None
-            cases[f"{stem}/{label if isinstance(label, str) else f'#{index + 1}'}"] = case
+        for table in CASE_TABLES:  # decision cases and quota cases alike
+            raw = doc.get(table, [])
+            if not isinstance(raw, list):
+                cases[f"{stem}/*"] = data
+                continue
+            for index, case in enumerate(raw):
+                label = case.get("name") if isinstance(case, dict) else None
+                number = f"{table} #{index + 1}"
+                cases[f"{stem}/{label if isinstance(label, str) else number}"] = case
     return cases
 
 

@@ -39,6 +39,7 @@ from gateway.errors import (
 )
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.diff import policy_diff
+from gateway.policy.limits import NO_LIMITS, Limits, load_limits
 from gateway.policy.live_tests import changed_live_cases, live_test_problems
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
@@ -79,6 +80,8 @@ class PolicyState:
     engine: PolicyEngine
     profiles: MaskingProfiles
     directory: Path
+    #: The quotas of limits.toml (none when the folder has no such file).
+    limits: Limits = NO_LIMITS
 
     @property
     def version(self) -> str:
@@ -91,7 +94,7 @@ def load_state(directory: Path, keyring: Keyring | None = None) -> PolicyState:
     catalogue = load_catalogue(directory)
     return PolicyState(catalogue=catalogue, engine=PolicyEngine.load(directory, catalogue),
                        profiles=MaskingProfiles.load(directory, keyring=keyring),
-                       directory=directory)
+                       directory=directory, limits=load_limits(directory, catalogue))
 
 
 def _too_deep(data: bytes) -> bool:

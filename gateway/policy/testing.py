@@ -14,7 +14,8 @@ Each `[[case]]` names one request and the decision the security officer expects:
     why = "the plan's mandatory check"         # the reason, for the next reader
 
 A role case is checked for every party holding the role and passes only if all do.
-As in `opa test`, a run with no case selected fails.
+As in `opa test`, a run with no case selected fails. `[[quota]]` tables in the same
+files test limits.toml (gateway.policy.quota_cases).
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
+from gateway.policy.case_tables import check_case_table
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import Decision, Explanation
+from gateway.policy.limits import load_limits
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
+from gateway.policy.quota_cases import QuotaCaseResult, load_quota_cases, run_quota_cases
 from gateway.policy.validate import PolicySet, open_policies
 
 __all__ = ["Case", "CaseCheck", "CaseFileError", "CaseResult", "PolicyTestReport",
@@ -159,7 +163,7 @@ class CaseResult:
 class PolicyTestReport:
     """The results of a run; `ok` only when at least one case ran and all passed."""
 
-    results: tuple[CaseResult, ...]
+    results: tuple[CaseResult | QuotaCaseResult, ...]
     policy_version: str
     run: str | None = None
     source: str = ""  # where the cases were read from
@@ -208,10 +212,10 @@ def load_cases(cases_dir: Path, policies: PolicySet) -> list[Case]:
             continue
         lines = [n for n, line in enumerate(text.split("\n"), start=1)
                  if _CASE_HEADER.match(line)]
-        extra = sorted(set(data) - {"case"})
+        extra = sorted(set(data) - {"case", "quota"})
         if extra:
             problems.append(f"{path}: unknown table(s) {', '.join(extra)}; cases are "
-                            "[[case]] tables")
+                            "[[case]] (and [[quota]]) tables")
         raw_cases = data.get("case", [])
         if not isinstance(raw_cases, list):
             problems.append(f"{path}: `case` must be an array of tables, written [[case]]")
@@ -298,25 +302,24 @@ def run_policy_tests(policies_dir: Path, run: str | None = None,
             raise CaseFileError(f"--run '{run}' is not a regular expression: {exc}") from None
     policies = open_policies(policies_dir)
     cases_dir = cases_dir or policies_dir / TESTS_DIR
-    return run_cases(load_cases(cases_dir, policies), policies, run, str(cases_dir))
+    report = run_cases(load_cases(cases_dir, policies), policies, run, str(cases_dir))
+    quota_cases, problems = load_quota_cases(cases_dir, policies.catalogue, policies.roles)
+    if problems:
+        raise CaseFileError(f"{len(problems)} problem(s) in the quota cases:\n  "
+                            + "\n  ".join(problems))
+    if not quota_cases:
+        return report
+    played = run_quota_cases(quota_cases, load_limits(policies_dir, policies.catalogue),
+                             policies.catalogue, run)
+    return replace(report, results=(*report.results, *played))
 
 
 def _parse_case(raw: Any, path: Path, line: int, ps: PolicySet) -> Case:
     """One [[case]] table, checked against the policy's names; raises ValueError."""
-    if not isinstance(raw, dict):
-        raise ValueError("a case is a table of keys")
-    unknown = sorted(set(raw) - _KNOWN)
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: "
-                         f"{', '.join(sorted(_KNOWN))})")
-    missing = [k for k in _REQUIRED if k not in raw]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
-    for key in (*_REQUIRED, "party", "role"):
-        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+    check_case_table(raw, known=_KNOWN, required=_REQUIRED)
+    for key in _REQUIRED:
+        if not isinstance(raw[key], str) or not raw[key].strip():
             raise ValueError(f"'{key}' must be a non-empty string")
-    if ("party" in raw) == ("role" in raw):
-        raise ValueError("name exactly one of party = \"...\" or role = \"...\"")
     cat = ps.catalogue
     if "party" in raw:
         subject, is_role = raw["party"], False

@@ -23,6 +23,7 @@ from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.kinds import kind_problems
+from gateway.policy.limits import LIMITS_FILE, limit_problems, load_limits
 from gateway.policy.policyfile import (
     MODEL_FILE,
     POLICY_FILE,
@@ -116,19 +117,30 @@ def validate_policy(policies_dir: Path) -> list[Finding]:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return [Finding("error", "catalogue.toml", 0,
                         f"the catalogue is malformed: {type(exc).__name__}: {exc}")]
+    limits = _limit_findings(policies_dir, catalogue)
     findings = _load_findings(policies_dir, catalogue)
     if findings:
-        return findings
+        return [*findings, *limits]
     policies = open_policies(policies_dir)
     found = [*_rule_findings(policies), *_shadowed_allows(policies),
              *_masked_denies(policies), *_providers_without_rule(policies),
              *(Finding("warning", POLICY_FILE, line, message)
                for line, message in unconsented_reads(policies)),
-             *_kind_findings(policies)]
+             *_kind_findings(policies), *limits]
     return sorted(found, key=lambda f: (f.file != POLICY_FILE, f.file, f.line))
 
 
 # ------------------------------------------------------------------ load errors
+
+
+def _limit_findings(policies_dir: Path, catalogue: Catalogue) -> list[Finding]:
+    """limits.toml: an error for a limit that cannot load, warnings for one never binding."""
+    try:
+        limits = load_limits(policies_dir, catalogue)
+    except ConfigurationError as exc:
+        return [_from_error(exc.message, policies_dir)]
+    return [Finding("warning", LIMITS_FILE, line, message)
+            for line, message in limit_problems(limits)]
 
 
 def _load_findings(policies_dir: Path, catalogue: Catalogue) -> list[Finding]:
@@ -187,7 +199,8 @@ def _from_error(message: str, policies_dir: Path) -> Finding:
     return Finding("error", file, 0, message)
 
 
-_UNKNOWN_KEY = re.compile(r"^((?:catalogue|parties|purposes)\.toml): unknown key ([\w.-]+)$")
+_UNKNOWN_KEY = re.compile(
+    r"^((?:catalogue|parties|purposes|limits)\.toml): unknown key ([\w.-]+)$")
 
 
 def _key_line(path: Path, dotted: str) -> int:

@@ -243,6 +243,24 @@ def _add_county_column(sql: MigrationSql, types: dict[str, str]) -> None:
     for text in _RECORD_COUNTY:
         sql.run(text.format(**types))
 
+
+#: Quota counters shared by every instance (gateway.policy.quotas, gateway.records.sql_quotas):
+#: what each window (a clock minute, a city day) has granted, and the burst buckets in
+#: thousandths of a token. Buckets name a rule, a party, a purpose, never a person.
+_QUOTAS = (
+    """CREATE TABLE IF NOT EXISTS quota_counters (
+    bucket     TEXT PRIMARY KEY,
+    used       {bigint} NOT NULL,
+    expires_at {bigint} NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS quota_counters_by_expiry ON quota_counters (expires_at)",
+    """CREATE TABLE IF NOT EXISTS quota_buckets (
+    bucket       TEXT PRIMARY KEY,
+    milli_tokens {bigint} NOT NULL,
+    at_ms        {bigint} NOT NULL
+)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
@@ -250,6 +268,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "consent uses by request", _CONSENT_USES),
     Migration(4, "policy versions", _POLICY_VERSIONS),
     Migration(5, "the county (县区) of each record", (), upgrade=_add_county_column),
+    Migration(6, "quota counters", _QUOTAS),
 )
 
 #: The schema version this gateway writes.

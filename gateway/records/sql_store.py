@@ -19,6 +19,7 @@ from gateway.records.model import PendingRecord, PutResult, StoredRecord, pendin
 from gateway.records.sql_dialect import Database, Row, Sql, marks
 from gateway.records.sql_lifecycle import SqlLifecycle
 from gateway.records.sql_policy import SqlPolicy
+from gateway.records.sql_quotas import SqlQuotas
 from gateway.records.sql_rekey import SqlRekey
 from gateway.records.sql_requests import SqlRequests
 from gateway.records.sql_rows import (
@@ -33,7 +34,7 @@ from gateway.records.sql_rows import (
 from gateway.records.store import ConsentRow
 
 
-class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy):
+class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
     """The RecordStore contract (gateway.records.store) over one Database."""
 
     def __init__(self, db: Database) -> None:

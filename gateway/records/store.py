@@ -308,6 +308,22 @@ class RecordStore(Protocol):
         """Return when a policy change is announced, `stop` is set, or after `timeout`."""
         ...
 
+    # -- quota counters (gateway.records.sql_quotas) -----------------------------------
+
+    def lease_quota(self, bucket: str, *, limit: int, want: int, expires_at: int,
+                    now: int) -> int:
+        """Take up to `want` of a window's allowance of `limit`; the amount granted."""
+        ...
+
+    def give_back_quota(self, bucket: str, amount: int) -> None:
+        """Return an unused lease to its window."""
+        ...
+
+    def lease_burst(self, bucket: str, *, capacity: int, per_minute: int, want: int,
+                    now_ms: int) -> tuple[int, int]:
+        """Take up to `want` burst tokens: (granted, milliseconds until the next one)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -58,6 +58,8 @@ def _decide(call: CallFrame, party: str, categories: Sequence[str], purpose: str
             subject: IdNumber, *, consent_presented: bool = False) -> None:
     """Policy must allow `check` of every category the rule reads: a partial answer could
     be wrong, so one refusal refuses the check."""
+    # The party's quotas for this purpose (limits.toml) before any decision.
+    call.within_limits(call.catalogue.parties[party])
     now = call.gw.clock.now()
     ctx = ConditionContext(consent_presented=consent_presented,
                            subject_age=subject.age_on(local_date(now)), now=now)

@@ -28,11 +28,18 @@ from gateway.audit.entry import AuditEntry
 from gateway.audit.shared import RequestReplayed
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.consent.artefacts import VerifiedConsent
-from gateway.errors import AuditUnavailable, ConfigurationError, CredgateError, Unauthenticated
+from gateway.errors import (
+    AuditUnavailable,
+    ConfigurationError,
+    CredgateError,
+    QuotaExceeded,
+    Unauthenticated,
+)
 from gateway.identify.certificate import identify
 from gateway.identify.request_signing import digest_of_audit_text, replayed
 from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.decide import PolicyEngine
+from gateway.policy.limits import KINDS as LIMIT_KINDS
 from gateway.policy.rollout import PolicyState
 from gateway.respond.answers import sign_answer
 from gateway.telemetry import NO_STEP, StepSpan, start_call_span, trace_id_of
@@ -180,6 +187,25 @@ class CallFrame:
         self.draft.consent_id = consent.consent_id
         return consent
 
+    def within_limits(self, party: Party) -> None:
+        """The quota step (limits.toml): count this call for its party, purpose and
+        subject, as the draft names them; raises QuotaExceeded (audited with reason
+        `quota`, the limit as its rule) or StoreUnavailable."""
+        limits = self.state.limits
+        if not limits.rules:
+            return
+        quotas = self.gw.quotas
+        if quotas is None:  # a gateway built without counters cannot hold a limit
+            raise ConfigurationError("the gateway has no quota counters")
+        with self.step("limits"):
+            try:
+                quotas.admit(limits, party, self.draft.purpose, self.draft.subject_index)
+            except QuotaExceeded as err:
+                self.draft.policy_rules.append(err.rule)
+                self.gw.metrics.quota_refused(party=party.id, purpose=self.draft.purpose,
+                                              limit=err.limit, limits=LIMIT_KINDS)
+                raise
+
     def identify_peer(self, context: grpc.ServicerContext) -> Party:
         """The certificate's party alone (no request to verify); raises Unauthenticated."""
         party = identify(context.auth_context(), self.catalogue)
@@ -255,6 +281,8 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
                     skip_audit=isinstance(err, AuditUnavailable))
             log.info("refused %s: %s [trace %s]", method, err.reason or err.status,
                      trace_id_of(span))
+            if isinstance(err, QuotaExceeded):  # whole seconds, as HTTP's Retry-After
+                context.set_trailing_metadata((("retry-after", str(err.retry_after)),))
             context.abort(status_of(err), err.message)
         except Exception as exc:
             outcome = ("error", "INTERNAL")

@@ -92,6 +92,8 @@ class QueryServicer(rpc.QueryServiceServicer):
                 occupations=list(request.occupations))
             indexes = blind_indexes(gw.keyring, query.subject.value)
             draft.subject_index = indexes[0]
+        # 2b. limits: the party's quotas for this purpose (limits.toml).
+        call.within_limits(party)
         # 3. decide: field by field, default deny, deny overrides allow.
         with call.step("decide") as span:
             # A consent counts only where the purpose makes the consent step verify it.

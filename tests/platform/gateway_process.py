@@ -23,8 +23,10 @@ from tests.support import KEYS, NOW, POLICIES
 def main(argv: list[str]) -> None:
     data_dir, database = Path(argv[0]), argv[1]
     settings = json.loads(argv[2]) if len(argv) > 2 else {}
-    config = Config(data_dir=data_dir, keys_dir=KEYS, policies_dir=POLICIES,
-                    database=database, max_workers=8, **settings)
+    if "policies_dir" in settings:  # JSON carries the folder as text
+        settings["policies_dir"] = Path(settings["policies_dir"])
+    config = Config(**{"data_dir": data_dir, "keys_dir": KEYS, "policies_dir": POLICIES,
+                       "database": database, "max_workers": 8, **settings})
     gw = Gateway.open(config, clock=FixedClock(NOW))
     server = start_server(gw, listen="127.0.0.1:0")
     print(f"port {server.port}", flush=True)

@@ -80,12 +80,15 @@ class GatewayProcess:
 
 
 def start_processes(root: Path, database: str, count: int,
-                    settings: dict[str, Any] | None = None) -> list[GatewayProcess]:
-    """Start `count` gateways on one database (each with a data folder of its own)."""
+                    settings: dict[str, Any] | None = None, *,
+                    one_folder: bool = False) -> list[GatewayProcess]:
+    """Start `count` gateways on one database (each with a data folder of its own, or
+    all in `root` with `one_folder`: embedded SQLite shared by several processes)."""
     started: list[subprocess.Popen[str]] = []
     for n in range(count):
+        folder = root if one_folder else root / f"gw{n}"
         started.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.platform.gateway_process", str(root / f"gw{n}"),
+            [sys.executable, "-m", "tests.platform.gateway_process", str(folder),
              database, json.dumps(settings or {})],
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     out: list[GatewayProcess] = []

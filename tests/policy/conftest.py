@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import gateway.cli
 from gateway.catalogue.registry import Catalogue, load_catalogue
+from gateway.cli import policy as policy_cli
 from gateway.policy.decide import PolicyEngine
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -51,3 +53,19 @@ def load_policy(write_policy: WritePolicy, catalogue: Catalogue) -> Callable[[st
         return PolicyEngine.load(write_policy(policy), catalogue)
 
     return load
+
+
+@pytest.fixture(autouse=True)
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the policy command group, as gateway/cli/__init__.py does."""
+    if policy_cli not in gateway.cli.COMMAND_GROUPS:
+        monkeypatch.setattr(gateway.cli, "COMMAND_GROUPS",
+                            (*gateway.cli.COMMAND_GROUPS, policy_cli))
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    """A copy of the shipped policies to edit."""
+    dest = tmp_path / "policies"
+    shutil.copytree(POLICIES, dest)
+    return dest

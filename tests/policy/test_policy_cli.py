@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 import gateway.cli
-from gateway.cli import policy as policy_cli
 from gateway.policy.decide import PolicyEngine
 from tests.support import POLICIES
 
 Capture = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register the policy command group, as gateway/cli/__init__.py will."""
-    if policy_cli not in gateway.cli.COMMAND_GROUPS:
-        monkeypatch.setattr(gateway.cli, "COMMAND_GROUPS",
-                            (*gateway.cli.COMMAND_GROUPS, policy_cli))
-
-
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    dest = tmp_path / "policies"
-    shutil.copytree(POLICIES, dest)
-    return dest
 
 
 def credgate(*argv: str) -> int:
