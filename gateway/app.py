@@ -9,6 +9,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -22,6 +23,7 @@ from gateway.audit.seen import SeenCheckpoint
 from gateway.audit.shared import SharedAuditLog
 from gateway.audit.shared_evidence import SharedEvidence
 from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.sharing import routes
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent.artefacts import ConsentRegistry
@@ -42,6 +44,7 @@ from gateway.crypto.suites import suite as cipher_suite
 from gateway.errors import ConfigurationError, CredgateError
 from gateway.health import store_probe
 from gateway.identify.request_signing import RequestVerifier, digest_of_audit_text
+from gateway.identify.trust import PLATFORM_ROLE, PeerTrust, load_peer_trust
 from gateway.metrics import Metrics, ScrapeReadings
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.quotas import Quotas
@@ -58,6 +61,18 @@ from gateway.records.blacklist import Blacklist
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import RecordStore
 from gateway.telemetry import make_tracer_provider
+
+
+class Pusher(Protocol):
+    """The outbox pusher as the gateway holds it (gateway.peers.outbox.OutboxPusher)."""
+
+    def drain(self) -> int:
+        """Push until every peer's queue is empty (or unreachable); the changes sent."""
+        ...
+
+    def close(self) -> None:
+        """Stop pushing and close the channels."""
+        ...
 
 
 def party_verify_key(keys_dir: Path, party_id: str) -> PartyVerifyKey:
@@ -80,13 +95,21 @@ def load_seal_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, BoxPublicK
     }
 
 
-def load_party_keys(keys_dir: Path, catalogue: Catalogue) -> dict[str, PartyVerifyKey]:
-    """The registered Ed25519 keys of every catalogue party that has one."""
-    return {
+def load_party_keys(keys_dir: Path, catalogue: Catalogue,
+                    peers: PeerTrust | None = None) -> dict[str, PartyVerifyKey]:
+    """The registered signing keys of every catalogue party that has one; a peer
+    platform's comes from its trust bundle only."""
+    keys = {
         p.id: party_verify_key(keys_dir, p.id)
         for p in catalogue.parties.values()
-        if (keys_dir / "parties" / f"{p.id}.sign.pub").exists()
+        if PLATFORM_ROLE not in p.roles
+        and (keys_dir / "parties" / f"{p.id}.sign.pub").exists()
     }
+    if peers is not None:
+        keys.update({peer: key for peer, key in peers.verify_keys().items()
+                     if peer in catalogue.parties
+                     and PLATFORM_ROLE in catalogue.parties[peer].roles})
+    return keys
 
 
 def active_policy_dir(config: Config, store: RecordStore) -> Path:
@@ -339,6 +362,20 @@ class Gateway:
     quotas: Quotas | None = None
     #: Prometheus metrics (gateway.metrics); served only when metrics_port is set.
     metrics: Metrics = field(default_factory=Metrics)
+    #: The peer platforms' trust bundles (keys/peers/); None when there are none.
+    peers: PeerTrust | None = None
+    #: Pushes the outbox to the peers sharing.toml sends to (gateway/peers/outbox.py),
+    #: started with the server when platform_id is set and peers are configured.
+    outbox: Pusher | None = None
+
+    def sharing_routes(self, state: PolicyState) -> dict[str, tuple[str, ...]]:
+        """category -> the peers its changes are queued for: those sharing.toml sends to
+        whose trust bundle says where they are (no address: nothing piles up for them)."""
+        bundles = self.peers.bundles if self.peers is not None else {}
+        reachable = {peer for peer, bundle in bundles.items()
+                     if (bundle.directory / "peer.toml").exists()}
+        return {code: kept for code, peers in routes(state.catalogue.sharing).items()
+                if (kept := tuple(p for p in peers if p in reachable))}
 
     @property
     def catalogue(self) -> Catalogue:
@@ -352,9 +389,10 @@ class Gateway:
 
     def apply_policy(self, state: PolicyState) -> None:
         """Make a checked policy the running one, atomically."""
-        self.requests.use_keys(load_party_keys(self.config.keys_dir, state.catalogue))
+        self.requests.use_keys(load_party_keys(self.config.keys_dir, state.catalogue, self.peers))
         self.seal_keys = load_seal_keys(self.config.keys_dir, state.catalogue)
         self.consents.use_catalogue(state.catalogue)
+        self.store.route_changes(self.sharing_routes(state))
         self.state = state  # the swap: one reference assignment
 
     def reload_keys(self, *, by: str = "operator") -> list[str]:
@@ -409,7 +447,8 @@ class Gateway:
                                              policy_dir)
             state = load_state(policy_dir, keyring)
             catalogue = state.catalogue
-            party_keys = load_party_keys(config.keys_dir, catalogue)
+            peers = load_peer_trust(config.keys_dir)
+            party_keys = load_party_keys(config.keys_dir, catalogue, peers)
             issuer_keys = {p.id: party_keys[p.id] for p in catalogue.parties.values()
                            if p.consent_issuer and p.id in party_keys}
             config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -444,6 +483,7 @@ class Gateway:
             log_key=log_key,
             answer_key=answer_key,
             seal_keys=load_seal_keys(config.keys_dir, catalogue),
+            peers=peers,
         )
         # Digests of requests verified before a restart are remembered again: a request
         # signed just before it cannot be replayed just after it.
@@ -460,6 +500,8 @@ class Gateway:
                                    load=lambda directory: load_state(directory, keyring))
         # A rollout at any instance sharing the store is in force here within a second.
         gw.rollout.follow()
+        # Changes of shared records are queued from here on; the server starts the pusher.
+        gw.store.route_changes(gw.sharing_routes(state))
         return gw
 
     def close(self) -> None:
@@ -467,6 +509,8 @@ class Gateway:
         if self.__dict__.get("_closed"):
             return
         self.__dict__["_closed"] = True
+        if self.outbox is not None:
+            self.outbox.close()
         if self.sweeper is not None:
             self.sweeper.close()
         try:

@@ -132,6 +132,7 @@ class CredgateClient:
         self.checks = rpc.CheckServiceStub(self.channel)
         self.complaints = rpc.ComplaintServiceStub(self.channel)
         self.blacklist = rpc.BlacklistServiceStub(self.channel)
+        self.peers = rpc.PeerServiceStub(self.channel)
 
     def __enter__(self) -> CredgateClient:
         return self

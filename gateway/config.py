@@ -87,6 +87,15 @@ class Config:
     metrics_port: int = 0
     #: The address the metrics endpoint binds to: loopback unless the operator opens it.
     metrics_host: str = "127.0.0.1"
+    #: This gateway's party id at its peer platforms (their parties.toml names it with the
+    #: role platform); its client certificate and signing key are keys/parties/<id>.*.
+    #: "" when it pushes to no peer (keys/peers/ holds the peers' trust bundles).
+    platform_id: str = ""
+    #: Seconds between looks at the outbox when there was nothing to push (a change is
+    #: pushed at once; a peer that is down is tried again after this).
+    peer_push_interval_s: float = 1.0
+    #: Changes per push to a peer (each push is one signed call and two audit entries).
+    peer_push_batch: int = 100
 
     def __post_init__(self) -> None:
         if self.policy_two_person is False and not self.development:
@@ -115,10 +124,11 @@ class Config:
 _PATHS = {"data_dir", "keys_dir", "policies_dir"}
 #: Whole-number settings and their allowed range.
 _INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
-         "request_window_s": (1, 3600), "metrics_port": (0, 65535)}
+         "request_window_s": (1, 3600), "metrics_port": (0, 65535),
+         "peer_push_batch": (1, 1000)}
 #: Seconds settings and their allowed range (finite: inf or nan would disable the timer).
 _SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0),
-            "max_connection_age_s": (0.0, 86_400.0)}
+            "max_connection_age_s": (0.0, 86_400.0), "peer_push_interval_s": (0.05, 3600.0)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 #: A log's place: a file name in the data dir or a schema name, nothing that walks paths.
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

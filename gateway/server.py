@@ -14,9 +14,12 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.consent.uses import instance_id
 from gateway.errors import ConfigurationError, CredgateError
 from gateway.health import HealthWatch, store_probe
 from gateway.identify.certificate import identify
+from gateway.identify.trust import PeerTrust
+from gateway.peers.outbox import OutboxPusher
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
 from gateway.services.checks import CheckServicer
@@ -25,6 +28,7 @@ from gateway.services.complaints import ComplaintServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.disclosure import DisclosureServicer
 from gateway.services.objections import ObjectionServicer
+from gateway.services.peers import PeerServicer
 from gateway.services.policy_admin import PolicyAdminServicer
 from gateway.services.query import QueryServicer
 from gateway.services.records import RecordServicer
@@ -39,7 +43,8 @@ SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
     for name in ("RecordService", "QueryService", "ConsentService", "SubjectService",
                  "AuditService", "PolicyAdmin", "ObjectionService", "RepairService",
-                 "RemovalService", "CheckService", "BlacklistService", "DisclosureService")
+                 "RemovalService", "CheckService", "BlacklistService", "DisclosureService",
+                 "PeerService")
 )
 # Large enough for a full batch of records, small enough to bound memory per call.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -52,11 +57,14 @@ def _read(path: Path) -> bytes:
         raise ConfigurationError(f"cannot read {path.name}", detail=str(path)) from None
 
 
-def server_credentials(keys_dir: Path) -> grpc.ServerCredentials:
-    """TLS credentials that require a client certificate chaining to the gateway's CA."""
+def server_credentials(keys_dir: Path, peers: PeerTrust | None = None
+                       ) -> grpc.ServerCredentials:
+    """TLS credentials that require a client certificate chaining to the gateway's CA or
+    to a peer's trust bundle (identify then holds each to its own domain)."""
     return grpc.ssl_server_credentials(
         [(_read(keys_dir / "gateway.key"), _read(keys_dir / "gateway.crt"))],
-        root_certificates=_read(keys_dir / "ca.crt"),
+        root_certificates=(_read(keys_dir / "ca.crt") if peers is None
+                           else peers.root_certificates()),
         require_client_auth=True,
     )
 
@@ -86,7 +94,7 @@ class RegisteredPartiesReflect(grpc.ServerInterceptor):
 
         def identified(requests: Any, context: grpc.ServicerContext) -> Any:
             try:
-                identify(context.auth_context(), gw.state.catalogue)
+                identify(context.auth_context(), gw.state.catalogue, gw.peers)
             except CredgateError as err:
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, err.message)
             return reflect(requests, context)
@@ -151,15 +159,22 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
     rpc.add_CheckServiceServicer_to_server(CheckServicer(gw), server)
     rpc.add_ComplaintServiceServicer_to_server(ComplaintServicer(gw), server)
     rpc.add_BlacklistServiceServicer_to_server(BlacklistServicer(gw), server)
+    rpc.add_PeerServiceServicer_to_server(PeerServicer(gw), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = listen or gw.config.listen
-    port = server.add_secure_port(address, server_credentials(gw.config.keys_dir))
+    port = server.add_secure_port(address, server_credentials(gw.config.keys_dir, gw.peers))
     if port == 0:
         raise ConfigurationError(f"cannot listen on {address}")
     server.start()
+    if gw.outbox is None and gw.peers is not None and gw.config.platform_id:
+        # This gateway pushes what sharing.toml sends to its peers (gateway/peers/outbox.py).
+        pusher = OutboxPusher(gw, holder=instance_id(gw.config.data_dir),
+                              batch=gw.config.peer_push_batch)
+        pusher.start()
+        gw.outbox = pusher
 
     def report(healthy: bool) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if healthy

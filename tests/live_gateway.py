@@ -62,7 +62,7 @@ class LiveGateway:
 
 
 def start_live(tmp_path: Path, clock: FixedClock, *, policies: Path = POLICIES,
-               **settings: Any) -> LiveGateway:
+               listen: str = "127.0.0.1:0", **settings: Any) -> LiveGateway:
     """Open and start a gateway in tmp_path (settings override Config fields)."""
     settings = {"development": True, **settings}  # one officer may roll out test policies
     config = Config(**{"data_dir": tmp_path / "data", "keys_dir": KEYS,
@@ -73,7 +73,7 @@ def start_live(tmp_path: Path, clock: FixedClock, *, policies: Path = POLICIES,
     logging.getLogger().addHandler(logs)
     logging.getLogger().setLevel(logging.DEBUG)
     gw = Gateway.open(config, clock=clock, span_exporter=spans)
-    server = start_server(gw, listen="127.0.0.1:0")
+    server = start_server(gw, listen=listen)
     return LiveGateway(gw=gw, server=server, spans=spans, logs=logs)
 
 

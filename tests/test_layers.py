@@ -31,6 +31,8 @@ LAYERS: list[set[str]] = [
     {"disclosure", "supervision"},
     {"signed_channel"},
     {"app", "client"},
+    # Peer platforms: the outbox pusher and the receiver, built on the gateway and client.
+    {"peers"},
     {"services", "console", "rotation"},
     {"server"},
     {"cli"},

@@ -18,8 +18,8 @@ from typing import Any
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "PARTIES_KEYS", "PURPOSES_KEYS", "Schema",
-           "check_keys"]
+__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "PARTIES_KEYS", "PURPOSES_KEYS",
+           "SHARING_KEYS", "Schema", "check_keys"]
 
 ANY = "*"
 Schema = Mapping[str, "Schema | None"]
@@ -68,6 +68,8 @@ LIMITS_KEYS: Schema = {"limits": {ANY: {
     "party": None, "role": None, "purpose": None, "calls_per_minute": None,
     "calls_per_day": None, "subjects_per_minute": None, "subjects_per_day": None,
     "burst": None, "why": None}}}
+SHARING_KEYS: Schema = {"sharing": {ANY: {"name": None, "name_zh": None, "purpose": None,
+                                          "send": {ANY: None}, "receive": None}}}
 
 
 def check_keys(doc: Mapping[str, Any], schema: Schema, file: str) -> None:

@@ -36,6 +36,7 @@ from gateway.catalogue.rules import (
     parse_lifecycle,
     parse_repair,
 )
+from gateway.catalogue.sharing import SharingRule, load_sharing
 from gateway.errors import ConfigurationError
 
 FIELD_TYPES = frozenset(
@@ -188,6 +189,8 @@ class Catalogue:
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
     #: The city's counties (县区) records may belong to.
     counties: Mapping[str, County] = field(default_factory=dict)
+    #: What goes to which peer and is accepted from which (policies/sharing.toml).
+    sharing: Mapping[str, SharingRule] = field(default_factory=dict)
 
     @property
     def domains(self) -> Mapping[str, Term]:
@@ -514,4 +517,6 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         roles=frozenset(r for p in parties.values() for r in p.roles) | set(counties),
         lifecycle=lifecycle,
         counties=counties,
+        sharing=load_sharing(policies_dir, parties=parties, categories=categories,
+                             purposes=purposes),
     )

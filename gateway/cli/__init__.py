@@ -31,6 +31,7 @@ from gateway.cli import (
     keys,
     lifecycle,
     objection,
+    peers,
     policy,
     records,
     report,
@@ -51,7 +52,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo, answers,
-                  complaints, db, sign)
+                  complaints, db, sign, peers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from gateway.app import Gateway
 from gateway.audit.verifier import verify_export
 from gateway.cli.common import print_table, terminal_width
 from gateway.cli.demo_lifecycle import run_lifecycle
+from gateway.cli.demo_peers import run_peers
 from gateway.cli.demo_plan import run_rewards
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import city_today
@@ -189,6 +190,8 @@ def run_demo(config: Config | None = None, *, out: Path | None = None) -> int:
                         incentive_reads=list(reads), report=report,
                         expect_refusal=expect_refusal,
                         log_pub=config.keys_dir / "gateway.log.pub")
+            # Platforms: the city and the province, each with its own CA, exchange.
+            run_peers(Path(tmp), report)
 
             width = terminal_width()
             print("\ncredgate demo: who asked, for what, and what each got\n")

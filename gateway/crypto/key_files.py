@@ -49,6 +49,10 @@ from gateway.crypto.suites import INTERNATIONAL, suite
 from gateway.crypto.token import Token, TokenKey, TokenSettings, TokenSigner
 from gateway.errors import ConfigurationError
 
+#: The role of a peer platform (gateway.catalogue.sharing.PLATFORM_ROLE; the key files sit
+#: below the catalogue and name it here).
+PLATFORM_ROLE = "platform"
+
 
 class Party(Protocol):
     """What a key file needs of a party: its id (file names, CN) and its name."""
@@ -60,6 +64,10 @@ class Party(Protocol):
     @property
     def name(self) -> str:
         """The party's name, in its certificate's organisation."""
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The party's roles: a peer platform's certificates come from its own CA."""
 
 __all__ = ["MARKER_FILE", "PARTY_URI_PREFIX", "UNKNOWN_PARTY", "add_party_keys", "check_key_files",
            "init_keys"]
@@ -357,6 +365,8 @@ def init_keys(
     )
 
     for party in parties:
+        if PLATFORM_ROLE in party.roles:
+            continue  # a peer platform's certificates come from its own CA (peers/<id>/)
         ca.write_leaf(
             party_dir, party.id, _name(party.id, party.name),
             usage=ExtendedKeyUsageOID.CLIENT_AUTH, alt_names=[_party_uri(party.id)],

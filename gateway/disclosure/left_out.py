@@ -3,8 +3,9 @@
 The feed reports, per run, how many records of the categories it publishes it did not
 publish and why: a severity the rules do not make public (a minor penalty), past its
 display period, disputed (an objection is open), no recorded agreement of the person
-(honour lists), the person was a minor on the event date, or withheld by the privacy
-review. Counts only: never which records.
+(honour lists), the person was a minor on the event date, withheld by the privacy
+review, or received from a peer platform (its origin publishes it). Counts only: never
+which records.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ REASONS = {
     "no_agreement": "本人未同意公示",
     "subject_under_18": "未成年人信息",
     "withheld_by_review": "隐私审查未通过",
+    "from_peer": "由来源平台公示",
 }
 
 
 def why_left_out(record: StoredRecord, category: Category, today: date,
                  agreed: Callable[[StoredRecord], bool]) -> str | None:
     """The reason the feed leaves an active record of a public category out, or None."""
+    if record.origin:
+        return "from_peer"  # the platform it came from publishes it, not this one
     if not category.publishes(record.severity):
         return "severity_not_public"
     if not in_use(record, today):

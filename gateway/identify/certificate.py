@@ -8,7 +8,10 @@ names), and it must name one party without ambiguity:
 1. the subject holds exactly one common name (CN), across all its RDNs;
 2. at most one ``urn:credgate:party:<id>`` URI in the subjectAltName; when present it is
    the identity, and it must agree exactly with the CN;
-3. the party is registered in the catalogue.
+3. the party is registered in the catalogue;
+4. the certificate was issued in the party's own trust domain: a peer platform's by the
+   CA of its trust bundle, every other party's by the gateway's own CA
+   (gateway/identify/trust.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from gateway.catalogue.registry import Catalogue, Party
 from gateway.crypto.certificates import CertificateNames, UnreadableCertificate, certificate_names
 from gateway.crypto.key_files import PARTY_URI_PREFIX
 from gateway.errors import Unauthenticated
+from gateway.identify.trust import PLATFORM_ROLE, PeerTrust, check_issuer
 
 _PEM_KEY = "x509_pem_cert"
 _TRANSPORT_KEY = "transport_security_type"
@@ -73,10 +77,15 @@ def _party_id_of_pem(pem: bytes) -> str:
         raise _bad(_UNREADABLE[exc.part]) from None
 
 
-def identify(auth_context: Mapping[str, Sequence[bytes]], catalogue: Catalogue) -> Party:
-    """The registered party behind a peer's TLS auth context; raises Unauthenticated."""
-    party = catalogue.parties.get(_party_id_of_pem(_peer_pem(auth_context)))
+def identify(auth_context: Mapping[str, Sequence[bytes]], catalogue: Catalogue,
+             trust: PeerTrust | None = None) -> Party:
+    """The registered party behind a peer's TLS auth context, its certificate issued in
+    the party's own trust domain; raises Unauthenticated."""
+    pem = _peer_pem(auth_context)
+    party = catalogue.parties.get(_party_id_of_pem(pem))
     if party is None:
         raise Unauthenticated("the certificate names no registered party",
                               reason="unknown_party")
+    if trust is not None or PLATFORM_ROLE in party.roles:
+        check_issuer(party, pem, trust)
     return party

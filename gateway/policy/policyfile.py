@@ -258,7 +258,11 @@ def _check_names(rules: list[Rule], role_lines: list[tuple[int, str, str]],
         if rule.obj not in objects:
             raise ConfigurationError(f"{where}: unknown object '{rule.obj}' "
                                      "(not a field, category or group)")
-        if (rule.act == "submit") == purpose.queryable:
+        # A push to a peer (policies/sharing.toml) is decided as a read under its purpose,
+        # which no query may name.
+        pushed = rule.act != "submit" and any(s.purpose == rule.pur
+                                              for s in catalogue.sharing.values())
+        if (rule.act == "submit") == purpose.queryable and not pushed:
             raise ConfigurationError(f"{where}: submit goes with a submission purpose and "
                                      f"read/read_masked with a query purpose, not '{rule.pur}'")
 

@@ -26,6 +26,7 @@ AUDIENCE_BY_KIND = {
     "credit_agency": "credit_agency",
     "portal": "self",
     "website": "public",
+    "platform": "department",
 }
 
 

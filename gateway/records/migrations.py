@@ -261,6 +261,56 @@ _QUOTAS = (
 )""",
 )
 
+#: Columns a record received from a peer platform carries (gateway/peers/receive.py):
+#: the platform it came from, the party that provided it there, and the disputed mark
+#: its origin announced ("" and 0 for a record submitted here).
+RECORD_ORIGIN_COLUMNS = (
+    ("origin", "TEXT NOT NULL DEFAULT ''"),
+    ("origin_provider", "TEXT NOT NULL DEFAULT ''"),
+    ("origin_disputed", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+#: The durable outbox to peers (gateway/peers/outbox.py): one row per change of a record
+#: that sharing.toml sends to a peer, written in the transaction of the change and deleted
+#: when the peer acknowledged it; a lease per peer so that one instance pushes at a time;
+#: the records whose end of display was announced; and, at a receiver, the last change
+#: applied per (origin, record), so a resent change is applied once.
+_PEERS = (
+    """CREATE TABLE IF NOT EXISTS peer_outbox (
+    seq       {serial_key},
+    peer      TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    change    TEXT NOT NULL,
+    queued_at TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS peer_outbox_by_peer ON peer_outbox (peer, seq)",
+    """CREATE TABLE IF NOT EXISTS peer_leases (
+    peer    TEXT PRIMARY KEY,
+    holder  TEXT NOT NULL,
+    until_s {bigint} NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS peer_display_ended (
+    record_id TEXT PRIMARY KEY,
+    queued_at TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS peer_received (
+    origin    TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    last_seq  {bigint} NOT NULL,
+    PRIMARY KEY (origin, record_id)
+)""",
+    "CREATE INDEX IF NOT EXISTS records_by_display_end ON records (display_end)",
+)
+
+
+def _add_origin_columns(sql: MigrationSql, types: dict[str, str]) -> None:
+    """Add the origin columns to records (only those missing, as for the lifecycle)."""
+    present = sql.column_names("records")
+    for name, decl in RECORD_ORIGIN_COLUMNS:
+        if name not in present:
+            sql.run(f"ALTER TABLE records ADD COLUMN {name} {decl}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
@@ -269,6 +319,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "policy versions", _POLICY_VERSIONS),
     Migration(5, "the county (县区) of each record", (), upgrade=_add_county_column),
     Migration(6, "quota counters", _QUOTAS),
+    Migration(7, "peer platforms: record origins, outbox, received changes", _PEERS,
+              upgrade=_add_origin_columns),
 )
 
 #: The schema version this gateway writes.

@@ -68,10 +68,15 @@ class StoredRecord:
     state_ref: str = ""
     #: The record id this one corrects (a new version after an objection), else "".
     replaces: str = ""
-    #: An objection to the record is open (read from the objections, never stored here).
+    #: An objection to the record is open (read from the objections, never stored here;
+    #: for a record from a peer, the mark its origin announced).
     disputed: bool = False
     #: The county (县区) the record belongs to; "" for a city-wide record.
     county: str = ""
+    #: The peer platform the record came from ("" when submitted here): read-only here.
+    origin: str = ""
+    #: The party that provided it at its origin.
+    origin_provider: str = ""
 
     def __repr__(self) -> str:
         return f"StoredRecord(record_id={self.record_id!r}, category={self.category!r})"

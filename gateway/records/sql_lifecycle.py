@@ -35,6 +35,7 @@ from gateway.records.lifecycle_rows import (
 )
 from gateway.records.model import CountyRecordRow, StoredRecord
 from gateway.records.sql_dialect import Database, Sql, marks
+from gateway.records.sql_peers import SqlPeers
 from gateway.records.sql_rows import (
     DISPUTED,
     INSERT_RECORD,
@@ -55,7 +56,7 @@ def _filters(clauses: list[tuple[str, object]], subject_indexes: Sequence[str],
     return " AND ".join(where) or "TRUE", params
 
 
-class SqlLifecycle:
+class SqlLifecycle(SqlPeers):
     """Lifecycle methods of the RecordStore contract (mixin of SqlStore)."""
 
     _db: Database
@@ -67,10 +68,13 @@ class SqlLifecycle:
         return record_from_row(row) if row else None
 
     def _lock_active(self, sql: Sql, record_id: str) -> None:
-        row = sql.one(f"SELECT state FROM records WHERE record_id = ?{self._db.for_update}",
-                      (record_id,))
+        row = sql.one("SELECT state, origin FROM records WHERE record_id = ?"
+                      f"{self._db.for_update}", (record_id,))
         if row is None:
             raise NotFound("no record with this id", reason="record_unknown")
+        if row[1]:
+            raise FailedPrecondition("the record came from another platform: only its "
+                                     "origin changes it", reason="record_from_peer")
         if row[0] != ACTIVE:
             raise FailedPrecondition("the record is no longer in use",
                                      reason="record_not_active")
@@ -111,6 +115,7 @@ class SqlLifecycle:
         def work(sql: Sql) -> StoredRecord:
             self._lock_active(sql, record_id)
             self._set_state(sql, record_id, state, at, ref)
+            self._changed(sql, record_id, state, at)
             found = self._load(sql, "record_id = ?", (record_id,))
             assert found is not None
             return found
@@ -126,8 +131,11 @@ class SqlLifecycle:
             if correction is not None:
                 self._insert(sql, correction)
                 self._set_state(sql, record_id, SUPERSEDED, at, correction.record_id)
+                self._changed(sql, record_id, "corrected", at)
+                self._changed(sql, correction.record_id, "correction", at)
             else:
                 self._set_state(sql, record_id, WITHDRAWN_STATE, at, reason)
+                self._changed(sql, record_id, "withdrawn", at)
             found = self._load(sql, "record_id = ?", (record_id,))
             assert found is not None
             return found
@@ -179,6 +187,7 @@ class SqlLifecycle:
                      row.subject_index, row.filed_at, row.due_date, row.reason_ciphertext,
                      row.status, row.outcome, row.answered_at, row.answered_by,
                      row.answer_ciphertext, row.new_record_id))
+            self._changed(sql, row.record_id, "disputed", row.filed_at)
 
         self._db.write(work)
 
@@ -226,6 +235,11 @@ class SqlLifecycle:
                     new_id = ref = correction.record_id
                     state = SUPERSEDED
                 self._set_state(sql, obj.record_id, state, at, ref)
+                self._changed(sql, obj.record_id, outcome, at)
+                if new_id:
+                    self._changed(sql, new_id, "correction", at)
+            else:  # the record stands: only its disputed mark goes
+                self._changed(sql, obj.record_id, "undisputed", at)
             row = sql.one("UPDATE objections SET status = ?, outcome = ?, answered_at = ?, "
                           "answered_by = ?, answer_ct = ?, new_record_id = ? "
                           f"WHERE objection_id = ? RETURNING {OBJECTION_COLUMNS}",
@@ -287,6 +301,7 @@ class SqlLifecycle:
             if approve:
                 self._lock_active(sql, app.record_id)
                 self._set_state(sql, app.record_id, REPAIRED, at, repair_id)
+                self._changed(sql, app.record_id, REPAIRED, at)
             row = sql.one("UPDATE repairs SET status = ?, decided_at = ?, decided_by = ?, "
                           f"decision_ct = ? WHERE repair_id = ? RETURNING {REPAIR_COLUMNS}",
                           (APPROVED if approve else REJECTED, at, by, decision_ciphertext,

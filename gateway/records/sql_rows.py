@@ -18,15 +18,17 @@ from gateway.records.store import ConsentRow
 RECORD_COLUMNS = (
     "record_id, provider, source_record_id, subject_index, subject_ct, category, severity, "
     "event_date, display_end, submitted_at, submission_digest, fields, "
-    "domain, occupation, state, state_at, state_ref, replaces, county"
+    "domain, occupation, state, state_at, state_ref, replaces, county, origin, "
+    "origin_provider"
 )
-#: Whether an objection to the record is open, as a column of a query over records AS r.
-DISPUTED = ("EXISTS (SELECT 1 FROM objections o WHERE o.record_id = r.record_id "
-            "AND o.status = 'open')")
+#: Whether an objection to the record is open (here, or at the origin of a record from a
+#: peer), as a column of a query over records AS r.
+DISPUTED = ("(r.origin_disputed = 1 OR EXISTS (SELECT 1 FROM objections o "
+            "WHERE o.record_id = r.record_id AND o.status = 'open'))")
 SELECT_RECORD = f"SELECT {RECORD_COLUMNS}, {DISPUTED} FROM records AS r"
 _DISPUTED_COLUMN = RECORD_COLUMNS.count(",") + 1
 INSERT_RECORD = (
-    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT (provider, source_record_id) DO NOTHING RETURNING record_id"
 )
 CONSENT_COLUMNS = (
@@ -76,8 +78,8 @@ def record_from_row(row: Row) -> StoredRecord:
         event_date=event_date, display_end=as_date(row[8]), submitted_at=row[9],
         submission_digest=row[10], fields=decode_fields(row[11]),
         domain=row[12], occupation=row[13], state=row[14], state_at=row[15],
-        state_ref=row[16], replaces=row[17], county=row[18],
-        disputed=bool(row[_DISPUTED_COLUMN]),
+        state_ref=row[16], replaces=row[17], county=row[18], origin=row[19],
+        origin_provider=row[20], disputed=bool(row[_DISPUTED_COLUMN]),
     )
 
 
@@ -88,7 +90,8 @@ def record_params(rec: StoredRecord) -> tuple[Any, ...]:
         rec.subject_ciphertext, rec.category, rec.severity, rec.event_date.isoformat(),
         rec.display_end.isoformat() if rec.display_end else None, rec.submitted_at,
         rec.submission_digest, encode_fields(rec.fields), rec.domain, rec.occupation,
-        rec.state, rec.state_at, rec.state_ref, rec.replaces, rec.county,
+        rec.state, rec.state_at, rec.state_ref, rec.replaces, rec.county, rec.origin,
+        rec.origin_provider,
     )
 
 

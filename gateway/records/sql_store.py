@@ -73,6 +73,11 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
                        key=lambda i: (records[i].provider, records[i].source_record_id))
         inserted = sql.each_returning(INSERT_RECORD, [record_params(records[i]) for i in order])
         created = {i for i, row in zip(order, inserted, strict=True) if row is not None}
+        for i in sorted(created):  # a new live record goes to the peers of its category
+            rec = records[i]
+            if rec.state == ACTIVE:  # a pending one goes when it is activated
+                self._queue(sql, rec.record_id, rec.category, rec.origin, "listed",
+                            rec.submitted_at)
         results: list[PutResult] = []
         for index, rec in enumerate(records):
             if index in created:
@@ -107,9 +112,19 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
         if not record_ids:
             return 0
         ids = list(record_ids)
-        return self._db.write(lambda sql: sql.run(
-            "UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
-            f"WHERE state = ? AND record_id IN {marks(ids)}", (ACTIVE, AWAITING_ALLOW, *ids)))
+
+        def work(sql: Sql) -> int:
+            rows = sql.all(
+                "UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
+                f"WHERE state = ? AND record_id IN {marks(ids)} "
+                "RETURNING record_id, category, origin, submitted_at",
+                (ACTIVE, AWAITING_ALLOW, *ids))
+            # Live now: each goes to the peers of its category, in this transaction.
+            for record_id, category, origin, at in sorted(tuple(r) for r in rows):
+                self._queue(sql, record_id, category, origin, "listed", at)
+            return len(rows)
+
+        return self._db.write(work)
 
     def pending_records(self, *, pending_before: datetime, limit: int = 1000
                         ) -> list[PendingRecord]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import CountyRecordRow, PendingRecord, PutResult, StoredRecord
+from gateway.records.peer_rows import OutboxItem, ReceivedChange
 from gateway.records.sql_policy import PolicyVersionRecord
 from gateway.records.sql_rekey import SealedRow
 
@@ -261,6 +262,44 @@ class RecordStore(Protocol):
 
     def remember_requests(self, seen: Sequence[tuple[str, datetime]]) -> None:
         """Re-seed the replay memory with digests read back from the audit log."""
+        ...
+
+    # -- peer platforms (gateway.records.sql_peers) -----------------------------------
+
+    def route_changes(self, routes: Mapping[str, tuple[str, ...]]) -> None:
+        """Queue from now on the changes of these categories' records for these peers."""
+        ...
+
+    def outbox(self, peer: str, *, limit: int = 100) -> list[OutboxItem]:
+        """The peer's oldest queued changes, in the order they happened."""
+        ...
+
+    def outbox_records(self, record_ids: Collection[str]) -> dict[str, StoredRecord]:
+        """The records a batch of queued changes names, in one read."""
+        ...
+
+    def outbox_depth(self, peer: str) -> int:
+        """How many changes wait for the peer."""
+        ...
+
+    def outbox_delivered(self, peer: str, seqs: Sequence[int]) -> None:
+        """The peer acknowledged these changes: they leave the outbox."""
+        ...
+
+    def claim_peer(self, peer: str, *, holder: str, now_s: int, until_s: int) -> bool:
+        """Take or renew the lease to push to a peer; False while another holds it."""
+        ...
+
+    def queue_display_ends(self, today: date, *, at: str, limit: int = 500) -> int:
+        """Queue the end of display of shared records whose display period is over."""
+        ...
+
+    def received_seqs(self, origin: str, record_ids: Collection[str]) -> dict[str, int]:
+        """The last change applied per record of an origin (absent: none yet)."""
+        ...
+
+    def apply_received(self, origin: str, changes: Sequence[ReceivedChange]) -> int:
+        """Apply a peer's changes in one transaction, each record's once and in order."""
         ...
 
     # -- policy versions (gateway.records.sql_policy) ----------------------------------

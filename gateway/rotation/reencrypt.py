@@ -94,6 +94,8 @@ def _index_current(keyring: Keyring, value: str) -> bool:
 def under_active_keys(keyring: Keyring, record: StoredRecord) -> bool:
     """Whether a record's index, submission digest and every ciphertext already use the
     active keys."""
+    if not (record.subject_index or record.subject_ciphertext or record.fields):
+        return True  # a peer's record that left use: it keeps nothing to re-encrypt
     if not (_index_current(keyring, record.subject_index)
             and _index_current(keyring, record.submission_digest)):
         return False

@@ -208,7 +208,7 @@ class CallFrame:
 
     def identify_peer(self, context: grpc.ServicerContext) -> Party:
         """The certificate's party alone (no request to verify); raises Unauthenticated."""
-        party = identify(context.auth_context(), self.catalogue)
+        party = identify(context.auth_context(), self.catalogue, self.gw.peers)
         self.draft.requester = party.id
         return party
 

@@ -37,9 +37,10 @@ def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
                  attached: Sequence[Attachment] = (), *, provenance: str = "") -> None:
     """Append the wire form of a released record to a repeated ReleasedRecord field.
 
-    The disputed mark, the key domain and the county come from ``stored``; the
-    provenance mark (public or market information) from the record's category. Messages are built in
-    place (``add``): passing finished sub-messages to a constructor copies each of them.
+    The disputed mark, the key domain, the county and the origin come from ``stored``;
+    the provenance mark (public or market information) from the record's category.
+    Messages are built in place (``add``): passing finished sub-messages to a constructor
+    copies each of them.
     """
     message = records.add(
         disputed=stored.disputed if stored else False,
@@ -47,6 +48,8 @@ def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
         occupation=stored.occupation if stored else "",
         county=stored.county if stored else "",
         provenance=provenance,
+        origin=stored.origin if stored else "",
+        origin_provider=stored.origin_provider if stored else "",
         record_id=record.record_id,
         category=record.category,
         severity=record.severity,

@@ -34,14 +34,18 @@ from gateway.errors import ConfigurationError
 from tests.support import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTIES = list(load_catalogue(ROOT / "policies").parties.values())
+#: Parties that get development certificates (a peer platform's come from its own CA).
+PARTIES = [p for p in load_catalogue(ROOT / "policies").parties.values()
+           if "platform" not in p.roles]
+PLATFORMS = [p for p in load_catalogue(ROOT / "policies").parties.values()
+             if "platform" in p.roles]
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("keys")
-    init_keys(directory, PARTIES, now=NOW)
+    init_keys(directory, [*PARTIES, *PLATFORMS], now=NOW)
     return directory
 
 
@@ -74,6 +78,12 @@ def test_layout_has_every_file_and_says_development_only(keys: Path) -> None:
     assert (keys / MARKER_FILE).read_bytes() == b""
     readme = (keys / "README.txt").read_text()
     assert "DEVELOPMENT KEYS ONLY - NEVER USE IN PRODUCTION" in readme
+
+
+def test_a_peer_platform_gets_no_certificate_of_this_ca(keys: Path) -> None:
+    assert PLATFORMS, "policies/parties.toml names the province as a peer platform"
+    for party in PLATFORMS:
+        assert not list((keys / "parties").glob(f"{party.id}.*")), party.id
 
 
 def test_private_keys_are_mode_0600_and_marked_development(keys: Path) -> None:

@@ -61,6 +61,7 @@ def random_policy(catalogue: Catalogue, rng: random.Random, size: int) -> str:
     for i, role in enumerate(extra_roles):  # chains and diamonds, at most a few links deep
         lines.append(f"g, {rng.choice(base_roles + extra_roles[:i])}, {role}")
         lines.append(f"g, {rng.choice(base_roles)}, {role}")
+    lines = list(dict.fromkeys(lines))  # both picks may name the same role: one line
     subjects = sorted(set(catalogue.parties) - market) + base_roles + extra_roles
     objects = objects_of(catalogue)
     queries = sorted(p for p, v in catalogue.purposes.items() if v.queryable)
