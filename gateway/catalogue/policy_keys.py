@@ -1,25 +1,28 @@
-"""The keys catalogue.toml, parties.toml, purposes.toml and limits.toml may hold, declared
-once.
+"""The keys the policy files may hold, declared once: catalogue, parties, purposes, limits,
+sharing, masking.
 
 A misspelt key (``publc = true``) would otherwise be read as absent and its default
 applied silently (a category meant to stay off the public feed, a purpose meant to need
 consent), so every table is checked against this schema at load and an unknown key is
-refused with its file and key path. masking.toml checks its own keys (profiles.py).
+refused with its file, line and key path (``catalogue.toml:212: unknown key
+categories.x.publc``); ``policy validate`` reports it like its other errors.
 
 A schema is a table of key -> schema; ``None`` is a value (string, number, list...),
-``ANY`` as the only key stands for codes chosen by the policy author (category, party,
-severity codes), each with the schema it maps to.
+``ANY`` stands for codes chosen by the policy author (category, party, severity codes,
+masking audiences), each with the schema it maps to; keys named beside it are checked
+against their own schema.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "PARTIES_KEYS", "PURPOSES_KEYS",
-           "SHARING_KEYS", "Schema", "check_keys"]
+__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "MASKING_KEYS", "PARTIES_KEYS",
+           "PURPOSES_KEYS", "SHARING_KEYS", "Schema", "check_keys", "key_line"]
 
 ANY = "*"
 Schema = Mapping[str, "Schema | None"]
@@ -72,23 +75,50 @@ SHARING_KEYS: Schema = {"sharing": {ANY: {"name": None, "name_zh": None, "purpos
                                           "send": {ANY: None}, "receive": None}}}
 
 
-def check_keys(doc: Mapping[str, Any], schema: Schema, file: str) -> None:
-    """Refuse a key the schema does not declare; raises ConfigurationError naming
-    the file and the key path (``catalogue.toml: unknown key categories.x.publc``)."""
-    _check(doc, schema, file, ())
+#: masking.toml: a version, then one table per audience (gateway.protect.profiles).
+MASKING_KEYS: Schema = {"version": None,
+                        ANY: {"description": None, "default": None, "types": {ANY: None},
+                              "fields": {ANY: None}}}
 
 
-def _check(table: Mapping[str, Any], schema: Schema, file: str, path: tuple[str, ...]) -> None:
+def check_keys(doc: Mapping[str, Any], schema: Schema, file: str, text: str = "") -> None:
+    """Refuse a key the schema does not declare; raises ConfigurationError naming the
+    file, the line (found in ``text``, the file as read) and the key path."""
+    _check(doc, schema, file, (), text)
+
+
+def _check(table: Mapping[str, Any], schema: Schema, file: str, path: tuple[str, ...],
+           text: str) -> None:
     for key, value in table.items():
         where = ".".join((*path, key))
-        sub = schema[ANY] if ANY in schema else schema.get(key, _UNKNOWN)
+        sub = schema.get(key, schema.get(ANY, _UNKNOWN))
         if sub is _UNKNOWN:
-            raise ConfigurationError(f"{file}: unknown key {where}")
+            raise ConfigurationError(f"{_at(file, text, where)}: unknown key {where}")
         if sub is None:
             continue  # a value; its type and range are checked where it is parsed
         if not isinstance(value, Mapping):
-            raise ConfigurationError(f"{file}: {where} must be a table")
-        _check(value, sub, file, (*path, key))
+            raise ConfigurationError(f"{_at(file, text, where)}: {where} must be a table")
+        _check(value, sub, file, (*path, key), text)
+
+
+def _at(file: str, text: str, dotted: str) -> str:
+    line = key_line(text, dotted)
+    return f"{file}:{line}" if line else file
+
+
+def key_line(text: str, dotted: str) -> int:
+    """The line of a TOML text that sets the key at a dotted path, as `key =` under its
+    table's header or as a `[header]` of its own (0 when not found, e.g. inline)."""
+    table, _, key = dotted.rpartition(".")
+    current = ""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if header := re.match(r"^\s*\[+\s*([\w.-]+)\s*\]", line):
+            current = header[1]
+            if current == dotted or current.startswith(dotted + "."):
+                return number
+        elif current == table and re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number
+    return 0
 
 
 _UNKNOWN: Schema = {}

@@ -237,12 +237,15 @@ class Catalogue:
                 + county_role_edges(self.parties.values()))
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """A TOML file's document and its text (for the line of a refused key)."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text), text
     except FileNotFoundError:
         raise ConfigurationError(f"{path.name} is missing", detail=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path.name} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path.name} is not valid TOML: {exc}") from None
 
@@ -407,8 +410,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
     docs = {}
     for name, schema in (("catalogue.toml", CATALOGUE_KEYS), ("parties.toml", PARTIES_KEYS),
                          ("purposes.toml", PURPOSES_KEYS)):
-        docs[name] = _read_toml(policies_dir / name)
-        check_keys(docs[name], schema, name)  # a misspelt key is refused, not defaulted
+        docs[name], text = _read_toml(policies_dir / name)
+        check_keys(docs[name], schema, name, text)  # a misspelt key is refused, not defaulted
     cat_raw = docs["catalogue.toml"]
     parties_raw = docs["parties.toml"].get("parties", {})
     purposes_raw = docs["purposes.toml"].get("purposes", {})

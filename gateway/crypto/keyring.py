@@ -310,6 +310,10 @@ def generate_keyring_toml(*, development: bool = False,
     return keyring_toml(generate_keyring(suite_name), development=development)
 
 
+#: The top-level keys data-keys.toml may hold (each key set checks its own).
+_FILE_KEYS = frozenset({"version", "pkcs11", "master", "blind_index", "pseudonym"})
+
+
 def _key_set(doc: Mapping[str, Any], section: str, token: Token | None = None
              ) -> tuple[dict[str, KeyMaterial], str, dict[str, str]]:
     table = doc.get(section)
@@ -370,6 +374,9 @@ def parse_keyring_toml(text: str) -> Keyring:
         raise ConfigurationError(f"data keys: not valid TOML ({exc})") from None
     if doc.get("version") != FORMAT_VERSION:
         raise ConfigurationError(f"data keys: expected version = {FORMAT_VERSION}")
+    if unknown := sorted(set(doc) - _FILE_KEYS):
+        # A misspelt table ([psuedonym]) would otherwise be ignored beside a missing one.
+        raise ConfigurationError(f"data keys: unknown key {unknown[0]}")
     token = _open_token(doc.get("pkcs11"))
     master, master_id, master_suites = _key_set(doc, "master", token)
     index, index_id, index_suites = _key_set(doc, "blind_index", token)

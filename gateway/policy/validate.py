@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gateway.catalogue.policy_keys import key_line
 from gateway.catalogue.registry import Catalogue, Purpose, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy import conditions
@@ -188,38 +189,28 @@ def _from_error(message: str, policies_dir: Path) -> Finding:
         return Finding("error", m[1], int(m[2]), m[3])
     if m := _TOML_LINE.match(message):
         return Finding("error", m[1], int(m[2]), message)
-    if m := _UNKNOWN_KEY.match(message):
+    if m := _UNKNOWN_KEY.match(message):  # a loader that read no text to find the line
         return Finding("error", m[1], _key_line(policies_dir / m[1], m[2]), message)
     for pattern, file, table in _TABLE:
         if m := pattern.match(message):
             return Finding("error", file, _table_line(policies_dir / file, table, m[1]),
                            message)
     file = next((f for f in (POLICY_FILE, MODEL_FILE, "catalogue.toml", "parties.toml",
-                             "purposes.toml") if message.startswith(f)), "")
+                             "purposes.toml", MASKING_FILE, LIMITS_FILE)
+                 if message.startswith(f)), "")
     return Finding("error", file, 0, message)
 
 
 _UNKNOWN_KEY = re.compile(
-    r"^((?:catalogue|parties|purposes|limits)\.toml): unknown key ([\w.-]+)$")
+    r"^((?:catalogue|parties|purposes|limits|sharing|masking)\.toml): unknown key ([\w.-]+)$")
 
 
 def _key_line(path: Path, dotted: str) -> int:
-    """The line that sets the key at a dotted path, as `key =` under its table's header or
-    as a `[header]` of its own (0 when it cannot be found, e.g. inside an inline table)."""
+    """The line of a key in a policy file whose loader did not name it (0 if not found)."""
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        return key_line(path.read_text(encoding="utf-8"), dotted)
     except (OSError, UnicodeDecodeError):
         return 0
-    table, _, key = dotted.rpartition(".")
-    current = ""
-    for number, line in enumerate(lines, start=1):
-        if header := re.match(r"^\s*\[+\s*([\w.-]+)\s*\]", line):
-            current = header[1]
-            if current == dotted or current.startswith(dotted + "."):
-                return number
-        elif current == table and re.match(rf"^\s*{re.escape(key)}\s*=", line):
-            return number
-    return 0
 
 
 def _table_line(path: Path, table: str, key: str) -> int:
@@ -350,7 +341,8 @@ def _kind_findings(ps: PolicySet) -> Iterable[Finding]:
     try:
         profiles = read_profiles(ps.directory)
     except ConfigurationError as exc:
-        yield Finding("error", MASKING_FILE, 0, exc.message)
+        found = _from_error(exc.message, ps.directory)
+        yield found if found.file else Finding("error", MASKING_FILE, 0, exc.message)
         return
     contexts = {p.code: possible_contexts(p) for p in ps.catalogue.purposes.values()
                 if p.queryable}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.catalogue.policy_keys import MASKING_KEYS, check_keys
 from gateway.crypto.blind_index import pseudonymiser
 from gateway.crypto.keyring import Keyring
 from gateway.errors import ConfigurationError, FailedPrecondition
@@ -86,10 +87,6 @@ def _check_operator(spec: Any, where: str, field_type: str | None) -> str:
 def _parse_profile(audience: str, raw: Any) -> Profile:
     if not isinstance(raw, dict) or not _AUDIENCE_NAME.fullmatch(audience):
         raise ConfigurationError(f"masking profiles: [{audience}] must be a table")
-    unknown = set(raw) - {"description", "default", "types", "fields"}
-    if unknown:
-        raise ConfigurationError(f"masking profiles: [{audience}] has unknown keys "
-                                 f"{sorted(unknown)}")
     types, fields = raw.get("types", {}), raw.get("fields", {})
     if not isinstance(types, dict) or not isinstance(fields, dict):
         raise ConfigurationError(f"masking profiles: [{audience}.types] and "
@@ -118,13 +115,21 @@ def read_profiles(policies_dir: Path) -> dict[str, Profile]:
     """The profiles of masking.toml as written, not compiled; raises ConfigurationError."""
     path = Path(policies_dir) / MASKING_FILE
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigurationError(f"masking profiles not found: {path}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"masking profiles cannot be read: {path} ({exc})") from None
+    return parse_profiles(doc, text)
+
+
+def parse_profiles(doc: Mapping[str, Any], text: str = "") -> dict[str, Profile]:
+    """The profiles of a parsed masking.toml (``text``: the file, for the line of a bad
+    key); raises ConfigurationError."""
     if doc.get("version") != FORMAT_VERSION:
         raise ConfigurationError(f"masking profiles: expected version = {FORMAT_VERSION}")
+    check_keys(doc, MASKING_KEYS, MASKING_FILE, text)  # a misspelt key is refused
     return {audience: _parse_profile(audience, raw)
             for audience, raw in doc.items() if audience != "version"}
 
@@ -164,11 +169,7 @@ class MaskingProfiles:
     def from_document(cls, doc: Mapping[str, Any], *, keyring: Keyring | None = None
                       ) -> MaskingProfiles:
         """Build the profiles from a parsed masking.toml; raises ConfigurationError."""
-        if doc.get("version") != FORMAT_VERSION:
-            raise ConfigurationError(f"masking profiles: expected version = {FORMAT_VERSION}")
-        profiles = {audience: _parse_profile(audience, raw)
-                    for audience, raw in doc.items() if audience != "version"}
-        return cls(profiles, keyring=keyring)
+        return cls(parse_profiles(doc), keyring=keyring)
 
     def _compile(self, audience: str, spec: str, field_type: str) -> Step | None:
         """The step for an operator and type (cached); None means the field is dropped."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import tomllib
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from gateway.catalogue.policy_keys import (
 from gateway.catalogue.registry import load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.validate import validate_policy
+from gateway.protect.profiles import MASKING_FILE, read_profiles
 from tests.support import POLICIES
 
 FILES: dict[str, Schema] = {"catalogue.toml": CATALOGUE_KEYS, "parties.toml": PARTIES_KEYS,
@@ -105,10 +107,35 @@ def test_a_typo_is_refused_at_load_and_by_validate(tmp_path: Path, name: str, ol
     typo = new.strip().split(" ")[0]
     with pytest.raises(ConfigurationError) as info:
         load_catalogue(policies)
-    assert info.value.message.startswith(f"{name}: unknown key {where}")
-    assert info.value.message.endswith(f".{typo}")
+    at = re.match(rf"{re.escape(name)}:(\d+): unknown key {re.escape(where)}", info.value.message)
+    assert at is not None and info.value.message.endswith(f".{typo}")
+    # The message names the line of the misspelt key (file:line, as every loader gives it).
+    assert new.strip() in (policies / name).read_text(encoding="utf-8").split("\n")[
+        int(at[1]) - 1]
     findings = validate_policy(policies)
     assert [f.severity for f in findings] == ["error"]
     assert typo in findings[0].message and findings[0].file == name
     assert new.strip() in (policies / name).read_text(encoding="utf-8").split("\n")[
         findings[0].line - 1]  # the finding points at the misspelt line
+
+
+def test_a_typo_in_masking_toml_is_refused_with_its_line(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    text = (policies / MASKING_FILE).read_text(encoding="utf-8")
+    assert "\ndescription = " in text
+    (policies / MASKING_FILE).write_text(text.replace("\ndescription = ", "\ndescripton = ", 1),
+                                         encoding="utf-8")
+    with pytest.raises(ConfigurationError) as info:
+        read_profiles(policies)
+    at = re.match(r"masking\.toml:(\d+): unknown key [\w-]+\.descripton$", info.value.message)
+    assert at is not None
+    assert (policies / MASKING_FILE).read_text(encoding="utf-8").split("\n")[
+        int(at[1]) - 1].startswith("descripton = ")
+    findings = validate_policy(policies)
+    assert [(f.severity, f.file, f.line) for f in findings] == [
+        ("error", MASKING_FILE, int(at[1]))]
+
+
+def test_the_shipped_masking_file_holds_only_declared_keys() -> None:
+    assert read_profiles(POLICIES)

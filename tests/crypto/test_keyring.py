@@ -101,6 +101,12 @@ def test_missing_version_is_refused() -> None:
         parse_keyring_toml(_toml().replace("version = 1", ""))
 
 
+@pytest.mark.parametrize("typo", ["versoin = 1", "[mastr]\nactive = \"mk-1\"", "pkcs = 1"])
+def test_an_unknown_top_level_key_is_refused(typo: str) -> None:
+    with pytest.raises(ConfigurationError, match="data keys: unknown key"):
+        parse_keyring_toml(_toml().replace("version = 1", "version = 1\n" + typo, 1))
+
+
 def test_missing_section_is_refused() -> None:
     text = _toml().split("[pseudonym]")[0]
     with pytest.raises(ConfigurationError, match="pseudonym"):

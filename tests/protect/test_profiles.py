@@ -157,7 +157,9 @@ def _broken(change: dict[str, Any]) -> dict[str, Any]:
         ({"public/types/code": "generalise"}, "cannot be generalised"),
         ({"public/types/horoscope": "keep"}, "unknown field type"),
         ({"public/fields/case_number": "keep"}, "category.field"),
-        ({"public/colour": "red"}, "unknown keys"),
+        ({"public/colour": "red"}, "unknown key public.colour"),
+        ({"public/types/person_name": None, "public/typs": {"person_name": "mask"}},
+         "unknown key public.typs"),
     ],
 )
 def test_invalid_profiles_are_refused(change: dict[str, Any], message: str) -> None:
