@@ -10,6 +10,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.clock import FixedClock, parse_rfc3339
 from gateway.consent.artefacts import parse_artefact
@@ -129,3 +131,23 @@ def test_the_vectors_cover_every_refusal_the_docs_name() -> None:
     doc = (REPO / "docs" / "request-signing.md").read_text(encoding="utf-8")
     for name in names("request") + names("answer") + names("consent"):
         assert f"{name}.json" in doc, name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_change_to_a_signed_answer_is_refused(data: st.DataObject) -> None:
+    """Flip, insert or drop any byte of a signed answer: BadSignature, never another error."""
+    vector = load("answer-query")
+    raw = bytearray(b64(vector["answer_base64"]))
+    at = data.draw(st.integers(0, len(raw) - 1), label="at")
+    change = data.draw(st.sampled_from(["flip", "insert", "drop"]), label="change")
+    if change == "flip":
+        raw[at] ^= data.draw(st.integers(1, 255), label="mask")
+    elif change == "insert":
+        raw.insert(at, data.draw(st.integers(0, 255), label="byte"))
+    else:
+        del raw[at]
+    with pytest.raises(BadSignature):
+        verify_answer_bytes(bytes(raw), ANSWER_TYPES[vector["type"]],
+                            load_verifier(VECTORS / vector["public_key"]),
+                            request_digest=vector["request_digest"])
