@@ -75,6 +75,15 @@ class Pusher(Protocol):
         ...
 
 
+class PeerChannels(Protocol):
+    """The peers this gateway asks during checks and forwards objections to, as the
+    gateway holds them (gateway.peers.ask.PeerAskers)."""
+
+    def close(self) -> None:
+        """Stop asking and close the channels."""
+        ...
+
+
 def party_verify_key(keys_dir: Path, party_id: str) -> PartyVerifyKey:
     """A party's registered Ed25519 public key (keys/parties/<id>.sign.pub)."""
     return load_party_verify_key(keys_dir / "parties" / f"{party_id}.sign.pub")
@@ -367,6 +376,9 @@ class Gateway:
     #: Pushes the outbox to the peers sharing.toml sends to (gateway/peers/outbox.py),
     #: started with the server when platform_id is set and peers are configured.
     outbox: Pusher | None = None
+    #: The peers a check asks (config ask_peer) and objections go to; the server opens
+    #: them (gateway.peers.ask.open_peer_askers).
+    peer_askers: PeerChannels | None = None
 
     def sharing_routes(self, state: PolicyState) -> dict[str, tuple[str, ...]]:
         """category -> the peers its changes are queued for: those sharing.toml sends to
@@ -511,6 +523,8 @@ class Gateway:
         self.__dict__["_closed"] = True
         if self.outbox is not None:
             self.outbox.close()
+        if self.peer_askers is not None:
+            self.peer_askers.close()
         if self.sweeper is not None:
             self.sweeper.close()
         try:

@@ -315,6 +315,22 @@ class CredgateClient:
             timeout=timeout)
         return self._verified(answer, "/credgate.v1.CheckService/JointPunishmentCheck")
 
+    def forward_objection(self, record_id: str, subject_id: str, reason: str, *,
+                          timeout: float = 10.0) -> pb.ObjectionReply:
+        """A peer platform files a person's objection to a record it received from the
+        gateway called (the record's origin)."""
+        answer = self.peers.ForwardObjection(
+            pb.ForwardObjectionRequest(record_id=record_id, subject_id=subject_id,
+                                       reason=reason), timeout=timeout)
+        return self._verified(answer, "/credgate.v1.PeerService/ForwardObjection")
+
+    def objection_status(self, objection_id: str, *, timeout: float = 10.0
+                         ) -> pb.ObjectionReply:
+        """Where an objection this platform forwarded stands at the record's origin."""
+        answer = self.peers.ObjectionStatus(
+            pb.ObjectionStatusRequest(objection_id=objection_id), timeout=timeout)
+        return self._verified(answer, "/credgate.v1.PeerService/ObjectionStatus")
+
     def list_complaints(self, *, timeout: float = 10.0) -> pb.ListComplaintsResponse:
         """Every complaint about an access, with its due date (regulators)."""
         return self.complaints.ListComplaints(pb.ListComplaintsRequest(), timeout=timeout)

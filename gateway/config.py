@@ -96,6 +96,11 @@ class Config:
     peer_push_interval_s: float = 1.0
     #: Changes per push to a peer (each push is one signed call and two audit entries).
     peer_push_batch: int = 100
+    #: The peer platform (its party id, e.g. "province") a joint punishment or green
+    #: channel check consults for records that live elsewhere; "" consults none.
+    ask_peer: str = ""
+    #: Seconds a check waits for the peer; past it the answer says "incomplete".
+    ask_peer_budget_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.policy_two_person is False and not self.development:
@@ -128,7 +133,8 @@ _INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
          "peer_push_batch": (1, 1000)}
 #: Seconds settings and their allowed range (finite: inf or nan would disable the timer).
 _SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0),
-            "max_connection_age_s": (0.0, 86_400.0), "peer_push_interval_s": (0.05, 3600.0)}
+            "max_connection_age_s": (0.0, 86_400.0), "peer_push_interval_s": (0.05, 3600.0),
+            "ask_peer_budget_s": (0.05, 60.0)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 #: A log's place: a file name in the data dir or a schema name, nothing that walks paths.
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

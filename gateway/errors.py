@@ -108,6 +108,12 @@ class StoreUnavailable(CredgateError):
     status = "UNAVAILABLE"
 
 
+class PeerUnavailable(CredgateError):
+    """A peer platform this call needs (a record's origin) did not answer; try again."""
+
+    status = "UNAVAILABLE"
+
+
 class ConfigurationError(CredgateError):
     """Catalogue, policy or keys cannot be loaded; the gateway refuses to serve."""
 

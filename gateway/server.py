@@ -19,6 +19,7 @@ from gateway.errors import ConfigurationError, CredgateError
 from gateway.health import HealthWatch, store_probe
 from gateway.identify.certificate import identify
 from gateway.identify.trust import PeerTrust
+from gateway.peers.ask import open_peer_askers
 from gateway.peers.outbox import OutboxPusher
 from gateway.services.audit import AuditServicer
 from gateway.services.blacklist import BlacklistServicer
@@ -169,6 +170,10 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
     if port == 0:
         raise ConfigurationError(f"cannot listen on {address}")
     server.start()
+    if gw.peer_askers is None:  # checks ask config ask_peer; objections go to origins
+        gw.peer_askers = open_peer_askers(
+            keys_dir=gw.config.keys_dir, platform_id=gw.config.platform_id, peers=gw.peers,
+            ask_peer=gw.config.ask_peer, budget_s=gw.config.ask_peer_budget_s, clock=gw.clock)
     if gw.outbox is None and gw.peers is not None and gw.config.platform_id:
         # This gateway pushes what sharing.toml sends to its peers (gateway/peers/outbox.py).
         pusher = OutboxPusher(gw, holder=instance_id(gw.config.data_dir),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from gateway.api import pb
 from gateway.cli.common import (
     EXIT_OK,
     ID_HELP,
@@ -70,12 +71,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     incentive.set_defaults(handler=run_incentive)
 
 
+def _answer(yes: bool, reply: pb.GreenChannelResponse | pb.JointPunishmentResponse) -> str:
+    """yes or no, and when a peer platform did not answer in time, that it is incomplete."""
+    if reply.completeness == pb.Completeness.INCOMPLETE:
+        return (f"{'yes' if yes else 'no'}, INCOMPLETE: no answer from "
+                f"{', '.join(reply.unanswered_peers)}")
+    return "yes" if yes else "no"
+
+
 def run_green(args: argparse.Namespace) -> int:
     """Ask for the green channel."""
     with connect(args) as client:
         reply = client.green_channel(id_number_argument(args.subject_id), args.purpose)
     show(args, message_dict(reply), ["eligible", "rule", "wording", "audit entry"],
-         [["yes" if reply.eligible else "no", reply.rule,
+         [[_answer(reply.eligible, reply), reply.rule,
            reply.rule_text_zh or reply.rule_text, f"#{reply.audit_seq}"]])
     return EXIT_OK
 
@@ -86,7 +95,7 @@ def run_joint(args: argparse.Namespace) -> int:
         reply = client.joint_punishment(id_number_argument(args.subject_id), args.measure,
                                         args.purpose)
     show(args, message_dict(reply), ["restricted", "measure", "authority", "audit entry"],
-         [["yes" if reply.restricted else "no",
+         [[_answer(reply.restricted, reply),
            f"{reply.measure} {reply.measure_name_zh}".strip(),
            f"{reply.authority} {reply.authority_name_zh}".strip(), f"#{reply.audit_seq}"]])
     return EXIT_OK

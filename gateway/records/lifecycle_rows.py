@@ -42,6 +42,10 @@ class ObjectionRow:
     answer_ciphertext: bytes = b""
     #: The corrected version, when the outcome is "corrected".
     new_record_id: str = ""
+    #: At the origin: the peer platform that forwarded the person's objection ("" when
+    #: filed here). At a receiver: the origin's objection id (the record came from there).
+    forwarded_by: str = ""
+    origin_objection_id: str = ""
 
     def __repr__(self) -> str:
         return f"ObjectionRow(objection_id={self.objection_id!r}, status={self.status!r})"
@@ -91,7 +95,8 @@ class BlacklistRow:
 
 OBJECTION_COLUMNS = (
     "objection_id, record_id, provider, category, subject_index, filed_at, due_date, "
-    "reason_ct, status, outcome, answered_at, answered_by, answer_ct, new_record_id"
+    "reason_ct, status, outcome, answered_at, answered_by, answer_ct, new_record_id, "
+    "forwarded_by, origin_objection_id"
 )
 REPAIR_COLUMNS = (
     "repair_id, record_id, provider, approver, category, subject_index, applied_at, "
@@ -108,7 +113,8 @@ def objection_from_row(row: Sequence[Any]) -> ObjectionRow:
         objection_id=row[0], record_id=row[1], provider=row[2], category=row[3],
         subject_index=row[4], filed_at=row[5], due_date=row[6], reason_ciphertext=bytes(row[7]),
         status=row[8], outcome=row[9], answered_at=row[10], answered_by=row[11],
-        answer_ciphertext=bytes(row[12]), new_record_id=row[13])
+        answer_ciphertext=bytes(row[12]), new_record_id=row[13], forwarded_by=row[14],
+        origin_objection_id=row[15])
 
 
 def repair_from_row(row: Sequence[Any]) -> RepairRow:

@@ -311,6 +311,16 @@ def _add_origin_columns(sql: MigrationSql, types: dict[str, str]) -> None:
             sql.run(f"ALTER TABLE records ADD COLUMN {name} {decl}")
 
 
+def _add_forwarding_columns(sql: MigrationSql, types: dict[str, str]) -> None:
+    """objections.forwarded_by (at the origin: the platform that forwarded it) and
+    objections.origin_objection_id (at the receiver: the origin's objection), unless
+    there (a file whose schema_version was lost has them)."""
+    present = sql.column_names("objections")
+    for name in ("forwarded_by", "origin_objection_id"):
+        if name not in present:
+            sql.run(f"ALTER TABLE objections ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, consents and the record lifecycle", _RECORDS_AND_CONSENTS,
               upgrade=_baseline_then_lifecycle),
@@ -321,6 +331,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "quota counters", _QUOTAS),
     Migration(7, "peer platforms: record origins, outbox, received changes", _PEERS,
               upgrade=_add_origin_columns),
+    Migration(8, "objections forwarded between platforms", (),
+              upgrade=_add_forwarding_columns),
 )
 
 #: The schema version this gateway writes.

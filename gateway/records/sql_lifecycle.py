@@ -177,19 +177,58 @@ class SqlLifecycle(SqlPeers):
 
         def work(sql: Sql) -> None:
             self._lock_active(sql, row.record_id)
-            if sql.one("SELECT 1 FROM objections WHERE record_id = ? AND status = 'open'",
-                       (row.record_id,)):
-                raise FailedPrecondition("an objection to this record is already open",
-                                         reason="objection_open")
-            sql.run(f"INSERT INTO objections ({OBJECTION_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (row.objection_id, row.record_id, row.provider, row.category,
-                     row.subject_index, row.filed_at, row.due_date, row.reason_ciphertext,
-                     row.status, row.outcome, row.answered_at, row.answered_by,
-                     row.answer_ciphertext, row.new_record_id))
+            self._insert_objection(sql, row)
             self._changed(sql, row.record_id, "disputed", row.filed_at)
 
         self._db.write(work)
+
+    def put_forwarded_objection(self, row: ObjectionRow) -> None:
+        """Keep the objection to a record received from a peer that was forwarded to its
+        origin (row.origin_objection_id); raises NotFound or FailedPrecondition."""
+
+        def work(sql: Sql) -> None:
+            found = sql.one("SELECT origin FROM records WHERE record_id = ?"
+                            f"{self._db.for_update}", (row.record_id,))
+            if found is None:
+                raise NotFound("no record with this id", reason="record_unknown")
+            if not found[0] or not row.origin_objection_id:
+                raise FailedPrecondition("only an objection to a received record is "
+                                         "forwarded", reason="not_forwarded")
+            self._insert_objection(sql, row)
+
+        self._db.write(work)
+
+    def settle_forwarded_objection(self, objection_id: str, *, outcome: str, at: str,
+                                   by: str, answer_ciphertext: bytes) -> ObjectionRow:
+        """Record the origin's answer to a forwarded objection (the record itself changes
+        only by its origin's push); raises NotFound or FailedPrecondition."""
+
+        def work(sql: Sql) -> ObjectionRow:
+            row = sql.one("UPDATE objections SET status = ?, outcome = ?, answered_at = ?, "
+                          "answered_by = ?, answer_ct = ? WHERE objection_id = ? "
+                          "AND status = 'open' AND origin_objection_id <> '' "
+                          f"RETURNING {OBJECTION_COLUMNS}",
+                          (ANSWERED, outcome, at, by, answer_ciphertext, objection_id))
+            if row is None:
+                raise FailedPrecondition("no open forwarded objection with this id",
+                                         reason="objection_answered")
+            return objection_from_row(row)
+
+        return self._db.write(work)
+
+    @staticmethod
+    def _insert_objection(sql: Sql, row: ObjectionRow) -> None:
+        if sql.one("SELECT 1 FROM objections WHERE record_id = ? AND status = 'open'",
+                   (row.record_id,)):
+            raise FailedPrecondition("an objection to this record is already open",
+                                     reason="objection_open")
+        sql.run(f"INSERT INTO objections ({OBJECTION_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (row.objection_id, row.record_id, row.provider, row.category,
+                 row.subject_index, row.filed_at, row.due_date, row.reason_ciphertext,
+                 row.status, row.outcome, row.answered_at, row.answered_by,
+                 row.answer_ciphertext, row.new_record_id, row.forwarded_by,
+                 row.origin_objection_id))
 
     def get_objection(self, objection_id: str) -> ObjectionRow | None:
         """The objection with this id, or None."""

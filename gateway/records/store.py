@@ -203,6 +203,15 @@ class RecordStore(Protocol):
         active or already has an open objection."""
         ...
 
+    def put_forwarded_objection(self, row: ObjectionRow) -> None:
+        """Keep an objection to a received record, forwarded to its origin."""
+        ...
+
+    def settle_forwarded_objection(self, objection_id: str, *, outcome: str, at: str,
+                                   by: str, answer_ciphertext: bytes) -> ObjectionRow:
+        """Record the origin's answer to a forwarded objection."""
+        ...
+
     def get_objection(self, objection_id: str) -> ObjectionRow | None:
         """The objection with this id, or None."""
         ...

@@ -5,6 +5,11 @@ IncentiveEligibility (守信激励) walk the query's request path: identify, val
 decide (policy action `check` on every category the rule reads, for the purpose the
 rule is bound to), consent (where that purpose needs it), fetch (records in use only),
 audit, respond. The answer names the rule or the measure and its authority, nothing else.
+
+A green channel or joint punishment answer that is clean here also asks the configured
+peer platform (the province) within a time budget (gateway/peers/ask.py): a restriction
+there restricts here; a peer that does not answer in time makes the answer INCOMPLETE,
+never a silent clean one.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.catalogue.sharing import PLATFORM_ROLE
 from gateway.clock import city_today, local_date
 from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.peers.ask import PeerVerdict, askers_of
 from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.policy.conditions import ConditionContext
 from gateway.records.checks import (
@@ -78,6 +85,27 @@ def _fetch(call: CallFrame, indexes: list[str], categories: Sequence[str]
     return call.gw.store.find_records(indexes, list(categories))
 
 
+def _is_platform(call: CallFrame, party: str) -> bool:
+    return PLATFORM_ROLE in call.catalogue.parties[party].roles
+
+
+def _completeness(verdict: PeerVerdict) -> tuple[pb.Completeness, list[str]]:
+    """The answer's completeness and the peers that did not answer (when incomplete)."""
+    if verdict.complete():
+        return pb.Completeness.COMPLETE, []
+    return pb.Completeness.INCOMPLETE, list(verdict.unanswered)
+
+
+def _reason(outcome: str, verdict: PeerVerdict) -> str:
+    """The audit reason: the outcome, whether it is complete, and the peers' part."""
+    parts = [outcome]
+    if not verdict.complete():
+        parts.append("incomplete")
+    if note := verdict.audit_note():
+        parts.append(note)
+    return "; ".join(parts)
+
+
 class CheckServicer(rpc.CheckServiceServicer):
     """GreenChannelEligibility, JointPunishmentCheck and IncentiveEligibility, audited."""
 
@@ -103,11 +131,20 @@ class CheckServicer(rpc.CheckServiceServicer):
             eligible = green_channel_eligible(rule, call.catalogue,
                                               _fetch(call, indexes, categories),
                                               city_today(gw.clock))
-        seq = call.commit_allow(reason=f"{rule.code}: "
-                                       f"{'eligible' if eligible else 'not eligible'}")
+        verdict = PeerVerdict()
+        if eligible:  # a peer's records can only take the green channel away
+            with call.step("ask_peers"):
+                verdict = askers_of(gw.peer_askers).ask(
+                    lambda peer, left: peer.green_channel(subject.value, timeout=left),
+                    asking_party_is_platform=_is_platform(call, party.id))
+            eligible = not verdict.decided_against
+        completeness, unanswered = _completeness(verdict)
+        seq = call.commit_allow(reason=_reason(
+            f"{rule.code}: {'eligible' if eligible else 'not eligible'}", verdict))
         answer = pb.GreenChannelResponse(eligible=eligible, rule=rule.code,
                                          rule_text=rule.text(), rule_text_zh=rule.text_zh(),
-                                         audit_seq=seq)
+                                         audit_seq=seq, completeness=completeness,
+                                         unanswered_peers=unanswered)
         call.sign(answer)
         return answer
 
@@ -129,12 +166,22 @@ class CheckServicer(rpc.CheckServiceServicer):
             restricted = measure_applies(measure,
                                          _fetch(call, indexes, measure.categories),
                                          city_today(gw.clock))
-        seq = call.commit_allow(reason=f"{measure.code}: "
-                                       f"{'restricted' if restricted else 'not restricted'}")
+        verdict = PeerVerdict()
+        if not restricted:  # 一处失信，处处受限: a listing elsewhere restricts here
+            with call.step("ask_peers"):
+                verdict = askers_of(gw.peer_askers).ask(
+                    lambda peer, left: peer.joint_punishment(subject.value, measure.code,
+                                                             timeout=left),
+                    asking_party_is_platform=_is_platform(call, party.id))
+            restricted = verdict.decided_against
+        completeness, unanswered = _completeness(verdict)
+        seq = call.commit_allow(reason=_reason(
+            f"{measure.code}: {'restricted' if restricted else 'not restricted'}", verdict))
         authority = call.catalogue.parties[measure.authority]
         answer = pb.JointPunishmentResponse(
             restricted=restricted, measure=measure.code, measure_name_zh=measure.name_zh,
-            authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq)
+            authority=authority.id, authority_name_zh=authority.name_zh, audit_seq=seq,
+            completeness=completeness, unanswered_peers=unanswered)
         call.sign(answer)
         return answer
 

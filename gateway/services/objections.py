@@ -13,6 +13,8 @@ from gateway.clock import city_today, local_date, rfc3339
 from gateway.crypto.blind_index import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.peers.ask import askers_of
+from gateway.peers.objections import forward_objection, settle_answered
 from gateway.pii.identifiers import check_identifier
 from gateway.policy.conditions import ConditionContext
 from gateway.records.intake import seal_submission
@@ -131,6 +133,8 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             if record.disputed:
                 raise FailedPrecondition("an objection to this record is already open",
                                          reason="objection_open")
+            if record.origin:  # only its origin answers for a received record
+                return self._forward(call, person.subject.value, record, reason)
             row = new_objection(record, reason=reason, catalogue=call.catalogue,
                                 keyring=gw.keyring, now=gw.clock.now())
         # 7. audit (the reason never enters it), then store.
@@ -138,6 +142,25 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                                        f"{record.record_id}")
         with call.step("store"):
             gw.store.put_objection(row)
+        return pb.ObjectionReply(objection=objection_message(
+            row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
+
+    def _forward(self, call: CallFrame, subject_id: str, record: StoredRecord,
+                 reason: str) -> pb.ObjectionReply:
+        """File the objection at the received record's origin, then keep it here; the
+        audit entry (before the person's ID and reason leave) names the origin."""
+        gw = self._gw
+        if not in_use(record, city_today(gw.clock)):
+            raise FailedPrecondition("the record is no longer shown or used",
+                                     reason="record_not_in_use")
+        seq = call.commit_allow(reason=f"objection to {record.record_id} forwarded to "
+                                       f"{record.origin}")
+        with call.step("forward"):
+            row = forward_objection(askers_of(gw.peer_askers).links, record,
+                                    subject_id=subject_id, reason=reason,
+                                    keyring=gw.keyring, now=gw.clock.now())
+        with call.step("store"):
+            gw.store.put_forwarded_objection(row)
         return pb.ObjectionReply(objection=objection_message(
             row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
 
@@ -171,6 +194,11 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                     raise PermissionDenied("objections are listed for the person, the "
                                            "providing department and regulators",
                                            reason="not_allowed")
+        if indexes:  # the person's objections forwarded to an origin: its answers
+            with call.step("forwarded"):
+                settle_answered(askers_of(gw.peer_askers).links, gw.store, gw.keyring, [
+                    r for r in gw.store.list_objections(subject_indexes=indexes, status=OPEN)
+                    if r.origin_objection_id])
         with call.step("fetch"):
             rows = gw.store.list_objections(provider=provider, subject_indexes=indexes,
                                             status=status, due_before=due_before,

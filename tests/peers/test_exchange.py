@@ -223,9 +223,15 @@ def test_a_received_record_is_read_only_here(exchange: Exchange) -> None:
     exchange.sync()
     [shown] = _shown(exchange, exchange.city, subject)
     consent = _self_consent(exchange, subject)
-    refused(lambda: exchange.client(exchange.city, "citizen_portal").file_objection(
-        subject, consent, shown.record_id, "not me"), grpc.StatusCode.FAILED_PRECONDITION,
-        "another platform")
+    # Only its origin answers for it: an objection here is forwarded there (the province
+    # keeps it; tests/peers/test_forward_objection.py), the record here stays as it was.
+    reply = exchange.client(exchange.city, "citizen_portal").file_objection(
+        subject, consent, shown.record_id, "not me")
+    assert reply.objection.provider == PROVINCE
+    [at_origin] = exchange.client(exchange.province, "court").list_objections().objections
+    assert at_origin.reason == "not me"
+    kept = exchange.city.gw.store.get_record(shown.record_id)
+    assert kept is not None and kept.state == ACTIVE and kept.origin == PROVINCE
 
 
 def test_the_financial_base_receives_court_listings_without_the_address(

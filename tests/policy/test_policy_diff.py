@@ -237,3 +237,20 @@ def test_catalogue_changes_that_change_access_without_a_rule_are_noted(new: Path
     notes = policy_diff(POLICIES, new).notes
     assert "public feed of admin_penalty: minor now published" in notes
     assert any(n.startswith("kind of city_bank") for n in notes)
+
+
+def test_a_county_line_changes_that_county_only(new: Path) -> None:
+    # A county code is a role of every party of the county: its line reaches them alone,
+    # including the county department that holds a city counterpart's rules.
+    append(new, "p, miyi, honour, read, awards, allow,")
+    diff = policy_diff(POLICIES, new)
+    assert {c.party for c in diff.changes} == {"miyi_government", "miyi_market_regulator"}
+    assert {(c.purpose, c.before, c.after) for c in diff.changes} == {
+        ("awards", "withheld", "clear")}
+
+
+def test_a_city_rule_reaches_the_county_party_that_holds_it(new: Path) -> None:
+    # Narrowing the market regulator narrows its county counterpart too: no copy to forget.
+    append(new, "p, market_regulator, admin_licence, read, admin_licensing, deny,")
+    assert {c.party for c in policy_diff(POLICIES, new).changes} == {
+        "market_regulator", "miyi_market_regulator"}

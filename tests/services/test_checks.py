@@ -36,7 +36,9 @@ def test_green_channel_answers_yes_or_no_with_the_rule(live: LiveGateway) -> Non
     # Nothing else is answered: no record, no category, no date.
     # (answer_signature is the gateway's signature over this very answer: no personal data)
     assert {f.name for f, _ in reply.ListFields()} <= {
-        "answer_signature", "eligible", "rule", "rule_text", "rule_text_zh", "audit_seq"}
+        "answer_signature", "eligible", "rule", "rule_text", "rule_text_zh", "audit_seq",
+        "completeness"}
+    assert reply.completeness == pb.COMPLETE  # no peer to ask: every record was consulted
 
 
 def test_green_channel_rule(live: LiveGateway) -> None:
@@ -73,7 +75,7 @@ def test_joint_punishment_answers_measure_and_authority_only(live: LiveGateway) 
                                          "中级人民法院")
     assert {f.name for f, _ in reply.ListFields()} <= {
         "answer_signature", "restricted", "measure", "measure_name_zh", "authority",
-        "authority_name_zh", "audit_seq"}
+        "authority_name_zh", "audit_seq", "completeness"}
     assert checker.joint_punishment(ADULT, "company_officer").authority == "market_regulator"
     assert not checker.joint_punishment(OTHER_ADULT, "high_consumption").restricted
     # Measures only act on the categories (and severities) the catalogue maps them to.
