@@ -139,10 +139,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def _load(cl: Cluster, targets: list[int], seconds: float, errors: list[str],
-          kill: tuple[int, float] | None = None) -> None:
-    """Query at the given instances from two threads each, remembering acknowledged seqs."""
+          kill: tuple[int, int] | None = None) -> None:
+    """Query at the given instances from two threads each, remembering acknowledged seqs.
+
+    With `kill` (instance, calls), that instance is killed under load once it has
+    acknowledged that many calls (so that it surely served some, however slow the
+    machine), at the latest half a second before the end.
+    """
     stop = time.monotonic() + seconds
     lock = threading.Lock()
+    served = threading.Condition(lock)
 
     def caller(k: int) -> None:
         client = cl.client(k, "org_department")
@@ -159,13 +165,18 @@ def _load(cl: Cluster, targets: list[int], seconds: float, errors: list[str],
             with lock:
                 assert seq not in cl.acked, "one seq acknowledged twice"
                 cl.acked[seq] = cl.instances[k].target
+                served.notify_all()
 
     threads = [threading.Thread(target=caller, args=(k,)) for k in targets for _ in range(2)]
     for t in threads:
         t.start()
     if kill is not None:
-        time.sleep(kill[1])
-        cl.instances[kill[0]].proc.send_signal(signal.SIGKILL)
+        victim, calls = kill
+        target = cl.instances[victim].target
+        with served:
+            served.wait_for(lambda: sum(t == target for t in cl.acked.values()) >= calls,
+                            timeout=seconds - 0.5)
+        cl.instances[victim].proc.send_signal(signal.SIGKILL)
     for t in threads:
         t.join()
 
@@ -195,7 +206,7 @@ def _check_log(cl: Cluster, tmp: Path) -> int:
 def test_instances_share_one_log_and_survive_a_kill(cluster: Cluster, tmp_path: Path) -> None:
     cluster.client(0, "court").submit_records([debtor_record("S-1")])
     errors: list[str] = []
-    _load(cluster, [0, 1, 2], 3.0, errors, kill=(2, 1.5))
+    _load(cluster, [0, 1, 2], 4.0, errors, kill=(2, 3))
     assert cluster.instances[2].proc.wait(timeout=5) == -signal.SIGKILL
     assert len(cluster.acked) > 20
     assert {t for t in cluster.acked.values()} == {i.target for i in cluster.instances}
