@@ -46,6 +46,9 @@ from gateway.health import store_probe
 from gateway.identify.request_signing import RequestVerifier, digest_of_audit_text
 from gateway.identify.trust import PLATFORM_ROLE, PeerTrust, load_peer_trust
 from gateway.metrics import Metrics, ScrapeReadings
+from gateway.monitoring.cursor import MonitorStore
+from gateway.monitoring.rules import SEVERITIES
+from gateway.monitoring.runner import MonitorRunner, holder_name, monitor_db
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.quotas import Quotas
 from gateway.policy.rollout import (
@@ -319,6 +322,31 @@ def log_verify_keys(keys_dir: Path) -> list[AnyVerifyKey]:
         if path.exists()]
 
 
+def monitor_store(config: Config, audit: Backend) -> MonitorStore:
+    """The monitor's position and alert claims: monitor.db in the data directory, or the
+    audit log's PostgreSQL schema (tables made there by `credgate db migrate`)."""
+    if config.database == "sqlite":
+        return MonitorStore(SqliteBackend(monitor_db(config.data_dir),
+                                          lock_timeout_ms=config.audit_busy_timeout_ms))
+    return MonitorStore(audit)
+
+
+def open_monitor(config: Config, gw: Gateway, holder: str) -> MonitorRunner:
+    """The monitor of this process, started unless monitor_interval_s is 0."""
+    backend = gw.audit.backend
+    metrics = gw.metrics
+    metrics.rules = lambda: {r.id for r in gw.state.monitoring.rules}
+    metrics.severities = lambda: SEVERITIES
+    runner = MonitorRunner(audit=gw.audit, store=monitor_store(config, backend), clock=gw.clock,
+                           rules=lambda: (gw.state.monitoring, gw.state.catalogue),
+                           holder=holder, interval=config.monitor_interval_s or 1.0,
+                           on_alert=lambda a: metrics.alert_raised(rule=a.rule,
+                                                                   severity=a.severity))
+    if config.monitor_interval_s:
+        runner.start()
+    return runner
+
+
 def _name_previous_log(config: Config, log_key: AnySigningKey, audit: SharedAuditLog,
                        evidence: SharedEvidence, clock: Clock) -> None:
     """A new log's first entry names the final checkpoint of the log it continues."""
@@ -379,6 +407,9 @@ class Gateway:
     #: The peers a check asks (config ask_peer) and objections go to; the server opens
     #: them (gateway.peers.ask.open_peer_askers).
     peer_askers: PeerChannels | None = None
+
+    #: Runs policies/monitoring.toml over the audit log and logs the alerts (issue 16).
+    monitor: MonitorRunner | None = None
 
     def sharing_routes(self, state: PolicyState) -> dict[str, tuple[str, ...]]:
         """category -> the peers its changes are queued for: those sharing.toml sends to
@@ -514,6 +545,7 @@ class Gateway:
         gw.rollout.follow()
         # Changes of shared records are queued from here on; the server starts the pusher.
         gw.store.route_changes(gw.sharing_routes(state))
+        gw.monitor = open_monitor(config, gw, holder_name(instance))
         return gw
 
     def close(self) -> None:
@@ -525,6 +557,8 @@ class Gateway:
             self.outbox.close()
         if self.peer_askers is not None:
             self.peer_askers.close()
+        if self.monitor is not None:
+            self.monitor.close()
         if self.sweeper is not None:
             self.sweeper.close()
         try:

@@ -133,6 +133,7 @@ class CredgateClient:
         self.complaints = rpc.ComplaintServiceStub(self.channel)
         self.blacklist = rpc.BlacklistServiceStub(self.channel)
         self.peers = rpc.PeerServiceStub(self.channel)
+        self.supervision = rpc.SupervisionServiceStub(self.channel)
 
     def __enter__(self) -> CredgateClient:
         return self
@@ -400,3 +401,25 @@ class CredgateClient:
         """The blacklist (security officers and regulators)."""
         return self.blacklist.ListBlacklist(
             pb.ListBlacklistRequest(include_lifted=include_lifted), timeout=timeout)
+
+    def watch_alerts(self, *, after_seq: int = 0, follow: bool = True,
+                     timeout: float | None = None) -> Any:
+        """Alerts and acknowledgements after a seq, then as they come (regulators).
+
+        The call is an iterator of AlertEvent; ``cancel()`` ends a following watch.
+        """
+        return self.supervision.WatchAlerts(
+            pb.WatchAlertsRequest(after_seq=after_seq, no_follow=not follow), timeout=timeout)
+
+    def ack_alert(self, alert_id: str, note: str = "", *,
+                  timeout: float = 10.0) -> pb.AckAlertResponse:
+        """Acknowledge an alert with a note (regulators)."""
+        return self.supervision.AckAlert(pb.AckAlertRequest(alert_id=alert_id, note=note),
+                                         timeout=timeout)
+
+    def declare_decisions(self, counts: Iterable[tuple[str, str, int]], *,
+                          timeout: float = 30.0) -> pb.DeclareDecisionsResponse:
+        """Declare (month, purpose, decisions) counts for the 应查必查 figures (departments)."""
+        return self.supervision.DeclareDecisions(pb.DeclareDecisionsRequest(counts=[
+            pb.DecisionCount(month=m, purpose=p, decisions=n) for m, p, n in counts]),
+            timeout=timeout)

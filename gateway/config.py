@@ -101,6 +101,9 @@ class Config:
     ask_peer: str = ""
     #: Seconds a check waits for the peer; past it the answer says "incomplete".
     ask_peer_budget_s: float = 2.0
+    #: Seconds between the monitor's passes over the audit log (policies/monitoring.toml);
+    #: 0 stops the background passes (a test then runs Gateway.monitor.step itself).
+    monitor_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.policy_two_person is False and not self.development:
@@ -134,7 +137,8 @@ _INTS = {"max_workers": (1, 1024), "audit_busy_timeout_ms": (0, 600_000),
 #: Seconds settings and their allowed range (finite: inf or nan would disable the timer).
 _SECONDS = {"audit_checkpoint_interval_s": (0.0, 86_400.0), "blacklist_cache_s": (0.0, 3600.0),
             "max_connection_age_s": (0.0, 86_400.0), "peer_push_interval_s": (0.05, 3600.0),
-            "ask_peer_budget_s": (0.05, 60.0)}
+            "ask_peer_budget_s": (0.05, 60.0),
+            "monitor_interval_s": (0.0, 3600.0)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 #: A log's place: a file name in the data dir or a schema name, nothing that walks paths.
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

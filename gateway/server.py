@@ -36,6 +36,7 @@ from gateway.services.records import RecordServicer
 from gateway.services.removal import RemovalServicer
 from gateway.services.repair import RepairServicer
 from gateway.services.subject import SubjectServicer
+from gateway.services.supervision import SupervisionServicer
 from gateway.validate.wire import DecodeRequests
 
 log = logging.getLogger("credgate.server")
@@ -45,7 +46,7 @@ SERVICE_NAMES = tuple(
     for name in ("RecordService", "QueryService", "ConsentService", "SubjectService",
                  "AuditService", "PolicyAdmin", "ObjectionService", "RepairService",
                  "RemovalService", "CheckService", "BlacklistService", "DisclosureService",
-                 "PeerService")
+                 "PeerService", "SupervisionService")
 )
 # Large enough for a full batch of records, small enough to bound memory per call.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -161,6 +162,7 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
     rpc.add_ComplaintServiceServicer_to_server(ComplaintServicer(gw), server)
     rpc.add_BlacklistServiceServicer_to_server(BlacklistServicer(gw), server)
     rpc.add_PeerServiceServicer_to_server(PeerServicer(gw), server)
+    rpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(gw), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

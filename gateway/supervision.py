@@ -20,6 +20,7 @@ from datetime import date
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
 from gateway.catalogue.registry import Catalogue
+from gateway.mandatory_checks import DECLARE_ACTION, MandatoryCheckFigures, MandatoryChecks
 from gateway.records.complaints import ReadEntry, complaint_statuses
 from gateway.records.display import is_displayable
 from gateway.records.lifecycle import ACTIVE
@@ -93,6 +94,9 @@ class SupervisionReport:
     providers: tuple[ProviderFigures, ...]
     queriers: tuple[QuerierFigures, ...]
     counties: tuple[CountyFigures, ...] = ()
+    #: 应查必查: mandatory checks per department, purpose and month, beside the
+    #: decisions the department declared (gateway.mandatory_checks).
+    mandatory_checks: tuple[MandatoryCheckFigures, ...] = ()
 
 
 def county_figures(store: RecordStore, catalogue: Catalogue,
@@ -192,11 +196,17 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
         for p in sorted(providers))
     queries: Counter[tuple[str, str]] = Counter()
     refused: Counter[tuple[str, str]] = Counter()
+    mandatory = MandatoryChecks(catalogue, QUERY_ACTIONS) if catalogue else None
     for action in QUERY_ACTIONS:
         for entry in _entries(audit, action):
             key = (entry.requester, entry.purpose)
             queries[key] += 1
             refused[key] += entry.decision == "deny"
+            if mandatory is not None:
+                mandatory.add(entry)
+    if mandatory is not None:
+        for entry in _entries(audit, DECLARE_ACTION):
+            mandatory.add(entry)
     filed: Counter[str] = Counter()
     answered: Counter[str] = Counter()
     late: Counter[str] = Counter()
@@ -219,4 +229,5 @@ def supervision_figures(store: RecordStore, audit: AuditSearch, *, today: date,
     querier_rows = tuple(rows)
     counties = county_figures(store, catalogue, querier_rows, today) if catalogue else ()
     return SupervisionReport(as_of=today, providers=provider_rows, queriers=querier_rows,
-                             counties=counties)
+                             counties=counties,
+                             mandatory_checks=mandatory.figures() if mandatory else ())

@@ -64,7 +64,9 @@ class LiveGateway:
 def start_live(tmp_path: Path, clock: FixedClock, *, policies: Path = POLICIES,
                listen: str = "127.0.0.1:0", **settings: Any) -> LiveGateway:
     """Open and start a gateway in tmp_path (settings override Config fields)."""
-    settings = {"development": True, **settings}  # one officer may roll out test policies
+    # One officer may roll out test policies; the monitor's passes run when a test asks
+    # (monitor_interval_s or Gateway.monitor.step), so no alert lands in another's log.
+    settings = {"development": True, "monitor_interval_s": 0, **settings}
     config = Config(**{"data_dir": tmp_path / "data", "keys_dir": KEYS,
                        "policies_dir": policies, "max_workers": 8,
                        "audit_busy_timeout_ms": 300, **settings})

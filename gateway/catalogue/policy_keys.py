@@ -21,8 +21,8 @@ from typing import Any
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "MASKING_KEYS", "PARTIES_KEYS",
-           "PURPOSES_KEYS", "SHARING_KEYS", "Schema", "check_keys", "key_line"]
+__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "MASKING_KEYS", "MONITORING_KEYS",
+           "PARTIES_KEYS", "PURPOSES_KEYS", "SHARING_KEYS", "Schema", "check_keys", "key_line"]
 
 ANY = "*"
 Schema = Mapping[str, "Schema | None"]
@@ -64,7 +64,15 @@ PARTIES_KEYS: Schema = {"parties": {ANY: {"name": None, "name_zh": None, "kind":
                                           "county": None, "counterpart": None}}}
 PURPOSES_KEYS: Schema = {"purposes": {ANY: {"name": None, "name_zh": None, "legal_basis": None,
                                             "consent_required": None, "query": None,
-                                            "disclosure_delay_days": None}}}
+                                            "disclosure_delay_days": None,
+                                            "mandatory_check": None}}}
+#: policies/monitoring.toml: anomaly rules over the audit stream (gateway/monitoring).
+MONITORING_KEYS: Schema = {"rules": {ANY: {
+    "kind": None, "severity": None, "explanation": None, "explanation_zh": None,
+    "actions": None, "purposes": None, "reasons": None, "party_kinds": None,
+    "decision": None, "factor": None, "min_calls": None, "warmup_weeks": None,
+    "night_start": None, "night_end": None, "window_minutes": None, "count": None,
+    "share": None, "learn_days": None, "agencies": None, "max_tracked": None}}}
 
 #: Quotas (gateway.policy.limits).
 LIMITS_KEYS: Schema = {"limits": {ANY: {

@@ -145,6 +145,8 @@ class Purpose:
     queryable: bool
     #: Days before a use for this purpose appears in the person's access report.
     disclosure_delay_days: int = 0
+    #: 应查必查: a department must check credit before each decision for this purpose.
+    mandatory_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +440,7 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
             consent_required=bool(_require(p, "consent_required", f"purposes.toml [{code}]")),
             queryable=bool(p.get("query", True)),
             disclosure_delay_days=int(p.get("disclosure_delay_days", 0)),
+            mandatory_check=p.get("mandatory_check", False) is True,
         )
         for code, p in purposes_raw.items()
     }

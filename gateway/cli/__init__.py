@@ -18,6 +18,7 @@ import grpc
 
 from gateway import __version__
 from gateway.cli import (
+    alerts,
     answers,
     audit,
     blacklist,
@@ -26,6 +27,7 @@ from gateway.cli import (
     consent,
     console,
     db,
+    decisions,
     demo,
     disclosure,
     keys,
@@ -52,7 +54,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo, answers,
-                  complaints, db, sign, peers)
+                  complaints, db, sign, peers, alerts, decisions)
 
 
 def build_parser() -> argparse.ArgumentParser:

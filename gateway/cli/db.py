@@ -59,7 +59,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run_migrate(args: argparse.Namespace) -> int:
     """Migrate the store and the audit log schema; grant the role when asked."""
-    from gateway.app import audit_backend, open_store
+    from gateway.app import audit_backend, monitor_store, open_store
     from gateway.audit.backend import PostgresBackend
     from gateway.records.migrations import LATEST
     from gateway.records.postgres_store import PostgresStore
@@ -74,11 +74,16 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             backend = audit_backend(config)
             backend.create_schema()
-            if args.grant:
-                assert isinstance(store, PostgresStore)
-                assert isinstance(backend, PostgresBackend)
-                store.database.grant_to(args.grant)
-                backend.grant_to(args.grant)
+            monitor = monitor_store(config, backend)  # the alert monitor's tables
+            try:
+                if args.grant:
+                    assert isinstance(store, PostgresStore)
+                    assert isinstance(backend, PostgresBackend)
+                    store.database.grant_to(args.grant)
+                    backend.grant_to(args.grant)
+                    monitor.grant_to(args.grant)
+            finally:
+                monitor.close()
         finally:
             store.close()
     except CredgateError as exc:

@@ -27,6 +27,7 @@ from gateway.supervision import SupervisionReport, supervision_figures
 PROVIDERS_CSV = "supervision-providers.csv"
 QUERIERS_CSV = "supervision-queriers.csv"
 COUNTIES_CSV = "supervision-counties.csv"
+MANDATORY_CSV = "supervision-mandatory-checks.csv"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -124,6 +125,16 @@ def querier_rows(report: SupervisionReport) -> list[list[str]]:
             for q in report.queriers]
 
 
+def mandatory_rows(report: SupervisionReport) -> list[list[str]]:
+    """The 应查必查 rows: checks per department, purpose and month beside its decisions."""
+    return [[m.department, m.name_zh, m.purpose, m.purpose_zh, m.month, str(m.checks),
+             str(m.people_checked), "-" if m.declared is None else str(m.declared),
+             "-" if m.without_check is None else str(m.without_check)]
+            for m in report.mandatory_checks]
+
+
+MANDATORY_HEADERS = ["department", "name_zh", "purpose", "purpose_zh", "month", "checks",
+                     "people_checked", "decisions_declared", "decisions_without_check"]
 PROVIDER_HEADERS = ["provider", "name_zh", "records_submitted", "median_lag_days",
                     "max_lag_days", "objections_open", "objections_overdue", "repairs_granted",
                     "repairs_refused", "published_late"]
@@ -143,7 +154,8 @@ def write_csv(report: SupervisionReport, out: Path) -> None:
     """Write the CSV files (UTF-8 with a BOM, so spreadsheet programs read the Chinese)."""
     for name, headers, rows in ((PROVIDERS_CSV, PROVIDER_HEADERS, provider_rows(report)),
                                 (QUERIERS_CSV, QUERIER_HEADERS, querier_rows(report)),
-                                (COUNTIES_CSV, COUNTY_HEADERS, county_rows(report))):
+                                (COUNTIES_CSV, COUNTY_HEADERS, county_rows(report)),
+                                (MANDATORY_CSV, MANDATORY_HEADERS, mandatory_rows(report))):
         with (out / name).open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(headers)
@@ -159,7 +171,11 @@ def print_report(report: SupervisionReport, out: Path) -> None:
     print_table(QUERIER_HEADERS, querier_rows(report))
     print("\ncounties (县区: records of the county, queries of its parties)\n")
     print_table(COUNTY_HEADERS, county_rows(report))
-    print(f"\nwritten: {out / PROVIDERS_CSV}, {out / QUERIERS_CSV}, {out / COUNTIES_CSV}")
+    print("\nmandatory checks (应查必查) per month, beside the decisions each department "
+          "declared\n")
+    print_table(MANDATORY_HEADERS, mandatory_rows(report))
+    print(f"\nwritten: {out / PROVIDERS_CSV}, {out / QUERIERS_CSV}, {out / COUNTIES_CSV}, "
+          f"{out / MANDATORY_CSV}")
 
 
 def as_json(report: SupervisionReport) -> dict[str, object]:
@@ -170,4 +186,6 @@ def as_json(report: SupervisionReport) -> dict[str, object]:
             "queriers": [dict(zip(QUERIER_HEADERS, r, strict=True))
                          for r in querier_rows(report)],
             "counties": [dict(zip(COUNTY_HEADERS, r, strict=True))
-                         for r in county_rows(report)]}
+                         for r in county_rows(report)],
+            "mandatory_checks": [dict(zip(MANDATORY_HEADERS, r, strict=True))
+                                 for r in mandatory_rows(report)]}

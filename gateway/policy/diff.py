@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.catalogue.registry import Catalogue, load_catalogue
 from gateway.errors import ConfigurationError
+from gateway.monitoring.rules import MonitoringRules, load_monitoring
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.decide import PolicyEngine
@@ -127,8 +128,25 @@ def policy_diff(old_dir: Path, new_dir: Path) -> PolicyDiff:
             else:
                 changes += _submit_changes(old, new, party, purpose, categories)
     limits = amounts_changed(_limits(old_dir, old_cat, "old"), _limits(new_dir, new_cat, "new"))
-    return PolicyDiff(old_version=old.version, new_version=new.version,
-                      changes=tuple(changes), notes=(*_notes(old_cat, new_cat), *limits))
+    monitoring = monitoring_notes(load_monitoring(old_dir, old_cat),
+                                  load_monitoring(new_dir, new_cat))
+    return PolicyDiff(old_version=old.version, new_version=new.version, changes=tuple(changes),
+                      notes=(*_notes(old_cat, new_cat), *limits, *monitoring))
+
+
+def monitoring_notes(old: MonitoringRules, new: MonitoringRules) -> list[str]:
+    """Monitoring rules added, removed or changed (their settings before and after)."""
+    before = {r.id: r for r in old.rules}
+    after = {r.id: r for r in new.rules}
+    notes = [f"new monitoring rule: {rid} ({after[rid].kind}, {after[rid].severity})"
+             for rid in after if rid not in before]
+    notes += [f"removed monitoring rule: {rid}" for rid in before if rid not in after]
+    for rid in before.keys() & after.keys():
+        o, n = asdict(before[rid]), asdict(after[rid])
+        changed = [f"{k} {o[k]!r} -> {n[k]!r}" for k in o if o[k] != n[k]]
+        if changed:
+            notes.append(f"monitoring rule {rid}: {'; '.join(changed)}")
+    return notes
 
 
 def _load(policies_dir: Path, which: str) -> tuple[Catalogue, PolicyEngine]:

@@ -43,7 +43,8 @@ def _cases(files: Mapping[str, bytes]) -> dict[str, object]:
         except (UnicodeDecodeError, tomllib.TOMLDecodeError):
             cases[f"{stem}/*"] = data
             continue
-        for table in CASE_TABLES:  # decision cases and quota cases alike
+        # Decision and quota cases, and the monitoring rules' streams (replay.py).
+        for table in (*CASE_TABLES, "stream"):
             raw = doc.get(table, [])
             if not isinstance(raw, list):
                 cases[f"{stem}/*"] = data
@@ -71,7 +72,8 @@ def live_test_problems(live_dir: Path, proposal_dir: Path) -> str:
     except ConfigurationError as exc:
         return f"the live policy's decision tests cannot run against it: {exc.message}"
     failed = [r.case.id for r in report.results if not r.passed]
+    failed += [r.stream.id for r in report.streams if not r.passed]
     if not failed:
         return ""
     return (f"fails the live policy's decision tests ({len(failed)} of "
-            f"{len(report.results)}): {', '.join(failed[:10])}")
+            f"{len(report.results) + len(report.streams)}): {', '.join(failed[:10])}")

@@ -37,6 +37,7 @@ from gateway.errors import (
     FailedPrecondition,
     InvalidArgument,
 )
+from gateway.monitoring.rules import NO_RULES, MonitoringRules, load_monitoring
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.diff import policy_diff
 from gateway.policy.limits import NO_LIMITS, Limits, load_limits
@@ -82,6 +83,8 @@ class PolicyState:
     directory: Path
     #: The quotas of limits.toml (none when the folder has no such file).
     limits: Limits = NO_LIMITS
+    #: The anomaly rules of monitoring.toml (gateway.monitoring), run over the audit log.
+    monitoring: MonitoringRules = NO_RULES
 
     @property
     def version(self) -> str:
@@ -94,7 +97,8 @@ def load_state(directory: Path, keyring: Keyring | None = None) -> PolicyState:
     catalogue = load_catalogue(directory)
     return PolicyState(catalogue=catalogue, engine=PolicyEngine.load(directory, catalogue),
                        profiles=MaskingProfiles.load(directory, keyring=keyring),
-                       directory=directory, limits=load_limits(directory, catalogue))
+                       directory=directory, limits=load_limits(directory, catalogue),
+                       monitoring=load_monitoring(directory, catalogue))
 
 
 def _too_deep(data: bytes) -> bool:

@@ -29,6 +29,9 @@ from typing import Any
 
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
+from gateway.monitoring.replay import FILE_GLOB as MONITORING_GLOB
+from gateway.monitoring.replay import StreamResult, load_streams, run_streams
+from gateway.monitoring.rules import load_monitoring
 from gateway.policy.case_tables import check_case_table
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import Decision, Explanation
@@ -167,6 +170,8 @@ class PolicyTestReport:
     policy_version: str
     run: str | None = None
     source: str = ""  # where the cases were read from
+    #: The monitoring rules' recorded streams (tests/monitoring_*.toml) and their alerts.
+    streams: tuple[StreamResult, ...] = ()
 
     @property
     def passed(self) -> int:
@@ -175,8 +180,9 @@ class PolicyTestReport:
 
     @property
     def ok(self) -> bool:
-        """At least one case ran, and every case passed."""
-        return bool(self.results) and self.passed == len(self.results)
+        """At least one case ran, and every case and stream passed."""
+        return (bool(self.results) and self.passed == len(self.results)
+                and all(s.passed for s in self.streams))
 
     @property
     def summary(self) -> str:
@@ -185,18 +191,22 @@ class PolicyTestReport:
             where = f" in {self.source}" if self.source else ""
             selected = f" matching --run '{self.run}'" if self.run else ""
             return f"FAIL: no test cases{where}{selected} (an empty test set is a failure)"
-        return f"PASS: {self.passed}/{len(self.results)}"
+        # Monitoring streams count as cases: PASS n/m covers both.
+        passed = self.passed + sum(r.passed for r in self.streams)
+        return f"PASS: {passed}/{len(self.results) + len(self.streams)}"
 
     def lines(self, verbose: bool = False) -> list[str]:
         """Failures always, passes too when verbose, then the summary."""
         out = [line for r in self.results if verbose or not r.passed for line in r.lines()]
+        out += [line for r in self.streams if verbose or not r.passed for line in r.lines()]
         return [*out, self.summary]
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain data."""
         return {"ok": self.ok, "passed": self.passed, "total": len(self.results),
                 "policy_version": self.policy_version, "run": self.run,
-                "results": [r.to_json() for r in self.results]}
+                "results": [r.to_json() for r in self.results],
+                "streams": [r.to_json() for r in self.streams]}
 
 
 def load_cases(cases_dir: Path, policies: PolicySet) -> list[Case]:
@@ -204,6 +214,8 @@ def load_cases(cases_dir: Path, policies: PolicySet) -> list[Case]:
     problems: list[str] = []
     cases: list[Case] = []
     for path in sorted(cases_dir.glob("*.toml")) if cases_dir.is_dir() else []:
+        if path.match(MONITORING_GLOB):
+            continue  # recorded entry streams of the monitoring rules (replay.py)
         try:
             text = path.read_text(encoding="utf-8")
             data = tomllib.loads(text)
@@ -307,11 +319,14 @@ def run_policy_tests(policies_dir: Path, run: str | None = None,
     if problems:
         raise CaseFileError(f"{len(problems)} problem(s) in the quota cases:\n  "
                             + "\n  ".join(problems))
-    if not quota_cases:
-        return report
-    played = run_quota_cases(quota_cases, load_limits(policies_dir, policies.catalogue),
-                             policies.catalogue, run)
-    return replace(report, results=(*report.results, *played))
+    if quota_cases:
+        played = run_quota_cases(quota_cases, load_limits(policies_dir, policies.catalogue),
+                                 policies.catalogue, run)
+        report = replace(report, results=(*report.results, *played))
+    rules = load_monitoring(policies_dir, policies.catalogue)
+    streams = run_streams(load_streams(cases_dir, rules), rules, policies.catalogue,
+                          re.compile(run) if run else None)
+    return replace(report, streams=tuple(streams))
 
 
 def _parse_case(raw: Any, path: Path, line: int, ps: PolicySet) -> Case:

@@ -20,6 +20,7 @@ from typing import Literal
 from gateway.catalogue.policy_keys import key_line
 from gateway.catalogue.registry import Catalogue, Purpose, load_catalogue
 from gateway.errors import ConfigurationError
+from gateway.monitoring.rules import MONITORING_FILE, load_monitoring
 from gateway.policy import conditions
 from gateway.policy.conditions import ADULT_AGE, ConditionContext
 from gateway.policy.decide import PolicyEngine
@@ -127,8 +128,18 @@ def validate_policy(policies_dir: Path) -> list[Finding]:
              *_masked_denies(policies), *_providers_without_rule(policies),
              *(Finding("warning", POLICY_FILE, line, message)
                for line, message in unconsented_reads(policies)),
-             *_kind_findings(policies), *limits]
+             *_kind_findings(policies), *limits,
+             *_monitoring_findings(policies)]
     return sorted(found, key=lambda f: (f.file != POLICY_FILE, f.file, f.line))
+
+
+def _monitoring_findings(policies: PolicySet) -> list[Finding]:
+    """monitoring.toml must load: strict keys, known kinds, purposes and party kinds."""
+    try:
+        load_monitoring(policies.directory, policies.catalogue)
+    except ConfigurationError as exc:
+        return [Finding("error", MONITORING_FILE, 0, exc.message)]
+    return []
 
 
 # ------------------------------------------------------------------ load errors

@@ -149,7 +149,7 @@ def test_a_second_officer_can_retire_a_live_test(
     assert approved.status == "active"
 
 
-_CASE = re.compile(r"^\[\[(?:case|quota)\]\]", re.M)
+_CASE = re.compile(r"^\[\[(?:case|quota|stream)\]\]", re.M)  # monitoring streams too
 
 
 @settings(max_examples=60, deadline=None)
