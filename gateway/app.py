@@ -248,6 +248,13 @@ def retired_party_keys(keys_dir: Path, party_keys: dict[str, PartyVerifyKey]
         for party, key in party_keys.items()}
 
 
+def _replay_horizon_s(config: Config) -> float:
+    # The shared replay memory keeps a digest while its request can still be inside the
+    # configured window (twice the window), not a fixed default's: a wider window would
+    # let a request remembered at one instance be served again at another.
+    return 2.0 * config.request_window_s
+
+
 def open_audit(config: Config, log_key: AnySigningKey, *, clock: Clock | None = None,
                party_keys: dict[str, PartyVerifyKey] | None = None
                ) -> tuple[SharedAuditLog, SharedEvidence]:
@@ -257,7 +264,7 @@ def open_audit(config: Config, log_key: AnySigningKey, *, clock: Clock | None = 
     seen = SeenCheckpoint(config.data_dir / seen_checkpoint_file(config), log_key.verify_key,
                           config.audit_origin)
     audit = SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin,
-                           seen=seen)
+                           seen=seen, remember_for=_replay_horizon_s(config))
     try:
         if audit.is_closed():
             raise ConfigurationError(
@@ -286,7 +293,8 @@ def open_audit_writer(config: Config, keyring: Keyring) -> SharedAuditLog:
     backend.create_schema()
     seen = SeenCheckpoint(config.data_dir / seen_checkpoint_file(config), log_key.verify_key,
                           config.audit_origin)
-    return SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin, seen=seen)
+    return SharedAuditLog(backend, signing_key=log_key, origin=config.audit_origin, seen=seen,
+                          remember_for=_replay_horizon_s(config))
 
 
 ANSWER_KEY_FILE = "gateway.answer.key"

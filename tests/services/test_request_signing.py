@@ -8,6 +8,7 @@ each test controls exactly what goes on the wire.
 from __future__ import annotations
 
 import base64
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -328,3 +329,20 @@ def test_an_answer_verifies_over_its_bytes_as_received_and_no_re_encoding(
     assert pb.QuerySubjectResponse.FromString(reordered) == answer and reordered != body
     with pytest.raises(BadSignature):
         verify_answer_bytes(reordered + raw[len(body):], pb.QuerySubjectResponse, key)
+
+
+def test_a_wider_window_keeps_the_shared_memory_as_long(live_factory,  # type: ignore[no-untyped-def]
+                                                        clock: FixedClock) -> None:
+    # Two instances on one data folder, with a ten-minute window: a QuerySubject served
+    # at one of them five minutes ago (still inside the window) is a replay at the other,
+    # whose own memory never saw it; the shared memory must not have forgotten it.
+    first = live_factory(subdir="wide", request_window_s=600)
+    second = live_factory(subdir="wide", request_window_s=600)
+    first.client("court").submit_records([debtor_record("SIG-W")])
+    headers = headers_for(first, BODY)
+    assert pb.QuerySubjectResponse.FromString(send(first, BODY, headers)).records
+    with sqlite3.connect(first.gw.config.audit_db) as db:  # five minutes pass
+        assert db.execute("UPDATE tlog_request_digests SET seen_at = seen_at - 300"
+                          ).rowcount >= 1
+    clock.advance(timedelta(seconds=300))
+    refused(second, BODY, headers, "request_replayed")
