@@ -346,3 +346,28 @@ def test_a_wider_window_keeps_the_shared_memory_as_long(live_factory,  # type: i
                           ).rowcount >= 1
     clock.advance(timedelta(seconds=300))
     refused(second, BODY, headers, "request_replayed")
+
+
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _other_spelling(text: str) -> str:
+    """The same bytes in non-canonical base64: the unused low bits of the last digit set."""
+    body = text.rstrip("=")
+    last = B64.index(body[-1]) | 1
+    spelt = body[:-1] + B64[last] + text[len(body):]
+    assert spelt != text and base64.b64decode(spelt, validate=True) == base64.b64decode(text)
+    return spelt
+
+
+def test_another_spelling_or_a_repeat_of_the_headers_is_still_a_replay(
+        live: LiveGateway) -> None:
+    # The digest is taken over the salt's bytes, not its text: a served request sent
+    # again with its salt or signature in another base64 spelling, or with its headers
+    # repeated, is the same request.
+    headers = dict(headers_for(live, BODY))
+    assert pb.QuerySubjectResponse.FromString(send(live, BODY, list(headers.items()))).records
+    for name in (HEADER_SALT, HEADER_SIGNATURE):
+        refused(live, BODY, list({**headers, name: _other_spelling(headers[name])}.items()),
+                "request_replayed")
+    refused(live, BODY, [*headers.items(), *headers.items()], "request_replayed")
