@@ -274,3 +274,21 @@ def test_a_closed_log_refuses_every_append_and_stays_verifiable(where, tmp_path:
                           (closed_state_mac(fake, ORIGIN, size, root),))])
         with pytest.raises(TamperDetected):
             log.state()
+
+
+def test_a_replay_left_out_of_a_group_fails_none_of_its_other_entries(  # type: ignore[no-untyped-def]
+        where, tmp_path: Path) -> None:
+    # One group transaction (the writer's commit) holds an innocent entry, a replay of a
+    # digest another instance served, an innocent entry naming a fresh digest and a
+    # refusal naming the remembered one: only the replay is left out; the others commit
+    # with consecutive seqs.
+    kind, loc = where
+    with open_log(make_backend(kind, loc), tmp_path / "other") as (other, _):
+        assert other.append(make_entry(0), request_digest="served", refuse_replay=True) == 1
+    with open_log(make_backend(kind, loc), tmp_path / "this") as (log, _):
+        datas = [make_entry(i).canonical_bytes() for i in range(1, 5)]
+        seqs = log._commit(datas, [(1, "served", True), (2, "fresh", True),
+                                   (3, "served", False)])
+        assert seqs == [2, 0, 3, 4] and log.size() == 4
+        assert [e.request_id for _, e in log.read(start=2, limit=3)] == [
+            make_entry(i).request_id for i in (1, 3, 4)]
