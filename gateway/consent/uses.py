@@ -107,9 +107,13 @@ class OutcomeSweeper:
         times = {request_id: at for request_id, _, at in uses} | {
             r: at for requests in owners.values() for r, at in requests.items()}
         allowed = allowed_requests(self._audit, times, since=min(times.values()))
+        began = self._log_began() if uses else None
         result = SweepResult()
-        for request_id, _consent_id, _at in uses:
-            if request_id in allowed:
+        for request_id, _consent_id, at in uses:
+            # A use made before this log began (a rotated log) has its allow entry, if
+            # any, in a closed log this sweeper does not read: it stays spent (fail
+            # closed), never given back on the new log's silence.
+            if request_id in allowed or (began is not None and at < began):
                 self._store.settle_consent_use(request_id)
             elif self._store.give_back_consent_use(request_id):
                 result.uses_given_back += 1
@@ -125,6 +129,11 @@ class OutcomeSweeper:
             log.warning("activated %d pending record(s) whose allow entry had committed",
                         result.records_activated)
         return result
+
+    def _log_began(self) -> datetime | None:
+        """The time of this log's first entry (None while it is empty)."""
+        first = self._audit.read(start=1, limit=1)
+        return first[0][1].time if first else None
 
     def start(self) -> None:
         """Sweep now and then every `every` seconds in a background thread."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -15,12 +16,13 @@ from gateway.audit.export import export_range
 from gateway.cli import main
 from gateway.clock import FixedClock
 from gateway.config import load_config
+from gateway.consent.uses import OutcomeSweeper
 from gateway.crypto.signatures import key_id, load_verify_key
 from gateway.errors import ConfigurationError
 from gateway.rotation.log import next_origin, rotate_log_key
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
-from tests.services.records_data import identity_record
+from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, KEYS, NOW, POLICIES
 
 
@@ -123,3 +125,48 @@ def test_a_log_is_not_closed_twice_nor_continued_under_its_own_origin(tmp_path: 
     with pytest.raises(ConfigurationError):
         rotate_log_key(config, clock=FixedClock(NOW))
     assert (keys / "gateway.log.key").read_text() == before  # nothing changed
+
+
+def test_a_use_released_under_a_closed_log_is_not_given_back_under_the_new_one(
+        tmp_path: Path) -> None:
+    # A consented query is allowed under the old log; its settled use is not written yet
+    # (uses are written in batches) when the log is rotated. The new log's sweeper does
+    # not find that allow entry (it is in the closed log): the use must stay spent, or
+    # a max_uses consent releases more times than it allows.
+    keys = tmp_path / "keys"
+    shutil.copytree(KEYS, keys)
+    clock = FixedClock(NOW)
+    config_file = tmp_path / "credgate.toml"
+    config_file.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n'
+                           f'keys_dir = "{keys}"\npolicies_dir = "{POLICIES}"\n'
+                           'database = "sqlite"\ndevelopment = true\n')
+    old = start_live(tmp_path, clock, keys_dir=keys)
+    new: LiveGateway | None = None
+    try:
+        old.client("court", keys).submit_records([debtor_record("ROT-1")])
+        consent_id = old.client("citizen_portal", keys).issue_consent(
+            subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+            categories=["dishonest_debtor"], not_before=NOW - timedelta(minutes=1),
+            not_after=NOW + timedelta(days=30), max_uses=1)
+        assert old.client("credit_agency", keys).query_subject(
+            ADULT, "authorised_query", consent_id=consent_id).records
+        clock.advance(timedelta(minutes=1))
+        assert main(["keys", "rotate", "log", "--config", str(config_file)]) == 0
+        config = load_config(config_file)
+        new = start_live(tmp_path, clock, keys_dir=keys, audit_origin=config.audit_origin,
+                         audit_location=config.audit_location,
+                         audit_previous_checkpoint=config.audit_previous_checkpoint)
+        later = FixedClock(clock.now() + timedelta(minutes=10))
+        sweeper = OutcomeSweeper(new.gw.store, new.gw.audit, clock=later,
+                                 grace=timedelta(minutes=5))
+        assert sweeper.sweep().uses_given_back == 0
+        row = new.gw.store.get_consent(consent_id)
+        assert row is not None and row.uses == 1
+        with pytest.raises(grpc.RpcError) as refused:
+            new.client("credit_agency", keys).query_subject(ADULT, "authorised_query",
+                                                            consent_id=consent_id)
+        assert "used up" in (refused.value.details() or "")
+    finally:
+        for live in (new, old):
+            if live is not None:
+                stop_live(live)
