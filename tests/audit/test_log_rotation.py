@@ -41,15 +41,21 @@ def database(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url_of(conninfo)
 
 
-def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], database: str) -> None:
+def _keys_and_config(tmp_path: Path, database: str) -> tuple[Path, Path]:
+    """A copy of the example keys (rotation changes them) and a config file naming it."""
     keys = tmp_path / "keys"
     shutil.copytree(KEYS, keys)
-    clock = FixedClock(NOW)
     config_file = tmp_path / "credgate.toml"
     config_file.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n'
                            f'keys_dir = "{keys}"\npolicies_dir = "{POLICIES}"\n'
                            f'database = "{database}"\ndevelopment = true\n')
+    return keys, config_file
+
+
+def test_rotating_the_log_key_closes_the_log_and_the_chain_verifies_across_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], database: str) -> None:
+    keys, config_file = _keys_and_config(tmp_path, database)
+    clock = FixedClock(NOW)
     old_public = (keys / "gateway.log.pub").read_text()
     live = start_live(tmp_path, clock, keys_dir=keys, database=database)
     try:
@@ -133,13 +139,8 @@ def test_a_use_released_under_a_closed_log_is_not_given_back_under_the_new_one(
     # (uses are written in batches) when the log is rotated. The new log's sweeper does
     # not find that allow entry (it is in the closed log): the use must stay spent, or
     # a max_uses consent releases more times than it allows.
-    keys = tmp_path / "keys"
-    shutil.copytree(KEYS, keys)
+    keys, config_file = _keys_and_config(tmp_path, "sqlite")
     clock = FixedClock(NOW)
-    config_file = tmp_path / "credgate.toml"
-    config_file.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n'
-                           f'keys_dir = "{keys}"\npolicies_dir = "{POLICIES}"\n'
-                           'database = "sqlite"\ndevelopment = true\n')
     old = start_live(tmp_path, clock, keys_dir=keys)
     new: LiveGateway | None = None
     try:
