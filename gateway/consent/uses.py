@@ -62,6 +62,7 @@ class SweepResult:
     uses_given_back: int = 0
     records_activated: int = 0
     records_dropped: int = 0
+    records_kept: int = 0
 
 
 def allowed_requests(audit: AuditLog, request_ids: Collection[str], *,
@@ -107,7 +108,7 @@ class OutcomeSweeper:
         times = {request_id: at for request_id, _, at in uses} | {
             r: at for requests in owners.values() for r, at in requests.items()}
         allowed = allowed_requests(self._audit, times, since=min(times.values()))
-        began = self._log_began() if uses else None
+        began = self._log_began()
         result = SweepResult()
         for request_id, _consent_id, at in uses:
             # A use made before this log began (a rotated log) has its allow entry, if
@@ -119,12 +120,23 @@ class OutcomeSweeper:
                 result.uses_given_back += 1
         live = [p.record_id for p in pending if allowed.intersection(owners[p.record_id])]
         result.records_activated = self._store.activate_pending(live)
-        result.records_dropped = sum(self._store.drop_pending(p) for p in pending
-                                     if not allowed.intersection(owners[p.record_id]))
+        # Records every owner of which submitted before this log began are left pending
+        # (never shown, never dropped): their allow entry, if any, is in a closed log.
+        # The provider's retry of the same submission takes them up.
+        unknown = [p for p in pending if not allowed.intersection(owners[p.record_id])]
+        result.records_kept = sum(1 for p in unknown if began is not None
+                                  and max(owners[p.record_id].values()) < began)
+        result.records_dropped = sum(
+            self._store.drop_pending(p) for p in unknown
+            if began is None or max(owners[p.record_id].values()) >= began)
         if result.uses_given_back or result.records_dropped:
             log.warning("gave back %d consent use(s) and dropped %d pending record(s) of "
                         "calls that had no allow entry", result.uses_given_back,
                         result.records_dropped)
+        if result.records_kept:
+            log.warning("%d pending record(s) were submitted before this audit log began "
+                        "(a rotated log): kept pending until their provider submits them "
+                        "again", result.records_kept)
         if result.records_activated:
             log.warning("activated %d pending record(s) whose allow entry had committed",
                         result.records_activated)

@@ -217,3 +217,22 @@ def test_the_sweeper_activates_or_drops_what_submissions_left_pending(
     assert store.get_record("rec-0002") is None
     assert all(_visible(store, "rec-0003").values())
     assert not any(_visible(store, "rec-0004").values())  # its call may still commit
+
+
+def test_records_pending_from_before_a_rotated_log_are_kept_until_resubmitted(
+        store: RecordStore, tmp_path: Path) -> None:
+    # Their allow entry, if any, is in the closed log: neither shown nor dropped.
+    store.put_records([contract.make_record(1)], pending_for="req-old", at=NOW - 2 * HOUR)
+    with SqliteAuditLog(tmp_path / "audit.db") as audit:
+        audit.append_many([make_entry(1, time=NOW - HOUR, request_id="log-started",
+                                      decision="allow")])
+        sweeper = OutcomeSweeper(store, audit, clock=FixedClock(NOW))
+        assert sweeper.sweep() == SweepResult(records_kept=1)
+        assert not any(_visible(store, "rec-0001").values())
+        # The provider submits again under the new log: its allow entry makes it live.
+        store.put_records([contract.make_record(1)], pending_for="req-new", at=NOW - HOUR)
+        audit.append_many([make_entry(2, time=NOW - HOUR, request_id="req-new",
+                                      decision="allow")])
+        sweeper.sweep()
+        assert sweeper.sweep() == SweepResult()
+    assert all(_visible(store, "rec-0001").values())
