@@ -37,6 +37,10 @@ BATCH = 1000
 SAVE_EVERY = 10
 
 
+
+class LeaseLost(Exception):
+    """This process stopped holding the monitor's lease in the middle of a step."""
+
 class Observation:
     """The fields of a logged entry the rules read, decoded without re-checking the
     canonical form (the entry is the log's own, and the log is verified on its own)."""
@@ -99,12 +103,16 @@ class MonitorRunner:
             done = batches = 0
             while not self._stop.is_set():
                 rows = self._audit.read_raw(start=engine.position + 1, limit=BATCH)
-                for seq, data in rows:
-                    if MARKER in data:  # the monitor's own entries are never evaluated
-                        engine.position = seq
-                        continue
-                    for alert in engine.feed(seq, observe(data)):
-                        self._log(alert, engine.rules.version)
+                try:
+                    for seq, data in rows:
+                        if MARKER in data:  # the monitor's own entries are never evaluated
+                            engine.position = seq
+                            continue
+                        for alert in engine.feed(seq, observe(data)):
+                            self._log(alert, engine.rules.version)
+                except LeaseLost:
+                    self._engine = None  # unsaved: the next holder evaluates it again
+                    return done
                 done += len(rows)
                 batches += 1
                 caught_up = len(rows) < BATCH
@@ -141,9 +149,8 @@ class MonitorRunner:
         now = time.time()
         store, alert_id = self._store, alert.alert_id
         if not store.claim(alert_id, self.holder, now=now):
-            if not store.take_over(alert_id, self.holder, now=now,
-                                   older_than=now - 2 * self._lease):
-                return  # logged already, or being logged by a live process
+            if not self._take_over(alert_id):
+                return  # logged already
             found = self._find(alert_id, after=max(alert.trigger_seqs, default=0))
             if found is not None:
                 store.logged(alert_id, found)
@@ -155,6 +162,28 @@ class MonitorRunner:
                     alert.severity, ",".join(map(str, alert.trigger_seqs)))
         if self._on_alert is not None:
             self._on_alert(alert)
+
+    def _take_over(self, alert_id: str) -> bool:
+        """Another process claimed the alert: False once it is logged, True when this one
+        took the claim over (its holder died before logging it).
+
+        Waits while the claim is younger than two lease lengths, renewing this process's
+        lease: the successor of a crashed holder meets its claims within one lease
+        length, and skipping them then would lose the alert for good (the position moves
+        past its entries). Raises LeaseLost when the lease cannot be kept meanwhile.
+        """
+        store = self._store
+        while True:
+            now = time.time()
+            if store.alert(alert_id)[1] is not None:
+                return False
+            if store.take_over(alert_id, self.holder, now=now,
+                               older_than=now - 2 * self._lease):
+                return True
+            if not store.take_lease(self.holder, now=now, seconds=self._lease):
+                raise LeaseLost()
+            if self._stop.wait(min(0.05, self._lease / 10)):
+                raise LeaseLost()
 
     def _find(self, alert_id: str, *, after: int) -> int | None:
         """The seq of an alert's entry logged after a seq, if any."""
