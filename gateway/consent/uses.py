@@ -124,11 +124,10 @@ class OutcomeSweeper:
         # (never shown, never dropped): their allow entry, if any, is in a closed log.
         # The provider's retry of the same submission takes them up.
         unknown = [p for p in pending if not allowed.intersection(owners[p.record_id])]
-        result.records_kept = sum(1 for p in unknown if began is not None
-                                  and max(owners[p.record_id].values()) < began)
-        result.records_dropped = sum(
-            self._store.drop_pending(p) for p in unknown
-            if began is None or max(owners[p.record_id].values()) >= began)
+        droppable = [p for p in unknown
+                     if began is None or max(owners[p.record_id].values()) >= began]
+        result.records_kept = len(unknown) - len(droppable)
+        result.records_dropped = sum(self._store.drop_pending(p) for p in droppable)
         if result.uses_given_back or result.records_dropped:
             log.warning("gave back %d consent use(s) and dropped %d pending record(s) of "
                         "calls that had no allow entry", result.uses_given_back,
