@@ -86,7 +86,7 @@ class AuditServicer(rpc.AuditServiceServicer):
 
     def _regulator(self, call: CallFrame, context: grpc.ServicerContext,
                    request: Message) -> Party:
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = SUPERVISION_PURPOSE
         with call.step("decide"):
             if not is_regulator(party):

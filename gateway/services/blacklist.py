@@ -35,7 +35,7 @@ class BlacklistServicer(rpc.BlacklistServiceServicer):
 
     def _officer(self, call: CallFrame, context: grpc.ServicerContext, request: Message,
                  *, regulators: bool = False) -> Party:
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = SUPERVISION_PURPOSE
         with call.step("decide"):
             if OFFICER_ROLE not in party.roles and not (regulators and is_regulator(party)):

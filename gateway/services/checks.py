@@ -34,6 +34,7 @@ from gateway.records.checks import (
     incentive_eligible,
     measure_applies,
 )
+from gateway.records.fetch import records_in_use
 from gateway.records.model import StoredRecord
 from gateway.services.common import CallFrame, audited
 
@@ -82,7 +83,8 @@ def _decide(call: CallFrame, party: str, categories: Sequence[str], purpose: str
 
 def _fetch(call: CallFrame, indexes: list[str], categories: Sequence[str]
            ) -> list[StoredRecord]:
-    return call.gw.store.find_records(indexes, list(categories))
+    """The records in use that the check reads (every county's: a check counts them all)."""
+    return records_in_use(call.gw.store, indexes, categories, city_today(call.gw.clock))
 
 
 def _is_platform(call: CallFrame, party: str) -> bool:
@@ -117,7 +119,7 @@ class CheckServicer(rpc.CheckServiceServicer):
                                 context: grpc.ServicerContext) -> pb.GreenChannelResponse:
         """Yes or no under the catalogue's green channel rule, with the rule applied."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         with call.step("validate"):
             rule = call.catalogue.lifecycle.green_channel
             if rule is None:
@@ -153,7 +155,7 @@ class CheckServicer(rpc.CheckServiceServicer):
                              context: grpc.ServicerContext) -> pb.JointPunishmentResponse:
         """Whether a measure restricts the person, with the measure and its authority."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         with call.step("validate"):
             measure = call.catalogue.measures.get(request.measure)
             if measure is None:
@@ -190,7 +192,7 @@ class CheckServicer(rpc.CheckServiceServicer):
                              context: grpc.ServicerContext) -> pb.IncentiveResponse:
         """Yes or no for one incentive measure, with the measure, its rule and authority."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         with call.step("validate"):
             incentive = call.catalogue.incentives.get(request.incentive)
             if incentive is None:

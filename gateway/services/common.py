@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -24,7 +23,7 @@ from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
 from gateway.access_log import record_access
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.audit.entry import AuditEntry
+from gateway.audit.draft import AuditDraft
 from gateway.audit.shared import RequestReplayed
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.consent.artefacts import VerifiedConsent
@@ -33,8 +32,8 @@ from gateway.errors import (
     ConfigurationError,
     CredgateError,
     QuotaExceeded,
-    Unauthenticated,
 )
+from gateway.identify.caller import check_caller
 from gateway.identify.certificate import identify
 from gateway.identify.request_signing import digest_of_audit_text, replayed
 from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
@@ -50,46 +49,6 @@ log = logging.getLogger("credgate.services")
 _UNTRACED = Context()
 #: The audit action of a request whose body did not decode (its reason names the method).
 MALFORMED_ACTION = "request.malformed"
-
-
-@dataclass
-class AuditDraft:
-    """The audit entry of one call, filled in step by step."""
-
-    action: str
-    requester: str = ""
-    purpose: str = ""
-    subject_index: str = ""
-    categories: tuple[str, ...] = ()
-    fields_released: tuple[str, ...] = ()
-    consent_id: str = ""
-    policy_rules: list[str] = field(default_factory=list)
-    record_count: int = 0
-    request_signature: str = ""
-    request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
-    seq: int = 0
-
-    def entry(self, gw: Gateway, *, policy_version: str, trace_id: str, decision: str,
-              reason: str) -> AuditEntry:
-        """The finished entry for this call."""
-        return AuditEntry(
-            time=gw.clock.now(),
-            trace_id=trace_id,
-            requester=self.requester,
-            action=self.action,
-            purpose=self.purpose,
-            subject_index=self.subject_index,
-            categories=self.categories,
-            fields_released=self.fields_released,
-            consent_id=self.consent_id,
-            policy_rule="; ".join(dict.fromkeys(self.policy_rules)),
-            policy_version=policy_version,
-            decision=decision,
-            reason=reason,
-            request_id=self.request_id,
-            record_count=self.record_count,
-            request_signature=self.request_signature,
-        )
 
 
 def status_of(error: CredgateError) -> grpc.StatusCode:
@@ -134,9 +93,10 @@ class CallFrame:
         """The policy engine of this call's snapshot."""
         return self.state.engine
 
-    def identify(self, context: grpc.ServicerContext, request: Message, *,
+    def identify(self, context: grpc.ServicerContext, *,
                  replay_check_at_audit: bool = False) -> Party:
-        """The identify step: the certificate's party, and its signature on this request.
+        """The identify step (gateway/identify/caller.py): the certificate's party, its
+        signature on this request, and no blacklisting; raises Unauthenticated.
 
         A request already served by this process is refused here. Whether another
         instance served it is asked here too, in a write of its own to the shared
@@ -147,20 +107,14 @@ class CallFrame:
         """
         with self.step("identify"):
             party = self.identify_peer(context)
-            if self.raw_request is None:
-                # Only the bytes as sent are signed (docs/request-signing.md); a servicer
-                # reached without them (gateway.validate.wire not in front) cannot check anything.
-                raise Unauthenticated("the request body as sent is not available to "
-                                      "verify its signature", reason="request_bytes_missing")
-            signature = self.gw.requests.verify(party.id, self.method, self.raw_request,
-                                                dict(context.invocation_metadata()),
-                                                shared=not replay_check_at_audit)
+            caller = check_caller(
+                party, dict(context.invocation_metadata()), method=self.method,
+                raw_request=self.raw_request, requests=self.gw.requests,
+                refuse_party=self.gw.blacklist.check, shared=not replay_check_at_audit)
             if replay_check_at_audit:
-                self.unclaimed_digest = signature.digest
-            self.draft.request_signature = signature.audit_text()
-            # A blacklisted credit agency is refused on every call (issue 5).
-            self.gw.blacklist.check(party)
-        return party
+                self.unclaimed_digest = caller.signature.digest
+            self.draft.request_signature = caller.signature.audit_text()
+        return caller.party
 
     def sign(self, answer: Message) -> None:
         """Sign an answer after its audit entry (gateway/respond/answers.py); fails closed."""
@@ -225,7 +179,8 @@ class CallFrame:
     def commit(self, decision: str, reason: str = "") -> int:
         """Append an entry for the draft as it stands (streams append one per batch)."""
         with self.step("audit"):
-            entry = self.draft.entry(self.gw, policy_version=self.state.version,
+            entry = self.draft.entry(now=self.gw.clock.now(),
+                                     policy_version=self.state.version,
                                      trace_id=trace_id_of(self.span), decision=decision,
                                      reason=reason)
             try:
@@ -394,7 +349,9 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
     try:
         with frame.step("audit"):
             # A refused call's digest is remembered too, but never refuses its entry.
-            frame.draft.seq = frame.gw.audit.append(_deny_entry(frame, reason),
+            frame.draft.seq = frame.gw.audit.append(frame.draft.deny_entry(
+                now=frame.gw.clock.now(), policy_version=frame.state.version,
+                trace_id=trace_id_of(frame.span), reason=reason),
                                                     request_digest=frame.unclaimed_digest)
             frame.gw.metrics.audit_appended()
     except CredgateError:
@@ -405,20 +362,3 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
         # Never let the refusal itself fail: the caller must still get its status.
         log.error("audit entry of a refusal could not be made: %s [trace %s]",
                   type(exc).__name__, trace_id_of(frame.span))
-
-
-def _deny_entry(frame: CallFrame, reason: str) -> AuditEntry:
-    """The deny entry of a call; without the caller's own text if that cannot be audited.
-
-    An entry refuses text that looks like an ID number (and lone surrogates). Fields the
-    caller wrote (a consent id, the signature header) could carry such text; the refusal
-    must still be audited, so it is recorded without them, under its own reason.
-    """
-    draft = frame.draft
-    settings = {"policy_version": frame.state.version, "trace_id": trace_id_of(frame.span),
-                "decision": "deny"}
-    try:
-        return draft.entry(frame.gw, reason=reason, **settings)
-    except ValueError:
-        draft.consent_id = draft.request_signature = ""
-        return draft.entry(frame.gw, reason=f"{reason}; entry_text_withheld", **settings)

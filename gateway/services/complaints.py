@@ -40,7 +40,7 @@ OUTCOMES = {"upheld": "投诉成立", "dismissed": "投诉不成立"}
 
 
 def _regulator(call: CallFrame, context: grpc.ServicerContext, request: Message) -> str:
-    party = call.identify(context, request)
+    party = call.identify(context)
     call.draft.purpose = SUPERVISION_PURPOSE
     with call.step("decide"):
         if not is_regulator(party):

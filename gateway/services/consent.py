@@ -23,7 +23,7 @@ class ConsentServicer(rpc.ConsentServiceServicer):
         """Verify and register a signed artefact; the caller must be its issuer."""
         gw = self._gw
         # 1. identify: the certificate's party, which signed this very request.
-        party = call.identify(context, request)
+        party = call.identify(context)
         with call.step("validate"):
             prepared = gw.consents.prepare(party, request.consent.artefact,
                                            request.consent.signature)
@@ -48,7 +48,7 @@ class ConsentServicer(rpc.ConsentServiceServicer):
         """Revoke at once (revocation only narrows access), then audit."""
         gw = self._gw
         # 1. identify: the certificate's party, which signed this very request.
-        party = call.identify(context, request)
+        party = call.identify(context)
         # Only a well-formed id enters the audit entry: the field is the caller's text.
         with call.step("validate"):
             call.draft.consent_id = check_consent_id(request.consent_id)

@@ -20,7 +20,7 @@ from gateway.pii.idnumber import parse_id_number
 from gateway.policy.conditions import ConditionContext
 from gateway.protect.masking import mask_id_number
 from gateway.protect.release import CLEAR, audience_of, protect_record
-from gateway.records.lifecycle import in_use
+from gateway.records.fetch import records_in_use
 from gateway.services.common import CallFrame
 from gateway.services.person import SELF_PURPOSE, is_portal
 
@@ -33,7 +33,7 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
     gw = call.gw
     draft = call.draft
     draft.purpose = SELF_PURPOSE
-    party = call.identify(context, request)
+    party = call.identify(context)
     with call.step("decide"):
         if not is_portal(party):
             raise PermissionDenied("only the citizen portal acts for a person",
@@ -69,7 +69,7 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
                                    reason="policy_denied")
         draft.categories = tuple(sorted(chosen))
     with call.step("fetch"):
-        stored = [r for r in gw.store.find_records(indexes, chosen) if in_use(r, today)]
+        stored = records_in_use(gw.store, indexes, chosen, today)
     with call.step("protect"):
         audience = audience_of(party)
         records = []

@@ -57,7 +57,7 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
                     request: pb.PublicDisclosureRequest | pb.ExportDisclosureRequest
                     ) -> list[str]:
         """identify, validate and decide: the public categories this caller may publish."""
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = PURPOSE
         with call.step("validate"):
             for code in request.categories:

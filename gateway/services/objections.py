@@ -122,7 +122,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
         """The person objects to one of their records; it is marked disputed at once."""
         gw = self._gw
         # 1. identify, decide (the portal only), validate, consent: the person.
-        party = call.identify(context, request)
+        party = call.identify(context)
         person = portal_person(call, party, request.subject_id, request.consent_id)
         with call.step("validate"):
             reason = check_free_text(request.reason, what="reason",
@@ -169,7 +169,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                        context: grpc.ServicerContext) -> pb.ListObjectionsResponse:
         """The person's own, a provider's (with texts) or, for regulators, every objection."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         today = city_today(gw.clock)
         with call.step("validate"):
             status = status_filter(request.status, (OPEN, ANSWERED))
@@ -217,7 +217,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                         context: grpc.ServicerContext) -> pb.ObjectionReply:
         """The providing department upholds, corrects or withdraws the contested record."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = PROVIDER_PURPOSE
         with call.step("validate"):
             objection_id = check_identifier(request.objection_id, what="objection_id")

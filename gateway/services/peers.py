@@ -48,7 +48,7 @@ class PeerServicer(rpc.PeerServiceServicer):
         gw = self._gw
         draft = call.draft
         # 1. identify: a peer platform's own certificate, and its signature on this push.
-        party = call.identify(context, request)
+        party = call.identify(context)
         # 3. decide (before the body is read): what sharing.toml takes from this peer.
         with call.step("decide"):
             rule = call.catalogue.sharing.get(party.id)
@@ -84,7 +84,7 @@ class PeerServicer(rpc.PeerServiceServicer):
         """A person's objection, filed at a peer against a record it received from here:
         filed here, where the record's provider answers it as any objection."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         _sharing_peer(call, party)
         with call.step("validate"):
             record_id = check_identifier(request.record_id, what="record_id")
@@ -120,7 +120,7 @@ class PeerServicer(rpc.PeerServiceServicer):
                         context: grpc.ServicerContext) -> pb.ObjectionReply:
         """Where an objection the caller forwarded stands, with the provider's answer."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         _sharing_peer(call, party)
         with call.step("validate"):
             objection_id = check_identifier(request.objection_id, what="objection_id")

@@ -40,7 +40,7 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
 
     def _officer(self, call: CallFrame, context: grpc.ServicerContext,
                  request: Message) -> tuple[Party, PolicyRollout]:
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = SUPERVISION_PURPOSE
         with call.step("decide"):
             if OFFICER_ROLE not in party.roles:

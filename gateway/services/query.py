@@ -9,7 +9,6 @@ from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
-from gateway.catalogue.counties import in_county_scope
 from gateway.clock import city_today
 from gateway.consent.artefacts import check_consent_id
 from gateway.crypto.blind_index import blind_indexes
@@ -23,7 +22,7 @@ from gateway.protect.release import (
     audience_of,
     protect_record,
 )
-from gateway.records.lifecycle import in_use
+from gateway.records.fetch import records_in_use
 from gateway.records.model import StoredRecord
 from gateway.respond.answers import seal_records
 from gateway.services.common import CallFrame, audited
@@ -80,7 +79,7 @@ class QueryServicer(rpc.QueryServiceServicer):
         draft = call.draft
         # 1. identify: the certificate's party, which signed this very request. Nothing
         #    changes before the allow entry but a consent use, given back if refused.
-        party = call.identify(context, request, replay_check_at_audit=True)
+        party = call.identify(context, replay_check_at_audit=True)
         # 2. validate: codes, sizes, ID checksum; no personal data in any message.
         with call.step("validate"):
             if request.consent_id:  # the caller's text: the grammar before any use
@@ -129,14 +128,11 @@ class QueryServicer(rpc.QueryServiceServicer):
                 access = {c: levels for c, levels in access.items()
                           if c in consent.categories}
             draft.categories = tuple(sorted(access))
-        # 5. fetch: by blind index; only records in use leave: the live version, within
-        #    its display period, not repaired, withdrawn or removed (records/lifecycle.py).
+        # 5. fetch: by blind index; only records in use leave (records/fetch.py), a county
+        #    party's of its county alone.
         with call.step("fetch"):
-            # A county party reads only the records of its county (catalogue/counties).
-            stored = [r for r in gw.store.find_records(indexes, list(access))
-                      if in_use(r, today) and in_county_scope(party, r.county)
-                      and (not query.domains or r.domain in query.domains)
-                      and (not query.occupations or r.occupation in query.occupations)]
+            stored = records_in_use(gw.store, indexes, list(access), today, reader=party,
+                                    domains=query.domains, occupations=query.occupations)
             by_id = {r.record_id: r for r in stored}
         # 6. protect: decrypt only released fields, mask the masked, drop the rest.
         with call.step("protect"):

@@ -63,7 +63,7 @@ class RecordServicer(rpc.RecordServiceServicer):
         draft = call.draft
         draft.purpose = SUBMIT_PURPOSE
         # 1. identify: the certificate's party, which signed this very request.
-        party = call.identify(context, request)
+        party = call.identify(context)
         # 2. validate: every record, with the catalogue's remit for this provider.
         with call.step("validate"):
             now = gw.clock.now()

@@ -28,7 +28,7 @@ class RemovalServicer(rpc.RemovalServiceServicer):
                      context: grpc.ServicerContext) -> pb.RemoveRecordResponse:
         """Take the record out of use (kept as evidence); other records end otherwise."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = PROVIDER_PURPOSE
         with call.step("validate"):
             if request.reason not in REMOVAL_REASONS:

@@ -73,7 +73,7 @@ class RepairServicer(rpc.RepairServiceServicer):
                     context: grpc.ServicerContext) -> pb.RepairReply:
         """The person applies, after the record's minimum display period, for its repair."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         person = portal_person(call, party, request.subject_id, request.consent_id)
         with call.step("validate"):
             statement = check_free_text(request.statement, what="statement",
@@ -97,7 +97,7 @@ class RepairServicer(rpc.RepairServiceServicer):
                     context: grpc.ServicerContext) -> pb.ListRepairsResponse:
         """The person's own, an approver's (with texts) or, for regulators, every one."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         with call.step("validate"):
             status = status_filter(request.status, (PENDING, APPROVED, REJECTED))
             limit = page_limit(request.limit)
@@ -134,7 +134,7 @@ class RepairServicer(rpc.RepairServiceServicer):
                      context: grpc.ServicerContext) -> pb.RepairReply:
         """The approver approves (the record leaves use) or rejects, with a reason."""
         gw = self._gw
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = PROVIDER_PURPOSE
         with call.step("validate"):
             repair_id = check_identifier(request.repair_id, what="repair_id")

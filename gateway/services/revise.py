@@ -27,7 +27,7 @@ def revise_record(call: CallFrame, context: grpc.ServicerContext,
                   request: pb.ReviseRecordRequest) -> pb.ReviseRecordResponse:
     """Correct (with `correction`) or withdraw (without) one of the caller's own records."""
     gw = call.gw
-    party = call.identify(context, request)
+    party = call.identify(context)
     call.draft.purpose = PROVIDER_PURPOSE
     with call.step("validate"):
         if request.reason not in REVISION_REASONS:

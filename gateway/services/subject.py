@@ -36,7 +36,7 @@ class SubjectServicer(rpc.SubjectServiceServicer):
         draft = call.draft
         # 1. identify; decide (the portal only), validate, consent: the person's own
         #    signed self_query consent proves they asked for this report.
-        party = call.identify(context, request)
+        party = call.identify(context)
         person = portal_person(call, party, request.subject_id, request.consent_id)
         indexes = list(person.indexes)
         now = gw.clock.now()

@@ -77,7 +77,7 @@ class SupervisionServicer(rpc.SupervisionServiceServicer):
 
     def _regulator(self, call: CallFrame, context: grpc.ServicerContext,
                    request: Message) -> Party:
-        party = call.identify(context, request)
+        party = call.identify(context)
         call.draft.purpose = SUPERVISION_PURPOSE
         with call.step("decide"):
             if not is_regulator(party):
@@ -164,7 +164,7 @@ class SupervisionServicer(rpc.SupervisionServiceServicer):
         gw = self._gw
         with audited_call(gw, context, "credgate.v1.SupervisionService/DeclareDecisions",
                           DECLARE_ACTION) as call:
-            party = call.identify(context, request)
+            party = call.identify(context)
             with call.step("validate"):
                 if not 1 <= len(request.counts) <= MAX_COUNTS:
                     raise InvalidArgument(f"declare 1 to {MAX_COUNTS} counts per call")

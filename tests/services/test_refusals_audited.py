@@ -12,6 +12,7 @@ import pytest
 from opentelemetry.trace import INVALID_SPAN, set_span_in_context
 
 from gateway.api import pb, rpc
+from gateway.audit.draft import AuditDraft
 from gateway.crypto.signatures import load_signing_key, sign
 from gateway.identify.request_signing import (
     HEADER_SALT,
@@ -21,7 +22,7 @@ from gateway.identify.request_signing import (
     request_digest,
     signed_message,
 )
-from gateway.services.common import AuditDraft, CallFrame, _refuse
+from gateway.services.common import CallFrame, _refuse
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS, NOW, OTHER_ADULT
