@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from pathlib import Path
 
 from gateway.audit.shared import RequestReplayed
 from tests.audit.shared_support import make_backend, open_log
 from tests.audit.tamper import make_entry
+from tests.threads import run_together
 
 
 def main(argv: list[str]) -> int:
@@ -26,29 +26,25 @@ def main(argv: list[str]) -> int:
     seqs: list[int] = []
     replayed: list[int] = []
     notes: list[str] = []
-    lock = threading.Lock()
     with open_log(make_backend(kind, where), Path(data_dir)) as (log, evidence):
-        def work(k: int) -> None:
+        def work(k: int) -> tuple[list[int], list[int], list[str]]:
+            mine: tuple[list[int], list[int], list[str]] = ([], [], [])
             for i in range(k, n, t):
                 try:
-                    seq = log.append(make_entry(i, request_id=f"{tag}-{i}"),
-                                     request_digest=f"digest-{i}" if digests else "",
-                                     refuse_replay=digests)
+                    mine[0].append(log.append(make_entry(i, request_id=f"{tag}-{i}"),
+                                              request_digest=f"digest-{i}" if digests else "",
+                                              refuse_replay=digests))
                 except RequestReplayed:
-                    with lock:
-                        replayed.append(i)
+                    mine[1].append(i)
                     continue
-                with lock:
-                    seqs.append(seq)
                 if i % 97 == 0:
-                    cp = evidence.checkpointer.checkpoint_now()
-                    with lock:
-                        notes.append(cp.note)
-        workers = [threading.Thread(target=work, args=(k,)) for k in range(t)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+                    mine[2].append(evidence.checkpointer.checkpoint_now().note)
+            return mine
+
+        for done, refused, made in run_together(work, [(k,) for k in range(t)]):
+            seqs += done
+            replayed += refused
+            notes += made
     print(json.dumps({"seqs": seqs, "checkpoints": notes, "replayed": replayed}))
     return 0
 

@@ -14,6 +14,7 @@ from gateway.audit.entry import MalformedAuditEntry
 from gateway.audit.log import AuditLog, SqliteAuditLog, _Group
 from gateway.errors import AuditUnavailable, InvalidArgument
 from tests.audit.tamper import make_entry
+from tests.threads import run_together
 
 
 @pytest.fixture
@@ -64,24 +65,11 @@ def test_append_returns_increasing_seqs_and_survives_reopen(path: Path) -> None:
 
 def test_concurrent_appends_are_grouped(log: SqliteAuditLog) -> None:
     threads, per_thread = 16, 200
-    results: list[list[int]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads)
 
-    def worker(i: int) -> None:
-        start.wait()
-        try:
-            for k in range(per_thread):
-                results[i].append(log.append(make_entry(i * per_thread + k)))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+    def worker(i: int) -> list[int]:
+        return [log.append(make_entry(i * per_thread + k)) for k in range(per_thread)]
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert not errors
+    results = run_together(worker, [(i,) for i in range(threads)])
     seqs = [s for r in results for s in r]
     total = threads * per_thread
     assert sorted(seqs) == list(range(1, total + 1))
@@ -346,21 +334,12 @@ def test_two_writers_on_one_file_number_correctly(path: Path) -> None:
     # Not the intended deployment (one writer per file), but seqs must stay right if it
     # happens: each is computed inside the inserting statement, under the write lock.
     logs = [SqliteAuditLog(path), SqliteAuditLog(path)]
-    got: list[tuple[int, str]] = []
-    lock = threading.Lock()
 
-    def worker(i: int) -> None:
-        for k in range(50):
-            entry = make_entry(i * 1000 + k)
-            seq = logs[i % 2].append(entry)
-            with lock:
-                got.append((seq, entry.request_id))
+    def worker(i: int) -> list[tuple[int, str]]:
+        entries = [make_entry(i * 1000 + k) for k in range(50)]
+        return [(logs[i % 2].append(entry), entry.request_id) for entry in entries]
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    got = [pair for mine in run_together(worker, [(i,) for i in range(8)]) for pair in mine]
     assert sorted(s for s, _ in got) == list(range(1, 401))
     stored = {seq: e.request_id for seq, e in logs[0].read(limit=400)}
     assert all(stored[seq] == rid for seq, rid in got)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 from pathlib import Path
 
 import nacl.signing
@@ -38,6 +37,7 @@ from tests.audit.tamper import (
     make_entry,
     truncate_log,
 )
+from tests.threads import run_together
 
 
 @pytest.fixture
@@ -74,11 +74,7 @@ def test_tree_keeps_up_with_concurrent_appends(path: Path) -> None:
             for k in range(40):
                 log.append(make_entry(1000 * i + k))
 
-        threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_together(caller, [(i,) for i in range(8)])
         assert log.on_commit_errors == 0
         assert evidence.tree.size() == 320
         assert evidence.tree.root() == mth(_expected_leaves(path))

@@ -28,6 +28,7 @@ from tests.audit.shared_support import make_backend, open_log
 from tests.audit.test_shared_gateways import Instance, _free_port, _wait_serving
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, KEYS, POLICIES, REPO
+from tests.threads import run_together
 
 ORIGIN = "credgate.example/audit-log"
 
@@ -110,11 +111,7 @@ def test_workers_and_a_second_serve_share_one_log(tmp_path: Path) -> None:
                 client.close()
 
         targets = [f"127.0.0.1:{port}"] * 4 + [other.target] * 2
-        threads = [threading.Thread(target=caller, args=(t,)) for t in targets]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_together(caller, [(t,) for t in targets])
         # A request served by `other` is a replay at the workers, whose own memory
         # never saw it, even once `other` is gone without a word (kill -9).
         request, headers = _signed_query()

@@ -21,6 +21,7 @@ from gateway.rotation.reencrypt import Progress, reencrypt_store, under_active_k
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
 from tests.support import ADULT, KEYS, OTHER_ADULT
+from tests.threads import run_together, times
 
 
 class Killed(Exception):
@@ -89,20 +90,15 @@ def test_rotate_and_reencrypt_under_load_with_no_failed_call(
         with pytest.raises(Killed):
             reencrypt_store(first, load_keyring(keys), batch=4, on_progress=killed)
         first.close()
-        results: list[Progress] = []
 
-        def run() -> None:
+        def run() -> Progress:
             store = open_store(config)
             try:
-                results.append(reencrypt_store(store, load_keyring(keys), batch=3))
+                return reencrypt_store(store, load_keyring(keys), batch=3)
             finally:
                 store.close()
 
-        runners = [threading.Thread(target=run) for _ in range(2)]
-        for runner in runners:
-            runner.start()
-        for runner in runners:
-            runner.join()
+        results = run_together(run, times(2))
     finally:
         stop.set()
         loader.join()

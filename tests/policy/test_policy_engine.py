@@ -4,7 +4,6 @@ role inheritance, the category hierarchy, conditions, explain and field decision
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import Decision, PolicyEngine
+from tests.threads import run_together, times
 
 Load = Callable[[str], PolicyEngine]
 NO_CONSENT = ConditionContext()
@@ -205,19 +205,11 @@ def test_concurrent_readers_get_the_same_decisions(load_policy: Load,
                 for ctx in (NO_CONSENT, CONSENT)]
     reference = load_policy(BASE)
     expected = [reference.decide(*r) for r in requests]
-    failures: list[int] = []
 
-    def reader() -> None:
-        for i, r in enumerate(requests):
-            if engine.decide(*r) != expected[i]:
-                failures.append(i)
+    def reader() -> list[int]:
+        return [i for i, r in enumerate(requests) if engine.decide(*r) != expected[i]]
 
-    threads = [threading.Thread(target=reader) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert failures == []
+    assert run_together(reader, times(8)) == [[]] * 8
 
 
 def test_a_foreign_category_object_never_poisons_the_batched_cache(city: PolicyEngine,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.postgres_store import PostgresStore
 from gateway.records.sqlite_store import SqliteStore
 from gateway.records.store import ConsentRow, RecordStore
+from tests.threads import run_together, times
 
 PG_CONNINFO = os.environ.get(
     "CREDGATE_TEST_POSTGRES",
@@ -392,32 +392,15 @@ def test_use_of_an_unknown_consent_is_refused(store: RecordStore) -> None:
 
 def test_concurrent_use_consent_never_exceeds_max_uses(store: RecordStore) -> None:
     store.put_consent(make_consent(max_uses=5))
-    threads = 8
-    barrier = threading.Barrier(threads)
-    counts: list[int] = []
-    refusals: list[str] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def use() -> None:
+    def use() -> int | str:
         try:
-            barrier.wait(timeout=10)
-            n = store.use_consent("consent-1")
-            with lock:
-                counts.append(n)
+            return store.use_consent("consent-1")
         except ConsentRefused as exc:
-            with lock:
-                refusals.append(exc.reason)
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
+            return exc.reason
 
-    workers = [threading.Thread(target=use) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=30)
-    assert not errors
+    outcomes = run_together(use, times(8))
+    counts = [n for n in outcomes if isinstance(n, int)]
+    refusals = [r for r in outcomes if isinstance(r, str)]
     assert sorted(counts) == [1, 2, 3, 4, 5]
     assert refusals == ["consent_used_up"] * 3
     stored = store.get_consent("consent-1")
@@ -427,34 +410,20 @@ def test_concurrent_use_consent_never_exceeds_max_uses(store: RecordStore) -> No
 
 def test_concurrent_overlapping_batches_store_each_record_once(store: RecordStore) -> None:
     threads = 8
-    barrier = threading.Barrier(threads)
-    outcomes: dict[int, list[tuple[str, bool]]] = {}
-    errors: list[BaseException] = []
-    lock = threading.Lock()
 
-    def submit(worker: int) -> None:
+    def submit(worker: int) -> list[tuple[int, str, bool]]:
         # Same content, fresh record ids per worker; half of them in reverse order.
         batch = [make_record(n, record_id=f"rec-{n:04d}-w{worker}") for n in range(20)]
         if worker % 2:
             batch.reverse()
-        try:
-            barrier.wait(timeout=10)
-            results = store.put_records(batch)
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-            return
-        with lock:
-            for rec, res in zip(batch, results, strict=True):
-                n = int(rec.source_record_id.removeprefix("src-"))
-                outcomes.setdefault(n, []).append((res.record_id, res.created))
+        results = store.put_records(batch)
+        return [(int(rec.source_record_id.removeprefix("src-")), res.record_id, res.created)
+                for rec, res in zip(batch, results, strict=True)]
 
-    workers = [threading.Thread(target=submit, args=(w,)) for w in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=60)
-    assert not errors
+    outcomes: dict[int, list[tuple[str, bool]]] = {}
+    for stored in run_together(submit, [(w,) for w in range(threads)]):
+        for n, record_id, created in stored:
+            outcomes.setdefault(n, []).append((record_id, created))
     assert count_records(store) == 20
     for outcome in outcomes.values():
         assert len(outcome) == threads

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 import grpc
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT
+from tests.threads import run_together, times
 
 
 def test_query_is_audited_with_everything_a_regulator_needs(live: LiveGateway) -> None:
@@ -80,19 +80,10 @@ def test_audit_table_dropped_means_no_data(live: LiveGateway) -> None:
 def test_concurrent_queries_each_get_their_own_durable_entry(live: LiveGateway) -> None:
     live.client("court").submit_records([debtor_record("H-1")])
     client = live.client("org_department")
-    seqs: list[int] = []
-    lock = threading.Lock()
 
-    def worker() -> None:
-        for _ in range(10):
-            seq = client.query_subject(ADULT, "cadre_selection").audit_seq
-            with lock:
-                seqs.append(seq)
+    def worker() -> list[int]:
+        return [client.query_subject(ADULT, "cadre_selection").audit_seq for _ in range(10)]
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    seqs = [seq for mine in run_together(worker, times(8)) for seq in mine]
     assert len(set(seqs)) == 80
     assert live.gw.audit.size() == 81
