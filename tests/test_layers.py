@@ -28,7 +28,6 @@ LAYERS: list[set[str]] = [
     {"records"},
     {"validate", "consent", "protect", "monitoring"},
     {"policy"},
-    {"mandatory_checks"},
     {"disclosure", "supervision"},
     {"signed_channel"},
     {"app", "client"},

@@ -22,7 +22,7 @@ from gateway.cli.common import EXIT_BROKEN, EXIT_OK, print_json, print_table
 from gateway.clock import local_date
 from gateway.config import load_config
 from gateway.errors import CredgateError
-from gateway.supervision import SupervisionReport, supervision_figures
+from gateway.supervision.figures import SupervisionReport, supervision_figures
 
 PROVIDERS_CSV = "supervision-providers.csv"
 QUERIERS_CSV = "supervision-queriers.csv"

@@ -1,7 +1,7 @@
 """Supervision figures counted from audit entries: per party, purpose and day.
 
 The console counts what the regulator's own log search returns: queries and checks
-(``gateway.supervision.QUERY_ACTIONS``), how many were refused and why, and how many
+(``gateway.supervision.figures.QUERY_ACTIONS``), how many were refused and why, and how many
 used a consent. No ID number or blind index is read or kept.
 """
 

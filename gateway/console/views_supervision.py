@@ -18,7 +18,7 @@ from gateway.console.backend import GatewayFailure, SearchFilter
 from gateway.console.figures import Figures, count
 from gateway.console.labels import text
 from gateway.console.views_audit import csv_response
-from gateway.supervision import QUERY_ACTIONS
+from gateway.supervision.figures import QUERY_ACTIONS
 
 DEFAULT_DAYS = 30
 

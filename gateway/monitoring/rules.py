@@ -23,7 +23,7 @@ from gateway.errors import ConfigurationError
 
 MONITORING_FILE = "monitoring.toml"
 SEVERITIES = ("low", "medium", "high", "critical")
-#: The audit actions that read a person's records (gateway.supervision.QUERY_ACTIONS).
+#: The audit actions that read a person's records (gateway.supervision.figures.QUERY_ACTIONS).
 QUERY_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment",
                  "check.incentive")
 #: What each kind needs besides the common keys, and what it may also take.

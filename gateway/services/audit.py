@@ -25,7 +25,7 @@ from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
 from gateway.services.common import CallFrame, audited, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
-from gateway.supervision import SupervisionReport, supervision_figures
+from gateway.supervision.figures import SupervisionReport, supervision_figures
 
 EXPORT_CHUNK = 1 << 20
 

@@ -21,7 +21,6 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
 )
-from gateway.mandatory_checks import DECLARE_ACTION, declaration_reason, may_check
 from gateway.monitoring.alerts import ACK_ACTION, AlertRecord, ack_reason, seal_note
 from gateway.monitoring.cursor import MonitorStore
 from gateway.monitoring.watch import AlertFeed
@@ -29,6 +28,7 @@ from gateway.pii.identifiers import check_identifier
 from gateway.pii.scanner import scan
 from gateway.services.common import CallFrame, audited_call
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
+from gateway.supervision.mandatory_checks import DECLARE_ACTION, declaration_reason, may_check
 from gateway.validate.requests import check_free_text
 
 MAX_NOTE_CHARS = 500

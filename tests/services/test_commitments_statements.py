@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from gateway.supervision import supervision_figures
+from gateway.supervision.figures import supervision_figures
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import own_records, refused, self_consent
 from tests.services.records_data import debtor_record, penalty_record

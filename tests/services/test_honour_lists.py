@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from gateway.api import pb
-from gateway.supervision import supervision_figures
+from gateway.supervision.figures import supervision_figures
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import refused
 from tests.services.records_data import penalty_record

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.cli import main
 from gateway.clock import CITY_TIME, FixedClock
-from gateway.mandatory_checks import MandatoryCheckFigures
-from gateway.supervision import supervision_figures
+from gateway.supervision.figures import supervision_figures
+from gateway.supervision.mandatory_checks import MandatoryCheckFigures
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import audit_entries, refused
 from tests.support import ADULT, KEYS, OTHER_ADULT, TEENAGER

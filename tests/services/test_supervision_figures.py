@@ -8,7 +8,7 @@ import pytest
 from gateway.api import pb
 from gateway.audit.search import AuditFilter
 from gateway.clock import city_today
-from gateway.supervision import supervision_figures
+from gateway.supervision.figures import supervision_figures
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record
 from tests.support import ADULT

@@ -20,13 +20,17 @@ from datetime import date
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
 from gateway.catalogue.registry import Catalogue
-from gateway.mandatory_checks import DECLARE_ACTION, MandatoryCheckFigures, MandatoryChecks
 from gateway.records.complaints import ReadEntry, complaint_statuses
 from gateway.records.display import is_displayable
 from gateway.records.lifecycle import ACTIVE
 from gateway.records.lifecycle_rows import OPEN
 from gateway.records.objections import is_overdue
 from gateway.records.store import RecordStore
+from gateway.supervision.mandatory_checks import (
+    DECLARE_ACTION,
+    MandatoryCheckFigures,
+    MandatoryChecks,
+)
 
 #: Audit actions that read a person's records: queries and minimal-disclosure checks.
 QUERY_ACTIONS = ("query.subject", "check.green_channel", "check.joint_punishment",
@@ -95,7 +99,7 @@ class SupervisionReport:
     queriers: tuple[QuerierFigures, ...]
     counties: tuple[CountyFigures, ...] = ()
     #: 应查必查: mandatory checks per department, purpose and month, beside the
-    #: decisions the department declared (gateway.mandatory_checks).
+    #: decisions the department declared (gateway.supervision.mandatory_checks).
     mandatory_checks: tuple[MandatoryCheckFigures, ...] = ()
 
 
