@@ -7,29 +7,65 @@ parties' registered public keys anyone can check it again, so forging an entry t
 names a party needs that party's private key, not just write access to the log.
 
 The entry names its action ("query.subject"), not the gRPC method the caller signed.
-Which method each action belongs to is read from the servicers' own ``audited_call``
-lines, so the table cannot drift from the code; an action not found there is tried
-against every known method.
+`ACTION_METHODS` says which method each action belongs to. It is a table of its own, so
+that the offline verifier needs no server code; a test holds it equal to what the
+servicers declare. An action not in it (an older log's) is tried against every method.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
-from importlib import resources
 
 from gateway.audit.entry import AuditEntry
 from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
 from gateway.errors import BadSignature, CredgateError
 
-_AUDITED_CALL = re.compile(
-    r'audited_call\(\s*[\w.]+\s*,\s*\w+\s*,\s*"([A-Za-z0-9_.]+/[A-Za-z0-9_]+)"\s*,\s*'
-    r'"([a-z0-9_.]+)"')
-# A servicer class over a generated base, and its methods under @audited("action").
-_SERVICER = re.compile(r"^class \w+\(rpc\.(\w+)Servicer\):", re.MULTILINE)
-_AUDITED = re.compile(r'@audited\("([a-z0-9_.]+)"\)\s+def (\w+)\(')
-_PACKAGE = "credgate.v1"
+#: Each audited action and the gRPC method(s) whose calls it records: callers sign the
+#: full gRPC path, with its leading slash. The servicers declare the same pairs in their
+#: decorators (gateway/services/common.py); tests/services/test_audited.py holds them equal.
+ACTION_METHODS: Mapping[str, tuple[str, ...]] = {
+    "alert.ack": ("/credgate.v1.SupervisionService/AckAlert",),
+    "alerts.watch": ("/credgate.v1.SupervisionService/WatchAlerts",),
+    "audit.checkpoint": ("/credgate.v1.AuditService/GetCheckpoint",),
+    "audit.consistency_proof": ("/credgate.v1.AuditService/GetConsistencyProof",),
+    "audit.export": ("/credgate.v1.AuditService/ExportAudit",),
+    "audit.inclusion_proof": ("/credgate.v1.AuditService/GetInclusionProof",),
+    "audit.list": ("/credgate.v1.AuditService/ListAuditEntries",),
+    "audit.supervision": ("/credgate.v1.AuditService/SupervisionFigures",),
+    "audit.tile": ("/credgate.v1.AuditService/GetTile",),
+    "blacklist.add": ("/credgate.v1.BlacklistService/BlacklistAgency",),
+    "blacklist.lift": ("/credgate.v1.BlacklistService/LiftBlacklist",),
+    "blacklist.list": ("/credgate.v1.BlacklistService/ListBlacklist",),
+    "check.green_channel": ("/credgate.v1.CheckService/GreenChannelEligibility",),
+    "check.incentive": ("/credgate.v1.CheckService/IncentiveEligibility",),
+    "check.joint_punishment": ("/credgate.v1.CheckService/JointPunishmentCheck",),
+    "complaint.answer": ("/credgate.v1.ComplaintService/AnswerComplaint",),
+    "complaint.list": ("/credgate.v1.ComplaintService/ListComplaints",),
+    "consent.issue": ("/credgate.v1.ConsentService/IssueConsent",),
+    "consent.revoke": ("/credgate.v1.ConsentService/RevokeConsent",),
+    "decisions.declare": ("/credgate.v1.SupervisionService/DeclareDecisions",),
+    "disclosure.export": ("/credgate.v1.DisclosureService/ExportDisclosure",),
+    "disclosure.feed": ("/credgate.v1.DisclosureService/PublicDisclosure",),
+    "objection.answer": ("/credgate.v1.ObjectionService/AnswerObjection",),
+    "objection.file": ("/credgate.v1.ObjectionService/FileObjection",),
+    "objection.forwarded": ("/credgate.v1.PeerService/ForwardObjection",),
+    "objection.list": ("/credgate.v1.ObjectionService/ListObjections",),
+    "objection.status": ("/credgate.v1.PeerService/ObjectionStatus",),
+    "peer.receive": ("/credgate.v1.PeerService/PushChanges",),
+    "policy.approve": ("/credgate.v1.PolicyAdmin/ApprovePolicy",),
+    "policy.list": ("/credgate.v1.PolicyAdmin/ListPolicyVersions",),
+    "policy.propose": ("/credgate.v1.PolicyAdmin/ProposePolicy",),
+    "policy.reject": ("/credgate.v1.PolicyAdmin/RejectPolicy",),
+    "query.subject": ("/credgate.v1.QueryService/QuerySubject",),
+    "record.remove": ("/credgate.v1.RemovalService/RemoveRecord",),
+    "record.revise": ("/credgate.v1.RemovalService/ReviseRecord",),
+    "records.submit": ("/credgate.v1.RecordService/SubmitRecords",),
+    "repair.apply": ("/credgate.v1.RepairService/ApplyRepair",),
+    "repair.decide": ("/credgate.v1.RepairService/DecideRepair",),
+    "repair.list": ("/credgate.v1.RepairService/ListRepairs",),
+    "subject.access_report": ("/credgate.v1.SubjectService/SubjectAccessReport",),
+    "subject.credit_report": ("/credgate.v1.SubjectService/PersonalCreditReport",),
+}
 
 
 class EntrySignatureError(CredgateError):
@@ -42,27 +78,8 @@ class EntrySignatureError(CredgateError):
         self.seq = seq
 
 
-@cache
-def action_methods() -> dict[str, tuple[str, ...]]:
-    """Each audited action and the gRPC method(s) whose calls it records."""
-    found: dict[str, set[str]] = {}
-    for item in resources.files("gateway.services").iterdir():
-        if not item.name.endswith(".py"):
-            continue
-        text = item.read_text(encoding="utf-8")
-        # Callers sign the full gRPC path, with its leading slash.
-        for method, action in _AUDITED_CALL.findall(text):
-            found.setdefault(action, set()).add(f"/{method}")
-        classes = list(_SERVICER.finditer(text))
-        ends = [c.start() for c in classes[1:]] + [len(text)] if classes else []
-        for cls, end in zip(classes, ends, strict=True):
-            for action, name in _AUDITED.findall(text, cls.end(), end):
-                found.setdefault(action, set()).add(f"/{_PACKAGE}.{cls.group(1)}/{name}")
-    return {action: tuple(sorted(methods)) for action, methods in found.items()}
-
-
 def _all_methods() -> tuple[str, ...]:
-    return tuple(sorted({m for ms in action_methods().values() for m in ms}))
+    return tuple(sorted({m for ms in ACTION_METHODS.values() for m in ms}))
 
 
 #: A party's registered key, or its keys: the current one and any it replaced (a
@@ -83,7 +100,8 @@ def verify_entry_signature(seq: int, entry: AuditEntry, keys: PartyKeys) -> bool
         return False
     # One key (Ed25519 or SM2), or a sequence of them.
     candidates = tuple(found) if isinstance(found, Sequence) else (found,)
-    methods = action_methods().get(entry.action) or _all_methods()
+    # An action this version does not know (an older log's) may be any audited method.
+    methods = ACTION_METHODS.get(entry.action) or _all_methods()
     for key in candidates:
         for method in methods:
             try:

@@ -23,11 +23,14 @@ from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
-from gateway.services.common import CallFrame, audited, audited_call
+from gateway.services.common import CallFrame, audited, audited_call, audits, method_of
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.supervision.figures import SupervisionReport, supervision_figures
 
 EXPORT_CHUNK = 1 << 20
+
+#: The audit action of an export (its file is sent after the audited call).
+EXPORT_ACTION = "audit.export"
 
 
 def entry_message(seq: int, entry: AuditEntry) -> pb.AuditEntry:
@@ -211,6 +214,7 @@ class AuditServicer(rpc.AuditServiceServicer):
             return pb.TileResponse(data=read_tile(request.path, gw.audit,
                                                   gw.audit_evidence))
 
+    @audits(EXPORT_ACTION)
     def ExportAudit(
         self, request: pb.ExportAuditRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ExportAuditChunk]:
@@ -218,8 +222,9 @@ class AuditServicer(rpc.AuditServiceServicer):
         gw = self._gw
         with tempfile.TemporaryDirectory(prefix="credgate-export-") as tmp:
             path = Path(tmp) / "audit.jsonl"
-            with audited_call(gw, context, "credgate.v1.AuditService/ExportAudit",
-                              "audit.export") as call:
+            # The file outlives the audited call: its chunks are sent after it.
+            with audited_call(gw, context, method_of(self, "ExportAudit"),
+                              EXPORT_ACTION) as call:
                 self._regulator(call, context, request)
                 with call.step("validate"):
                     size = gw.audit.size()

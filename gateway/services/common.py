@@ -274,6 +274,7 @@ class Servicer(Protocol):
 _S = TypeVar("_S", bound=Servicer)
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @functools.cache
@@ -290,6 +291,27 @@ def rpc_method_name(servicer: type, method: str) -> str:
                 raise LookupError(f"{service.full_name} declares no method {method}")
             return f"{service.full_name}/{method}"
     raise LookupError(f"{servicer.__name__} derives from no generated servicer")
+
+
+#: The attribute naming a servicer method's audit action (read by the verifier's tests).
+AUDITED_ACTION = "audited_action"
+
+
+def audits(action: str) -> Callable[[_F], _F]:
+    """Name the audit action of a servicer method; `audited` and `audited_stream` do so
+    themselves, a method that runs its own `audited_call` is marked with this."""
+
+    def mark(method: _F) -> _F:
+        setattr(method, AUDITED_ACTION, action)
+        return method
+
+    return mark
+
+
+def method_of(servicer: object, method: str) -> str:
+    """The full gRPC name of a method of this servicer (see `rpc_method_name`)."""
+    kind: type = type(servicer)
+    return rpc_method_name(kind, method)
 
 
 def audited(action: str) -> Callable[
@@ -309,7 +331,28 @@ def audited(action: str) -> Callable[
                 return handler(self, call, request, context)
             raise AssertionError("unreachable: audited_call aborts on every refusal")
 
-        return call_rpc
+        return audits(action)(call_rpc)
+
+    return decorate
+
+
+def audited_stream(action: str) -> Callable[
+        [Callable[[_S, CallFrame, _Req, grpc.ServicerContext], Iterator[_Resp]]],
+        Callable[[_S, _Req, grpc.ServicerContext], Iterator[_Resp]]]:
+    """`audited` for a server-streaming method: the whole stream runs in one audited call
+    (each batch appends its own entry before it is sent)."""
+
+    def decorate(handler: Callable[[_S, CallFrame, _Req, grpc.ServicerContext],
+                                   Iterator[_Resp]]
+                 ) -> Callable[[_S, _Req, grpc.ServicerContext], Iterator[_Resp]]:
+        @functools.wraps(handler)
+        def call_rpc(self: _S, request: _Req, context: grpc.ServicerContext
+                     ) -> Iterator[_Resp]:
+            method = rpc_method_name(type(self), handler.__name__)
+            with audited_call(self._gw, context, method, action) as call:
+                yield from handler(self, call, request, context)
+
+        return audits(action)(call_rpc)
 
     return decorate
 

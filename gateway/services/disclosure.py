@@ -20,7 +20,7 @@ from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.records.agreement import agreed
 from gateway.records.model import StoredRecord
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited_stream
 
 log = logging.getLogger("credgate.disclosure")
 EXPORT_PIECE_BYTES = 1024 * 1024
@@ -138,58 +138,54 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             call.commit_allow(reason=f"batch {number}")
             yield records, True
 
-    def PublicDisclosure(
-        self, request: pb.PublicDisclosureRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.DisclosureBatch]:
+    @audited_stream("disclosure.feed")
+    def PublicDisclosure(self, call: CallFrame, request: pb.PublicDisclosureRequest,
+                         context: grpc.ServicerContext) -> Iterator[pb.DisclosureBatch]:
         """Stream the publishable records, one reviewed and audited batch at a time."""
         size = min(request.batch_size or DEFAULT_BATCH, MAX_BATCH)
-        with audited_call(self._gw, context, "credgate.v1.DisclosureService/PublicDisclosure",
-                          "disclosure.feed") as call:
-            categories = self._categories(call, context, request)
-            left_out: Counter[str] = Counter()
-            for records, released in self._batches(call, categories, size, left_out):
-                if released:
-                    yield pb.DisclosureBatch(
-                        records=[disclosed_message(r) for r in records],
-                        audit_seq=call.draft.seq)
-            if call.draft.seq == 0:  # nothing to publish: the decision is still logged
-                call.commit_allow(reason="no publishable records")
-            # Last, what was left out and why: counts only, never which records.
-            yield pb.DisclosureBatch(audit_seq=call.draft.seq, left_out=left_out_message(
-                left_out))
+        categories = self._categories(call, context, request)
+        left_out: Counter[str] = Counter()
+        for records, released in self._batches(call, categories, size, left_out):
+            if released:
+                yield pb.DisclosureBatch(
+                    records=[disclosed_message(r) for r in records],
+                    audit_seq=call.draft.seq)
+        if call.draft.seq == 0:  # nothing to publish: the decision is still logged
+            call.commit_allow(reason="no publishable records")
+        # Last, what was left out and why: counts only, never which records.
+        yield pb.DisclosureBatch(audit_seq=call.draft.seq, left_out=left_out_message(
+            left_out))
 
-    def ExportDisclosure(
-        self, request: pb.ExportDisclosureRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.DisclosureExport]:
+    @audited_stream("disclosure.export")
+    def ExportDisclosure(self, call: CallFrame, request: pb.ExportDisclosureRequest,
+                         context: grpc.ServicerContext) -> Iterator[pb.DisclosureExport]:
         """The website's files with a manifest signed by the gateway, in pieces."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.DisclosureService/ExportDisclosure",
-                          "disclosure.export") as call:
-            categories = self._categories(call, context, request)
-            if gw.log_key is None:  # before any batch is logged as released
-                raise FailedPrecondition("the gateway has no signing key")
-            released: list[PublishedRecord] = []
-            withheld = 0
-            left_out: Counter[str] = Counter()
-            for records, ok in self._batches(call, categories, DEFAULT_BATCH, left_out):
-                if ok:
-                    released.extend(records)
-                else:
-                    withheld += 1
-            if call.draft.seq == 0:
-                call.commit_allow(reason="no publishable records")
-            with call.step("respond"):
-                files = render_files(released)
-                manifest = manifest_bytes(
-                    files, released, policy_version=call.state.version,
-                    generated_at=gw.clock.now(),
-                    signature_algorithm=signature_algorithm(gw.log_key))
-                signature = sign_manifest(manifest, gw.log_key)
-            # Pieces well under the message limit: a city's feed is larger than one.
-            for name, content in files.items():
-                for start in range(0, max(len(content), 1), EXPORT_PIECE_BYTES):
-                    yield pb.DisclosureExport(files=[pb.DisclosureFile(
-                        name=name, content=content[start:start + EXPORT_PIECE_BYTES])])
-            yield pb.DisclosureExport(manifest=manifest, signature=signature,
-                                      withheld_batches=withheld,
-                                      left_out=left_out_message(left_out))
+        categories = self._categories(call, context, request)
+        if gw.log_key is None:  # before any batch is logged as released
+            raise FailedPrecondition("the gateway has no signing key")
+        released: list[PublishedRecord] = []
+        withheld = 0
+        left_out: Counter[str] = Counter()
+        for records, ok in self._batches(call, categories, DEFAULT_BATCH, left_out):
+            if ok:
+                released.extend(records)
+            else:
+                withheld += 1
+        if call.draft.seq == 0:
+            call.commit_allow(reason="no publishable records")
+        with call.step("respond"):
+            files = render_files(released)
+            manifest = manifest_bytes(
+                files, released, policy_version=call.state.version,
+                generated_at=gw.clock.now(),
+                signature_algorithm=signature_algorithm(gw.log_key))
+            signature = sign_manifest(manifest, gw.log_key)
+        # Pieces well under the message limit: a city's feed is larger than one.
+        for name, content in files.items():
+            for start in range(0, max(len(content), 1), EXPORT_PIECE_BYTES):
+                yield pb.DisclosureExport(files=[pb.DisclosureFile(
+                    name=name, content=content[start:start + EXPORT_PIECE_BYTES])])
+        yield pb.DisclosureExport(manifest=manifest, signature=signature,
+                                  withheld_batches=withheld,
+                                  left_out=left_out_message(left_out))

@@ -26,7 +26,7 @@ from gateway.monitoring.cursor import MonitorStore
 from gateway.monitoring.watch import AlertFeed
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.scanner import scan
-from gateway.services.common import CallFrame, audited_call
+from gateway.services.common import CallFrame, audited, audited_call, audits, method_of
 from gateway.services.person import SUPERVISION_PURPOSE, is_regulator
 from gateway.supervision.mandatory_checks import DECLARE_ACTION, declaration_reason, may_check
 from gateway.validate.requests import check_free_text
@@ -39,6 +39,9 @@ POLL_SECONDS = 0.25
 _ALERT_ID = re.compile(r"al-[a-z2-7]{24}")
 _MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 DEPARTMENT_KIND = "department"
+
+#: The audit action of an alert watch (one entry, then the stream follows).
+WATCH_ACTION = "alerts.watch"
 
 
 def event_message(record: AlertRecord, gw: Gateway) -> pb.AlertEvent:
@@ -85,12 +88,13 @@ class SupervisionServicer(rpc.SupervisionServiceServicer):
                                        reason="not_regulator")
         return party
 
+    @audits(WATCH_ACTION)
     def WatchAlerts(self, request: pb.WatchAlertsRequest, context: grpc.ServicerContext
                     ) -> Iterator[pb.AlertEvent]:
         """Alerts and acknowledgements after a seq, then (unless no_follow) as they come."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.SupervisionService/WatchAlerts",
-                          "alerts.watch") as call:
+        # Not `audited_stream`: the watch is audited once, then follows outside the call.
+        with audited_call(gw, context, method_of(self, "WatchAlerts"), WATCH_ACTION) as call:
             self._regulator(call, context, request)
             with call.step("validate"):
                 if request.after_seq > gw.audit.size():
@@ -128,68 +132,63 @@ class SupervisionServicer(rpc.SupervisionServiceServicer):
             if not context.is_active():
                 return
 
-    def AckAlert(self, request: pb.AckAlertRequest, context: grpc.ServicerContext
-                 ) -> pb.AckAlertResponse:
+    @audited(ACK_ACTION)
+    def AckAlert(self, call: CallFrame, request: pb.AckAlertRequest,
+                 context: grpc.ServicerContext) -> pb.AckAlertResponse:
         """Acknowledge an alert with a note; the acknowledgement is an audit entry."""
         gw = self._gw
-        with audited_call(gw, context, "credgate.v1.SupervisionService/AckAlert",
-                          ACK_ACTION) as call:
-            self._regulator(call, context, request)
-            with call.step("validate"):
-                alert_id = check_identifier(request.alert_id, what="alert_id")
-                if not _ALERT_ID.fullmatch(alert_id):
-                    raise InvalidArgument("alert_id must be an alert's id (al- and 24 letters "
-                                          "or digits)")
-                note = check_free_text(request.note, what="note", max_chars=MAX_NOTE_CHARS,
-                                       required=False)
-                if scan(note):
-                    raise InvalidArgument("the note holds what looks like personal data "
-                                          "(an ID number, a phone number, an address or a "
-                                          "name): describe the case without it",
-                                          reason="note_personal_data")
-            with call.step("fetch"):
-                record = AlertFeed.lookup(gw.audit, _monitor_store(gw), alert_id)
-                if record is None:
-                    raise NotFound("no alert with this id", reason="alert_unknown")
-                call.draft.policy_rules.append(record.rule)
-            sealed = seal_note(gw.keyring, alert_id=alert_id,
-                               request_id=call.draft.request_id, note=note)
-            seq = call.commit_allow(reason=ack_reason(alert_id, sealed))
-            return pb.AckAlertResponse(alert_id=alert_id, seq=seq)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        self._regulator(call, context, request)
+        with call.step("validate"):
+            alert_id = check_identifier(request.alert_id, what="alert_id")
+            if not _ALERT_ID.fullmatch(alert_id):
+                raise InvalidArgument("alert_id must be an alert's id (al- and 24 letters "
+                                      "or digits)")
+            note = check_free_text(request.note, what="note", max_chars=MAX_NOTE_CHARS,
+                                   required=False)
+            if scan(note):
+                raise InvalidArgument("the note holds what looks like personal data "
+                                      "(an ID number, a phone number, an address or a "
+                                      "name): describe the case without it",
+                                      reason="note_personal_data")
+        with call.step("fetch"):
+            record = AlertFeed.lookup(gw.audit, _monitor_store(gw), alert_id)
+            if record is None:
+                raise NotFound("no alert with this id", reason="alert_unknown")
+            call.draft.policy_rules.append(record.rule)
+        sealed = seal_note(gw.keyring, alert_id=alert_id,
+                           request_id=call.draft.request_id, note=note)
+        seq = call.commit_allow(reason=ack_reason(alert_id, sealed))
+        return pb.AckAlertResponse(alert_id=alert_id, seq=seq)
 
-    def DeclareDecisions(self, request: pb.DeclareDecisionsRequest,
+    @audited(DECLARE_ACTION)
+    def DeclareDecisions(self, call: CallFrame, request: pb.DeclareDecisionsRequest,
                          context: grpc.ServicerContext) -> pb.DeclareDecisionsResponse:
         """A department's decisions per month and purpose (应查必查), one entry each."""
-        gw = self._gw
-        with audited_call(gw, context, "credgate.v1.SupervisionService/DeclareDecisions",
-                          DECLARE_ACTION) as call:
-            party = call.identify(context)
-            with call.step("validate"):
-                if not 1 <= len(request.counts) <= MAX_COUNTS:
-                    raise InvalidArgument(f"declare 1 to {MAX_COUNTS} counts per call")
-                for n, count in enumerate(request.counts):
-                    purpose = call.catalogue.purposes.get(count.purpose)
-                    if purpose is None or not purpose.mandatory_check:
-                        raise InvalidArgument(f"count {n + 1}: the purpose must be one with a "
-                                              "mandatory credit check (应查必查)")
-                    if not _MONTH.fullmatch(count.month):
-                        raise InvalidArgument(f"count {n + 1}: month must be YYYY-MM")
-                    if count.decisions > MAX_DECISIONS:
-                        raise InvalidArgument(f"count {n + 1}: at most {MAX_DECISIONS} "
-                                              "decisions")
-            with call.step("decide"):
-                if party.kind != DEPARTMENT_KIND:
-                    raise PermissionDenied("only departments declare their decisions",
-                                           reason="not_department")
-                if not all(may_check(call.policy, call.catalogue, party.id, purpose)
-                           for purpose in {c.purpose for c in request.counts}):
-                    raise PermissionDenied("the policy gives the department no checks for "
-                                           "this purpose", reason="no_mandatory_checks")
-            seqs: list[int] = []
-            for count in request.counts:
-                call.draft.purpose = count.purpose
-                call.draft.record_count = count.decisions
-                seqs.append(call.commit("allow", declaration_reason(count.month)))
-            return pb.DeclareDecisionsResponse(seqs=seqs)
-        raise AssertionError("unreachable: audited_call aborts on every refusal")
+        party = call.identify(context)
+        with call.step("validate"):
+            if not 1 <= len(request.counts) <= MAX_COUNTS:
+                raise InvalidArgument(f"declare 1 to {MAX_COUNTS} counts per call")
+            for n, count in enumerate(request.counts):
+                purpose = call.catalogue.purposes.get(count.purpose)
+                if purpose is None or not purpose.mandatory_check:
+                    raise InvalidArgument(f"count {n + 1}: the purpose must be one with a "
+                                          "mandatory credit check (应查必查)")
+                if not _MONTH.fullmatch(count.month):
+                    raise InvalidArgument(f"count {n + 1}: month must be YYYY-MM")
+                if count.decisions > MAX_DECISIONS:
+                    raise InvalidArgument(f"count {n + 1}: at most {MAX_DECISIONS} "
+                                          "decisions")
+        with call.step("decide"):
+            if party.kind != DEPARTMENT_KIND:
+                raise PermissionDenied("only departments declare their decisions",
+                                       reason="not_department")
+            if not all(may_check(call.policy, call.catalogue, party.id, purpose)
+                       for purpose in {c.purpose for c in request.counts}):
+                raise PermissionDenied("the policy gives the department no checks for "
+                                       "this purpose", reason="no_mandatory_checks")
+        seqs: list[int] = []
+        for count in request.counts:
+            call.draft.purpose = count.purpose
+            call.draft.record_count = count.decisions
+            seqs.append(call.commit("allow", declaration_reason(count.month)))
+        return pb.DeclareDecisionsResponse(seqs=seqs)

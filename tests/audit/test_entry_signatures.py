@@ -13,7 +13,7 @@ import pytest
 
 from gateway.api import pb
 from gateway.audit.export import export_range
-from gateway.audit.signatures import action_methods, verify_entry_signatures
+from gateway.audit.signatures import ACTION_METHODS, verify_entry_signatures
 from gateway.audit.tree import TamperDetected
 from gateway.cli import main
 from gateway.crypto.signatures import load_signing_key, load_verify_key, sign
@@ -44,9 +44,9 @@ def _entry(n: int, *, signer: str | None = None):  # type: ignore[no-untyped-def
                       request_signature=_signed("org_department", n, signer=signer))
 
 
-def test_the_action_table_is_read_from_the_servicers(live) -> None:  # type: ignore[no-untyped-def]
-    assert action_methods()["query.subject"] == (METHOD,)
-    assert action_methods()["records.submit"] == ("/credgate.v1.RecordService/SubmitRecords",)
+def test_the_gateways_own_entries_verify_under_the_action_table(live) -> None:  # type: ignore[no-untyped-def]
+    assert ACTION_METHODS["query.subject"] == (METHOD,)
+    assert ACTION_METHODS["records.submit"] == ("/credgate.v1.RecordService/SubmitRecords",)
     # The gateway's own entries verify: what the callers signed is what the table says.
     from tests.services.records_data import debtor_record
 
