@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -81,12 +81,14 @@ def record_message(record: Mapping[str, Any]) -> pb.Record:
 
 @dataclass(frozen=True)
 class ExportedDisclosure:
-    """A disclosure export as received: files, manifest, signature, withheld batches."""
+    """A disclosure export as received: files, manifest, signature, withheld batches and
+    the records left out per reason (also in the signed manifest)."""
 
     files: dict[str, bytes]
     manifest: bytes
     signature: bytes
     withheld_batches: int
+    left_out: dict[str, int] = field(default_factory=dict)
 
 class CredgateClient:
     """One party's connection to the gateway; use as a context manager."""
@@ -382,7 +384,8 @@ class CredgateClient:
                 last = piece
         return ExportedDisclosure(files={n: bytes(c) for n, c in files.items()},
                                   manifest=last.manifest, signature=last.signature,
-                                  withheld_batches=last.withheld_batches)
+                                  withheld_batches=last.withheld_batches,
+                                  left_out={o.reason: o.count for o in last.left_out})
 
     def blacklist_agency(self, party: str, reason: str, *,
                          timeout: float = 10.0) -> pb.BlacklistEntry:

@@ -36,6 +36,7 @@ _CATEGORY: Schema = {
     "display": {ANY: None}, "display_from": None,
     "repair": {"after_months": {ANY: None}, "approver": None},
     "publish_with_agreement": None, "publish_within_days": None,
+    "publish_within_working_days": None,
     "cites": {ANY: None}, "remits": {ANY: {ANY: None}}, "provenance": None,
     "fields": {ANY: _FIELD},
 }
@@ -50,6 +51,7 @@ CATALOGUE_KEYS: Schema = {
     "counties": {ANY: {"name": None, "name_zh": None, "division": None}},
     "behaviours": {ANY: {"name": None, "name_zh": None, "key_supervision": None}},
     "field_values": {ANY: None},
+    "working_calendar": {"days_off": None, "working_weekends": None},
     "green_channel": {"clean_years": None, "positive_unless": None, "purpose": None},
     "incentives": {ANY: {"name": None, "name_zh": None, "area_zh": None, "authority": None,
                          "basis": None, "categories": None, "clean_years": None,

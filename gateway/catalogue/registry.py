@@ -115,6 +115,8 @@ class Category:
     publish_with_agreement: bool = False
     #: Days from the decision within which the rules want it public (双公示); 0: none.
     publish_within_days: int = 0
+    #: The same in working days (工作日, catalogue [working_calendar]); 0: none.
+    publish_within_working_days: int = 0
     #: field -> categories a record id in it may cite ("*": any); see records/citations.
     cites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: field -> provider -> the values that provider may give it (its remit within the
@@ -357,11 +359,24 @@ def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
         display_from=str(raw.get("display_from", "")),
         repair=parse_repair(raw.get("repair"), where),
         publish_with_agreement=bool(raw.get("publish_with_agreement", False)),
-        publish_within_days=int(raw.get("publish_within_days", 0)),
+        publish_within_days=_days(raw, "publish_within_days", where),
+        publish_within_working_days=_days(raw, "publish_within_working_days", where),
         cites={str(k): tuple(v) for k, v in dict(raw.get("cites", {})).items()},
         remits=_parse_remits(raw.get("remits", {}), where),
         provenance=_parse_provenance(raw.get("provenance", PUBLIC), where),
     )
+
+
+def _days(raw: Mapping[str, Any], key: str, where: str) -> int:
+    value = raw.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
+        raise ConfigurationError(f"{where}: {key} must be a whole number of days, 0 to 365")
+    if value and not raw.get("public", False):
+        raise ConfigurationError(f"{where}: {key} is for a public category")
+    if value and key == "publish_within_days" and raw.get("publish_within_working_days"):
+        raise ConfigurationError(f"{where}: give the legal time once, in days or in "
+                                 "working days")
+    return value
 
 
 def _parse_provenance(value: Any, where: str) -> str:

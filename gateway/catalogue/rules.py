@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.catalogue.calendar import WorkingCalendar, parse_working_calendar
 from gateway.catalogue.incentives import Incentive, parse_incentives
 from gateway.catalogue.vocabulary import Behaviour, parse_behaviours, parse_field_values
 from gateway.errors import ConfigurationError
@@ -115,6 +116,8 @@ class LifecycleRules:
     field_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     domains: Mapping[str, Term] = field(default_factory=dict)
     occupations: Mapping[str, Term] = field(default_factory=dict)
+    #: Statutory days off and make-up working days, for deadlines in working days.
+    working_calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
 
 
 def _months(value: Any, where: str) -> int:
@@ -178,7 +181,9 @@ def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
                           behaviours=(behaviours := parse_behaviours(raw)),
                           field_values=parse_field_values(raw, behaviours),
                           domains=_terms(raw.get("domains"), "domains"),
-                          occupations=_terms(raw.get("occupations"), "occupations"))
+                          occupations=_terms(raw.get("occupations"), "occupations"),
+                          working_calendar=parse_working_calendar(
+                              raw.get("working_calendar")))
 
 
 def check_lifecycle(rules: LifecycleRules, *, categories: Mapping[str, Any],

@@ -26,6 +26,7 @@ from gateway.disclosure.export import (
     SIGNATURE_FILE,
     verify_manifest,
 )
+from gateway.disclosure.left_out import REASONS
 from gateway.errors import BadSignature, ConfigurationError
 
 
@@ -90,4 +91,8 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"wrote {total} record(s) to {args.directory} (manifest verified)"
               + (f"; {export.withheld_batches} batch(es) withheld by the privacy review"
                  if export.withheld_batches else ""))
+        left_out = doc.get("left_out", {})
+        if isinstance(left_out, dict) and left_out:
+            print("left out (counts only): " + "; ".join(
+                f"{REASONS.get(code, code)} {code}: {n}" for code, n in left_out.items()))
     return EXIT_OK

@@ -58,11 +58,13 @@ def _lag(row: Any, name: str) -> str:
 
 
 def _departments(c: ConsoleContext) -> list[dict[str, Any]]:
-    """Per providing department: submissions, lateness and objections (from the gateway)."""
+    """Per providing department: submissions, lateness, objections, repairs decided and
+    late 双公示 publications (from the gateway)."""
     return [{"provider": d.provider, "name_zh": d.name_zh or c.party_name(d.provider),
              "submitted": d.records_submitted, "median_lag": _lag(d, "median_lag_days"),
              "max_lag": _lag(d, "max_lag_days"), "open": d.objections_open,
-             "overdue": d.objections_overdue}
+             "overdue": d.objections_overdue, "repairs_granted": d.repairs_granted,
+             "repairs_refused": d.repairs_refused, "published_late": d.published_late}
             for d in c.backend.supervision_figures().departments]
 
 
@@ -107,10 +109,12 @@ def supervision_csv(request: Request) -> Response:
     w = csv.writer(out)
     if view == "departments":
         w.writerow(["provider", "name_zh", "records_submitted", "median_lag_days",
-                    "max_lag_days", "objections_open", "objections_overdue"])
+                    "max_lag_days", "objections_open", "objections_overdue",
+                    "repairs_granted", "repairs_refused", "published_late"])
         for d in _departments(c):
             w.writerow([d["provider"], d["name_zh"], d["submitted"], d["median_lag"],
-                        d["max_lag"], d["open"], d["overdue"]])
+                        d["max_lag"], d["open"], d["overdue"], d["repairs_granted"],
+                        d["repairs_refused"], d["published_late"]])
         return csv_response(out.getvalue(), "supervision-departments.csv")
     start, end = _period(request, c)
     f = _figures(c, start, end)

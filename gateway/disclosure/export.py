@@ -6,7 +6,12 @@ manifest is canonical JSON (sorted keys, no whitespace, UTF-8)::
 
     {"counts": {"dishonest_debtor": 12, "total": 12}, "files": {"disclosure.csv":
      "<sha256 hex>", "disclosure.json": "<sha256 hex>"}, "format": "credgate-disclosure",
-     "generated_at": "2026-11-28T09:00:00Z", "policy_version": "<hex>", "version": 1}
+     "generated_at": "2026-11-28T09:00:00Z", "left_out": {"disputed": 1,
+     "severity_not_public": 4}, "policy_version": "<hex>", "version": 1}
+
+``left_out`` counts the records of the exported categories the gateway did not publish,
+per reason (gateway.disclosure.left_out; 双公示: the website says how many and why),
+never which ones; signed with the rest.
 
 and its signature is Ed25519 by the gateway's log key over
 ``b"credgate/disclosure-manifest/v1\\n" + manifest bytes`` (the prefix keeps these
@@ -61,14 +66,17 @@ def render_files(records: Sequence[PublishedRecord]) -> dict[str, bytes]:
 
 def manifest_bytes(files: Mapping[str, bytes], records: Sequence[PublishedRecord], *,
                    policy_version: str, generated_at: datetime,
-                   signature_algorithm: str = "ed25519") -> bytes:
+                   signature_algorithm: str = "ed25519",
+                   left_out: Mapping[str, int] | None = None) -> bytes:
     """The canonical manifest for rendered files; it names the algorithm of the
-    signature that will cover it (ed25519, or sm2 under the gm suite)."""
+    signature that will cover it (ed25519, or sm2 under the gm suite) and the counts of
+    records left out, per reason."""
     counts = Counter(r.category for r in records)
     doc = {
         "format": FORMAT, "version": VERSION, "generated_at": rfc3339(generated_at),
         "policy_version": policy_version, "signature_algorithm": signature_algorithm,
         "counts": {**dict(sorted(counts.items())), "total": len(records)},
+        "left_out": {reason: n for reason, n in sorted((left_out or {}).items()) if n},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
     return json.dumps(doc, ensure_ascii=False, sort_keys=True,

@@ -14,6 +14,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +379,8 @@ def _canonical(value: Any) -> Any:
         return sorted(_canonical(v) for v in value)  # set order varies between processes
     if isinstance(value, tuple | list):
         return [_canonical(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()  # the working calendar's days
     return value
 
 

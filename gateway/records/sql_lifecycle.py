@@ -11,6 +11,7 @@ listing in force per record or party.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import date
 
 from gateway.errors import AlreadyExists, FailedPrecondition, NotFound
 from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
@@ -158,6 +159,21 @@ class SqlLifecycle(SqlPeers):
             "SELECT provider, submitted_at, event_date FROM records WHERE replaces = '' "
             "ORDER BY provider"))
         return [(r[0], submission_lag(r[1], r[2])) for r in rows]
+
+    def publication_times(self, categories: Collection[str]
+                          ) -> list[tuple[str, str, str, date]]:
+        """(provider, category, submitted_at, event date) of every original submission of
+        the categories in any state but pending: a late publication stays late after the
+        record is corrected, repaired or removed."""
+        if not categories:
+            return []
+        kinds = sorted(categories)
+        rows = self._db.read(lambda sql: sql.all(
+            "SELECT provider, category, submitted_at, event_date FROM records "
+            f"WHERE replaces = '' AND state <> ? AND category IN {marks(kinds)} "
+            "ORDER BY record_id", (AWAITING_ALLOW, *kinds)))
+        return [(r[0], r[1], r[2], r[3] if isinstance(r[3], date) else date.fromisoformat(r[3]))
+                for r in rows]
 
     def county_records(self) -> list[CountyRecordRow]:
         """Every record that belongs to a county (pending ones aside): its county, state,

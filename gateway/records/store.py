@@ -194,6 +194,12 @@ class RecordStore(Protocol):
         """(provider, days from event date to submission) of every original submission."""
         ...
 
+    def publication_times(self, categories: Collection[str]
+                          ) -> list[tuple[str, str, str, date]]:
+        """(provider, category, submitted_at, event date) of every original submission of
+        the categories, in any state but pending (双公示 timeliness)."""
+        ...
+
     def county_records(self) -> list[CountyRecordRow]:
         """Every record that belongs to a county, as supervision counts it."""
         ...

@@ -56,14 +56,18 @@ def figures_message(report: SupervisionReport) -> pb.SupervisionFiguresResponse:
     for p in report.providers:
         row = reply.departments.add(
             provider=p.provider, name_zh=p.name_zh, records_submitted=p.submitted,
-            objections_open=p.open_objections, objections_overdue=p.overdue_objections)
+            objections_open=p.open_objections, objections_overdue=p.overdue_objections,
+            repairs_granted=p.repairs_granted, repairs_refused=p.repairs_refused,
+            published_late=p.published_late)
         if p.median_lag_days is not None:
             row.median_lag_days = float(p.median_lag_days)
         if p.max_lag_days is not None:
             row.max_lag_days = p.max_lag_days
     for q in report.queriers:
         reply.queriers.add(party=q.party, name_zh=q.name_zh, purpose=q.purpose,
-                           queries=q.queries, refused=q.refused)
+                           queries=q.queries, refused=q.refused, complaints=q.complaints,
+                           complaints_answered=q.complaints_answered,
+                           complaints_overdue=q.complaints_overdue)
     for c in report.counties:
         reply.counties.add(county=c.county, name_zh=c.name_zh, records_submitted=c.submitted,
                            records_in_use=c.in_use, objections_open=c.open_objections,

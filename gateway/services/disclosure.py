@@ -179,7 +179,8 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             manifest = manifest_bytes(
                 files, released, policy_version=call.state.version,
                 generated_at=gw.clock.now(),
-                signature_algorithm=signature_algorithm(gw.log_key))
+                signature_algorithm=signature_algorithm(gw.log_key),
+                left_out=dict(left_out))
             signature = sign_manifest(manifest, gw.log_key)
         # Pieces well under the message limit: a city's feed is larger than one.
         for name, content in files.items():

@@ -19,7 +19,9 @@ from datetime import date
 
 from gateway.audit.entry import AuditEntry
 from gateway.audit.search import MAX_PAGE, AuditFilter, AuditSearch
-from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.calendar import WorkingCalendar
+from gateway.catalogue.registry import Catalogue, Category
+from gateway.clock import local_date, parse_rfc3339
 from gateway.records.complaints import ReadEntry, complaint_statuses
 from gateway.records.display import is_displayable
 from gateway.records.lifecycle import ACTIVE
@@ -54,8 +56,9 @@ class ProviderFigures:
     #: Credit repairs (信用修复) the party decided: granted and refused.
     repairs_granted: int = 0
     repairs_refused: int = 0
-    #: 双公示: records of a category the rules want public within N days of the decision
-    #: (catalogue publish_within_days) that reached the gateway later than that.
+    #: 双公示: records of a category the rules want public within a legal time of the
+    #: decision (catalogue publish_within_working_days or publish_within_days) that
+    #: reached the gateway later than that.
     published_late: int = 0
 
 
@@ -144,25 +147,33 @@ def _audit_reader(audit: AuditSearch) -> Callable[..., list[tuple[int, AuditEntr
     return read
 
 
+def published_late(category: Category, decided: date, submitted: date,
+                   calendar: WorkingCalendar) -> bool:
+    """Whether a record decided on one day and submitted on another (city dates) came
+    after its category's legal publication time (双公示), in working or calendar days."""
+    if category.publish_within_working_days:
+        return (calendar.working_days_after(decided, submitted)
+                > category.publish_within_working_days)
+    if category.publish_within_days:
+        return (submitted - decided).days > category.publish_within_days
+    return False
+
+
 def _late_publications(store: RecordStore, catalogue: Catalogue | None) -> Counter[str]:
     """Per provider, original submissions of categories with a legal publication time
-    that came in after it (submitted more than publish_within_days after the decision)."""
+    that came in after it (the submission's city date against the decision's)."""
     late: Counter[str] = Counter()
     if catalogue is None:
         return late
-    timed = {c.code: c.publish_within_days for c in catalogue.categories.values()
-             if c.publish_within_days}
-    after = ""
-    while timed:
-        page = store.records_in_categories(list(timed), after=after, limit=1000)
-        if not page:
-            break
-        after = page[-1].record_id
-        for r in page:
-            if r.replaces:
-                continue  # a correction is not a late first publication
-            submitted = date.fromisoformat(r.submitted_at[:10])
-            late[r.provider] += (submitted - r.event_date).days > timed[r.category]
+    timed = sorted(c.code for c in catalogue.categories.values()
+                   if c.publish_within_days or c.publish_within_working_days)
+    calendar = catalogue.lifecycle.working_calendar
+    # Original submissions in any state: a correction is not a late first publication,
+    # and a late one stays late once the record is corrected, repaired or removed.
+    for provider, category, submitted_at, decided in store.publication_times(timed):
+        submitted = local_date(parse_rfc3339(submitted_at))
+        late[provider] += published_late(catalogue.categories[category], decided, submitted,
+                                         calendar)
     return late
 
 

@@ -132,3 +132,11 @@ def test_a_county_party_provides_what_its_counterpart_provides(catalogue: Catalo
     assert catalogue.counties["miyi"].name_zh == "米易县"
     assert ("miyi_market_regulator", "market_regulator") in catalogue.role_edges()
     assert ("miyi_government", "miyi") in catalogue.role_edges()
+
+
+def test_an_agreement_names_exactly_the_categories_published_with_agreement(
+        catalogue: Catalogue) -> None:
+    agreed = catalogue.categories["publication_agreement"].fields["agreed_category"]
+    assert agreed.values == {c.code for c in catalogue.categories.values()
+                             if c.publish_with_agreement}
+    assert {"honour_list", "reward_typical_case"} <= agreed.values

@@ -15,7 +15,7 @@ from gateway.cli.common import server_name_of
 from gateway.clock import FixedClock
 from gateway.policy.rollout import read_bundle
 from tests.live_gateway import LiveGateway
-from tests.services.records_data import debtor_record
+from tests.services.records_data import debtor_record, penalty_record
 from tests.support import ADULT, KEYS, POLICIES
 
 
@@ -169,9 +169,15 @@ def test_audit_query_and_export_then_verify(live: LiveGateway, tmp_path: Path,
 def test_disclosure_export_writes_verified_files(live: LiveGateway, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     live.client("court").submit_records([debtor_record("CLI-D-1")])
+    today = live.gw.clock.now().date().isoformat()
+    live.client("market_regulator").submit_records([penalty_record("CLI-D-2", "minor", today)])
     out = tmp_path / "site"
     assert main(["disclosure", "export", str(out), *client_args(live, "credit_website")]) == 0
-    assert "1 record(s)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # What was left out is said (counts only), from the signed manifest.
+    assert "1 record(s)" in printed and "severity_not_public: 1" in printed
+    assert json.loads((out / "manifest.json").read_bytes())["left_out"] == {
+        "severity_not_public": 1}
     names = sorted(p.name for p in out.iterdir())
     assert names == ["disclosure.csv", "disclosure.json", "manifest.json", "manifest.sig"]
     assert ADULT.encode() not in (out / "disclosure.json").read_bytes()

@@ -130,7 +130,8 @@ def test_supervision_charts_with_numbers(world: World, browser: Any, out: Path) 
     assert "org_department" in charts[1].get_attribute("innerHTML")  # by party
     court = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#departments tbody tr")
                  if r.text.startswith("court"))
-    assert court.text.split()[-5:] == ["1", "54", "54", "1", "0"]  # lag days; one objection
+    # Lag days; one objection; no repair decided (listings are not repaired), none late.
+    assert court.text.split()[-8:] == ["1", "54", "54", "1", "0", "0", "0", "0"]
     shot(browser, out, "supervision")
 
 

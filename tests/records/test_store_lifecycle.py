@@ -314,6 +314,26 @@ def test_submission_lags_count_original_submissions(store: RecordStore) -> None:
     assert sorted(store.submission_lags()) == [("court", 10), ("tax", 0), ("tax", 1)]
 
 
+def test_publication_times_of_original_submissions_in_any_state(store: RecordStore) -> None:
+    store.put_records([
+        make_record(1, category="admin_penalty", provider="market", event_date=date(2026, 9, 1),
+                    submitted_at="2026-11-27T20:00:00Z"),
+        make_record(2, category="admin_penalty", provider="market",
+                    event_date=date(2026, 9, 2), replaces="rec-0001"),
+        make_record(3, category="admin_licence", provider="psb"),
+        make_record(4),
+    ])
+    store.put_records([make_record(5, category="admin_licence", provider="psb")],
+                      pending_for="req-1", at=datetime(2026, 11, 28, tzinfo=UTC))
+    # A withdrawn record keeps its publication time; a correction and a pending record
+    # are no first publications; other categories are not asked for.
+    store.retire_record("rec-0001", state=WITHDRAWN_STATE, at=AT, ref="entered_in_error")
+    assert sorted(store.publication_times({"admin_penalty", "admin_licence"})) == [
+        ("market", "admin_penalty", "2026-11-27T20:00:00Z", date(2026, 9, 1)),
+        ("psb", "admin_licence", "2024-01-02T03:04:05Z", date(2024, 1, 1))]
+    assert store.publication_times(set()) == []
+
+
 def test_an_older_sqlite_file_gains_the_lifecycle_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:

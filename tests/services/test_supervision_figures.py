@@ -10,7 +10,8 @@ from gateway.audit.search import AuditFilter
 from gateway.clock import city_today
 from gateway.supervision.figures import supervision_figures
 from tests.live_gateway import LiveGateway
-from tests.services.records_data import debtor_record
+from tests.services.lifecycle_support import own_records, self_consent
+from tests.services.records_data import debtor_record, penalty_record
 from tests.support import ADULT
 
 
@@ -49,3 +50,40 @@ def test_only_regulators_and_a_bad_day_is_invalid(live: LiveGateway) -> None:
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     entries = live.gw.audit_search.search(AuditFilter(action="audit.supervision")).entries
     assert [e.decision for _, e in entries] == ["deny", "deny"]
+
+
+def test_repairs_late_publications_and_complaints_reach_the_regulator(
+        live: LiveGateway) -> None:
+    # 双公示: a penalty decided in September reaches the gateway on 11-28, past its time.
+    market = live.client("market_regulator")
+    market.submit_records([penalty_record("FIG-1", "minor", "2026-11-27"),
+                           penalty_record("FIG-2", "minor", "2026-11-27"),
+                           penalty_record("FIG-3", "general", "2026-09-01")])
+    consent = self_consent(live)
+    portal = live.client("citizen_portal")
+    minors = [r for r in own_records(live, consent, category="admin_penalty")
+              if r.severity == "minor"]
+    for record, approve in zip(minors, (True, False), strict=True):
+        applied = portal.apply_repair(ADULT, consent, record.record_id, "已缴清罚款").repair
+        market.decide_repair(applied.repair_id, approve=approve, reason="已核实")
+    looked = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    portal.submit_records([{
+        "subject_id": ADULT, "category": "access_complaint", "severity": "not_applicable",
+        "event_date": "2026-11-28", "source_record_id": "FIG-CP",
+        "fields": {"audit_seq": str(looked.audit_seq), "reason": "未经本人同意查询"}}])
+    reply = live.client("regulator").audit.SupervisionFigures(
+        pb.SupervisionFiguresRequest(as_of="2027-01-05"), timeout=30)
+    row = next(d for d in reply.departments if d.provider == "market_regulator")
+    assert (row.repairs_granted, row.repairs_refused, row.published_late) == (1, 1, 1)
+    org = [q for q in reply.queriers if q.party == "org_department"]
+    assert (org[0].complaints, org[0].complaints_answered, org[0].complaints_overdue) == (
+        1, 0, 1)
+    assert all(q.complaints == 0 for q in org[1:])
+    # The answered complaint is no longer overdue.
+    [complaint] = live.client("regulator").list_complaints().complaints
+    live.client("regulator").answer_complaint(complaint.complaint_id, "dismissed")
+    again = live.client("regulator").audit.SupervisionFigures(
+        pb.SupervisionFiguresRequest(as_of="2027-01-05"), timeout=30)
+    org_row = next(q for q in again.queriers if q.party == "org_department")
+    assert (org_row.complaints, org_row.complaints_answered,
+            org_row.complaints_overdue) == (1, 1, 0)
