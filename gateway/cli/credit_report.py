@@ -78,3 +78,9 @@ def print_verified(report: VerifiedReport, *, checked_subject: bool) -> None:
             for r in report.records]
     print_table(["category", "event_date", "provider", "fields"], rows)
     print(f"\n{len(rows)} record(s)")
+    # What the person attached to a record (自主解释, 申请延期), beside it.
+    for r in report.records:
+        for a in r.get("attachments", ()):
+            until = f" (until {a['requested_until']})" if a.get("requested_until") else ""
+            print(f"{r['category_name_zh']} {r['event_date']}: {a['kind_name_zh']}{until}: "
+                  f"{a['text']}")

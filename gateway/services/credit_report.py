@@ -18,6 +18,7 @@ from gateway.disclosure.credit_report import report_document, sign_report
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.idnumber import parse_id_number
 from gateway.policy.conditions import ConditionContext
+from gateway.protect.attachments import TEXT_FIELD, attachments_for, protect_attachments
 from gateway.protect.masking import mask_id_number
 from gateway.protect.release import CLEAR, audience_of, protect_record
 from gateway.records.fetch import records_in_use
@@ -74,6 +75,14 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
         audience = audience_of(party)
         records = []
         released_names: set[str] = set()
+        # The person's statements and extension applications go with their records, so
+        # the receiver reads the explanation beside the record (自主解释).
+        attached = protect_attachments(
+            attachments_for(gw.store, gw.keyring, indexes, {r.record_id for r in stored},
+                            today),
+            {r.record_id: r for r in stored}, categories=call.catalogue.categories,
+            access=access, keyring=gw.keyring, profiles=call.state.profiles,
+            audience=audience)
         for r in stored:
             category = call.catalogue.categories[r.category]
             out = protect_record(r, category=category, access=access[r.category],
@@ -92,6 +101,13 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
                 "fields": {f.name: f.value for f in out.fields},
                 "masked_fields": sorted(f.name for f in out.fields if f.disclosure != CLEAR),
             })
+            if r.record_id in attached:
+                records[-1]["attachments"] = [
+                    {"kind": a.kind, "kind_name_zh": call.catalogue.categories[a.kind].name_zh,
+                     "text": a.text, "requested_until": a.requested_until}
+                    for a in attached[r.record_id]]
+                released_names.update(f"{a.kind}.{TEXT_FIELD}"
+                                      for a in attached[r.record_id])
         draft.fields_released = tuple(sorted(released_names))
         draft.record_count = len(records)
         report_id = f"rpt-{uuid.uuid4()}"

@@ -14,7 +14,12 @@ from gateway.consent.artefacts import check_consent_id
 from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import ConsentRefused, PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.protect.attachments import TEXT_FIELD, Attachment, attachments_for
+from gateway.protect.attachments import (
+    TEXT_FIELD,
+    Attachment,
+    attachments_for,
+    protect_attachments,
+)
 from gateway.protect.release import (
     CLEAR,
     MASKED,
@@ -62,7 +67,8 @@ def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
         add_field(name=f.name, value=f.value, disclosure=_DISCLOSURE[f.disclosure])
     for a in attached:
         message.attachments.add(record_id=a.record_id, kind=a.kind, text=a.text,
-                                requested_until=a.requested_until)
+                                requested_until=a.requested_until,
+                                disclosure=_DISCLOSURE[a.disclosure])
 
 
 class QueryServicer(rpc.QueryServiceServicer):
@@ -143,9 +149,13 @@ class QueryServicer(rpc.QueryServiceServicer):
                                profiles=call.state.profiles, audience=audience)
                 for r in stored
             ]
-            # What the person attached to a released record goes with it.
-            attached = attachments_for(gw.store, gw.keyring, indexes,
-                                       {r.record_id for r in released}, today)
+            # What the person attached to a released record goes with it, released as
+            # the record's own narratives are to this party.
+            attached = protect_attachments(
+                attachments_for(gw.store, gw.keyring, indexes,
+                                {r.record_id for r in released}, today),
+                by_id, categories=call.catalogue.categories, access=access,
+                keyring=gw.keyring, profiles=call.state.profiles, audience=audience)
             draft.fields_released = tuple(sorted(
                 {name for r in released for name in r.released_field_names}
                 | {f"{a.kind}.{TEXT_FIELD}" for items in attached.values()

@@ -6,12 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import pytest
 
+from gateway.api import pb
+from gateway.cli import main
+from gateway.crypto.signatures import load_verify_key
+from gateway.disclosure.credit_report import verify_report
 from gateway.supervision.figures import supervision_figures
 from tests.live_gateway import LiveGateway
-from tests.services.lifecycle_support import own_records, refused, self_consent
-from tests.services.records_data import debtor_record, penalty_record
-from tests.support import ADULT, OTHER_ADULT
+from tests.services.lifecycle_support import audit_entries, own_records, refused, self_consent
+from tests.services.records_data import NAME, debtor_record, identity_record, penalty_record
+from tests.support import ADULT, KEYS, OTHER_ADULT
 
 
 def commitment(source: str, subject: str = ADULT) -> dict[str, Any]:
@@ -143,3 +148,84 @@ def test_a_repair_cites_training_volunteering_and_donations_by_id(
     [listed] = market.list_repairs(status="pending").repairs
     assert {(e.record_id, e.category) for e in listed.evidence} == {
         (training.record_id, "repair_training"), (mine.record_id, "volunteer_service")}
+
+
+def statement(about: str, text: str, source: str = "STMT-P") -> dict[str, Any]:
+    """A personal statement on one of the person's records."""
+    return {"subject_id": ADULT, "category": "personal_statement",
+            "severity": "not_applicable", "event_date": "2026-11-01",
+            "source_record_id": source, "fields": {"about_record_id": about,
+                                                   "statement": text}}
+
+
+def test_a_statement_is_released_as_the_records_own_narratives_are(
+        live: LiveGateway) -> None:
+    live.client("court").submit_records([debtor_record("SP-1")])
+    consent = self_consent(live)
+    [debt] = own_records(live, consent, category="dishonest_debtor")
+    text = f"本人{NAME}已于十月由其妻王小花代为还清，联系电话13812345678"
+    live.client("citizen_portal").submit_records([statement(debt.record_id, text)])
+    # The organisation department reads court listings' narratives only scanned: the
+    # statement too (the person's name, the wife's name and the phone masked inside).
+    [seen] = live.client("org_department").query_subject(
+        ADULT, "cadre_selection", categories=["dishonest_debtor"]).records
+    [shown] = seen.attachments
+    assert shown.disclosure == pb.MASKED and "代为还清" in shown.text
+    for secret in (NAME, "王小花", "13812345678"):
+        assert secret not in shown.text
+    # A criminal investigation reads them in clear, and the person sees their own text.
+    [clear] = live.client("public_security").query_subject(
+        ADULT, "criminal_investigation", categories=["dishonest_debtor"]).records
+    assert (clear.attachments[0].disclosure, clear.attachments[0].text) == (pb.CLEAR, text)
+    [own] = own_records(live, consent, category="dishonest_debtor")
+    assert own.attachments[0].text == text
+    # The audit entry names the statement among the fields released.
+    [entry] = [e for e in audit_entries(live, "query.subject")
+               if e.requester == "org_department"]
+    assert "personal_statement.statement" in entry.fields_released
+
+
+def test_an_extension_is_asked_only_of_a_record_with_an_obligation(
+        live: LiveGateway) -> None:
+    live.client("public_security").submit_records([identity_record()])
+    live.client("market_regulator").submit_records([penalty_record("EX-P", "general",
+                                                                   "2026-10-01")])
+    consent = self_consent(live)
+    [identity] = own_records(live, consent, category="identity")
+    [penalty] = own_records(live, consent, category="admin_penalty")
+
+    def extension(about: str, source: str) -> dict[str, Any]:
+        return {"subject_id": ADULT, "category": "extension_application",
+                "severity": "not_applicable", "event_date": "2026-11-02",
+                "source_record_id": source,
+                "fields": {"about_record_id": about, "requested_until": "2027-01-31",
+                           "statement": "申请延期缴纳罚款"}}
+
+    portal = live.client("citizen_portal")
+    refused(lambda: portal.submit_records([extension(identity.record_id, "EX-1")]),
+            grpc.StatusCode.INVALID_ARGUMENT, "about_record_id")
+    portal.submit_records([extension(penalty.record_id, "EX-2")])
+    [seen] = own_records(live, consent, category="admin_penalty")
+    assert seen.attachments[0].requested_until == "2027-01-31"
+
+
+def test_the_signed_report_carries_the_statement_beside_its_record(
+        live: LiveGateway, capsys: pytest.CaptureFixture[str]) -> None:
+    live.client("court").submit_records([debtor_record("SR-1")])
+    consent = self_consent(live)
+    [debt] = own_records(live, consent, category="dishonest_debtor")
+    portal = live.client("citizen_portal")
+    portal.submit_records([statement(debt.record_id, "已与申请执行人达成和解协议")])
+    reply = portal.credit_report(ADULT, consent, ["dishonest_debtor"])
+    report = verify_report(reply.report, load_verify_key(KEYS / "gateway.log.pub"))
+    [record] = report.records
+    assert record["attachments"] == [{"kind": "personal_statement", "kind_name_zh": "自主解释",
+                                      "text": "已与申请执行人达成和解协议",
+                                      "requested_until": ""}]
+    [entry] = audit_entries(live, "subject.credit_report")
+    assert "personal_statement.statement" in entry.fields_released
+    path = live.gw.config.data_dir / "report.json"
+    path.write_bytes(reply.report)
+    assert main(["report", "verify", str(path), "--key",
+                 str(KEYS / "gateway.log.pub")]) == 0
+    assert "自主解释: 已与申请执行人达成和解协议" in capsys.readouterr().out
