@@ -29,11 +29,18 @@ Associated data (every part framed as a 4-byte big-endian length and its bytes):
 The value's associated data leaves out the master key id so that re-wrapping under a
 new master key (rotation) leaves the value ciphertext untouched. Every failure to open
 a blob raises the same opaque ``DecryptionError``, like Fernet's ``InvalidToken``.
+
+Callers hold a ``FieldCipher`` (the gateway builds one over its keyring) and name what a
+value is bound to with a ``FieldContext``: record (or row) id, category and field. The
+cipher reads the keyring on every call, so keys the keyring adopts while serving
+(``Keyring.adopt``) are used at once. ``tests/vectors/fields/`` pins the format.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
@@ -42,6 +49,8 @@ from gateway.errors import DecryptionError
 
 __all__ = [
     "FORMAT_VERSION",
+    "FieldCipher",
+    "FieldContext",
     "decrypt_bytes",
     "decrypt_field",
     "encrypt_bytes",
@@ -214,7 +223,103 @@ def reencrypt_field(
     Works for blobs of encrypt_field and encrypt_bytes alike. A blob of another suite
     than the active one is sealed afresh (a data key is never moved between algorithms).
     """
-    context = _context(record_id, category, field)
+    return _rotate(keyring, _context(record_id, category, field), blob)
+
+
+class _Record(Protocol):
+    """Anything that names a record: its id and its category (a stored record)."""
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def category(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldContext:
+    """What a sealed value is bound to: the id of its record (or row), a category, a field.
+
+    A value sealed under one context opens under that context only. A stored record's
+    fields use ``for_record``; each other kind of sealed row (objection, repair,
+    listing, consent, acknowledgement) derives its context in the module that owns it.
+    """
+
+    record_id: str
+    category: str
+    field: str
+
+    @classmethod
+    def for_record(cls, record: _Record, field: str) -> FieldContext:
+        """The context of one field of a stored record (its id and category)."""
+        return cls(record.record_id, record.category, field)
+
+
+class FieldCipher:
+    """Seals and opens field values under a keyring's master keys (the gateway has one).
+
+    ``seal`` uses the active master key; ``open`` any master key the keyring still holds;
+    ``rotate`` moves a blob under the active key. Every failure to open raises the one
+    opaque ``DecryptionError``. The keyring is read on every call, so keys it adopts
+    while serving are used at once.
+    """
+
+    __slots__ = ("_keyring",)
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def __repr__(self) -> str:
+        return (f"FieldCipher(active_master_id={self._keyring.active_master_id!r}, "
+                f"suite={self._keyring.suite.name!r})")
+
+    def seal(self, context: FieldContext, text: str) -> bytes:
+        """Envelope-encrypt a text value under the active master key, bound to its context."""
+        return _seal(self._keyring, _context(context.record_id, context.category,
+                                             context.field),
+                     text.encode("utf-8", _TEXT_ERRORS))
+
+    def open(self, context: FieldContext, blob: bytes) -> str:
+        """Open a blob made by ``seal`` for this context; raises DecryptionError."""
+        data = _open(self._keyring, _context(context.record_id, context.category,
+                                             context.field), blob)
+        try:
+            return data.decode("utf-8", _TEXT_ERRORS)
+        except UnicodeDecodeError:
+            raise DecryptionError() from None
+
+    def seal_bytes(self, context: FieldContext, data: bytes) -> bytes:
+        """Envelope-encrypt bytes (a consent artefact) under the active master key."""
+        return _seal(self._keyring, _context(context.record_id, context.category,
+                                             context.field), data)
+
+    def open_bytes(self, context: FieldContext, blob: bytes) -> bytes:
+        """Open a blob made by ``seal_bytes`` for this context; raises DecryptionError."""
+        return _open(self._keyring, _context(context.record_id, context.category,
+                                             context.field), blob)
+
+    def rotate(self, context: FieldContext, blob: bytes) -> bytes:
+        """The blob under the active master key and suite; raises DecryptionError.
+
+        The value is opened first (and discarded), so the result is known to open. The
+        data key is re-wrapped and the value ciphertext kept; a blob of another suite
+        than the active one is sealed afresh (a data key never moves between
+        algorithms). Works for blobs of ``seal`` and ``seal_bytes`` alike.
+        """
+        return _rotate(self._keyring, _context(context.record_id, context.category,
+                                               context.field), blob)
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether a blob is wrapped under the active master key and suite (False when
+        malformed); says nothing of whether it opens."""
+        try:
+            suite, key_id, _header, _body = _parse(blob)
+        except DecryptionError:
+            return False
+        return key_id == self._keyring.active_master_id and suite == self._keyring.suite
+
+
+def _rotate(keyring: Keyring, context: bytes, blob: bytes) -> bytes:
     suite, key_id, header, body = _parse(blob)
     data_key = _unwrap(keyring, suite, key_id, header, body, context)
     value = _open_value(suite, data_key, body, context)

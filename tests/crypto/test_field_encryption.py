@@ -1,35 +1,35 @@
-"""Field envelope encryption: round trips, context binding, tampering, rotation."""
+"""Field envelope encryption (FieldCipher): round trips, context binding, tampering, rotation."""
 
 from __future__ import annotations
+
+from dataclasses import FrozenInstanceError, dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.crypto.fields import (
-    FORMAT_VERSION,
-    decrypt_bytes,
-    decrypt_field,
-    encrypt_bytes,
-    encrypt_field,
-    key_id_of,
-    reencrypt_field,
-)
+from gateway.crypto.fields import FORMAT_VERSION, FieldCipher, FieldContext, key_id_of
 from gateway.crypto.keyring import Keyring, generate_keyring
 from gateway.errors import DecryptionError
 
-CONTEXT = {"record_id": "rec-000042", "category": "dishonest_debtor", "field": "case_number"}
+CONTEXT = FieldContext("rec-000042", "dishonest_debtor", "case_number")
 VALUE = "（2024）京01执1234号 张三 110105194912310021"
 
 KEYRING = generate_keyring()
+CIPHER = FieldCipher(KEYRING)
 
 
 def _encrypt(keyring: Keyring = KEYRING, value: str = VALUE, **context: str) -> bytes:
-    return encrypt_field(keyring, **{**CONTEXT, **context}, plaintext=value)
+    return FieldCipher(keyring).seal(_context(**context), value)
 
 
 def _decrypt(blob: bytes, *, keyring: Keyring = KEYRING, **context: str) -> str:
-    return decrypt_field(keyring, **{**CONTEXT, **context}, blob=blob)
+    return FieldCipher(keyring).open(_context(**context), blob)
+
+
+def _context(**parts: str) -> FieldContext:
+    return FieldContext(**{"record_id": CONTEXT.record_id, "category": CONTEXT.category,
+                           "field": CONTEXT.field, **parts})
 
 
 def _flip(blob: bytes, index: int, bit: int = 0) -> bytes:
@@ -43,10 +43,10 @@ def test_round_trip_text() -> None:
 
 
 def test_round_trip_bytes_for_consent_artefacts() -> None:
-    context = {"record_id": "consent-7f3a", "category": "consent", "field": "artefact"}
+    context = FieldContext("consent-7f3a", "consent", "artefact")
     artefact = bytes(range(256)) * 4
-    blob = encrypt_bytes(KEYRING, **context, plaintext=artefact)
-    assert decrypt_bytes(KEYRING, **context, blob=blob) == artefact
+    blob = CIPHER.seal_bytes(context, artefact)
+    assert CIPHER.open_bytes(context, blob) == artefact
 
 
 def test_empty_value_round_trips() -> None:
@@ -98,10 +98,8 @@ def test_blob_from_a_database_driver_as_memoryview_or_bytearray_opens() -> None:
     ids=["other-record", "other-category", "other-field", "record-case", "record-empty"],
 )
 def test_ciphertext_moved_to_another_context_is_refused(part: str, value: str) -> None:
-    moved = {**CONTEXT, part: value}
     with pytest.raises(DecryptionError):
-        decrypt_field(KEYRING, record_id=moved["record_id"], category=moved["category"],
-                      field=moved["field"], blob=_encrypt())
+        CIPHER.open(_context(**{part: value}), _encrypt())
 
 
 def test_context_parts_cannot_be_shifted_across_the_boundary() -> None:
@@ -113,8 +111,7 @@ def test_context_parts_cannot_be_shifted_across_the_boundary() -> None:
 def test_text_blob_is_not_a_consent_artefact() -> None:
     blob = _encrypt()
     with pytest.raises(DecryptionError):
-        decrypt_bytes(KEYRING, record_id=CONTEXT["record_id"], category="consent",
-                      field="artefact", blob=blob)
+        CIPHER.open_bytes(_context(category="consent", field="artefact"), blob)
 
 
 def test_flipped_bit_anywhere_is_refused() -> None:
@@ -165,7 +162,7 @@ def test_garbage_input_is_refused(blob: object) -> None:
 
 
 def test_non_utf8_payload_opened_as_text_is_refused() -> None:
-    blob = encrypt_bytes(KEYRING, **CONTEXT, plaintext=b"\xff\xfe")
+    blob = CIPHER.seal_bytes(CONTEXT, b"\xff\xfe")
     with pytest.raises(DecryptionError):
         _decrypt(blob)
 
@@ -198,11 +195,11 @@ def test_old_values_still_open_after_master_rotation() -> None:
     assert key_id_of(_encrypt(rotated)) == "mk-2025"
 
 
-def test_reencrypt_moves_value_to_the_active_master_key() -> None:
+def test_rotate_moves_value_to_the_active_master_key() -> None:
     old = generate_keyring()
     blob = _encrypt(old)
     rotated = old.with_new_master("mk-2025")
-    moved = reencrypt_field(rotated, **CONTEXT, blob=blob)
+    moved = FieldCipher(rotated).rotate(CONTEXT, blob)
     assert key_id_of(blob) == old.active_master_id
     assert key_id_of(moved) == "mk-2025"
     assert _decrypt(moved, keyring=rotated) == VALUE
@@ -213,14 +210,79 @@ def test_reencrypt_moves_value_to_the_active_master_key() -> None:
         _decrypt(moved, keyring=old)
 
 
-def test_reencrypt_under_the_wrong_context_is_refused() -> None:
+def test_rotate_under_the_wrong_context_is_refused() -> None:
     rotated = KEYRING.with_new_master("mk-next")
     with pytest.raises(DecryptionError):
-        reencrypt_field(rotated, **{**CONTEXT, "field": "other"}, blob=_encrypt())
+        FieldCipher(rotated).rotate(_context(field="other"), _encrypt())
 
 
-def test_reencrypt_of_a_tampered_value_is_refused() -> None:
+def test_rotate_of_a_tampered_value_is_refused() -> None:
     rotated = KEYRING.with_new_master("mk-next")
     blob = _encrypt()
     with pytest.raises(DecryptionError):
-        reencrypt_field(rotated, **CONTEXT, blob=_flip(blob, len(blob) - 1))
+        FieldCipher(rotated).rotate(CONTEXT, _flip(blob, len(blob) - 1))
+
+
+def test_rotated_blob_opens_only_under_its_own_context() -> None:
+    rotated = FieldCipher(KEYRING.with_new_master("mk-moved"))
+    moved = rotated.rotate(CONTEXT, _encrypt())
+    assert rotated.open(CONTEXT, moved) == VALUE
+    for other in (_context(record_id="rec-000043"), _context(category="tax_arrears"),
+                  _context(field="debtor_name")):
+        with pytest.raises(DecryptionError):
+            rotated.open(other, moved)
+
+
+def test_is_current_names_blobs_under_the_active_key_and_suite() -> None:
+    old = generate_keyring()
+    blob = _encrypt(old)
+    assert FieldCipher(old).is_current(blob)
+    rotated = FieldCipher(old.with_new_master("mk-next"))
+    assert not rotated.is_current(blob)
+    assert rotated.is_current(rotated.rotate(CONTEXT, blob))
+    assert not rotated.is_current(b"") and not rotated.is_current(b"\x07" + blob[1:])
+
+
+def test_the_cipher_uses_keys_its_keyring_adopts_while_serving() -> None:
+    keyring = generate_keyring()
+    cipher = FieldCipher(keyring)
+    before = cipher.seal(CONTEXT, VALUE)
+    keyring.adopt(keyring.with_new_master("mk-adopted"))
+    after = cipher.seal(CONTEXT, VALUE)
+    assert key_id_of(after) == "mk-adopted" and cipher.is_current(after)
+    assert not cipher.is_current(before)
+    assert cipher.open(CONTEXT, before) == cipher.open(CONTEXT, after) == VALUE
+    assert key_id_of(cipher.rotate(CONTEXT, before)) == "mk-adopted"
+
+
+def test_text_and_bytes_of_one_context_are_the_same_blob_format() -> None:
+    # A consent's revocation reason is sealed as bytes and opened as text elsewhere.
+    assert CIPHER.open(CONTEXT, CIPHER.seal_bytes(CONTEXT, VALUE.encode())) == VALUE
+    assert CIPHER.open_bytes(CONTEXT, CIPHER.seal(CONTEXT, VALUE)) == VALUE.encode()
+
+
+@dataclass(frozen=True)
+class _Row:
+    record_id: str
+    category: str
+
+
+def test_a_record_context_names_the_record_its_category_and_the_field() -> None:
+    context = FieldContext.for_record(_Row("rec-000042", "dishonest_debtor"), "case_number")
+    assert context == CONTEXT
+    assert CIPHER.open(context, _encrypt()) == VALUE
+    with pytest.raises(DecryptionError):
+        CIPHER.open(FieldContext.for_record(_Row("rec-000043", "dishonest_debtor"),
+                                            "case_number"), _encrypt())
+
+
+def test_a_context_is_frozen() -> None:
+    with pytest.raises(FrozenInstanceError):
+        CONTEXT.record_id = "rec-000043"  # type: ignore[misc]
+
+
+def test_the_cipher_repr_names_the_active_key_never_key_bytes() -> None:
+    text = repr(CIPHER)
+    assert KEYRING.active_master_id in text
+    assert all(key.hex() not in text for key in KEYRING.master_keys.values()
+               if isinstance(key, bytes))
