@@ -28,6 +28,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.consent.artefacts import ConsentRegistry
 from gateway.consent.uses import OutcomeSweeper, instance_id
+from gateway.crypto.fields import FieldCipher
 from gateway.crypto.key_files import check_key_files
 from gateway.crypto.keyring import Keyring, load_keyring
 from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
@@ -380,7 +381,11 @@ class Gateway:
     #: Catalogue and policy engine; replaced as a whole by a rollout (one reference
     #: swap), and each call takes it once at its start, so no call sees a mix.
     state: PolicyState
+    #: The data keys: blind indexes, keyed digests and pseudonyms read them here.
     keyring: Keyring
+    #: Seals and opens stored field values under the keyring's master keys (it reads
+    #: the keyring on every call, so keys adopted by reload_keys are used at once).
+    cipher: FieldCipher
     store: RecordStore
     audit: SharedAuditLog
     audit_search: AuditSearch
@@ -487,6 +492,7 @@ class Gateway:
             log.warning("the master and blind-index keys are in %s/data-keys.toml: file keys "
                         "are for development; keep production keys in a PKCS#11 token "
                         "(credgate keys init --pkcs11)", config.keys_dir)
+        cipher = FieldCipher(keyring)
         answer_key = load_answer_key(config, keyring)
         # The store first: it says which policy version is in force.
         store = open_store(config)
@@ -518,6 +524,7 @@ class Gateway:
             config=config,
             state=state,
             keyring=keyring,
+            cipher=cipher,
             store=store,
             audit=audit,
             audit_search=AuditSearch(audit.backend),

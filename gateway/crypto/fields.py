@@ -39,8 +39,7 @@ cipher reads the keyring on every call, so keys the keyring adopts while serving
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
@@ -88,13 +87,21 @@ _WRAP_LABEL = _frame(b"credgate/field/v1/wrap")
 _VALUE_LABEL = _frame(b"credgate/field/v1/value")
 
 
-def _context(record_id: str, category: str, field: str) -> bytes:
-    """The framed record id, category and field: frame(record_id, category, field)."""
+_new_tuple = tuple.__new__
+
+
+def _bound(context: FieldContext) -> bytes:
+    """The framed parts of a context: frame(record_id, category, field)."""
     # Written out rather than via _frame: this runs for every field of every query.
+    record_id, category, field = context
     rec = record_id.encode("utf-8", _TEXT_ERRORS)
     cat = category.encode("utf-8", _TEXT_ERRORS)
     fld = field.encode("utf-8", _TEXT_ERRORS)
     return b"".join((_length(len(rec)), rec, _length(len(cat)), cat, _length(len(fld)), fld))
+
+
+def _context(record_id: str, category: str, field: str) -> bytes:
+    return _bound(FieldContext(record_id, category, field))
 
 
 def _header(suite: Suite, key_id: str) -> bytes:
@@ -236,13 +243,14 @@ class _Record(Protocol):
     def category(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
-class FieldContext:
+class FieldContext(NamedTuple):
     """What a sealed value is bound to: the id of its record (or row), a category, a field.
 
     A value sealed under one context opens under that context only. A stored record's
     fields use ``for_record``; each other kind of sealed row (objection, repair,
     listing, consent, acknowledgement) derives its context in the module that owns it.
+    Immutable; a named tuple because one is built per field a query opens, and a tuple
+    is built in half the time of a frozen dataclass.
     """
 
     record_id: str
@@ -252,7 +260,7 @@ class FieldContext:
     @classmethod
     def for_record(cls, record: _Record, field: str) -> FieldContext:
         """The context of one field of a stored record (its id and category)."""
-        return cls(record.record_id, record.category, field)
+        return _new_tuple(cls, (record.record_id, record.category, field))
 
 
 class FieldCipher:
@@ -275,14 +283,12 @@ class FieldCipher:
 
     def seal(self, context: FieldContext, text: str) -> bytes:
         """Envelope-encrypt a text value under the active master key, bound to its context."""
-        return _seal(self._keyring, _context(context.record_id, context.category,
-                                             context.field),
+        return _seal(self._keyring, _bound(context),
                      text.encode("utf-8", _TEXT_ERRORS))
 
     def open(self, context: FieldContext, blob: bytes) -> str:
         """Open a blob made by ``seal`` for this context; raises DecryptionError."""
-        data = _open(self._keyring, _context(context.record_id, context.category,
-                                             context.field), blob)
+        data = _open(self._keyring, _bound(context), blob)
         try:
             return data.decode("utf-8", _TEXT_ERRORS)
         except UnicodeDecodeError:
@@ -290,13 +296,11 @@ class FieldCipher:
 
     def seal_bytes(self, context: FieldContext, data: bytes) -> bytes:
         """Envelope-encrypt bytes (a consent artefact) under the active master key."""
-        return _seal(self._keyring, _context(context.record_id, context.category,
-                                             context.field), data)
+        return _seal(self._keyring, _bound(context), data)
 
     def open_bytes(self, context: FieldContext, blob: bytes) -> bytes:
         """Open a blob made by ``seal_bytes`` for this context; raises DecryptionError."""
-        return _open(self._keyring, _context(context.record_id, context.category,
-                                             context.field), blob)
+        return _open(self._keyring, _bound(context), blob)
 
     def rotate(self, context: FieldContext, blob: bytes) -> bytes:
         """The blob under the active master key and suite; raises DecryptionError.
@@ -306,8 +310,7 @@ class FieldCipher:
         than the active one is sealed afresh (a data key never moves between
         algorithms). Works for blobs of ``seal`` and ``seal_bytes`` alike.
         """
-        return _rotate(self._keyring, _context(context.record_id, context.category,
-                                               context.field), blob)
+        return _rotate(self._keyring, _bound(context), blob)
 
     def is_current(self, blob: bytes) -> bool:
         """Whether a blob is wrapped under the active master key and suite (False when

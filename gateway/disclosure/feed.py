@@ -17,13 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.catalogue.registry import Catalogue
-from gateway.crypto.fields import decrypt_field
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher
 from gateway.disclosure.gate import GateResult, Subjects, review_batch, subjects_of
 from gateway.pii.idnumber import parse_id_number
 from gateway.protect.profiles import MaskingProfiles
 from gateway.protect.release import NAME_TYPES, field_value, person_names
-from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.intake import open_subject
 from gateway.records.model import StoredRecord
 
 PUBLIC = "public"
@@ -61,11 +60,6 @@ class PublishedBatch:
     review: GateResult
 
 
-def _subject_id(record: StoredRecord, keyring: Keyring) -> str:
-    return decrypt_field(keyring, record_id=record.record_id, category=record.category,
-                         field=SUBJECT_FIELD, blob=record.subject_ciphertext)
-
-
 def _a_minor(subject_id: str, record: StoredRecord) -> bool:
     """Whether the person was under 18 on the record's event date: never published."""
     subject = parse_id_number(subject_id, today=record.event_date)
@@ -73,18 +67,18 @@ def _a_minor(subject_id: str, record: StoredRecord) -> bool:
 
 
 def run_subjects(records: Iterable[StoredRecord], *, catalogue: Catalogue,
-                 keyring: Keyring) -> Subjects:
+                 cipher: FieldCipher) -> Subjects:
     """The names and ID numbers of every record of a run, for each batch's review."""
     names: list[str] = []
     subject_ids: list[str] = []
     for record in records:
-        names.extend(person_names(record, catalogue.categories[record.category], keyring))
-        subject_ids.append(_subject_id(record, keyring))
+        names.extend(person_names(record, catalogue.categories[record.category], cipher))
+        subject_ids.append(open_subject(record, cipher))
     return subjects_of(names, subject_ids)
 
 
 def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
-                  profiles: MaskingProfiles, keyring: Keyring,
+                  profiles: MaskingProfiles, cipher: FieldCipher,
                   run: Subjects | None = None) -> PublishedBatch:
     """Desensitise a batch by the public profile and review it (``run``: see review_batch).
 
@@ -98,11 +92,11 @@ def publish_batch(records: Sequence[StoredRecord], *, catalogue: Catalogue,
     # Per category: a value cache only ever serves one category's fields.
     seen: dict[str, dict[tuple[str, str], str]] = {}
     for record in records:
-        subject_id = _subject_id(record, keyring)
+        subject_id = open_subject(record, cipher)
         if _a_minor(subject_id, record):
             continue
         category = catalogue.categories[record.category]
-        values = {name: field_value(record, name, keyring) for name in record.fields}
+        values = {name: field_value(record, name, cipher) for name in record.fields}
         subject_ids.append(subject_id)
         types = {name: spec.type for name, spec in category.fields.items()}
         record_names = [v for n, v in values.items() if types.get(n) in NAME_TYPES and v]

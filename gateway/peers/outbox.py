@@ -38,14 +38,13 @@ from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.sharing import SUMMARY, SharingRule
 from gateway.clock import city_today, rfc3339
-from gateway.crypto.fields import decrypt_field
 from gateway.errors import CredgateError
 from gateway.identify.request_signing import RequestSignature
 from gateway.peers.client import PeerClient
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.rollout import PolicyState
 from gateway.protect.release import CLEAR, audience_of, protect_record
-from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.intake import open_subject
 from gateway.records.lifecycle import ACTIVE, in_use
 from gateway.records.model import StoredRecord
 from gateway.records.peer_rows import OutboxItem
@@ -71,11 +70,6 @@ class PushOutcome:
     audit_seq: int
     peer_audit_seq: int
     categories: tuple[str, ...] = field(default=())
-
-
-def _subject_id(record: StoredRecord, gw: Gateway) -> str:
-    return decrypt_field(gw.keyring, record_id=record.record_id, category=record.category,
-                         field=SUBJECT_FIELD, blob=record.subject_ciphertext)
 
 
 def _retirement(item: OutboxItem, record: StoredRecord | None, state: str
@@ -112,12 +106,12 @@ def build_changes(gw: Gateway, state: PolicyState, rule: SharingRule,
             continue
         access = {} if detail == SUMMARY else dict(decided.levels)
         released = protect_record(record, category=category, access=access,
-                                  keyring=gw.keyring, profiles=state.profiles,
+                                  cipher=gw.cipher, profiles=state.profiles,
                                   audience=audience)
         released_names.update(released.released_field_names)
         change = pb.PeerChange(
             seq=item.seq, record_id=record.record_id, kind=UPSERT, change=item.change,
-            subject_id=_subject_id(record, gw), category=record.category,
+            subject_id=open_subject(record, gw.cipher), category=record.category,
             severity=record.severity, event_date=record.event_date.isoformat(),
             display_end=record.display_end.isoformat() if record.display_end else "",
             provider=record.provider, domain=record.domain, occupation=record.occupation,

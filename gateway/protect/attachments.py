@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from gateway.catalogue.registry import Category
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher
 from gateway.protect.profiles import MaskContext, MaskingProfiles
 from gateway.protect.release import CLEAR, MASKED, field_value, person_names
 from gateway.records.lifecycle import in_use
@@ -47,7 +47,7 @@ class Attachment:
         return f"Attachment(record_id={self.record_id!r}, kind={self.kind!r})"
 
 
-def attachments_for(store: RecordStore, keyring: Keyring, indexes: Sequence[str],
+def attachments_for(store: RecordStore, cipher: FieldCipher, indexes: Sequence[str],
                     released: Collection[str], today: date) -> dict[str, list[Attachment]]:
     """The attachments in use of the person's records in ``released``, by record id, as
     stored (see `protect_attachments` before they leave)."""
@@ -62,7 +62,7 @@ def attachments_for(store: RecordStore, keyring: Keyring, indexes: Sequence[str]
         until = rec.fields.get(UNTIL_FIELD)
         out[cited].append(Attachment(
             record_id=rec.record_id, kind=rec.category,
-            text=field_value(rec, TEXT_FIELD, keyring),
+            text=field_value(rec, TEXT_FIELD, cipher),
             requested_until=(until.plain or "") if until is not None else ""))
     return dict(out)
 
@@ -79,7 +79,7 @@ def statement_level(category: Category, access: Mapping[str, str]) -> str:
 def protect_attachments(attached: Mapping[str, Sequence[Attachment]],
                         records: Mapping[str, StoredRecord], *,
                         categories: Mapping[str, Category],
-                        access: Mapping[str, Mapping[str, str]], keyring: Keyring,
+                        access: Mapping[str, Mapping[str, str]], cipher: FieldCipher,
                         profiles: MaskingProfiles, audience: str
                         ) -> dict[str, list[Attachment]]:
     """The attachments as the party may see them (see the module docstring); one the
@@ -91,7 +91,7 @@ def protect_attachments(attached: Mapping[str, Sequence[Attachment]],
         if statement_level(category, access[record.category]) == CLEAR:
             out[record_id] = list(items)
             continue
-        names = person_names(record, category, keyring)
+        names = person_names(record, category, cipher)
         kept: list[Attachment] = []
         for a in items:
             masked = profiles.apply(audience, FREE_TEXT, a.text, context=MaskContext(

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.catalogue.registry import Category, Party
-from gateway.crypto.fields import decrypt_field
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.protect.profiles import MaskContext, MaskingProfiles
 from gateway.records.model import StoredRecord
 
@@ -71,7 +70,7 @@ def protect_record(
     *,
     category: Category,
     access: Mapping[str, str],
-    keyring: Keyring,
+    cipher: FieldCipher,
     profiles: MaskingProfiles,
     audience: str,
 ) -> ReleasedRecord:
@@ -90,13 +89,13 @@ def protect_record(
         if spec is None or level not in (CLEAR, MASKED):
             withheld.append(name)
             continue
-        value = field_value(record, name, keyring)
+        value = field_value(record, name, cipher)
         if level == MASKED:
             field = f"{record.category}.{name}"
             step = profiles.step(audience, spec.type, field)
             if step is not None and step[1] and names is None:
                 # The scan operator masks the person's name inside free text: it needs it.
-                names = person_names(record, category, keyring)
+                names = person_names(record, category, cipher)
             masked = profiles.apply(audience, spec.type, value,
                                     context=MaskContext(field=field, names=names or ()))
             if masked is None:
@@ -116,18 +115,17 @@ def protect_record(
     )
 
 
-def field_value(record: StoredRecord, name: str, keyring: Keyring) -> str:
+def field_value(record: StoredRecord, name: str, cipher: FieldCipher) -> str:
     """One field of a stored record, decrypted when sealed; raises DecryptionError."""
     stored = record.fields[name]
     if stored.ciphertext is None:
         return stored.plain or ""
-    return decrypt_field(keyring, record_id=record.record_id, category=record.category,
-                         field=name, blob=stored.ciphertext)
+    return cipher.open(FieldContext.for_record(record, name), stored.ciphertext)
 
 
-def person_names(record: StoredRecord, category: Category, keyring: Keyring
+def person_names(record: StoredRecord, category: Category, cipher: FieldCipher
                  ) -> tuple[str, ...]:
     """The values of a record's person-name fields (decrypted; never released by this)."""
-    values = (field_value(record, name, keyring) for name in record.fields
+    values = (field_value(record, name, cipher) for name in record.fields
               if (spec := category.fields.get(name)) is not None and spec.type in NAME_TYPES)
     return tuple(v for v in values if v)

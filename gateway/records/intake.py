@@ -11,13 +11,18 @@ from datetime import datetime
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import rfc3339
 from gateway.crypto.blind_index import blind_index, keyed_digest, keyed_digests
-from gateway.crypto.fields import encrypt_field
+from gateway.crypto.fields import FieldCipher, FieldContext, encrypt_field
 from gateway.crypto.keyring import Keyring
 from gateway.records.display import display_end
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
 from gateway.records.store import RecordStore
 
 SUBJECT_FIELD = "subject_id"
+
+
+def open_subject(record: StoredRecord, cipher: FieldCipher) -> str:
+    """A stored record's subject ID number, decrypted; raises DecryptionError."""
+    return cipher.open(FieldContext.for_record(record, SUBJECT_FIELD), record.subject_ciphertext)
 
 
 def submission_digest(keyring: Keyring, provider: str, sub: RecordSubmission) -> str:

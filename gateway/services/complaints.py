@@ -17,7 +17,6 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
-from gateway.crypto.fields import decrypt_field
 from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
@@ -28,7 +27,7 @@ from gateway.records.complaints import (
     ReadEntry,
     complaint_statuses,
 )
-from gateway.records.intake import SUBJECT_FIELD, seal_submission
+from gateway.records.intake import open_subject, seal_submission
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission
 from gateway.services.common import CallFrame, audited
@@ -75,7 +74,7 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
                     complaint_id=s.record_id, filed_on=s.filed_on.isoformat(),
                     due_on=s.due_on.isoformat(), overdue=s.overdue(today),
                     audit_seq=s.audit_seq, party=s.party, outcome=s.outcome,
-                    reason=field_value(record, "reason", gw.keyring)))
+                    reason=field_value(record, "reason", gw.cipher)))
             call.draft.categories = (COMPLAINT,)
             call.draft.record_count = len(out)
         seq = call.commit_allow()
@@ -107,10 +106,7 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
             call.draft.subject_index = complaint.subject_index
             call.draft.categories = (ANSWER,)
             call.draft.record_count = 1
-            subject = parse_id_number(
-                decrypt_field(gw.keyring, record_id=complaint.record_id,
-                              category=complaint.category, field=SUBJECT_FIELD,
-                              blob=complaint.subject_ciphertext), today=today)
+            subject = parse_id_number(open_subject(complaint, gw.cipher), today=today)
             answer = seal_submission(
                 RecordSubmission(index=0, subject=subject, category=ANSWER,
                                  severity="not_applicable", event_date=today,

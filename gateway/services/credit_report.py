@@ -78,15 +78,15 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
         # The person's statements and extension applications go with their records, so
         # the receiver reads the explanation beside the record (自主解释).
         attached = protect_attachments(
-            attachments_for(gw.store, gw.keyring, indexes, {r.record_id for r in stored},
+            attachments_for(gw.store, gw.cipher, indexes, {r.record_id for r in stored},
                             today),
             {r.record_id: r for r in stored}, categories=call.catalogue.categories,
-            access=access, keyring=gw.keyring, profiles=call.state.profiles,
+            access=access, cipher=gw.cipher, profiles=call.state.profiles,
             audience=audience)
         for r in stored:
             category = call.catalogue.categories[r.category]
             out = protect_record(r, category=category, access=access[r.category],
-                                 keyring=gw.keyring, profiles=call.state.profiles,
+                                 cipher=gw.cipher, profiles=call.state.profiles,
                                  audience=audience)
             released_names.update(out.released_field_names)
             provider = call.catalogue.parties.get(r.provider)

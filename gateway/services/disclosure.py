@@ -110,13 +110,13 @@ class DisclosureServicer(rpc.DisclosureServiceServicer):
             # First the subjects of the whole run: each batch is reviewed against all of
             # them, so a record naming someone from another batch is caught too.
             run = run_subjects((r for page in self._pages(call, categories, size, today)
-                                for r in page), catalogue=call.catalogue, keyring=gw.keyring)
+                                for r in page), catalogue=call.catalogue, cipher=gw.cipher)
         number = 0
         for ready in self._pages(call, categories, size, today, left_out):
             number += 1
             with call.step("protect"):
                 batch = publish_batch(ready, catalogue=call.catalogue,
-                                      profiles=call.state.profiles, keyring=gw.keyring,
+                                      profiles=call.state.profiles, cipher=gw.cipher,
                                       run=run)
             left_out["subject_under_18"] += len(ready) - len(batch.records)
             call.draft.record_count = len(batch.records)

@@ -145,17 +145,17 @@ class QueryServicer(rpc.QueryServiceServicer):
             audience = audience_of(party)
             released = [
                 protect_record(r, category=call.catalogue.categories[r.category],
-                               access=access[r.category], keyring=gw.keyring,
+                               access=access[r.category], cipher=gw.cipher,
                                profiles=call.state.profiles, audience=audience)
                 for r in stored
             ]
             # What the person attached to a released record goes with it, released as
             # the record's own narratives are to this party.
             attached = protect_attachments(
-                attachments_for(gw.store, gw.keyring, indexes,
+                attachments_for(gw.store, gw.cipher, indexes,
                                 {r.record_id for r in released}, today),
                 by_id, categories=call.catalogue.categories, access=access,
-                keyring=gw.keyring, profiles=call.state.profiles, audience=audience)
+                cipher=gw.cipher, profiles=call.state.profiles, audience=audience)
             draft.fields_released = tuple(sorted(
                 {name for r in released for name in r.released_field_names}
                 | {f"{a.kind}.{TEXT_FIELD}" for items in attached.values()

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from gateway.catalogue.registry import Catalogue
+from gateway.crypto.fields import FieldCipher
 from gateway.crypto.keyring import load_keyring
 from gateway.crypto.signatures import load_signing_key, load_verify_key
 from gateway.disclosure.export import (
@@ -28,6 +29,7 @@ from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
 from tests.support import ADULT, KEYS, NOW, OTHER_ADULT, POLICIES
 
 KEYRING = load_keyring(KEYS)
+CIPHER = FieldCipher(KEYRING)
 PROFILES = MaskingProfiles.load(POLICIES, keyring=KEYRING)
 
 
@@ -47,7 +49,7 @@ def debtor(subject: str, name: str, obligation: str, source: str,
 def test_public_profile_masks_and_the_review_passes(catalogue: Catalogue) -> None:
     batch = publish_batch([debtor(ADULT, "欧阳明远", "支付货款", "(2026)执1号", catalogue),
                            debtor(OTHER_ADULT, "李小红", "归还借款", "(2026)执2号", catalogue)],
-                          catalogue=catalogue, profiles=PROFILES, keyring=KEYRING)
+                          catalogue=catalogue, profiles=PROFILES, cipher=CIPHER)
     assert batch.review.passed, batch.review.reasons
     first = batch.records[0].fields
     assert first["debtor_name"].startswith("欧阳") and "明远" not in first["debtor_name"]
@@ -67,7 +69,7 @@ def test_a_leak_in_a_text_field_fails_the_review(catalogue: Catalogue, leak: str
     record = debtor(ADULT, "欧阳明远", "支付货款", "(2026)执3号", catalogue)
     # The obligation is stored in clear and published through the "scan" operator;
     # plant the leak after masking to prove the gate itself catches it.
-    batch = publish_batch([record], catalogue=catalogue, profiles=PROFILES, keyring=KEYRING)
+    batch = publish_batch([record], catalogue=catalogue, profiles=PROFILES, cipher=CIPHER)
     leaked = replace(batch.records[0], fields={**batch.records[0].fields, "obligation": leak})
     from gateway.disclosure.gate import review_batch
 
@@ -80,12 +82,12 @@ def test_field_without_a_public_rule_stops_the_run(catalogue: Catalogue) -> None
     record = debtor(ADULT, "欧阳明远", "支付货款", "(2026)执4号", catalogue)
     odd = replace(record, fields={**record.fields, "secret_note": StoredValue(plain="x")})
     with pytest.raises(UnpublishableField, match="secret_note"):
-        publish_batch([odd], catalogue=catalogue, profiles=PROFILES, keyring=KEYRING)
+        publish_batch([odd], catalogue=catalogue, profiles=PROFILES, cipher=CIPHER)
 
 
 def test_manifest_binds_the_files_and_the_signature(catalogue: Catalogue) -> None:
     batch = publish_batch([debtor(ADULT, "欧阳明远", "支付货款", "(2026)执5号", catalogue)],
-                          catalogue=catalogue, profiles=PROFILES, keyring=KEYRING)
+                          catalogue=catalogue, profiles=PROFILES, cipher=CIPHER)
     files = render_files(batch.records)
     assert set(files) == {JSON_FILE, CSV_FILE}
     assert b"field.debtor_name" in files[CSV_FILE].splitlines()[0]
