@@ -43,7 +43,7 @@ from typing import NamedTuple, Protocol
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.keyring import Keyring
-from gateway.crypto.suites import Suite, by_code
+from gateway.crypto.suites import SUITES, Suite, by_code
 from gateway.errors import DecryptionError
 
 __all__ = [
@@ -63,14 +63,10 @@ FORMAT_VERSION = 1  # the international suite's code, and the format's first ver
 # Offsets inside the body (the bytes after the key id); the wrapped key's size is the
 # suite's key size plus the tag, so the offsets after it depend on the suite.
 _WRAPPED_AT = p.NONCE_SIZE
-
-
-def _value_nonce_at(suite: Suite) -> int:
-    return _WRAPPED_AT + suite.key_size + p.TAG_SIZE
-
-
-def _sealed_at(suite: Suite) -> int:
-    return _value_nonce_at(suite) + p.NONCE_SIZE
+#: Per suite code: where the value nonce starts in the body, and where the sealed value
+#: starts (looked up, not computed, as they are read for every field opened).
+_VALUE_NONCE_AT = {s.code: _WRAPPED_AT + s.key_size + p.TAG_SIZE for s in SUITES.values()}
+_SEALED_AT = {code: at + p.NONCE_SIZE for code, at in _VALUE_NONCE_AT.items()}
 # Text is UTF-8; "surrogatepass" keeps the encoding total and exact for any Python str.
 _TEXT_ERRORS = "surrogatepass"
 
@@ -138,7 +134,7 @@ def _parse(blob: bytes) -> tuple[Suite, str, bytes, bytes]:
     if suite is None:
         raise DecryptionError()
     end = 2 + blob[1]
-    if len(blob) < end + _sealed_at(suite) + p.TAG_SIZE:
+    if len(blob) < end + _SEALED_AT[suite.code] + p.TAG_SIZE:
         raise DecryptionError()
     header = bytes(blob[:end])
     try:
@@ -152,20 +148,23 @@ def _unwrap(keyring: Keyring, suite: Suite, key_id: str, header: bytes, body: by
             context: bytes) -> bytes:
     """The data key of a blob; raises DecryptionError."""
     master = keyring._master_cipher(key_id)
-    # A blob opens only under a key of the suite it names (a key has one algorithm).
-    if master is None or keyring.master_suite(key_id) != suite:
+    # A blob opens only under a key of the suite it names (a key has one algorithm);
+    # suites are singletons, so identity is their equality.
+    if master is None or keyring.master_suite(key_id) is not suite:
         raise DecryptionError()
     aad = _WRAP_LABEL + _length(len(header)) + header + context
     try:
-        return p.open_(master, body[:_WRAPPED_AT], body[_WRAPPED_AT:_value_nonce_at(suite)], aad)
+        return p.open_(master, body[:_WRAPPED_AT],
+                       body[_WRAPPED_AT:_VALUE_NONCE_AT[suite.code]], aad)
     except p.AuthenticationFailed:
         raise DecryptionError() from None
 
 
 def _open_value(suite: Suite, data_key: bytes, body: bytes, context: bytes) -> bytes:
-    nonce = body[_value_nonce_at(suite):_sealed_at(suite)]
+    value_nonce_at = _VALUE_NONCE_AT[suite.code]
+    sealed_at = value_nonce_at + p.NONCE_SIZE
     try:
-        return p.open_(suite.aead(data_key), nonce, body[_sealed_at(suite):],
+        return p.open_(suite.aead(data_key), body[value_nonce_at:sealed_at], body[sealed_at:],
                        _VALUE_LABEL + context)
     except (p.AuthenticationFailed, ValueError):
         raise DecryptionError() from None
@@ -319,13 +318,13 @@ class FieldCipher:
             suite, key_id, _header, _body = _parse(blob)
         except DecryptionError:
             return False
-        return key_id == self._keyring.active_master_id and suite == self._keyring.suite
+        return key_id == self._keyring.active_master_id and suite is self._keyring.suite
 
 
 def _rotate(keyring: Keyring, context: bytes, blob: bytes) -> bytes:
     suite, key_id, header, body = _parse(blob)
     data_key = _unwrap(keyring, suite, key_id, header, body, context)
     value = _open_value(suite, data_key, body, context)
-    if suite != keyring.suite:
+    if suite is not keyring.suite:
         return _seal(keyring, context, value)
-    return _wrap(keyring, data_key, context) + bytes(body[_value_nonce_at(suite):])
+    return _wrap(keyring, data_key, context) + bytes(body[_VALUE_NONCE_AT[suite.code]:])
