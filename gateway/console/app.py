@@ -141,7 +141,8 @@ async def unexpected(request: Request, exc: Exception) -> Response:
     """Anything else: logged for the operator, a sentence for the officer, no traceback."""
     logger.error("console page failed: %s", type(exc).__name__)
     return render(request, "error.html", status_code=500,
-                  failure=GatewayFailure("The console could not complete this page.",
+                  failure=GatewayFailure("The console could not complete this page. "
+                                         "控制台未能完成此页面。",
                                          "CONSOLE_ERROR"))
 
 

@@ -22,15 +22,19 @@ MAX_COLLECT = 5000  # entries one search gathers (totals above it are shown as "
 _PAGE = 1000
 
 _WORDS = {
-    grpc.StatusCode.PERMISSION_DENIED: "The gateway refused: your party may not do this.",
-    grpc.StatusCode.UNAUTHENTICATED: "The gateway does not know this console's certificate.",
-    grpc.StatusCode.INVALID_ARGUMENT: "The gateway found the input not valid.",
-    grpc.StatusCode.FAILED_PRECONDITION: "The gateway cannot do this now.",
-    grpc.StatusCode.UNAVAILABLE: "The gateway cannot be reached or is not serving.",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "The gateway did not answer in time.",
-    grpc.StatusCode.NOT_FOUND: "The gateway has no such item.",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "The gateway is busy or the answer is too large.",
-    grpc.StatusCode.DATA_LOSS: "The gateway found its evidence damaged.",
+    grpc.StatusCode.PERMISSION_DENIED: "The gateway refused: your party may not do this. "
+                                       "网关拒绝：本机构无此权限。",
+    grpc.StatusCode.UNAUTHENTICATED: "The gateway does not know this console's certificate. "
+                                     "网关不认可本控制台的证书。",
+    grpc.StatusCode.INVALID_ARGUMENT: "The gateway found the input not valid. 网关认为输入无效。",
+    grpc.StatusCode.FAILED_PRECONDITION: "The gateway cannot do this now. 网关当前无法执行此操作。",
+    grpc.StatusCode.UNAVAILABLE: "The gateway cannot be reached or is not serving. "
+                                 "无法连接网关或网关未在服务。",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "The gateway did not answer in time. 网关未及时响应。",
+    grpc.StatusCode.NOT_FOUND: "The gateway has no such item. 网关无此项。",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "The gateway is busy or the answer is too large. "
+                                        "网关繁忙或结果过大。",
+    grpc.StatusCode.DATA_LOSS: "The gateway found its evidence damaged. 网关发现其证据已损坏。",
 }
 
 
@@ -48,7 +52,7 @@ def _failure(err: grpc.RpcError) -> GatewayFailure:
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     # The gateway's messages never carry personal data or caller text, so they may show.
     detail = err.details() if hasattr(err, "details") else ""
-    words = _WORDS.get(code, "The gateway could not complete the request.")
+    words = _WORDS.get(code, "The gateway could not complete the request. 网关未能完成请求。")
     return GatewayFailure(words, code.name if code else "UNKNOWN", detail or "")
 
 
@@ -154,7 +158,7 @@ class ConsoleBackend:
         except grpc.RpcError as err:
             raise _failure(err) from None
         if len(lines) < 2:
-            raise GatewayFailure("The gateway returned no such entry.")
+            raise GatewayFailure("The gateway returned no such entry. 网关无此日志条目。")
         canonical = lines[1]
         data = json.loads(canonical)
         return pb.AuditEntry(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,8 @@ from gateway.console.backend import Collected, GatewayFailure, SearchFilter
 from gateway.console.security import posted_form
 
 PAGE = 50
+# Members of an entry's canonical bytes that the AuditEntry message has no field for.
+SHOWN_FROM_BYTES = ("request_id", "record_count", "v")
 KEPT_SEARCHES = 8
 CSV_FIELDS = ("seq", "time", "requester", "action", "purpose", "decision", "reason",
               "consent_id", "categories", "fields_released", "policy_rule", "policy_version",
@@ -42,7 +45,8 @@ def _instant(value: str, name: str) -> str:
     try:
         local = datetime.fromisoformat(value)
     except ValueError:
-        raise GatewayFailure(f"The {name} time is not a date and time.", "INVALID_INPUT") \
+        raise GatewayFailure(f"The {name} time is not a date and time. "
+                             "时间格式无效。", "INVALID_INPUT") \
             from None
     if local.tzinfo is None:
         local = local.replace(tzinfo=CITY)
@@ -105,7 +109,8 @@ def audit_csv(request: Request) -> Response:
     """A kept search as CSV (UTF-8 with a BOM; no subject column)."""
     kept = request.state.session.searches.get(request.query_params.get("q", ""))
     if kept is None:
-        raise GatewayFailure("That search is no longer kept; search again.", "NO_SEARCH")
+        raise GatewayFailure("That search is no longer kept; search again. "
+                             "该检索已过期，请重新检索。", "NO_SEARCH")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
@@ -131,12 +136,32 @@ def _find(request: Request, seq: int) -> Any:
     return None
 
 
+def _logged(canonical: bytes) -> dict[str, Any]:
+    """The members of an entry's canonical bytes (what the Merkle tree hashes)."""
+    try:
+        data = json.loads(canonical)
+    except ValueError:
+        raise GatewayFailure("The gateway returned an entry that is not canonical JSON.",
+                             "DATA_LOSS") from None
+    if not isinstance(data, dict):
+        raise GatewayFailure("The gateway returned an entry that is not canonical JSON.",
+                             "DATA_LOSS")
+    return data
+
+
 def entry_page(request: Request) -> Response:
-    """Everything the regulator API returns about one entry, and the Verify button."""
+    """Everything the regulator API returns about one entry, and the Verify button.
+
+    The page shows every member of the logged bytes but the subject's blind index (the
+    message's fields, and request_id, record_count and the format version "v" that only
+    the bytes carry); Verify checks each shown value against those bytes.
+    """
     seq = int(request.path_params["seq"])
     entry = _find(request, seq) or ctx(request).backend.entry(seq)
+    logged = _logged(entry.canonical)
+    extra = {k: logged.get(k) for k in SHOWN_FROM_BYTES}
     return render(request, "entry.html", e=entry, canonical=_b64(entry.canonical),
-                  log_key=_b64(ctx(request).log_key))
+                  logged=extra, log_key=_b64(ctx(request).log_key))
 
 
 def proof_json(request: Request) -> Response:
@@ -162,6 +187,18 @@ def checkpoints_page(request: Request) -> Response:
     return render(request, "checkpoints.html", history=history, log_key=_b64(c.log_key))
 
 
+def checkpoints_csv(request: Request) -> Response:
+    """The checkpoints this console has seen as CSV (the signed notes included)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["tree_size", "time", "root_hash", "origin", "signed_note"])
+    for c in reversed(ctx(request).history()):
+        lines = c["note"].split("\n")
+        signed = next((line[5:] for line in lines if line.startswith("time ")), "")
+        writer.writerow([c["size"], signed, c["root"], lines[0], c["note"]])
+    return csv_response(out.getvalue(), "checkpoints.csv")
+
+
 async def fetch_checkpoint(request: Request) -> Response:
     """Ask the gateway for a freshly signed checkpoint and keep it."""
     c = ctx(request)
@@ -178,7 +215,8 @@ def consistency_page(request: Request) -> Response:
         old = history[int(request.query_params.get("old", ""))]
         new = history[int(request.query_params.get("new", ""))]
     except (ValueError, IndexError):
-        raise GatewayFailure("Choose two checkpoints from the list.", "INVALID_INPUT") \
+        raise GatewayFailure("Choose two checkpoints from the list. "
+                             "请从列表中选择两个检查点。", "INVALID_INPUT") \
             from None
     if old["size"] > new["size"]:
         old, new = new, old
@@ -199,6 +237,7 @@ def routes() -> list[Route]:
         Route("/audit/entry/{seq:int}", entry_page),
         Route("/audit/entry/{seq:int}/proof.json", proof_json),
         Route("/checkpoints", checkpoints_page),
+        Route("/checkpoints.csv", checkpoints_csv),
         Route("/checkpoints/fetch", fetch_checkpoint, methods=["POST"]),
         Route("/checkpoints/consistency", consistency_page),
     ]

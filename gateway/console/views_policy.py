@@ -62,7 +62,8 @@ def version_page(request: Request, failure: GatewayFailure | None = None,
     versions = ctx(request).backend.versions(1000)
     version = next((v for v in versions if v.id == vid), None)
     if version is None:
-        raise GatewayFailure("The gateway has no policy version with that number.",
+        raise GatewayFailure("The gateway has no policy version with that number. "
+                             "网关无此策略版本。",
                              "NOT_FOUND")
     diff = _diff(version)
     changes = [*diff.get("gained", []), *diff.get("lost", [])]
@@ -115,7 +116,8 @@ def diff_csv(request: Request) -> Response:
     vid = int(request.path_params["vid"])
     version = next((v for v in ctx(request).backend.versions(1000) if v.id == vid), None)
     if version is None:
-        raise GatewayFailure("The gateway has no policy version with that number.",
+        raise GatewayFailure("The gateway has no policy version with that number. "
+                             "网关无此策略版本。",
                              "NOT_FOUND")
     diff = _diff(version)
     out = io.StringIO()
@@ -142,7 +144,8 @@ def explain_page(request: Request) -> Response:
             "object": q.get("object", ""), "action": q.get("action", "read"),
             "consent": q.get("consent") == "on", "age": q.get("age", "")}
     if c.policies_dir is None:
-        raise GatewayFailure("The console was started without a policies folder.",
+        raise GatewayFailure("The console was started without a policies folder. "
+                             "控制台启动时未指定策略目录。",
                              "NO_POLICIES")
     try:
         ps = open_policies(c.policies_dir)
@@ -156,22 +159,22 @@ def explain_page(request: Request) -> Response:
     problems: list[str] = []
     if form["party"]:
         if form["party"] not in cat.parties:
-            problems.append("unknown party")
+            problems.append("unknown party 未知机构")
         if form["purpose"] not in cat.purposes:
-            problems.append("unknown purpose")
+            problems.append("unknown purpose 未知用途")
         if form["object"] not in catalogue_objects(cat):
-            problems.append("unknown object (not a field, category or group)")
+            problems.append("unknown object (not a field, category or group) 未知对象")
         if form["action"] not in ACTIONS:
-            problems.append("unknown action")
+            problems.append("unknown action 未知操作")
         age = None
         if form["age"]:
             try:
                 age = int(str(form["age"]))
             except ValueError:
-                problems.append("the age must be a whole number")
+                problems.append("the age must be a whole number 年龄须为整数")
             else:
                 if not 0 <= age <= 150:
-                    problems.append("the age must be 0-150")
+                    problems.append("the age must be 0-150 年龄须在 0-150 之间")
         if not problems:
             result = _explain(ps, form, age)
     template = "explain_result.html" if request.headers.get("hx-request") else "explain.html"

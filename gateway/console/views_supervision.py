@@ -30,7 +30,8 @@ def _period(request: Request, c: ConsoleContext) -> tuple[date, date]:
                                    (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat())
         end = date.fromisoformat(request.query_params.get("to", "") or today.isoformat())
     except ValueError:
-        raise GatewayFailure("A period day is not a date (YYYY-MM-DD).", "INVALID_INPUT") \
+        raise GatewayFailure("A period day is not a date (YYYY-MM-DD). "
+                             "统计期间日期格式无效。", "INVALID_INPUT") \
             from None
     if end < start:
         start, end = end, start
@@ -96,7 +97,7 @@ def supervision_page(request: Request) -> Response:
             for d in departments if d["open"]], note=("open", "overdue")))
 
 
-VIEWS = ("rows", "party", "purpose", "day", "refusals", "consent", "departments")
+VIEWS = ("rows", "party", "purpose", "day", "refusals", "reasons", "consent", "departments")
 
 
 def supervision_csv(request: Request) -> Response:
@@ -104,7 +105,7 @@ def supervision_csv(request: Request) -> Response:
     c = ctx(request)
     view = request.query_params.get("view", "rows")
     if view not in VIEWS:
-        raise GatewayFailure("There is no such view.", "INVALID_INPUT")
+        raise GatewayFailure("There is no such view. 无此视图。", "INVALID_INPUT")
     out = io.StringIO()
     w = csv.writer(out)
     if view == "departments":
@@ -126,6 +127,10 @@ def supervision_csv(request: Request) -> Response:
     elif view == "refusals":
         w.writerow(["reason", "refused"])
         w.writerows(f.refusals)
+    elif view == "reasons":
+        w.writerow(["day", "party", "purpose", "reason", "refused"])
+        for day, party, purpose, reason, n in f.reason_rows:
+            w.writerow([day.isoformat(), party, purpose, reason, n])
     else:
         tallies = {"party": f.by_party, "purpose": f.by_purpose, "day": f.by_day,
                    "consent": f.by_party}[view]

@@ -152,7 +152,6 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
     assert before.value.code() == grpc.StatusCode.PERMISSION_DENIED
     login(browser, world.second)
     browser.get(world.second.base_url + "/policy")
-    shot(browser, out, "policy-versions")
     browser.find_element(By.CSS_SELECTOR,
                          f'a.pending-link[href="/policy/{world.proposal_id}"]').click()
     rows = browser.find_elements(By.CSS_SELECTOR, "#diff-table tbody tr")
@@ -166,6 +165,12 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
     assert "active" in browser.find_element(By.ID, "version-status").text
     reply = civil.query_subject(ADULT, "awards")
     assert [r.category for r in reply.records] == ["volunteer_service"]
+    # The history names the live version, who proposed it and who approved it, and why.
+    browser.get(world.second.base_url + "/policy")
+    live = browser.find_element(By.ID, "live-version").text
+    assert f"#{world.proposal_id}" in live and "security_officer_b" in live
+    assert "checked with the awards office" in browser.find_element(By.ID, "versions").text
+    shot(browser, out, "policy-versions")
 
 
 def test_second_officer_rejects_with_a_comment(world: World, browser: Any) -> None:

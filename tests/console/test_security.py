@@ -142,3 +142,78 @@ def test_the_pages_run_under_the_csp_without_a_violation(world: World, browser: 
     problems = [e["message"] for e in browser.get_log("browser")
                 if "Content Security Policy" in e["message"] or e["level"] == "SEVERE"]
     assert problems == []
+
+
+def _routes(world: World) -> list[tuple[str, frozenset[str]]]:
+    """Every route of the console app (path parameters filled in), with its methods."""
+    from starlette.routing import Route
+
+    app = world.regulator.server.config.app
+    found = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            path = re.sub(r"\{[^}]+\}", "1", route.path)
+            found.append((path, frozenset(route.methods or ())))
+    assert len(found) >= 15
+    return found
+
+
+def test_every_route_needs_the_session(world: World) -> None:
+    for path, methods in _routes(world):
+        method = "GET" if "GET" in methods else "POST"
+        headers = {"Origin": world.regulator.base_url} if method == "POST" else {}
+        status, _ = http(world.regulator, path, method=method, headers=headers,
+                         body=b"" if method == "POST" else None)
+        assert status == 401, path
+
+
+def test_every_change_needs_the_origin_and_the_csrf_token(world: World, browser: Any) -> None:
+    login(browser, world.regulator)
+    console = world.regulator
+    cookie = cookie_of(browser, console)
+    session = console.gate.session(cookie.split("=", 1)[1])
+    assert session is not None
+    changes = [path for path, methods in _routes(world) if "POST" in methods]
+    assert {"/audit/search", "/checkpoints/fetch", "/policy/1/approve",
+            "/policy/1/reject"} <= set(changes)
+    form = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    own = {"Origin": console.base_url}
+    good = f"csrf_token={session.csrf}&comment=x".encode()
+    for path in changes:
+        for headers, body in (({**form, **own}, b"comment=x"),
+                              ({**form, **own}, b"csrf_token=&comment=x"),
+                              ({**form, **own, "X-CSRF-Token": "wrong"}, good),
+                              (form, good),
+                              ({**form, "Origin": "http://evil.example"}, good),
+                              ({**form, "Origin": "null"}, good)):
+            status, text = http(console, path, method="POST", headers=headers, body=body)
+            assert status == 403 and "Refused" in text, (path, headers, body)
+    # Changes never travel by GET: the state-changing routes answer GET with 405.
+    for path in changes:
+        status, _ = http(console, path, headers={"Cookie": cookie})
+        assert status == 405, path
+
+
+def test_assets_are_vendored_pinned_and_licensed() -> None:
+    import hashlib
+    from pathlib import Path
+
+    import gateway.console
+
+    here = Path(gateway.console.__file__).parent
+    vendor = here / "static" / "vendor"
+    readme = (vendor / "README.md").read_text(encoding="utf-8")
+    pinned = re.search(r"SHA-256 of htmx\.min\.js: `([0-9a-f]{64})`", readme)
+    assert pinned is not None
+    assert hashlib.sha256((vendor / "htmx.min.js").read_bytes()).hexdigest() == pinned[1]
+    licence = (vendor / "htmx.LICENSE").read_text(encoding="utf-8")
+    assert "Zero-Clause BSD" in licence or "Permission to use" in licence
+    # Nothing is fetched from elsewhere: no template or script names another origin.
+    for path in [*here.glob("templates/*.html"), here / "static" / "verify.js"]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"""(src|href|action)\s*=\s*["']?(https?:)?//""", text), path
+        assert not re.search(r"""fetch\(\s*["'`](https?:)?//""", text), path
+    packaged = here.parent.parent / "pyproject.toml"
+    if packaged.exists():  # an installed wheel has no pyproject; a checkout must ship them
+        config = packaged.read_text(encoding="utf-8")
+        assert "static" in config and "templates" in config

@@ -195,7 +195,9 @@ const CredgateVerify = (() => {
       for (const [name, value] of Object.entries(shown)) {
         const bytes = name === "time" ? String(logged.time || "").replace(/\.\d+Z$/, "Z") : logged[name];
         const want = name === "time" ? String(value).replace(/\.\d+Z$/, "Z") : value;
-        if ((bytes ?? "") !== want) throw new Error(`the page shows another ${name} than the logged entry`);
+        if (JSON.stringify(bytes ?? "") !== JSON.stringify(want)) {
+          throw new Error(`the page shows another ${name} than the logged entry`);
+        }
       }
       steps.push([true, `the page shows what the logged entry says (${Object.keys(shown).length} fields)`]);
       const leaf = await V.leafHash(canonical);
