@@ -43,7 +43,7 @@ def _tests(version: Any) -> tuple[str, str]:
     # The gateway records a version only after validation, the bundle's decision tests
     # and the live version's decision tests pass.
     return "passed", ("validation, the bundle's decision tests and the live version's "
-                      "decision tests passed")
+                      "decision tests passed. 校验、提案决策测试与现行决策测试均已通过。")
 
 
 def policy_page(request: Request) -> Response:
