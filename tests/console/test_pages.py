@@ -31,7 +31,7 @@ from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import local_date
 from gateway.console.runner import bind_loopback, make_context, start_background
 from gateway.policy.rollout import read_bundle
-from gateway.supervision import QUERY_ACTIONS
+from gateway.supervision.figures import QUERY_ACTIONS
 from tests.console.pages import cookie_of, http, login, wait_text
 from tests.console.world import World
 from tests.support import ADULT, KEYS, POLICIES
