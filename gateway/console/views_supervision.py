@@ -14,13 +14,14 @@ from starlette.routing import Route
 from gateway.clock import city_today
 from gateway.console import charts
 from gateway.console.app import CITY, ConsoleContext, ctx, render
-from gateway.console.backend import GatewayFailure, SearchFilter
+from gateway.console.backend import MAX_COLLECT, GatewayFailure, SearchFilter
 from gateway.console.figures import Figures, count
 from gateway.console.labels import text
 from gateway.console.views_audit import csv_response
 from gateway.supervision.figures import QUERY_ACTIONS
 
 DEFAULT_DAYS = 30
+COLLECT_LIMIT = MAX_COLLECT  # entries of one action counted at most (else: a shorter period)
 
 
 def _period(request: Request, c: ConsoleContext) -> tuple[date, date]:
@@ -46,11 +47,18 @@ def _bounds(start: date, end: date) -> tuple[str, str]:
 
 
 def _figures(c: ConsoleContext, start: date, end: date) -> Figures:
+    """The period's figures; raises GatewayFailure rather than count part of the log."""
     time_from, time_to = _bounds(start, end)
     entries: list[Any] = []
     for action in QUERY_ACTIONS:
-        entries.extend(c.backend.collect(SearchFilter(action=action, time_from=time_from,
-                                                      time_to=time_to)).entries)
+        found = c.backend.collect(SearchFilter(action=action, time_from=time_from,
+                                               time_to=time_to), limit=COLLECT_LIMIT)
+        if found.truncated:
+            # Figures over the first entries only would understate every count.
+            raise GatewayFailure(
+                f"More than {COLLECT_LIMIT} {action} entries fall in this period: choose "
+                "a shorter period. 统计期间内条目过多，请缩短统计期间。", "TOO_MANY")
+        entries.extend(found.entries)
     return count(entries)
 
 

@@ -233,6 +233,24 @@ def test_supervision_figures_are_the_gateways_count(world: World, browser: Any) 
                and r[3] == "consent_missing") == agency[3]["consent_missing"]
 
 
+def test_supervision_never_counts_part_of_a_period(world: World, browser: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.console import views_supervision
+
+    # The console gathers at most COLLECT_LIMIT entries of an action; past it, no figures.
+    monkeypatch.setattr(views_supervision, "COLLECT_LIMIT", 3)
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/supervision")
+    text = wait_text(browser, "main", "Gateway error")
+    assert "More than 3 query.subject entries" in text and "shorter period" in text
+    status, body = http(world.regulator, "/supervision.csv?view=rows",
+                        headers={"Cookie": cookie_of(browser, world.regulator)})
+    assert status == 502 and "shorter period" in body and "day,party" not in body
+    # One seeded day holds two queries: its figures are whole, so they are shown.
+    browser.get(world.regulator.base_url + "/supervision?from=2026-11-24&to=2026-11-24")
+    assert browser.find_element(By.ID, "supervision-total").text.split()[0] == "2"
+
+
 # -- a client, not a new door ------------------------------------------------------------
 
 def test_each_console_can_do_what_its_party_may_and_nothing_more(
