@@ -19,7 +19,8 @@ GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
 #: From the ground up; rooms on one line are peers (neither imports the other).
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "_proto"},
-    {"clock", "config", "api", "sqlite_wal", "access_log", "telemetry", "health"},
+    {"clock", "config", "api", "sqlite_wal", "access_log", "telemetry", "health",
+     "strict_toml"},
     {"crypto", "metrics"},
     {"pii", "catalogue"},
     # The request path, then what is built on it.

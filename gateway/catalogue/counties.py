@@ -19,15 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from gateway.catalogue.policy_keys import CountyTable
 from gateway.errors import ConfigurationError, InvalidArgument, PermissionDenied
 
 if TYPE_CHECKING:
     from gateway.catalogue.registry import Category, Party
 
-#: GB/T 2260 administrative division code of a county-level division.
-_DIVISION = re.compile(r"[1-9][0-9]{5}")
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -42,24 +41,21 @@ class County:
     division: str
 
 
-def parse_counties(raw: Any) -> dict[str, County]:
-    """The ``[counties]`` table of catalogue.toml; raises ConfigurationError."""
+def parse_counties(tables: Mapping[str, CountyTable]) -> dict[str, County]:
+    """The ``[counties]`` table of catalogue.toml (its division codes already have their
+    form, policy_keys.CountyTable); raises ConfigurationError."""
     out: dict[str, County] = {}
     divisions: dict[str, str] = {}
-    for code, entry in dict(raw or {}).items():
+    for code, entry in tables.items():
         where = f"catalogue.toml [counties.{code}]"
         if not _CODE.fullmatch(code):
             raise ConfigurationError(f"{where}: a county code is lower-case letters, digits, _")
-        if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("name_zh"):
-            raise ConfigurationError(f"{where}: needs name and name_zh")
-        division = str(entry.get("division", ""))
-        if not _DIVISION.fullmatch(division):
-            raise ConfigurationError(f"{where}: division must be a 6-digit GB/T 2260 code")
+        division = entry.division
         if division in divisions:
             raise ConfigurationError(f"{where}: division {division} is also "
                                      f"{divisions[division]}'s")
         divisions[division] = code
-        out[code] = County(code=code, name=str(entry["name"]), name_zh=str(entry["name_zh"]),
+        out[code] = County(code=code, name=entry.name, name_zh=entry.name_zh,
                            division=division)
     return out
 

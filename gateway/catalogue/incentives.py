@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.catalogue.policy_keys import IncentiveTable
 from gateway.errors import ConfigurationError
 
 POSITIVE = "positive"
-_KEYS = frozenset({"name", "name_zh", "area_zh", "basis", "authority", "purpose",
-                   "categories", "clean_years", "min_records"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,33 +51,13 @@ class Incentive:
                 f"{self.clean_years} years")
 
 
-def _whole(value: Any, where: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigurationError(f"{where}: must be a whole number >= {least}")
-    return value
-
-
-def parse_incentives(raw: Mapping[str, Any]) -> dict[str, Incentive]:
-    """The `[incentives]` tables of catalogue.toml; raises ConfigurationError."""
-    out: dict[str, Incentive] = {}
-    for code, entry in dict(raw.get("incentives", {})).items():
-        where = f"catalogue.toml [incentives.{code}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigurationError(f"{where}: must be a table")
-        unknown = set(entry) - _KEYS
-        if unknown:
-            raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
-        for key in ("name", "name_zh", "basis", "authority", "purpose", "categories"):
-            if not entry.get(key):
-                raise ConfigurationError(f"{where}: missing '{key}'")
-        out[code] = Incentive(
-            code=code, name=str(entry["name"]), name_zh=str(entry["name_zh"]),
-            area_zh=str(entry.get("area_zh", "")), basis=str(entry["basis"]),
-            authority=str(entry["authority"]), purpose=str(entry["purpose"]),
-            categories=tuple(entry["categories"]),
-            clean_years=_whole(entry.get("clean_years", 3), f"{where} clean_years", 1),
-            min_records=_whole(entry.get("min_records", 1), f"{where} min_records", 1))
-    return out
+def parse_incentives(tables: Mapping[str, IncentiveTable]) -> dict[str, Incentive]:
+    """The `[incentives]` tables of catalogue.toml (names are checked by check_incentives)."""
+    return {code: Incentive(code=code, name=t.name, name_zh=t.name_zh, area_zh=t.area_zh,
+                            basis=t.basis, authority=t.authority, purpose=t.purpose,
+                            categories=t.categories, clean_years=t.clean_years,
+                            min_records=t.min_records)
+            for code, t in tables.items()}
 
 
 def check_incentives(incentives: Mapping[str, Incentive], *, categories: Mapping[str, Any],

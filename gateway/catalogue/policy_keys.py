@@ -1,134 +1,241 @@
-"""The keys the policy files may hold, declared once: catalogue, parties, purposes, limits,
-sharing, masking.
+"""The declared shape of the catalogue's policy files: catalogue.toml, parties.toml,
+purposes.toml and sharing.toml (the other files declare theirs where they are read:
+limits.toml in gateway.policy.limits, monitoring.toml in gateway.monitoring.rules,
+masking.toml in gateway.protect.profiles, the test cases in gateway.policy.testing and
+quota_cases, data-keys.toml in gateway.crypto.keyring).
 
 A misspelt key (``publc = true``) would otherwise be read as absent and its default
 applied silently (a category meant to stay off the public feed, a purpose meant to need
-consent), so every table is checked against this schema at load and an unknown key is
-refused with its file, line and key path (``catalogue.toml:212: unknown key
-categories.x.publc``); ``policy validate`` reports it like its other errors.
+consent), so each file is read into these types (gateway.strict_toml), which refuse an
+unknown key, a missing required one and a value of the wrong type with the file, line
+and key path (``catalogue.toml:212: unknown key categories.x.publc``); ``policy
+validate`` reports it like its other errors. A key's default is written here once;
+names and codes that refer to other tables are checked where the catalogue is built
+(registry.py), as they need the other files.
 
-A schema is a table of key -> schema; ``None`` is a value (string, number, list...),
-``ANY`` stands for codes chosen by the policy author (category, party, severity codes,
-masking audiences), each with the schema it maps to; keys named beside it are checked
-against their own schema.
+Required keys come first in each table (msgspec's rule for positional fields).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Literal
 
-from gateway.errors import ConfigurationError
+from msgspec import Meta, field
 
-__all__ = ["ANY", "CATALOGUE_KEYS", "LIMITS_KEYS", "MASKING_KEYS", "MONITORING_KEYS",
-           "PARTIES_KEYS", "PURPOSES_KEYS", "SHARING_KEYS", "Schema", "check_keys", "key_line"]
+from gateway.strict_toml import Table, key_line
 
-ANY = "*"
-Schema = Mapping[str, "Schema | None"]
+__all__ = ["BEHAVIOURS", "UNTIL_REMOVED", "CatalogueFile", "CategoryTable", "CountyTable",
+           "FieldTable", "GreenChannelTable", "IncentiveTable", "MeasureTable", "PartiesFile",
+           "PartyTable", "PurposeTable", "PurposesFile", "RepairTable", "SharingFile",
+           "SharingTable", "WorkingCalendarTable", "key_line"]
 
-_NAMED: Schema = {"name": None, "name_zh": None}
-_FIELD: Schema = {"type": None, "kind": None, "values": None, "required": None,
-                  "sensitive": None, "max": None}
-_CATEGORY: Schema = {
-    "name": None, "name_zh": None, "providers": None, "polarity": None, "severities": None,
-    "groups": None, "public": None, "min_subject_age": None, "public_severities": None,
-    "display": {ANY: None}, "display_from": None,
-    "repair": {"after_months": {ANY: None}, "approver": None},
-    "publish_with_agreement": None, "publish_within_days": None,
-    "publish_within_working_days": None,
-    "cites": {ANY: None}, "remits": {ANY: {ANY: None}}, "provenance": None,
-    "fields": {ANY: _FIELD},
-}
+UNTIL_REMOVED = "until_removed"
+#: `[field_values]` may name this catalogue table instead of listing codes.
+BEHAVIOURS = "behaviours"
 
-CATALOGUE_KEYS: Schema = {
-    "max_batch": None, "max_field_chars": None, "objection_answer_days": None,
-    "complaint_answer_days": None, "repair_evidence": None,
-    "severities": {ANY: _NAMED},
-    "groups": {ANY: {"name": None, "name_zh": None, "parents": None}},
-    "domains": {ANY: _NAMED},
-    "occupations": {ANY: _NAMED},
-    "counties": {ANY: {"name": None, "name_zh": None, "division": None}},
-    "behaviours": {ANY: {"name": None, "name_zh": None, "key_supervision": None}},
-    "field_values": {ANY: None},
-    "working_calendar": {"days_off": None, "working_weekends": None},
-    "green_channel": {"clean_years": None, "positive_unless": None, "purpose": None},
-    "incentives": {ANY: {"name": None, "name_zh": None, "area_zh": None, "authority": None,
-                         "basis": None, "categories": None, "clean_years": None,
-                         "min_records": None, "purpose": None}},
-    "measures": {ANY: {"name": None, "name_zh": None, "authority": None, "basis": None,
-                       "behaviours": None, "categories": None, "purpose": None,
-                       "severities": None}},
-    "categories": {ANY: _CATEGORY},
-}
-PARTIES_KEYS: Schema = {"parties": {ANY: {"name": None, "name_zh": None, "kind": None,
-                                          "roles": None, "consent_issuer": None,
-                                          "county": None, "counterpart": None}}}
-PURPOSES_KEYS: Schema = {"purposes": {ANY: {"name": None, "name_zh": None, "legal_basis": None,
-                                            "consent_required": None, "query": None,
-                                            "disclosure_delay_days": None,
-                                            "mandatory_check": None}}}
-#: policies/monitoring.toml: anomaly rules over the audit stream (gateway/monitoring).
-MONITORING_KEYS: Schema = {"rules": {ANY: {
-    "kind": None, "severity": None, "explanation": None, "explanation_zh": None,
-    "actions": None, "purposes": None, "reasons": None, "party_kinds": None,
-    "decision": None, "factor": None, "min_calls": None, "warmup_weeks": None,
-    "night_start": None, "night_end": None, "window_minutes": None, "count": None,
-    "share": None, "learn_days": None, "agencies": None, "max_tracked": None}}}
-
-#: Quotas (gateway.policy.limits).
-LIMITS_KEYS: Schema = {"limits": {ANY: {
-    "party": None, "role": None, "purpose": None, "calls_per_minute": None,
-    "calls_per_day": None, "subjects_per_minute": None, "subjects_per_day": None,
-    "burst": None, "why": None}}}
-SHARING_KEYS: Schema = {"sharing": {ANY: {"name": None, "name_zh": None, "purpose": None,
-                                          "send": {ANY: None}, "receive": None}}}
+#: A text that must say something (a name, a legal basis).
+Text = Annotated[str, Meta(min_length=1)]
+Codes = tuple[str, ...]
+#: A list that must name at least one code.
+SomeCodes = Annotated[tuple[str, ...], Meta(min_length=1, description="a non-empty array")]
+Days = Annotated[int, Meta(ge=1, le=365, description="a whole number of days, 1 to 365")]
+Count = Annotated[int, Meta(ge=0, description="a whole number >= 0")]
+Months = Annotated[int, Meta(ge=0, description="a whole number of months >= 0")]
+#: A legal time to publish within (双公示); 0: none.
+LegalDays = Annotated[int, Meta(ge=0, le=365, description="a whole number of days, 0 to 365")]
+#: Months of display, or until the provider removes the record.
+Display = Annotated[Annotated[int, Meta(gt=0)] | Literal["until_removed"],
+                    Meta(description=f'a whole number of months >= 1 or "{UNTIL_REMOVED}"')]
 
 
-#: masking.toml: a version, then one table per audience (gateway.protect.profiles).
-MASKING_KEYS: Schema = {"version": None,
-                        ANY: {"description": None, "default": None, "types": {ANY: None},
-                              "fields": {ANY: None}}}
+class Named(Table):
+    """A code's names: severities, domains, occupations."""
+
+    name: Text
+    name_zh: Text
 
 
-def check_keys(doc: Mapping[str, Any], schema: Schema, file: str, text: str = "") -> None:
-    """Refuse a key the schema does not declare; raises ConfigurationError naming the
-    file, the line (found in ``text``, the file as read) and the key path."""
-    _check(doc, schema, file, (), text)
+class GroupTable(Table):
+    """A node of the category hierarchy."""
+
+    name: Text
+    name_zh: Text
+    parents: Codes = ()
 
 
-def _check(table: Mapping[str, Any], schema: Schema, file: str, path: tuple[str, ...],
-           text: str) -> None:
-    for key, value in table.items():
-        where = ".".join((*path, key))
-        sub = schema.get(key, schema.get(ANY, _UNKNOWN))
-        if sub is _UNKNOWN:
-            raise ConfigurationError(f"{_at(file, text, where)}: unknown key {where}")
-        if sub is None:
-            continue  # a value; its type and range are checked where it is parsed
-        if not isinstance(value, Mapping):
-            raise ConfigurationError(f"{_at(file, text, where)}: {where} must be a table")
-        _check(value, sub, file, (*path, key), text)
+class CountyTable(Table):
+    """A county (counties.py)."""
+
+    name: Text
+    name_zh: Text
+    division: Annotated[str, Meta(pattern=r"^[1-9][0-9]{5}$",
+                                  description="a 6-digit GB/T 2260 code")]
 
 
-def _at(file: str, text: str, dotted: str) -> str:
-    line = key_line(text, dotted)
-    return f"{file}:{line}" if line else file
+class BehaviourTable(Table):
+    """A coded dishonest behaviour (vocabulary.py)."""
+
+    name: Text
+    name_zh: Text
+    key_supervision: bool = False
 
 
-def key_line(text: str, dotted: str) -> int:
-    """The line of a TOML text that sets the key at a dotted path, as `key =` under its
-    table's header or as a `[header]` of its own (0 when not found, e.g. inline)."""
-    table, _, key = dotted.rpartition(".")
-    current = ""
-    for number, line in enumerate(text.split("\n"), start=1):
-        if header := re.match(r"^\s*\[+\s*([\w.-]+)\s*\]", line):
-            current = header[1]
-            if current == dotted or current.startswith(dotted + "."):
-                return number
-        elif current == table and re.match(rf"^\s*{re.escape(key)}\s*=", line):
-            return number
-    return 0
+class GreenChannelTable(Table):
+    """Who earns the green channel (rules.py)."""
+
+    purpose: str
+    clean_years: Annotated[int, Meta(ge=1, description="a whole number of years >= 1")]
+    positive_unless: Codes = ()
 
 
-_UNKNOWN: Schema = {}
+class IncentiveTable(Table):
+    """An incentive measure (incentives.py)."""
+
+    name: Text
+    name_zh: Text
+    basis: Text
+    authority: Text
+    purpose: Text
+    categories: SomeCodes
+    area_zh: str = ""
+    clean_years: Annotated[int, Meta(ge=1, description="a whole number of years >= 1")] = 3
+    min_records: Annotated[int, Meta(ge=1, description="a whole number >= 1")] = 1
+
+
+class MeasureTable(Table):
+    """A joint punishment measure (rules.py)."""
+
+    name: str
+    name_zh: str
+    categories: Codes
+    authority: str
+    severities: Codes = ("serious",)
+    basis: str = ""
+    purpose: str = "joint_punishment"
+    behaviours: Codes = ()
+
+
+class RepairTable(Table):
+    """When a record of a category may be repaired, and who decides (rules.py)."""
+
+    after_months: dict[str, Months]
+    approver: str = "provider"
+
+
+class FieldTable(Table):
+    """One field of a category."""
+
+    type: str
+    kind: str
+    required: bool = False
+    sensitive: bool = True  # unknown sensitivity: encrypt
+    max: Annotated[int, Meta(ge=1, description="a whole number of characters >= 1")] = 4000
+    values: tuple[str, ...] | None = None
+
+
+class CategoryTable(Table):
+    """A data category (registry.Category)."""
+
+    name: str
+    name_zh: str
+    providers: Codes
+    polarity: str
+    severities: Codes
+    display: dict[str, Display]
+    fields: dict[str, FieldTable]
+    groups: Codes = ()
+    public: bool = False
+    min_subject_age: Count = 0
+    public_severities: Codes = ()
+    display_from: str = ""
+    repair: RepairTable | None = None
+    publish_with_agreement: bool = False
+    publish_within_days: LegalDays = 0
+    publish_within_working_days: LegalDays = 0
+    cites: dict[str, Codes] = field(default_factory=dict)
+    remits: dict[str, dict[str, SomeCodes]] = field(default_factory=dict)
+    provenance: str = "public"
+
+
+class WorkingCalendarTable(Table):
+    """Statutory days off and make-up working days (calendar.py checks the dates)."""
+
+    days_off: list[Annotated[str, Meta(description='a date "YYYY-MM-DD" or a range '
+                                                   '"YYYY-MM-DD..YYYY-MM-DD"')]] = \
+        field(default_factory=list)
+    working_weekends: list[Annotated[str, Meta(description='a date "YYYY-MM-DD"')]] = \
+        field(default_factory=list)
+
+
+class CatalogueFile(Table):
+    """catalogue.toml."""
+
+    categories: dict[str, CategoryTable]
+    max_batch: Annotated[int, Meta(ge=1, description="a whole number >= 1")] = 500
+    max_field_chars: Annotated[int, Meta(ge=1, description="a whole number >= 1")] = 4000
+    objection_answer_days: Days = 20
+    complaint_answer_days: Days = 30
+    repair_evidence: Codes = ()
+    severities: dict[str, Named] = field(default_factory=dict)
+    groups: dict[str, GroupTable] = field(default_factory=dict)
+    domains: dict[str, Named] = field(default_factory=dict)
+    occupations: dict[str, Named] = field(default_factory=dict)
+    counties: dict[str, CountyTable] = field(default_factory=dict)
+    behaviours: dict[str, BehaviourTable] = field(default_factory=dict)
+    field_values: dict[str, SomeCodes | Literal["behaviours"]] = field(default_factory=dict)
+    working_calendar: WorkingCalendarTable | None = None
+    green_channel: GreenChannelTable | None = None
+    incentives: dict[str, IncentiveTable] = field(default_factory=dict)
+    measures: dict[str, MeasureTable] = field(default_factory=dict)
+
+
+class PartyTable(Table):
+    """A registered party (registry.Party)."""
+
+    name: str
+    name_zh: str
+    kind: str
+    roles: Codes = ()
+    consent_issuer: bool = False
+    county: str = ""
+    counterpart: str = ""
+
+
+class PartiesFile(Table):
+    """parties.toml."""
+
+    parties: dict[str, PartyTable]
+
+
+class PurposeTable(Table):
+    """A purpose of use (registry.Purpose)."""
+
+    name: str
+    name_zh: str
+    legal_basis: str
+    consent_required: bool
+    query: bool = True
+    disclosure_delay_days: Count = 0
+    mandatory_check: bool = False
+
+
+class PurposesFile(Table):
+    """purposes.toml."""
+
+    purposes: dict[str, PurposeTable]
+
+
+class SharingTable(Table):
+    """What one peer gets and gives (sharing.py)."""
+
+    name: str = ""
+    name_zh: str = ""
+    purpose: str = "platform_sharing"
+    send: dict[str, str] = field(default_factory=dict)
+    receive: Codes = ()
+
+
+class SharingFile(Table):
+    """sharing.toml."""
+
+    sharing: dict[str, SharingTable] = field(default_factory=dict)

@@ -7,11 +7,10 @@ party, group or severity.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from gateway.catalogue.counties import (
     County,
@@ -22,10 +21,12 @@ from gateway.catalogue.counties import (
 )
 from gateway.catalogue.incentives import Incentive, check_incentives
 from gateway.catalogue.policy_keys import (
-    CATALOGUE_KEYS,
-    PARTIES_KEYS,
-    PURPOSES_KEYS,
-    check_keys,
+    UNTIL_REMOVED,
+    CatalogueFile,
+    CategoryTable,
+    FieldTable,
+    PartiesFile,
+    PurposesFile,
 )
 from gateway.catalogue.rules import (
     LifecycleRules,
@@ -38,6 +39,7 @@ from gateway.catalogue.rules import (
 )
 from gateway.catalogue.sharing import SharingRule, load_sharing
 from gateway.errors import ConfigurationError
+from gateway.strict_toml import decode, read_toml
 
 FIELD_TYPES = frozenset(
     {
@@ -71,7 +73,9 @@ PROVENANCES = frozenset({PUBLIC, MARKET})
 MARKET_COLLECTOR_KIND = "credit_agency"
 #: The party kind of market bodies: they may run yes/no checks and never read records.
 MARKET_BODY_KIND = "market"
-UNTIL_REMOVED = "until_removed"
+__all__ = ["FIELD_KINDS", "FIELD_TYPES", "NO_KIND", "PERSONAL_KINDS", "UNTIL_REMOVED",
+           "Catalogue", "Category", "FieldSpec", "Group", "Party", "Purpose",
+           "load_catalogue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,41 +245,19 @@ class Catalogue:
                 + county_role_edges(self.parties.values()))
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """A TOML file's document and its text (for the line of a refused key)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        return tomllib.loads(text), text
-    except FileNotFoundError:
-        raise ConfigurationError(f"{path.name} is missing", detail=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"{path.name} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path.name} is not valid TOML: {exc}") from None
+_File = TypeVar("_File")
 
 
-def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in table:
-        raise ConfigurationError(f"{where}: missing '{key}'")
-    return table[key]
+def _read(policies_dir: Path, name: str, into: type[_File]) -> _File:
+    """A catalogue file read into its declared type; raises ConfigurationError naming the
+    file and line of an unknown, missing or mistyped key."""
+    doc, text = read_toml(policies_dir / name)
+    return decode(doc, into, file=name, text=text)
 
 
-def _parse_display(raw: Mapping[str, Any], where: str) -> dict[str, int | None]:
-    out: dict[str, int | None] = {}
-    for severity, value in raw.items():
-        if value == UNTIL_REMOVED:
-            out[severity] = None
-        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            out[severity] = value
-        else:
-            raise ConfigurationError(f"{where}: display for '{severity}' must be months or "
-                                     f"'{UNTIL_REMOVED}'")
-    return out
-
-
-def _parse_kind(spec: Mapping[str, Any], ftype: str, where: str) -> str:
-    """A field's kind: required, one of FIELD_KINDS, and the one its type implies."""
-    kind = _require(spec, "kind", where)
+def _parse_kind(spec: FieldTable, where: str) -> str:
+    """A field's kind: one of FIELD_KINDS, and the one its type implies."""
+    kind, ftype = spec.kind, spec.type
     if kind not in FIELD_KINDS:
         raise ConfigurationError(f"{where}: unknown kind '{kind}' (one of "
                                  f"{', '.join(sorted(FIELD_KINDS))})")
@@ -284,20 +266,19 @@ def _parse_kind(spec: Mapping[str, Any], ftype: str, where: str) -> str:
         raise ConfigurationError(f"{where}: a {ftype} field is of kind '{implied}'")
     if ftype in _IMPERSONAL_TYPES and kind != NO_KIND:
         raise ConfigurationError(f"{where}: a {ftype} field is of kind '{NO_KIND}'")
-    return str(kind)
+    return kind
 
 
-def _parse_values(spec: Mapping[str, Any], ftype: str, where: str) -> frozenset[str]:
+def _parse_values(spec: FieldTable, where: str) -> frozenset[str]:
     """An enum field's own values (empty: from [field_values]); refused for other types."""
-    values = spec.get("values")
-    if ftype != "enum":
+    values = spec.values
+    if spec.type != "enum":
         if values is not None:
             raise ConfigurationError(f"{where}: only an enum field lists values")
         return frozenset()
     if values is None:
         return frozenset()
-    if (not isinstance(values, list) or not values
-            or not all(isinstance(v, str) and v.strip() == v and v for v in values)):
+    if not values or not all(v.strip() == v and v for v in values):
         raise ConfigurationError(f"{where}: an enum field lists its values "
                                  "(values = [\"...\", ...], non-empty texts)")
     return frozenset(values)
@@ -320,69 +301,59 @@ def _with_shared_values(categories: dict[str, Category],
     return out
 
 
-def _parse_category(code: str, raw: Mapping[str, Any]) -> Category:
+def _parse_category(code: str, raw: CategoryTable) -> Category:
     where = f"catalogue.toml [categories.{code}]"
     fields: dict[str, FieldSpec] = {}
-    for fcode, spec in _require(raw, "fields", where).items():
-        ftype = _require(spec, "type", f"{where} field {fcode}")
-        if ftype not in FIELD_TYPES:
-            raise ConfigurationError(f"{where} field {fcode}: unknown type '{ftype}'")
+    for fcode, spec in raw.fields.items():
+        if spec.type not in FIELD_TYPES:
+            raise ConfigurationError(f"{where} field {fcode}: unknown type '{spec.type}'")
         fields[fcode] = FieldSpec(
             code=fcode,
-            type=ftype,
-            required=bool(spec.get("required", False)),
-            sensitive=bool(spec.get("sensitive", True)),  # unknown sensitivity: encrypt
-            max_chars=int(spec.get("max", 4000)),
-            kind=_parse_kind(spec, ftype, f"{where} field {fcode}"),
-            values=_parse_values(spec, ftype, f"{where} field {fcode}"),
+            type=spec.type,
+            required=spec.required,
+            sensitive=spec.sensitive,
+            max_chars=spec.max,
+            kind=_parse_kind(spec, f"{where} field {fcode}"),
+            values=_parse_values(spec, f"{where} field {fcode}"),
         )
         if fields[fcode].kind != NO_KIND and not fields[fcode].sensitive:
             raise ConfigurationError(f"{where} field {fcode}: a field of kind "
                                      f"'{fields[fcode].kind}' holds personal data and must "
                                      "be sensitive = true (stored only encrypted)")
-    polarity = _require(raw, "polarity", where)
-    if polarity not in POLARITIES:
+    if raw.polarity not in POLARITIES:
         raise ConfigurationError(f"{where}: polarity must be one of {sorted(POLARITIES)}")
-    return Category(
-        code=code,
-        name=_require(raw, "name", where),
-        name_zh=_require(raw, "name_zh", where),
-        providers=frozenset(_require(raw, "providers", where)),
-        polarity=polarity,
-        severities=frozenset(_require(raw, "severities", where)),
-        groups=tuple(raw.get("groups", ())),
-        public=bool(raw.get("public", False)),
-        min_subject_age=int(raw.get("min_subject_age", 0)),
-        public_severities=frozenset(raw.get("public_severities", ())),
-        display_months=_parse_display(_require(raw, "display", where), where),
-        fields=fields,
-        display_from=str(raw.get("display_from", "")),
-        repair=parse_repair(raw.get("repair"), where),
-        publish_with_agreement=bool(raw.get("publish_with_agreement", False)),
-        publish_within_days=_days(raw, "publish_within_days", where),
-        publish_within_working_days=_days(raw, "publish_within_working_days", where),
-        cites={str(k): tuple(v) for k, v in dict(raw.get("cites", {})).items()},
-        remits=_parse_remits(raw.get("remits", {}), where),
-        provenance=_parse_provenance(raw.get("provenance", PUBLIC), where),
-    )
-
-
-def _days(raw: Mapping[str, Any], key: str, where: str) -> int:
-    value = raw.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
-        raise ConfigurationError(f"{where}: {key} must be a whole number of days, 0 to 365")
-    if value and not raw.get("public", False):
-        raise ConfigurationError(f"{where}: {key} is for a public category")
-    if value and key == "publish_within_days" and raw.get("publish_within_working_days"):
+    for key in ("publish_within_days", "publish_within_working_days"):
+        if getattr(raw, key) and not raw.public:
+            raise ConfigurationError(f"{where}: {key} is for a public category")
+    if raw.publish_within_days and raw.publish_within_working_days:
         raise ConfigurationError(f"{where}: give the legal time once, in days or in "
                                  "working days")
-    return value
-
-
-def _parse_provenance(value: Any, where: str) -> str:
-    if value not in PROVENANCES:
+    if raw.provenance not in PROVENANCES:
         raise ConfigurationError(f"{where}: provenance must be one of {sorted(PROVENANCES)}")
-    return str(value)
+    return Category(
+        code=code,
+        name=raw.name,
+        name_zh=raw.name_zh,
+        providers=frozenset(raw.providers),
+        polarity=raw.polarity,
+        severities=frozenset(raw.severities),
+        groups=raw.groups,
+        public=raw.public,
+        min_subject_age=raw.min_subject_age,
+        public_severities=frozenset(raw.public_severities),
+        display_months={sev: None if months == UNTIL_REMOVED else int(months)
+                        for sev, months in raw.display.items()},
+        fields=fields,
+        display_from=raw.display_from,
+        repair=parse_repair(raw.repair),
+        publish_with_agreement=raw.publish_with_agreement,
+        publish_within_days=raw.publish_within_days,
+        publish_within_working_days=raw.publish_within_working_days,
+        cites=dict(raw.cites),
+        remits={fcode: {provider: frozenset(values) for provider, values in by.items()}
+                for fcode, by in raw.remits.items()},
+        provenance=raw.provenance,
+    )
 
 
 def _check_provenance(categories: Mapping[str, Category], parties: Mapping[str, Party]) -> None:
@@ -398,20 +369,6 @@ def _check_provenance(categories: Mapping[str, Category], parties: Mapping[str, 
                     f"(market information comes from {MARKET_COLLECTOR_KIND} parties only)")
 
 
-def _parse_remits(raw: Mapping[str, Any], where: str
-                  ) -> dict[str, dict[str, frozenset[str]]]:
-    out: dict[str, dict[str, frozenset[str]]] = {}
-    for fcode, by_provider in raw.items():
-        if not isinstance(by_provider, Mapping):
-            raise ConfigurationError(f"{where}: remits.{fcode} must map providers to values")
-        out[fcode] = {}
-        for provider, values in by_provider.items():
-            if not isinstance(values, list) or not values:
-                raise ConfigurationError(f"{where}: remits.{fcode}.{provider} must list values")
-            out[fcode][provider] = frozenset(str(v) for v in values)
-    return out
-
-
 def load_catalogue(policies_dir: Path) -> Catalogue:
     """Read parties.toml, purposes.toml and catalogue.toml; raises ConfigurationError."""
     try:
@@ -424,50 +381,27 @@ def load_catalogue(policies_dir: Path) -> Catalogue:
 
 
 def _load_catalogue(policies_dir: Path) -> Catalogue:
-    docs = {}
-    for name, schema in (("catalogue.toml", CATALOGUE_KEYS), ("parties.toml", PARTIES_KEYS),
-                         ("purposes.toml", PURPOSES_KEYS)):
-        docs[name], text = _read_toml(policies_dir / name)
-        check_keys(docs[name], schema, name, text)  # a misspelt key is refused, not defaulted
-    cat_raw = docs["catalogue.toml"]
-    parties_raw = docs["parties.toml"].get("parties", {})
-    purposes_raw = docs["purposes.toml"].get("purposes", {})
+    cat_raw = _read(policies_dir, "catalogue.toml", CatalogueFile)
+    parties_raw = _read(policies_dir, "parties.toml", PartiesFile).parties
+    purposes_raw = _read(policies_dir, "purposes.toml", PurposesFile).purposes
 
     parties = {
-        pid: Party(
-            id=pid,
-            name=_require(p, "name", f"parties.toml [{pid}]"),
-            name_zh=_require(p, "name_zh", f"parties.toml [{pid}]"),
-            kind=_require(p, "kind", f"parties.toml [{pid}]"),
-            roles=tuple(p.get("roles", ())),
-            consent_issuer=bool(p.get("consent_issuer", False)),
-            county=str(p.get("county", "")),
-            counterpart=str(p.get("counterpart", "")),
-        )
+        pid: Party(id=pid, name=p.name, name_zh=p.name_zh, kind=p.kind, roles=p.roles,
+                   consent_issuer=p.consent_issuer, county=p.county,
+                   counterpart=p.counterpart)
         for pid, p in parties_raw.items()
     }
     purposes = {
-        code: Purpose(
-            code=code,
-            name=_require(p, "name", f"purposes.toml [{code}]"),
-            name_zh=_require(p, "name_zh", f"purposes.toml [{code}]"),
-            legal_basis=_require(p, "legal_basis", f"purposes.toml [{code}]"),
-            consent_required=bool(_require(p, "consent_required", f"purposes.toml [{code}]")),
-            queryable=bool(p.get("query", True)),
-            disclosure_delay_days=int(p.get("disclosure_delay_days", 0)),
-            mandatory_check=p.get("mandatory_check", False) is True,
-        )
+        code: Purpose(code=code, name=p.name, name_zh=p.name_zh, legal_basis=p.legal_basis,
+                      consent_required=p.consent_required, queryable=p.query,
+                      disclosure_delay_days=p.disclosure_delay_days,
+                      mandatory_check=p.mandatory_check)
         for code, p in purposes_raw.items()
     }
-    severities = {
-        code: (s["name"], s["name_zh"]) for code, s in cat_raw.get("severities", {}).items()
-    }
-    groups = {
-        code: Group(code=code, name=g["name"], name_zh=g["name_zh"],
-                    parents=tuple(g.get("parents", ())))
-        for code, g in cat_raw.get("groups", {}).items()
-    }
-    categories = {code: _parse_category(code, c) for code, c in cat_raw["categories"].items()}
+    severities = {code: (s.name, s.name_zh) for code, s in cat_raw.severities.items()}
+    groups = {code: Group(code=code, name=g.name, name_zh=g.name_zh, parents=g.parents)
+              for code, g in cat_raw.groups.items()}
+    categories = {code: _parse_category(code, c) for code, c in cat_raw.categories.items()}
 
     for cat in categories.values():
         for provider in cat.providers:
@@ -503,7 +437,7 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
                 raise ConfigurationError(f"group {group.code}: unknown parent '{parent}'")
     # Kinds are policy objects too (a rule on "address" covers every address field).
     clash = set(categories) & (set(groups) | set(parties) | FIELD_KINDS)
-    clash |= set(cat_raw.get("counties", {})) & (set(categories) | set(groups) | FIELD_KINDS
+    clash |= set(cat_raw.counties) & (set(categories) | set(groups) | FIELD_KINDS
                                                 | {r for p in parties.values() for r in p.roles})
     clash |= set(groups) & FIELD_KINDS
     if clash:
@@ -517,7 +451,7 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
                                  f"{dotted}")
     lifecycle = parse_lifecycle(cat_raw)
     categories = _with_shared_values(categories, lifecycle.field_values)
-    counties = parse_counties(cat_raw.get("counties"))
+    counties = parse_counties(cat_raw.counties)
     check_county_parties(parties, counties)
     _check_provenance(categories, parties)
     categories = with_county_providers(categories, parties)
@@ -532,8 +466,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
         groups=groups,
         purposes=purposes,
         severities=severities,
-        max_batch=int(cat_raw.get("max_batch", 500)),
-        max_field_chars=int(cat_raw.get("max_field_chars", 4000)),
+        max_batch=cat_raw.max_batch,
+        max_field_chars=cat_raw.max_field_chars,
         # A county code is a role every party of the county holds (county-scoped rules).
         roles=frozenset(r for p in parties.values() for r in p.roles) | set(counties),
         lifecycle=lifecycle,

@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from gateway.catalogue.calendar import WorkingCalendar, parse_working_calendar
 from gateway.catalogue.incentives import Incentive, parse_incentives
+from gateway.catalogue.policy_keys import CatalogueFile, Named, RepairTable
 from gateway.catalogue.vocabulary import Behaviour, parse_behaviours, parse_field_values
 from gateway.errors import ConfigurationError
 
@@ -120,70 +123,41 @@ class LifecycleRules:
     working_calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
 
 
-def _months(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"{where}: months must be a whole number >= 0")
-    return value
-
-
-def parse_repair(raw: Any, where: str) -> RepairRule | None:
+def parse_repair(raw: RepairTable | None) -> RepairRule | None:
     """The `repair` table of a category (None when the category cannot be repaired)."""
     if raw is None:
         return None
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("after_months"), Mapping):
-        raise ConfigurationError(f"{where}: repair needs after_months = {{ severity = months }}")
-    after = {sev: _months(m, f"{where} repair") for sev, m in raw["after_months"].items()}
-    return RepairRule(after_months=after, approver=str(raw.get("approver", PROVIDER)))
+    return RepairRule(after_months=dict(raw.after_months), approver=raw.approver)
 
 
-def _terms(raw: Any, what: str) -> dict[str, Term]:
-    out: dict[str, Term] = {}
-    for code, entry in dict(raw or {}).items():
-        if not isinstance(entry, Mapping) or "name_zh" not in entry or "name" not in entry:
-            raise ConfigurationError(f"catalogue.toml [{what}.{code}]: needs name and name_zh")
-        out[code] = Term(code=code, name=str(entry["name"]), name_zh=str(entry["name_zh"]))
-    return out
+def _terms(raw: Mapping[str, Named]) -> dict[str, Term]:
+    return {code: Term(code=code, name=entry.name, name_zh=entry.name_zh)
+            for code, entry in raw.items()}
 
 
-def parse_lifecycle(raw: Mapping[str, Any]) -> LifecycleRules:
+def parse_lifecycle(raw: CatalogueFile) -> LifecycleRules:
     """The lifecycle sections of catalogue.toml (names are checked by `check_lifecycle`)."""
-    days = raw.get("objection_answer_days", DEFAULT_OBJECTION_ANSWER_DAYS)
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
-        raise ConfigurationError("catalogue.toml: objection_answer_days must be 1 to 365")
     green = None
-    if (g := raw.get("green_channel")) is not None:
-        years = g.get("clean_years")
-        if isinstance(years, bool) or not isinstance(years, int) or years < 1:
-            raise ConfigurationError("catalogue.toml [green_channel]: clean_years must be >= 1")
-        green = GreenChannelRule(purpose=str(g["purpose"]), clean_years=years,
-                                 positive_unless=frozenset(g.get("positive_unless", ())))
-    measures = {}
-    for code, m in dict(raw.get("measures", {})).items():
-        where = f"catalogue.toml [measures.{code}]"
-        for key in ("name", "name_zh", "categories", "authority"):
-            if key not in m:
-                raise ConfigurationError(f"{where}: missing '{key}'")
-        measures[code] = Measure(
-            code=code, name=str(m["name"]), name_zh=str(m["name_zh"]),
-            categories=tuple(m["categories"]),
-            severities=frozenset(m.get("severities", ("serious",))),
-            authority=str(m["authority"]), basis=str(m.get("basis", "")),
-            purpose=str(m.get("purpose", "joint_punishment")),
-            behaviours=frozenset(m.get("behaviours", ())))
-    complaint_days = raw.get("complaint_answer_days", 30)
-    if isinstance(complaint_days, bool) or not isinstance(complaint_days, int) \
-            or not 1 <= complaint_days <= 365:
-        raise ConfigurationError("catalogue.toml: complaint_answer_days must be 1 to 365")
-    return LifecycleRules(objection_answer_days=days, green_channel=green, measures=measures,
-                          complaint_answer_days=complaint_days,
-                          repair_evidence=tuple(raw.get("repair_evidence", ())),
-                          incentives=parse_incentives(raw),
-                          behaviours=(behaviours := parse_behaviours(raw)),
-                          field_values=parse_field_values(raw, behaviours),
-                          domains=_terms(raw.get("domains"), "domains"),
-                          occupations=_terms(raw.get("occupations"), "occupations"),
+    if (g := raw.green_channel) is not None:
+        green = GreenChannelRule(purpose=g.purpose, clean_years=g.clean_years,
+                                 positive_unless=frozenset(g.positive_unless))
+    measures = {
+        code: Measure(code=code, name=m.name, name_zh=m.name_zh, categories=m.categories,
+                      severities=frozenset(m.severities), authority=m.authority,
+                      basis=m.basis, purpose=m.purpose, behaviours=frozenset(m.behaviours))
+        for code, m in raw.measures.items()}
+    behaviours = parse_behaviours(raw.behaviours)
+    return LifecycleRules(objection_answer_days=raw.objection_answer_days,
+                          green_channel=green, measures=measures,
+                          complaint_answer_days=raw.complaint_answer_days,
+                          repair_evidence=raw.repair_evidence,
+                          incentives=parse_incentives(raw.incentives),
+                          behaviours=behaviours,
+                          field_values=parse_field_values(raw.field_values, behaviours),
+                          domains=_terms(raw.domains), occupations=_terms(raw.occupations),
                           working_calendar=parse_working_calendar(
-                              raw.get("working_calendar")))
+                              None if raw.working_calendar is None
+                              else msgspec.structs.asdict(raw.working_calendar)))
 
 
 def check_lifecycle(rules: LifecycleRules, *, categories: Mapping[str, Any],

@@ -14,20 +14,19 @@ The file is optional; without it nothing is shared or accepted.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.catalogue.policy_keys import SHARING_KEYS, check_keys
+from gateway.catalogue.policy_keys import SharingFile
 from gateway.errors import ConfigurationError
+from gateway.strict_toml import decode, read_toml
 
 FILE = "sharing.toml"
 FULL = "full"
 SUMMARY = "summary"
 DETAILS = (FULL, SUMMARY)
-DEFAULT_PURPOSE = "platform_sharing"
 #: The role a party needs to push records here (gateway.identify.trust.PLATFORM_ROLE).
 PLATFORM_ROLE = "platform"
 
@@ -51,23 +50,15 @@ def load_sharing(policies_dir: Path, *, parties: Mapping[str, Any],
     path = policies_dir / FILE
     if not path.exists():
         return {}
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"{FILE} is not valid TOML: {exc}") from None
-    check_keys(doc, SHARING_KEYS, FILE)
+    doc, text = read_toml(path)
     rules: dict[str, SharingRule] = {}
-    for peer, raw in doc.get("sharing", {}).items():
+    for peer, raw in decode(doc, SharingFile, file=FILE, text=text).sharing.items():
         where = f"{FILE} [sharing.{peer}]"
         if peer not in parties:
             raise ConfigurationError(f"{where}: unknown party")
-        purpose = raw.get("purpose", DEFAULT_PURPOSE)
+        purpose, send, receive = raw.purpose, raw.send, raw.receive
         if purpose not in purposes:
             raise ConfigurationError(f"{where}: unknown purpose '{purpose}'")
-        send = dict(raw.get("send", {}))
-        receive = raw.get("receive", [])
-        if not isinstance(receive, list):
-            raise ConfigurationError(f"{where}: receive must list categories")
         for code in (*send, *receive):
             if code not in categories:
                 raise ConfigurationError(f"{where}: unknown category '{code}'")
@@ -79,7 +70,7 @@ def load_sharing(policies_dir: Path, *, parties: Mapping[str, Any],
             raise ConfigurationError(f"{where}: only a party with the role "
                                      f"{PLATFORM_ROLE} may send records here")
         rules[peer] = SharingRule(peer=peer, purpose=purpose, send=send,
-                                  receive=frozenset(str(c) for c in receive))
+                                  receive=frozenset(receive))
     return rules
 
 

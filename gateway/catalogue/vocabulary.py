@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from gateway.errors import ConfigurationError
-
-BEHAVIOURS = "behaviours"
+from gateway.catalogue.policy_keys import BEHAVIOURS, BehaviourTable, SomeCodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,29 +27,15 @@ class Behaviour:
     key_supervision: bool = False
 
 
-def parse_behaviours(raw: Mapping[str, Any]) -> dict[str, Behaviour]:
-    """The `[behaviours]` table of catalogue.toml; raises ConfigurationError."""
-    out: dict[str, Behaviour] = {}
-    for code, entry in dict(raw.get(BEHAVIOURS, {})).items():
-        if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("name_zh"):
-            raise ConfigurationError(f"catalogue.toml [behaviours.{code}]: needs name and "
-                                     "name_zh")
-        out[code] = Behaviour(code=code, name=str(entry["name"]),
-                              name_zh=str(entry["name_zh"]),
-                              key_supervision=bool(entry.get("key_supervision", False)))
-    return out
+def parse_behaviours(tables: Mapping[str, BehaviourTable]) -> dict[str, Behaviour]:
+    """The `[behaviours]` table of catalogue.toml."""
+    return {code: Behaviour(code=code, name=t.name, name_zh=t.name_zh,
+                            key_supervision=t.key_supervision)
+            for code, t in tables.items()}
 
 
-def parse_field_values(raw: Mapping[str, Any], behaviours: Mapping[str, Behaviour]
-                       ) -> dict[str, frozenset[str]]:
-    """The `[field_values]` table: field name -> allowed codes; raises ConfigurationError."""
-    out: dict[str, frozenset[str]] = {}
-    for name, values in dict(raw.get("field_values", {})).items():
-        if values == BEHAVIOURS:
-            out[name] = frozenset(behaviours)
-        elif isinstance(values, list) and values and all(isinstance(v, str) for v in values):
-            out[name] = frozenset(values)
-        else:
-            raise ConfigurationError(f"catalogue.toml [field_values] {name}: a list of codes "
-                                     f"or \"{BEHAVIOURS}\"")
-    return out
+def parse_field_values(table: Mapping[str, SomeCodes | str],
+                       behaviours: Mapping[str, Behaviour]) -> dict[str, frozenset[str]]:
+    """The `[field_values]` table: field name -> allowed codes (a list, or "behaviours")."""
+    return {name: frozenset(behaviours) if values == BEHAVIOURS else frozenset(values)
+            for name, values in table.items()}

@@ -2,24 +2,28 @@
 
 Each ``[rules.<id>]`` table is one rule: a ``kind`` (what it counts), a ``severity``, a
 plain-language explanation in English and Chinese, and the few numbers its kind needs.
-Keys are strict (gateway.catalogue.policy_keys.MONITORING_KEYS); every value is checked
-here, against the catalogue where it names a purpose or a party kind, so a rule that
-could never fire, or fires on everything, is refused before it is rolled out.
+Keys are strict: a table is read into ``RuleTable`` (gateway.strict_toml), which refuses
+an unknown, missing or mistyped key with its line and bounds every number; what a kind
+needs, and what names a purpose or a party kind, is checked here against the catalogue,
+so a rule that could never fire, or fires on everything, is refused before it is rolled
+out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from gateway.catalogue.policy_keys import MONITORING_KEYS, check_keys
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
+from gateway.strict_toml import Table, decode, read_toml
 
 MONITORING_FILE = "monitoring.toml"
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -36,14 +40,61 @@ KIND_KEYS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "unusual_purpose": (frozenset({"learn_days"}), frozenset()),
     "many_agencies": (frozenset({"window_minutes", "agencies"}), frozenset()),
 }
-_COMMON = frozenset({"kind", "severity", "explanation", "explanation_zh", "actions", "purposes",
-                     "party_kinds", "decision", "max_tracked"})
 _RULE_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_ACTION = re.compile(r"\*|[a-z][a-z0-9_.]{0,62}")  # "*": every action
-_REASON = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _DIGIT_RUN = re.compile(r"[0-9]{15,}")
 DEFAULT_MAX_TRACKED = 100_000
+
+
+def _whole(low: int, high: int) -> Meta:
+    return Meta(ge=low, le=high, description=f"a whole number from {low} to {high}")
+
+
+def _number(above: float, most: float) -> Meta:
+    return Meta(gt=above, le=most, description=f"a number above {above:g} and at most {most:g}")
+
+
+_Code = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="a code")]
+_Action = Annotated[str, Meta(pattern=r"^(?:\*|[a-z][a-z0-9_.]{0,62})$",
+                              description='an action code or "*"')]  # "*": every action
+_Codes = Annotated[tuple[_Code, ...], Meta(min_length=1, description="a non-empty list of codes")]
+_Actions = Annotated[tuple[_Action, ...],
+                     Meta(min_length=1, description="a non-empty list of codes")]
+_Clock = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):([0-5][0-9])$",
+                             description="a time of day HH:MM")]
+
+
+class RuleTable(Table):
+    """One ``[rules.<id>]`` table as written; a kind's own keys are left UNSET when absent
+    (KIND_KEYS says which a kind needs and takes)."""
+
+    kind: Literal["volume_baseline", "night_queries", "refusal_share", "repeated_refusals",
+                  "after_revocation", "unusual_purpose", "many_agencies"]
+    severity: Literal["low", "medium", "high", "critical"]
+    explanation: str
+    explanation_zh: str
+    actions: _Actions | UnsetType = UNSET
+    purposes: _Codes | UnsetType = UNSET
+    reasons: _Codes | UnsetType = UNSET
+    party_kinds: _Codes | UnsetType = UNSET
+    decision: Annotated[Literal["allow", "deny", ""],
+                        Meta(description='"allow", "deny" or ""')] | UnsetType = UNSET
+    max_tracked: Annotated[int, _whole(10, 10_000_000)] | UnsetType = UNSET
+    factor: Annotated[float, _number(1.0, 10_000.0)] | UnsetType = UNSET
+    min_calls: Annotated[int, _whole(1, 10**9)] | UnsetType = UNSET
+    warmup_weeks: Annotated[int, _whole(1, 52)] | UnsetType = UNSET
+    night_start: _Clock | UnsetType = UNSET
+    night_end: _Clock | UnsetType = UNSET
+    window_minutes: Annotated[int, _whole(1, 7 * 24 * 60)] | UnsetType = UNSET
+    count: Annotated[int, _whole(1, 10**9)] | UnsetType = UNSET
+    share: Annotated[float, _number(0.0, 1.0)] | UnsetType = UNSET
+    learn_days: Annotated[int, _whole(1, 366)] | UnsetType = UNSET
+    agencies: Annotated[int, _whole(2, 10_000)] | UnsetType = UNSET
+
+
+class MonitoringFile(Table):
+    """monitoring.toml."""
+
+    rules: dict[str, RuleTable] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,101 +153,60 @@ def load_monitoring(policies_dir: Path, catalogue: Catalogue) -> MonitoringRules
         return NO_RULES
     try:
         data = path.read_bytes()
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"{MONITORING_FILE}: cannot be read: {exc}") from None
-    return parse_monitoring(doc, catalogue, version=hashlib.sha256(data).hexdigest()[:16])
+    except OSError as exc:
+        raise ConfigurationError(f"{MONITORING_FILE} cannot be read: {type(exc).__name__}") \
+            from None
+    doc, text = read_toml(path, MONITORING_FILE)
+    return parse_monitoring(doc, catalogue, version=hashlib.sha256(data).hexdigest()[:16],
+                            text=text)
 
 
 def parse_monitoring(doc: Mapping[str, Any], catalogue: Catalogue, *,
-                     version: str) -> MonitoringRules:
-    """Rules from a parsed document; raises ConfigurationError naming the rule and key."""
-    check_keys(doc, MONITORING_KEYS, MONITORING_FILE)
-    rules = tuple(_rule(rule_id, raw, catalogue)
-                  for rule_id, raw in dict(doc.get("rules", {})).items())
-    return MonitoringRules(rules, version)
+                     version: str, text: str = "") -> MonitoringRules:
+    """Rules from a parsed document (``text``: the file, for the line of a bad key); raises
+    ConfigurationError naming the rule and key."""
+    tables = decode(doc, MonitoringFile, file=MONITORING_FILE, text=text).rules
+    return MonitoringRules(tuple(_rule(rule_id, raw, catalogue)
+                                 for rule_id, raw in tables.items()), version)
 
 
 def _problem(rule_id: str, text: str) -> ConfigurationError:
     return ConfigurationError(f"{MONITORING_FILE}: rules.{rule_id}: {text}")
 
 
-def _rule(rule_id: str, raw: Mapping[str, Any], catalogue: Catalogue) -> Rule:
+def _rule(rule_id: str, raw: RuleTable, catalogue: Catalogue) -> Rule:
     if not _RULE_ID.fullmatch(rule_id):
         raise _problem(rule_id[:64], "a rule id is lower-case letters, digits and _")
-    kind = str(raw.get("kind"))
-    if kind not in KIND_KEYS:
-        raise _problem(rule_id, f"kind must be one of {', '.join(KIND_KEYS)}")
-    needed, optional = KIND_KEYS[kind]
-    allowed = _COMMON | needed | optional
-    extra = sorted(set(raw) - allowed)
+    given = {f: v for f in raw.__struct_fields__ if (v := getattr(raw, f)) is not UNSET}
+    needed, optional = KIND_KEYS[raw.kind]
+    common = {"kind", "severity", "explanation", "explanation_zh", "actions", "purposes",
+              "party_kinds", "decision", "max_tracked"}
+    extra = sorted(set(given) - common - needed - optional)
     if extra:
-        raise _problem(rule_id, f"{', '.join(extra)} do(es) not apply to kind {kind}")
-    missing = sorted(needed - set(raw))
+        raise _problem(rule_id, f"{', '.join(extra)} do(es) not apply to kind {raw.kind}")
+    missing = sorted(needed - set(given))
     if missing:
-        raise _problem(rule_id, f"kind {kind} needs {', '.join(missing)}")
-    if raw.get("severity") not in SEVERITIES:
-        raise _problem(rule_id, f"severity must be one of {', '.join(SEVERITIES)}")
-    texts = {k: raw.get(k) for k in ("explanation", "explanation_zh")}
-    for key, text in texts.items():
-        if not isinstance(text, str) or not text.strip() or len(text) > 1000:
+        raise _problem(rule_id, f"kind {raw.kind} needs {', '.join(missing)}")
+    for key in ("explanation", "explanation_zh"):
+        text = given[key]
+        if not text.strip() or len(text) > 1000:
             raise _problem(rule_id, f"{key} must be a plain-language text (1-1000 chars)")
         if _DIGIT_RUN.search(text):
             raise _problem(rule_id, f"{key} holds a long run of digits (personal data?)")
-    values: dict[str, Any] = {"id": rule_id, "kind": kind, "severity": raw["severity"],
-                              "explanation": raw["explanation"].strip(),
-                              "explanation_zh": raw["explanation_zh"].strip()}
-    for key, pattern in (("actions", _ACTION), ("reasons", _REASON)):
-        if key in raw:
-            values[key] = _codes(rule_id, key, raw[key], pattern)
-    if "purposes" in raw:
-        values["purposes"] = _codes(rule_id, "purposes", raw["purposes"], _RULE_ID)
-        unknown = [p for p in values["purposes"] if p not in catalogue.purposes]
-        if unknown:
-            raise _problem(rule_id, f"unknown purpose(s) {', '.join(unknown)}")
-    if "party_kinds" in raw:
-        values["party_kinds"] = _codes(rule_id, "party_kinds", raw["party_kinds"], _RULE_ID)
-        kinds = {p.kind for p in catalogue.parties.values()}
-        unknown = [k for k in values["party_kinds"] if k not in kinds]
-        if unknown:
-            raise _problem(rule_id, f"no party is of kind {', '.join(unknown)}")
-    if "decision" in raw:
-        if raw["decision"] not in ("allow", "deny", ""):
-            raise _problem(rule_id, 'decision must be "allow", "deny" or ""')
-        values["decision"] = raw["decision"]
-    for key, low, high in (("min_calls", 1, 10**9), ("warmup_weeks", 1, 52),
-                           ("window_minutes", 1, 7 * 24 * 60), ("count", 1, 10**9),
-                           ("learn_days", 1, 366), ("agencies", 2, 10_000),
-                           ("max_tracked", 10, 10_000_000)):
-        if key in raw:
-            values[key] = _whole(rule_id, key, raw[key], low, high)
-    for key, bottom, top in (("factor", 1.0, 10_000.0), ("share", 0.0, 1.0)):
-        if key in raw:
-            number = raw[key]
-            if isinstance(number, bool) or not isinstance(number, int | float) or not (
-                    bottom < number <= top):
-                raise _problem(rule_id, f"{key} must be a number above {bottom:g} and at "
-                                        f"most {top:g}")
-            values[key] = float(number)
+    values: dict[str, Any] = {**given, "id": rule_id,
+                              "explanation": raw.explanation.strip(),
+                              "explanation_zh": raw.explanation_zh.strip()}
+    unknown = [p for p in values.get("purposes", ()) if p not in catalogue.purposes]
+    if unknown:
+        raise _problem(rule_id, f"unknown purpose(s) {', '.join(unknown)}")
+    kinds = {p.kind for p in catalogue.parties.values()}
+    unknown = [k for k in values.get("party_kinds", ()) if k not in kinds]
+    if unknown:
+        raise _problem(rule_id, f"no party is of kind {', '.join(unknown)}")
     for key in ("night_start", "night_end"):
-        if key in raw:
-            match = _CLOCK.fullmatch(str(raw[key]))
-            if match is None:
-                raise _problem(rule_id, f"{key} must be a time of day HH:MM")
-            values[key] = int(match.group(1)) * 60 + int(match.group(2))
-    if kind == "night_queries" and values["night_start"] == values["night_end"]:
+        if key in values:
+            hours, minutes = values[key].split(":")
+            values[key] = int(hours) * 60 + int(minutes)
+    if raw.kind == "night_queries" and values["night_start"] == values["night_end"]:
         raise _problem(rule_id, "night_start and night_end must differ")
     return Rule(**values)
-
-
-def _codes(rule_id: str, key: str, value: Any, pattern: re.Pattern[str]) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(
-            isinstance(v, str) and pattern.fullmatch(v) for v in value):
-        raise _problem(rule_id, f"{key} must be a non-empty list of codes")
-    return tuple(value)
-
-
-def _whole(rule_id: str, key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _problem(rule_id, f"{key} must be a whole number from {low} to {high}")
-    return value

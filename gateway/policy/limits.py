@@ -17,21 +17,25 @@ purpose (or ``"*"``: every purpose, counted together):
 Every kind is optional; a table needs at least one. A role limit holds for each holder
 separately (each agency its own 5,000 a day). A call must be within every limit that
 applies to it; over one, it is refused RESOURCE_EXHAUSTED (gateway.policy.quotas). The file is
-optional: without it nothing is limited. Keys are strict (gateway.catalogue.policy_keys).
+optional: without it nothing is limited. Keys are strict: the file is read into
+``LimitsFile`` (gateway.strict_toml), which refuses an unknown, missing or mistyped key
+with its line.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-from gateway.catalogue.policy_keys import LIMITS_KEYS, check_keys
+import msgspec
+from msgspec import Meta
+
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.errors import ConfigurationError
+from gateway.strict_toml import Table, decode, key_line, read_toml
 
 __all__ = ["ANY_PURPOSE", "CALL_KINDS", "KINDS", "LIMITS_FILE", "NO_LIMITS", "SUBJECT_KINDS",
            "LimitRule", "Limits", "amounts_changed", "limit_problems", "load_limits"]
@@ -47,6 +51,29 @@ KINDS = (*CALL_KINDS, *SUBJECT_KINDS, "burst")
 #: The largest amount a limit may name (a day has 86,400 seconds; this is far above any).
 MAX_AMOUNT = 100_000_000
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+Amount = Annotated[int, Meta(ge=1, le=MAX_AMOUNT,
+                             description=f"a whole number from 1 to {MAX_AMOUNT:,}")]
+
+
+class LimitTable(Table):
+    """One ``[limits.NAME]`` table as written (every kind optional; KINDS names them)."""
+
+    purpose: str
+    party: str | None = None
+    role: str | None = None
+    calls_per_minute: Amount | None = None
+    calls_per_day: Amount | None = None
+    subjects_per_minute: Amount | None = None
+    subjects_per_day: Amount | None = None
+    burst: Amount | None = None
+    why: str = ""
+
+
+class LimitsFile(Table):
+    """limits.toml."""
+
+    limits: dict[str, LimitTable] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,23 +134,11 @@ def load_limits(policies_dir: Path, catalogue: Catalogue) -> Limits:
     path = Path(policies_dir) / LIMITS_FILE
     if not path.is_file():
         return NO_LIMITS
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{LIMITS_FILE} cannot be read: {type(exc).__name__}") \
-            from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{LIMITS_FILE} is not valid TOML: {exc}") from None
-    check_keys(doc, LIMITS_KEYS, LIMITS_FILE)
-    tables = doc.get("limits", {})
-    if not isinstance(tables, dict):
-        raise ConfigurationError(f"{LIMITS_FILE}: limits must be a table of [limits.NAME]")
-    lines = {m[1]: n for n, line in enumerate(text.split("\n"), start=1)
-             if (m := re.match(r"^\s*\[\s*limits\.([\w-]+)\s*\]", line))}
+    doc, text = read_toml(path, LIMITS_FILE)
+    tables = decode(doc, LimitsFile, file=LIMITS_FILE, text=text).limits
     rules = []
     for name, raw in tables.items():
-        line = lines.get(name, 0)
+        line = key_line(text, ("limits", name))
         try:
             rules.append(_rule(name, raw, catalogue, line))
         except ValueError as exc:
@@ -131,45 +146,29 @@ def load_limits(policies_dir: Path, catalogue: Catalogue) -> Limits:
     return Limits(rules=tuple(rules))
 
 
-def _rule(name: str, raw: Any, catalogue: Catalogue, line: int) -> LimitRule:
+def _rule(name: str, raw: LimitTable, catalogue: Catalogue, line: int) -> LimitRule:
     """One table, checked against the catalogue; raises ValueError."""
     if not _NAME.match(name):
         raise ValueError("the name must be lower case letters, digits and _")
-    if not isinstance(raw, dict):
-        raise ValueError("must be a table")
-    if ("party" in raw) == ("role" in raw):
+    if (raw.party is None) == (raw.role is None):
         raise ValueError('names exactly one of party = "..." or role = "..."')
-    is_role = "role" in raw
-    subject = raw["role" if is_role else "party"]
-    if not isinstance(subject, str):
-        raise ValueError("party and role are codes (strings)")
+    is_role = raw.role is not None
+    subject = raw.role if raw.role is not None else str(raw.party)
     if is_role and subject not in catalogue.roles:
         raise ValueError(f"unknown role '{subject}' (roles are listed in parties.toml)")
     if not is_role and subject not in catalogue.parties:
         raise ValueError(f"unknown party '{subject}'")
-    purpose = raw.get("purpose")
-    if not isinstance(purpose, str) or (purpose != ANY_PURPOSE
-                                        and purpose not in catalogue.purposes):
+    if raw.purpose != ANY_PURPOSE and raw.purpose not in catalogue.purposes:
         raise ValueError('purpose must be a purpose of purposes.toml or "*" for every '
                          "purpose")
-    amounts: dict[str, int] = {}
-    for kind in KINDS:
-        if kind not in raw:
-            continue
-        value = raw[kind]
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not 1 <= value <= MAX_AMOUNT:
-            raise ValueError(f"{kind} must be a whole number from 1 to {MAX_AMOUNT:,}")
-        amounts[kind] = value
+    amounts = {kind: amount for kind in KINDS
+               if (amount := getattr(raw, kind)) is not None}
     if not amounts:
         raise ValueError(f"names no limit (one or more of {', '.join(KINDS)})")
     if "burst" in amounts and "calls_per_minute" not in amounts:
         raise ValueError("burst needs calls_per_minute: the burst refills at that rate")
-    why = raw.get("why", "")
-    if not isinstance(why, str):
-        raise ValueError("why must be text")
-    return LimitRule(name=name, subject=subject, is_role=is_role, purpose=purpose,
-                     amounts=amounts, why=why, line=line)
+    return LimitRule(name=name, subject=subject, is_role=is_role, purpose=raw.purpose,
+                     amounts=amounts, why=raw.why, line=line)
 
 
 def limit_problems(limits: Limits) -> Iterable[tuple[int, str]]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gateway.catalogue.policy_keys import key_line
 from gateway.catalogue.registry import Catalogue, Purpose, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.monitoring.rules import MONITORING_FILE, load_monitoring
@@ -37,6 +36,7 @@ from gateway.policy.policyfile import (
 )
 from gateway.policy.unconsented import unconsented_reads
 from gateway.protect.profiles import MASKING_FILE, read_profiles
+from gateway.strict_toml import key_line
 
 __all__ = ["Finding", "PolicySet", "open_policies", "possible_contexts", "validate_policy"]
 
@@ -138,7 +138,8 @@ def _monitoring_findings(policies: PolicySet) -> list[Finding]:
     try:
         load_monitoring(policies.directory, policies.catalogue)
     except ConfigurationError as exc:
-        return [Finding("error", MONITORING_FILE, 0, exc.message)]
+        found = _from_error(exc.message, policies.directory)
+        return [found if found.file else Finding("error", MONITORING_FILE, 0, exc.message)]
     return []
 
 
@@ -200,41 +201,23 @@ def _from_error(message: str, policies_dir: Path) -> Finding:
         return Finding("error", m[1], int(m[2]), m[3])
     if m := _TOML_LINE.match(message):
         return Finding("error", m[1], int(m[2]), message)
-    if m := _UNKNOWN_KEY.match(message):  # a loader that read no text to find the line
-        return Finding("error", m[1], _key_line(policies_dir / m[1], m[2]), message)
     for pattern, file, table in _TABLE:
         if m := pattern.match(message):
             return Finding("error", file, _table_line(policies_dir / file, table, m[1]),
                            message)
     file = next((f for f in (POLICY_FILE, MODEL_FILE, "catalogue.toml", "parties.toml",
-                             "purposes.toml", MASKING_FILE, LIMITS_FILE)
+                             "purposes.toml", MASKING_FILE, LIMITS_FILE, MONITORING_FILE,
+                             "sharing.toml")
                  if message.startswith(f)), "")
     return Finding("error", file, 0, message)
 
 
-_UNKNOWN_KEY = re.compile(
-    r"^((?:catalogue|parties|purposes|limits|sharing|masking)\.toml): unknown key ([\w.-]+)$")
-
-
-def _key_line(path: Path, dotted: str) -> int:
-    """The line of a key in a policy file whose loader did not name it (0 if not found)."""
-    try:
-        return key_line(path.read_text(encoding="utf-8"), dotted)
-    except (OSError, UnicodeDecodeError):
-        return 0
-
-
 def _table_line(path: Path, table: str, key: str) -> int:
-    """The line of `[table.key]` in a TOML file (0 when it cannot be found)."""
+    """The line of the table `table.key` in a TOML file (0 when it cannot be found)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return key_line(path.read_text(encoding="utf-8"), (table, key))
     except (OSError, UnicodeDecodeError):
         return 0
-    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\.{re.escape(key)}\s*\]")
-    for number, line in enumerate(text.split("\n"), start=1):
-        if header.match(line):
-            return number
-    return 0
 
 
 # ------------------------------------------------------------------ rules that cannot work

@@ -12,19 +12,20 @@ not list. Operators (the file's header explains them to a security officer):
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.catalogue.policy_keys import MASKING_KEYS, check_keys
+import msgspec
+
 from gateway.crypto.blind_index import pseudonymiser
 from gateway.crypto.keyring import Keyring
 from gateway.errors import ConfigurationError, FailedPrecondition
 from gateway.pii.normalise import normaliser
 from gateway.pii.scanner import mask_free_text
 from gateway.protect import operators as ops
+from gateway.strict_toml import Table, decode, read_toml
 
 MASKING_FILE = "masking.toml"
 FORMAT_VERSION = 1
@@ -35,6 +36,17 @@ _DEFAULT_OPERATORS = ("redact", "drop")
 _MASK_PARAMS = re.compile(r"mask:(\d{1,2}),(\d{1,2})")
 _AUDIENCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+
+
+
+class AudienceTable(Table):
+    """One audience's table of masking.toml as written (operators are checked on parsing)."""
+
+    description: str = ""
+    default: str | None = None
+    types: dict[str, str] = msgspec.field(default_factory=dict)
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+
 
 # An operator compiled for one audience and type: the function, and whether it takes the
 # subjects' names as its second argument (the scanner does). None means "drop".
@@ -84,43 +96,33 @@ def _check_operator(spec: Any, where: str, field_type: str | None) -> str:
     return spec
 
 
-def _parse_profile(audience: str, raw: Any) -> Profile:
-    if not isinstance(raw, dict) or not _AUDIENCE_NAME.fullmatch(audience):
-        raise ConfigurationError(f"masking profiles: [{audience}] must be a table")
-    types, fields = raw.get("types", {}), raw.get("fields", {})
-    if not isinstance(types, dict) or not isinstance(fields, dict):
-        raise ConfigurationError(f"masking profiles: [{audience}.types] and "
-                                 f"[{audience}.fields] must be tables")
-    for field_type, spec in types.items():
+def _parse_profile(audience: str, raw: AudienceTable) -> Profile:
+    if not _AUDIENCE_NAME.fullmatch(audience):
+        raise ConfigurationError(f"masking profiles: [{audience}] is not an audience name "
+                                 "(lower-case letters, digits and _)")
+    for field_type, spec in raw.types.items():
         if field_type not in ops.FIELD_TYPES:
             raise ConfigurationError(f"masking profiles: [{audience}.types] unknown field "
                                      f"type {field_type!r}")
         _check_operator(spec, f"[{audience}.types] {field_type}", field_type)
-    for name, spec in fields.items():
+    for name, spec in raw.fields.items():
         if not _FIELD_NAME.fullmatch(name):
             raise ConfigurationError(f"masking profiles: [{audience}.fields] {name!r} must "
                                      "be \"category.field\"")
         _check_operator(spec, f"[{audience}.fields] {name}", None)
-    default = raw.get("default")
+    default = raw.default
     if default is not None and (audience == PUBLIC or default not in _DEFAULT_OPERATORS):
         raise ConfigurationError(
             f"masking profiles: [{audience}] default must be redact or drop"
             + (" and the public profile has none: every type is named" if audience == PUBLIC
                else ""))
-    return Profile(audience=audience, description=str(raw.get("description", "")),
-                   types=dict(types), fields=dict(fields), default=default)
+    return Profile(audience=audience, description=raw.description, types=dict(raw.types),
+                   fields=dict(raw.fields), default=default)
 
 
 def read_profiles(policies_dir: Path) -> dict[str, Profile]:
     """The profiles of masking.toml as written, not compiled; raises ConfigurationError."""
-    path = Path(policies_dir) / MASKING_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigurationError(f"masking profiles not found: {path}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"masking profiles cannot be read: {path} ({exc})") from None
+    doc, text = read_toml(Path(policies_dir) / MASKING_FILE)
     return parse_profiles(doc, text)
 
 
@@ -129,9 +131,10 @@ def parse_profiles(doc: Mapping[str, Any], text: str = "") -> dict[str, Profile]
     key); raises ConfigurationError."""
     if doc.get("version") != FORMAT_VERSION:
         raise ConfigurationError(f"masking profiles: expected version = {FORMAT_VERSION}")
-    check_keys(doc, MASKING_KEYS, MASKING_FILE, text)  # a misspelt key is refused
-    return {audience: _parse_profile(audience, raw)
-            for audience, raw in doc.items() if audience != "version"}
+    # Beside the version, every key is an audience's table (its name is the audience's).
+    audiences = decode({k: v for k, v in doc.items() if k != "version"},
+                       dict[str, AudienceTable], file=MASKING_FILE, text=text)
+    return {audience: _parse_profile(audience, raw) for audience, raw in audiences.items()}
 
 
 def operator_of(profile: Profile, field_type: str, field: str) -> str | None:

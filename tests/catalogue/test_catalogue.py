@@ -59,7 +59,7 @@ def test_hierarchy_links_fields_to_categories_to_groups(catalogue: Catalogue) ->
         ('division = "510421"', 'division = "51042"', "6-digit GB/T 2260"),
         ('division = "510421"', 'division = "510422"', "division 510422 is also"),
         ('miyi = { name = "Miyi County", name_zh = "米易县", ',
-         'miyi = { name = "Miyi County", ', "needs name and name_zh"),
+         'miyi = { name = "Miyi County", ', "missing key counties.miyi.name_zh"),
         ("[counties]\ndongqu", "[counties]\nnegative = { name = \"x\", name_zh = \"x\", "
          "division = \"510499\" }\ndongqu", "codes used twice"),
         # Market information comes from credit agencies, and they provide nothing else.

@@ -1,95 +1,110 @@
-"""A misspelt key anywhere in catalogue.toml, parties.toml or purposes.toml is refused."""
+"""catalogue.toml, parties.toml, purposes.toml and sharing.toml are strict: a misspelt key,
+a missing required key or a value of the wrong type anywhere is refused with its file,
+line and key path, never read as absent or coerced."""
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.catalogue.policy_keys import (
-    CATALOGUE_KEYS,
-    PARTIES_KEYS,
-    PURPOSES_KEYS,
-    Schema,
-    check_keys,
-)
+from gateway.catalogue.policy_keys import CatalogueFile, PartiesFile, PurposesFile, SharingFile
 from gateway.catalogue.registry import load_catalogue
+from gateway.cli import main
+from gateway.cli.common import EXIT_REFUSED
 from gateway.errors import ConfigurationError
 from gateway.policy.validate import validate_policy
 from gateway.protect.profiles import MASKING_FILE, read_profiles
+from gateway.strict_toml import decode
+from tests.strict_files import Variant, check, group_id, grouped, variants
 from tests.support import POLICIES
 
-FILES: dict[str, Schema] = {"catalogue.toml": CATALOGUE_KEYS, "parties.toml": PARTIES_KEYS,
-                            "purposes.toml": PURPOSES_KEYS}
-DOCS = {name: tomllib.loads((POLICIES / name).read_text(encoding="utf-8")) for name in FILES}
+FILES: dict[str, Any] = {"catalogue.toml": CatalogueFile, "parties.toml": PartiesFile,
+                         "purposes.toml": PurposesFile, "sharing.toml": SharingFile}
+VARIANTS = [(name, v) for name, into in FILES.items()
+            for v in variants(name, (POLICIES / name).read_text(encoding="utf-8"), into)]
+GROUPS = [(name, group) for name in FILES
+          for group in grouped([v for n, v in VARIANTS if n == name])]
 
 
-def key_paths(table: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every key path of a parsed TOML document, tables included."""
-    for key, value in table.items():
-        yield (*path, key)
-        if isinstance(value, dict):
-            yield from key_paths(value, (*path, key))
+def test_the_shipped_files_load() -> None:
+    for name, into in FILES.items():
+        text = (POLICIES / name).read_text(encoding="utf-8")
+        assert decode(tomllib.loads(text), into, file=name, text=text)
+    assert load_catalogue(POLICIES).sharing
 
 
-def misspellings(key: str) -> set[str]:
-    """Typos of a key: a letter dropped, two letters swapped, one doubled, a capital."""
-    out = {key[:i] + key[i + 1:] for i in range(len(key))}
-    out |= {key[:i] + key[i + 1] + key[i] + key[i + 2:] for i in range(len(key) - 1)}
-    out |= {key[:i] + key[i] + key[i:] for i in range(len(key))}
-    out.add(key.capitalize())
-    return out - {key}
+@pytest.mark.parametrize(("name", "group"), GROUPS,
+                         ids=[f"{n}:{group_id(g)}" for n, g in GROUPS])
+def test_every_key_misspelt_missing_or_mistyped_is_refused_at_its_line(
+        name: str, group: list[Variant]) -> None:
+    for variant in group:
+        check(variant, lambda doc, text: decode(doc, FILES[name], file=name, text=text),
+              ConfigurationError)
 
 
-def _declared(path: tuple[str, ...], schema: Schema) -> set[str]:
-    """The keys the schema allows beside the last key of path (empty under a wildcard)."""
-    for key in path[:-1]:
-        sub = schema.get("*", schema.get(key))
-        assert isinstance(sub, dict)
-        schema = sub
-    return set() if "*" in schema else set(schema)
+def test_every_kind_of_break_is_covered() -> None:
+    kinds = {(name, v.kind) for name, v in VARIANTS}
+    for name in FILES:
+        for kind in ("misspelt", "misspelt in the file", "missing", "wrong type"):
+            # Every key of sharing.toml has a default: none can be missing.
+            assert (name, kind) in kinds or (name, kind) == ("sharing.toml", "missing")
+    # One per declared key of the catalogue's tables, parties, purposes and sharing.
+    assert sum(v.kind == "wrong type" for _, v in VARIANTS) > 90
+    assert ("catalogue.toml", "out of range") in kinds
 
 
-CASES = [(name, path) for name, doc in DOCS.items() for path in key_paths(doc)]
-# One case per declared key shape (category codes and the like collapse), so that every
-# key of every table is misspelt without repeating the same table for each category.
-SHAPES: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
-for _name, _path in CASES:
-    if _declared(_path, FILES[_name]):
-        shape = tuple(k if k in _declared(_path[:i + 1], FILES[_name]) else "*"
-                      for i, k in enumerate(_path))
-        SHAPES.setdefault((_name, shape), _path)
-
-
-def test_the_shipped_files_hold_only_declared_keys() -> None:
-    for name, doc in DOCS.items():
-        check_keys(doc, FILES[name], name)
-    load_catalogue(POLICIES)
-
-
-@pytest.mark.parametrize(("name", "path"), sorted({(n, p) for (n, _), p in SHAPES.items()}),
-                         ids=lambda v: ".".join(v) if isinstance(v, tuple) else v)
-def test_every_misspelt_key_is_refused_with_its_path(name: str, path: tuple[str, ...]) -> None:
-    allowed = _declared(path, FILES[name])
-    for typo in misspellings(path[-1]) - allowed:
-        doc = copy.deepcopy(DOCS[name])
-        table = doc
-        for key in path[:-1]:
-            table = table[key]
-        table[typo] = table.pop(path[-1])
-        with pytest.raises(ConfigurationError) as info:
-            check_keys(doc, FILES[name], name)
-        assert info.value.message == f"{name}: unknown key {'.'.join((*path[:-1], typo))}"
-
-
-def test_every_declared_key_shape_is_covered() -> None:
-    assert len(SHAPES) > 60  # the catalogue's tables, parties and purposes
+@pytest.mark.parametrize(("name", "old", "new", "at", "says"), [
+    ("catalogue.toml", 'polarity = "neutral"\n', "", "[categories.identity]",
+     "missing key categories.identity.polarity"),
+    ("catalogue.toml", "\npublic = false", '\npublic = "no"', 'public = "no"',
+     "categories.identity.public must be true or false, not a string"),
+    ("catalogue.toml", "min_subject_age = 18", "min_subject_age = -18", "min_subject_age = -",
+     "categories.student_integrity.min_subject_age must be a whole number >= 0"),
+    ("catalogue.toml", 'display = { not_applicable = "until_removed" }',
+     'display = ["until_removed"]', "display = [",
+     "categories.identity.display must be a table, not an array"),
+    ("catalogue.toml", "[severities]", "severities = 3\n[xseverities]", "severities = 3",
+     "severities must be a table, not an integer"),
+    ("parties.toml", 'kind = "department"\n', "", "[parties.court]",
+     "missing key parties.court.kind"),
+    ("parties.toml", 'roles = ["department", "court"]', 'roles = "court"', 'roles = "court"',
+     "parties.court.roles must be an array, not a string"),
+    ("purposes.toml", "consent_required = false\n", "", "[purposes.cadre_selection]",
+     "missing key purposes.cadre_selection.consent_required"),
+    ("purposes.toml", "consent_required = false", 'consent_required = "false"',
+     'consent_required = "false"',
+     "purposes.cadre_selection.consent_required must be true or false, not a string"),
+    ("purposes.toml", "disclosure_delay_days = 180", "disclosure_delay_days = -180",
+     "disclosure_delay_days = -", "must be a whole number >= 0"),
+    ("sharing.toml", "receive = [", "recieve = [", "recieve = [",
+     "unknown key sharing.province.recieve"),
+    ("sharing.toml", 'purpose = "platform_sharing"', "purpose = 1", "purpose = 1",
+     "sharing.province.purpose must be a string, not an integer"),
+])
+def test_the_loader_and_validate_report_it_at_the_line(tmp_path: Path, name: str, old: str,
+                                                       new: str, at: str, says: str) -> None:
+    """Edits of each kind through load_catalogue and `policy validate`: FILE:LINE, the key
+    path and what was expected."""
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    text = (policies / name).read_text(encoding="utf-8")
+    assert old in text
+    text = text.replace(old, new, 1)
+    (policies / name).write_text(text, encoding="utf-8")
+    line = next(n for n, written in enumerate(text.split("\n"), start=1) if at in written)
+    with pytest.raises(ConfigurationError) as info:
+        load_catalogue(policies)
+    assert info.value.message.startswith(f"{name}:{line}: ")
+    assert says in info.value.message
+    findings = validate_policy(policies)
+    assert [(f.severity, f.file, f.line) for f in findings] == [("error", name, line)]
+    assert says in findings[0].message
+    assert main(["policy", "validate", "--policies", str(policies)]) == EXIT_REFUSED
 
 
 @pytest.mark.parametrize(("name", "old", "new", "where"), [

@@ -11,11 +11,17 @@ from gateway.catalogue.registry import Catalogue
 from gateway.cli import main
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import ConfigurationError
-from gateway.monitoring.rules import MONITORING_FILE, load_monitoring, parse_monitoring
+from gateway.monitoring.rules import (
+    MONITORING_FILE,
+    MonitoringFile,
+    load_monitoring,
+    parse_monitoring,
+)
 from gateway.policy.diff import policy_diff
 from gateway.policy.rollout import load_state
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
+from tests.strict_files import Variant, check, group_id, grouped, variants
 from tests.support import POLICIES
 
 GOOD = {"kind": "repeated_refusals", "severity": "high", "explanation": "why",
@@ -115,3 +121,33 @@ def test_diff_names_the_monitoring_rules_that_changed(tmp_path: Path) -> None:
     assert "monitoring rule volume_spike: factor 5.0 -> 8.0" in notes
     assert "removed monitoring rule: many_agencies" in notes
     assert "new monitoring rule: many_agencies_gone (many_agencies, high)" in notes
+
+
+RULE_GROUPS = grouped(variants(MONITORING_FILE, (POLICIES / MONITORING_FILE).read_text(
+    encoding="utf-8"), MonitoringFile))
+
+
+@pytest.mark.parametrize("group", RULE_GROUPS, ids=[group_id(g) for g in RULE_GROUPS])
+def test_every_key_misspelt_missing_or_mistyped_is_refused_at_its_line(
+        catalogue: Catalogue, group: list[Variant]) -> None:
+    for variant in group:
+        check(variant, lambda doc, text: parse_monitoring(doc, catalogue, version="t",
+                                                          text=text), ConfigurationError)
+
+
+def test_every_kind_of_break_is_covered() -> None:
+    kinds = {v.kind for group in RULE_GROUPS for v in group}
+    assert kinds == {"misspelt", "misspelt in the file", "missing", "wrong type",
+                     "out of range"}
+
+
+def test_validate_names_the_line_of_a_mistyped_monitoring_key(tmp_path: Path) -> None:
+    policies = copy_policies(tmp_path)
+    path = policies / MONITORING_FILE
+    text = path.read_text(encoding="utf-8").replace("min_calls = 50", 'min_calls = "50"', 1)
+    path.write_text(text, encoding="utf-8")
+    line = text.split("\n").index('min_calls = "50"') + 1
+    errors = [f for f in validate_policy(policies) if f.severity == "error"]
+    assert [(f.file, f.line) for f in errors] == [(MONITORING_FILE, line)]
+    assert errors[0].message.startswith("rules.volume_spike.min_calls must be a whole number")
+    assert '"50"' not in errors[0].message

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 import gateway.cli
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
-from gateway.policy.limits import KINDS, load_limits
+from gateway.policy.limits import KINDS, LimitsFile, load_limits
 from gateway.policy.validate import validate_policy
+from gateway.strict_toml import decode
+from tests.strict_files import Variant, check, group_id, grouped, variants
 from tests.support import POLICIES
 
 Capture = pytest.CaptureFixture[str]
@@ -137,3 +139,39 @@ def test_diff_names_every_limit_change(scratch: Path, capsys: Capture) -> None:
     assert "limits: [agency_authorised_queries] calls_per_minute 120 -> 60" in out
     assert "limits: [market_bodies] removed" in out
     assert "limits: [market_members] new (each market_body for every purpose" in out
+
+
+LIMIT_GROUPS = grouped(variants("limits.toml", (POLICIES / "limits.toml").read_text(
+    encoding="utf-8"), LimitsFile))
+
+
+@pytest.mark.parametrize("group", LIMIT_GROUPS, ids=[group_id(g) for g in LIMIT_GROUPS])
+def test_every_key_misspelt_missing_or_mistyped_is_refused_at_its_line(
+        group: list[Variant]) -> None:
+    for variant in group:
+        check(variant, lambda doc, text: decode(doc, LimitsFile, file="limits.toml", text=text),
+              ConfigurationError)
+
+
+def test_every_kind_of_break_is_covered() -> None:
+    kinds = {v.kind for group in LIMIT_GROUPS for v in group}
+    assert kinds == {"misspelt", "misspelt in the file", "missing", "wrong type",
+                     "out of range"}
+
+
+@pytest.mark.parametrize(("table", "line", "says"), [
+    ('role = "credit_agency"\ncalls_per_day = 3', 3, "missing key limits.agency.purpose"),
+    ('role = "credit_agency"\npurpose = "*"\ncalls_per_day = -3', 6,
+     "limits.agency.calls_per_day must be a whole number from 1 to 100,000,000"),
+    ('role = ["credit_agency"]\npurpose = "*"\ncalls_per_day = 3', 4,
+     "limits.agency.role must be a string, not an array"),
+    ('role = "credit_agency"\npurpose = "*"\ncalls_per_day = 3\nwhy = 1', 7,
+     "limits.agency.why must be a string, not an integer"),
+])
+def test_validate_names_the_line_of_a_missing_or_mistyped_key(
+        scratch: Path, capsys: Capture, table: str, line: int, says: str) -> None:
+    write_limits(scratch, "# quotas\n\n[limits.agency]\n" + table + "\n")
+    code, report = validate(scratch, capsys)
+    errors = [f for f in report["findings"] if f["severity"] == "error"]  # type: ignore
+    assert code == 1 and [(e["file"], e["line"]) for e in errors] == [("limits.toml", line)]
+    assert says in errors[0]["message"]

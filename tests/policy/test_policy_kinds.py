@@ -148,7 +148,7 @@ def test_a_kind_is_a_policy_object_covering_every_field_of_it(city: PolicyEngine
 
 @pytest.mark.parametrize("field_line, message", [
     ('fields.mobile = { type = "mobile", kind = "mobile",',
-     "missing 'kind'"),
+     "missing key categories.identity.fields.mobile.kind"),
     ('fields.mobile = { type = "mobile", kind = "mobile",',
      "unknown kind 'phone'"),
     ('fields.mobile = { type = "mobile", kind = "mobile",',
@@ -160,7 +160,8 @@ def test_a_kind_is_a_policy_object_covering_every_field_of_it(city: PolicyEngine
 ])
 def test_catalogue_kinds_are_checked(scratch: Path, field_line: str, message: str) -> None:
     replacement = {
-        "missing 'kind'": field_line.replace(' kind = "mobile",', ""),
+        "missing key categories.identity.fields.mobile.kind":
+            field_line.replace(' kind = "mobile",', ""),
         "unknown kind 'phone'": field_line.replace('kind = "mobile"', 'kind = "phone"'),
         "a mobile field is of kind 'mobile'": field_line.replace('kind = "mobile"',
                                                                  'kind = "address"'),

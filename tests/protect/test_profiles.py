@@ -16,10 +16,14 @@ from gateway.errors import ConfigurationError
 from gateway.protect.operators import FIELD_TYPES
 from gateway.protect.profiles import (
     AUDIENCES,
+    MASKING_FILE,
+    AudienceTable,
     MaskContext,
     MaskingProfiles,
     UnpublishableField,
+    parse_profiles,
 )
+from tests.strict_files import Variant, check, group_id, grouped, variants
 from tests.support import POLICIES
 
 KEYRING = generate_keyring()
@@ -173,10 +177,10 @@ def test_pseudonymise_needs_the_keyring() -> None:
 
 
 def test_missing_or_unreadable_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="not found"):
+    with pytest.raises(ConfigurationError, match=r"masking\.toml is missing"):
         MaskingProfiles.load(tmp_path)
     (tmp_path / "masking.toml").write_text("version = [", encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="cannot be read"):
+    with pytest.raises(ConfigurationError, match=r"masking\.toml is not valid TOML"):
         MaskingProfiles.load(tmp_path)
 
 
@@ -216,3 +220,20 @@ def test_a_batch_value_cache_changes_no_output(profiles: MaskingProfiles,
                                       names=names)
         assert profiles.apply_record("public", "dishonest_debtor", values, _TYPES,
                                      names=names, seen=seen) == alone
+
+
+MASKING_GROUPS = grouped(variants(MASKING_FILE, (POLICIES / MASKING_FILE).read_text(
+    encoding="utf-8"), dict[str, AudienceTable], drop=("version",)))
+
+
+@pytest.mark.parametrize("group", MASKING_GROUPS, ids=[group_id(g) for g in MASKING_GROUPS])
+def test_every_key_misspelt_or_mistyped_is_refused_at_its_line(group: list[Variant]) -> None:
+    for variant in group:
+        check(variant, lambda doc, text: parse_profiles({"version": 1, **doc}, text),
+              ConfigurationError, drop=("version",))
+
+
+def test_every_kind_of_break_is_covered() -> None:
+    # No key of an audience's table is required (a profile may name types or fields only).
+    kinds = {v.kind for group in MASKING_GROUPS for v in group}
+    assert kinds == {"misspelt", "misspelt in the file", "wrong type"}
