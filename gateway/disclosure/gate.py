@@ -24,6 +24,7 @@ Records are numbered from 0, in the order given.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,6 +58,8 @@ _RELATIVE = "names a relative or another party (held for review)"
 _WHAT[ADDRESS] = _FINE_ADDRESS
 _WHAT[RELATIVE] = _RELATIVE
 _SAFE_FIELD = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# A markup tag (or comment) as a browser drops it from what it shows.
+_MARKUP = re.compile(r"<!--.*?(?:-->|$)|</?[A-Za-z!?/][^<>]*>?", re.DOTALL)
 # Characters that may be slipped into a name or a number without changing how it reads
 # (those that do not show at all are dropped by ``visible_form`` before; NFKC turns the
 # Hangul araea U+318D into U+119E).
@@ -190,8 +193,33 @@ def subjects_of(subject_names: Iterable[str], subject_ids: Iterable[str]) -> Sub
     return Subjects(_name_index(subject_names), _subject_id_forms(subject_ids))
 
 
+def rendered_form(value: str) -> str:
+    """How a web page shows a value: markup tags dropped, character references decoded
+    (``1<b>3</b>8``, ``138&nbsp;1234``, ``&#49;&#51;&#56;``); unchanged when it has none."""
+    if "<" not in value and "&" not in value:
+        return value
+    text = value
+    # Decoded until nothing changes: &amp;#49; shows as &#49; on one page and 1 on the next.
+    for _ in range(4):
+        shown = html.unescape(_MARKUP.sub("", text))
+        if shown == text:
+            break
+        text = shown
+    return text
+
+
 def _review_value(value: str, subjects: Sequence[Subjects]) -> list[str]:
     """What is wrong with one value (reason texts without the data), in a stable order."""
+    rendered = rendered_form(value)
+    if rendered != value:
+        # The website may show the value as HTML: what it would show is reviewed too.
+        return sorted(set(_review_shown(value, subjects)) | set(_review_shown(rendered,
+                                                                              subjects)))
+    return _review_shown(value, subjects)
+
+
+def _review_shown(value: str, subjects: Sequence[Subjects]) -> list[str]:
+    """``_review_value`` of one form of a value."""
     found = {_WHAT[f.kind] for f in scan(value, old_ids=True)}
     visible = visible_form(value)
     digitish = _DIGITISH.findall(visible)

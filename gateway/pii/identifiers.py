@@ -8,9 +8,16 @@ the store and answers. Each must be, before anything else reads it:
 - 1 to 128 (or the kind's own bounds) ASCII letters, digits or ``. _ : = -``; a
   department's own document number (a source record id such as ``(2026)浙01执1234号``
   or ``市监罚〔2026〕88号``) may also hold CJK ideographs, ``/ #`` and brackets;
-- without a run of 15 or more digits (an ID number, old or new, a bank card), Chinese
-  numerals (一二三, 壹贰叁) counting as digits, and without an 18-character ID number
-  spread over separators (``110105-19491231-002X``, ``110105〔1949〕1231002X``).
+- without a run of 15 or more digits (an ID number, old or new, a bank card), every
+  digit form the scanner reads (一二三, 壹贰叁, 弌弍弎, full-width) counting as digits,
+  and without a personal number of 15 digits or more spread over any run of separators
+  (``110105-19491231-002X``, ``110105〔1949〕1231002X``, ``330106--850307_123``,
+  ``6222.0202.0011.2345.674``): an ID number, its first 17 digits, an old 15-digit ID
+  or a Luhn-valid card number, as the free-text scanner reads them across any run of
+  separators (one rule for both). Inside a canonical UUID the hyphens join no digits
+  for this (its groups hold 12 digits at most; otherwise about one random UUID in 2,600
+  would read as an old ID across them), but an 18-character ID number is looked for
+  across them as well.
 
 A value outside the grammar is refused with `MalformedIdentifier`, whose message names
 the identifier and the value's length only. The audit entry of that refusal records a
@@ -29,7 +36,14 @@ from collections.abc import Iterable
 from gateway.crypto.blind_index import keyed_digest
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument
-from gateway.pii.scanner import is_id_number
+from gateway.pii.scanner import (
+    BANK_CARD,
+    ID_NUMBER,
+    NUMERALS,
+    OLD_ID_NUMBER,
+    is_id_number,
+    scan,
+)
 
 __all__ = ["MAX_IDENTIFIER_CHARS", "MalformedIdentifier", "check_identifier",
            "is_identifier", "nearest_code", "refused_value_digest"]
@@ -38,13 +52,20 @@ MAX_IDENTIFIER_CHARS = 128
 _CHARS = re.compile(r"[A-Za-z0-9._:=-]+")
 _DOCUMENT_CHARS = re.compile(
     r"[A-Za-z0-9._:=/#()\[\]\-\u3400-\u4dbf\u4e00-\u9fff（）〔〕【】]+")
-_CHINESE_DIGITS = str.maketrans("〇零一二两三四五六七八九壹贰叁肆伍陆柒捌玖",
-                                "001223456789123456789")
+# Every digit form the scanner reads (Chinese numerals 一二三, 壹贰叁 and their old and
+# variant forms, digit symbols) as its ASCII digit, one for one.
+_DIGIT_FORMS = str.maketrans(NUMERALS)
 _LONG_DIGIT_RUN = re.compile(r"[0-9]{15,}")
-# Digits (and a final X) with at most three other signs between them (never letters,
-# which would join the hex digits of every UUID): where a spread ID number hides.
-_SPREAD_RUN = re.compile(r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9Xx])+")
+# Digits (and a final X) with any run of other signs between them (never letters, which
+# would join the hex digits of every UUID): where a spread personal number hides.
+_SPREAD_RUN = re.compile(r"[0-9](?:[^0-9A-Za-z]*[0-9Xx])+")
+# A canonical UUID: its hyphens join no digits (its groups hold 12 digits at most), or
+# about one random UUID in 2,600 would read as an old ID number across them. An ID
+# number of 18 characters is looked for across them all the same.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NOT_DIGIT = re.compile(r"[^0-9Xx]")
+# What the scanner finds that has 15 digits or more (a mobile has 11).
+_LONG_KINDS = frozenset({ID_NUMBER, OLD_ID_NUMBER, BANK_CARD})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _DIGEST_LABEL = b"credgate/refused-identifier/v1\0"
 
@@ -81,15 +102,14 @@ def _problem(value: object, min_chars: int, max_chars: int, document: bool) -> s
     if _CONTROL.search(value):
         return "holds control characters"
     # Personal numbers first, in any script: NFKC makes full-width digits plain.
-    text = unicodedata.normalize("NFKC", value).translate(_CHINESE_DIGITS)
+    text = unicodedata.normalize("NFKC", value).translate(_DIGIT_FORMS)
     if _LONG_DIGIT_RUN.search(text):
         return ("holds what reads as an ID, mobile or bank card number (a run "
                 "of 15 or more digits)")
-    for run in _SPREAD_RUN.finditer(text):
-        digits = _NOT_DIGIT.sub("", run.group()).upper()
-        if any(is_id_number(digits[i:i + 18]) for i in range(len(digits) - 17)):
-            return ("holds what reads as an ID, mobile or bank card number (an "
-                    "ID number across separators)")
+    apart = _UUID.sub(_uuid_apart, text) if _UUID.search(text) is not None else text
+    if _spread_id_number(text) or _spread_number(apart):
+        return ("holds what reads as an ID, mobile or bank card number (an "
+                "ID or card number across separators)")
     if document:
         if _DOCUMENT_CHARS.fullmatch(value) is None:
             return ("is malformed: only ASCII letters and digits, CJK ideographs, brackets "
@@ -97,6 +117,26 @@ def _problem(value: object, min_chars: int, max_chars: int, document: bool) -> s
     elif _CHARS.fullmatch(value) is None:
         return "is malformed: only ASCII letters, digits and . _ : = - are allowed"
     return ""
+
+
+def _uuid_apart(match: re.Match[str]) -> str:
+    """A canonical UUID with its hyphens as letters: they join no digits."""
+    return match.group().replace("-", "g")
+
+
+def _spread_number(text: str) -> bool:
+    """Whether the scanner reads, across separators, a personal number of 15 digits or
+    more in a text: an ID number (18, 17 or old 15 digits) or a card number."""
+    return any(finding.kind in _LONG_KINDS for finding in scan(text, old_ids=True))
+
+
+def _spread_id_number(text: str) -> bool:
+    """Whether digits joined by any other signs (not letters) hold an 18-character ID."""
+    for run in _SPREAD_RUN.finditer(text):
+        digits = _NOT_DIGIT.sub("", run.group()).upper()
+        if any(is_id_number(digits[i:i + 18]) for i in range(len(digits) - 17)):
+            return True
+    return False
 
 
 def is_identifier(value: object, *, min_chars: int = 1,

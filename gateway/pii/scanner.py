@@ -12,12 +12,15 @@ It finds, in any text:
   traditional characters (folded with OpenCC, ``gateway.pii.recognise``);
 - an address finer than the district (street and door number, building, unit, room,
   village group), masked whole after the district: 西湖区***;
-- a name right after a kinship or role word (其妻王丽华, 担保人李明): surname kept, 王**.
+- a name next to a kinship or role word (其妻王丽华, 担保人李明, 李明（担保人）): surname
+  kept, 王**.
 
 Digits may be full-width or any other Unicode decimal digits, Chinese numerals
-(〇一二..., ○ for 〇, 幺 for 一, the formal 壹贰叁...), circled, superscript or other
-digit symbols (①②, ¹²), and split by up to 3 blanks, dashes, dots or slashes and one
-line break ("138 1234 5678", "138/1234/5678"); characters that do not show (soft
+(〇一二..., ○ for 〇, 幺 for 一, the formal 壹贰叁..., old and variant forms 弌弍弎 两
+参), circled, parenthesised, superscript or other digit symbols of the BMP (①⑴¹➊, the
+Hangzhou numerals 〡〢〣, Roman numerals Ⅰ-Ⅸ, ㊀㈠), and split by any run of characters
+that are neither letters nor digits ("138 1234 5678", "138_1234_5678", "138、1234、5678",
+"138          1234 5678", line breaks, symbols); characters that do not show (soft
 hyphens, zero-width and bidi controls, combining marks) are ignored inside numbers
 and names. The check character X may stand apart ("...006 X", "...006（X）"), and 17
 digits with a province digit and a birth date are taken for an ID number without it.
@@ -75,30 +78,44 @@ _X_CHARS = "Xx\uff38\uff58"
 _CN_NUMERALS = {"〇": 0, "零": 0, "○": 0, "一": 1, "幺": 1, "壹": 1, "二": 2, "贰": 2, "貳": 2,
                 "三": 3, "叁": 3, "參": 3, "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6,
                 "陸": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9}
-# (All in the BMP: a character class with one beyond it makes re's search a third slower.)
-_SYMBOL_RANGES = ((0xB2, 0xB9), (0x2070, 0x2089), (0x2460, 0x24FF), (0x2776, 0x2793))
+# Variant and old forms of the Chinese numerals (弌弍弎, 壱弐, 两兩, 参叄, 亖, 仨, and the
+# compatibility ideographs of 零六陸參兩): each stands for one digit as well.
+_CN_NUMERALS.update({"弌": 1, "壱": 1, "弍": 2, "弐": 2, "貮": 2, "两": 2, "兩": 2, "\uf978": 2,
+                     "弎": 3, "参": 3, "叄": 3, "仨": 3, "\uf96b": 3, "亖": 4, "\uf9b2": 0,
+                     "\uf9d1": 6, "\uf9d3": 6})
 _DIGIT_FORMS: dict[str, tuple[str, int]] = {str(d): (str(d), 0) for d in range(10)}
 _DIGIT_FORMS.update({chr(0xFF10 + d): (str(d), 0) for d in range(10)})  # full-width
 _DIGIT_FORMS.update({c: (str(v), 1) for c, v in _CN_NUMERALS.items()})
-for _low, _high in _SYMBOL_RANGES:
-    for _code in range(_low, _high + 1):
-        _value = unicodedata.digit(chr(_code), None)
-        if _value is not None and not chr(_code).isdecimal():
-            _DIGIT_FORMS[chr(_code)] = (str(_value), 2)
+# Every other character of the BMP that stands for one digit is a digit symbol: circled,
+# parenthesised, superscript and dingbat digits (①⑴¹➊), the Hangzhou (Suzhou) numerals
+# 〡〢〣, Roman numerals Ⅰ-Ⅸ, circled and annotation ideographs (㊀㈠㆒), Ethiopic and
+# Khmer digit signs... (all in the BMP: a character class with one beyond it makes re's
+# search a third slower; the decimal digits beyond it are read through \d.)
+for _code in range(0x80, 0x10000):
+    _char = chr(_code)
+    _value = unicodedata.numeric(_char, None)
+    if (_value is None or _char in _DIGIT_FORMS or _char.isdecimal() or _value != int(_value)
+            or not 0 <= _value <= 9 or unicodedata.category(_char) == "Lo"):
+        continue
+    _DIGIT_FORMS[_char] = (str(int(_value)), 2)
 # Every digit form that is not a Unicode decimal digit, as its ASCII digit.
 NUMERALS: dict[str, str] = {c: v for c, (v, script) in _DIGIT_FORMS.items() if script}
 _EXTRA_DIGITS = "".join(NUMERALS)
 _X = ("X", -1)  # the check character: it takes the script of the digits before it
 _OPENING, _CLOSING = "(（[［【", ")）]］】"
-# A run of digits (any form), with separators (up to 3, and a line break) between
-# groups, and a check character X that may stand apart or in brackets; possessive, so
-# the regex never backtracks into a run. The leading lookahead lets re skip to the next
-# digit in C (a quarter faster on narratives); the one after the first digits lets most
-# runs (一, 2026年) end after one test instead of trying each way a run could go on.
+# A run of digits (any form), with any separators between groups (any run of
+# characters that are neither letters nor digits: blanks of any length, underscores,
+# 、，, dashes, dots, slashes, line breaks, symbols), and a check character X that may
+# stand apart or in brackets; possessive, so the regex never backtracks into a run. The
+# leading lookahead lets re skip to the next digit in C (a quarter faster on
+# narratives); the one after the first digits lets most runs (一, 2026年) end after one
+# test instead of trying each way a run could go on.
 _DIGIT = f"[\\d{_EXTRA_DIGITS}]"
 _DIGITS = f"[\\d{_EXTRA_DIGITS}{_HIDDEN}]++"
-_GAP = f"{_SEP}{{0,3}}+(?:{_LINE_BREAK}{_SEP}{{0,3}}+)?"
-_GOES_ON = f"[{_SEP[1:-1]}\r\n\x0b\x0c\x85\u2028\u2029{_X_CHARS}{re.escape(_OPENING)}]"
+# (Not possessive: ○, read as 〇, is a symbol, not a word character, and a gap that
+# took it would leave no digit after it. A gap gives back at most its own length.)
+_GAP = "[\\W_]+"
+_GOES_ON = f"[\\W_{_X_CHARS}]"
 _RUN = re.compile(rf"(?={_DIGIT}){_DIGITS}(?:(?={_GOES_ON})(?:{_GAP}{_DIGITS})*+"
                   rf"(?:{_SEP}{{0,3}}+[{re.escape(_OPENING)}]?+{_SEP}{{0,2}}+[{_X_CHARS}])?)?")
 _MIN_RUN = 11
@@ -394,7 +411,7 @@ def _name_hits(text: str, names: Iterable[str], given_names: bool, blanks: bool
 # Characters one of which an address finer than the district or a kinship/role word
 # needs (traditional forms too): most texts hold none and skip both searches.
 _PLACE_OR_PERSON = re.compile("[号號弄栋棟幢室户戶元村组組镇鎮乡鄉街人妻夫父母子女兄弟姐妹"
-                              "偶婆公友属屬伙夥告婿孙孫甥侄舅叔伯姑姨]")
+                              "偶婆公友属屬伙夥告婿孙孫甥侄舅叔伯姑姨楼樓层層座路巷衚胡]")
 _PLACE_MASK = MASK * 3
 
 

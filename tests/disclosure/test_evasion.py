@@ -107,17 +107,23 @@ def test_numbers_split_by_line_breaks_invisibles_and_slashes(text: str, secret: 
     assert_caught_and_masked(text, secret, why)
 
 
-def test_four_blanks_still_part_two_numbers() -> None:
-    # The limit of 3 separators between groups stays: columns of a table do not merge.
-    assert scan("138    1234    5678") == []
+@pytest.mark.parametrize("gap", ["    ", " " * 12, "\t\t\t\t", "_", "、", "，", "__ __",
+                                 "\n\n", " | ", "→", "🙂"])
+def test_any_run_of_separators_joins_a_number(gap: str) -> None:
+    # The scan operator masks what the review gate would hold (issue 10 items 1-3): a
+    # number split by a long run of blanks, underscores or 、， is one number to both,
+    # even where it would otherwise read as two columns of a table.
+    text = f"电话138{gap}1234{gap}5678"
+    assert [f.kind for f in scan(text)] == [MOBILE]
+    assert "1234" not in mask_free_text(text)
 
 
 @pytest.mark.parametrize("text", ["联系电话138…1234…5678", "联系电话138‥1234‥5678",
                                   "联系电话138․1234․5678"])
 def test_the_gate_reads_numbers_in_their_visible_form_too(text: str) -> None:
-    # Dot leaders are no separators to the scanner; NFKC makes them full stops, and the
-    # gate's second look at the visible form still finds the number.
-    assert scan(text) == []
+    # Dot leaders (NFKC makes them full stops) separate groups like any other sign that
+    # is neither a letter nor a digit: the scanner masks the number, the gate holds it.
+    assert [f.kind for f in scan(text)] == [MOBILE]
     assert "record 0 field narrative: contains a mobile number" in review(text).reasons
 
 
