@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import settings
 
@@ -34,17 +38,24 @@ from tests.live_gateway import live, live_factory  # noqa: E402, F401
 #: Fixtures that start real servers, processes, browsers or databases: a test that uses
 #: one (directly or through another fixture) is end to end; the rest are unit tests.
 E2E_FIXTURES = frozenset({"live", "live_factory", "pg_store", "store"})
-#: Test modules that start processes themselves.
-E2E_MODULES = frozenset({"test_serve.py", "test_packaging.py", "test_serve_workers.py",
-                         "test_shared_log.py", "test_shared_gateways.py",
-                         "test_log_migration.py", "test_entry_signatures.py",
-                         "test_connection_age.py"})
+#: What in a test module's source shows it starts processes, browsers or tokens itself.
+_E2E_SOURCE = re.compile(r"\bsubprocess\b|\bPopen\b|\bmultiprocessing\b|\bwebdriver\b"
+                         r"|\bpkcs11\b|softhsm|\bLiveGateway\b|grpc\.server\(")
+
+
+@functools.cache
+def _starts_things(path: Path) -> bool:
+    return bool(_E2E_SOURCE.search(path.read_text(encoding="utf-8")))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark end-to-end tests `e2e`, so `pytest -m "not e2e"` runs the unit tests alone."""
+    """Mark end-to-end tests `e2e`, so `pytest -m "not e2e"` runs the unit tests alone:
+    a test on PostgreSQL (a parameter named so), one using a fixture that starts a real
+    part, or one in a module that starts processes, browsers or tokens itself."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & E2E_FIXTURES or item.path.name in E2E_MODULES \
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and "postgres" in callspec.id
+        if names & E2E_FIXTURES or on_postgres or _starts_things(item.path) \
                 or item.get_closest_marker("e2e") is not None:
             item.add_marker(pytest.mark.e2e)
