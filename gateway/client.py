@@ -133,6 +133,7 @@ class CredgateClient:
         self.removals = rpc.RemovalServiceStub(self.channel)
         self.checks = rpc.CheckServiceStub(self.channel)
         self.complaints = rpc.ComplaintServiceStub(self.channel)
+        self.extensions = rpc.ExtensionServiceStub(self.channel)
         self.blacklist = rpc.BlacklistServiceStub(self.channel)
         self.peers = rpc.PeerServiceStub(self.channel)
         self.supervision = rpc.SupervisionServiceStub(self.channel)
@@ -343,6 +344,20 @@ class CredgateClient:
         """Answer a complaint: upheld or dismissed (regulators)."""
         return self.complaints.AnswerComplaint(
             pb.AnswerComplaintRequest(complaint_id=complaint_id, outcome=outcome, note=note),
+            timeout=timeout)
+
+    def list_extensions(self, *, status: str = "", timeout: float = 10.0
+                        ) -> pb.ListExtensionsResponse:
+        """Extension applications about the caller's own records (providing department)."""
+        return self.extensions.ListExtensions(pb.ListExtensionsRequest(status=status),
+                                              timeout=timeout)
+
+    def answer_extension(self, application_id: str, outcome: str, *, granted_until: str = "",
+                         note: str = "", timeout: float = 10.0) -> pb.AnswerExtensionResponse:
+        """Grant (until a date) or refuse an extension application, once."""
+        return self.extensions.AnswerExtension(
+            pb.AnswerExtensionRequest(application_id=application_id, outcome=outcome,
+                                      granted_until=granted_until, note=note),
             timeout=timeout)
 
     def revise_record(self, *, reason: str, record_id: str = "", source_record_id: str = "",

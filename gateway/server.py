@@ -28,6 +28,7 @@ from gateway.services.common import refuse_malformed
 from gateway.services.complaints import ComplaintServicer
 from gateway.services.consent import ConsentServicer
 from gateway.services.disclosure import DisclosureServicer
+from gateway.services.extensions import ExtensionServicer
 from gateway.services.objections import ObjectionServicer
 from gateway.services.peers import PeerServicer
 from gateway.services.policy_admin import PolicyAdminServicer
@@ -160,6 +161,7 @@ def start_server(gw: Gateway, *, listen: str | None = None, reuse_port: bool = F
     rpc.add_RemovalServiceServicer_to_server(RemovalServicer(gw), server)
     rpc.add_CheckServiceServicer_to_server(CheckServicer(gw), server)
     rpc.add_ComplaintServiceServicer_to_server(ComplaintServicer(gw), server)
+    rpc.add_ExtensionServiceServicer_to_server(ExtensionServicer(gw), server)
     rpc.add_BlacklistServiceServicer_to_server(BlacklistServicer(gw), server)
     rpc.add_PeerServiceServicer_to_server(PeerServicer(gw), server)
     rpc.add_SupervisionServiceServicer_to_server(SupervisionServicer(gw), server)

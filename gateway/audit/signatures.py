@@ -46,6 +46,8 @@ ACTION_METHODS: Mapping[str, tuple[str, ...]] = {
     "decisions.declare": ("/credgate.v1.SupervisionService/DeclareDecisions",),
     "disclosure.export": ("/credgate.v1.DisclosureService/ExportDisclosure",),
     "disclosure.feed": ("/credgate.v1.DisclosureService/PublicDisclosure",),
+    "extension.answer": ("/credgate.v1.ExtensionService/AnswerExtension",),
+    "extension.list": ("/credgate.v1.ExtensionService/ListExtensions",),
     "objection.answer": ("/credgate.v1.ObjectionService/AnswerObjection",),
     "objection.file": ("/credgate.v1.ObjectionService/FileObjection",),
     "objection.forwarded": ("/credgate.v1.PeerService/ForwardObjection",),

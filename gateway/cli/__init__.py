@@ -30,6 +30,7 @@ from gateway.cli import (
     decisions,
     demo,
     disclosure,
+    extensions,
     keys,
     lifecycle,
     objection,
@@ -54,7 +55,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 COMMAND_GROUPS = (serve, submit, records, lifecycle, consent, subject, objection, checks, keys,
                   policy, blacklist, audit, disclosure, report, console, demo, answers,
-                  complaints, db, sign, peers, alerts, decisions)
+                  complaints, extensions, db, sign, peers, alerts, decisions)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -81,6 +81,8 @@ def print_verified(report: VerifiedReport, *, checked_subject: bool) -> None:
     # What the person attached to a record (自主解释, 申请延期), beside it.
     for r in report.records:
         for a in r.get("attachments", ()):
-            until = f" (until {a['requested_until']})" if a.get("requested_until") else ""
+            until = (f" (until {a['requested_until']})" if a.get("requested_until") else
+                     f" ({a['outcome']} until {a['granted_until']})" if a.get("granted_until")
+                     else f" ({a['outcome']})" if a.get("outcome") else "")
             print(f"{r['category_name_zh']} {r['event_date']}: {a['kind_name_zh']}{until}: "
                   f"{a['text']}")

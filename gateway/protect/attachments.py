@@ -6,7 +6,9 @@ that may not see the record sees nothing of the attachment either. The text is f
 text the person wrote, and may name others: it is released as the record's own
 narratives are to that party, in clear only where the party reads a free-text field of
 the record in clear, else through its masking profile's free-text rule (the scan
-operator masks ID, mobile and card numbers, addresses and names inside it).
+operator masks ID, mobile and card numbers, addresses and names inside it). The
+department's answer to an extension application (gateway.records.extensions) goes with
+the application, its note released the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gateway.catalogue.registry import Category
 from gateway.crypto.fields import FieldCipher
 from gateway.protect.profiles import MaskContext, MaskingProfiles
 from gateway.protect.release import CLEAR, MASKED, field_value, person_names
+from gateway.records import extensions as ext
 from gateway.records.lifecycle import in_use
 from gateway.records.model import StoredRecord
 from gateway.records.store import RecordStore
@@ -28,6 +31,7 @@ from gateway.records.store import RecordStore
 ATTACHMENTS = {"personal_statement": "about_record_id",
                "extension_application": "about_record_id"}
 TEXT_FIELD = "statement"
+NOTE_FIELD = "note"
 UNTIL_FIELD = "requested_until"
 FREE_TEXT = "free_text"
 
@@ -42,6 +46,10 @@ class Attachment:
     requested_until: str = ""
     #: CLEAR, or MASKED when the text went through the audience's free-text rule.
     disclosure: str = CLEAR
+    #: An extension answer: the application it answers, granted or refused, until when.
+    answers: str = ""
+    outcome: str = ""
+    granted_until: str = ""
 
     def __repr__(self) -> str:
         return f"Attachment(record_id={self.record_id!r}, kind={self.kind!r})"
@@ -54,17 +62,41 @@ def attachments_for(store: RecordStore, cipher: FieldCipher, indexes: Sequence[s
     if not released:
         return {}
     out: dict[str, list[Attachment]] = defaultdict(list)
-    for rec in store.find_records(list(indexes), list(ATTACHMENTS)):
-        about = rec.fields.get(ATTACHMENTS[rec.category])
-        cited = about.plain if about is not None else None
-        if not in_use(rec, today) or cited is None or cited not in released:
+    found = [r for r in store.find_records(list(indexes), [*ATTACHMENTS, ext.ANSWER])
+             if in_use(r, today)]
+    applications: dict[str, str] = {}  # application id -> the record it is about
+    for rec in found:
+        if rec.category == ext.ANSWER:
             continue
-        until = rec.fields.get(UNTIL_FIELD)
+        cited = _plain(rec, ATTACHMENTS[rec.category])
+        if cited not in released:
+            continue
+        if rec.category == ext.APPLICATION:
+            applications[rec.record_id] = cited
         out[cited].append(Attachment(
             record_id=rec.record_id, kind=rec.category,
             text=field_value(rec, TEXT_FIELD, cipher),
-            requested_until=(until.plain or "") if until is not None else ""))
+            requested_until=_plain(rec, UNTIL_FIELD)))
+    for rec in found:
+        answered = _plain(rec, ext.APPLICATION_FIELD) if rec.category == ext.ANSWER else ""
+        if answered in applications:
+            out[applications[answered]].append(Attachment(
+                record_id=rec.record_id, kind=rec.category,
+                text=field_value(rec, NOTE_FIELD, cipher) if NOTE_FIELD in rec.fields else "",
+                answers=answered, outcome=_plain(rec, ext.OUTCOME_FIELD),
+                granted_until=_plain(rec, ext.UNTIL_FIELD)))
     return dict(out)
+
+
+def _plain(record: StoredRecord, name: str) -> str:
+    value = record.fields.get(name)
+    return (value.plain or "") if value is not None else ""
+
+
+def text_field(kind: str) -> str:
+    """The field that holds an attachment's text: the person's statement, or the
+    department's note on its answer."""
+    return NOTE_FIELD if kind == ext.ANSWER else TEXT_FIELD
 
 
 def statement_level(category: Category, access: Mapping[str, str]) -> str:
@@ -95,7 +127,7 @@ def protect_attachments(attached: Mapping[str, Sequence[Attachment]],
         kept: list[Attachment] = []
         for a in items:
             masked = profiles.apply(audience, FREE_TEXT, a.text, context=MaskContext(
-                field=f"{a.kind}.{TEXT_FIELD}", names=names))
+                field=f"{a.kind}.{text_field(a.kind)}", names=names))
             if masked is not None:
                 kept.append(replace(a, text=masked, disclosure=MASKED))
         if kept:

@@ -18,7 +18,7 @@ from gateway.disclosure.credit_report import report_document, sign_report
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.idnumber import parse_id_number
 from gateway.policy.conditions import ConditionContext
-from gateway.protect.attachments import TEXT_FIELD, attachments_for, protect_attachments
+from gateway.protect.attachments import attachments_for, protect_attachments, text_field
 from gateway.protect.masking import mask_id_number
 from gateway.protect.release import CLEAR, audience_of, protect_record
 from gateway.records.fetch import records_in_use
@@ -104,9 +104,11 @@ def credit_report(call: CallFrame, context: grpc.ServicerContext,
             if r.record_id in attached:
                 records[-1]["attachments"] = [
                     {"kind": a.kind, "kind_name_zh": call.catalogue.categories[a.kind].name_zh,
-                     "text": a.text, "requested_until": a.requested_until}
+                     "text": a.text, "requested_until": a.requested_until,
+                     **({"answers": a.answers, "outcome": a.outcome,
+                         "granted_until": a.granted_until} if a.answers else {})}
                     for a in attached[r.record_id]]
-                released_names.update(f"{a.kind}.{TEXT_FIELD}"
+                released_names.update(f"{a.kind}.{text_field(a.kind)}"
                                       for a in attached[r.record_id])
         draft.fields_released = tuple(sorted(released_names))
         draft.record_count = len(records)

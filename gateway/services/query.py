@@ -15,10 +15,10 @@ from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import ConsentRefused, PermissionDenied
 from gateway.policy.conditions import ConditionContext
 from gateway.protect.attachments import (
-    TEXT_FIELD,
     Attachment,
     attachments_for,
     protect_attachments,
+    text_field,
 )
 from gateway.protect.release import (
     CLEAR,
@@ -68,7 +68,8 @@ def add_released(records: RepeatedCompositeFieldContainer[pb.ReleasedRecord],
     for a in attached:
         message.attachments.add(record_id=a.record_id, kind=a.kind, text=a.text,
                                 requested_until=a.requested_until,
-                                disclosure=_DISCLOSURE[a.disclosure])
+                                disclosure=_DISCLOSURE[a.disclosure], answers=a.answers,
+                                outcome=a.outcome, granted_until=a.granted_until)
 
 
 class QueryServicer(rpc.QueryServiceServicer):
@@ -158,7 +159,7 @@ class QueryServicer(rpc.QueryServiceServicer):
                 cipher=gw.cipher, profiles=call.state.profiles, audience=audience)
             draft.fields_released = tuple(sorted(
                 {name for r in released for name in r.released_field_names}
-                | {f"{a.kind}.{TEXT_FIELD}" for items in attached.values()
+                | {f"{a.kind}.{text_field(a.kind)}" for items in attached.values()
                    for a in items}))
             draft.record_count = len(released)
         # 7. audit: durable before a single value leaves the gateway.

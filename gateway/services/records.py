@@ -10,6 +10,7 @@ import grpc
 
 from gateway.api import pb, rpc
 from gateway.app import Gateway
+from gateway.catalogue.registry import Party
 from gateway.clock import local_date
 from gateway.errors import CredgateError, PermissionDenied
 from gateway.policy.conditions import ConditionContext
@@ -49,6 +50,39 @@ def activate_after_allow(call: CallFrame, results: Sequence[PutResult]) -> None:
                         trace_id_of(call.span))
 
 
+def accept_batch(call: CallFrame, party: Party, raws: Sequence[RawRecord],
+                 now: datetime) -> list[StoredRecord]:
+    """validate (every record, with the catalogue's remit for this provider, and the
+    intake rules) and decide (policy must allow the provider to submit each category),
+    then seal; raises InvalidArgument, PermissionDenied or FailedPrecondition. Every
+    path that stores a party's records on its behalf goes through it."""
+    gw = call.gw
+    draft = call.draft
+    with call.step("validate"):
+        batch = validate_batch(raws, provider=party, catalogue=call.catalogue,
+                               today=local_date(now))
+        draft.categories = tuple(sorted({r.category for r in batch}))
+        draft.record_count = len(batch)
+        check_intake_rules(call, batch, party.id)
+    with call.step("decide"):
+        ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
+        for record in batch:
+            decision = call.policy.decide(party.id, record.category, SUBMIT_ACTION,
+                                          SUBMIT_PURPOSE, ctx)
+            if decision.rule is not None:
+                draft.policy_rules.append(str(decision.rule))
+            if not decision.allowed:
+                raise PermissionDenied(
+                    f"record {record.index}: policy does not allow {party.id} to "
+                    f"submit {record.category}", reason="policy_denied")
+        sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
+                                  keyring=gw.keyring, now=now) for r in batch]
+        if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
+            sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
+                      for rec, sub in zip(sealed, batch, strict=True)]
+    return sealed
+
+
 class RecordServicer(rpc.RecordServiceServicer):
     """SubmitRecords: identify, validate, decide, audit, store, respond."""
 
@@ -64,38 +98,16 @@ class RecordServicer(rpc.RecordServiceServicer):
         draft.purpose = SUBMIT_PURPOSE
         # 1. identify: the certificate's party, which signed this very request.
         party = call.identify(context)
-        # 2. validate: every record, with the catalogue's remit for this provider.
-        with call.step("validate"):
-            now = gw.clock.now()
-            raws = [
-                RawRecord(subject_id=r.subject_id, category=r.category,
-                          severity=r.severity, event_date=r.event_date,
-                          fields=dict(r.fields), source_record_id=r.source_record_id,
-                          domain=r.domain, occupation=r.occupation, county=r.county)
-                for r in request.records
-            ]
-            batch = validate_batch(raws, provider=party, catalogue=call.catalogue,
-                                   today=local_date(now))
-            draft.categories = tuple(sorted({r.category for r in batch}))
-            draft.record_count = len(batch)
-            check_intake_rules(call, batch, party.id)
-        # 3. decide: policy must also allow the provider to submit each category.
-        with call.step("decide"):
-            ctx = ConditionContext(consent_presented=False, subject_age=None, now=now)
-            for record in batch:
-                decision = call.policy.decide(party.id, record.category, SUBMIT_ACTION,
-                                            SUBMIT_PURPOSE, ctx)
-                if decision.rule is not None:
-                    draft.policy_rules.append(str(decision.rule))
-                if not decision.allowed:
-                    raise PermissionDenied(
-                        f"record {record.index}: policy does not allow {party.id} to "
-                        f"submit {record.category}", reason="policy_denied")
-            sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
-                                      keyring=gw.keyring, now=now) for r in batch]
-            if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
-                sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
-                          for rec, sub in zip(sealed, batch, strict=True)]
+        now = gw.clock.now()
+        raws = [
+            RawRecord(subject_id=r.subject_id, category=r.category,
+                      severity=r.severity, event_date=r.event_date,
+                      fields=dict(r.fields), source_record_id=r.source_record_id,
+                      domain=r.domain, occupation=r.occupation, county=r.county)
+            for r in request.records
+        ]
+        # 2. validate and 3. decide (accept_batch).
+        sealed = accept_batch(call, party, raws, now)
         # 7. store, pending, then audit: the records and their allow entry commit
         # together (the entry is the commit point; gateway.records.lifecycle).
         results = store_pending(call, sealed, now)

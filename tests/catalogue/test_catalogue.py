@@ -140,3 +140,13 @@ def test_an_agreement_names_exactly_the_categories_published_with_agreement(
     assert agreed.values == {c.code for c in catalogue.categories.values()
                              if c.publish_with_agreement}
     assert {"honour_list", "reward_typical_case"} <= agreed.values
+
+
+def test_an_extension_is_answered_by_the_providers_of_what_it_may_cite(
+        catalogue: Catalogue) -> None:
+    cited = catalogue.categories["extension_application"].cites["about_record_id"]
+    assert "*" not in cited
+    providers = {p for code in cited for p in catalogue.categories[code].providers}
+    assert catalogue.categories["extension_answer"].providers == providers
+    assert catalogue.categories["extension_answer"].fields["application_record_id"].sensitive \
+        is False
