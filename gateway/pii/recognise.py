@@ -225,7 +225,8 @@ _DOTS = "".join(re.escape(dot) for dot in NAME_DOTS)
 _GAP = r"[\s\u200b]*"
 _DOTTED_NAME = (rf"[\u4e00-\u9fff](?:{_GAP}[\u4e00-\u9fff]){{0,5}}{_GAP}[{_DOTS}]{_GAP}"
                 rf"[\u4e00-\u9fff](?:{_GAP}[\u4e00-\u9fff]){{0,7}}")
-_SURNAME_NAME = rf"(?:{_COMPOUND}|[{_SURNAMES}])(?:{_GAP}{_NAME_CHAR}){{1,2}}"
+_SPLIT_COMPOUND = "|".join(f"{pair[0]}{_GAP}{pair[1]}" for pair in _COMPOUND.split("|"))
+_SURNAME_NAME = rf"(?:{_SPLIT_COMPOUND}|[{_SURNAMES}])(?:{_GAP}{_NAME_CHAR}){{1,2}}"
 _PERSON = rf"{_SURNAME_NAME}|{_DOTTED_NAME}"
 _ROLE = rf"(?:{_trie(_RELATIVES)}|{_SHORT_RELATIVES})"
 # After the word: 其妻王丽华, 担保人：李明, 证人（赵强）, 受害人名叫刘芳.
