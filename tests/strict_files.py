@@ -260,4 +260,12 @@ def _misspell_in_text(text: str, path: Path_, typos: list[str]) -> tuple[str, st
     edited = pattern.sub(typo, lines[line - 1], count=1)
     if edited == lines[line - 1]:
         return None
-    return typo, "\n".join((*lines[:line - 1], edited, *lines[line:]))
+    text = "\n".join((*lines[:line - 1], edited, *lines[line:]))
+    if edited.lstrip().startswith("["):
+        # A renamed [header] may leave its sub-tables' headers naming another kind of
+        # table (an array's [[a.b]] under a renamed [[a]]): not a file one can write.
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return None
+    return typo, text

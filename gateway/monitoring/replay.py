@@ -26,34 +26,80 @@
     subject = "person-a"      # optional
     count = 1                 # optional, default 1
 
-An empty list of ``expect`` tables means: no alert at all.
+An empty list of ``expect`` tables means: no alert at all. A file is read into
+``StreamFile`` (gateway.strict_toml): an unknown, missing or mistyped key is refused with
+its line and key path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
 
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Catalogue
 from gateway.errors import ConfigurationError
 from gateway.monitoring.engine import Alert, MonitorContext, RuleEngine
 from gateway.monitoring.rules import MonitoringRules
+from gateway.strict_toml import Table, decode, read_toml
 
 FILE_GLOB = "monitoring_*.toml"
 _OFFSET = re.compile(r"([0-9]+)(s|m|h|d|w)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_STREAM_KEYS = frozenset({"name", "start", "rules", "why", "entry", "expect"})
-_ENTRY_KEYS = frozenset({"at", "party", "action", "purpose", "subject", "decision",
-                         "reason", "repeat", "every"})
-_EXPECT_KEYS = frozenset({"rule", "party", "subject", "count"})
 _MAX_ENTRIES = 200_000
+
+Offset = Annotated[str, Meta(pattern=r"^[0-9]+(s|m|h|d|w)$",
+                             description="a number and a unit (s, m, h, d, w), e.g. 90m")]
+
+
+class EntryTable(Table):
+    """One ``[[stream.entry]]``: an audit entry, or a run of them."""
+
+    party: str
+    at: Offset = "0s"
+    action: str = "query.subject"
+    purpose: str = ""
+    subject: str = ""
+    decision: str = "allow"
+    reason: str = ""
+    repeat: Annotated[int, Meta(ge=1, le=_MAX_ENTRIES,
+                                description=f"a whole number from 1 to {_MAX_ENTRIES}")] = 1
+    every: Offset = "0s"
+
+
+class ExpectTable(Table):
+    """One ``[[stream.expect]]``: an alert the stream must raise."""
+
+    rule: str
+    party: str = ""
+    subject: str = ""
+    count: Annotated[int, Meta(ge=1, description="a whole number >= 1")] = 1
+
+
+class StreamTable(Table):
+    """One ``[[stream]]``."""
+
+    name: str
+    start: Annotated[datetime, Meta(tz=True, description="an RFC 3339 time with its UTC "
+                                                         "offset")]
+    rules: tuple[str, ...] = ()
+    why: str = ""
+    entry: list[EntryTable] = msgspec.field(default_factory=list)
+    expect: list[ExpectTable] = msgspec.field(default_factory=list)
+
+
+class StreamFile(Table):
+    """A file of recorded streams, policies/tests/monitoring_*.toml."""
+
+    stream: list[StreamTable] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -116,65 +162,45 @@ def subject_index(label: str) -> str:
     return f"test:{hashlib.sha256(label.encode()).hexdigest()}"
 
 
-def _offset(value: Any, where: str) -> timedelta:
-    match = _OFFSET.fullmatch(str(value))
-    if match is None:
-        raise ValueError(f"{where} must be a number and a unit (s, m, h, d, w), e.g. 90m")
+def _offset(value: str) -> timedelta:
+    match = _OFFSET.fullmatch(value)
+    assert match is not None  # the form is declared by Offset
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
-def _entries(raw: list[Any], start: datetime, labels: dict[str, str]) -> list[AuditEntry]:
+def _entries(raw: list[EntryTable], start: datetime, labels: dict[str, str]
+             ) -> list[AuditEntry]:
     timed: list[tuple[datetime, int, AuditEntry]] = []
-    for n, item in enumerate(raw):
-        if not isinstance(item, dict) or set(item) - _ENTRY_KEYS or "party" not in item:
-            raise ValueError(f"entry {n + 1}: needs party; keys are {sorted(_ENTRY_KEYS)}")
-        at = start + _offset(item.get("at", "0s"), f"entry {n + 1} at")
-        every = _offset(item.get("every", "0s"), f"entry {n + 1} every")
-        repeat = item.get("repeat", 1)
-        if not isinstance(repeat, int) or not 1 <= repeat <= _MAX_ENTRIES:
-            raise ValueError(f"entry {n + 1}: repeat must be 1 to {_MAX_ENTRIES}")
-        label = str(item.get("subject", ""))
-        index = subject_index(label) if label else ""
-        if label:
-            labels[index] = label
+    for item in raw:
+        at, every = start + _offset(item.at), _offset(item.every)
+        index = subject_index(item.subject) if item.subject else ""
+        if item.subject:
+            labels[index] = item.subject
         entry = AuditEntry(
-            time=at, trace_id="", requester=str(item["party"]),
-            action=str(item.get("action", "query.subject")),
-            purpose=str(item.get("purpose", "")), subject_index=index, categories=(),
+            time=at, trace_id="", requester=item.party, action=item.action,
+            purpose=item.purpose, subject_index=index, categories=(),
             fields_released=(), consent_id="", policy_rule="", policy_version="replay",
-            decision=str(item.get("decision", "allow")), reason=str(item.get("reason", "")),
-            request_id="", record_count=0)
+            decision=item.decision, reason=item.reason, request_id="", record_count=0)
         timed += [(at + i * every, len(timed) + i, replace(entry, time=at + i * every))
-                  for i in range(repeat)]
+                  for i in range(item.repeat)]
     if len(timed) > _MAX_ENTRIES:
         raise ValueError(f"a stream holds at most {_MAX_ENTRIES} entries")
     return [e for _, _, e in sorted(timed, key=lambda x: (x[0], x[1]))]
 
 
-def _stream(raw: Any, path: Path, rules: MonitoringRules) -> Stream:
-    if not isinstance(raw, dict) or set(raw) - _STREAM_KEYS or "name" not in raw:
-        raise ValueError(f"a stream needs a name; keys are {sorted(_STREAM_KEYS)}")
-    try:
-        start = datetime.fromisoformat(str(raw.get("start", "")))
-    except ValueError:
-        raise ValueError("start must be an RFC 3339 time with its offset") from None
-    if start.tzinfo is None:
-        raise ValueError("start must name its UTC offset")
-    names = tuple(raw.get("rules", ())) or tuple(r.id for r in rules.rules)
+def _stream(raw: StreamTable, path: Path, rules: MonitoringRules) -> Stream:
+    names = raw.rules or tuple(r.id for r in rules.rules)
     unknown = [r for r in names if rules.get(r) is None]
     if unknown:
         raise ValueError(f"unknown rule(s) {', '.join(unknown)}")
     labels: dict[str, str] = {}
-    entries = _entries(list(raw.get("entry", [])), start.astimezone(UTC), labels)
+    entries = _entries(raw.entry, raw.start.astimezone(UTC), labels)
     expected: Counter[tuple[str, str, str]] = Counter()
-    for item in raw.get("expect", []):
-        if not isinstance(item, dict) or set(item) - _EXPECT_KEYS or "rule" not in item:
-            raise ValueError(f"an expect names a rule; keys are {sorted(_EXPECT_KEYS)}")
-        if item["rule"] not in names:
-            raise ValueError(f"expect names rule {item['rule']}, which the stream does not run")
-        expected[(item["rule"], str(item.get("party", "")), str(item.get("subject", "")))] += \
-            int(item.get("count", 1))
-    return Stream(file=path, name=str(raw["name"]), rules=names, why=str(raw.get("why", "")),
+    for item in raw.expect:
+        if item.rule not in names:
+            raise ValueError(f"expect names rule {item.rule}, which the stream does not run")
+        expected[(item.rule, item.party, item.subject)] += item.count
+    return Stream(file=path, name=raw.name, rules=names, why=raw.why,
                   entries=tuple(entries), expected=expected, labels=labels)
 
 
@@ -184,17 +210,16 @@ def load_streams(cases_dir: Path, rules: MonitoringRules) -> list[Stream]:
     streams: list[Stream] = []
     for path in sorted(cases_dir.glob(FILE_GLOB)) if cases_dir.is_dir() else []:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            problems.append(f"{path}: cannot be read: {exc}")
+            doc, text = read_toml(path, str(path))
+            data = decode(doc, StreamFile, file=str(path), text=text)
+        except ConfigurationError as exc:
+            problems.append(exc.message)
             continue
-        if set(data) - {"stream"}:
-            problems.append(f"{path}: streams are [[stream]] tables")
         seen: set[str] = set()
-        for n, raw in enumerate(data.get("stream", [])):
+        for n, raw in enumerate(data.stream):
             try:
                 stream = _stream(raw, path, rules)
-            except (ValueError, TypeError) as exc:
+            except ValueError as exc:
                 problems.append(f"{path} stream {n + 1}: {exc}")
                 continue
             if stream.name in seen:

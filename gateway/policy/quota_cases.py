@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 import threading
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,21 +31,19 @@ from typing import Any
 
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import FixedClock
-from gateway.errors import QuotaExceeded
-from gateway.policy.case_tables import check_case_table
+from gateway.errors import ConfigurationError, QuotaExceeded
+from gateway.monitoring.replay import FILE_GLOB as MONITORING_GLOB
+from gateway.policy.case_tables import QuotaCaseTable, read_case_file
+from gateway.policy.case_tables import subject as case_subject
 from gateway.policy.limits import KINDS, Limits
 from gateway.policy.quotas import Quotas
 from gateway.records.sql_quotas import share_of_remaining, take_tokens
+from gateway.strict_toml import key_line
 
 __all__ = ["QuotaCase", "QuotaCaseResult", "load_quota_cases", "run_quota_cases"]
 
-_REQUIRED = ("name", "purpose", "calls", "expect", "why")
-_KNOWN = frozenset({*_REQUIRED, "party", "role", "subjects", "seconds", "limit"})
-_HEADER = re.compile(r"^\s*\[\[\s*quota\s*\]\]")
 #: Runs start at midnight in the city (UTC+8), so a run of a day stays in one day.
 _START = datetime(2026, 1, 5, 0, 0, tzinfo=timezone(timedelta(hours=8)))
-#: The most calls one case may play (a case is a test, not a load run).
-MAX_CALLS = 100_000
 
 
 @dataclass(frozen=True)
@@ -126,58 +123,40 @@ def load_quota_cases(cases_dir: Path, catalogue: Catalogue,
     cases: list[QuotaCase] = []
     problems: list[str] = []
     for path in sorted(cases_dir.glob("*.toml")) if cases_dir.is_dir() else []:
+        if path.match(MONITORING_GLOB):
+            continue  # recorded entry streams of the monitoring rules (replay.py)
         try:
-            text = path.read_text(encoding="utf-8")
-            raw_cases = tomllib.loads(text).get("quota", [])
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            continue  # the decision cases' loader reports an unreadable file
-        lines = [n for n, line in enumerate(text.split("\n"), start=1) if _HEADER.match(line)]
-        if not isinstance(raw_cases, list):
-            problems.append(f"{path}: `quota` must be an array of tables, written [[quota]]")
-            continue
-        for index, raw in enumerate(raw_cases):
-            line = lines[index] if index < len(lines) else 0
+            data, text = read_case_file(path)
+        except ConfigurationError:
+            continue  # the decision cases' loader reports a file it cannot read
+        for index, raw in enumerate(data.quota):
+            line = key_line(text, ("quota", index))
             try:
                 cases.append(_parse(raw, path, line, catalogue, roles))
             except ValueError as exc:
-                name = raw.get("name", f"#{index + 1}") if isinstance(raw, dict) else ""
-                problems.append(f"{path}:{line} quota case {name!r}: {exc}")
+                problems.append(f"{path}:{line} quota case {raw.name!r}: {exc}")
     return cases, problems
 
 
-def _parse(raw: Any, path: Path, line: int, catalogue: Catalogue,
+def _parse(raw: QuotaCaseTable, path: Path, line: int, catalogue: Catalogue,
            roles: Mapping[str, tuple[str, ...]]) -> QuotaCase:
-    check_case_table(raw, known=_KNOWN, required=_REQUIRED, what="quota case")
-    subject = raw.get("party") or raw.get("role")
-    if "party" in raw:
+    subject, is_role = case_subject(raw)
+    if not is_role:
         if subject not in catalogue.parties:
             raise ValueError(f"unknown party '{subject}'")
-        parties: tuple[str, ...] = (str(subject),)
+        parties: tuple[str, ...] = (subject,)
     else:
         parties = tuple(p for p in catalogue.parties if subject in roles.get(p, (p,)))
         if not parties:
             raise ValueError(f"no party holds role '{subject}'")
-    if raw["purpose"] not in catalogue.purposes:
-        raise ValueError(f"unknown purpose '{raw['purpose']}'")
-    calls, people = raw["calls"], raw.get("subjects", 1)
-    seconds = raw.get("seconds", 0)
-    for key, value, low in (("calls", calls, 1), ("subjects", people, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not low <= value <= MAX_CALLS:
-            raise ValueError(f"{key} must be a whole number from {low} to {MAX_CALLS:,}")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
-            or not 0 <= seconds <= 7 * 86_400:
-        raise ValueError("seconds must be a number from 0 to a week (604800)")
-    if raw["expect"] not in ("allow", "deny"):
-        raise ValueError("expect must be \"allow\" or \"deny\"")
-    limit = raw.get("limit", "")
-    if limit and (limit not in KINDS or raw["expect"] != "deny"):
+    if raw.purpose not in catalogue.purposes:
+        raise ValueError(f"unknown purpose '{raw.purpose}'")
+    if raw.limit and (raw.limit not in KINDS or raw.expect != "deny"):
         raise ValueError(f"limit names the limit that refuses (one of {', '.join(KINDS)}), "
                          "with expect = \"deny\"")
-    return QuotaCase(file=path, line=line, name=str(raw["name"]), subject=str(subject),
-                     parties=parties, purpose=raw["purpose"], calls=calls, subjects=people,
-                     seconds=float(seconds), expect=raw["expect"], limit=limit,
-                     why=str(raw["why"]))
+    return QuotaCase(file=path, line=line, name=raw.name, subject=subject, parties=parties,
+                     purpose=raw.purpose, calls=raw.calls, subjects=raw.subjects,
+                     seconds=raw.seconds, expect=raw.expect, limit=raw.limit, why=raw.why)
 
 
 def run_quota_cases(cases: Sequence[QuotaCase], limits: Limits, catalogue: Catalogue,

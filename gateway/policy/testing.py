@@ -21,7 +21,6 @@ files test limits.toml (gateway.policy.quota_cases).
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,22 +31,20 @@ from gateway.errors import ConfigurationError
 from gateway.monitoring.replay import FILE_GLOB as MONITORING_GLOB
 from gateway.monitoring.replay import StreamResult, load_streams, run_streams
 from gateway.monitoring.rules import load_monitoring
-from gateway.policy.case_tables import check_case_table
+from gateway.policy.case_tables import CaseTable, read_case_file
+from gateway.policy.case_tables import subject as case_subject
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import Decision, Explanation
 from gateway.policy.limits import load_limits
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
 from gateway.policy.quota_cases import QuotaCaseResult, load_quota_cases, run_quota_cases
 from gateway.policy.validate import PolicySet, open_policies
+from gateway.strict_toml import key_line
 
 __all__ = ["Case", "CaseCheck", "CaseFileError", "CaseResult", "PolicyTestReport",
            "load_cases", "run_cases", "run_policy_tests"]
 
 TESTS_DIR = "tests"
-EXPECTATIONS = ("allow", "deny")
-_REQUIRED = ("name", "purpose", "object", "action", "expect", "why")
-_KNOWN = frozenset({*_REQUIRED, "party", "role", "consent", "subject_age"})
-_CASE_HEADER = re.compile(r"^\s*\[\[\s*case\s*\]\]")
 
 
 class CaseFileError(ConfigurationError):
@@ -217,25 +214,14 @@ def load_cases(cases_dir: Path, policies: PolicySet) -> list[Case]:
         if path.match(MONITORING_GLOB):
             continue  # recorded entry streams of the monitoring rules (replay.py)
         try:
-            text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            problems.append(f"{path}: cannot be read: {exc}")
-            continue
-        lines = [n for n, line in enumerate(text.split("\n"), start=1)
-                 if _CASE_HEADER.match(line)]
-        extra = sorted(set(data) - {"case", "quota"})
-        if extra:
-            problems.append(f"{path}: unknown table(s) {', '.join(extra)}; cases are "
-                            "[[case]] (and [[quota]]) tables")
-        raw_cases = data.get("case", [])
-        if not isinstance(raw_cases, list):
-            problems.append(f"{path}: `case` must be an array of tables, written [[case]]")
+            data, text = read_case_file(path)
+        except ConfigurationError as exc:
+            problems.append(exc.message)
             continue
         names: dict[str, int] = {}
-        for index, raw in enumerate(raw_cases):
-            line = lines[index] if index < len(lines) else 0
-            label = f"{path}:{line} case {raw.get('name', f'#{index + 1}')!r}"
+        for index, raw in enumerate(data.case):
+            line = key_line(text, ("case", index))
+            label = f"{path}:{line} case {raw.name!r}"
             try:
                 case = _parse_case(raw, path, line, policies)
             except ValueError as exc:
@@ -329,49 +315,34 @@ def run_policy_tests(policies_dir: Path, run: str | None = None,
     return replace(report, streams=tuple(streams))
 
 
-def _parse_case(raw: Any, path: Path, line: int, ps: PolicySet) -> Case:
+def _parse_case(raw: CaseTable, path: Path, line: int, ps: PolicySet) -> Case:
     """One [[case]] table, checked against the policy's names; raises ValueError."""
-    check_case_table(raw, known=_KNOWN, required=_REQUIRED)
-    for key in _REQUIRED:
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise ValueError(f"'{key}' must be a non-empty string")
+    subject, is_role = case_subject(raw)
     cat = ps.catalogue
-    if "party" in raw:
-        subject, is_role = raw["party"], False
+    if not is_role:
         if subject not in cat.parties:
             hint = " (it is a role: write role = ...)" if ps.is_role(subject) else ""
             raise ValueError(f"unknown party '{subject}'{hint}")
         parties: tuple[str, ...] = (subject,)
     else:
-        subject, is_role = raw["role"], True
         if not ps.is_role(subject):
             hint = " (it is a party: write party = ...)" if subject in cat.parties else ""
             raise ValueError(f"unknown role '{subject}'{hint}")
         parties = ps.holders(subject)
         if not parties:
             raise ValueError(f"no party holds role '{subject}': the case would test nothing")
-    if raw["purpose"] not in cat.purposes:
-        raise ValueError(f"unknown purpose '{raw['purpose']}'")
-    if raw["object"] not in catalogue_objects(cat):
-        raise ValueError(f"unknown object '{raw['object']}' (not a field, category or group)")
-    if raw["action"] not in ACTIONS:
-        raise ValueError(f"unknown action '{raw['action']}' "
+    if raw.purpose not in cat.purposes:
+        raise ValueError(f"unknown purpose '{raw.purpose}'")
+    if raw.object not in catalogue_objects(cat):
+        raise ValueError(f"unknown object '{raw.object}' (not a field, category or group)")
+    if raw.action not in ACTIONS:
+        raise ValueError(f"unknown action '{raw.action}' "
                          f"(one of {', '.join(sorted(ACTIONS))})")
-    if raw["action"] not in FIELD_ACTIONS and raw["object"] not in (
-            *cat.categories, *cat.groups):
+    if raw.action not in FIELD_ACTIONS and raw.object not in (*cat.categories, *cat.groups):
         # The gateway asks these per category: a field case tests a request never made.
-        raise ValueError(f"'{raw['action']}' is decided per category: name a category or "
+        raise ValueError(f"'{raw.action}' is decided per category: name a category or "
                          "group, not a field")
-    if raw["expect"] not in EXPECTATIONS:
-        raise ValueError(f"expect must be \"allow\" or \"deny\", not '{raw['expect']}'")
-    consent = raw.get("consent", False)
-    if not isinstance(consent, bool):
-        raise ValueError("consent must be true or false")
-    age = raw.get("subject_age")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, int)
-                            or not 0 <= age <= 150):
-        raise ValueError("subject_age must be a whole number of years (0-150)")
-    return Case(file=path, line=line, name=raw["name"], subject=subject, is_role=is_role,
-                parties=parties, purpose=raw["purpose"], obj=raw["object"],
-                action=raw["action"], consent=consent, subject_age=age,
-                expect=raw["expect"], why=raw["why"])
+    return Case(file=path, line=line, name=raw.name, subject=subject, is_role=is_role,
+                parties=parties, purpose=raw.purpose, obj=raw.object, action=raw.action,
+                consent=raw.consent, subject_age=raw.subject_age, expect=raw.expect,
+                why=raw.why)

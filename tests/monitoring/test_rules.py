@@ -11,6 +11,7 @@ from gateway.catalogue.registry import Catalogue
 from gateway.cli import main
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import ConfigurationError
+from gateway.monitoring.replay import StreamFile
 from gateway.monitoring.rules import (
     MONITORING_FILE,
     MonitoringFile,
@@ -21,6 +22,7 @@ from gateway.policy.diff import policy_diff
 from gateway.policy.rollout import load_state
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
+from gateway.strict_toml import decode
 from tests.strict_files import Variant, check, group_id, grouped, variants
 from tests.support import POLICIES
 
@@ -151,3 +153,33 @@ def test_validate_names_the_line_of_a_mistyped_monitoring_key(tmp_path: Path) ->
     assert [(f.file, f.line) for f in errors] == [(MONITORING_FILE, line)]
     assert errors[0].message.startswith("rules.volume_spike.min_calls must be a whole number")
     assert '"50"' not in errors[0].message
+
+
+STREAM_FILE = POLICIES / "tests" / "monitoring_rules.toml"
+STREAM_GROUPS = grouped(variants(STREAM_FILE.name, STREAM_FILE.read_text(encoding="utf-8"),
+                                 StreamFile))
+
+
+@pytest.mark.parametrize("group", STREAM_GROUPS, ids=[group_id(g) for g in STREAM_GROUPS])
+def test_every_stream_key_misspelt_missing_or_mistyped_is_refused_at_its_line(
+        group: list[Variant]) -> None:
+    for variant in group:
+        check(variant, lambda doc, text: decode(doc, StreamFile, file=STREAM_FILE.name,
+                                                text=text), ConfigurationError)
+
+
+def test_every_kind_of_stream_break_is_covered() -> None:
+    kinds = {v.kind for group in STREAM_GROUPS for v in group}
+    assert kinds == {"misspelt", "misspelt in the file", "missing", "wrong type",
+                     "out of range"}
+
+
+def test_policy_test_refuses_a_misspelt_stream_key_naming_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policies = copy_policies(tmp_path)
+    path = policies / "tests" / STREAM_FILE.name
+    text = path.read_text(encoding="utf-8")
+    line = text[:text.index("\nevery = ")].count("\n") + 2
+    path.write_text(text.replace("\nevery = ", "\nevrey = ", 1), encoding="utf-8")
+    assert main(["policy", "test", "--policies", str(policies)]) == 2
+    assert f"{path}:{line}: unknown key stream[0].entry[0].evrey" in capsys.readouterr().err

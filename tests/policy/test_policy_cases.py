@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from gateway.cli import main
+from gateway.cli.common import EXIT_BROKEN
+from gateway.errors import ConfigurationError
+from gateway.monitoring.replay import FILE_GLOB as MONITORING_GLOB
+from gateway.policy.case_tables import CaseFile, CaseTable, QuotaCaseTable
 from gateway.policy.testing import CaseFileError, load_cases, run_cases, run_policy_tests
 from gateway.policy.validate import PolicySet, open_policies
+from gateway.strict_toml import decode, dotted
+from tests.strict_files import Variant, check, group_id, grouped, variants
 from tests.support import POLICIES
 
 CASE = """
@@ -149,27 +158,40 @@ def test_a_bad_run_pattern_is_refused() -> None:
         run_policy_tests(POLICIES, run="(")
 
 
+# What follows FILE: in the problem. A name the policy must know is refused naming the
+# case (the line of its [[case]] header, 11); a key of the wrong shape is refused by the
+# file's declared type (gateway.policy.case_tables) at the key's own line, with its path.
 BROKEN = {
-    "unknown party": (case(who='party = "tax_bureu"'), "unknown party 'tax_bureu'"),
+    "unknown party": (case(who='party = "tax_bureu"'), "11 case 'a case': unknown party "
+                                                       "'tax_bureu'"),
     "role as party": (case(who='party = "department"'),
-                      "unknown party 'department' (it is a role: write role = ...)"),
-    "unknown role": (case(who='role = "auditors"'), "unknown role 'auditors'"),
+                      "11 case 'a case': unknown party 'department' (it is a role: write "
+                      "role = ...)"),
+    "unknown role": (case(who='role = "auditors"'), "11 case 'a case': unknown role 'auditors'"),
     "party as role": (case(who='role = "court" \nparty = "court"'),
-                      "name exactly one of party"),
-    "neither": (case(who=""), "name exactly one of party"),
-    "unknown purpose": (case(purpose="curiosity"), "unknown purpose 'curiosity'"),
-    "unknown object": (case(obj="identity.shoe_size"), "unknown object 'identity.shoe_size'"),
-    "unknown action": (case(action="write"), "unknown action 'write'"),
-    "bad expect": (case(expect="permit"), "expect must be \"allow\" or \"deny\""),
-    "typo in a key": (case().replace("why", 'consnet = true\nwhy'), "unknown key(s) consnet"),
+                      "11 case 'a case': name exactly one of party"),
+    "neither": (case(who=""), "11 case 'a case': name exactly one of party"),
+    "unknown purpose": (case(purpose="curiosity"),
+                        "11 case 'a case': unknown purpose 'curiosity'"),
+    "unknown object": (case(obj="identity.shoe_size"),
+                       "11 case 'a case': unknown object 'identity.shoe_size'"),
+    "unknown action": (case(action="write"), "11 case 'a case': unknown action 'write'"),
+    "bad expect": (case(expect="permit"), '17: case[1].expect must be "allow" or "deny"'),
+    "typo in a key": (case().replace("why", 'consnet = true\nwhy'),
+                      "18: unknown key case[1].consnet"),
     "consent not a bool": (case().replace("why", 'consent = "yes"\nwhy'),
-                           "consent must be true or false"),
-    "bad age": (case().replace("why", "subject_age = -3\nwhy"), "subject_age must be"),
-    "missing expect": (case().replace('expect = "allow"\n', ""), "missing expect"),
+                           "18: case[1].consent must be true or false, not a string"),
+    "bad age": (case().replace("why", "subject_age = -3\nwhy"),
+                "18: case[1].subject_age must be a whole number of years (0-150)"),
+    "missing expect": (case().replace('expect = "allow"\n', ""),
+                       "11: missing key case[1].expect"),
+    "empty why": (case().replace('why = "a reason"', 'why = "  "'),
+                  "18: case[1].why must be a non-empty string"),
+    "a stream table": (case() + '\n[[stream]]\nname = "x"\n', "20: unknown key stream"),
     # The feed publishes and the checks count whole categories: a field case tests a
     # request the gateway never makes.
     "publish of a field": (case(obj="dishonest_debtor.address", action="publish"),
-                           "'publish' is decided per category"),
+                           "11 case 'a case': 'publish' is decided per category"),
 }
 
 
@@ -181,7 +203,7 @@ def test_a_broken_case_is_refused_with_file_line_and_name(
     path.write_text(case("fine") + text, encoding="utf-8")
     with pytest.raises(CaseFileError) as info:
         load_cases(scratch / "tests", city_policies)
-    assert f"{path}:11 case 'a case': {message}" in info.value.message
+    assert f"{path}:{message}" in info.value.message
 
 
 def test_every_problem_is_listed_and_names_are_unique(scratch: Path,
@@ -193,7 +215,7 @@ def test_every_problem_is_listed_and_names_are_unique(scratch: Path,
     message = info.value.message
     assert "2 problem(s)" in message
     assert "a.toml:11 case 'a case': repeats the name of the case at line 2" in message
-    assert f"{scratch / 'tests' / 'b.toml'}: cannot be read" in message
+    assert f"{scratch / 'tests' / 'b.toml'} is not valid TOML" in message
 
 
 def test_the_same_name_in_two_files_is_fine(scratch: Path, city_policies: PolicySet) -> None:
@@ -231,3 +253,65 @@ def test_a_deny_case_on_a_category_fails_when_one_of_its_fields_is_released(
     text = "\n".join(report.lines())
     assert "object:   admin_penalty.reason" in text  # the field that gives it away
     assert "p, credit_website, admin_penalty.reason, read, cadre_selection, allow" in text
+
+
+# ------------------------------------------------------------------ strict case files
+
+
+def _case_variants() -> list[list[Variant]]:
+    """The broken variants of the shipped case files, one per key shape across them."""
+    seen: set[tuple[str, str]] = set()
+    found: list[Variant] = []
+    for path in sorted((POLICIES / "tests").glob("*.toml")):
+        if path.match(MONITORING_GLOB):
+            continue
+        for variant in variants(path.name, path.read_text(encoding="utf-8"), CaseFile):
+            shape = (variant.kind, re.sub(r"\[\d+\]", "[]", dotted(variant.origin)))
+            if variant.kind == "misspelt" or shape not in seen:
+                seen.add(shape)
+                found.append(variant)
+    groups = grouped(found)
+    # Misspellings of one key in several files: keep the first file's.
+    first: dict[str, list[Variant]] = {}
+    for group in groups:
+        first.setdefault(group_id(group) + group[0].expected.split(":")[0], group)
+    return list(first.values())
+
+
+CASE_GROUPS = _case_variants()
+
+
+@pytest.mark.parametrize("group", CASE_GROUPS,
+                         ids=[f"{g[0].expected.split(':')[0]}:{group_id(g)}" for g in CASE_GROUPS])
+def test_every_case_key_misspelt_missing_or_mistyped_is_refused_at_its_line(
+        group: list[Variant]) -> None:
+    for variant in group:
+        file = variant.expected.split(":")[0]
+        check(variant, lambda doc, text, file=file: decode(doc, CaseFile, file=file,
+                                                           text=text), ConfigurationError)
+
+
+def test_every_declared_case_key_is_broken_somewhere() -> None:
+    broken = {str(v.origin[-1]) for group in CASE_GROUPS for v in group
+              if v.kind == "wrong type"}
+    for table in (CaseTable, QuotaCaseTable):
+        assert {f.encode_name for f in msgspec.structs.fields(table)} <= broken | {"role"}, \
+            table
+
+
+@pytest.mark.parametrize(("old", "new", "says"), [
+    ('expect = "deny"', 'expct = "deny"', "unknown key quota[1].expct"),
+    ("calls = 61", 'calls = "61"',
+     "quota[1].calls must be a whole number from 1 to 100,000, not a string"),
+    ('why = "', 'reason = "', "unknown key quota[0].reason"),
+])
+def test_policy_test_refuses_a_broken_case_file_naming_the_line(
+        scratch: Path, capsys: pytest.CaptureFixture[str], old: str, new: str,
+        says: str) -> None:
+    text = (POLICIES / "tests" / "limits.toml").read_text(encoding="utf-8")
+    assert old in text
+    line = text[:text.index(old)].count("\n") + 1
+    path = scratch / "tests" / "limits.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    assert main(["policy", "test", "--policies", str(scratch)]) == EXIT_BROKEN
+    assert f"{path}:{line}: {says}" in capsys.readouterr().err
