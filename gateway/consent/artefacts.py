@@ -22,7 +22,7 @@ import rfc8785
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import Clock, city_today, parse_rfc3339, rfc3339
 from gateway.crypto.blind_index import blind_indexes
-from gateway.crypto.fields import decrypt_bytes, encrypt_bytes
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.crypto.keyring import Keyring
 from gateway.crypto.signatures import PartySigningKey as SigningKey
 from gateway.crypto.signatures import PartyVerifyKey as VerifyKey
@@ -180,6 +180,12 @@ class PreparedConsent:
 
 #: Settled consent uses written together (ConsentRegistry.settle).
 SETTLE_BATCH = 32
+_SEAL_CATEGORY = "consent"
+
+
+def consent_field(consent_id: str, field: str) -> FieldContext:
+    """What a consent's sealed parts (its artefact, the revocation reason) are bound to."""
+    return FieldContext(consent_id, _SEAL_CATEGORY, field)
 
 
 class ConsentRegistry:
@@ -190,13 +196,15 @@ class ConsentRegistry:
         *,
         store: RecordStore,
         keyring: Keyring,
+        cipher: FieldCipher,
         catalogue: Catalogue,
         issuer_keys: Mapping[str, VerifyKey],
         clock: Clock,
         instance: str = "",
     ) -> None:
         self._store = store
-        self._keyring = keyring
+        self._keyring = keyring  # the blind index of the consent's subject
+        self._cipher = cipher
         self._catalogue = catalogue
         self._issuer_keys = dict(issuer_keys)
         self._clock = clock
@@ -239,9 +247,8 @@ class ConsentRegistry:
             not_before=rfc3339(terms.not_before),
             not_after=rfc3339(terms.not_after),
             max_uses=terms.max_uses,
-            artefact_ciphertext=encrypt_bytes(
-                self._keyring, record_id=terms.consent_id, category="consent",
-                field="artefact", plaintext=artefact),
+            artefact_ciphertext=self._cipher.seal_bytes(
+                consent_field(terms.consent_id, "artefact"), artefact),
             signature=signature,
             issued_at=rfc3339(self._clock.now()),
         )
@@ -278,8 +285,8 @@ class ConsentRegistry:
             raise PermissionDenied("no consent with this id was issued by the caller",
                                    reason="not_issuer")
         # The reason is the person's free text: it may name people, so it is stored sealed.
-        sealed = encrypt_bytes(self._keyring, record_id=consent_id, category="consent",
-                               field="revoke_reason", plaintext=reason[:500].encode("utf-8"))
+        sealed = self._cipher.seal_bytes(consent_field(consent_id, "revoke_reason"),
+                                         reason[:500].encode("utf-8"))
         return self._store.revoke_consent(consent_id, at=rfc3339(self._clock.now()),
                                           reason=base64.b64encode(sealed).decode("ascii"))
 
@@ -308,9 +315,8 @@ class ConsentRegistry:
         if row is None:
             raise ConsentRefused("consent is not registered", reason="consent_unknown")
         try:
-            artefact = decrypt_bytes(self._keyring, record_id=row.consent_id,
-                                     category="consent", field="artefact",
-                                     blob=row.artefact_ciphertext)
+            artefact = self._cipher.open_bytes(consent_field(row.consent_id, "artefact"),
+                                               row.artefact_ciphertext)
             verify(self._issuer_key(row.issuer), artefact, row.signature)
             terms = parse_artefact(artefact)
         except (DecryptionError, BadSignature, InvalidArgument):

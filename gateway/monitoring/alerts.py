@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.audit.entry import AuditEntry
-from gateway.crypto.fields import decrypt_field, encrypt_field
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.monitoring.engine import Alert
 
 ALERT_ACTION = "alert"
@@ -65,12 +64,16 @@ def alert_entry(alert: Alert, *, now: datetime, version: str) -> AuditEntry:
         request_id=alert.alert_id, record_count=len(alert.trigger_seqs))
 
 
-def seal_note(keyring: Keyring, *, alert_id: str, request_id: str, note: str) -> str:
+def note_field(alert_id: str, request_id: str) -> FieldContext:
+    """What an acknowledgement's note is sealed to: the alert and the acknowledging call."""
+    return FieldContext(f"{alert_id}@{request_id}", _SEAL_CATEGORY, "note")
+
+
+def seal_note(cipher: FieldCipher, *, alert_id: str, request_id: str, note: str) -> str:
     """The note sealed to this acknowledgement (base64), "" for no note."""
     if not note:
         return ""
-    blob = encrypt_field(keyring, record_id=f"{alert_id}@{request_id}",
-                         category=_SEAL_CATEGORY, field="note", plaintext=note)
+    blob = cipher.seal(note_field(alert_id, request_id), note)
     return base64.b64encode(blob).decode("ascii")
 
 
@@ -79,10 +82,11 @@ def ack_reason(alert_id: str, sealed_note: str) -> str:
     return f"ack {alert_id} note={sealed_note}"
 
 
-def read_record(seq: int, entry: AuditEntry, keyring: Keyring | None = None) -> AlertRecord | None:
+def read_record(seq: int, entry: AuditEntry, cipher: FieldCipher | None = None
+                ) -> AlertRecord | None:
     """The alert or acknowledgement an entry holds (None for any other entry).
 
-    With a keyring the acknowledgement's note is opened (raises DecryptionError if it
+    With a cipher the acknowledgement's note is opened (raises DecryptionError if it
     was tampered with); without one it stays out.
     """
     if entry.action == ALERT_ACTION and entry.requester == MONITOR:
@@ -99,10 +103,9 @@ def read_record(seq: int, entry: AuditEntry, keyring: Keyring | None = None) -> 
             return None
         alert_id, sealed = match.group(1), match.group(2)
         note = ""
-        if keyring is not None and sealed:
-            note = decrypt_field(keyring, record_id=f"{alert_id}@{entry.request_id}",
-                                 category=_SEAL_CATEGORY, field="note",
-                                 blob=base64.b64decode(sealed))
+        if cipher is not None and sealed:
+            note = cipher.open(note_field(alert_id, entry.request_id),
+                               base64.b64decode(sealed))
         return AlertRecord(seq=seq, kind="ack", alert_id=alert_id, rule=entry.policy_rule,
                            time=entry.time, acked_by=entry.requester, note=note)
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.audit.entry import AuditEntry
 from gateway.audit.shared import SharedAuditLog
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher
 from gateway.monitoring.alerts import MARKER, AlertRecord, read_record
 from gateway.monitoring.cursor import MonitorStore
 
@@ -17,9 +17,9 @@ MAX_SCAN = 200_000
 class AlertFeed:
     """Alerts and acknowledgements after a position; each alert id once (its claimed entry)."""
 
-    def __init__(self, audit: SharedAuditLog, store: MonitorStore, keyring: Keyring | None,
+    def __init__(self, audit: SharedAuditLog, store: MonitorStore, cipher: FieldCipher | None,
                  *, after: int) -> None:
-        self._audit, self._store, self._keyring = audit, store, keyring
+        self._audit, self._store, self._cipher = audit, store, cipher
         self.position = after
 
     def read(self) -> list[AlertRecord]:
@@ -31,7 +31,7 @@ class AlertFeed:
             for seq, data in rows:
                 if MARKER not in data:
                     continue
-                record = read_record(seq, AuditEntry.from_canonical(data), self._keyring)
+                record = read_record(seq, AuditEntry.from_canonical(data), self._cipher)
                 if record is not None and self._canonical(record):
                     found.append(record)
             if rows:

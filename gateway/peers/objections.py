@@ -19,7 +19,7 @@ from datetime import datetime
 import grpc
 
 from gateway.clock import rfc3339
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher
 from gateway.errors import BadSignature, ConfigurationError, PeerUnavailable
 from gateway.peers.ask import PeerLinks
 from gateway.records.lifecycle_rows import OPEN, ObjectionRow
@@ -33,7 +33,7 @@ PEER_CALL_TIMEOUT_S = 10.0
 
 
 def forward_objection(links: PeerLinks, record: StoredRecord, *, subject_id: str,
-                      reason: str, keyring: Keyring, now: datetime) -> ObjectionRow:
+                      reason: str, cipher: FieldCipher, now: datetime) -> ObjectionRow:
     """File the objection at the record's origin; the row to keep here. Raises
     PeerUnavailable when the origin cannot be reached or its answer does not verify."""
     try:
@@ -50,11 +50,11 @@ def forward_objection(links: PeerLinks, record: StoredRecord, *, subject_id: str
         objection_id=objection_id, record_id=record.record_id, provider=record.provider,
         category=record.category, subject_index=record.subject_index, filed_at=rfc3339(now),
         due_date=remote.due_date,
-        reason_ciphertext=seal_text(keyring, objection_id, "reason", reason),
+        reason_ciphertext=seal_text(cipher, objection_id, "reason", reason),
         origin_objection_id=remote.objection_id)
 
 
-def settle_answered(links: PeerLinks, store: RecordStore, keyring: Keyring,
+def settle_answered(links: PeerLinks, store: RecordStore, cipher: FieldCipher,
                     rows: Sequence[ObjectionRow]) -> list[ObjectionRow]:
     """The rows, each open forwarded one settled with its origin's answer when there is
     one. An origin that does not answer leaves its objection open (asked again later)."""
@@ -77,7 +77,7 @@ def settle_answered(links: PeerLinks, store: RecordStore, keyring: Keyring,
         out.append(store.settle_forwarded_objection(
             row.objection_id, outcome=remote.outcome, at=remote.answered_at,
             by=row.provider,
-            answer_ciphertext=seal_text(keyring, row.objection_id, "answer",
+            answer_ciphertext=seal_text(cipher, row.objection_id, "answer",
                                         remote.answer_note) if remote.answer_note else b""))
     return out
 

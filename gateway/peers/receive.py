@@ -21,7 +21,7 @@ from gateway.catalogue.registry import Catalogue, Category
 from gateway.catalogue.sharing import SharingRule
 from gateway.clock import rfc3339
 from gateway.crypto.blind_index import blind_index, keyed_digest
-from gateway.crypto.fields import encrypt_field
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.crypto.keyring import Keyring
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
@@ -65,7 +65,7 @@ def _category(change: pb.PeerChange, rule: SharingRule, catalogue: Catalogue,
 
 
 def _seal(change: pb.PeerChange, *, origin: str, category: Category, keyring: Keyring,
-          now: datetime, where: str) -> StoredRecord:
+          cipher: FieldCipher, now: datetime, where: str) -> StoredRecord:
     """The record as stored here; raises InvalidArgument for a malformed change."""
     subject = parse_id_number(change.subject_id, today=now.date(), field=f"{where} subject_id")
     if change.severity not in category.severities:
@@ -80,9 +80,9 @@ def _seal(change: pb.PeerChange, *, origin: str, category: Category, keyring: Ke
         if len(f.value) > spec.max_chars:
             raise InvalidArgument(f"{where}: field {position} is too long",
                                   reason="field_too_long")
-        fields[f.name] = (StoredValue(ciphertext=encrypt_field(
-            keyring, record_id=record_id, category=category.code, field=f.name,
-            plaintext=f.value)) if spec.sensitive else StoredValue(plain=f.value))
+        fields[f.name] = (StoredValue(ciphertext=cipher.seal(
+            FieldContext(record_id, category.code, f.name), f.value))
+            if spec.sensitive else StoredValue(plain=f.value))
     for value, what in ((change.provider, "provider"), (change.domain, "domain"),
                         (change.occupation, "occupation")):
         if value:
@@ -96,8 +96,8 @@ def _seal(change: pb.PeerChange, *, origin: str, category: Category, keyring: Ke
     return StoredRecord(
         record_id=record_id, provider=origin, source_record_id=change.record_id,
         subject_index=blind_index(keyring, subject.value),
-        subject_ciphertext=encrypt_field(keyring, record_id=record_id, category=category.code,
-                                         field=SUBJECT_FIELD, plaintext=subject.value),
+        subject_ciphertext=cipher.seal(FieldContext(record_id, category.code, SUBJECT_FIELD),
+                                       subject.value),
         category=category.code, severity=change.severity,
         event_date=_date(change.event_date, "event_date", where),
         display_end=(_date(change.display_end, "display_end", where)
@@ -109,8 +109,8 @@ def _seal(change: pb.PeerChange, *, origin: str, category: Category, keyring: Ke
 
 
 def received_changes(changes: Sequence[pb.PeerChange], *, origin: str, rule: SharingRule,
-                     catalogue: Catalogue, keyring: Keyring, now: datetime
-                     ) -> list[ReceivedChange]:
+                     catalogue: Catalogue, keyring: Keyring, cipher: FieldCipher,
+                     now: datetime) -> list[ReceivedChange]:
     """A push's changes checked and sealed, in order; raises InvalidArgument or
     PermissionDenied (naming the change by position, never a value)."""
     if len(changes) > MAX_CHANGES:
@@ -133,5 +133,6 @@ def received_changes(changes: Sequence[pb.PeerChange], *, origin: str, rule: Sha
             continue
         out.append(ReceivedChange(seq=change.seq, origin_record_id=change.record_id,
                                   record=_seal(change, origin=origin, category=category,
-                                               keyring=keyring, now=now, where=where)))
+                                               keyring=keyring, cipher=cipher, now=now,
+                                               where=where)))
     return out

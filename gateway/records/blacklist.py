@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 
 from gateway.catalogue.registry import Catalogue, Party
-from gateway.crypto.fields import decrypt_field, encrypt_field
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
 from gateway.records.lifecycle_rows import BlacklistRow
 from gateway.records.store import RecordStore
@@ -31,6 +30,11 @@ REFUSED_REASON = "party_blacklisted"
 _SEAL_CATEGORY = "blacklist"
 
 
+def listing_field(party_id: str, listed_at: str, field: str) -> FieldContext:
+    """What a listing's reasons are sealed to: the party and the listing time, and the field."""
+    return FieldContext(f"{party_id}@{listed_at}", _SEAL_CATEGORY, field)
+
+
 def listable(party: Party) -> bool:
     """Whether a party may be put on the blacklist."""
     return party.kind == LISTABLE_KIND or LISTABLE_KIND in party.roles
@@ -39,10 +43,10 @@ def listable(party: Party) -> bool:
 class Blacklist:
     """Enforces and edits the blacklist kept in the store."""
 
-    def __init__(self, store: RecordStore, *, keyring: Keyring, ttl: float = 1.0,
+    def __init__(self, store: RecordStore, *, cipher: FieldCipher, ttl: float = 1.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._keyring = keyring
+        self._cipher = cipher
         self._ttl = ttl
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -112,16 +116,14 @@ class Blacklist:
             include_lifted=include_lifted)]
 
     def _seal(self, party_id: str, listed_at: str, field: str, text: str) -> str:
-        blob = encrypt_field(self._keyring, record_id=f"{party_id}@{listed_at}",
-                             category=_SEAL_CATEGORY, field=field, plaintext=text)
+        blob = self._cipher.seal(listing_field(party_id, listed_at, field), text)
         return base64.b64encode(blob).decode("ascii")
 
     def _open(self, row: BlacklistRow, field: str, text: str) -> str:
         if not text:
             return ""
-        return decrypt_field(self._keyring, record_id=f"{row.party}@{row.listed_at}",
-                             category=_SEAL_CATEGORY, field=field,
-                             blob=base64.b64decode(text))
+        return self._cipher.open(listing_field(row.party, row.listed_at, field),
+                                 base64.b64decode(text))
 
     def _opened(self, row: BlacklistRow) -> BlacklistRow:
         """The row with its reasons in clear (raises DecryptionError on a tampered one)."""

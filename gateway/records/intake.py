@@ -11,7 +11,7 @@ from datetime import datetime
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import rfc3339
 from gateway.crypto.blind_index import blind_index, keyed_digest, keyed_digests
-from gateway.crypto.fields import FieldCipher, FieldContext, encrypt_field
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.crypto.keyring import Keyring
 from gateway.records.display import display_end
 from gateway.records.model import RecordSubmission, StoredRecord, StoredValue
@@ -95,18 +95,21 @@ def seal_submission(
     provider: str,
     catalogue: Catalogue,
     keyring: Keyring,
+    cipher: FieldCipher,
     now: datetime,
     replaces: str = "",
 ) -> StoredRecord:
-    """Encrypt the sensitive fields and the ID number; nothing personal stays in clear."""
+    """Encrypt the sensitive fields and the ID number; nothing personal stays in clear.
+
+    ``cipher`` seals the values; ``keyring`` keys the blind index and the digest.
+    """
     record_id = f"rec-{uuid.uuid4()}"
     category = catalogue.categories[sub.category]
     fields: dict[str, StoredValue] = {}
     for name, value in sub.fields.items():
         if category.fields[name].sensitive:
-            fields[name] = StoredValue(ciphertext=encrypt_field(
-                keyring, record_id=record_id, category=sub.category, field=name,
-                plaintext=value))
+            fields[name] = StoredValue(ciphertext=cipher.seal(
+                FieldContext(record_id, sub.category, name), value))
         else:
             fields[name] = StoredValue(plain=value)
     return StoredRecord(
@@ -114,8 +117,8 @@ def seal_submission(
         provider=provider,
         source_record_id=sub.source_record_id,
         subject_index=blind_index(keyring, sub.subject.value),
-        subject_ciphertext=encrypt_field(keyring, record_id=record_id, category=sub.category,
-                                         field=SUBJECT_FIELD, plaintext=sub.subject.value),
+        subject_ciphertext=cipher.seal(FieldContext(record_id, sub.category, SUBJECT_FIELD),
+                                       sub.subject.value),
         category=sub.category,
         severity=sub.severity,
         event_date=sub.event_date,

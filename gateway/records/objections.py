@@ -17,8 +17,7 @@ from datetime import date, datetime, timedelta
 
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import local_date, rfc3339
-from gateway.crypto.fields import decrypt_field, encrypt_field
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.errors import FailedPrecondition
 from gateway.records.lifecycle import in_use
 from gateway.records.lifecycle_rows import (
@@ -44,22 +43,25 @@ def is_overdue(row: ObjectionRow, today: date) -> bool:
     return row.status == OPEN and today > date.fromisoformat(row.due_date)
 
 
-def seal_text(keyring: Keyring, objection_id: str, field: str, text: str) -> bytes:
+def objection_field(objection_id: str, field: str) -> FieldContext:
+    """What an objection's free text is sealed to: the objection and the field."""
+    return FieldContext(objection_id, _SEAL_CATEGORY, field)
+
+
+def seal_text(cipher: FieldCipher, objection_id: str, field: str, text: str) -> bytes:
     """Encrypt an objection's free text, bound to the objection and the field."""
-    return encrypt_field(keyring, record_id=objection_id, category=_SEAL_CATEGORY,
-                         field=field, plaintext=text)
+    return cipher.seal(objection_field(objection_id, field), text)
 
 
-def open_text(keyring: Keyring, objection_id: str, field: str, blob: bytes) -> str:
+def open_text(cipher: FieldCipher, objection_id: str, field: str, blob: bytes) -> str:
     """Decrypt an objection's free text ("" when none was given); raises DecryptionError."""
     if not blob:
         return ""
-    return decrypt_field(keyring, record_id=objection_id, category=_SEAL_CATEGORY,
-                         field=field, blob=blob)
+    return cipher.open(objection_field(objection_id, field), blob)
 
 
 def new_objection(record: StoredRecord, *, reason: str, catalogue: Catalogue,
-                  keyring: Keyring, now: datetime) -> ObjectionRow:
+                  cipher: FieldCipher, now: datetime) -> ObjectionRow:
     """An objection to a record in use; raises FailedPrecondition when it is not in use."""
     if not in_use(record, local_date(now)):
         raise FailedPrecondition("the record is no longer shown or used",
@@ -70,7 +72,7 @@ def new_objection(record: StoredRecord, *, reason: str, catalogue: Catalogue,
         objection_id=objection_id, record_id=record.record_id, provider=record.provider,
         category=record.category, subject_index=record.subject_index, filed_at=rfc3339(now),
         due_date=due_date(local_date(now), days).isoformat(),
-        reason_ciphertext=seal_text(keyring, objection_id, "reason", reason))
+        reason_ciphertext=seal_text(cipher, objection_id, "reason", reason))
 
 
 #: ObjectionOutcome enum values of the wire contract -> stored outcome.

@@ -15,8 +15,7 @@ from datetime import datetime
 
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import local_date, rfc3339
-from gateway.crypto.fields import decrypt_field, encrypt_field
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.errors import FailedPrecondition
 from gateway.records.lifecycle import in_use, repair_opens
 from gateway.records.lifecycle_rows import RepairRow
@@ -60,22 +59,25 @@ def check_repairable(catalogue: Catalogue, record: StoredRecord, now: datetime) 
     return approver
 
 
-def seal_text(keyring: Keyring, repair_id: str, field: str, text: str) -> bytes:
+def repair_field(repair_id: str, field: str) -> FieldContext:
+    """What a repair's free text is sealed to: the application and the field."""
+    return FieldContext(repair_id, _SEAL_CATEGORY, field)
+
+
+def seal_text(cipher: FieldCipher, repair_id: str, field: str, text: str) -> bytes:
     """Encrypt a repair's free text, bound to the application and the field."""
-    return encrypt_field(keyring, record_id=repair_id, category=_SEAL_CATEGORY, field=field,
-                         plaintext=text)
+    return cipher.seal(repair_field(repair_id, field), text)
 
 
-def open_text(keyring: Keyring, repair_id: str, field: str, blob: bytes) -> str:
+def open_text(cipher: FieldCipher, repair_id: str, field: str, blob: bytes) -> str:
     """Decrypt a repair's free text ("" when none); raises DecryptionError."""
     if not blob:
         return ""
-    return decrypt_field(keyring, record_id=repair_id, category=_SEAL_CATEGORY, field=field,
-                         blob=blob)
+    return cipher.open(repair_field(repair_id, field), blob)
 
 
 def new_repair(record: StoredRecord, *, statement: str, catalogue: Catalogue,
-               keyring: Keyring, now: datetime) -> RepairRow:
+               cipher: FieldCipher, now: datetime) -> RepairRow:
     """An application for repair of a record; raises FailedPrecondition when not allowed."""
     approver = check_repairable(catalogue, record, now)
     repair_id = f"rep-{uuid.uuid4()}"
@@ -83,4 +85,4 @@ def new_repair(record: StoredRecord, *, statement: str, catalogue: Catalogue,
         repair_id=repair_id, record_id=record.record_id, provider=record.provider,
         approver=approver, category=record.category, subject_index=record.subject_index,
         applied_at=rfc3339(now),
-        statement_ciphertext=seal_text(keyring, repair_id, "statement", statement))
+        statement_ciphertext=seal_text(cipher, repair_id, "statement", statement))

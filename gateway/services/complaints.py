@@ -115,7 +115,7 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
                                          "note": note or OUTCOMES[request.outcome]},
                                  source_record_id=f"answer-{uuid.uuid4()}"),
                 provider=regulator, catalogue=call.catalogue, keyring=gw.keyring,
-                now=gw.clock.now())
+                cipher=gw.cipher, now=gw.clock.now())
         stored = store_pending(call, [answer], gw.clock.now())
         seq = call.commit_allow(reason=f"complaint {complaint_id} {request.outcome}")
         activate_after_allow(call, stored)

@@ -11,7 +11,7 @@ from gateway.app import Gateway
 from gateway.catalogue.registry import Party
 from gateway.clock import city_today, local_date, rfc3339
 from gateway.crypto.blind_index import blind_indexes
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.peers.ask import askers_of
 from gateway.peers.objections import forward_objection, settle_answered
@@ -51,17 +51,17 @@ from gateway.validate.requests import (
 SUBMIT_ACTION = "submit"
 
 
-def objection_message(row: ObjectionRow, *, today: date, keyring: Keyring | None
+def objection_message(row: ObjectionRow, *, today: date, cipher: FieldCipher | None
                       ) -> pb.Objection:
-    """The wire form; the texts only when a keyring is given (person and provider)."""
+    """The wire form; the texts only when a cipher is given (person and provider)."""
     msg = pb.Objection(
         objection_id=row.objection_id, record_id=row.record_id, category=row.category,
         provider=row.provider, filed_at=row.filed_at, due_date=row.due_date,
         status=row.status, outcome=row.outcome, answered_at=row.answered_at or "",
         new_record_id=row.new_record_id, overdue=is_overdue(row, today))
-    if keyring is not None:
-        msg.reason = open_text(keyring, row.objection_id, "reason", row.reason_ciphertext)
-        msg.answer_note = open_text(keyring, row.objection_id, "answer", row.answer_ciphertext)
+    if cipher is not None:
+        msg.reason = open_text(cipher, row.objection_id, "reason", row.reason_ciphertext)
+        msg.answer_note = open_text(cipher, row.objection_id, "answer", row.answer_ciphertext)
     return msg
 
 
@@ -103,7 +103,8 @@ def seal_correction(call: CallFrame, party: Party, record: StoredRecord,
         raise PermissionDenied(f"policy does not allow {party.id} to submit {sub.category}",
                                reason="policy_denied")
     corrected = seal_submission(sub, provider=party.id, catalogue=call.catalogue,
-                                keyring=gw.keyring, now=now, replaces=record.record_id)
+                                keyring=gw.keyring, cipher=gw.cipher, now=now,
+                                replaces=record.record_id)
     if record.display_end is not None and (corrected.display_end is None
                                            or corrected.display_end > record.display_end):
         raise InvalidArgument("the correction cannot lengthen the display period")
@@ -136,14 +137,14 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             if record.origin:  # only its origin answers for a received record
                 return self._forward(call, person.subject.value, record, reason)
             row = new_objection(record, reason=reason, catalogue=call.catalogue,
-                                keyring=gw.keyring, now=gw.clock.now())
+                                cipher=gw.cipher, now=gw.clock.now())
         # 7. audit (the reason never enters it), then store.
         seq = call.commit_allow(reason=f"objection {row.objection_id} to "
                                        f"{record.record_id}")
         with call.step("store"):
             gw.store.put_objection(row)
         return pb.ObjectionReply(objection=objection_message(
-            row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
+            row, today=city_today(gw.clock), cipher=gw.cipher), audit_seq=seq)
 
     def _forward(self, call: CallFrame, subject_id: str, record: StoredRecord,
                  reason: str) -> pb.ObjectionReply:
@@ -158,11 +159,11 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
         with call.step("forward"):
             row = forward_objection(askers_of(gw.peer_askers).links, record,
                                     subject_id=subject_id, reason=reason,
-                                    keyring=gw.keyring, now=gw.clock.now())
+                                    cipher=gw.cipher, now=gw.clock.now())
         with call.step("store"):
             gw.store.put_forwarded_objection(row)
         return pb.ObjectionReply(objection=objection_message(
-            row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
+            row, today=city_today(gw.clock), cipher=gw.cipher), audit_seq=seq)
 
     @audited("objection.list")
     def ListObjections(self, call: CallFrame, request: pb.ListObjectionsRequest,
@@ -177,7 +178,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                 status = OPEN
             due_before = today.isoformat() if request.overdue_only else None
             limit = page_limit(request.limit)
-        keyring: Keyring | None = gw.keyring
+        cipher: FieldCipher | None = gw.cipher
         provider: str | None = None
         indexes: tuple[str, ...] = ()
         scope: frozenset[str] | None = None
@@ -187,7 +188,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
         else:
             with call.step("decide"):
                 if is_regulator(party):
-                    call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
+                    call.draft.purpose, cipher = SUPERVISION_PURPOSE, None
                 elif is_provider(call.catalogue, party):
                     call.draft.purpose, provider = PROVIDER_PURPOSE, party.id
                 else:
@@ -196,7 +197,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                                            reason="not_allowed")
         if indexes:  # the person's objections forwarded to an origin: its answers
             with call.step("forwarded"):
-                settle_answered(askers_of(gw.peer_askers).links, gw.store, gw.keyring, [
+                settle_answered(askers_of(gw.peer_askers).links, gw.store, gw.cipher, [
                     r for r in gw.store.list_objections(subject_indexes=indexes, status=OPEN)
                     if r.origin_objection_id])
         with call.step("fetch"):
@@ -209,7 +210,7 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
             call.draft.categories = tuple(sorted({r.category for r in rows}))
         seq = call.commit_allow()
         return pb.ListObjectionsResponse(
-            objections=[objection_message(r, today=today, keyring=keyring) for r in rows],
+            objections=[objection_message(r, today=today, cipher=cipher) for r in rows],
             audit_seq=seq)
 
     @audited("objection.answer")
@@ -257,8 +258,8 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
         with call.step("store"):
             answered = gw.store.answer_objection(
                 objection_id, outcome=outcome, at=rfc3339(now), by=party.id,
-                answer_ciphertext=seal_text(gw.keyring, objection_id, "answer", note)
+                answer_ciphertext=seal_text(gw.cipher, objection_id, "answer", note)
                 if note else b"", correction=correction)
         return pb.ObjectionReply(objection=objection_message(
-            answered, today=local_date(now), keyring=gw.keyring), audit_seq=seq)
+            answered, today=local_date(now), cipher=gw.cipher), audit_seq=seq)
 

@@ -63,7 +63,7 @@ class PeerServicer(rpc.PeerServiceServicer):
             draft.request_id = check_identifier(request.batch_id, what="batch_id")
             changes = received_changes(request.changes, origin=party.id, rule=rule,
                                        catalogue=call.catalogue, keyring=gw.keyring,
-                                       now=gw.clock.now())
+                                       cipher=gw.cipher, now=gw.clock.now())
             draft.categories = tuple(sorted({c.category for c in request.changes
                                              if c.category}))
             draft.record_count = len(changes)
@@ -104,14 +104,14 @@ class PeerServicer(rpc.PeerServiceServicer):
             call.draft.categories = (record.category,)
             call.draft.record_count = 1
             row = replace(new_objection(record, reason=reason, catalogue=call.catalogue,
-                                        keyring=gw.keyring, now=gw.clock.now()),
+                                        cipher=gw.cipher, now=gw.clock.now()),
                           forwarded_by=party.id)
         seq = call.commit_allow(reason=f"objection {row.objection_id} to {record.record_id} "
                                        f"forwarded by {party.id}")
         with call.step("store"):
             gw.store.put_objection(row)
         answer = pb.ObjectionReply(objection=objection_message(
-            row, today=city_today(gw.clock), keyring=None), audit_seq=seq)
+            row, today=city_today(gw.clock), cipher=None), audit_seq=seq)
         call.sign(answer)
         return answer
 
@@ -133,6 +133,6 @@ class PeerServicer(rpc.PeerServiceServicer):
             call.draft.categories = (row.category,)
         seq = call.commit_allow(reason=f"objection {row.objection_id}: {row.status}")
         answer = pb.ObjectionReply(objection=objection_message(
-            row, today=city_today(gw.clock), keyring=gw.keyring), audit_seq=seq)
+            row, today=city_today(gw.clock), cipher=gw.cipher), audit_seq=seq)
         call.sign(answer)
         return answer

@@ -76,7 +76,8 @@ def accept_batch(call: CallFrame, party: Party, raws: Sequence[RawRecord],
                     f"record {record.index}: policy does not allow {party.id} to "
                     f"submit {record.category}", reason="policy_denied")
         sealed = [seal_submission(r, provider=party.id, catalogue=call.catalogue,
-                                  keyring=gw.keyring, now=now) for r in batch]
+                                  keyring=gw.keyring, cipher=gw.cipher, now=now)
+                  for r in batch]
         if len(gw.keyring.index_keys) > 1:  # an index-key rotation is under way
             sealed = [with_earlier_digest(gw.store, gw.keyring, rec, sub)
                       for rec, sub in zip(sealed, batch, strict=True)]

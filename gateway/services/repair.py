@@ -8,7 +8,7 @@ from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.clock import city_today, rfc3339
-from gateway.crypto.keyring import Keyring
+from gateway.crypto.fields import FieldCipher
 from gateway.errors import FailedPrecondition, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.records.lifecycle import ACTIVE
@@ -35,20 +35,20 @@ from gateway.services.person import (
 from gateway.validate.requests import check_free_text
 
 
-def repair_message(row: RepairRow, keyring: Keyring | None) -> pb.RepairApplication:
-    """The wire form; the texts only when a keyring is given (person and approver)."""
+def repair_message(row: RepairRow, cipher: FieldCipher | None) -> pb.RepairApplication:
+    """The wire form; the texts only when a cipher is given (person and approver)."""
     msg = pb.RepairApplication(
         repair_id=row.repair_id, record_id=row.record_id, category=row.category,
         provider=row.provider, approver=row.approver, applied_at=row.applied_at,
         status=row.status, decided_at=row.decided_at or "")
-    if keyring is not None:
+    if cipher is not None:
         statement, evidence = unpack_statement(
-            open_text(keyring, row.repair_id, "statement", row.statement_ciphertext))
+            open_text(cipher, row.repair_id, "statement", row.statement_ciphertext))
         msg.statement = statement
         for e in evidence:
             msg.evidence.add(record_id=e.record_id, category=e.category,
                              event_date=e.event_date)
-        msg.decision_reason = open_text(keyring, row.repair_id, "decision",
+        msg.decision_reason = open_text(cipher, row.repair_id, "decision",
                                         row.decision_ciphertext)
     return msg
 
@@ -85,12 +85,12 @@ class RepairServicer(rpc.RepairServiceServicer):
                 catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
                 today=city_today(gw.clock))
             row = new_repair(record, statement=pack_statement(statement, evidence),
-                             catalogue=call.catalogue, keyring=gw.keyring,
+                             catalogue=call.catalogue, cipher=gw.cipher,
                              now=gw.clock.now())
         seq = call.commit_allow(reason=f"repair {row.repair_id} of {record.record_id}")
         with call.step("store"):
             gw.store.put_repair(row)
-        return pb.RepairReply(repair=repair_message(row, gw.keyring), audit_seq=seq)
+        return pb.RepairReply(repair=repair_message(row, gw.cipher), audit_seq=seq)
 
     @audited("repair.list")
     def ListRepairs(self, call: CallFrame, request: pb.ListRepairsRequest,
@@ -101,7 +101,7 @@ class RepairServicer(rpc.RepairServiceServicer):
         with call.step("validate"):
             status = status_filter(request.status, (PENDING, APPROVED, REJECTED))
             limit = page_limit(request.limit)
-        keyring: Keyring | None = gw.keyring
+        cipher: FieldCipher | None = gw.cipher
         approver: str | None = None
         indexes: tuple[str, ...] = ()
         scope: frozenset[str] | None = None
@@ -111,7 +111,7 @@ class RepairServicer(rpc.RepairServiceServicer):
         else:
             with call.step("decide"):
                 if is_regulator(party):
-                    call.draft.purpose, keyring = SUPERVISION_PURPOSE, None
+                    call.draft.purpose, cipher = SUPERVISION_PURPOSE, None
                 elif party.id in approvers(call.catalogue):
                     call.draft.purpose, approver = PROVIDER_PURPOSE, party.id
                 else:
@@ -126,7 +126,7 @@ class RepairServicer(rpc.RepairServiceServicer):
             call.draft.record_count = len(rows)
             call.draft.categories = tuple(sorted({r.category for r in rows}))
         seq = call.commit_allow()
-        return pb.ListRepairsResponse(repairs=[repair_message(r, keyring) for r in rows],
+        return pb.ListRepairsResponse(repairs=[repair_message(r, cipher) for r in rows],
                                       audit_seq=seq)
 
     @audited("repair.decide")
@@ -165,8 +165,8 @@ class RepairServicer(rpc.RepairServiceServicer):
         with call.step("store"):
             decided = gw.store.decide_repair(
                 repair_id, approve=request.approve, at=rfc3339(now), by=party.id,
-                decision_ciphertext=seal_text(gw.keyring, repair_id, "decision", reason))
-        return pb.RepairReply(repair=repair_message(decided, gw.keyring), audit_seq=seq)
+                decision_ciphertext=seal_text(gw.cipher, repair_id, "decision", reason))
+        return pb.RepairReply(repair=repair_message(decided, gw.cipher), audit_seq=seq)
 
 
 def _may_decide(catalogue: Catalogue, party: Party, row: RepairRow) -> None:

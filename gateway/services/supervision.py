@@ -111,7 +111,7 @@ class SupervisionServicer(rpc.SupervisionServiceServicer):
                     self._watchers.release()
                 raise
         try:
-            yield from self._follow(AlertFeed(gw.audit, store, gw.keyring,
+            yield from self._follow(AlertFeed(gw.audit, store, gw.cipher,
                                               after=request.after_seq),
                                     context, follow=not request.no_follow)
         finally:
@@ -155,7 +155,7 @@ class SupervisionServicer(rpc.SupervisionServiceServicer):
             if record is None:
                 raise NotFound("no alert with this id", reason="alert_unknown")
             call.draft.policy_rules.append(record.rule)
-        sealed = seal_note(gw.keyring, alert_id=alert_id,
+        sealed = seal_note(gw.cipher, alert_id=alert_id,
                            request_id=call.draft.request_id, note=note)
         seq = call.commit_allow(reason=ack_reason(alert_id, sealed))
         return pb.AckAlertResponse(alert_id=alert_id, seq=seq)

@@ -43,7 +43,7 @@ def debtor(subject: str, name: str, obligation: str, source: str,
                 "address": "浙江省杭州市西湖区文三路100号3幢201室"},
         source_record_id=source)
     return seal_submission(sub, provider="court", catalogue=catalogue, keyring=KEYRING,
-                           now=NOW)
+                           cipher=CIPHER, now=NOW)
 
 
 def test_public_profile_masks_and_the_review_passes(catalogue: Catalogue) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Catalogue
+from gateway.crypto.fields import FieldCipher
 from gateway.crypto.keyring import generate_keyring
 from gateway.monitoring.alerts import (
     ack_reason,
@@ -182,7 +183,7 @@ ID_NUMBERS = st.builds(make_id_number, st.sampled_from(["110105", "330106", "440
 def test_no_alert_or_acknowledgement_holds_an_id_number(
         ids: list[str], layout: list[tuple[bool, bool, bool, bool]],
         shipped: MonitoringRules, ctx: MonitorContext) -> None:
-    keyring = generate_keyring()
+    cipher = FieldCipher(generate_keyring())
     engine = RuleEngine(shipped, ctx)
     alerts: list[Alert] = []
     for n, (bad_party, bad_subject, bad_purpose, bad_reason) in enumerate(layout):
@@ -202,11 +203,11 @@ def test_no_alert_or_acknowledgement_holds_an_id_number(
         record = read_record(seq, logged)
         assert record is not None and record.alert_id == alert.alert_id
         texts += [logged.canonical_bytes().decode(), repr(record)]
-        sealed = seal_note(keyring, alert_id=alert.alert_id, request_id="req-1",
+        sealed = seal_note(cipher, alert_id=alert.alert_id, request_id="req-1",
                            note="the agency was asked to explain")
         ack = replace(logged, requester="regulator", action="alert.ack",
                       reason=ack_reason(alert.alert_id, sealed), request_id="req-1")
-        texts += [ack.canonical_bytes().decode(), repr(read_record(seq + 1, ack, keyring))]
+        texts += [ack.canonical_bytes().decode(), repr(read_record(seq + 1, ack, cipher))]
     for text in texts:
         for number in ids:
             assert number not in text and number[:17] not in text

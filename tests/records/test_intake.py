@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.catalogue.registry import load_catalogue
+from gateway.crypto.fields import FieldCipher
 from gateway.crypto.keyring import load_keyring
 from gateway.errors import AlreadyExists
 from gateway.pii.idnumber import parse_id_number
@@ -32,9 +33,9 @@ def test_a_replay_after_an_index_key_rotation_is_still_a_replay(tmp_path: Path) 
     try:
         [first] = store.put_records([seal_submission(SUBMISSION, provider="court",
                                                      catalogue=catalogue, keyring=before,
-                                                     now=NOW)])
+                                                     cipher=FieldCipher(before), now=NOW)])
         again = seal_submission(SUBMISSION, provider="court", catalogue=catalogue,
-                                keyring=after, now=NOW)
+                                keyring=after, cipher=FieldCipher(after), now=NOW)
         with pytest.raises(AlreadyExists):  # the digest alone differs under the new key
             store.put_records([again])
         [replayed] = store.put_records([with_earlier_digest(store, after, again, SUBMISSION)])
@@ -42,7 +43,7 @@ def test_a_replay_after_an_index_key_rotation_is_still_a_replay(tmp_path: Path) 
         # Other content under the same source id is still refused.
         changed = replace(SUBMISSION, fields={**SUBMISSION.fields, "amount": "999.00"})
         other = seal_submission(changed, provider="court", catalogue=catalogue,
-                                keyring=after, now=NOW)
+                                keyring=after, cipher=FieldCipher(after), now=NOW)
         with pytest.raises(AlreadyExists):
             store.put_records([with_earlier_digest(store, after, other, changed)])
     finally:

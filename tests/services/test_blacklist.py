@@ -10,6 +10,7 @@ import pytest
 
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import FixedClock
+from gateway.crypto.fields import FieldCipher
 from gateway.crypto.keyring import generate_keyring
 from gateway.errors import PermissionDenied
 from gateway.records.blacklist import Blacklist
@@ -113,9 +114,9 @@ def test_instances_sharing_a_store_enforce_each_others_listings(
     here, there = SqliteStore(tmp_path / "r.db"), SqliteStore(tmp_path / "r.db")
     ticks = [0.0]
     try:
-        keyring = generate_keyring()
-        mine = Blacklist(here, keyring=keyring, ttl=1.0, monotonic=lambda: ticks[0])
-        theirs = Blacklist(there, keyring=keyring, ttl=1.0, monotonic=lambda: ticks[0])
+        cipher = FieldCipher(generate_keyring())
+        mine = Blacklist(here, cipher=cipher, ttl=1.0, monotonic=lambda: ticks[0])
+        theirs = Blacklist(there, cipher=cipher, ttl=1.0, monotonic=lambda: ticks[0])
         agency = catalogue.parties["credit_agency"]
         theirs.check(agency)  # read and cached: not listed
         mine.add(catalogue, "credit_agency", by="security_officer", reason=REASON,

@@ -208,14 +208,15 @@ def test_the_answer_period_comes_from_the_catalogue(catalogue: Catalogue) -> Non
                           subject_index="idx", subject_ciphertext=b"", category="dishonest_debtor",
                           severity="serious", event_date=date(2026, 1, 1), display_end=None,
                           submitted_at="", submission_digest="")
+    from gateway.crypto.fields import FieldCipher
     from gateway.crypto.keyring import load_keyring
     from tests.support import KEYS
 
-    keyring = load_keyring(KEYS)
+    cipher = FieldCipher(load_keyring(KEYS))
     now = datetime(2026, 11, 28, 9, tzinfo=UTC)
-    assert new_objection(record, reason="r", catalogue=shorter, keyring=keyring,
+    assert new_objection(record, reason="r", catalogue=shorter, cipher=cipher,
                          now=now).due_date == "2026-12-03"
-    assert new_objection(record, reason="r", catalogue=catalogue, keyring=keyring,
+    assert new_objection(record, reason="r", catalogue=catalogue, cipher=cipher,
                          now=now).due_date == "2026-12-18"
     assert LifecycleRules().objection_answer_days == 20
 
