@@ -3,11 +3,11 @@
 Run ``python -m bench.crypto_suites [--seconds 0.5]``. In one process, one call at a
 time, the same run measures per call (µs, best of three rounds):
 
-- per suite: ``encrypt_field`` and ``decrypt_field`` of a 12-character value (envelope:
+- per suite: ``FieldCipher.seal`` and ``open`` of a 12-character value (envelope:
   a data key per value, wrapped by the master key), ``blind_index`` of an ID number,
   signing and verifying a 300-byte message (Ed25519 / SM2 with SM3);
 - a master key, a blind-index key and the log key in a SoftHSM2 token (a temporary one,
-  made here): ``decrypt_field`` (the unwrap of the data key runs in the token),
+  made here): ``FieldCipher.open`` (the unwrap of the data key runs in the token),
   ``blind_index`` (the HMAC runs in the token), signing a checkpoint (CKM_EDDSA) and the
   tree-state MAC of an audit group commit (two HMACs in the token), beside the same
   calls with file keys;
@@ -33,14 +33,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 
 from gateway.api import pb
 from gateway.audit.checkpoint import sign_checkpoint
 from gateway.audit.shared import state_mac, state_mac_key
 from gateway.crypto.blind_index import blind_index
-from gateway.crypto.fields import decrypt_field, encrypt_field
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.crypto.keyring import Keyring, generate_keyring
 from gateway.crypto.sealing import generate_box_key
 from gateway.crypto.signers import ED25519, SM2, Signer, generate_signer
@@ -53,7 +52,7 @@ from gateway.respond.answers import open_records, seal_records, sign_answer, ver
 from gateway.rotation.reencrypt import reencrypt_store
 
 ID = make_id_number("330106", date(1982, 4, 17), 113)
-CONTEXT = {"record_id": "rec-0001", "category": "identity", "field": "name"}
+CONTEXT = FieldContext("rec-0001", "identity", "name")
 VALUE = "张三丰 浙江省杭州市西湖"
 MESSAGE = bytes(range(256)) + bytes(44)
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
@@ -101,13 +100,12 @@ def _answer() -> pb.QuerySubjectResponse:
 
 def suite_lines(keyring: Keyring, signer: Signer, seconds: float) -> dict[str, float]:
     """Per-call µs of the field, index and signature operations of one suite."""
-    blob = encrypt_field(keyring, plaintext=VALUE, **CONTEXT)
+    cipher = FieldCipher(keyring)
+    blob = cipher.seal(CONTEXT, VALUE)
     signature = signer.sign(MESSAGE)
     return {
-        "encrypt_field": per_call(lambda: encrypt_field(keyring, plaintext=VALUE, **CONTEXT),
-                                  seconds),
-        "decrypt_field": per_call(lambda: decrypt_field(keyring, blob=blob, **CONTEXT),
-                                  seconds),
+        "seal": per_call(lambda: cipher.seal(CONTEXT, VALUE), seconds),
+        "open": per_call(lambda: cipher.open(CONTEXT, blob), seconds),
         "blind_index": per_call(lambda: blind_index(keyring, ID), seconds),
         "sign": per_call(lambda: signer.sign(MESSAGE), seconds),
         "verify": per_call(lambda: signer.public.verify(MESSAGE, signature), seconds),
@@ -159,7 +157,7 @@ def log_key_lines(log_key: Signer, seconds: float) -> dict[str, float]:
 
 
 def token_lines(seconds: float) -> dict[str, float] | None:
-    """decrypt_field and blind_index with the keys in a temporary SoftHSM2 token."""
+    """FieldCipher.open and blind_index with the keys in a temporary SoftHSM2 token."""
     if not Path(SOFTHSM).exists() or shutil.which("softhsm2-util") is None:
         return None
     folder = Path(tempfile.mkdtemp(prefix="credgate-bench-hsm-"))
@@ -181,10 +179,10 @@ def token_lines(seconds: float) -> dict[str, float] | None:
                           active_pseudonym_id=files.active_pseudonym_id, token=token)
         token.create_log_key("lk-bench")
         log_key = TokenSigner.load(token, "lk-bench")
-        blob = encrypt_field(keyring, plaintext=VALUE, **CONTEXT)
+        cipher = FieldCipher(keyring)
+        blob = cipher.seal(CONTEXT, VALUE)
         lines = {
-            "decrypt_field": per_call(lambda: decrypt_field(keyring, blob=blob, **CONTEXT),
-                                      seconds),
+            "open": per_call(lambda: cipher.open(CONTEXT, blob), seconds),
             "blind_index": per_call(lambda: blind_index(keyring, ID), seconds),
             **log_key_lines(log_key, seconds),
         }
@@ -201,11 +199,15 @@ def reencrypt_lines(records: int) -> dict[str, float]:
     store = SqliteStore(folder / "records.db")
     try:
         batch = []
+        cipher = FieldCipher(keyring)
         for n in range(records):
             record_id = f"rec-{n:07d}"
             subject = make_id_number("330106", date(1982, 4, 17), n % 999 + 1)
-            seal = partial(encrypt_field, keyring, record_id=record_id,
-                           category="dishonest_debtor")
+
+            def seal(*, field: str, plaintext: str, record_id: str = record_id) -> bytes:
+                return cipher.seal(FieldContext(record_id, "dishonest_debtor", field),
+                                   plaintext)
+
             submission = RecordSubmission(
                 index=0, subject=parse_id_number(subject, today=date(2026, 1, 1)),
                 category="dishonest_debtor", severity="serious", event_date=date(2024, 1, 1),

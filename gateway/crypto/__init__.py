@@ -3,10 +3,11 @@
 Each recipe is imported from its module; this package imports nothing, so that a program
 using one part (the offline audit verifier, say) loads only that part:
 
-- ``fields.encrypt_field`` / ``decrypt_field`` (and ``*_bytes``): field-level envelope
-  encryption with AES-256-GCM, bound to record, category and field, with the master
-  key id inside each ciphertext so master keys can rotate. Every failure to decrypt
-  raises one opaque ``DecryptionError``.
+- ``fields.FieldCipher`` (``seal`` / ``open`` / ``rotate``, and ``*_bytes``) over a
+  ``fields.FieldContext``: field-level envelope encryption (AES-256-GCM, or SM4-GCM in
+  the gm suite), bound to record, category and field, with the master key id inside
+  each ciphertext so master keys can rotate. Every failure to decrypt raises one opaque
+  ``DecryptionError``. The gateway builds one cipher over its keyring.
 - ``blind_index.blind_index`` / ``blind_indexes``: the keyed HMAC-SHA256 index that
   stands in for the ID number in storage and lookups; ``keyed_digest`` for other keyed
   equality tests.

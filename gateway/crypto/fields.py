@@ -50,12 +50,7 @@ __all__ = [
     "FORMAT_VERSION",
     "FieldCipher",
     "FieldContext",
-    "decrypt_bytes",
-    "decrypt_field",
-    "encrypt_bytes",
-    "encrypt_field",
     "key_id_of",
-    "reencrypt_field",
     "suite_of",
 ]
 
@@ -71,6 +66,109 @@ _SEALED_AT = {code: at + p.NONCE_SIZE for code, at in _VALUE_NONCE_AT.items()}
 _TEXT_ERRORS = "surrogatepass"
 
 
+_new_tuple = tuple.__new__
+
+
+class _Record(Protocol):
+    """Anything that names a record: its id and its category (a stored record)."""
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def category(self) -> str: ...
+
+
+class FieldContext(NamedTuple):
+    """What a sealed value is bound to: the id of its record (or row), a category, a field.
+
+    A value sealed under one context opens under that context only. A stored record's
+    fields use ``for_record``; each other kind of sealed row (objection, repair,
+    listing, consent, acknowledgement) derives its context in the module that owns it.
+    Immutable; a named tuple because one is built per field a query opens, and a tuple
+    is built in half the time of a frozen dataclass.
+    """
+
+    record_id: str
+    category: str
+    field: str
+
+    @classmethod
+    def for_record(cls, record: _Record, field: str) -> FieldContext:
+        """The context of one field of a stored record (its id and category)."""
+        return _new_tuple(cls, (record.record_id, record.category, field))
+
+
+class FieldCipher:
+    """Seals and opens field values under a keyring's master keys (the gateway has one).
+
+    ``seal`` uses the active master key; ``open`` any master key the keyring still holds;
+    ``rotate`` moves a blob under the active key. Every failure to open raises the one
+    opaque ``DecryptionError``. The keyring is read on every call, so keys it adopts
+    while serving are used at once.
+    """
+
+    __slots__ = ("_keyring",)
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def __repr__(self) -> str:
+        return (f"FieldCipher(active_master_id={self._keyring.active_master_id!r}, "
+                f"suite={self._keyring.suite.name!r})")
+
+    def seal(self, context: FieldContext, text: str) -> bytes:
+        """Envelope-encrypt a text value under the active master key, bound to its context."""
+        return _seal(self._keyring, _bound(context), text.encode("utf-8", _TEXT_ERRORS))
+
+    def open(self, context: FieldContext, blob: bytes) -> str:
+        """Open a blob made by ``seal`` for this context; raises DecryptionError."""
+        data = _open(self._keyring, _bound(context), blob)
+        try:
+            return data.decode("utf-8", _TEXT_ERRORS)
+        except UnicodeDecodeError:
+            raise DecryptionError() from None
+
+    def seal_bytes(self, context: FieldContext, data: bytes) -> bytes:
+        """Envelope-encrypt bytes (a consent artefact) under the active master key."""
+        return _seal(self._keyring, _bound(context), data)
+
+    def open_bytes(self, context: FieldContext, blob: bytes) -> bytes:
+        """Open a blob made by ``seal_bytes`` for this context; raises DecryptionError."""
+        return _open(self._keyring, _bound(context), blob)
+
+    def rotate(self, context: FieldContext, blob: bytes) -> bytes:
+        """The blob under the active master key and suite; raises DecryptionError.
+
+        The value is opened first (and discarded), so the result is known to open. The
+        data key is re-wrapped and the value ciphertext kept; a blob of another suite
+        than the active one is sealed afresh (a data key never moves between
+        algorithms). Works for blobs of ``seal`` and ``seal_bytes`` alike.
+        """
+        return _rotate(self._keyring, _bound(context), blob)
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether a blob is wrapped under the active master key and suite (False when
+        malformed); says nothing of whether it opens."""
+        try:
+            suite, key_id, _header, _body = _parse(blob)
+        except DecryptionError:
+            return False
+        return key_id == self._keyring.active_master_id and suite is self._keyring.suite
+
+
+def key_id_of(blob: bytes) -> str:
+    """The id of the master key that wraps a blob; raises DecryptionError when malformed."""
+    return _parse(blob)[1]
+
+
+def suite_of(blob: bytes) -> str:
+    """The name of the suite a blob is sealed under; raises DecryptionError when malformed."""
+    return _parse(blob)[0].name
+
+
+# The format: private below this line.
+
 _length = struct.Struct(">I").pack
 
 
@@ -83,9 +181,6 @@ _WRAP_LABEL = _frame(b"credgate/field/v1/wrap")
 _VALUE_LABEL = _frame(b"credgate/field/v1/value")
 
 
-_new_tuple = tuple.__new__
-
-
 def _bound(context: FieldContext) -> bytes:
     """The framed parts of a context: frame(record_id, category, field)."""
     # Written out rather than via _frame: this runs for every field of every query.
@@ -94,10 +189,6 @@ def _bound(context: FieldContext) -> bytes:
     cat = category.encode("utf-8", _TEXT_ERRORS)
     fld = field.encode("utf-8", _TEXT_ERRORS)
     return b"".join((_length(len(rec)), rec, _length(len(cat)), cat, _length(len(fld)), fld))
-
-
-def _context(record_id: str, category: str, field: str) -> bytes:
-    return _bound(FieldContext(record_id, category, field))
 
 
 def _header(suite: Suite, key_id: str) -> bytes:
@@ -174,151 +265,6 @@ def _open(keyring: Keyring, context: bytes, blob: bytes) -> bytes:
     suite, key_id, header, body = _parse(blob)
     data_key = _unwrap(keyring, suite, key_id, header, body, context)
     return _open_value(suite, data_key, body, context)
-
-
-def encrypt_bytes(
-    keyring: Keyring, *, record_id: str, category: str, field: str, plaintext: bytes
-) -> bytes:
-    """Envelope-encrypt bytes under the active master key, bound to record/category/field."""
-    return _seal(keyring, _context(record_id, category, field), plaintext)
-
-
-def decrypt_bytes(
-    keyring: Keyring, *, record_id: str, category: str, field: str, blob: bytes
-) -> bytes:
-    """Open a blob made by encrypt_bytes for this context; raises DecryptionError on any failure."""
-    return _open(keyring, _context(record_id, category, field), blob)
-
-
-def encrypt_field(
-    keyring: Keyring, *, record_id: str, category: str, field: str, plaintext: str
-) -> bytes:
-    """Envelope-encrypt a text value under the active master key, bound to its context."""
-    data = plaintext.encode("utf-8", _TEXT_ERRORS)
-    return _seal(keyring, _context(record_id, category, field), data)
-
-
-def decrypt_field(
-    keyring: Keyring, *, record_id: str, category: str, field: str, blob: bytes
-) -> str:
-    """Open a blob made by encrypt_field for this context; raises DecryptionError on any failure."""
-    data = decrypt_bytes(keyring, record_id=record_id, category=category, field=field, blob=blob)
-    try:
-        return data.decode("utf-8", _TEXT_ERRORS)
-    except UnicodeDecodeError:
-        raise DecryptionError() from None
-
-
-def key_id_of(blob: bytes) -> str:
-    """The id of the master key that wraps a blob; raises DecryptionError when malformed."""
-    return _parse(blob)[1]
-
-
-def suite_of(blob: bytes) -> str:
-    """The name of the suite a blob is sealed under; raises DecryptionError when malformed."""
-    return _parse(blob)[0].name
-
-
-def reencrypt_field(
-    keyring: Keyring, *, record_id: str, category: str, field: str, blob: bytes
-) -> bytes:
-    """Re-wrap a blob's data key under the active master key; raises DecryptionError.
-
-    The value is opened first (and discarded), so the result is known to decrypt. The
-    value ciphertext itself is kept; only the header and the wrapped data key change.
-    Works for blobs of encrypt_field and encrypt_bytes alike. A blob of another suite
-    than the active one is sealed afresh (a data key is never moved between algorithms).
-    """
-    return _rotate(keyring, _context(record_id, category, field), blob)
-
-
-class _Record(Protocol):
-    """Anything that names a record: its id and its category (a stored record)."""
-
-    @property
-    def record_id(self) -> str: ...
-
-    @property
-    def category(self) -> str: ...
-
-
-class FieldContext(NamedTuple):
-    """What a sealed value is bound to: the id of its record (or row), a category, a field.
-
-    A value sealed under one context opens under that context only. A stored record's
-    fields use ``for_record``; each other kind of sealed row (objection, repair,
-    listing, consent, acknowledgement) derives its context in the module that owns it.
-    Immutable; a named tuple because one is built per field a query opens, and a tuple
-    is built in half the time of a frozen dataclass.
-    """
-
-    record_id: str
-    category: str
-    field: str
-
-    @classmethod
-    def for_record(cls, record: _Record, field: str) -> FieldContext:
-        """The context of one field of a stored record (its id and category)."""
-        return _new_tuple(cls, (record.record_id, record.category, field))
-
-
-class FieldCipher:
-    """Seals and opens field values under a keyring's master keys (the gateway has one).
-
-    ``seal`` uses the active master key; ``open`` any master key the keyring still holds;
-    ``rotate`` moves a blob under the active key. Every failure to open raises the one
-    opaque ``DecryptionError``. The keyring is read on every call, so keys it adopts
-    while serving are used at once.
-    """
-
-    __slots__ = ("_keyring",)
-
-    def __init__(self, keyring: Keyring) -> None:
-        self._keyring = keyring
-
-    def __repr__(self) -> str:
-        return (f"FieldCipher(active_master_id={self._keyring.active_master_id!r}, "
-                f"suite={self._keyring.suite.name!r})")
-
-    def seal(self, context: FieldContext, text: str) -> bytes:
-        """Envelope-encrypt a text value under the active master key, bound to its context."""
-        return _seal(self._keyring, _bound(context),
-                     text.encode("utf-8", _TEXT_ERRORS))
-
-    def open(self, context: FieldContext, blob: bytes) -> str:
-        """Open a blob made by ``seal`` for this context; raises DecryptionError."""
-        data = _open(self._keyring, _bound(context), blob)
-        try:
-            return data.decode("utf-8", _TEXT_ERRORS)
-        except UnicodeDecodeError:
-            raise DecryptionError() from None
-
-    def seal_bytes(self, context: FieldContext, data: bytes) -> bytes:
-        """Envelope-encrypt bytes (a consent artefact) under the active master key."""
-        return _seal(self._keyring, _bound(context), data)
-
-    def open_bytes(self, context: FieldContext, blob: bytes) -> bytes:
-        """Open a blob made by ``seal_bytes`` for this context; raises DecryptionError."""
-        return _open(self._keyring, _bound(context), blob)
-
-    def rotate(self, context: FieldContext, blob: bytes) -> bytes:
-        """The blob under the active master key and suite; raises DecryptionError.
-
-        The value is opened first (and discarded), so the result is known to open. The
-        data key is re-wrapped and the value ciphertext kept; a blob of another suite
-        than the active one is sealed afresh (a data key never moves between
-        algorithms). Works for blobs of ``seal`` and ``seal_bytes`` alike.
-        """
-        return _rotate(self._keyring, _bound(context), blob)
-
-    def is_current(self, blob: bytes) -> bool:
-        """Whether a blob is wrapped under the active master key and suite (False when
-        malformed); says nothing of whether it opens."""
-        try:
-            suite, key_id, _header, _body = _parse(blob)
-        except DecryptionError:
-            return False
-        return key_id == self._keyring.active_master_id and suite is self._keyring.suite
 
 
 def _rotate(keyring: Keyring, context: bytes, blob: bytes) -> bytes:

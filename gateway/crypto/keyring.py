@@ -65,7 +65,7 @@ _FORMAT_COMMENT = """\
 # Key ids: 1-64 characters from A-Z a-z 0-9 . _ - (first a letter or digit). They are
 # written into every ciphertext and blind index: never reuse an id for another key.
 # Rotation: add a key under .keys, point `active` at it, keep the old keys until every
-# value is re-encrypted (gateway.crypto.fields.reencrypt_field) and every blind index
+# value is re-encrypted (`credgate keys reencrypt`) and every blind index
 # recomputed; then remove them. Never put the same key material in two sections.
 """
 

@@ -28,19 +28,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from gateway.consent.artefacts import parse_artefact
+from gateway.consent.artefacts import consent_field, parse_artefact
 from gateway.crypto.blind_index import blind_index
-from gateway.crypto.fields import decrypt_bytes, decrypt_field, reencrypt_field
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.crypto.key_files import MARKER_FILE, _write
 from gateway.crypto.keyring import DATA_KEYS_FILE, Keyring, keyring_toml, load_keyring, new_key_id
 from gateway.crypto.suites import INTERNATIONAL
 from gateway.crypto.token import TokenKey
 from gateway.errors import ConfigurationError, CredgateError, DecryptionError
-from gateway.records.intake import SUBJECT_FIELD, rekeyed_submission_digest
+from gateway.records.intake import SUBJECT_FIELD, open_subject, rekeyed_submission_digest
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.sql_rekey import SealedRow, sealed_key
 from gateway.records.store import ConsentRow, RecordStore
-from gateway.rotation.reencrypt_sealed import SEALED, blob_current, rekeyed_sealed, sealed_current
+from gateway.rotation.reencrypt_sealed import SEALED, rekeyed_sealed, sealed_current
 
 Row = TypeVar("Row")
 
@@ -99,30 +99,31 @@ def under_active_keys(keyring: Keyring, record: StoredRecord) -> bool:
     if not (_index_current(keyring, record.subject_index)
             and _index_current(keyring, record.submission_digest)):
         return False
-    if not blob_current(keyring, record.subject_ciphertext):
+    cipher = FieldCipher(keyring)
+    if not cipher.is_current(record.subject_ciphertext):
         return False
-    return all(v.ciphertext is None or blob_current(keyring, v.ciphertext)
+    return all(v.ciphertext is None or cipher.is_current(v.ciphertext)
                for v in record.fields.values())
 
 
 def rekeyed(keyring: Keyring, record: StoredRecord) -> StoredRecord:
     """The record under the active keys; raises DecryptionError when a value does not open."""
-    def again(field: str, blob: bytes) -> bytes:
-        if blob_current(keyring, blob):
-            return blob
-        return reencrypt_field(keyring, record_id=record.record_id,
-                               category=record.category, field=field, blob=blob)
+    cipher = FieldCipher(keyring)
 
-    subject = decrypt_field(keyring, record_id=record.record_id, category=record.category,
-                            field=SUBJECT_FIELD, blob=record.subject_ciphertext)
+    def again(field: str, blob: bytes) -> bytes:
+        if cipher.is_current(blob):
+            return blob
+        return cipher.rotate(FieldContext.for_record(record, field), blob)
+
+    subject = open_subject(record, cipher)
     fields = {name: value if value.ciphertext is None
               else StoredValue(ciphertext=again(name, value.ciphertext))
               for name, value in record.fields.items()}
     digest = record.submission_digest
     if not _index_current(keyring, digest):
-        clear = {name: value.plain if value.ciphertext is None else decrypt_field(
-            keyring, record_id=record.record_id, category=record.category, field=name,
-            blob=value.ciphertext) for name, value in record.fields.items()}
+        clear = {name: value.plain if value.ciphertext is None else cipher.open(
+            FieldContext.for_record(record, name), value.ciphertext)
+            for name, value in record.fields.items()}
         digest = rekeyed_submission_digest(keyring, record, subject,
                                            {k: v for k, v in clear.items() if v is not None})
     return replace(record, subject_index=blind_index(keyring, subject),
@@ -131,11 +132,12 @@ def rekeyed(keyring: Keyring, record: StoredRecord) -> StoredRecord:
 
 
 def _consent_current(keyring: Keyring, row: ConsentRow) -> bool:
+    cipher = FieldCipher(keyring)
     if not row.subject_index.startswith(f"{keyring.active_index_id}:"):
         return False
-    if not blob_current(keyring, row.artefact_ciphertext):
+    if not cipher.is_current(row.artefact_ciphertext):
         return False
-    return not row.revoke_reason or blob_current(keyring, _reason_blob(row.revoke_reason))
+    return not row.revoke_reason or cipher.is_current(_reason_blob(row.revoke_reason))
 
 
 def _reason_blob(text: str) -> bytes:
@@ -147,14 +149,15 @@ def _reason_blob(text: str) -> bytes:
 
 def rekeyed_consent(keyring: Keyring, row: ConsentRow) -> ConsentRow:
     """A consent row under the active keys; raises DecryptionError when it does not open."""
-    def again(field: str, blob: bytes) -> bytes:
-        if blob_current(keyring, blob):
-            return blob
-        return reencrypt_field(keyring, record_id=row.consent_id, category="consent",
-                               field=field, blob=blob)
+    cipher = FieldCipher(keyring)
 
-    artefact = decrypt_bytes(keyring, record_id=row.consent_id, category="consent",
-                             field="artefact", blob=row.artefact_ciphertext)
+    def again(field: str, blob: bytes) -> bytes:
+        if cipher.is_current(blob):
+            return blob
+        return cipher.rotate(consent_field(row.consent_id, field), blob)
+
+    artefact = cipher.open_bytes(consent_field(row.consent_id, "artefact"),
+                                 row.artefact_ciphertext)
     try:
         terms = parse_artefact(artefact)
     except CredgateError:

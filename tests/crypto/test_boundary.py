@@ -1,7 +1,7 @@
 """The hazmat boundary: only gateway/crypto/ touches a cryptography library or its key types.
 
 Like ``cryptography.hazmat``, ``gateway.crypto._primitives`` is sharp. Everything else in
-``gateway/`` goes through the recipes (encrypt_field, blind_index, sign, certificate_names
+``gateway/`` goes through the recipes (FieldCipher, blind_index, sign, certificate_names
 ...) and the key types gateway.crypto names; no module outside gateway/crypto/ imports
 ``cryptography``, PyNaCl, the SM2 binding or the PKCS#11 binding. This scans every
 module's imports, including relative imports and ``importlib`` calls.

@@ -13,10 +13,10 @@ import pytest
 from gateway.app import open_store
 from gateway.cli import main
 from gateway.crypto.blind_index import blind_index
-from gateway.crypto.fields import decrypt_field
+from gateway.crypto.fields import FieldCipher
 from gateway.crypto.keyring import DATA_KEYS_FILE, keyring_toml, load_keyring
 from gateway.errors import ConfigurationError
-from gateway.records.intake import SUBJECT_FIELD
+from gateway.records.intake import open_subject
 from gateway.rotation.reencrypt import Progress, reencrypt_store, under_active_keys
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
@@ -132,8 +132,7 @@ def test_rotate_and_reencrypt_under_load_with_no_failed_call(
         index_keys={new.active_index_id: new.index_keys[new.active_index_id]},
         master_suites={}, index_suites={})
     for record in records:
-        subject = decrypt_field(trimmed, record_id=record.record_id, category=record.category,
-                                field=SUBJECT_FIELD, blob=record.subject_ciphertext)
+        subject = open_subject(record, FieldCipher(trimmed))
         assert record.subject_index == blind_index(trimmed, subject)
     assert old.active_master_id not in {r.subject_ciphertext[2:2 + r.subject_ciphertext[1]]
                                         .decode() for r in records}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.crypto.blind_index import blind_index, blind_indexes, keyed_digest, pseudonym
-from gateway.crypto.fields import decrypt_field, encrypt_field, reencrypt_field, suite_of
+from gateway.crypto.fields import FieldCipher, FieldContext, suite_of
 from gateway.crypto.keyring import Keyring, generate_keyring, keyring_toml, parse_keyring_toml
 from gateway.crypto.signers import ED25519, SM2, generate_signer, verifier_from_text
 from gateway.errors import BadSignature, ConfigurationError, DecryptionError
 
 ID = "11010519491231002X"
-CONTEXT = {"record_id": "r-1", "category": "identity", "field": "name"}
+CONTEXT = FieldContext("r-1", "identity", "name")
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,11 @@ def gm() -> Keyring:
 def test_gm_keyring_seals_with_sm4_and_indexes_with_hmac_sm3(gm: Keyring) -> None:
     assert gm.suite.name == "gm"
     assert all(len(key) == 16 for key in gm.master_keys.values())
-    blob = encrypt_field(gm, plaintext="张三", **CONTEXT)
+    blob = FieldCipher(gm).seal(CONTEXT, "张三")
     assert blob[0] == 0x02 and suite_of(blob) == "gm"
-    assert decrypt_field(gm, blob=blob, **CONTEXT) == "张三"
+    assert FieldCipher(gm).open(CONTEXT, blob) == "张三"
     with pytest.raises(DecryptionError):
-        decrypt_field(gm, blob=blob, **{**CONTEXT, "record_id": "r-2"})
+        FieldCipher(gm).open(CONTEXT._replace(record_id="r-2"), blob)
     # The same key bytes give another index under HMAC-SHA256: the suite is the key's.
     as_international = Keyring(
         master_keys={"mk": bytes(32)}, active_master_id="mk",
@@ -40,37 +40,37 @@ def test_gm_keyring_seals_with_sm4_and_indexes_with_hmac_sm3(gm: Keyring) -> Non
 
 def test_a_store_holding_both_suites_reads_both_and_reencrypts_to_the_active_one() -> None:
     old = generate_keyring()
-    old_blob = encrypt_field(old, plaintext="李四", **CONTEXT)
+    old_blob = FieldCipher(old).seal(CONTEXT, "李四")
     old_index = blind_index(old, ID)
     moved = old.with_suite("gm")
     assert moved.suite.name == "gm" and moved.active_suites() == {"gm"}
     reloaded = parse_keyring_toml(keyring_toml(moved))
     assert dict(reloaded.master_suites) == dict(moved.master_suites)
-    new_blob = encrypt_field(reloaded, plaintext="王五", **CONTEXT)
+    new_blob = FieldCipher(reloaded).seal(CONTEXT, "王五")
     assert (suite_of(old_blob), suite_of(new_blob)) == ("international", "gm")
-    assert decrypt_field(reloaded, blob=old_blob, **CONTEXT) == "李四"
-    assert decrypt_field(reloaded, blob=new_blob, **CONTEXT) == "王五"
+    assert FieldCipher(reloaded).open(CONTEXT, old_blob) == "李四"
+    assert FieldCipher(reloaded).open(CONTEXT, new_blob) == "王五"
     assert old_index in blind_indexes(reloaded, ID)
     assert blind_indexes(reloaded, ID)[0].startswith(f"{reloaded.active_index_id}:")
     assert reloaded.index_suites[reloaded.active_index_id] == "gm"
-    rewrapped = reencrypt_field(reloaded, blob=old_blob, **CONTEXT)
+    rewrapped = FieldCipher(reloaded).rotate(CONTEXT, old_blob)
     assert suite_of(rewrapped) == "gm"
-    assert decrypt_field(reloaded, blob=rewrapped, **CONTEXT) == "李四"
+    assert FieldCipher(reloaded).open(CONTEXT, rewrapped) == "李四"
 
 
 def test_a_blob_never_opens_under_a_key_of_the_other_suite() -> None:
     both = generate_keyring().with_new_master("mk-gm", suite_name="gm")
-    blob = encrypt_field(both, plaintext="x", **CONTEXT)
+    blob = FieldCipher(both).seal(CONTEXT, "x")
     # Relabel the gm blob with the international key's id (same length ids keep the layout).
     international_id = next(k for k, s in both.master_suites.items() if s == "international")
     forged = bytes([0x02, len(international_id)]) + international_id.encode() + blob[2 + blob[1]:]
     with pytest.raises(DecryptionError):
-        decrypt_field(both, blob=forged, **CONTEXT)
+        FieldCipher(both).open(CONTEXT, forged)
     # And the suite byte itself is authenticated: flipping it to 0x01 does not open.
     with pytest.raises(DecryptionError):
-        decrypt_field(both, blob=bytes([0x01]) + blob[1:], **CONTEXT)
+        FieldCipher(both).open(CONTEXT, bytes([0x01]) + blob[1:])
     with pytest.raises(DecryptionError):
-        decrypt_field(both, blob=bytes([0x03]) + blob[1:], **CONTEXT)
+        FieldCipher(both).open(CONTEXT, bytes([0x03]) + blob[1:])
 
 
 @pytest.mark.parametrize("change", [

@@ -19,7 +19,7 @@ from gateway.audit.shared import state_mac, state_mac_key
 from gateway.audit.tree import TamperDetected
 from gateway.cli import main
 from gateway.config import Config
-from gateway.crypto.fields import decrypt_field, encrypt_field
+from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.crypto.keyring import DATA_KEYS_FILE, load_keyring
 from gateway.crypto.log_key import LOG_KEY_FILE, LOG_PUBLIC_FILE, load_log_key
 from gateway.crypto.signatures import load_verify_key
@@ -83,10 +83,11 @@ def test_keys_init_pkcs11_makes_keys_that_never_leave_the_token(
     assert isinstance(master, TokenKey) and isinstance(index, TokenKey)
     for key in (master, index):
         assert key._handle[Attribute.SENSITIVE] and not key._handle[Attribute.EXTRACTABLE]
-    blob = encrypt_field(keyring, record_id="r", category="c", field="f", plaintext="值")
-    assert decrypt_field(keyring, record_id="r", category="c", field="f", blob=blob) == "值"
+    cipher = FieldCipher(keyring)
+    blob = cipher.seal(FieldContext("r", "c", "f"), "值")
+    assert cipher.open(FieldContext("r", "c", "f"), blob) == "值"
     with pytest.raises(DecryptionError):
-        decrypt_field(keyring, record_id="r2", category="c", field="f", blob=blob)
+        cipher.open(FieldContext("r2", "c", "f"), blob)
 
 
 def test_a_gateway_with_token_keys_serves_and_fails_closed_when_the_token_goes(
