@@ -134,7 +134,7 @@ def test_scanner_catches_each_import_form(source: str, module: str, is_package: 
 @pytest.mark.parametrize(
     "source",
     [
-        "from gateway.crypto import encrypt_field, blind_index",
+        "from gateway.crypto.fields import FieldCipher, FieldContext",
         "from gateway.crypto.signatures import SigningKey, VerifyKey",
         "from gateway.crypto.certificates import certificate_names",
         '"""Never import gateway.crypto._primitives, nacl or cryptography."""',
