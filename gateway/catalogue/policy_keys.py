@@ -26,8 +26,8 @@ from gateway.strict_toml import Table, key_line
 
 __all__ = ["BEHAVIOURS", "UNTIL_REMOVED", "CatalogueFile", "CategoryTable", "CountyTable",
            "FieldTable", "GreenChannelTable", "IncentiveTable", "MeasureTable", "PartiesFile",
-           "PartyTable", "PurposeTable", "PurposesFile", "RepairTable", "SharingFile",
-           "SharingTable", "WorkingCalendarTable", "key_line"]
+           "PartyTable", "PurposeTable", "PurposesFile", "ReasonTable", "RepairTable",
+           "SharingFile", "SharingTable", "WorkingCalendarTable", "key_line"]
 
 UNTIL_REMOVED = "until_removed"
 #: `[field_values]` may name this catalogue table instead of listing codes.
@@ -78,6 +78,14 @@ class BehaviourTable(Table):
     name: Text
     name_zh: Text
     key_supervision: bool = False
+
+
+class ReasonTable(Table):
+    """A reason code a department gives for a change to its own record (rules.py)."""
+
+    name: Text
+    name_zh: Text
+    basis: Text
 
 
 class GreenChannelTable(Table):
@@ -184,6 +192,7 @@ class CatalogueFile(Table):
     behaviours: dict[str, BehaviourTable] = field(default_factory=dict)
     field_values: dict[str, SomeCodes | Literal["behaviours"]] = field(default_factory=dict)
     working_calendar: WorkingCalendarTable | None = None
+    revision_reasons: dict[str, ReasonTable] = field(default_factory=dict)
     green_channel: GreenChannelTable | None = None
     incentives: dict[str, IncentiveTable] = field(default_factory=dict)
     measures: dict[str, MeasureTable] = field(default_factory=dict)

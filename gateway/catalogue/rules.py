@@ -36,6 +36,16 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasonCode:
+    """A reason a department gives for changing its own record, with its legal basis."""
+
+    code: str
+    name: str
+    name_zh: str
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
 class RepairRule:
     """When a record of a category may be repaired, and who decides."""
 
@@ -121,6 +131,9 @@ class LifecycleRules:
     occupations: Mapping[str, Term] = field(default_factory=dict)
     #: Statutory days off and make-up working days, for deadlines in working days.
     working_calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    #: Why a department may correct or withdraw its own record (ReviseRecord); a
+    #: catalogue without them lets no record be revised.
+    revision_reasons: Mapping[str, ReasonCode] = field(default_factory=dict)
 
 
 def parse_repair(raw: RepairTable | None) -> RepairRule | None:
@@ -155,6 +168,10 @@ def parse_lifecycle(raw: CatalogueFile) -> LifecycleRules:
                           behaviours=behaviours,
                           field_values=parse_field_values(raw.field_values, behaviours),
                           domains=_terms(raw.domains), occupations=_terms(raw.occupations),
+                          revision_reasons={
+                              code: ReasonCode(code=code, name=r.name, name_zh=r.name_zh,
+                                               basis=r.basis)
+                              for code, r in raw.revision_reasons.items()},
                           working_calendar=parse_working_calendar(
                               None if raw.working_calendar is None
                               else msgspec.structs.asdict(raw.working_calendar)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
+import string
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -247,3 +249,9 @@ def show(args: argparse.Namespace, value: Any, headers: Sequence[str],
         print_table(headers, rows)
     else:
         print(empty)
+
+
+def fresh_source_id(prefix: str) -> str:
+    """A new source record id for a record the portal files for a person: letters only,
+    so that no run of its characters reads as a mobile or ID number (intake refuses one)."""
+    return f"{prefix}-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(26))

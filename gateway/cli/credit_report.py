@@ -1,4 +1,5 @@
-"""`credgate report verify`: check a signed personal credit report offline.
+"""`credgate report credit` (the portal obtains a person's signed credit report) and
+`credgate report verify`: check a signed personal credit report offline.
 
 The receiver (an employer, a tender's organiser) needs the report file and the gateway's
 public key (gateway.log.pub), nothing else: no connection, no keys of its own. Given the
@@ -18,6 +19,10 @@ from gateway.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     ID_HELP,
+    CliError,
+    add_client_options,
+    command_parser,
+    connect,
     id_number_argument,
     print_json,
     print_table,
@@ -28,7 +33,27 @@ from gateway.errors import BadSignature, CredgateError
 
 
 def register(actions: argparse._SubParsersAction) -> None:
-    """Add `report verify` to the report command group."""
+    """Add `report credit` and `report verify` to the report command group."""
+    credit = command_parser(
+        actions, "credit", help="obtain a person's signed credit report (citizen portal)",
+        description="The person's own credit report (个人信用报告) of exactly the categories "
+                    "they chose, signed by the gateway, with their self_query consent "
+                    "covering each. The signature is checked before the file is written; "
+                    "the person hands the file to an employer or a tender, who checks it "
+                    "with `credgate report verify`.",
+        example="credgate report credit - --consent C-123 --category honour_list \\\n"
+                "    --category volunteer_service --out report.json < id.txt")
+    credit.add_argument("subject_id", help="the person's 18-digit ID number" + ID_HELP)
+    credit.add_argument("--consent", required=True, help="the person's self_query consent id")
+    credit.add_argument("--category", action="append", required=True, dest="categories",
+                        help="a category the report shows (repeatable)")
+    credit.add_argument("--out", type=Path, required=True, help="the report file to write")
+    credit.add_argument("--log-key", type=Path,
+                        help="the gateway's public key (default: KEYS/gateway.log.pub)")
+    credit.add_argument("--force", action="store_true", help="replace an existing file")
+    add_client_options(credit, party="citizen_portal")
+    credit.set_defaults(handler=run_credit)
+
     verify = actions.add_parser(
         "verify", help="verify a signed personal credit report offline (receivers)",
         description="Check the gateway's signature on a personal credit report and show "
@@ -42,6 +67,35 @@ def register(actions: argparse._SubParsersAction) -> None:
                              + ID_HELP)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
+
+
+def run_credit(args: argparse.Namespace) -> int:
+    """Obtain the report, check the gateway's signature on it, then write it."""
+    if args.out.exists() and not args.force:
+        raise CliError(f"{args.out} exists; pass --force to replace it")
+    try:
+        key = load_verify_key(args.log_key or args.keys / "gateway.log.pub")
+    except CredgateError as exc:
+        print(f"credgate: {exc.message}", file=sys.stderr)
+        return EXIT_BROKEN
+    subject = id_number_argument(args.subject_id)
+    with connect(args) as client:
+        reply = client.credit_report(subject, args.consent, args.categories)
+    try:
+        report = verify_report(reply.report, key, subject_id=subject)
+    except BadSignature as exc:
+        print(f"credgate: the report does NOT verify: {exc.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    args.out.write_bytes(reply.report)
+    if args.json:
+        print_json({"report_id": reply.report_id, "audit_seq": reply.audit_seq,
+                    "file": str(args.out), "categories": report.categories,
+                    "records": len(report.records)})
+    else:
+        print(f"wrote report {reply.report_id} ({', '.join(report.categories)}; "
+              f"{len(report.records)} record(s)) to {args.out}, signature verified; "
+              f"audit entry #{reply.audit_seq}")
+    return EXIT_OK
 
 
 def run_verify(args: argparse.Namespace) -> int:

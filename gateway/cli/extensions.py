@@ -1,8 +1,9 @@
-"""`credgate extension list|answer`: a department's side of extension applications (申请延期).
+"""`credgate extension apply|list|answer`: extension applications (申请延期).
 
-People apply through the citizen portal (an extension_application record citing the
-record whose obligation they ask more time for); the department that provided that
-record lists the applications and grants (until a date) or refuses each, once.
+People apply through the citizen portal (`extension apply`: an extension_application
+record citing the record whose obligation they ask more time for); the department that
+provided that record lists the applications and grants (until a date) or refuses each,
+once.
 """
 
 from __future__ import annotations
@@ -11,21 +12,40 @@ import argparse
 
 from gateway.cli.common import (
     EXIT_OK,
+    ID_HELP,
     add_client_options,
     command_parser,
     connect,
+    fresh_source_id,
+    id_number_argument,
     message_dict,
     show,
 )
+from gateway.clock import SystemClock, city_today
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the extension command group."""
     group = commands.add_parser(
-        "extension", help="extension applications about a department's records (申请延期)",
-        description="List and answer people's applications for more time to meet an "
-                    "obligation one of your records states.")
+        "extension", help="extension applications (申请延期)",
+        description="Apply for a person (citizen portal); list and answer people's "
+                    "applications for more time to meet an obligation one of your records "
+                    "states (the providing department).")
     actions = group.add_subparsers(dest="extension_command", metavar="ACTION")
+    apply = command_parser(
+        actions, "apply", help="apply for an extension for a person (citizen portal)",
+        description="Ask the department that provided a record (a court listing, a "
+                    "penalty, a major tax case, a commitment) for more time to meet the "
+                    "obligation it states; whoever may see the record sees the application "
+                    "and the answer with it.",
+        example="credgate extension apply - --record rec-... --until 2027-03-31 \\\n"
+                "    --statement 因病住院申请延期缴纳 < id.txt")
+    apply.add_argument("subject_id", help="the person's 18-digit ID number" + ID_HELP)
+    apply.add_argument("--record", required=True, help="the record id the obligation is in")
+    apply.add_argument("--until", required=True, help="the date asked for (YYYY-MM-DD)")
+    apply.add_argument("--statement", required=True, help="the person's reasons")
+    add_client_options(apply, party="citizen_portal")
+    apply.set_defaults(handler=run_apply)
     listing = command_parser(
         actions, "list", help="applications about your records, with the date asked for",
         description="Each application with your own id for the record, the date the person "
@@ -50,6 +70,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_client_options(answer)
     answer.set_defaults(handler=run_answer)
     group.set_defaults(handler=lambda _args: group.print_help() or 2)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """File one application for the person."""
+    today = city_today(SystemClock()).isoformat()  # the day the person applies
+    with connect(args) as client:
+        reply = client.submit_records([{
+            "subject_id": id_number_argument(args.subject_id),
+            "category": "extension_application", "severity": "not_applicable",
+            "event_date": today, "source_record_id": fresh_source_id("extension"),
+            "fields": {"about_record_id": args.record, "requested_until": args.until,
+                       "statement": args.statement}}])
+    [filed] = reply.results
+    show(args, message_dict(reply), ["application", "audit entry"],
+         [[filed.record_id, f"#{reply.audit_seq}"]])
+    return EXIT_OK
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -1,12 +1,16 @@
-"""`credgate repair apply|decide|list` and `credgate record remove`: a record's later life.
+"""`credgate repair apply|decide|list` and `credgate record remove|revise`: a record's
+later life.
 
-Credit repair (信用修复): the person applies through the portal, the deciding department
-approves or rejects. Removal: the provider takes down a record shown until removed.
+Credit repair (信用修复): the person applies through the portal (citing their repair
+training, volunteer service and donations by id), the deciding department approves or
+rejects. Removal: the provider takes down a record shown until removed. Revision: the
+provider corrects or withdraws its own record, with a reason code.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from gateway.api import pb
@@ -20,6 +24,13 @@ from gateway.cli.common import (
     id_number_argument,
     message_dict,
     show,
+)
+from gateway.cli.submit_input import (
+    Problem,
+    Row,
+    check_suffix,
+    detect_encoding,
+    read_rows,
 )
 from gateway.records.lifecycle import REMOVAL_REASONS
 
@@ -39,12 +50,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         actions, "apply", help="apply for repair of one of the person's records (portal)",
         description="Apply for the person, with their self_query consent for the portal.",
         example="credgate repair apply - --consent C-123 --record R-456 \\\n"
-                "    --statement \"fine paid, training done\" < id.txt")
+                "    --statement \"fine paid, training done\" --evidence R-789 < id.txt")
     apply.add_argument("subject_id", help="the person's 18-digit ID number" + ID_HELP)
     apply.add_argument("--consent", required=True, help="the person's self_query consent id")
     apply.add_argument("--record", required=True, help="the record id to repair")
     apply.add_argument("--statement", required=True,
                        help="what the person did to correct the conduct (kept encrypted)")
+    apply.add_argument("--evidence", action="append", default=[], metavar="RECORD_ID",
+                       help="a record of the person's completed repair training, volunteer "
+                            "service or donation, by id (repeatable)")
     add_client_options(apply, party="citizen_portal")
     apply.set_defaults(handler=run_apply)
 
@@ -75,7 +89,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_client_options(listing)
     listing.set_defaults(handler=run_list)
 
-    record = commands.add_parser("record", help="remove a record (its provider)")
+    record = commands.add_parser("record",
+                                 help="remove, correct or withdraw a record (its provider)")
     record_actions = record.add_subparsers(dest="record_command", metavar="ACTION")
     remove = command_parser(
         record_actions, "remove", help="remove a record shown until its removal",
@@ -90,6 +105,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     remove.add_argument("--reason", required=True, help="a reason code (see above)")
     add_client_options(remove)
     remove.set_defaults(handler=run_remove)
+
+    revise = command_parser(
+        record_actions, "revise", help="correct or withdraw one of your own records",
+        description="The provider keeps its records current (动态更新): with --correction "
+                    "(a JSON or CSV file holding the one corrected record, as for submit) a "
+                    "new version supersedes the record, without it the record is withdrawn. "
+                    "The old version stays as evidence. Reason codes are the catalogue's "
+                    "[revision_reasons]: entered_in_error, revoked_on_review, "
+                    "changed_by_court, decision_amended.",
+        example="credgate record revise --source-record-id 攀市监罚〔2026〕12号 \\\n"
+                "    --reason changed_by_court --correction corrected.json "
+                "--party market_regulator")
+    which = revise.add_mutually_exclusive_group(required=True)
+    which.add_argument("--record-id", default="", help="the gateway's record id")
+    which.add_argument("--source-record-id", default="", help="the provider's own id")
+    revise.add_argument("--reason", required=True, help="a reason code (see above)")
+    revise.add_argument("--correction", type=Path, default=None, metavar="FILE",
+                        help="the corrected record; without it the record is withdrawn")
+    add_client_options(revise)
+    revise.set_defaults(handler=run_revise)
 
 
 def row(r: pb.RepairApplication) -> list[Any]:
@@ -113,7 +148,7 @@ def run_apply(args: argparse.Namespace) -> int:
     """Apply for repair."""
     with connect(args) as client:
         reply = client.apply_repair(id_number_argument(args.subject_id), args.consent,
-                                    args.record, args.statement)
+                                    args.record, args.statement, evidence=args.evidence)
     return _reply(args, reply)
 
 
@@ -149,5 +184,37 @@ def run_remove(args: argparse.Namespace) -> int:
         show(args, message_dict(reply), [], [])
     else:
         print(f"record {reply.record_id} removed at {reply.removed_at}; "
+              f"audit entry #{reply.audit_seq}")
+    return EXIT_OK
+
+
+def _correction(path: Path) -> dict[str, Any]:
+    """The one record of a correction file (JSON or CSV, read as `submit` reads)."""
+    check_suffix(path)
+    rows = list(read_rows(path, detect_encoding(path)))
+    problems = [r for r in rows if isinstance(r, Problem)]
+    if problems:
+        raise CliError(f"{path.name}: {problems[0]}")
+    if len(rows) != 1:
+        raise CliError(f"{path.name} must hold exactly one record, the corrected one")
+    row = rows[0]
+    assert isinstance(row, Row)
+    return row.record
+
+
+def run_revise(args: argparse.Namespace) -> int:
+    """Correct or withdraw one of the caller's records."""
+    correction = _correction(args.correction) if args.correction else None
+    with connect(args) as client:
+        reply = client.revise_record(reason=args.reason, record_id=args.record_id,
+                                     source_record_id=args.source_record_id,
+                                     correction=correction)
+    if args.json:
+        show(args, message_dict(reply), [], [])
+    elif reply.new_record_id:
+        print(f"record {reply.record_id} corrected: {reply.new_record_id} supersedes it "
+              f"({args.reason}); audit entry #{reply.audit_seq}")
+    else:
+        print(f"record {reply.record_id} withdrawn ({args.reason}); "
               f"audit entry #{reply.audit_seq}")
     return EXIT_OK

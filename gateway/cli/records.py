@@ -74,8 +74,23 @@ def print_answer(reply: pb.QuerySubjectResponse, *, requested: Sequence[str] = (
                 rows.append([rec.record_id, name, "", "withheld"])
         print()
         print_table(["record", "field", "value", "release"], rows)
+        attached = [[rec.record_id, a.kind, _attachment_text(a)]
+                    for rec in reply.records for a in rec.attachments]
+        if attached:
+            # What the person attached to a record (自主解释, 申请延期) and the answers.
+            print()
+            print_table(["record", "attached", "text"], attached)
         if any(r.disputed for r in reply.records):
             print("DISPUTED: the person has objected and the provider has not answered yet")
     withheld = sorted(set(requested) - set(reply.released_categories))
     if withheld:
         print("withheld by policy or consent: " + ", ".join(withheld))
+
+
+def _attachment_text(a: pb.RecordAttachment) -> str:
+    """An attachment as one line: its text, the date asked for or the answer given."""
+    extra = (f" [asks until {a.requested_until}]" if a.requested_until else
+             f" [{a.outcome} until {a.granted_until}]" if a.granted_until else
+             f" [{a.outcome}]" if a.outcome else "")
+    masked = " (masked)" if a.disclosure == pb.MASKED else ""
+    return f"{a.text}{extra}{masked}"

@@ -48,13 +48,8 @@ REMOVAL_REASONS = {
     "agreement_withdrawn": "本人撤回同意",
 }
 
-#: Why a provider corrects or withdraws its own record (ReviseRecord), code -> 中文.
-REVISION_REASONS = {
-    "entered_in_error": "信息录入错误",
-    "revoked_on_review": "经复议撤销",
-    "changed_by_court": "经法院判决变更",
-    "decision_amended": "原决定依法变更",
-}
+# Why a provider corrects or withdraws its own record (ReviseRecord) is catalogue data:
+# catalogue.toml [revision_reasons], each with its Chinese name and legal basis.
 
 
 def in_use(record: StoredRecord, today: date) -> bool:

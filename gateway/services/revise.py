@@ -2,7 +2,8 @@
 
 「建立和完善信用记录形成和动态更新机制」. A record entered in error, revoked on review
 or changed by a court is corrected (a new version supersedes it) or withdrawn by the
-department that provided it, with a reason code. The old version stays in the store as
+department that provided it, with a reason code of the catalogue ([revision_reasons],
+each with its Chinese name and legal basis). The old version stays in the store as
 evidence (its state says superseded or withdrawn, and why), and the change is audited.
 A record under an open objection changes only through the objection's answer.
 """
@@ -15,7 +16,7 @@ from gateway.api import pb
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
-from gateway.records.lifecycle import ACTIVE, REVISION_REASONS
+from gateway.records.lifecycle import ACTIVE
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.services.common import CallFrame
 from gateway.services.objections import seal_correction
@@ -30,8 +31,10 @@ def revise_record(call: CallFrame, context: grpc.ServicerContext,
     party = call.identify(context)
     call.draft.purpose = PROVIDER_PURPOSE
     with call.step("validate"):
-        if request.reason not in REVISION_REASONS:
-            raise InvalidArgument("reason must be one of " + ", ".join(REVISION_REASONS))
+        reasons = call.catalogue.lifecycle.revision_reasons
+        if request.reason not in reasons:
+            raise InvalidArgument("reason must be one of " + ", ".join(reasons),
+                                  reason="unknown_reason")
         if bool(request.record_id) == bool(request.source_record_id):
             raise InvalidArgument("name the record by record_id or by source_record_id")
         if request.record_id:

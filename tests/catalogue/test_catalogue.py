@@ -150,3 +150,18 @@ def test_an_extension_is_answered_by_the_providers_of_what_it_may_cite(
     assert catalogue.categories["extension_answer"].providers == providers
     assert catalogue.categories["extension_answer"].fields["application_record_id"].sensitive \
         is False
+
+
+def test_revision_reasons_have_chinese_names_and_a_legal_basis(catalogue: Catalogue) -> None:
+    reasons = catalogue.lifecycle.revision_reasons
+    assert set(reasons) == {"entered_in_error", "revoked_on_review", "changed_by_court",
+                            "decision_amended"}
+    assert reasons["changed_by_court"].name_zh == "经法院判决撤销或变更"
+    assert all(r.name_zh and r.basis and r.name for r in reasons.values())
+
+
+def test_a_revision_reason_without_its_basis_is_refused(tmp_path: Path) -> None:
+    refused_with(tmp_path, "catalogue.toml",
+                 'name_zh = "信息录入错误", basis = "市个人诚信体系建设实施方案（2018）：建立和完善'
+                 '信用记录形成和动态更新机制，提供部门对其报送信息的准确性负责" }',
+                 'name_zh = "信息录入错误" }', "basis")

@@ -3,13 +3,17 @@ the old version kept, the change audited."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
 import grpc
 
 from gateway.crypto.blind_index import blind_indexes
 from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import audit_entries, refused, self_consent
 from tests.services.records_data import debtor_record, penalty_record
-from tests.support import ADULT
+from tests.support import ADULT, POLICIES
 
 
 def _versions(live: LiveGateway, category: str) -> dict[str, str]:
@@ -63,3 +67,21 @@ def test_only_the_provider_with_a_reason_and_never_past_an_objection(
     refused(lambda: court.revise_record(source_record_id="REV-J", reason="entered_in_error"),
             code.FAILED_PRECONDITION)
     assert _versions(live, "dishonest_debtor") == {"REV-J": "active"}
+
+
+def test_without_revision_reasons_in_the_catalogue_nothing_is_revised(
+        live_factory: Callable[..., LiveGateway], tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    catalogue = policies / "catalogue.toml"
+    text = catalogue.read_text(encoding="utf-8")
+    start = text.index("[revision_reasons]")
+    end = text.index("\n\n", start)
+    catalogue.write_text(text[:start] + text[end:], encoding="utf-8")
+    live = live_factory(policies=policies)
+    market = live.client("market_regulator")
+    market.submit_records([penalty_record("NR-1", "general", "2026-10-01")])
+    refused(lambda: market.revise_record(source_record_id="NR-1", reason="entered_in_error"),
+            grpc.StatusCode.INVALID_ARGUMENT, "reason must be one of")
+    [entry] = audit_entries(live, "record.revise")
+    assert (entry.decision, entry.reason) == ("deny", "unknown_reason")
