@@ -123,6 +123,9 @@ class Category:
     publish_within_working_days: int = 0
     #: field -> categories a record id in it may cite ("*": any); see records/citations.
     cites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The cited record must also be the citing provider's own (a broken commitment
+    #: cites a commitment the same department took).
+    cites_own: bool = False
     #: field -> provider -> the values that provider may give it (its remit within the
     #: category, e.g. which honour lists an association may recommend for).
     remits: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
@@ -350,6 +353,7 @@ def _parse_category(code: str, raw: CategoryTable) -> Category:
         publish_within_days=raw.publish_within_days,
         publish_within_working_days=raw.publish_within_working_days,
         cites=dict(raw.cites),
+        cites_own=raw.cites_own,
         remits={fcode: {provider: frozenset(values) for provider, values in by.items()}
                 for fcode, by in raw.remits.items()},
         provenance=raw.provenance,
@@ -427,6 +431,8 @@ def _load_catalogue(policies_dir: Path) -> Catalogue:
             if not cited or any(c != "*" and c not in categories for c in cited):
                 raise ConfigurationError(f"category {cat.code}: cites.{fcode} names an "
                                          "unknown category")
+        if cat.cites_own and not cat.cites:
+            raise ConfigurationError(f"category {cat.code}: cites_own without cites")
         missing = cat.severities - set(cat.display_months)
         if missing:
             raise ConfigurationError(

@@ -6,6 +6,8 @@ about. The catalogue says which field holds the cited id and which categories it
 cite (`cites.<field> = [categories]`, or ["*"] for any record). At intake the cited
 record must exist, belong to the same person and be in use, or the batch is refused
 with one message for every failure (it never tells whether someone else's record exists).
+A category marked `cites_own` may cite only the citing department's own records: a
+broken commitment is recorded by the department the promise was made to.
 """
 
 from __future__ import annotations
@@ -26,18 +28,21 @@ ANY = "*"
 
 
 def check_citations(batch: Iterable[RecordSubmission], *, catalogue: Catalogue,
-                    store: RecordStore, keyring: Keyring, today: date) -> None:
+                    store: RecordStore, keyring: Keyring, today: date,
+                    provider: str) -> None:
     """Refuse a record whose cited record is not a record in use of the same person, of a
-    category the field may cite; raises InvalidArgument naming the index and field."""
+    category the field may cite (and, where the category says cites_own, one the citing
+    ``provider`` provided); raises InvalidArgument naming the index and field."""
     for record in batch:
         category = catalogue.categories[record.category]
         for fcode, allowed in category.cites.items():
             value = record.fields.get(fcode)
             if value is None:
                 continue
+            own = " that the caller provided" if category.cites_own else ""
             problem = InvalidArgument(
                 f"record {record.index}: {fcode} must name a record in use of the same "
-                f"person ({', '.join(allowed)})", reason="citation_invalid")
+                f"person{own} ({', '.join(allowed)})", reason="citation_invalid")
             try:
                 check_identifier(value, what=fcode)
             except InvalidArgument:
@@ -46,5 +51,6 @@ def check_citations(batch: Iterable[RecordSubmission], *, catalogue: Catalogue,
             if (cited is None or not in_use(cited, today)
                     or (ANY not in allowed and cited.category not in allowed)
                     or cited.category == record.category
+                    or (category.cites_own and cited.provider != provider)
                     or cited.subject_index not in blind_indexes(keyring, record.subject.value)):
                 raise problem

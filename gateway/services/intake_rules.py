@@ -28,7 +28,7 @@ def check_intake_rules(call: CallFrame, batch: Sequence[RecordSubmission],
     gw = call.gw
     check_value_remits(batch, provider=provider, catalogue=call.catalogue)
     check_citations(batch, catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
-                    today=city_today(gw.clock))
+                    today=city_today(gw.clock), provider=provider)
     check_complaints(batch, read_entry=ReadEntry(gw.audit.read), keyring=gw.keyring)
     check_extension_answers(batch, provider=provider, store=gw.store, keyring=gw.keyring,
                             today=city_today(gw.clock))

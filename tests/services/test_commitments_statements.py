@@ -229,3 +229,22 @@ def test_the_signed_report_carries_the_statement_beside_its_record(
     assert main(["report", "verify", str(path), "--key",
                  str(KEYS / "gateway.log.pub")]) == 0
     assert "自主解释: 已与申请执行人达成和解协议" in capsys.readouterr().out
+
+
+def test_each_department_takes_and_breaks_only_its_own_commitments(
+        live: LiveGateway) -> None:
+    hr, education = live.client("hr_bureau"), live.client("education_bureau")
+    loan = commitment("CM-L")
+    loan["fields"].update(commitment_type="student_loan_repayment", promisee="市教育局",
+                          content="按期偿还国家助学贷款")
+    # A student-loan promise is the education bureau's to take, not the HR bureau's.
+    refused(lambda: hr.submit_records([loan]), grpc.StatusCode.PERMISSION_DENIED, "remit")
+    [promise] = education.submit_records([loan]).results
+    [job] = hr.submit_records([commitment("CM-J")]).results
+    # Only the department the promise was made to records it broken: the HR bureau
+    # cannot cite the education bureau's commitment, nor the other way round.
+    for party, cited in ((hr, promise.record_id), (education, job.record_id)):
+        refused(lambda p=party, c=cited: p.submit_records([broken("BC-X", c)]),
+                grpc.StatusCode.INVALID_ARGUMENT, "that the caller provided")
+    education.submit_records([broken("BC-L", promise.record_id)])
+    hr.submit_records([broken("BC-J", job.record_id)])
