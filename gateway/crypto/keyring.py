@@ -20,12 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
 
 from gateway.crypto import _primitives as p
 from gateway.crypto.suites import INTERNATIONAL, SUITES, Suite, suite
 from gateway.crypto.token import DEFAULT_PIN_ENV, Token, TokenKey, TokenSettings
 from gateway.errors import ConfigurationError
+from gateway.strict_toml import Table, decode
 
 DATA_KEYS_FILE = "data-keys.toml"
 FORMAT_VERSION = 1
@@ -310,22 +314,37 @@ def generate_keyring_toml(*, development: bool = False,
     return keyring_toml(generate_keyring(suite_name), development=development)
 
 
-#: The top-level keys data-keys.toml may hold (each key set checks its own).
-_FILE_KEYS = frozenset({"version", "pkcs11", "master", "blind_index", "pseudonym"})
+class KeySetTable(Table):
+    """One key set of data-keys.toml ([master], [blind_index], [pseudonym])."""
+
+    active: str
+    keys: Annotated[dict[str, str], Meta(min_length=1, description='a table of at least one '
+                                                                   '"<key id>" = "<base64>"')]
+    suites: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-def _key_set(doc: Mapping[str, Any], section: str, token: Token | None = None
+class Pkcs11Table(Table):
+    """[pkcs11]: the token holding keys whose value is "pkcs11"."""
+
+    module: Annotated[str, Meta(min_length=1, description="a path (non-empty string)")]
+    token: Annotated[str, Meta(min_length=1, description="a token label (non-empty string)")]
+    pin_env: str = DEFAULT_PIN_ENV
+
+
+class KeyFile(Table):
+    """data-keys.toml (its format is the comment generate_keyring_toml writes)."""
+
+    version: Annotated[Literal[1], Meta(description=f"{FORMAT_VERSION} (this format)")]
+    master: KeySetTable
+    blind_index: KeySetTable
+    pseudonym: KeySetTable
+    pkcs11: Pkcs11Table | None = None
+
+
+def _key_set(table: KeySetTable, section: str, token: Token | None = None
              ) -> tuple[dict[str, KeyMaterial], str, dict[str, str]]:
-    table = doc.get(section)
-    if not isinstance(table, dict):
-        raise ConfigurationError(f"data keys: missing [{section}] table")
-    active, keys = table.get("active"), table.get("keys")
-    if not isinstance(active, str):
-        raise ConfigurationError(f'data keys: [{section}] needs active = "<key id>"')
-    if not isinstance(keys, dict) or not keys:
-        raise ConfigurationError(f"data keys: [{section}.keys] needs at least one key")
     decoded: dict[str, KeyMaterial] = {}
-    for key_id, text in keys.items():
+    for key_id, text in table.keys.items():
         if text == TOKEN_KEY_VALUE:
             if token is None:
                 raise ConfigurationError(
@@ -334,53 +353,37 @@ def _key_set(doc: Mapping[str, Any], section: str, token: Token | None = None
             decoded[key_id] = TokenKey(token, key_id, "aes" if section == "master" else "hmac")
             continue
         try:
-            if not isinstance(text, str):
-                raise ValueError
             decoded[key_id] = base64.b64decode(text, validate=True)
         except (ValueError, binascii.Error):
             # The message names the key id only: never echo key material.
             raise ConfigurationError(
                 f"data keys: [{section}.keys] {key_id!r} is not valid base64"
             ) from None
-    suites = table.get("suites", {})
-    if not isinstance(suites, dict) or not all(
-            isinstance(name, str) and name in SUITES for name in suites.values()):
+    if not all(name in SUITES for name in table.suites.values()):
         raise ConfigurationError(
             f"data keys: [{section}.suites] values must be one of {', '.join(SUITES)}")
-    unknown = set(table) - {"active", "keys", "suites"}
-    if unknown:
-        raise ConfigurationError(f"data keys: [{section}] has unknown settings {sorted(unknown)}")
-    return decoded, active, dict(suites)
+    return decoded, table.active, dict(table.suites)
 
 
-def _open_token(table: Any) -> Token | None:
+def _open_token(table: Pkcs11Table | None) -> Token | None:
     """The token a [pkcs11] table names, opened and logged in (None without the table)."""
     if table is None:
         return None
-    if not isinstance(table, dict) or set(table) - {"module", "token", "pin_env"} or not all(
-            isinstance(table.get(name), str) and table.get(name) for name in ("module", "token")):
-        raise ConfigurationError('data keys: [pkcs11] needs module = "<path>" and token = '
-                                 '"<label>" (and optionally pin_env = "<variable>")')
-    settings = TokenSettings(table["module"], table["token"],
-                             table.get("pin_env") or DEFAULT_PIN_ENV)
-    return Token(settings)
+    return Token(TokenSettings(table.module, table.token, table.pin_env or DEFAULT_PIN_ENV))
 
 
 def parse_keyring_toml(text: str) -> Keyring:
-    """Build a keyring from data-keys.toml text; raises ConfigurationError when invalid."""
+    """Build a keyring from data-keys.toml text; raises ConfigurationError when invalid
+    (an unknown, missing or mistyped key with its line; never a key's material)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"data keys: not valid TOML ({exc})") from None
-    if doc.get("version") != FORMAT_VERSION:
-        raise ConfigurationError(f"data keys: expected version = {FORMAT_VERSION}")
-    if unknown := sorted(set(doc) - _FILE_KEYS):
-        # A misspelt table ([psuedonym]) would otherwise be ignored beside a missing one.
-        raise ConfigurationError(f"data keys: unknown key {unknown[0]}")
-    token = _open_token(doc.get("pkcs11"))
-    master, master_id, master_suites = _key_set(doc, "master", token)
-    index, index_id, index_suites = _key_set(doc, "blind_index", token)
-    pseudonym, pseudonym_id, pseudonym_suites = _key_set(doc, "pseudonym")
+    keys = decode(doc, KeyFile, file=DATA_KEYS_FILE, text=text)
+    token = _open_token(keys.pkcs11)
+    master, master_id, master_suites = _key_set(keys.master, "master", token)
+    index, index_id, index_suites = _key_set(keys.blind_index, "blind_index", token)
+    pseudonym, pseudonym_id, pseudonym_suites = _key_set(keys.pseudonym, "pseudonym")
     try:
         return Keyring(
             master_keys=master,

@@ -23,10 +23,12 @@ holds the CA that directly issues the peer's certificates).
 from __future__ import annotations
 
 import threading
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from msgspec import Meta
 
 from gateway.catalogue.registry import Party
 from gateway.catalogue.sharing import PLATFORM_ROLE
@@ -38,11 +40,18 @@ from gateway.crypto.certificates import (
 )
 from gateway.crypto.signatures import PartyVerifyKey, load_party_verify_key
 from gateway.errors import ConfigurationError, Unauthenticated
+from gateway.strict_toml import Table, decode, read_toml
 
 #: The trust domain of the gateway's own CA.
 OWN = ""
 BUNDLE_FILES = ("ca.crt", "sign.pub", "answer.pub", "peer.toml")
-_PEER_KEYS = {"target", "server_name"}
+
+
+class PeerFile(Table):
+    """peer.toml: where the peer gateway listens (server_name: default, target's host)."""
+
+    target: Annotated[str, Meta(min_length=1, description='"host:port"')]
+    server_name: Annotated[str, Meta(min_length=1, description="a host name")] | None = None
 
 
 def _anchors(path: Path) -> tuple[TrustAnchor, ...]:
@@ -92,18 +101,10 @@ class PeerBundle:
         path = self.directory / "peer.toml"
         if not path.exists():
             return None
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeError, tomllib.TOMLDecodeError):
-            raise ConfigurationError(f"{path} is not readable TOML") from None
-        unknown = set(doc) - _PEER_KEYS
-        if unknown or not isinstance(doc.get("target"), str) or not doc["target"]:
-            raise ConfigurationError(f"{path}: give target = \"host:port\" and optionally "
-                                     "server_name, nothing else")
-        server_name = doc.get("server_name", doc["target"].rsplit(":", 1)[0])
-        if not isinstance(server_name, str) or not server_name:
-            raise ConfigurationError(f"{path}: server_name must be text")
-        return PeerAddress(target=doc["target"], server_name=server_name)
+        doc, text = read_toml(path, str(path))
+        peer = decode(doc, PeerFile, file=str(path), text=text)
+        return PeerAddress(target=peer.target,
+                           server_name=peer.server_name or peer.target.rsplit(":", 1)[0])
 
 
 class PeerTrust:

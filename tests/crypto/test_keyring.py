@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
 
 from gateway.crypto.keyring import (
     DATA_KEYS_FILE,
+    KeyFile,
     Keyring,
     generate_keyring,
     generate_keyring_toml,
@@ -17,6 +19,9 @@ from gateway.crypto.keyring import (
     parse_keyring_toml,
 )
 from gateway.errors import ConfigurationError
+from gateway.strict_toml import decode
+from tests.strict_files import Variant, check, group_id, grouped, variants
+from tests.support import KEYS
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(1, 33))
@@ -103,7 +108,7 @@ def test_missing_version_is_refused() -> None:
 
 @pytest.mark.parametrize("typo", ["versoin = 1", "[mastr]\nactive = \"mk-1\"", "pkcs = 1"])
 def test_an_unknown_top_level_key_is_refused(typo: str) -> None:
-    with pytest.raises(ConfigurationError, match="data keys: unknown key"):
+    with pytest.raises(ConfigurationError, match=r"data-keys\.toml:\d+: unknown key"):
         parse_keyring_toml(_toml().replace("version = 1", "version = 1\n" + typo, 1))
 
 
@@ -177,3 +182,58 @@ def test_keyring_built_in_code_is_validated_too() -> None:
             pseudonym_keys={"ps-1": KEY_C},
             active_pseudonym_id="ps-1",
         )
+
+
+# ------------------------------------------------------------------ a strict file
+
+EXAMPLE = (KEYS / DATA_KEYS_FILE).read_text(encoding="utf-8")
+WITH_TOKEN = EXAMPLE.replace("\nversion = 1\n", '\nversion = 1\n\n[pkcs11]\nmodule = "/usr/'
+                             'lib/softhsm/libsofthsm2.so"\ntoken = "credgate"\npin_env = "PIN"\n'
+                             '\n[master.suites]\n"mk-eb73cb64" = "international"\n', 1)
+KEY_GROUPS = grouped(variants(DATA_KEYS_FILE, EXAMPLE, KeyFile)
+                     + [v for v in variants(DATA_KEYS_FILE, WITH_TOKEN, KeyFile)
+                        if v.origin and v.origin[0] == "pkcs11"])
+MATERIAL = [line.split(" = ")[1].strip('"') for line in EXAMPLE.split("\n")
+            if line.startswith('"') and " = " in line]
+
+
+@pytest.mark.parametrize("group", KEY_GROUPS, ids=[group_id(g) for g in KEY_GROUPS])
+def test_every_key_misspelt_missing_or_mistyped_is_refused_at_its_line_without_material(
+        group: list[Variant]) -> None:
+    for variant in group:
+        message = check(variant, lambda doc, text: decode(doc, KeyFile, file=DATA_KEYS_FILE,
+                                                          text=text), ConfigurationError)
+        assert not any(key in message for key in MATERIAL), message
+
+
+def test_every_kind_of_break_is_covered() -> None:
+    kinds = {v.kind for group in KEY_GROUPS for v in group}
+    assert kinds == {"misspelt", "misspelt in the file", "missing", "wrong type"}
+    assert {v.origin[0] for g in KEY_GROUPS for v in g} == {
+        "version", "master", "blind_index", "pseudonym", "pkcs11"}
+
+
+@pytest.mark.parametrize(("old", "new", "says"), [
+    ("[blind_index]\nactive = ", "[blind_index]\nactiv = ", "unknown key blind_index.activ"),
+    ('[master]\nactive = "mk-eb73cb64"', "[master]\nactive = 7",
+     "master.active must be a string, not an integer"),
+    ("[master.keys]\n", "[master.kyes]\n", "unknown key master.kyes"),
+    (r'^("mk-eb73cb64" = )(".*")$', r"\1[\2]",
+     "master.keys.mk-eb73cb64 must be a string, not an array"),
+    ("^version = 1$", "version = 2", "version must be 1 (this format)"),
+    ("[pseudonym]\n", "[pseudonyms]\n", "unknown key pseudonyms"),
+])
+def test_the_gateway_refuses_a_broken_key_file_naming_the_line(
+        tmp_path: Path, old: str, new: str, says: str) -> None:
+    text, edits = re.subn(old if old.startswith("^") else re.escape(old), new, EXAMPLE,
+                          count=1, flags=re.M)
+    assert edits == 1
+    # The line of the edit's last line (the key it breaks).
+    start = re.search(old if old.startswith("^") else re.escape(old), EXAMPLE, re.M)
+    assert start is not None
+    line = EXAMPLE[:start.start()].count("\n") + 1 + new.rstrip("\n").count("\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_keyring(_write(tmp_path, text))
+    message = info.value.message
+    assert message.startswith(f"{DATA_KEYS_FILE}:{line}: {says}"), (message, line)
+    assert not any(key in message for key in MATERIAL), message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,12 +16,13 @@ import pytest
 from gateway.api import pb
 from gateway.app import Gateway
 from gateway.audit.search import AuditFilter
-from gateway.errors import CredgateError
+from gateway.config import Config
+from gateway.errors import ConfigurationError, CredgateError
 from gateway.policy.rollout import read_bundle
 from gateway.services.policy_admin import reload_from_files
 from tests.live_gateway import LiveGateway
 from tests.services.records_data import debtor_record, identity_record
-from tests.support import ADULT, POLICIES
+from tests.support import ADULT, KEYS, POLICIES
 
 MOBILE_FOR_AWARDS = "p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
 # (Not identity.address: the HR bureau reads a court listing's address in clear for
@@ -304,3 +306,55 @@ def test_a_comment_holding_personal_numbers_is_refused_without_echo(  # type: ig
             assert comment[:12] not in (info.value.details() or "")
     assert live.client("security_officer_b").policy_admin.ListPolicyVersions(
         pb.ListPolicyVersionsRequest(), timeout=30).versions[0].status == "pending"
+
+
+# ------------------------------------------------------------------ strict files
+
+
+@pytest.mark.parametrize(("name", "old", "new", "says"), [
+    ("catalogue.toml", "\npublic = false", '\npublic = "no"',
+     "error: categories.identity.public must be true or false, not a string"),
+    ("parties.toml", 'kind = "department"\n', "", "error: missing key parties.court.kind"),
+    ("masking.toml", "\ndescription = ", "\ndescripton = ", "error: unknown key public.descripton"),
+    ("tests/limits.toml", "calls = 61", 'calls = "61"', "quota[1].calls must be a whole number"),
+])
+def test_a_reload_of_a_file_with_a_bad_key_is_rejected_naming_its_line(
+        live_factory, tmp_path: Path, name: str, old: str, new: str,  # type: ignore[no-untyped-def]
+        says: str) -> None:
+    folder = tmp_path / "policies"
+    for file, data in read_bundle(POLICIES).items():
+        (folder / file).parent.mkdir(parents=True, exist_ok=True)
+        (folder / file).write_bytes(data)
+    live = live_factory(policies=folder, subdir="strict-reload")
+    before = live.gw.state.version
+    text = (folder / name).read_text(encoding="utf-8")
+    assert old in text
+    line = text[:text.index(old) + len(old)].count("\n") + 1 - old.endswith("\n")
+    (folder / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    record = reload_from_files(live.gw)
+    assert record.status == "rejected" and live.gw.state.version == before
+    if name == "parties.toml":
+        line = text.split("\n").index("[parties.court]") + 1  # the table missing the key
+    assert f"{Path(name).name}:{line}: {says}" in record.reason, record.reason
+
+
+def test_the_gateway_does_not_start_on_a_file_with_a_bad_key(tmp_path: Path) -> None:
+    policies, keys = tmp_path / "policies", tmp_path / "keys"
+    shutil.copytree(POLICIES, policies)
+    shutil.copytree(KEYS, keys)
+    text = (policies / "purposes.toml").read_text(encoding="utf-8")
+    (policies / "purposes.toml").write_text(
+        text.replace("consent_required = false", "consent_requird = false", 1),
+        encoding="utf-8")
+    config = Config(data_dir=tmp_path / "data", keys_dir=keys, policies_dir=policies)
+    with pytest.raises(ConfigurationError, match=r"^purposes\.toml:\d+: unknown key "
+                                                 r"purposes\.cadre_selection\.consent_requird"):
+        Gateway.open(config)
+    shutil.copy(POLICIES / "purposes.toml", policies / "purposes.toml")
+    text = (keys / "data-keys.toml").read_text(encoding="utf-8")
+    (keys / "data-keys.toml").write_text(text.replace("[blind_index]\nactive",
+                                                      "[blind_index]\nactiv", 1),
+                                         encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"^data-keys\.toml:\d+: unknown key "
+                                                 r"blind_index\.activ in "):
+        Gateway.open(config)
