@@ -55,6 +55,7 @@ ACTION_METHODS: Mapping[str, tuple[str, ...]] = {
     "objection.status": ("/credgate.v1.PeerService/ObjectionStatus",),
     "peer.receive": ("/credgate.v1.PeerService/PushChanges",),
     "policy.approve": ("/credgate.v1.PolicyAdmin/ApprovePolicy",),
+    "policy.explain": ("/credgate.v1.PolicyAdmin/ExplainDecision",),
     "policy.list": ("/credgate.v1.PolicyAdmin/ListPolicyVersions",),
     "policy.propose": ("/credgate.v1.PolicyAdmin/ProposePolicy",),
     "policy.reject": ("/credgate.v1.PolicyAdmin/RejectPolicy",),

@@ -9,18 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from gateway.cli import policy_rollout
+from gateway.cli import policy_explain_remote, policy_rollout
 from gateway.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_REFUSED, print_json, print_table
 from gateway.config import default_policies_dir
 from gateway.errors import ConfigurationError
-from gateway.policy.conditions import ConditionContext
-from gateway.policy.decide import Explanation
 from gateway.policy.diff import policy_diff
-from gateway.policy.policyfile import ACTIONS, catalogue_objects
+from gateway.policy.explain import ExplainRequest, explain_decision, unknown_names
 from gateway.policy.testing import run_policy_tests
-from gateway.policy.validate import PolicySet, open_policies, validate_policy
+from gateway.policy.validate import open_policies, validate_policy
 
 DEFAULT_POLICIES = default_policies_dir()
 
@@ -73,8 +70,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "explain", help="explain one decision",
         description="Decide one request and show the deciding rule (file:line), the chain "
                     "from the party to the rule's subject and from the object to the rule's "
-                    "object, and every candidate rule with its condition. Exit 0 when "
-                    "allowed, 1 when refused.")
+                    "object, and every candidate rule with its condition, on the "
+                    "--policies folder or, with --gateway, on the version the gateway "
+                    "serves (or a kept one, --policy-version). Exit 0 when allowed, 1 when "
+                    "refused.")
     policies_option(explain)
     explain.add_argument("--party", required=True, help="the asking party, e.g. org_department")
     explain.add_argument("--purpose", required=True, help="the purpose, e.g. cadre_selection")
@@ -87,6 +86,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     explain.add_argument("--subject-age", type=int, default=None, metavar="N",
                          help="the person's age")
     explain.add_argument("--json", action="store_true", help="print JSON for machines")
+    policy_explain_remote.add_gateway_options(explain)
     explain.set_defaults(handler=run_explain)
     policy.set_defaults(handler=lambda _args: _usage(policy))
 
@@ -158,92 +158,23 @@ def run_diff(args: argparse.Namespace) -> int:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Explain one decision; 0 allowed, 1 refused, 2 unknown names."""
+    request = ExplainRequest(party=args.party, purpose=args.purpose, obj=args.obj,
+                             action=args.action, consent=args.consent,
+                             subject_age=args.subject_age)
+    if args.gateway is not None:
+        return policy_explain_remote.run(args, request)
     if not args.policies.is_dir():
         return _broken(f"{args.policies} is not a directory")
     try:
         ps = open_policies(args.policies)
     except ConfigurationError as exc:
         return _broken(exc.message)
-    unknown = _unknown_names(ps, args)
+    unknown = unknown_names(ps, request, quote=True)
     if unknown:
         return _broken("; ".join(unknown))
-    ctx = ConditionContext(consent_presented=args.consent, subject_age=args.subject_age)
-    request = (args.party, args.obj, args.action, args.purpose)
-    ex = ps.engine.explain(*request, ctx)
-    release = _release(ps, args, ctx)
-    considered = [{"rule": str(rule), "line": rule.line, "effect": rule.eft,
-                   "condition": rule.cond or None, "condition_holds": held,
-                   "decided": rule == ex.decision.rule} for rule, held in ex.considered]
-    rule = ex.decision.rule
+    explained = explain_decision(ps, request)
     if args.json:
-        print_json({
-            "request": {"party": args.party, "object": args.obj, "action": args.action,
-                        "purpose": args.purpose, "consent": args.consent,
-                        "subject_age": args.subject_age},
-            "allowed": ex.decision.allowed, "reason": ex.decision.reason,
-            "rule": None if rule is None else {"file": rule.source, "line": rule.line,
-                                               "text": str(rule)},
-            "role_chain": list(ex.role_chain), "object_chain": list(ex.object_chain),
-            "roles_held": list(ps.roles[args.party]),
-            "object_ancestors": list(ps.ancestors[args.obj]),
-            "release": release, "considered": considered, "casbin_agrees": ex.agrees})
+        print_json(explained.to_json())
     else:
-        _print_explanation(ex, ps, args, release, considered)
-    return EXIT_OK if ex.decision.allowed else EXIT_REFUSED
-
-
-def _unknown_names(ps: PolicySet, args: argparse.Namespace) -> list[str]:
-    cat = ps.catalogue
-    out = []
-    if args.party not in cat.parties:
-        out.append(f"unknown party '{args.party}' (parties.toml)")
-    if args.purpose not in cat.purposes:
-        out.append(f"unknown purpose '{args.purpose}' (purposes.toml)")
-    if args.obj not in catalogue_objects(cat):
-        out.append(f"unknown object '{args.obj}' (not a field, category or group)")
-    if args.action not in ACTIONS:
-        out.append(f"unknown action '{args.action}' ({', '.join(sorted(ACTIONS))})")
-    if args.subject_age is not None and not 0 <= args.subject_age <= 150:
-        out.append("--subject-age must be 0-150")
-    return out
-
-
-def _release(ps: PolicySet, args: argparse.Namespace, ctx: ConditionContext) -> str | None:
-    """For a field read: how the gateway would release it (clear, masked or withheld)."""
-    if args.action in ("submit", "check") or "." not in args.obj:
-        return None
-    engine = ps.engine
-    if engine.decide(args.party, args.obj, "read", args.purpose, ctx).allowed:
-        return "clear"
-    if engine.decide(args.party, args.obj, "read_masked", args.purpose, ctx).allowed:
-        return "masked"
-    return "withheld"
-
-
-def _print_explanation(ex: Explanation, ps: PolicySet, args: argparse.Namespace,
-                       release: str | None, considered: list[dict[str, Any]]) -> None:
-    facts = ["consent presented" if args.consent else "no consent",
-             "age unknown" if args.subject_age is None else f"aged {args.subject_age}"]
-    rule = ex.decision.rule
-    print(f"request:   {args.party} {args.action} {args.obj} for {args.purpose} "
-          f"({', '.join(facts)})")
-    print(f"decision:  {'ALLOW' if ex.decision.allowed else 'DENY'}")
-    print(f"rule:      {rule if rule is not None else ex.decision.reason}")
-    print(f"roles:     {' -> '.join(ex.role_chain)}"
-          f"   (holds: {', '.join(ps.roles[args.party])})")
-    print(f"object:    {' -> '.join(ex.object_chain)}"
-          f"   (lies under: {', '.join(ps.ancestors[args.obj])})")
-    if release is not None:
-        print(f"release:   {release} (the gateway asks read, then read_masked)")
-    if not considered:
-        print("candidates: none: no rule names this party's roles, this object or one "
-              "above it, this action and this purpose")
-    else:
-        print("candidates (deny rules are checked first, then allows):")
-        for c in considered:
-            cond = "no condition" if c["condition"] is None else \
-                f"{c['condition']}: {'holds' if c['condition_holds'] else 'unmet'}"
-            mark = "decided" if c["decided"] else "       "
-            print(f"  {mark}  {c['effect']:<5}  [{cond}]  {c['rule']}")
-    if not ex.agrees:
-        print(f"WARNING: Casbin decides differently: {ex.casbin.reason}")
+        print("\n".join(explained.lines()))
+    return EXIT_OK if explained.allowed else EXIT_REFUSED

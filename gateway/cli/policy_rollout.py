@@ -76,7 +76,8 @@ def register_actions(sub: argparse._SubParsersAction) -> None:
     versions = command_parser(
         sub, "versions", help="the gateway's policy versions, newest first",
         description="Every version with its state, who proposed it and when, and who "
-                    "decided it and when.",
+                    "decided it and when. A pending proposal made against a policy that is "
+                    "no longer live is marked out of date: the gateway refuses to approve it.",
         example="credgate policy versions --limit 5")
     versions.add_argument("--limit", type=int, default=20)
     add_client_options(versions, party="security_officer")
@@ -89,7 +90,12 @@ def version_json(v: pb.PolicyVersion) -> dict[str, Any]:
             "status": v.status, "author": v.author, "proposed_at": v.proposed_at or None,
             "approver": v.approver or None, "decided_at": v.decided_at or None,
             "reason": v.reason or None, "comment": v.comment or None,
-            "diff": json.loads(v.diff_json or "{}")}
+            "out_of_date": v.out_of_date, "diff": json.loads(v.diff_json or "{}")}
+
+
+def status_words(v: pb.PolicyVersion) -> str:
+    """A version's state; a pending one made against a policy no longer live says so."""
+    return f"{v.status} (out of date)" if v.out_of_date else v.status
 
 
 def _show(version: pb.PolicyVersion, as_json: bool, *, full: bool = False) -> None:
@@ -97,7 +103,7 @@ def _show(version: pb.PolicyVersion, as_json: bool, *, full: bool = False) -> No
         print_json(version_json(version))
         return
     diff = json.loads(version.diff_json or "{}")
-    print(f"policy version {version.id}: {version.status}")
+    print(f"policy version {version.id}: {status_words(version)}")
     rows = [("author", f"{version.author}, proposed {version.proposed_at or '-'}")]
     if version.approver or version.decided_at:
         rows.append(("decided", f"{version.approver or 'the gateway'}, "
@@ -119,7 +125,11 @@ def _show(version: pb.PolicyVersion, as_json: bool, *, full: bool = False) -> No
                       c["after"], c["when"]] for c in changes])
     elif version.status != "rejected":
         print("  no change in effective access")
-    if version.status == "pending":
+    if version.out_of_date:
+        print("out of date: another policy went live since this proposal, so this change "
+              "is not what approving it would do and the gateway refuses to; roll the "
+              "folder out again to see its current effect")
+    elif version.status == "pending":
         print(f"pending: ask a second security officer to check it with `credgate policy "
               f"show {version.id}` and approve it with `credgate policy approve "
               f"{version.id}`")
@@ -177,6 +187,6 @@ def run_versions(args: argparse.Namespace) -> int:
         return EXIT_OK
     print_table(["id", "status", "proposed by", "proposed", "decided by", "decided",
                  "version"],
-                [[v.id, v.status, v.author, v.proposed_at, v.approver or "-",
+                [[v.id, status_words(v), v.author, v.proposed_at, v.approver or "-",
                   v.decided_at or "-", v.version[:12]] for v in reply.versions])
     return EXIT_OK

@@ -265,7 +265,7 @@ class PolicyRollout:
             if state.version != record.version:
                 raise FailedPrecondition("the stored bundle no longer matches its version")
             proposed_over = record.diff.get("old_bundle")
-            if proposed_over != self._current().directory.name:
+            if self.out_of_date(record):
                 # The approver was shown the change against another live policy: approving
                 # it now could silently undo whatever went live in between.
                 raise FailedPrecondition("another policy went live since this proposal; "
@@ -287,6 +287,35 @@ class PolicyRollout:
     def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
         """The newest versions first."""
         return self._store.policy_versions(limit)
+
+    def out_of_date(self, record: PolicyVersionRecord) -> bool:
+        """Whether a pending proposal was diffed against a policy no longer live here
+        (its diff is stale and `approve` refuses it)."""
+        return (record.status == PENDING
+                and record.diff.get("old_bundle") != self._current().directory.name)
+
+    def live_record(self, live: PolicyState) -> PolicyVersionRecord | None:
+        """The recorded version of a live policy (None: the files the gateway started with,
+        before any rollout, or a version this instance does not serve yet)."""
+        version_id, digest = self._store.policy_head()
+        if not digest or digest != live.directory.name:
+            return None
+        return self._store.policy_version(version_id)
+
+    def version_folder(self, version_id: int) -> tuple[PolicyVersionRecord, Path]:
+        """A kept version and the folder of its bundle, to decide under it.
+
+        Raises InvalidArgument when there is no such version and FailedPrecondition for a
+        rejected one (a bundle that failed its checks is not kept to decide by).
+        """
+        # Ids are SQL integers: anything larger names no version (and would overflow).
+        record = self._store.policy_version(version_id) if 0 < version_id < 2**63 else None
+        if record is None:
+            raise InvalidArgument("no such policy version", reason="unknown_version")
+        if record.status == REJECTED:
+            raise FailedPrecondition("a rejected policy version cannot be explained",
+                                     reason="rejected_version")
+        return record, bundle_from_store(self._store, self._dir, record.bundle_hash)
 
     def follow(self, every: float = FOLLOW_EVERY) -> None:
         """From now on, serve the version in force in the store, in a background thread:

@@ -1,4 +1,4 @@
-"""PolicyAdmin: security officers propose, approve and review policy versions."""
+"""PolicyAdmin: security officers propose, approve, review and explain policy versions."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from gateway.app import Gateway
 from gateway.audit.entry import AuditEntry
 from gateway.catalogue.registry import Party
 from gateway.errors import CredgateError, FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.policy.explain import (
+    ExplainedDecision,
+    ExplainedRule,
+    ExplainRequest,
+    PolicySetCache,
+    explain_decision,
+    unknown_names,
+)
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
 from gateway.services.common import CallFrame, audited
 from gateway.services.person import SUPERVISION_PURPOSE
@@ -22,14 +30,32 @@ from gateway.validate.requests import holds_personal_number
 OFFICER_ROLE = "security_officer"
 
 
-def version_message(record: PolicyVersionRecord) -> pb.PolicyVersion:
+def version_message(record: PolicyVersionRecord, *, out_of_date: bool = False
+                    ) -> pb.PolicyVersion:
     """The wire form of a policy version."""
     return pb.PolicyVersion(
         id=record.id, version=record.version, bundle_hash=record.bundle_hash,
         author=record.author, proposed_at=record.proposed_at, status=record.status,
         approver=record.approver, decided_at=record.decided_at, reason=record.reason,
         diff_json=json.dumps(record.diff, ensure_ascii=False, sort_keys=True),
-        comment=record.comment)
+        comment=record.comment, out_of_date=out_of_date)
+
+
+def _rule_message(rule: ExplainedRule) -> pb.ExplainedRule:
+    return pb.ExplainedRule(file=rule.file, line=rule.line, text=rule.text, effect=rule.effect,
+                            condition=rule.condition, condition_holds=rule.condition_holds,
+                            decided=rule.decided)
+
+
+def explanation_message(ex: ExplainedDecision) -> pb.ExplainDecisionResponse:
+    """The wire form of an explanation (the version it was decided under is added)."""
+    return pb.ExplainDecisionResponse(
+        allowed=ex.allowed, reason=ex.reason,
+        rule=None if ex.rule is None else _rule_message(ex.rule), release=ex.release,
+        role_chain=ex.role_chain, roles_held=ex.roles_held, object_chain=ex.object_chain,
+        object_ancestors=ex.object_ancestors,
+        candidates=[_rule_message(c) for c in ex.candidates],
+        casbin_agrees=ex.casbin_agrees, casbin_reason=ex.casbin_reason)
 
 
 class PolicyAdminServicer(rpc.PolicyAdminServicer):
@@ -37,6 +63,7 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
 
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
+        self._policies = PolicySetCache()
 
     def _officer(self, call: CallFrame, context: grpc.ServicerContext,
                  request: Message) -> tuple[Party, PolicyRollout]:
@@ -92,7 +119,46 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
         _, rollout = self._officer(call, context, request)
         records = rollout.versions(min(request.limit or 100, 1000))
         call.commit_allow()
-        return pb.ListPolicyVersionsResponse(versions=[version_message(r) for r in records])
+        return pb.ListPolicyVersionsResponse(versions=[
+            version_message(r, out_of_date=rollout.out_of_date(r)) for r in records])
+
+    @audited("policy.explain")
+    def ExplainDecision(self, call: CallFrame, request: pb.ExplainDecisionRequest,
+                        context: grpc.ServicerContext) -> pb.ExplainDecisionResponse:
+        """How one request is decided under the live version or a kept one, explained."""
+        _, rollout = self._officer(call, context, request)
+        with call.step("validate"):
+            record: PolicyVersionRecord | None
+            if request.version_id:
+                record, folder = rollout.version_folder(request.version_id)
+            else:
+                # The policy this very call is decided under: what the gateway serves.
+                record, folder = rollout.live_record(call.state), call.state.directory
+            policy = self._policies.get(folder)
+            asked = ExplainRequest(
+                party=request.party, purpose=request.purpose, obj=request.object,
+                action=request.action or "read", consent=request.consent,
+                subject_age=request.subject_age if request.HasField("subject_age") else None)
+            unknown = unknown_names(policy, asked, quote=False)
+            if unknown:
+                raise InvalidArgument("; ".join(unknown), reason="unknown_code")
+        with call.step("decide"):
+            explained = explain_decision(policy, asked)
+        live = folder == call.state.directory
+        version_id = record.id if record is not None else 0
+        # Codes only (checked above): what was explained, under which version, and how.
+        call.commit_allow(reason=(
+            f"policy {version_id} {policy.engine.version[:16]}{' live' if live else ''}: "
+            f"{asked.party} {asked.action} {asked.obj} for {asked.purpose}"
+            f"{' with consent' if asked.consent else ''} "
+            f"{'allow' if explained.allowed else 'deny'}"))
+        answer = explanation_message(explained)
+        answer.version_id = version_id
+        answer.version = policy.engine.version
+        answer.bundle_hash = folder.name
+        answer.version_status = record.status if record is not None else "active"
+        answer.live = live
+        return answer
 
 
 MAX_COMMENT = 500
