@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +33,7 @@ from gateway.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from gateway.pii.identifiers import check_identifier, is_identifier
+from gateway.pii.identifiers import check_identifier, is_identifier, new_identifier
 from gateway.pii.idnumber import IdNumber, parse_id_number
 from gateway.records.store import ConsentRow, RecordStore
 
@@ -87,12 +86,16 @@ class ConsentTerms:
 
 def is_consent_id(text: object) -> bool:
     """Whether a text is a consent id: a caller identifier (identifiers.py) of 8-128 chars."""
-    return is_identifier(text, min_chars=CONSENT_ID_MIN_CHARS)
+    return is_identifier(text, min_chars=CONSENT_ID_MIN_CHARS, logged=True)
 
 
 def check_consent_id(text: object) -> str:
-    """The consent id if well formed; raises MalformedIdentifier (value never echoed)."""
-    return check_identifier(text, what="consent_id", min_chars=CONSENT_ID_MIN_CHARS)
+    """The consent id if well formed; raises MalformedIdentifier (value never echoed).
+
+    A consent id goes as written into every audit entry of its uses: it may hold no
+    personal number at all, a mobile number neither (``logged``)."""
+    return check_identifier(text, what="consent_id", min_chars=CONSENT_ID_MIN_CHARS,
+                            logged=True)
 
 
 def new_terms(
@@ -110,7 +113,7 @@ def new_terms(
 ) -> ConsentTerms:
     """Terms for a new artefact with a fresh random id."""
     return ConsentTerms(
-        consent_id=consent_id or f"consent-{uuid.uuid4()}",
+        consent_id=consent_id or new_identifier("consent"),
         subject_id=subject_id.strip().upper(),
         grantee=grantee,
         purpose=purpose,

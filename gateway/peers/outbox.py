@@ -27,7 +27,6 @@ import fcntl
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +40,7 @@ from gateway.clock import city_today, rfc3339
 from gateway.errors import CredgateError
 from gateway.identify.request_signing import RequestSignature
 from gateway.peers.client import PeerClient
+from gateway.pii.identifiers import new_identifier
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.rollout import PolicyState
 from gateway.protect.release import CLEAR, audience_of, protect_record
@@ -176,7 +176,7 @@ class OutboxPusher:
             return None
         state = gw.state
         changes, released = build_changes(gw, state, rule, items)
-        batch_id = f"batch-{uuid.uuid4()}"
+        batch_id = new_identifier("batch")
         request = pb.PushChangesRequest(batch_id=batch_id, changes=changes)
         client = self._client(rule.peer)
         signed = client.sign(request)

@@ -30,6 +30,7 @@ from gateway.records.intake import SUBJECT_FIELD
 from gateway.records.lifecycle import ACTIVE, REMOVED, STATES
 from gateway.records.model import StoredRecord, StoredValue
 from gateway.records.peer_rows import ReceivedChange
+from gateway.validate.requests import check_clear_value
 
 UPSERT, RETIRE = "upsert", "retire"
 MAX_CHANGES = 1000
@@ -80,13 +81,17 @@ def _seal(change: pb.PeerChange, *, origin: str, category: Category, keyring: Ke
         if len(f.value) > spec.max_chars:
             raise InvalidArgument(f"{where}: field {position} is too long",
                                   reason="field_too_long")
+        # Kept in clear: no personal number, as at intake (the sender's policy may have
+        # released it in clear, the receiver's catalogue keeps it so).
+        check_clear_value(spec, f.value, where=where)
         fields[f.name] = (StoredValue(ciphertext=cipher.seal(
             FieldContext(record_id, category.code, f.name), f.value))
             if spec.sensitive else StoredValue(plain=f.value))
     for value, what in ((change.provider, "provider"), (change.domain, "domain"),
                         (change.occupation, "occupation")):
         if value:
-            check_identifier(value, what=what, where=where)
+            # Kept as written with the record: no personal number, a mobile neither.
+            check_identifier(value, what=what, where=where, logged=True)
     canonical = json.dumps({"origin": origin, "record": change.record_id,
                             "subject": subject.value, "category": category.code,
                             "severity": change.severity, "event_date": change.event_date,
@@ -120,7 +125,8 @@ def received_changes(changes: Sequence[pb.PeerChange], *, origin: str, rule: Sha
         where = f"change {index}"
         if change.seq <= 0:
             raise InvalidArgument(f"{where}: seq must be positive", reason="bad_seq")
-        check_identifier(change.record_id, what="record_id", where=where)
+        # The origin's record id is kept as written (the received record's source id).
+        check_identifier(change.record_id, what="record_id", where=where, logged=True)
         if change.kind not in (UPSERT, RETIRE):
             raise InvalidArgument(f"{where}: kind must be upsert or retire", reason="bad_kind")
         category = _category(change, rule, catalogue, where)

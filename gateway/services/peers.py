@@ -60,7 +60,8 @@ class PeerServicer(rpc.PeerServiceServicer):
         # 2. validate and seal: every change, or none.
         with call.step("validate"):
             # Both sides' audit entries carry the sender's batch id.
-            draft.request_id = check_identifier(request.batch_id, what="batch_id")
+            draft.request_id = check_identifier(request.batch_id, what="batch_id",
+                                                logged=True)
             changes = received_changes(request.changes, origin=party.id, rule=rule,
                                        catalogue=call.catalogue, keyring=gw.keyring,
                                        cipher=gw.cipher, now=gw.clock.now())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.catalogue.counties import check_record_county
-from gateway.catalogue.registry import Catalogue, Category, Party, Purpose
+from gateway.catalogue.registry import Catalogue, Category, FieldSpec, Party, Purpose
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier, nearest_code
 from gateway.pii.idnumber import IdNumber, parse_id_number
@@ -44,6 +44,19 @@ def reads_as_id_number(text: str) -> bool:
     """Whether a text, blanks and dashes aside, is an ID number (or its first 17 digits)."""
     compact = re.sub(r"[\s\-]", "", text).upper()
     return is_id_number(compact) or is_id_body(compact[:17]) or is_old_id_number(compact)
+
+
+def check_clear_value(spec: FieldSpec, value: str, *, where: str) -> None:
+    """Refuse a value of a field stored in clear (not sensitive) that holds a personal
+    number; raises InvalidArgument naming the field, never the value. One rule for every
+    way a record comes in: a submission, a correction, a peer's push."""
+    if spec.sensitive:
+        return
+    if (reads_as_id_number(value) if spec.type == "uscc"
+            else spec.type not in _CLEAR_UNSCANNED_TYPES and holds_personal_number(value)):
+        raise InvalidArgument(f"{where}: field {spec.code} holds what reads as an ID, mobile "
+                              "or bank card number, and it is stored in clear",
+                              reason="personal_number_in_clear")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +150,8 @@ def validate_record(
         # hyphens as a mobile about once in a hundred ids); the citation check then
         # requires an existing record of the same person, so it carries no personal number.
         cited_id = name in category.cites and _RECORD_ID.fullmatch(value) is not None
-        if not spec.sensitive and not cited_id and (
-                reads_as_id_number(value) if spec.type == "uscc"
-                else spec.type not in _CLEAR_UNSCANNED_TYPES and holds_personal_number(value)):
-            raise InvalidArgument(f"{where}: field {name} holds what reads as an ID, mobile "
-                                  "or bank card number, and it is stored in clear",
-                                  reason="personal_number_in_clear")
+        if not cited_id:
+            check_clear_value(spec, value, where=where)
         if value.strip():
             fields[name] = value
     for spec in category.fields.values():
