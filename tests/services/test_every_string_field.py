@@ -225,6 +225,10 @@ def seeds() -> dict[str, Seed]:
         "propose": ("security_officer", "policy_admin", "ProposePolicy", lambda w: (
             pb.ProposePolicyRequest(files=[pb.PolicyFile(name=n, content=b) for n, b in
                                            sorted(read_bundle(POLICIES).items())]))),
+        "explain": ("security_officer", "policy_admin", "ExplainDecision", lambda w: (
+            pb.ExplainDecisionRequest(party="credit_agency", purpose="authorised_query",
+                                      object="identity.address", action="read",
+                                      consent=True))),
         "approve": ("security_officer_b", "policy_admin", "ApprovePolicy", lambda w: (
             pb.ApprovePolicyRequest(id=w.pending_policy(), comment="已复核"))),
         "reject": ("security_officer_b", "policy_admin", "RejectPolicy", lambda w: (
