@@ -162,6 +162,7 @@ class CategoryTable(Table):
     publish_within_working_days: LegalDays = 0
     cites: dict[str, Codes] = field(default_factory=dict)
     cites_own: bool = False
+    basis: str = ""
     remits: dict[str, dict[str, SomeCodes]] = field(default_factory=dict)
     provenance: str = "public"
 

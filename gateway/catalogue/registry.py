@@ -126,6 +126,8 @@ class Category:
     #: The cited record must also be the citing provider's own (a broken commitment
     #: cites a commitment the same department took).
     cites_own: bool = False
+    #: The law or plan sentence that authorises collecting it (依法归集), for whoever asks.
+    basis: str = ""
     #: field -> provider -> the values that provider may give it (its remit within the
     #: category, e.g. which honour lists an association may recommend for).
     remits: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
@@ -354,6 +356,7 @@ def _parse_category(code: str, raw: CategoryTable) -> Category:
         publish_within_working_days=raw.publish_within_working_days,
         cites=dict(raw.cites),
         cites_own=raw.cites_own,
+        basis=raw.basis,
         remits={fcode: {provider: frozenset(values) for provider, values in by.items()}
                 for fcode, by in raw.remits.items()},
         provenance=raw.provenance,

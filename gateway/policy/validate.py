@@ -126,6 +126,7 @@ def validate_policy(policies_dir: Path) -> list[Finding]:
     policies = open_policies(policies_dir)
     found = [*_rule_findings(policies), *_shadowed_allows(policies),
              *_masked_denies(policies), *_providers_without_rule(policies),
+             *_categories_without_basis(policies),
              *(Finding("warning", POLICY_FILE, line, message)
                for line, message in unconsented_reads(policies)),
              *_kind_findings(policies), *limits,
@@ -328,6 +329,16 @@ def _providers_without_rule(ps: PolicySet) -> Iterable[Finding]:
                 yield Finding("warning", "catalogue.toml", line,
                               f"lists {party} as a provider of {cat.code}, but no rule in "
                               f"{POLICY_FILE} lets it submit: its records would be refused")
+
+
+def _categories_without_basis(ps: PolicySet) -> Iterable[Finding]:
+    """Categories that do not say what authorises collecting them (依法归集)."""
+    for cat in ps.catalogue.categories.values():
+        if not cat.basis.strip():
+            line = _table_line(ps.directory / "catalogue.toml", "categories", cat.code)
+            yield Finding("warning", "catalogue.toml", line,
+                          f"category {cat.code} names no legal basis (basis): no collection "
+                          "without legal authorisation")
 
 
 def _kind_findings(ps: PolicySet) -> Iterable[Finding]:

@@ -165,3 +165,14 @@ def test_a_revision_reason_without_its_basis_is_refused(tmp_path: Path) -> None:
                  'name_zh = "信息录入错误", basis = "市个人诚信体系建设实施方案（2018）：建立和完善'
                  '信用记录形成和动态更新机制，提供部门对其报送信息的准确性负责" }',
                  'name_zh = "信息录入错误" }', "basis")
+
+
+def test_every_category_says_what_authorises_collecting_it(catalogue: Catalogue) -> None:
+    for cat in catalogue.categories.values():
+        assert cat.basis.strip(), cat.code
+    # The plan's rewards, punishments and repair cite the plan's own words.
+    for code in ("honour_list", "credit_commitment", "personal_statement",
+                 "extension_application", "extension_answer", "reward_typical_case"):
+        assert "实施方案（2018）" in catalogue.categories[code].basis, code
+    assert "行政许可法" in catalogue.categories["admin_licence"].basis
+    assert "个人信息保护法第二十五条" in catalogue.categories["publication_agreement"].basis

@@ -181,6 +181,17 @@ def test_a_provider_no_rule_lets_submit(scratch: Path) -> None:
     assert text[finding.line - 1] == "[categories.donation]"
 
 
+def test_a_category_without_a_legal_basis_is_a_warning(scratch: Path) -> None:
+    replace(scratch / "catalogue.toml",
+            'basis = "中华人民共和国慈善法；市个人诚信体系建设实施方案（2018）：'
+            '归集慈善捐赠信息"\n', "")
+    finding = only(validate_policy(scratch))
+    assert (finding.severity, finding.file) == ("warning", "catalogue.toml")
+    assert "category donation names no legal basis" in finding.message
+    text = (scratch / "catalogue.toml").read_text(encoding="utf-8").split("\n")
+    assert text[finding.line - 1] == "[categories.donation]"
+
+
 def test_a_missing_directory_is_one_error(tmp_path: Path) -> None:
     finding = only(validate_policy(tmp_path / "nowhere"))
     assert finding.severity == "error" and "missing" in finding.message
