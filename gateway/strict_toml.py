@@ -18,6 +18,7 @@ constrained value is its ``Meta(description=...)``.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 import types
@@ -102,8 +103,15 @@ def key_line(text: str, path: str | KeyPath) -> int:
     `key =` under its table's header, as a `[header]` of its own, or as the `[[header]]`
     of an array's entry (0 when not found, e.g. a key inside an inline table)."""
     target = tuple(path.split(".")) if isinstance(path, str) else tuple(path)
-    if not target:
-        return 0
+    return _lines(text).get(target, 0)
+
+
+@functools.lru_cache(maxsize=64)
+def _lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """Every key path a TOML text writes, and every path above one, with the first line
+    at or below it (one pass over the text; kept for the few texts read last, as a
+    loader asks for the line of each case of a file)."""
+    found: dict[tuple[str | int, ...], int] = {}
     current: tuple[str | int, ...] = ()
     arrays: dict[tuple[str | int, ...], int] = {}  # array of tables -> entries so far
     for number, line in enumerate(text.split("\n"), start=1):
@@ -112,12 +120,14 @@ def key_line(text: str, path: str | KeyPath) -> int:
             if keys is None:
                 continue
             current = _in_arrays(keys, arrays, is_array=header[1] == "[[")
-            if current[:len(target)] == target:
-                return number
-        elif ((assignment := _ASSIGNMENT.match(line)) and (keys := _keys(assignment[1]))
-              and (*current, *keys)[:len(target)] == target):
-            return number
-    return 0
+            written = current
+        elif (assignment := _ASSIGNMENT.match(line)) and (keys := _keys(assignment[1])):
+            written = (*current, *keys)
+        else:
+            continue
+        for end in range(1, len(written) + 1):
+            found.setdefault(written[:end], number)
+    return found
 
 
 # ------------------------------------------------------------------ locating a refusal
