@@ -1,16 +1,18 @@
-"""Consent uses and submitted records take effect only with their call's allow entry.
+"""Consent uses, submitted records and staged changes take effect only with their call's
+allow entry.
 
 A call that uses a consent records which request used it (the store's
 ``consent_uses`` row, in the transaction that counts the use). When the call's allow
 entry commits, the row is settled (deleted) and the use stays spent; when the call
 fails before that, the use is given back. A submission stores its records pending for
 its request before the allow entry, and makes them active after it
-(gateway.records.lifecycle).
+(gateway.records.lifecycle). Any other change of stored state is staged for its request
+before the allow entry and applied after it (gateway.records.changes).
 
-What a crash or a fault leaves behind (a use with no outcome, records still pending) is
-settled by :class:`OutcomeSweeper`, by whether the request has an allow entry in the
-audit log. Every instance writes one shared log, so any instance may sweep what any
-other left; the grace period keeps it off calls still in flight.
+What a crash or a fault leaves behind (a use with no outcome, records still pending,
+changes still staged) is settled by :class:`OutcomeSweeper`, by whether the request has
+an allow entry in the audit log. Every instance writes one shared log, so any instance
+may sweep what any other left; the grace period keeps it off calls still in flight.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock
-from gateway.errors import CredgateError
+from gateway.errors import CredgateError, StoreUnavailable
+from gateway.records.changes import StagedChange
 from gateway.records.store import RecordStore
 
 log = logging.getLogger("credgate.consent")
@@ -63,6 +66,9 @@ class SweepResult:
     records_activated: int = 0
     records_dropped: int = 0
     records_kept: int = 0
+    changes_applied: int = 0
+    changes_dropped: int = 0
+    changes_kept: int = 0
 
 
 def allowed_requests(audit: AuditLog, request_ids: Collection[str], *,
@@ -84,7 +90,8 @@ def allowed_requests(audit: AuditLog, request_ids: Collection[str], *,
 
 
 class OutcomeSweeper:
-    """Settles what calls left without an outcome: consent uses and pending records."""
+    """Settles what calls left without an outcome: consent uses, pending records and
+    staged changes."""
 
     def __init__(self, store: RecordStore, audit: AuditLog, *, clock: Clock,
                  grace: timedelta = GRACE, every: float = SWEEP_EVERY) -> None:
@@ -101,15 +108,20 @@ class OutcomeSweeper:
         pass is lost: it runs again later)."""
         before = self._clock.now() - self._grace
         uses = self._store.unsettled_consent_uses(used_before=before)
+        staged = self._store.pending_changes(pending_before=before)
         pending = self._store.pending_records(pending_before=before)
-        if not uses and not pending:
+        if not uses and not pending and not staged:
             return SweepResult()
         owners = {p.record_id: p.requests() for p in pending}
         times = {request_id: at for request_id, _, at in uses} | {
-            r: at for requests in owners.values() for r, at in requests.items()}
+            r: at for requests in owners.values() for r, at in requests.items()} | {
+            s.request_id: s.staged_at for s in staged}
         allowed = allowed_requests(self._audit, times, since=min(times.values()))
         began = self._log_began()
         result = SweepResult()
+        # Changes first: a change applied makes its correction live with it, and the
+        # records step leaves corrections to their change.
+        self._settle_changes(staged, allowed, began, result)
         for request_id, _consent_id, at in uses:
             # A use made before this log began (a rotated log) has its allow entry, if
             # any, in a closed log this sweeper does not read: it stays spent (fail
@@ -140,6 +152,37 @@ class OutcomeSweeper:
             log.warning("activated %d pending record(s) whose allow entry had committed",
                         result.records_activated)
         return result
+
+    def _settle_changes(self, staged: list[StagedChange], allowed: set[str],
+                        began: datetime | None, result: SweepResult) -> None:
+        """Apply the staged changes whose allow entry committed; drop the others, but
+        those staged before this log began (their entry, if any, is in a closed log:
+        they keep their target until an operator looks)."""
+        for request_id in dict.fromkeys(s.request_id for s in staged if s.request_id in allowed):
+            try:
+                result.changes_applied += self._store.apply_changes(request_id)
+            except StoreUnavailable:
+                raise
+            except CredgateError as exc:  # a change that cannot be made any more: say so
+                log.error("a staged change with an allow entry could not be made: %s",
+                          exc.reason or exc.status)
+        for change in staged:
+            if change.request_id in allowed:
+                continue
+            if began is not None and change.staged_at < began:
+                result.changes_kept += 1
+            elif self._store.drop_pending_change(change):
+                result.changes_dropped += 1
+        if result.changes_applied:
+            log.warning("made %d staged change(s) whose allow entry had committed",
+                        result.changes_applied)
+        if result.changes_dropped:
+            log.warning("dropped %d staged change(s) of calls that had no allow entry",
+                        result.changes_dropped)
+        if result.changes_kept:
+            log.warning("%d staged change(s) were made before this audit log began (a "
+                        "rotated log): kept until an operator settles them",
+                        result.changes_kept)
 
     def _log_began(self) -> datetime | None:
         """The time of this log's first entry (None while it is empty)."""

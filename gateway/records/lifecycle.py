@@ -20,7 +20,10 @@ stored before the submission's allow entry and becomes active only after that en
 committed, so a submission's records and its audit entry commit together (issue 11). A
 pending record is never shown, counted or found; what a failed or crashed call leaves
 pending is made active or dropped by gateway.consent.uses.OutcomeSweeper, by whether the
-request has an allow entry in the log.
+request has an allow entry in the log. Every other change of state (removal, revision,
+objection, repair, and the blacklist's and consents' changes) is staged the same way
+and made by its call's allow entry (gateway.records.changes); a correction it adds is
+pending until then, and goes live only with its change.
 """
 
 from __future__ import annotations

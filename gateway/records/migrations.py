@@ -303,6 +303,21 @@ _PEERS = (
 )
 
 
+#: Changes staged before their call's allow entry (gateway.records.changes): one per
+#: target, found by request for the apply and by time for the sweeper.
+_PENDING_CHANGES = (
+    """CREATE TABLE IF NOT EXISTS pending_changes (
+    target     TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    since      {ordered} NOT NULL,
+    kind       TEXT NOT NULL,
+    args       TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS pending_changes_by_request ON pending_changes (request_id)",
+    "CREATE INDEX IF NOT EXISTS pending_changes_by_time ON pending_changes (since)",
+)
+
+
 def _add_origin_columns(sql: MigrationSql, types: dict[str, str]) -> None:
     """Add the origin columns to records (only those missing, as for the lifecycle)."""
     present = sql.column_names("records")
@@ -333,6 +348,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               upgrade=_add_origin_columns),
     Migration(8, "objections forwarded between platforms", (),
               upgrade=_add_forwarding_columns),
+    Migration(9, "changes awaiting their call's allow entry", _PENDING_CHANGES),
 )
 
 #: The schema version this gateway writes.

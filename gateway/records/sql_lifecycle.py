@@ -91,6 +91,13 @@ class SqlLifecycle(SqlPeers):
             raise AlreadyExists("a record with this source_record_id exists",
                                 reason="conflicting_resubmission")
 
+    def _put_correction(self, sql: Sql, rec: StoredRecord) -> None:
+        """A correction goes live: the one stored pending with its change, else a new one."""
+        if not sql.run("UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
+                       "WHERE record_id = ? AND state = ?",
+                       (ACTIVE, rec.record_id, AWAITING_ALLOW)):
+            self._insert(sql, rec)
+
     def _get(self, sql: Sql, table: str, columns: str, key: str, value: str,
              lock: bool = False) -> Sequence[object] | None:
         suffix = self._db.for_update if lock else ""
@@ -112,36 +119,37 @@ class SqlLifecycle(SqlPeers):
     def retire_record(self, record_id: str, *, state: str, at: str, ref: str) -> StoredRecord:
         """Take an active record out of use (kept as evidence); raises NotFound, or
         FailedPrecondition when it is not active."""
+        return self._db.write(lambda sql: self._retire(sql, record_id, state, at, ref))
 
-        def work(sql: Sql) -> StoredRecord:
-            self._lock_active(sql, record_id)
-            self._set_state(sql, record_id, state, at, ref)
-            self._changed(sql, record_id, state, at)
-            found = self._load(sql, "record_id = ?", (record_id,))
-            assert found is not None
-            return found
-
-        return self._db.write(work)
+    def _retire(self, sql: Sql, record_id: str, state: str, at: str, ref: str
+                ) -> StoredRecord:
+        self._lock_active(sql, record_id)
+        self._set_state(sql, record_id, state, at, ref)
+        self._changed(sql, record_id, state, at)
+        found = self._load(sql, "record_id = ?", (record_id,))
+        assert found is not None
+        return found
 
     def revise_record(self, record_id: str, *, at: str, reason: str,
                       correction: StoredRecord | None = None) -> StoredRecord:
         """The provider's own correction or withdrawal, in one transaction."""
+        return self._db.write(lambda sql: self._revise(sql, record_id, at, reason,
+                                                       correction))
 
-        def work(sql: Sql) -> StoredRecord:
-            self._lock_active(sql, record_id)
-            if correction is not None:
-                self._insert(sql, correction)
-                self._set_state(sql, record_id, SUPERSEDED, at, correction.record_id)
-                self._changed(sql, record_id, "corrected", at)
-                self._changed(sql, correction.record_id, "correction", at)
-            else:
-                self._set_state(sql, record_id, WITHDRAWN_STATE, at, reason)
-                self._changed(sql, record_id, "withdrawn", at)
-            found = self._load(sql, "record_id = ?", (record_id,))
-            assert found is not None
-            return found
-
-        return self._db.write(work)
+    def _revise(self, sql: Sql, record_id: str, at: str, reason: str,
+                correction: StoredRecord | None) -> StoredRecord:
+        self._lock_active(sql, record_id)
+        if correction is not None:
+            self._put_correction(sql, correction)
+            self._set_state(sql, record_id, SUPERSEDED, at, correction.record_id)
+            self._changed(sql, record_id, "corrected", at)
+            self._changed(sql, correction.record_id, "correction", at)
+        else:
+            self._set_state(sql, record_id, WITHDRAWN_STATE, at, reason)
+            self._changed(sql, record_id, "withdrawn", at)
+        found = self._load(sql, "record_id = ?", (record_id,))
+        assert found is not None
+        return found
 
     def disputed_record_ids(self, record_ids: Collection[str]) -> set[str]:
         """The ids among `record_ids` that have an open objection."""
@@ -190,13 +198,12 @@ class SqlLifecycle(SqlPeers):
     def put_objection(self, row: ObjectionRow) -> None:
         """File an objection; raises NotFound, or FailedPrecondition when the record is not
         active or already has an open objection."""
+        self._db.write(lambda sql: self._file_objection(sql, row))
 
-        def work(sql: Sql) -> None:
-            self._lock_active(sql, row.record_id)
-            self._insert_objection(sql, row)
-            self._changed(sql, row.record_id, "disputed", row.filed_at)
-
-        self._db.write(work)
+    def _file_objection(self, sql: Sql, row: ObjectionRow) -> None:
+        self._lock_active(sql, row.record_id)
+        self._insert_objection(sql, row)
+        self._changed(sql, row.record_id, "disputed", row.filed_at)
 
     def put_forwarded_objection(self, row: ObjectionRow) -> None:
         """Keep the objection to a record received from a peer that was forwarded to its
@@ -269,59 +276,60 @@ class SqlLifecycle(SqlPeers):
                          correction: StoredRecord | None = None) -> ObjectionRow:
         """Answer an open objection and supersede (with `correction`) or withdraw its
         record in one transaction; raises NotFound, FailedPrecondition or AlreadyExists."""
+        return self._db.write(lambda sql: self._answer_objection(
+            sql, objection_id, outcome, at, by, answer_ciphertext, correction))
 
-        def work(sql: Sql) -> ObjectionRow:
-            found = self._get(sql, "objections", OBJECTION_COLUMNS, "objection_id",
-                              objection_id, lock=True)
-            if found is None:
-                raise NotFound("no objection with this id", reason="objection_unknown")
-            obj = objection_from_row(found)
-            if obj.status != OPEN:
-                raise FailedPrecondition("the objection has been answered",
-                                         reason="objection_answered")
-            new_id = ""
-            if outcome in (CORRECTED, WITHDRAWN):
-                self._lock_active(sql, obj.record_id)
-                state, ref = WITHDRAWN_STATE, objection_id
-                if outcome == CORRECTED:
-                    if correction is None:
-                        raise FailedPrecondition("a correction needs the corrected record")
-                    self._insert(sql, correction)
-                    new_id = ref = correction.record_id
-                    state = SUPERSEDED
-                self._set_state(sql, obj.record_id, state, at, ref)
-                self._changed(sql, obj.record_id, outcome, at)
-                if new_id:
-                    self._changed(sql, new_id, "correction", at)
-            else:  # the record stands: only its disputed mark goes
-                self._changed(sql, obj.record_id, "undisputed", at)
-            row = sql.one("UPDATE objections SET status = ?, outcome = ?, answered_at = ?, "
-                          "answered_by = ?, answer_ct = ?, new_record_id = ? "
-                          f"WHERE objection_id = ? RETURNING {OBJECTION_COLUMNS}",
-                          (ANSWERED, outcome, at, by, answer_ciphertext, new_id, objection_id))
-            assert row is not None
-            return objection_from_row(row)
-
-        return self._db.write(work)
+    def _answer_objection(self, sql: Sql, objection_id: str, outcome: str, at: str, by: str,
+                          answer_ciphertext: bytes, correction: StoredRecord | None
+                          ) -> ObjectionRow:
+        found = self._get(sql, "objections", OBJECTION_COLUMNS, "objection_id",
+                          objection_id, lock=True)
+        if found is None:
+            raise NotFound("no objection with this id", reason="objection_unknown")
+        obj = objection_from_row(found)
+        if obj.status != OPEN:
+            raise FailedPrecondition("the objection has been answered",
+                                     reason="objection_answered")
+        new_id = ""
+        if outcome in (CORRECTED, WITHDRAWN):
+            self._lock_active(sql, obj.record_id)
+            state, ref = WITHDRAWN_STATE, objection_id
+            if outcome == CORRECTED:
+                if correction is None:
+                    raise FailedPrecondition("a correction needs the corrected record")
+                self._put_correction(sql, correction)
+                new_id = ref = correction.record_id
+                state = SUPERSEDED
+            self._set_state(sql, obj.record_id, state, at, ref)
+            self._changed(sql, obj.record_id, outcome, at)
+            if new_id:
+                self._changed(sql, new_id, "correction", at)
+        else:  # the record stands: only its disputed mark goes
+            self._changed(sql, obj.record_id, "undisputed", at)
+        row = sql.one("UPDATE objections SET status = ?, outcome = ?, answered_at = ?, "
+                      "answered_by = ?, answer_ct = ?, new_record_id = ? "
+                      f"WHERE objection_id = ? RETURNING {OBJECTION_COLUMNS}",
+                      (ANSWERED, outcome, at, by, answer_ciphertext, new_id, objection_id))
+        assert row is not None
+        return objection_from_row(row)
 
     # -- repairs ----------------------------------------------------------------------
 
     def put_repair(self, row: RepairRow) -> None:
         """File a repair application; raises NotFound, or FailedPrecondition when the
         record is not active or an application for it is pending."""
+        self._db.write(lambda sql: self._file_repair(sql, row))
 
-        def work(sql: Sql) -> None:
-            self._lock_active(sql, row.record_id)
-            if sql.one("SELECT 1 FROM repairs WHERE record_id = ? AND status = 'pending'",
-                       (row.record_id,)):
-                raise FailedPrecondition("a repair application for this record is pending",
-                                         reason="repair_pending")
-            sql.run(f"INSERT INTO repairs ({REPAIR_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (row.repair_id, row.record_id, row.provider, row.approver, row.category,
-                     row.subject_index, row.applied_at, row.statement_ciphertext, row.status,
-                     row.decided_at, row.decided_by, row.decision_ciphertext))
-
-        self._db.write(work)
+    def _file_repair(self, sql: Sql, row: RepairRow) -> None:
+        self._lock_active(sql, row.record_id)
+        if sql.one("SELECT 1 FROM repairs WHERE record_id = ? AND status = 'pending'",
+                   (row.record_id,)):
+            raise FailedPrecondition("a repair application for this record is pending",
+                                     reason="repair_pending")
+        sql.run(f"INSERT INTO repairs ({REPAIR_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (row.repair_id, row.record_id, row.provider, row.approver, row.category,
+                 row.subject_index, row.applied_at, row.statement_ciphertext, row.status,
+                 row.decided_at, row.decided_by, row.decision_ciphertext))
 
     def get_repair(self, repair_id: str) -> RepairRow | None:
         """The repair application with this id, or None."""
@@ -343,38 +351,43 @@ class SqlLifecycle(SqlPeers):
                       decision_ciphertext: bytes) -> RepairRow:
         """Approve (the record becomes "repaired") or reject a pending application, in one
         transaction; raises NotFound or FailedPrecondition."""
+        return self._db.write(lambda sql: self._decide_repair(
+            sql, repair_id, approve, at, by, decision_ciphertext))
 
-        def work(sql: Sql) -> RepairRow:
-            found = self._get(sql, "repairs", REPAIR_COLUMNS, "repair_id", repair_id,
-                              lock=True)
-            if found is None:
-                raise NotFound("no repair application with this id", reason="repair_unknown")
-            app = repair_from_row(found)
-            if app.status != PENDING:
-                raise FailedPrecondition("the application has been decided",
-                                         reason="repair_decided")
-            if approve:
-                self._lock_active(sql, app.record_id)
-                self._set_state(sql, app.record_id, REPAIRED, at, repair_id)
-                self._changed(sql, app.record_id, REPAIRED, at)
-            row = sql.one("UPDATE repairs SET status = ?, decided_at = ?, decided_by = ?, "
-                          f"decision_ct = ? WHERE repair_id = ? RETURNING {REPAIR_COLUMNS}",
-                          (APPROVED if approve else REJECTED, at, by, decision_ciphertext,
-                           repair_id))
-            assert row is not None
-            return repair_from_row(row)
-
-        return self._db.write(work)
+    def _decide_repair(self, sql: Sql, repair_id: str, approve: bool, at: str, by: str,
+                       decision_ciphertext: bytes) -> RepairRow:
+        found = self._get(sql, "repairs", REPAIR_COLUMNS, "repair_id", repair_id,
+                          lock=True)
+        if found is None:
+            raise NotFound("no repair application with this id", reason="repair_unknown")
+        app = repair_from_row(found)
+        if app.status != PENDING:
+            raise FailedPrecondition("the application has been decided",
+                                     reason="repair_decided")
+        if approve:
+            self._lock_active(sql, app.record_id)
+            self._set_state(sql, app.record_id, REPAIRED, at, repair_id)
+            self._changed(sql, app.record_id, REPAIRED, at)
+        row = sql.one("UPDATE repairs SET status = ?, decided_at = ?, decided_by = ?, "
+                      f"decision_ct = ? WHERE repair_id = ? RETURNING {REPAIR_COLUMNS}",
+                      (APPROVED if approve else REJECTED, at, by, decision_ciphertext,
+                       repair_id))
+        assert row is not None
+        return repair_from_row(row)
 
     # -- blacklist --------------------------------------------------------------------
 
     def blacklist_party(self, row: BlacklistRow) -> BlacklistRow:
         """List a party; raises FailedPrecondition when it is listed already."""
-        found = self._db.write(lambda sql: sql.one(
+        return self._db.write(lambda sql: self._blacklist(sql, row))
+
+    @staticmethod
+    def _blacklist(sql: Sql, row: BlacklistRow) -> BlacklistRow:
+        found = sql.one(
             "INSERT INTO blacklist (party, listed_at, listed_by, reason) VALUES (?,?,?,?) "
             "ON CONFLICT (party) WHERE lifted_at IS NULL DO NOTHING "
             f"RETURNING {BLACKLIST_COLUMNS}",
-            (row.party, row.listed_at, row.listed_by, row.reason)))
+            (row.party, row.listed_at, row.listed_by, row.reason))
         if found is None:
             raise FailedPrecondition("the party is blacklisted already",
                                      reason="already_blacklisted")
@@ -382,10 +395,14 @@ class SqlLifecycle(SqlPeers):
 
     def lift_blacklist(self, party: str, *, at: str, by: str, reason: str) -> BlacklistRow:
         """Lift a party's listing; raises FailedPrecondition when it is not listed."""
-        found = self._db.write(lambda sql: sql.one(
+        return self._db.write(lambda sql: self._lift(sql, party, at, by, reason))
+
+    @staticmethod
+    def _lift(sql: Sql, party: str, at: str, by: str, reason: str) -> BlacklistRow:
+        found = sql.one(
             "UPDATE blacklist SET lifted_at = ?, lifted_by = ?, lift_reason = ? "
             f"WHERE party = ? AND lifted_at IS NULL RETURNING {BLACKLIST_COLUMNS}",
-            (at, by, reason, party)))
+            (at, by, reason, party))
         if found is None:
             raise FailedPrecondition("the party is not blacklisted", reason="not_blacklisted")
         return blacklist_from_row(found)

@@ -147,8 +147,11 @@ class SqlPeers:
     def apply_received(self, origin: str, changes: Sequence[ReceivedChange]) -> int:
         """Apply a peer's changes in one transaction, each record's once and in order;
         returns how many were applied (the rest had been). Raises StoreUnavailable."""
-        return int(self._db.write(lambda sql: sum(
-            self._apply_one(sql, origin, change) for change in changes)))
+        return int(self._db.write(lambda sql: self._apply_received(sql, origin, changes)))
+
+    def _apply_received(self, sql: Sql, origin: str, changes: Sequence[ReceivedChange]
+                        ) -> int:
+        return sum(self._apply_one(sql, origin, change) for change in changes)
 
     def _apply_one(self, sql: Sql, origin: str, change: ReceivedChange) -> int:
         last = sql.one("SELECT last_seq FROM peer_received WHERE origin = ? AND record_id = ?",

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 from gateway.clock import rfc3339
 from gateway.errors import AlreadyExists, ConsentRefused, NotFound, StoreUnavailable
+from gateway.records.changes import REVOKE_CONSENT, revoke_consent
 from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW
 from gateway.records.model import PendingRecord, PutResult, StoredRecord, pending_owner
+from gateway.records.sql_changes import SqlChanges
 from gateway.records.sql_dialect import Database, Row, Sql, marks
-from gateway.records.sql_lifecycle import SqlLifecycle
 from gateway.records.sql_policy import SqlPolicy
 from gateway.records.sql_quotas import SqlQuotas
 from gateway.records.sql_rekey import SqlRekey
@@ -33,8 +34,12 @@ from gateway.records.sql_rows import (
 )
 from gateway.records.store import ConsentRow
 
+#: Whether a revocation of the consent awaits its call's allow entry (parameter: its target).
+_STAGED_REVOCATION = ("SELECT 1 FROM pending_changes WHERE target = ? "
+                      f"AND kind = '{REVOKE_CONSENT}'")
 
-class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
+
+class SqlStore(SqlChanges, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
     """The RecordStore contract (gateway.records.store) over one Database."""
 
     def __init__(self, db: Database) -> None:
@@ -83,13 +88,15 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
             if index in created:
                 results.append(PutResult(index, rec.record_id, True))
                 continue
-            found = sql.one("SELECT record_id, submission_digest, state FROM records "
-                            "WHERE provider = ? AND source_record_id = ?",
+            found = sql.one("SELECT record_id, submission_digest, state, replaces "
+                            "FROM records WHERE provider = ? AND source_record_id = ?",
                             (rec.provider, rec.source_record_id))
             if found is None:  # the sweeper dropped a pending row in between: try again
                 raise StoreUnavailable("record store unavailable",
                                        detail=f"record {index}: conflicting row not found")
-            if found[1] != rec.submission_digest:
+            # A correction awaiting its change (gateway.records.changes) is no submission.
+            if found[1] != rec.submission_digest or (found[2] == AWAITING_ALLOW
+                                                     and found[3] and not rec.replaces):
                 raise AlreadyExists(
                     f"record {index}: source_record_id was submitted before "
                     "with different content",
@@ -108,7 +115,8 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
 
     def activate_pending(self, record_ids: Sequence[str]) -> int:
         """Make pending records active (their submission's allow entry committed);
-        returns how many were still pending."""
+        returns how many were still pending. A pending correction is its change's to
+        make live (gateway.records.changes), never made live here."""
         if not record_ids:
             return 0
         ids = list(record_ids)
@@ -116,7 +124,7 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
         def work(sql: Sql) -> int:
             rows = sql.all(
                 "UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
-                f"WHERE state = ? AND record_id IN {marks(ids)} "
+                f"WHERE state = ? AND replaces = '' AND record_id IN {marks(ids)} "
                 "RETURNING record_id, category, origin, submitted_at",
                 (ACTIVE, AWAITING_ALLOW, *ids))
             # Live now: each goes to the peers of its category, in this transaction.
@@ -128,10 +136,11 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
 
     def pending_records(self, *, pending_before: datetime, limit: int = 1000
                         ) -> list[PendingRecord]:
-        """Records pending since before a time, oldest first."""
+        """Records pending since before a time, oldest first (corrections aside: each
+        goes live or goes with its change, gateway.records.changes)."""
         rows = self._db.read(lambda sql: sql.all(
             "SELECT record_id, state_ref, state_at FROM records WHERE state = ? "
-            "AND state_at < ? ORDER BY state_at, record_id LIMIT ?",
+            "AND state_at < ? AND replaces = '' ORDER BY state_at, record_id LIMIT ?",
             (AWAITING_ALLOW, rfc3339(pending_before), limit)))
         return [PendingRecord(r[0], r[1], r[2]) for r in rows]
 
@@ -230,28 +239,29 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
 
         Raises AlreadyExists when the id is taken by a different artefact.
         """
+        return self._db.write(lambda sql: self._put_consent(sql, row))
+
+    @staticmethod
+    def _put_consent(sql: Sql, row: ConsentRow) -> bool:
         args = (
             row.consent_id, row.issuer, row.grantee, row.purpose, row.subject_index,
             row.not_before, row.not_after, row.max_uses, row.artefact_ciphertext,
             row.signature, row.issued_at, row.uses, row.revoked_at, row.revoke_reason,
         )
 
-        def work(sql: Sql) -> bool:
-            if sql.one(f"INSERT INTO consents ({CONSENT_COLUMNS}) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                       "ON CONFLICT (consent_id) DO NOTHING RETURNING consent_id", args):
-                return True
-            existing = sql.one("SELECT signature FROM consents WHERE consent_id = ?",
-                               (row.consent_id,))
-            if existing is None:  # nothing ever deletes a consent
-                raise StoreUnavailable("record store unavailable",
-                                       detail="conflicting consent not found")
-            if bytes(existing[0]) != row.signature:
-                raise AlreadyExists("a different consent with this id exists",
-                                    reason="consent_id_taken")
-            return False
-
-        return self._db.write(work)
+        if sql.one(f"INSERT INTO consents ({CONSENT_COLUMNS}) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                   "ON CONFLICT (consent_id) DO NOTHING RETURNING consent_id", args):
+            return True
+        existing = sql.one("SELECT signature FROM consents WHERE consent_id = ?",
+                           (row.consent_id,))
+        if existing is None:  # nothing ever deletes a consent
+            raise StoreUnavailable("record store unavailable",
+                                   detail="conflicting consent not found")
+        if bytes(existing[0]) != row.signature:
+            raise AlreadyExists("a different consent with this id exists",
+                                reason="consent_id_taken")
+        return False
 
     def get_consent(self, consent_id: str) -> ConsentRow | None:
         """The consent with this id, or None."""
@@ -264,12 +274,16 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
 
         Raises NotFound.
         """
+        return self._db.write(lambda sql: self._revoke_consent(sql, consent_id, at, reason))
+
+    @staticmethod
+    def _revoke_consent(sql: Sql, consent_id: str, at: str, reason: str) -> ConsentRow:
         # Every SET expression sees the old row, so the CASE tests the revocation time
         # from before this statement: the first revocation is kept.
-        row = self._db.write(lambda sql: sql.one(
+        row = sql.one(
             "UPDATE consents SET revoked_at = COALESCE(revoked_at, ?), "
             "revoke_reason = CASE WHEN revoked_at IS NULL THEN ? ELSE revoke_reason END "
-            f"WHERE consent_id = ? RETURNING {CONSENT_COLUMNS}", (at, reason, consent_id)))
+            f"WHERE consent_id = ? RETURNING {CONSENT_COLUMNS}", (at, reason, consent_id))
         if row is None:
             raise NotFound("no consent with this id", reason="consent_unknown")
         return consent_from_row(row)
@@ -304,12 +318,16 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
         nothing. Raises ConsentRefused when the consent is revoked or used up by then.
         """
 
+        revocation = revoke_consent(consent_id, at="", reason="").target
+
         def work(sql: Sql) -> tuple[int | None, Row | None]:
             # On PostgreSQL (READ COMMITTED) a concurrent UPDATE of the row makes this one
             # wait and re-check its WHERE against the new row: never more than max_uses.
+            # A revocation staged for its allow entry counts at once (narrowing only).
             used = sql.one("UPDATE consents SET uses = uses + 1 WHERE consent_id = ? "
-                           "AND revoked_at IS NULL AND uses < max_uses RETURNING uses",
-                           (consent_id,))
+                           "AND revoked_at IS NULL AND uses < max_uses AND NOT EXISTS "
+                           f"({_STAGED_REVOCATION}) RETURNING uses",
+                           (consent_id, revocation))
             if used is not None:
                 if request_id:
                     sql.run("INSERT INTO consent_uses (request_id, consent_id, used_by, "
@@ -318,8 +336,9 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
                              int((at or datetime.now(UTC)).timestamp())))
                 return int(used[0]), None
             # Refused: the state after the refusal (a fresh snapshot) says why.
-            return None, sql.one("SELECT uses, revoked_at FROM consents WHERE consent_id = ?",
-                                 (consent_id,))
+            return None, sql.one(
+                f"SELECT uses, revoked_at, EXISTS ({_STAGED_REVOCATION}) FROM consents "
+                "WHERE consent_id = ?", (revocation, consent_id))
 
         # Changes no record: the record cache stays warm (issue 12: every consented
         # query used to empty it and read its records again).
@@ -328,7 +347,7 @@ class SqlStore(SqlLifecycle, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
             return uses
         if state is None:
             raise ConsentRefused("consent is not registered", reason="consent_unknown")
-        if state[1] is not None:
+        if state[1] is not None or state[2]:
             raise ConsentRefused("consent has been revoked", reason="consent_revoked")
         raise ConsentRefused("consent has been used up", reason="consent_used_up")
 

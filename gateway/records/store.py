@@ -11,13 +11,16 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import CountyRecordRow, PendingRecord, PutResult, StoredRecord
 from gateway.records.peer_rows import OutboxItem, ReceivedChange
 from gateway.records.sql_policy import PolicyVersionRecord
 from gateway.records.sql_rekey import SealedRow
+
+if TYPE_CHECKING:  # changes.py builds on this module's rows
+    from gateway.records.changes import Change, StagedChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,34 @@ class RecordStore(Protocol):
 
     def drop_pending(self, record: PendingRecord) -> bool:
         """Drop a pending record as listed; False when it changed since."""
+        ...
+
+    # -- changes awaiting their call's allow entry (gateway.records.changes) -----------
+
+    def stage_change(self, change: Change, *, request_id: str, at: datetime) -> None:
+        """Keep a change for the request's allow entry, after its own checks; raises what
+        the change would raise now, or FailedPrecondition (change_under_way)."""
+        ...
+
+    def apply_changes(self, request_id: str) -> int:
+        """Make the changes staged for a request; returns how many there were."""
+        ...
+
+    def drop_changes(self, request_id: str) -> int:
+        """Drop what a request staged; returns how many there were."""
+        ...
+
+    def pending_changes(self, *, pending_before: datetime, limit: int = 1000
+                        ) -> list[StagedChange]:
+        """Changes staged before a time, oldest first."""
+        ...
+
+    def drop_pending_change(self, staged: StagedChange) -> bool:
+        """Drop a staged change as listed; False when it went since."""
+        ...
+
+    def awaiting_targets(self, kind: str) -> set[str]:
+        """The targets of the staged changes of one kind."""
         ...
 
     def find_records(

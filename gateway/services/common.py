@@ -40,6 +40,7 @@ from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.limits import KINDS as LIMIT_KINDS
 from gateway.policy.rollout import PolicyState
+from gateway.records.changes import Change
 from gateway.respond.answers import sign_answer
 from gateway.telemetry import NO_STEP, StepSpan, start_call_span, trace_id_of
 from gateway.validate.wire import MalformedRequest, WireContext, raw_request_of
@@ -72,6 +73,8 @@ class CallFrame:
     consent_used: bool = False
     #: The call's allow entry has committed: from here on a consent use stays spent.
     allowed: bool = False
+    #: The call staged a change for its allow entry (`stage`).
+    staged: bool = False
     #: The request body exactly as received (gateway/validate/wire.py); None when the servicer
     #: was called without it. Signatures over the wire bytes verify against this.
     raw_request: bytes | None = None
@@ -172,6 +175,15 @@ class CallFrame:
             return NO_STEP
         return StepSpan(self.gw.tracer, name, self.parent)
 
+    def stage(self, change: Change) -> None:
+        """The store step of a call that changes state: keep the change for this call's
+        allow entry, which applies it (gateway.records.changes). Raises what the change
+        would raise now (NotFound, FailedPrecondition, AlreadyExists, StoreUnavailable)."""
+        self.staged = True  # also when the outcome of the write is unknown: dropped then
+        with self.step("stage"):
+            self.gw.store.stage_change(change, request_id=self.draft.request_id,
+                                       at=self.gw.clock.now())
+
     def commit_allow(self, reason: str = "") -> int:
         """Append the allow entry durably (the audit step); raises AuditUnavailable."""
         return self.commit("allow", reason)
@@ -191,15 +203,32 @@ class CallFrame:
                 raise replayed() from None
             self.unclaimed_digest = ""
             self.gw.metrics.audit_appended()
-        if decision == "allow" and self.consent_used and not self.allowed:
+        if decision == "allow" and not self.allowed:
             self.allowed = True
-            try:
-                self.gw.consents.settle(self.draft.request_id)
-            except CredgateError as err:
-                # The use is spent either way; the sweeper settles it from the log.
-                log.warning("consent use not settled: %s [trace %s]", err.reason or err.status,
-                            trace_id_of(self.span))
+            if self.consent_used:
+                try:
+                    self.gw.consents.settle(self.draft.request_id)
+                except CredgateError as err:
+                    # The use is spent either way; the sweeper settles it from the log.
+                    log.warning("consent use not settled: %s [trace %s]",
+                                err.reason or err.status, trace_id_of(self.span))
+            if self.staged:
+                self._apply_staged()
         return self.draft.seq
+
+    def _apply_staged(self) -> None:
+        """The allow entry committed: the call's staged change is made now.
+
+        The change is decided and durable at this point, so a fault here does not fail
+        the call (that would log a deny after the allow): the sweeper makes it from the
+        allow entry (gateway.consent.uses.OutcomeSweeper).
+        """
+        try:
+            with self.step("apply"):
+                self.gw.store.apply_changes(self.draft.request_id)
+        except CredgateError as err:
+            log.warning("a staged change waits for the sweeper: %s [trace %s]",
+                        err.reason or err.status, trace_id_of(self.span))
 
 
 @contextmanager
@@ -223,8 +252,8 @@ def audited_call(gw: Gateway, context: grpc.ServicerContext, method: str,
         try:
             try:
                 yield frame
-            except BaseException:
-                _give_back_consent(frame)
+            except BaseException as exc:
+                _undo_before_allow(frame, exc)
                 raise
         except CredgateError as err:
             outcome = ("deny", status_of(err).name)
@@ -357,16 +386,26 @@ def audited_stream(action: str) -> Callable[
     return decorate
 
 
-def _give_back_consent(frame: CallFrame) -> None:
+def _undo_before_allow(frame: CallFrame, error: BaseException) -> None:
     """The call failed before its allow entry committed: nothing was released, so the
-    consent use it counted is given back (if that fails too, the sweeper does it)."""
-    if not frame.consent_used or frame.allowed:
+    consent use it counted is given back and the change it staged dropped (if that
+    fails too, the sweeper does it)."""
+    if frame.allowed:
         return
-    try:
-        frame.gw.consents.give_back(frame.draft.request_id)
-    except CredgateError as err:
-        log.warning("consent use not given back yet: %s [trace %s]",
-                    err.reason or err.status, trace_id_of(frame.span))
+    if frame.consent_used:
+        try:
+            frame.gw.consents.give_back(frame.draft.request_id)
+        except CredgateError as err:
+            log.warning("consent use not given back yet: %s [trace %s]",
+                        err.reason or err.status, trace_id_of(frame.span))
+    # When the audit failed at the allow entry, whether the entry was written is not
+    # known here: the sweeper decides from the log.
+    if frame.staged and not isinstance(error, AuditUnavailable):
+        try:
+            frame.gw.store.drop_changes(frame.draft.request_id)
+        except CredgateError as err:
+            log.warning("staged change not dropped yet: %s [trace %s]",
+                        err.reason or err.status, trace_id_of(frame.span))
 
 
 def refuse_malformed(gw: Gateway) -> Callable[[grpc.ServicerContext, str, MalformedRequest],

@@ -9,7 +9,8 @@ from gateway.app import Gateway
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
-from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, REMOVED, removable
+from gateway.records.changes import remove_record
+from gateway.records.lifecycle import ACTIVE, REMOVAL_REASONS, removable
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.services.common import CallFrame, audited
 from gateway.services.person import PROVIDER_PURPOSE
@@ -18,7 +19,7 @@ from gateway.validate.requests import MAX_SOURCE_ID_CHARS
 
 
 class RemovalServicer(rpc.RemovalServiceServicer):
-    """RemoveRecord: identify, validate, decide (own record, removable), audit, store."""
+    """RemoveRecord: identify, validate, decide (own record, removable), store, audit."""
 
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
@@ -64,11 +65,11 @@ class RemovalServicer(rpc.RemovalServiceServicer):
             if record.disputed:
                 raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
         now = rfc3339(gw.clock.now())
+        # 7. store and audit: the removal is staged, and made by its allow entry
+        # (gateway.records.changes).
+        call.stage(remove_record(record.record_id, at=now, reason=request.reason))
         seq = call.commit_allow(reason=f"record {record.record_id} removed: "
                                        f"{request.reason}")
-        with call.step("store"):
-            gw.store.retire_record(record.record_id, state=REMOVED, at=now,
-                                   ref=request.reason)
         return pb.RemoveRecordResponse(record_id=record.record_id, removed_at=now,
                                        audit_seq=seq)
 

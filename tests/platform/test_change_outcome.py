@@ -1,0 +1,214 @@
+"""Every state-changing call's change and its audit entry commit together (store faults).
+
+Each call stages its change before its allow entry and makes it after it
+(gateway.records.changes). Whatever fails, the log and the store agree: an allow entry
+and the change (at the latest after a sweep), or a refusal and no change; never an
+allow entry without its change, nor an allow and a deny for one request. Faults are
+triggers on the store's tables (SQLite and PostgreSQL) and a held audit file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+
+from gateway.clock import FixedClock
+from gateway.consent.uses import GRACE, SweepResult
+from gateway.errors import StoreUnavailable
+from gateway.records.lifecycle import REMOVED
+from gateway.records.sqlite_store import SqliteStore
+from tests.live_gateway import LiveGateway, start_live, stop_live
+from tests.platform.instances import fresh_database, url_of
+from tests.services.records_data import debtor_record
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class World:
+    """A live gateway and a way to make its store refuse one kind of write."""
+
+    live: LiveGateway
+    conninfo: str = ""  # PostgreSQL; else the SQLite store's file
+
+    @contextmanager
+    def fault(self, table: str, event: str) -> Iterator[None]:
+        """The store refuses `event` (INSERT, UPDATE, DELETE) on `table` meanwhile."""
+        if self.conninfo:
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                conn.execute("CREATE OR REPLACE FUNCTION credgate.refuse() RETURNS trigger "
+                             "AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ "
+                             "LANGUAGE plpgsql")
+                conn.execute(f"CREATE TRIGGER injected_fault BEFORE {event} ON "
+                             f"credgate.{table} FOR EACH ROW EXECUTE FUNCTION "
+                             "credgate.refuse()")
+        else:
+            with self._sqlite() as conn:
+                conn.execute(f"CREATE TRIGGER injected_fault BEFORE {event} ON {table} "
+                             "BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+        try:
+            yield
+        finally:
+            if self.conninfo:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(f"DROP TRIGGER injected_fault ON credgate.{table}")
+            else:
+                with self._sqlite() as conn:
+                    conn.execute("DROP TRIGGER injected_fault")
+
+    def _sqlite(self) -> sqlite3.Connection:
+        store = self.live.gw.store
+        assert isinstance(store, SqliteStore)
+        return sqlite3.connect(store.path, isolation_level=None, timeout=10)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path,
+          clock: FixedClock) -> Iterator[World]:
+    """A live gateway on a SQLite store, or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        live = start_live(tmp_path, clock)
+        try:
+            yield World(live)
+        finally:
+            stop_live(live)
+        return
+    with fresh_database() as conninfo:
+        live = start_live(tmp_path, clock, database=url_of(conninfo))
+        try:
+            yield World(live, conninfo)
+        finally:
+            stop_live(live)
+
+
+@contextmanager
+def audit_held(live: LiveGateway) -> Iterator[None]:
+    """Hold the audit file's lock: the log cannot take an entry meanwhile."""
+    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+
+
+def sweep_later(live: LiveGateway) -> SweepResult:
+    """Run the gateway's sweeper once the calls' grace period is over."""
+    clock = live.gw.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(GRACE + timedelta(seconds=1))
+    assert live.gw.sweeper is not None
+    return live.gw.sweeper.sweep()
+
+
+def decisions(live: LiveGateway, action: str) -> list[str]:
+    """The decisions of the log's entries of one action, oldest first."""
+    return [e.decision for _, e in live.gw.audit.read(start=1, limit=10_000)
+            if e.action == action]
+
+
+# -- the calls ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """A state-changing call: its action, the table its change writes, a world it acts
+    in, the call, and whether its change is in the store."""
+
+    action: str
+    table: str
+    event: str
+    prepare: Callable[[LiveGateway], Any]
+    call: Callable[[LiveGateway, Any], object]
+    changed: Callable[[LiveGateway, Any], bool]
+
+
+def _court_record(live: LiveGateway, source: str = "CH-1") -> str:
+    live.client("court").submit_records([debtor_record(source)])
+    found = live.gw.store.find_record_by_source("court", source)
+    assert found is not None
+    return found.record_id
+
+
+def _state(live: LiveGateway, record_id: str) -> str:
+    found = live.gw.store.get_record(record_id)
+    assert found is not None
+    return found.state
+
+
+RPCS = {
+    "RemoveRecord": Rpc(
+        "record.remove", "records", "UPDATE", _court_record,
+        lambda live, rid: live.client("court").remove_record(
+            record_id=rid, reason="obligation_performed"),
+        lambda live, rid: _state(live, rid) == REMOVED),
+}
+
+
+# -- the tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", RPCS)
+@pytest.mark.parametrize("at", ["stage", "write"])
+def test_a_fault_before_the_allow_entry_refuses_once_and_changes_nothing(
+        world: World, name: str, at: str) -> None:
+    live, rpc = world.live, RPCS[name]
+    ctx = rpc.prepare(live)
+    table, event = ("pending_changes", "INSERT") if at == "stage" else (rpc.table, rpc.event)
+    with world.fault(table, event), pytest.raises(grpc.RpcError) as info:
+        rpc.call(live, ctx)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert decisions(live, rpc.action) == ["deny"]
+    assert not rpc.changed(live, ctx)
+    assert sweep_later(live).changes_dropped == 0  # nothing was left
+    rpc.call(live, ctx)  # healed: the same call goes through
+    assert decisions(live, rpc.action) == ["deny", "allow"]
+    assert rpc.changed(live, ctx)
+
+
+@pytest.mark.parametrize("name", RPCS)
+def test_a_fault_after_the_allow_entry_answers_and_the_sweeper_makes_the_change(
+        world: World, name: str) -> None:
+    live, rpc = world.live, RPCS[name]
+    ctx = rpc.prepare(live)
+    with world.fault("pending_changes", "DELETE"):
+        rpc.call(live, ctx)  # decided and durable: the call succeeds
+        assert decisions(live, rpc.action) == ["allow"]
+        assert not rpc.changed(live, ctx)  # not made yet: the apply failed
+        with pytest.raises(StoreUnavailable):  # the store still refuses: a later pass
+            sweep_later(live)
+    assert sweep_later(live).changes_applied >= 1
+    assert rpc.changed(live, ctx)
+    assert decisions(live, rpc.action) == ["allow"]  # one entry, never a deny after it
+
+
+@pytest.mark.parametrize("name", RPCS)
+def test_an_audit_fault_changes_nothing_and_the_sweeper_drops_the_change(
+        live: LiveGateway, name: str) -> None:
+    rpc = RPCS[name]
+    ctx = rpc.prepare(live)
+    with audit_held(live), pytest.raises(grpc.RpcError) as info:
+        rpc.call(live, ctx)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert decisions(live, rpc.action) == []  # no entry could be written
+    assert not rpc.changed(live, ctx)
+    # Whether the entry was written is for the log to say: until the sweeper has asked
+    # it, the change holds its target, and a retry is told so.
+    with pytest.raises(grpc.RpcError) as held:
+        rpc.call(live, ctx)
+    assert held.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert decisions(live, rpc.action) == ["deny"]
+    assert sweep_later(live).changes_dropped == 1
+    assert not rpc.changed(live, ctx)
+    rpc.call(live, ctx)
+    assert decisions(live, rpc.action) == ["deny", "allow"]
+    assert rpc.changed(live, ctx)
