@@ -16,6 +16,7 @@ from gateway.api import pb
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier
+from gateway.records import changes
 from gateway.records.lifecycle import ACTIVE
 from gateway.records.repair import OBJECTION_OPEN_MESSAGE
 from gateway.services.common import CallFrame
@@ -63,10 +64,11 @@ def revise_record(call: CallFrame, context: grpc.ServicerContext,
                       if request.HasField("correction") else None)
     now = rfc3339(gw.clock.now())
     change = f"corrected by {correction.record_id}" if correction else "withdrawn"
+    # Staged (a correction pending with it), and made by the allow entry
+    # (gateway.records.changes).
+    call.stage(changes.revise_record(record.record_id, at=now, reason=request.reason,
+                                     correction=correction))
     seq = call.commit_allow(reason=f"record {record.record_id} {change}: {request.reason}")
-    with call.step("store"):
-        gw.store.revise_record(record.record_id, at=now, reason=request.reason,
-                               correction=correction)
     return pb.ReviseRecordResponse(record_id=record.record_id,
                                    new_record_id=correction.record_id if correction else "",
                                    revised_at=now, audit_seq=seq)

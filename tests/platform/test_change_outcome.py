@@ -24,7 +24,7 @@ import pytest
 from gateway.clock import FixedClock
 from gateway.consent.uses import GRACE, SweepResult
 from gateway.errors import StoreUnavailable
-from gateway.records.lifecycle import REMOVED
+from gateway.records.lifecycle import ACTIVE, REMOVED, SUPERSEDED, WITHDRAWN_STATE
 from gateway.records.sqlite_store import SqliteStore
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
@@ -145,12 +145,29 @@ def _state(live: LiveGateway, record_id: str) -> str:
     return found.state
 
 
+def _corrected(live: LiveGateway, record_id: str) -> bool:
+    new = live.gw.store.find_record_by_source("court", "CH-1-v2")
+    return _state(live, record_id) == SUPERSEDED and new is not None \
+        and new.state == ACTIVE and new.replaces == record_id
+
+
 RPCS = {
     "RemoveRecord": Rpc(
         "record.remove", "records", "UPDATE", _court_record,
         lambda live, rid: live.client("court").remove_record(
             record_id=rid, reason="obligation_performed"),
         lambda live, rid: _state(live, rid) == REMOVED),
+    "ReviseRecord withdraw": Rpc(
+        "record.revise", "records", "UPDATE", _court_record,
+        lambda live, rid: live.client("court").revise_record(
+            record_id=rid, reason="entered_in_error"),
+        lambda live, rid: _state(live, rid) == WITHDRAWN_STATE),
+    "ReviseRecord correct": Rpc(
+        "record.revise", "records", "INSERT", _court_record,
+        lambda live, rid: live.client("court").revise_record(
+            record_id=rid, reason="entered_in_error",
+            correction=debtor_record("CH-1-v2", amount="100000.00")),
+        _corrected),
 }
 
 
