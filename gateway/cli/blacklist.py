@@ -24,7 +24,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "blacklist", help="list, lift and show blacklisted credit agencies",
         description="A listed credit agency is refused (PERMISSION_DENIED, "
                     "party_blacklisted) on every call. Security officers list and lift; "
-                    "regulators may read the list.")
+                    "regulators may read the list. The agency's responsible staff (相关人员) "
+                    "are banned from the trade by the PBOC branch's credit_practitioner_ban "
+                    "records: `credgate check joint-punishment - --measure "
+                    "credit_industry_ban` answers whether a person is.")
     actions = group.add_subparsers(dest="blacklist_command", metavar="ACTION")
     add = command_parser(
         actions, "add", help="blacklist a credit agency",
