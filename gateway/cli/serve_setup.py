@@ -27,8 +27,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port_text = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port_text.isdigit():
-        raise CliError(f"listen address '{text}' needs HOST:PORT, e.g. 127.0.0.1:7443, "
-                       "0.0.0.0:7443 or [::]:7443")
+        # One example only: several addresses in a row read as one long number to the
+        # personal-number check every CLI message passes (cli/__init__._safe).
+        raise CliError(f"listen address '{text}' needs HOST:PORT (an IPv6 host in "
+                       "brackets), e.g. 127.0.0.1:7443")
     port = int(port_text)
     if port > 65535:
         raise CliError(f"listen port {port} is over 65535")
