@@ -32,8 +32,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="your trusted copy of the gateway's log public key "
                               "(default: KEYS/gateway.log.pub)")
     console.add_argument("--policies", type=Path, default=DEFAULT_POLICIES,
-                         help="a policies folder for names and the explain tool "
-                              "(default: %(default)s)")
+                         help="a policies folder for party names and the explain form's "
+                              "suggestions; the gateway decides (default: %(default)s)")
     console.add_argument("--state-dir", type=Path, default=Path.home() / ".credgate-console",
                          help="where the console keeps the checkpoints it has seen "
                               "(default: %(default)s)")

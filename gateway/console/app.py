@@ -50,8 +50,9 @@ class ConsoleContext:
     log_key: bytes  # the regulator's trusted copy of the gateway's log public key
     log_key_id: str
     state_dir: Path  # where the console keeps the checkpoints it has seen
+    #: A local catalogue for party names and the explain form's suggestions (the gateway
+    #: decides: names it does not know are refused there).
     catalogue: Catalogue | None = None
-    policies_dir: Path | None = None  # for the explain tool (a local policies folder)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -150,7 +151,7 @@ def overview(request: Request) -> Response:
     """Which party the console acts as, which gateway, and its health."""
     c = ctx(request)
     return render(request, "overview.html", health=c.backend.health(),
-                  log_key_id=c.log_key_id, policies_dir=c.policies_dir)
+                  log_key_id=c.log_key_id)
 
 
 def build_app(context: ConsoleContext) -> Starlette:

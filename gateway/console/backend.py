@@ -205,6 +205,16 @@ class ConsoleBackend:
         return self._call(self.client.policy_admin.ApprovePolicy,
                           pb.ApprovePolicyRequest(id=version_id, comment=comment), timeout=120)
 
+    def explain(self, *, party: str, purpose: str, obj: str, action: str, consent: bool,
+                subject_age: int | None, version_id: int = 0) -> Any:
+        """How the gateway decides one request, under the live version (0) or a kept one."""
+        request = pb.ExplainDecisionRequest(party=party, purpose=purpose, object=obj,
+                                            action=action, consent=consent,
+                                            version_id=version_id)
+        if subject_age is not None:
+            request.subject_age = subject_age
+        return self._call(self.client.policy_admin.ExplainDecision, request)
+
     def reject(self, version_id: int, comment: str) -> Any:
         """Turn a pending version down as this officer, saying why."""
         return self._call(self.client.policy_admin.RejectPolicy,

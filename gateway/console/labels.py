@@ -131,6 +131,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "active": ("现行", "active"),
     "rejected": ("已驳回", "rejected"),
     "superseded": ("已替代", "superseded"),
+    "live": ("现行", "live"),
+    "out_of_date": ("已过时", "out of date"),
+    "decide_under": ("依据版本", "Decide under"),
+    "decided_under": ("解释所依据的版本", "Decided under"),
+    "pending_proposal": ("待批准提案", "pending proposal"),
+    "startup_files": ("网关启动时的策略文件", "the files the gateway started with"),
 }
 
 

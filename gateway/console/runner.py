@@ -73,7 +73,7 @@ def make_context(client: CredgateClient, *, target: str, log_key: Path, state_di
         backend=ConsoleBackend(client, target=target), gate=Gatekeeper(port=port, token=token),
         clock=clock or SystemClock(), log_key=public_key_bytes(verify_key),
         log_key_id=key_id(verify_key),
-        state_dir=state_dir, catalogue=catalogue, policies_dir=policies_dir)
+        state_dir=state_dir, catalogue=catalogue)
 
 
 def _server(context: ConsoleContext) -> uvicorn.Server:

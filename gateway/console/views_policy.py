@@ -2,8 +2,10 @@
 
 Approval goes to the gateway as this officer's own call; the gateway alone decides whether
 the officer may approve (never the author of the change), and the console shows its
-refusal in words. The explain tool decides on a local policies folder, as
-`credgate policy explain` does; it asks the gateway nothing.
+refusal in words. A pending proposal made against a policy that is no longer live is
+marked out of date (the gateway's PolicyVersion.out_of_date) and offers no approval. The
+explain tool asks the gateway (PolicyAdmin/ExplainDecision), under the live version or a
+pending proposal, and shows which version it decided under.
 """
 
 from __future__ import annotations
@@ -22,10 +24,7 @@ from gateway.console.app import ctx, render
 from gateway.console.backend import GatewayFailure
 from gateway.console.security import posted_form
 from gateway.console.views_audit import csv_response
-from gateway.errors import ConfigurationError
-from gateway.policy.conditions import ConditionContext
 from gateway.policy.policyfile import ACTIONS, catalogue_objects
-from gateway.policy.validate import open_policies
 
 
 def _diff(version: Any) -> dict[str, Any]:
@@ -137,35 +136,18 @@ def version_get(request: Request) -> Response:
 
 
 def explain_page(request: Request) -> Response:
-    """The explain tool as a form: party, purpose, object, action, consent, age."""
+    """The explain tool as a form, answered by the gateway under the live version or a
+    pending proposal: party, purpose, object, action, consent, age, version."""
     c = ctx(request)
     q = request.query_params
     form = {"party": q.get("party", ""), "purpose": q.get("purpose", ""),
             "object": q.get("object", ""), "action": q.get("action", "read"),
-            "consent": q.get("consent") == "on", "age": q.get("age", "")}
-    if c.policies_dir is None:
-        raise GatewayFailure("The console was started without a policies folder. "
-                             "控制台启动时未指定策略目录。",
-                             "NO_POLICIES")
-    try:
-        ps = open_policies(c.policies_dir)
-    except ConfigurationError as exc:
-        raise GatewayFailure(f"The policies folder cannot be read: {exc.message}",
-                             "BAD_POLICIES") from None
-    cat = ps.catalogue
-    choices = {"parties": sorted(cat.parties), "purposes": sorted(cat.purposes),
-               "objects": sorted(catalogue_objects(cat)), "actions": sorted(ACTIONS)}
+            "consent": q.get("consent") == "on", "age": q.get("age", ""),
+            "version": q.get("version", "")}
     result = None
     problems: list[str] = []
+    failure: GatewayFailure | None = None
     if form["party"]:
-        if form["party"] not in cat.parties:
-            problems.append("unknown party 未知机构")
-        if form["purpose"] not in cat.purposes:
-            problems.append("unknown purpose 未知用途")
-        if form["object"] not in catalogue_objects(cat):
-            problems.append("unknown object (not a field, category or group) 未知对象")
-        if form["action"] not in ACTIONS:
-            problems.append("unknown action 未知操作")
         age = None
         if form["age"]:
             try:
@@ -175,34 +157,35 @@ def explain_page(request: Request) -> Response:
             else:
                 if not 0 <= age <= 150:
                     problems.append("the age must be 0-150 年龄须在 0-150 之间")
+        version_id = 0
+        if form["version"]:
+            try:
+                version_id = int(str(form["version"]))
+            except ValueError:
+                problems.append("choose the live version or a pending proposal "
+                                 "请选择现行版本或待批准提案")
         if not problems:
-            result = _explain(ps, form, age)
-    template = "explain_result.html" if request.headers.get("hx-request") else "explain.html"
-    return render(request, template, form=form, choices=choices, result=result,
-                  problems=problems, policies_dir=c.policies_dir)
-
-
-def _explain(ps: Any, form: dict[str, Any], age: int | None) -> dict[str, Any]:
-    cond = ConditionContext(consent_presented=form["consent"], subject_age=age)
-    party, obj, action, purpose = form["party"], form["object"], form["action"], form["purpose"]
-    ex = ps.engine.explain(party, obj, action, purpose, cond)
-    release = None
-    if action not in ("submit", "check") and "." in obj:
-        if ps.engine.decide(party, obj, "read", purpose, cond).allowed:
-            release = "clear"
-        elif ps.engine.decide(party, obj, "read_masked", purpose, cond).allowed:
-            release = "masked"
-        else:
-            release = "withheld"
-    rule = ex.decision.rule
-    return {"allowed": ex.decision.allowed, "reason": ex.decision.reason,
-            "rule": None if rule is None else str(rule),
-            "role_chain": list(ex.role_chain), "object_chain": list(ex.object_chain),
-            "roles_held": list(ps.roles[party]), "ancestors": list(ps.ancestors[obj]),
-            "release": release, "agrees": ex.agrees,
-            "considered": [{"rule": str(r), "effect": r.eft, "condition": r.cond or "",
-                            "holds": held, "decided": r == rule}
-                           for r, held in ex.considered]}
+            try:
+                result = c.backend.explain(
+                    party=str(form["party"]), purpose=str(form["purpose"]),
+                    obj=str(form["object"]), action=str(form["action"]),
+                    consent=bool(form["consent"]), subject_age=age, version_id=version_id)
+            except GatewayFailure as refused:
+                # Unknown codes and refusals are shown beside the form, in words.
+                failure = refused
+    values: dict[str, Any] = {"form": form, "result": result, "problems": problems,
+                              "failure": failure}
+    if request.headers.get("hx-request"):
+        return render(request, "explain_result.html", **values)
+    versions = c.backend.versions()
+    cat = c.catalogue
+    choices = {"parties": sorted(cat.parties) if cat else [],
+               "purposes": sorted(cat.purposes) if cat else [],
+               "objects": sorted(catalogue_objects(cat)) if cat else [],
+               "actions": sorted(ACTIONS)}
+    return render(request, "explain.html", choices=choices,
+                  live=next((v for v in versions if v.status == "active"), None),
+                  pending=[v for v in versions if v.status == "pending"], **values)
 
 
 def routes() -> list[Route]:

@@ -53,6 +53,22 @@ def wait_text(driver: Any, css: str, *needles: str) -> str:
         raise AssertionError(f"{css} never held {needles}; the page says:\n{page}") from None
 
 
+def explain(driver: Any, console: RunningConsole, *, party: str, purpose: str, obj: str,
+            version: str = "") -> tuple[str, str]:
+    """Run the explain form ("" decides under the live version, else a proposal's id);
+    returns the decision's text and the words naming the version decided under."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(console.base_url + "/explain")
+    for name, value in (("party", party), ("purpose", purpose), ("object", obj)):
+        driver.find_element(By.NAME, name).send_keys(value)
+    Select(driver.find_element(By.NAME, "version")).select_by_value(version)
+    driver.find_element(By.ID, "explain-button").click()
+    decision = wait_text(driver, "#explain-decision", "ALLOW", "DENY")
+    return decision, driver.find_element(By.ID, "explain-version").text
+
+
 def shot(driver: Any, out: Path, name: str) -> Path:
     """Save a screenshot of the whole page under out (and in $CREDGATE_CONSOLE_SCREENSHOTS)."""
     height = driver.execute_script("return document.documentElement.scrollHeight")

@@ -2,7 +2,8 @@
 
 The regulator searches the log of a gateway the test started and verifies an entry in
 the browser; a tampered proof does not verify; the second security officer approves a
-proposal and the gateway then decides by it; the author cannot approve their own.
+proposal and the gateway then decides by it (and explains it so, under the new live
+version); the author cannot approve their own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gateway.api import pb
 from gateway.audit.search import AuditFilter
-from tests.console.pages import cookie_of, http, login, shot, wait_text
+from tests.console.pages import cookie_of, explain, http, login, shot, wait_text
 from tests.console.world import World
 from tests.support import ADULT
 
@@ -151,6 +152,15 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
         civil.query_subject(ADULT, "awards")
     assert before.value.code() == grpc.StatusCode.PERMISSION_DENIED
     login(browser, world.second)
+    # Before the approval the gateway refuses; the proposal, explained, would allow.
+    volunteering = {"party": "civil_affairs", "purpose": "awards", "obj": "volunteer_service"}
+    decision, version = explain(browser, world.second, **volunteering)
+    assert "DENY" in decision and "live" in version
+    decision, version = explain(browser, world.second, **volunteering,
+                                version=str(world.proposal_id))
+    assert "ALLOW" in decision and f"#{world.proposal_id}" in version and "pending" in version
+    assert "volunteer_service, read, awards, allow" in browser.find_element(
+        By.ID, "explain-candidates").text
     browser.get(world.second.base_url + "/policy")
     browser.find_element(By.CSS_SELECTOR,
                          f'a.pending-link[href="/policy/{world.proposal_id}"]').click()
@@ -171,6 +181,11 @@ def test_second_officer_approves_and_the_gateway_decides_by_it(world: World, bro
     assert f"#{world.proposal_id}" in live and "security_officer_b" in live
     assert "checked with the awards office" in browser.find_element(By.ID, "versions").text
     shot(browser, out, "policy-versions")
+    # Explain now decides under the new live version: the one just approved.
+    decision, version = explain(browser, world.second, **volunteering)
+    assert "ALLOW" in decision
+    assert f"#{world.proposal_id}" in version and "live" in version
+    assert world.live.gw.state.version[:16] in version
 
 
 def test_second_officer_rejects_with_a_comment(world: World, browser: Any) -> None:
@@ -200,6 +215,8 @@ def test_explain_form(world: World, browser: Any, out: Path) -> None:
     browser.find_element(By.ID, "explain-button").click()
     text = wait_text(browser, "#explain-decision", "ALLOW", "DENY")
     assert "DENY" in text  # no consent presented
+    assert "live" in browser.find_element(By.ID, "explain-version").text
+    assert browser.find_element(By.ID, "explain-release").text == "withheld"
     shot(browser, out, "explain")
 
 

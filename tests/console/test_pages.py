@@ -26,14 +26,16 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from gateway.api import pb
 from gateway.audit.search import AuditFilter
 from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import local_date
 from gateway.console.runner import bind_loopback, make_context, start_background
 from gateway.policy.rollout import read_bundle
 from gateway.supervision.figures import QUERY_ACTIONS
-from tests.console.pages import cookie_of, http, login, wait_text
+from tests.console.pages import cookie_of, explain, http, login, shot, wait_text
 from tests.console.world import World
+from tests.live_gateway import start_live, stop_live
 from tests.support import ADULT, KEYS, POLICIES
 
 pytestmark = pytest.mark.e2e  # a gateway, consoles and a browser
@@ -313,6 +315,71 @@ def test_a_proposal_that_failed_its_decision_tests_says_which(
     assert words.startswith("decision tests failed (PASS: ")
     assert "address is not released in clear even with consent" in words
     assert not browser.find_elements(By.ID, "approve-button")  # nothing left to approve
+
+
+def test_a_proposal_made_before_another_went_live_is_out_of_date(
+        world: World, browser: Any, tmp_path: Path) -> None:
+    """On a gateway of its own: the shared one's policy must not move under other tests."""
+    live = start_live(tmp_path, world.clock, policy_two_person=True)
+    console = None
+    try:
+        officer = live.client("security_officer")
+        files = read_bundle(POLICIES)
+        stale = officer.propose_policy({**files, "policy.csv": files["policy.csv"] +
+                                        b"p, hr_bureau, identity.mobile, read_masked, awards, "
+                                        b"allow,\n"})
+        newer = officer.propose_policy({**files, "policy.csv": files["policy.csv"] +
+                                        b"p, hr_bureau, identity.gender, read_masked, awards, "
+                                        b"allow,\n"})
+        assert (stale.status, newer.status) == ("pending", "pending"), newer.reason
+        live.client("security_officer_b").policy_admin.ApprovePolicy(
+            pb.ApprovePolicyRequest(id=newer.id, comment="checked with the awards office"),
+            timeout=30)
+        sock = bind_loopback(0)
+        console = start_background(make_context(
+            live.client("security_officer_b"), target=live.target,
+            log_key=KEYS / "gateway.log.pub", state_dir=tmp_path / "state",
+            port=sock.getsockname()[1], policies_dir=POLICIES, clock=world.clock), sock)
+        browser.get(console.gate.login_url)
+        browser.get(console.base_url + "/policy")
+        width = browser.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], width  # the marks fit 1280x800 too
+        pending = browser.find_element(By.CSS_SELECTOR, ".pending-out-of-date")
+        assert f"#{stale.id}" in pending.text and "out of date" in pending.text
+        rows = {r.find_element(By.TAG_NAME, "a").text: r.text for r in
+                browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")}
+        assert "out of date" in rows[f"#{stale.id}"] and "已过时" in rows[f"#{stale.id}"]
+        assert "out of date" not in rows[f"#{newer.id}"]
+        browser.get(f"{console.base_url}/policy/{stale.id}")
+        assert "out of date" in browser.find_element(By.ID, "version-out-of-date").text
+        note = browser.find_element(By.ID, "out-of-date-note").text
+        assert "another policy went live since this proposal" in note
+        assert not browser.find_elements(By.ID, "approve-button")  # nothing to approve
+        assert browser.find_elements(By.ID, "reject-button")  # it may still be turned down
+        shot(browser, tmp_path / "shots", "policy-out-of-date")
+        # The approval the page does not offer is refused by the gateway all the same.
+        cookie = cookie_of(browser, console)
+        session = console.gate.session(cookie.split("=", 1)[1])
+        assert session is not None
+        status, text = http(console, f"/policy/{stale.id}/approve", method="POST",
+                            headers={"Cookie": cookie, "Origin": console.base_url,
+                                     "Content-Type": "application/x-www-form-urlencoded"},
+                            body=f"csrf_token={session.csrf}&comment=".encode())
+        assert status == 409 and "another policy went live since this proposal" in text
+        assert [v.status for v in live.gw.rollout.versions()][:2] == ["active", "pending"]
+        # It can still be explained, to see what it would do.
+        mobile = {"party": "hr_bureau", "purpose": "awards", "obj": "identity.mobile"}
+        _, version = explain(browser, console, **mobile, version=str(stale.id))
+        assert f"#{stale.id}" in version and "pending" in version
+        assert browser.find_element(By.ID, "explain-release").text == "masked"
+        _, version = explain(browser, console, **mobile)
+        assert f"#{newer.id}" in version and "live" in version
+        assert browser.find_element(By.ID, "explain-release").text == "withheld"
+    finally:
+        if console is not None:
+            console.stop()
+        stop_live(live)
 
 
 def test_explain_from_the_keyboard_with_and_without_consent(world: World,
