@@ -255,7 +255,9 @@ class PolicyRollout:
         with self._lock:
             record = self._store.policy_version(version_id)
             if record is None:
-                raise InvalidArgument(f"no policy version {version_id}")
+                # The id is the caller's number: not quoted (it may be any 19 digits).
+                raise InvalidArgument("no policy version with this id",
+                                      reason="unknown_version")
             if record.status != PENDING:
                 raise FailedPrecondition(f"version {version_id} is {record.status}, not pending")
             if record.author == approver:

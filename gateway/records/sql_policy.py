@@ -26,6 +26,9 @@ ACTIVE, PENDING, REJECTED, SUPERSEDED = "active", "pending", "rejected", "supers
 _VERSION_COLUMNS = ("id, version, bundle_hash, author, proposed_at, status, approver, "
                     "decided_at, reason, diff, comment")
 
+# Version ids are SQL integers (64-bit, signed): none is this large.
+_MAX_ID = 2**63
+
 
 @dataclass(frozen=True)
 class PolicyVersionRecord:
@@ -159,6 +162,8 @@ class SqlPolicy:
 
     def policy_version(self, version_id: int) -> PolicyVersionRecord | None:
         """One version, or None."""
+        if not 0 < version_id < _MAX_ID:
+            return None  # no such version: a caller's uint64 may lie beyond SQL's integers
         row = self._db.read(lambda sql: sql.one(
             f"SELECT {_VERSION_COLUMNS} FROM policy_versions WHERE id = ?", (version_id,)))
         return _version(row) if row else None
@@ -176,10 +181,11 @@ class SqlPolicy:
 
     def _lock_pending(self, sql: Sql, version_id: int) -> None:
         """Lock a version that must be pending; raises InvalidArgument or FailedPrecondition."""
-        found = sql.one(f"SELECT status FROM policy_versions WHERE id = ?{self._db.for_update}",
-                        (version_id,))
+        found = (sql.one(f"SELECT status FROM policy_versions WHERE id = ?{self._db.for_update}",
+                         (version_id,)) if 0 < version_id < _MAX_ID else None)
         if found is None:
-            raise InvalidArgument(f"no policy version {version_id}")
+            # The id is the caller's number: not quoted (it may be any 19 digits).
+            raise InvalidArgument("no policy version with this id", reason="unknown_version")
         if found[0] != PENDING:
             raise FailedPrecondition(f"version {version_id} is {found[0]}, not pending")
 
