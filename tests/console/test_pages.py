@@ -382,6 +382,18 @@ def test_a_proposal_made_before_another_went_live_is_out_of_date(
         stop_live(live)
 
 
+def test_explain_of_an_unknown_code_is_refused_in_words(world: World, browser: Any) -> None:
+    login(browser, world.second)
+    browser.get(world.second.base_url + "/explain")
+    for name, value in (("party", f"credit_agncy {ADULT}"), ("purpose", "authorised_query"),
+                        ("object", "identity.address")):
+        browser.find_element(By.NAME, name).send_keys(value)
+    browser.find_element(By.ID, "explain-button").click()
+    text = wait_text(browser, "#explain-error", "not valid")
+    assert "unknown party code" in text and "网关认为输入无效" in text
+    assert ADULT not in text and "Traceback" not in browser.page_source
+
+
 def test_explain_from_the_keyboard_with_and_without_consent(world: World,
                                                             browser: Any) -> None:
     login(browser, world.second)
