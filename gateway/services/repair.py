@@ -84,6 +84,12 @@ class RepairServicer(rpc.RepairServiceServicer):
                 list(request.evidence_record_ids), subject=person.subject,
                 catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
                 today=city_today(gw.clock))
+            # Each cited record is one the consent must cover too (item 9 of issue 10:
+            # the portal acts within the categories the person's consent names).
+            call.draft.categories = tuple(dict.fromkeys(
+                [record.category, *(e.category for e in evidence)]))
+            for cited in evidence:
+                person.check_scope(cited.category)
             row = new_repair(record, statement=pack_statement(statement, evidence),
                              catalogue=call.catalogue, cipher=gw.cipher,
                              now=gw.clock.now())

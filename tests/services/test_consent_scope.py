@@ -1,8 +1,9 @@
 """Consent scope binds the citizen portal's own calls (objections, repairs, access report).
 
 A self_query consent naming some categories proves the person asked for those only: an
-objection or a repair against a record in another category, a listing of objections or
-repairs, and the access report are each held to the categories the consent names.
+objection or a repair against a record in another category, a repair citing as evidence
+a record of another category, a listing of objections or repairs, and the access report
+are each held to the categories the consent names.
 Generated: consents over every subset of the person's record categories, each tried
 against every record and report through a real gateway.
 """
@@ -105,3 +106,39 @@ def test_in_scope_calls_still_work_and_others_do_not_see_them(gw: LiveGateway) -
     assert not portal.list_objections(subject_id=ADULT, consent_id=tax).objections
     report = portal.subject_access_report(ADULT, tax)
     assert {c for e in report.events for c in e.categories} <= {"tax_credit_rating"}
+
+
+EVIDENCE = {"volunteer_service": ("civil_affairs", {"organisation": "市志愿者协会",
+                                                    "hours": "40"}),
+            "repair_training": ("regulator", {"course": "信用修复专题培训",
+                                              "organiser": "市社会信用体系建设办公室",
+                                              "hours": "8"}),
+            "donation": ("civil_affairs", {"recipient": "市慈善总会", "amount": "500.00"})}
+
+
+@pytest.fixture(scope="module")
+def evidence(gw: LiveGateway) -> dict[str, str]:
+    """The person's positive records a repair may cite, one of each citable category."""
+    ids = {}
+    for category, (provider, fields) in EVIDENCE.items():
+        reply = gw.client(provider).submit_records([{
+            "subject_id": ADULT, "category": category, "severity": "not_applicable",
+            "event_date": "2026-11-10", "source_record_id": f"EV-{category}",
+            "fields": fields}])
+        ids[category] = reply.results[0].record_id
+    return ids
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cited=st.lists(st.sampled_from(sorted(EVIDENCE)), min_size=1, max_size=3, unique=True),
+       named=st.lists(st.sampled_from(sorted(EVIDENCE)), max_size=2, unique=True))
+def test_a_repair_cites_only_records_of_categories_the_consent_names(
+        gw: LiveGateway, evidence: dict[str, str], cited: list[str], named: list[str]) -> None:
+    # The repaired record is in scope; each record the application cites must be too.
+    if set(cited) <= set(named):
+        return  # in scope: the repair rules decide (tests/services/test_repair.py)
+    consent_id = consent(gw, ["admin_penalty", *named])
+    penalty = gw.record_ids["admin_penalty"]  # type: ignore[attr-defined]
+    _refused_out_of_scope(gw, lambda: gw.client("citizen_portal").apply_repair(
+        ADULT, consent_id, penalty, "已整改", evidence=[evidence[c] for c in cited]))
