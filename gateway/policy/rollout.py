@@ -310,10 +310,10 @@ class PolicyRollout:
         Raises InvalidArgument when there is no such version and FailedPrecondition for a
         rejected one (a bundle that failed its checks is not kept to decide by).
         """
-        # Ids are SQL integers: anything larger names no version (and would overflow).
-        record = self._store.policy_version(version_id) if 0 < version_id < 2**63 else None
+        record = self._store.policy_version(version_id)
         if record is None:
-            raise InvalidArgument("no such policy version", reason="unknown_version")
+            # The id is the caller's number: not quoted (it may be any 19 digits).
+            raise InvalidArgument("no policy version with this id", reason="unknown_version")
         if record.status == REJECTED:
             raise FailedPrecondition("a rejected policy version cannot be explained",
                                      reason="rejected_version")

@@ -92,7 +92,7 @@ def test_unknown_names_at_the_gateway_are_broken_input(live: LiveGateway,
     assert "INVALID_ARGUMENT: unknown party code" in capsys.readouterr().err
     assert main(["policy", "explain", *VOLUNTEERING, *at(live, "--policy-version",
                                                              "999")]) == 2
-    assert "no such policy version" in capsys.readouterr().err
+    assert "no policy version with this id" in capsys.readouterr().err
 
 
 def test_versions_and_show_mark_an_out_of_date_proposal(two_person: LiveGateway,

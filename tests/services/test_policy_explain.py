@@ -149,7 +149,7 @@ def test_an_unknown_version_is_refused(live: LiveGateway, version_id: int) -> No
     err = refusal(lambda: explain(live, party="court", purpose="cadre_selection",
                                   object="identity", version_id=version_id))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.details() == "no such policy version"
+    assert err.details() == "no policy version with this id"
 
 
 def test_a_rejected_version_is_not_explained(two_person: LiveGateway) -> None:
