@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gateway.clock import parse_rfc3339
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
@@ -53,11 +53,14 @@ KINDS = (REMOVE_RECORD, REVISE_RECORD, FILE_OBJECTION, ANSWER_OBJECTION, APPLY_R
          DECIDE_REPAIR, BLACKLIST, LIFT_BLACKLIST, ISSUE_CONSENT, REVOKE_CONSENT, RECEIVE)
 
 _BYTES = "$b"
+#: What a change gives when it is made (the row as changed, a count).
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """One state change of a call: its kind, what it takes, and its arguments."""
+class Change(Generic[R]):
+    """One state change of a call: its kind, what it takes, and its arguments; making it
+    gives an R (staging gives the R it will give)."""
 
     kind: str
     #: What the change is about, taken while it is staged ("record:<id>", "party:<id>",
@@ -76,7 +79,7 @@ class Change:
 class StagedChange:
     """A change kept in the store until its call's allow entry (or the sweeper) decides."""
 
-    change: Change
+    change: Change[Any]
     request_id: str
     #: When it was staged (RFC 3339, as stored).
     since: str
@@ -92,14 +95,14 @@ def record_target(record_id: str) -> str:
     return f"record:{record_id}"
 
 
-def remove_record(record_id: str, *, at: str, reason: str) -> Change:
+def remove_record(record_id: str, *, at: str, reason: str) -> Change[StoredRecord]:
     """The provider removes a record shown until removal (RemoveRecord)."""
     return Change(REMOVE_RECORD, record_target(record_id),
                   {"record_id": record_id, "at": at, "reason": reason})
 
 
 def revise_record(record_id: str, *, at: str, reason: str,
-                  correction: StoredRecord | None) -> Change:
+                  correction: StoredRecord | None) -> Change[StoredRecord]:
     """The provider corrects (a new version) or withdraws its own record (ReviseRecord)."""
     return Change(REVISE_RECORD, record_target(record_id),
                   {"record_id": record_id, "at": at, "reason": reason,
@@ -107,13 +110,14 @@ def revise_record(record_id: str, *, at: str, reason: str,
                   record=correction)
 
 
-def file_objection(row: ObjectionRow) -> Change:
+def file_objection(row: ObjectionRow) -> Change[None]:
     """An objection to a record (FileObjection, or one a peer forwards here)."""
     return Change(FILE_OBJECTION, record_target(row.record_id), _fields(row))
 
 
 def answer_objection(row: ObjectionRow, *, outcome: str, at: str, by: str,
-                     answer_ciphertext: bytes, correction: StoredRecord | None) -> Change:
+                     answer_ciphertext: bytes, correction: StoredRecord | None
+                     ) -> Change[ObjectionRow]:
     """The provider's answer to an open objection (AnswerObjection)."""
     return Change(ANSWER_OBJECTION, record_target(row.record_id),
                   {"objection_id": row.objection_id, "outcome": outcome, "at": at, "by": by,
@@ -122,42 +126,42 @@ def answer_objection(row: ObjectionRow, *, outcome: str, at: str, by: str,
                   record=correction)
 
 
-def apply_repair(row: RepairRow) -> Change:
+def apply_repair(row: RepairRow) -> Change[None]:
     """A person's application for repair of a record (ApplyRepair)."""
     return Change(APPLY_REPAIR, record_target(row.record_id), _fields(row))
 
 
 def decide_repair(row: RepairRow, *, approve: bool, at: str, by: str,
-                  decision_ciphertext: bytes) -> Change:
+                  decision_ciphertext: bytes) -> Change[RepairRow]:
     """The approver's decision on a repair application (DecideRepair)."""
     return Change(DECIDE_REPAIR, record_target(row.record_id),
                   {"repair_id": row.repair_id, "approve": approve, "at": at, "by": by,
                    "decision_ciphertext": decision_ciphertext})
 
 
-def blacklist(row: BlacklistRow) -> Change:
+def blacklist(row: BlacklistRow) -> Change[BlacklistRow]:
     """A party put on the blacklist (BlacklistAgency)."""
     return Change(BLACKLIST, f"party:{row.party}", _fields(row))
 
 
-def lift_blacklist(party: str, *, at: str, by: str, reason: str) -> Change:
+def lift_blacklist(party: str, *, at: str, by: str, reason: str) -> Change[BlacklistRow]:
     """A party's listing lifted (LiftBlacklist)."""
     return Change(LIFT_BLACKLIST, f"party:{party}",
                   {"party": party, "at": at, "by": by, "reason": reason})
 
 
-def issue_consent(row: ConsentRow) -> Change:
+def issue_consent(row: ConsentRow) -> Change[bool]:
     """A consent artefact registered (IssueConsent)."""
     return Change(ISSUE_CONSENT, f"consent:{row.consent_id}", _fields(row))
 
 
-def revoke_consent(consent_id: str, *, at: str, reason: str) -> Change:
+def revoke_consent(consent_id: str, *, at: str, reason: str) -> Change[ConsentRow]:
     """A consent revoked by its issuer (RevokeConsent)."""
     return Change(REVOKE_CONSENT, f"consent:{consent_id}",
                   {"consent_id": consent_id, "at": at, "reason": reason})
 
 
-def receive(origin: str, changes: Sequence[ReceivedChange]) -> Change:
+def receive(origin: str, changes: Sequence[ReceivedChange]) -> Change[int]:
     """A peer's push of changes to the records it shares (PushChanges)."""
     return Change(RECEIVE, f"peer:{origin}",
                   {"origin": origin, "changes": [_received(c) for c in changes]})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition
@@ -28,6 +28,7 @@ from gateway.records.changes import (
     REVISE_RECORD,
     REVOKE_CONSENT,
     Change,
+    R,
     StagedChange,
     decode_args,
     encode_args,
@@ -50,8 +51,9 @@ class SqlChanges(SqlLifecycle):
     _put_consent: Callable[[Sql, ConsentRow], bool]
     _revoke_consent: Callable[[Sql, str, str, str], ConsentRow]
 
-    def stage_change(self, change: Change, *, request_id: str, at: datetime) -> None:
-        """Keep a change for the request's allow entry, after its own checks.
+    def stage_change(self, change: Change[R], *, request_id: str, at: datetime) -> R:
+        """Keep a change for the request's allow entry, after its own checks; what the
+        change will give (the row as it will be changed, a count).
 
         Raises what the change would raise now (NotFound, FailedPrecondition,
         AlreadyExists), or FailedPrecondition (reason change_under_way) while another
@@ -59,7 +61,7 @@ class SqlChanges(SqlLifecycle):
         """
         since = rfc3339(at)
 
-        def work(sql: Sql) -> None:
+        def work(sql: Sql) -> R:
             if sql.one(f"INSERT INTO pending_changes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (target) DO NOTHING RETURNING target",
                        (change.target, request_id, since, change.kind,
@@ -69,13 +71,14 @@ class SqlChanges(SqlLifecycle):
             # The change's own checks, under its row locks, then undone: it is made
             # after the allow entry, and its target stays taken until then.
             sql.run("SAVEPOINT dry_run")
-            self._apply(sql, change)
+            gives = cast(R, self._apply(sql, change))
             sql.run("ROLLBACK TO SAVEPOINT dry_run")
             if change.record is not None:  # a correction: pending until the change applies
                 self._insert(sql, replace(change.record, state=AWAITING_ALLOW, state_at=since,
                                           state_ref=pending_owner(request_id, since)))
+            return gives
 
-        self._db.write(work)
+        return self._db.write(work)
 
     def apply_changes(self, request_id: str) -> int:
         """Make the changes staged for a request (its allow entry committed), in one
@@ -131,7 +134,7 @@ class SqlChanges(SqlLifecycle):
 
     # -- the changes ------------------------------------------------------------------
 
-    def _apply(self, sql: Sql, change: Change) -> object:
+    def _apply(self, sql: Sql, change: Change[Any]) -> object:
         a = change.args
         kinds: dict[str, Callable[[], object]] = {
             REMOVE_RECORD: lambda: self._retire(sql, a["record_id"], REMOVED, a["at"],
@@ -156,7 +159,7 @@ class SqlChanges(SqlLifecycle):
         }
         return kinds[change.kind]()
 
-    def _correction(self, sql: Sql, change: Change) -> StoredRecord | None:
+    def _correction(self, sql: Sql, change: Change[Any]) -> StoredRecord | None:
         """The record a change adds: as given while staging, then the pending one."""
         if change.record is not None or not change.args.get("correction"):
             return change.record
@@ -167,7 +170,7 @@ class SqlChanges(SqlLifecycle):
         return found
 
     @staticmethod
-    def _drop_correction(sql: Sql, change: Change) -> None:
+    def _drop_correction(sql: Sql, change: Change[Any]) -> None:
         correction = change.args.get("correction")
         if correction:
             sql.run("DELETE FROM records WHERE record_id = ? AND state = ?",

@@ -20,7 +20,7 @@ from gateway.records.sql_policy import PolicyVersionRecord
 from gateway.records.sql_rekey import SealedRow
 
 if TYPE_CHECKING:  # changes.py builds on this module's rows
-    from gateway.records.changes import Change, StagedChange
+    from gateway.records.changes import Change, R, StagedChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +75,10 @@ class RecordStore(Protocol):
 
     # -- changes awaiting their call's allow entry (gateway.records.changes) -----------
 
-    def stage_change(self, change: Change, *, request_id: str, at: datetime) -> None:
-        """Keep a change for the request's allow entry, after its own checks; raises what
-        the change would raise now, or FailedPrecondition (change_under_way)."""
+    def stage_change(self, change: Change[R], *, request_id: str, at: datetime) -> R:
+        """Keep a change for the request's allow entry, after its own checks, and say
+        what it will give; raises what the change would raise now, or
+        FailedPrecondition (change_under_way)."""
         ...
 
     def apply_changes(self, request_id: str) -> int:

@@ -40,7 +40,7 @@ from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.limits import KINDS as LIMIT_KINDS
 from gateway.policy.rollout import PolicyState
-from gateway.records.changes import Change
+from gateway.records.changes import Change, R
 from gateway.respond.answers import sign_answer
 from gateway.telemetry import NO_STEP, StepSpan, start_call_span, trace_id_of
 from gateway.validate.wire import MalformedRequest, WireContext, raw_request_of
@@ -175,14 +175,15 @@ class CallFrame:
             return NO_STEP
         return StepSpan(self.gw.tracer, name, self.parent)
 
-    def stage(self, change: Change) -> None:
+    def stage(self, change: Change[R]) -> R:
         """The store step of a call that changes state: keep the change for this call's
-        allow entry, which applies it (gateway.records.changes). Raises what the change
-        would raise now (NotFound, FailedPrecondition, AlreadyExists, StoreUnavailable)."""
+        allow entry, which makes it (gateway.records.changes); what it will give.
+        Raises what the change would raise now (NotFound, FailedPrecondition,
+        AlreadyExists, StoreUnavailable)."""
         self.staged = True  # also when the outcome of the write is unknown: dropped then
         with self.step("stage"):
-            self.gw.store.stage_change(change, request_id=self.draft.request_id,
-                                       at=self.gw.clock.now())
+            return self.gw.store.stage_change(change, request_id=self.draft.request_id,
+                                              at=self.gw.clock.now())
 
     def commit_allow(self, reason: str = "") -> int:
         """Append the allow entry durably (the audit step); raises AuditUnavailable."""

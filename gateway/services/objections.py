@@ -17,6 +17,7 @@ from gateway.peers.ask import askers_of
 from gateway.peers.objections import forward_objection, settle_answered
 from gateway.pii.identifiers import check_identifier
 from gateway.policy.conditions import ConditionContext
+from gateway.records import changes
 from gateway.records.intake import seal_submission
 from gateway.records.lifecycle import in_use
 from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, OPEN, ObjectionRow
@@ -138,11 +139,11 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                 return self._forward(call, person.subject.value, record, reason)
             row = new_objection(record, reason=reason, catalogue=call.catalogue,
                                 cipher=gw.cipher, now=gw.clock.now())
-        # 7. audit (the reason never enters it), then store.
+        # 7. store and audit (the reason never enters it): the objection is staged, and
+        # filed by its allow entry (gateway.records.changes).
+        call.stage(changes.file_objection(row))
         seq = call.commit_allow(reason=f"objection {row.objection_id} to "
                                        f"{record.record_id}")
-        with call.step("store"):
-            gw.store.put_objection(row)
         return pb.ObjectionReply(objection=objection_message(
             row, today=city_today(gw.clock), cipher=gw.cipher), audit_seq=seq)
 
@@ -254,12 +255,12 @@ class ObjectionServicer(rpc.ObjectionServiceServicer):
                 correction = seal_correction(call, party, record, request.correction)
         now = gw.clock.now()
         new = f" by {correction.record_id}" if correction else ""
+        # Staged (a correction pending with it), and made by the allow entry.
+        answered = call.stage(changes.answer_objection(
+            row, outcome=outcome, at=rfc3339(now), by=party.id,
+            answer_ciphertext=seal_text(gw.cipher, objection_id, "answer", note)
+            if note else b"", correction=correction))
         seq = call.commit_allow(reason=f"objection {objection_id} {outcome}{new}")
-        with call.step("store"):
-            answered = gw.store.answer_objection(
-                objection_id, outcome=outcome, at=rfc3339(now), by=party.id,
-                answer_ciphertext=seal_text(gw.cipher, objection_id, "answer", note)
-                if note else b"", correction=correction)
         return pb.ObjectionReply(objection=objection_message(
             answered, today=local_date(now), cipher=gw.cipher), audit_seq=seq)
 

@@ -17,6 +17,7 @@ from gateway.errors import NotFound, PermissionDenied
 from gateway.peers.receive import received_changes
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
+from gateway.records.changes import file_objection, receive
 from gateway.records.objections import MAX_REASON_CHARS, new_objection
 from gateway.services.common import CallFrame, audited
 from gateway.services.objections import objection_message
@@ -35,8 +36,8 @@ def _sharing_peer(call: CallFrame, party: Party) -> None:
 
 
 class PeerServicer(rpc.PeerServiceServicer):
-    """PushChanges, ForwardObjection, ObjectionStatus: identify, decide, validate, audit,
-    store, respond (signed)."""
+    """PushChanges, ForwardObjection, ObjectionStatus: identify, decide, validate, store
+    (staged for the allow entry), audit, respond (signed)."""
 
     def __init__(self, gw: Gateway) -> None:
         self._gw = gw
@@ -68,10 +69,10 @@ class PeerServicer(rpc.PeerServiceServicer):
             draft.categories = tuple(sorted({c.category for c in request.changes
                                              if c.category}))
             draft.record_count = len(changes)
-        # 7. audit: the push is durable evidence before anything is stored.
+        # 7. store and audit: the push is staged (what it will apply, counted), and
+        # applied by its allow entry (gateway.records.changes).
+        applied = call.stage(receive(party.id, changes))
         seq = call.commit_allow(f"from {party.id}")
-        with call.step("store"):
-            applied = gw.store.apply_received(party.id, changes)
         # 8. respond, signed: the sender keeps this signature in its own audit.
         with call.step("respond"):
             response = pb.PushChangesResponse(applied=applied, skipped=len(changes) - applied,
@@ -107,10 +108,10 @@ class PeerServicer(rpc.PeerServiceServicer):
             row = replace(new_objection(record, reason=reason, catalogue=call.catalogue,
                                         cipher=gw.cipher, now=gw.clock.now()),
                           forwarded_by=party.id)
+        # Staged, and filed by the allow entry (gateway.records.changes).
+        call.stage(file_objection(row))
         seq = call.commit_allow(reason=f"objection {row.objection_id} to {record.record_id} "
                                        f"forwarded by {party.id}")
-        with call.step("store"):
-            gw.store.put_objection(row)
         answer = pb.ObjectionReply(objection=objection_message(
             row, today=city_today(gw.clock), cipher=None), audit_seq=seq)
         call.sign(answer)

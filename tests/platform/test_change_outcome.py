@@ -25,12 +25,17 @@ from gateway.clock import FixedClock
 from gateway.consent.uses import GRACE, SweepResult
 from gateway.errors import StoreUnavailable
 from gateway.records.lifecycle import ACTIVE, REMOVED, SUPERSEDED, WITHDRAWN_STATE
+from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, UPHELD
 from gateway.records.sqlite_store import SqliteStore
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
+from tests.services.lifecycle_support import self_consent
 from tests.services.records_data import debtor_record
+from tests.support import ADULT
 
 pytestmark = pytest.mark.e2e
+
+REASON = "该案已于2026年6月履行完毕"
 
 
 @dataclass
@@ -145,6 +150,25 @@ def _state(live: LiveGateway, record_id: str) -> str:
     return found.state
 
 
+def _contested(live: LiveGateway) -> tuple[str, str]:
+    """A court record of ADULT and ADULT's portal consent."""
+    record_id = _court_record(live)
+    return self_consent(live), record_id
+
+
+def _filed(live: LiveGateway) -> tuple[str, str]:
+    """An objection of ADULT to a court record: its id and the record's."""
+    consent, record_id = _contested(live)
+    return live.client("citizen_portal").file_objection(
+        ADULT, consent, record_id, REASON).objection.objection_id, record_id
+
+
+def _objection(live: LiveGateway, objection_id: str) -> tuple[str, str]:
+    found = live.gw.store.get_objection(objection_id)
+    assert found is not None
+    return found.status, found.outcome
+
+
 def _corrected(live: LiveGateway, record_id: str) -> bool:
     new = live.gw.store.find_record_by_source("court", "CH-1-v2")
     return _state(live, record_id) == SUPERSEDED and new is not None \
@@ -168,6 +192,23 @@ RPCS = {
             record_id=rid, reason="entered_in_error",
             correction=debtor_record("CH-1-v2", amount="100000.00")),
         _corrected),
+    "FileObjection": Rpc(
+        "objection.file", "objections", "INSERT", _contested,
+        lambda live, ctx: live.client("citizen_portal").file_objection(
+            ADULT, ctx[0], ctx[1], REASON),
+        lambda live, ctx: [o.record_id for o in live.gw.store.list_objections()] == [
+            ctx[1]]),
+    "AnswerObjection uphold": Rpc(
+        "objection.answer", "objections", "UPDATE", _filed,
+        lambda live, ctx: live.client("court").answer_objection(ctx[0], "uphold",
+                                                                note="维持"),
+        lambda live, ctx: _objection(live, ctx[0]) == (ANSWERED, UPHELD)),
+    "AnswerObjection correct": Rpc(
+        "objection.answer", "records", "INSERT", _filed,
+        lambda live, ctx: live.client("court").answer_objection(
+            ctx[0], "correct", correction=debtor_record("CH-1-v2", amount="100000.00")),
+        lambda live, ctx: _objection(live, ctx[0]) == (ANSWERED, CORRECTED)
+        and _corrected(live, ctx[1])),
 }
 
 
