@@ -9,26 +9,22 @@ triggers on the store's tables (SQLite and PostgreSQL) and a held audit file.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
-import psycopg
 import pytest
 
 from gateway.clock import FixedClock
-from gateway.consent.uses import GRACE, SweepResult
 from gateway.errors import StoreUnavailable
 from gateway.records.lifecycle import ACTIVE, REMOVED, SUPERSEDED, WITHDRAWN_STATE
 from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, UPHELD
-from gateway.records.sqlite_store import SqliteStore
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
+from tests.platform.outcomes import audit_held, decisions, store_fault, sweep_later
 from tests.services.lifecycle_support import self_consent
 from tests.services.records_data import debtor_record
 from tests.support import ADULT
@@ -40,40 +36,14 @@ REASON = "该案已于2026年6月履行完毕"
 
 @dataclass
 class World:
-    """A live gateway and a way to make its store refuse one kind of write."""
+    """A live gateway, and its PostgreSQL database (empty: a SQLite store)."""
 
     live: LiveGateway
-    conninfo: str = ""  # PostgreSQL; else the SQLite store's file
+    conninfo: str = ""
 
-    @contextmanager
-    def fault(self, table: str, event: str) -> Iterator[None]:
+    def fault(self, table: str, event: str) -> AbstractContextManager[None]:
         """The store refuses `event` (INSERT, UPDATE, DELETE) on `table` meanwhile."""
-        if self.conninfo:
-            with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                conn.execute("CREATE OR REPLACE FUNCTION credgate.refuse() RETURNS trigger "
-                             "AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ "
-                             "LANGUAGE plpgsql")
-                conn.execute(f"CREATE TRIGGER injected_fault BEFORE {event} ON "
-                             f"credgate.{table} FOR EACH ROW EXECUTE FUNCTION "
-                             "credgate.refuse()")
-        else:
-            with self._sqlite() as conn:
-                conn.execute(f"CREATE TRIGGER injected_fault BEFORE {event} ON {table} "
-                             "BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
-        try:
-            yield
-        finally:
-            if self.conninfo:
-                with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                    conn.execute(f"DROP TRIGGER injected_fault ON credgate.{table}")
-            else:
-                with self._sqlite() as conn:
-                    conn.execute("DROP TRIGGER injected_fault")
-
-    def _sqlite(self) -> sqlite3.Connection:
-        store = self.live.gw.store
-        assert isinstance(store, SqliteStore)
-        return sqlite3.connect(store.path, isolation_level=None, timeout=10)
+        return store_fault(self.live, table, event, conninfo=self.conninfo)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -93,32 +63,6 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
             yield World(live, conninfo)
         finally:
             stop_live(live)
-
-
-@contextmanager
-def audit_held(live: LiveGateway) -> Iterator[None]:
-    """Hold the audit file's lock: the log cannot take an entry meanwhile."""
-    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
-        holder.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
-
-
-def sweep_later(live: LiveGateway) -> SweepResult:
-    """Run the gateway's sweeper once the calls' grace period is over."""
-    clock = live.gw.clock
-    assert isinstance(clock, FixedClock)
-    clock.advance(GRACE + timedelta(seconds=1))
-    assert live.gw.sweeper is not None
-    return live.gw.sweeper.sweep()
-
-
-def decisions(live: LiveGateway, action: str) -> list[str]:
-    """The decisions of the log's entries of one action, oldest first."""
-    return [e.decision for _, e in live.gw.audit.read(start=1, limit=10_000)
-            if e.action == action]
 
 
 # -- the calls ------------------------------------------------------------------------
