@@ -82,8 +82,9 @@ def _seal(change: pb.PeerChange, *, origin: str, category: Category, keyring: Ke
             raise InvalidArgument(f"{where}: field {position} is too long",
                                   reason="field_too_long")
         # Kept in clear: no personal number, as at intake (the sender's policy may have
-        # released it in clear, the receiver's catalogue keeps it so).
-        check_clear_value(spec, f.value, where=where)
+        # released it in clear, the receiver's catalogue keeps it so), whatever its type:
+        # a released value may be masked, so it is not checked against its type.
+        check_clear_value(spec, f.value, where=where, typed=False)
         fields[f.name] = (StoredValue(ciphertext=cipher.seal(
             FieldContext(record_id, category.code, f.name), f.value))
             if spec.sensitive else StoredValue(plain=f.value))

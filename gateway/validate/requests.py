@@ -16,7 +16,7 @@ from gateway.catalogue.registry import Catalogue, Category, FieldSpec, Party, Pu
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier, nearest_code
 from gateway.pii.idnumber import IdNumber, parse_id_number
-from gateway.pii.scanner import is_id_body, is_id_number, is_old_id_number, scan
+from gateway.pii.scanner import BANK_CARD, is_id_body, is_id_number, is_old_id_number, scan
 from gateway.records.field_types import TYPED, check_typed
 from gateway.records.model import RecordSubmission
 
@@ -46,14 +46,25 @@ def reads_as_id_number(text: str) -> bool:
     return is_id_number(compact) or is_id_body(compact[:17]) or is_old_id_number(compact)
 
 
-def check_clear_value(spec: FieldSpec, value: str, *, where: str) -> None:
+def check_clear_value(spec: FieldSpec, value: str, *, where: str,
+                      typed: bool = True) -> None:
     """Refuse a value of a field stored in clear (not sensitive) that holds a personal
     number; raises InvalidArgument naming the field, never the value. One rule for every
-    way a record comes in: a submission, a correction, a peer's push."""
+    way a record comes in: a submission, a correction, a peer's push. ``typed``: the
+    value was checked against its type (a peer's, possibly masked, was not: a date or an
+    enumeration is scanned then like any text)."""
     if spec.sensitive:
         return
-    if (reads_as_id_number(value) if spec.type == "uscc"
-            else spec.type not in _CLEAR_UNSCANNED_TYPES and holds_personal_number(value)):
+    if typed and spec.type == "uscc":
+        bad = reads_as_id_number(value)  # a checked code: only an ID number in its place
+    elif typed and spec.type in _CLEAR_UNSCANNED_TYPES:
+        bad = False
+    else:
+        found = {finding.kind for finding in scan(value, old_ids=True)}
+        if spec.type == "uscc":
+            found.discard(BANK_CARD)  # an all-digit code may pass the Luhn check by chance
+        bad = bool(found)
+    if bad:
         raise InvalidArgument(f"{where}: field {spec.code} holds what reads as an ID, mobile "
                               "or bank card number, and it is stored in clear",
                               reason="personal_number_in_clear")

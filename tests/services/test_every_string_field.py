@@ -323,8 +323,8 @@ def string_paths(msg: Message, prefix: Path_ = ()) -> Iterator[Path_]:
                 for key in getattr(msg, fd.name):
                     yield (*prefix, fd.name, ("value", key))
             elif fd.is_repeated:
-                if len(getattr(msg, fd.name)):
-                    yield from string_paths(getattr(msg, fd.name)[0], (*prefix, fd.name, 0))
+                for index, item in enumerate(getattr(msg, fd.name)):
+                    yield from string_paths(item, (*prefix, fd.name, index))
             elif msg.HasField(fd.name):
                 yield from string_paths(getattr(msg, fd.name), (*prefix, fd.name))
 
