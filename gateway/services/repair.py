@@ -11,6 +11,7 @@ from gateway.clock import city_today, rfc3339
 from gateway.crypto.fields import FieldCipher
 from gateway.errors import FailedPrecondition, PermissionDenied
 from gateway.pii.identifiers import check_identifier
+from gateway.records import changes
 from gateway.records.lifecycle import ACTIVE
 from gateway.records.lifecycle_rows import APPROVED, PENDING, REJECTED, RepairRow
 from gateway.records.repair import (
@@ -93,9 +94,9 @@ class RepairServicer(rpc.RepairServiceServicer):
             row = new_repair(record, statement=pack_statement(statement, evidence),
                              catalogue=call.catalogue, cipher=gw.cipher,
                              now=gw.clock.now())
+        # Staged, and filed by the allow entry (gateway.records.changes).
+        call.stage(changes.apply_repair(row))
         seq = call.commit_allow(reason=f"repair {row.repair_id} of {record.record_id}")
-        with call.step("store"):
-            gw.store.put_repair(row)
         return pb.RepairReply(repair=repair_message(row, gw.cipher), audit_seq=seq)
 
     @audited("repair.list")
@@ -167,11 +168,11 @@ class RepairServicer(rpc.RepairServiceServicer):
                 raise FailedPrecondition(OBJECTION_OPEN_MESSAGE, reason="objection_open")
         now = gw.clock.now()
         verdict = APPROVED if request.approve else REJECTED
+        # Staged, and made by the allow entry (gateway.records.changes).
+        decided = call.stage(changes.decide_repair(
+            row, approve=request.approve, at=rfc3339(now), by=party.id,
+            decision_ciphertext=seal_text(gw.cipher, repair_id, "decision", reason)))
         seq = call.commit_allow(reason=f"repair {repair_id} {verdict}")
-        with call.step("store"):
-            decided = gw.store.decide_repair(
-                repair_id, approve=request.approve, at=rfc3339(now), by=party.id,
-                decision_ciphertext=seal_text(gw.cipher, repair_id, "decision", reason))
         return pb.RepairReply(repair=repair_message(decided, gw.cipher), audit_seq=seq)
 
 

@@ -20,18 +20,19 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.errors import StoreUnavailable
-from gateway.records.lifecycle import ACTIVE, REMOVED, SUPERSEDED, WITHDRAWN_STATE
-from gateway.records.lifecycle_rows import ANSWERED, CORRECTED, UPHELD
+from gateway.records.lifecycle import ACTIVE, REMOVED, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
+from gateway.records.lifecycle_rows import ANSWERED, APPROVED, CORRECTED, REJECTED, UPHELD
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
 from tests.platform.outcomes import audit_held, decisions, store_fault, sweep_later
 from tests.services.lifecycle_support import self_consent
-from tests.services.records_data import debtor_record
+from tests.services.records_data import debtor_record, penalty_record
 from tests.support import ADULT
 
 pytestmark = pytest.mark.e2e
 
 REASON = "该案已于2026年6月履行完毕"
+STATEMENT = "本人已缴清罚款并完成整改，申请信用修复"
 
 
 @dataclass
@@ -113,6 +114,28 @@ def _objection(live: LiveGateway, objection_id: str) -> tuple[str, str]:
     return found.status, found.outcome
 
 
+def _penalised(live: LiveGateway) -> tuple[str, str]:
+    """A minor penalty of ADULT (repairable at once) and ADULT's portal consent."""
+    live.client("market_regulator").submit_records([
+        penalty_record("CH-P-1", "minor", "2026-11-01")])
+    found = live.gw.store.find_record_by_source("market_regulator", "CH-P-1")
+    assert found is not None
+    return self_consent(live), found.record_id
+
+
+def _applied(live: LiveGateway) -> tuple[str, str]:
+    """A repair application of ADULT's minor penalty: its id and the record's."""
+    consent, record_id = _penalised(live)
+    return live.client("citizen_portal").apply_repair(
+        ADULT, consent, record_id, STATEMENT).repair.repair_id, record_id
+
+
+def _repair(live: LiveGateway, repair_id: str) -> str:
+    found = live.gw.store.get_repair(repair_id)
+    assert found is not None
+    return found.status
+
+
 def _corrected(live: LiveGateway, record_id: str) -> bool:
     new = live.gw.store.find_record_by_source("court", "CH-1-v2")
     return _state(live, record_id) == SUPERSEDED and new is not None \
@@ -153,6 +176,22 @@ RPCS = {
             ctx[0], "correct", correction=debtor_record("CH-1-v2", amount="100000.00")),
         lambda live, ctx: _objection(live, ctx[0]) == (ANSWERED, CORRECTED)
         and _corrected(live, ctx[1])),
+    "ApplyRepair": Rpc(
+        "repair.apply", "repairs", "INSERT", _penalised,
+        lambda live, ctx: live.client("citizen_portal").apply_repair(
+            ADULT, ctx[0], ctx[1], STATEMENT),
+        lambda live, ctx: [r.record_id for r in live.gw.store.list_repairs()] == [ctx[1]]),
+    "DecideRepair approve": Rpc(
+        "repair.decide", "repairs", "UPDATE", _applied,
+        lambda live, ctx: live.client("market_regulator").decide_repair(
+            ctx[0], approve=True, reason="已缴清罚款"),
+        lambda live, ctx: _repair(live, ctx[0]) == APPROVED
+        and _state(live, ctx[1]) == REPAIRED),
+    "DecideRepair reject": Rpc(
+        "repair.decide", "repairs", "UPDATE", _applied,
+        lambda live, ctx: live.client("market_regulator").decide_repair(
+            ctx[0], approve=False, reason="罚款尚未缴清"),
+        lambda live, ctx: _repair(live, ctx[0]) == REJECTED),
 }
 
 
