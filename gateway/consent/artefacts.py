@@ -35,6 +35,7 @@ from gateway.errors import (
 )
 from gateway.pii.identifiers import check_identifier, is_identifier, new_identifier
 from gateway.pii.idnumber import IdNumber, parse_id_number
+from gateway.records.changes import Change, issue_consent, revoke_consent
 from gateway.records.store import ConsentRow, RecordStore
 
 ARTEFACT_VERSION = 1
@@ -257,9 +258,10 @@ class ConsentRegistry:
         )
         return PreparedConsent(terms=terms, row=row)
 
-    def save(self, prepared: PreparedConsent) -> bool:
-        """Store a prepared consent; False when the same artefact was stored before."""
-        return self._store.put_consent(prepared.row)
+    def registration(self, prepared: PreparedConsent) -> Change[bool]:
+        """The change that stores a prepared consent (a call stages it for its allow
+        entry); it gives False when the same artefact was stored before."""
+        return issue_consent(prepared.row)
 
     def _check_terms(self, terms: ConsentTerms) -> IdNumber:
         check_consent_id(terms.consent_id)
@@ -280,8 +282,9 @@ class ConsentRegistry:
         return parse_id_number(terms.subject_id, today=city_today(self._clock),
                                field="consent subject_id")
 
-    def revoke(self, caller: Party, consent_id: str, reason: str) -> ConsentRow:
-        """Revoke a consent; only its issuer may. Raises NotFound or PermissionDenied."""
+    def revocation(self, caller: Party, consent_id: str, reason: str) -> Change[ConsentRow]:
+        """The change that revokes a consent (a call stages it for its allow entry; uses
+        are refused from then on); only its issuer may. Raises PermissionDenied."""
         row = self._store.get_consent(check_consent_id(consent_id))
         if row is None or row.issuer != caller.id:
             # Same answer for "absent" and "not yours": ids do not leak across parties.
@@ -290,8 +293,8 @@ class ConsentRegistry:
         # The reason is the person's free text: it may name people, so it is stored sealed.
         sealed = self._cipher.seal_bytes(consent_field(consent_id, "revoke_reason"),
                                          reason[:500].encode("utf-8"))
-        return self._store.revoke_consent(consent_id, at=rfc3339(self._clock.now()),
-                                          reason=base64.b64encode(sealed).decode("ascii"))
+        return revoke_consent(consent_id, at=rfc3339(self._clock.now()),
+                              reason=base64.b64encode(sealed).decode("ascii"))
 
     def check(
         self,

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from gateway.catalogue.registry import Catalogue, Party
 from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.errors import FailedPrecondition, NotFound, PermissionDenied
+from gateway.records.changes import BLACKLIST, Change, blacklist, lift_blacklist, party_of
 from gateway.records.lifecycle_rows import BlacklistRow
 from gateway.records.store import RecordStore
 
@@ -55,13 +56,16 @@ class Blacklist:
         self._generation = 0
 
     def listed(self) -> frozenset[str]:
-        """The parties listed now (at most `ttl` seconds old); raises StoreUnavailable."""
+        """The parties listed now (at most `ttl` seconds old), and those whose listing
+        awaits its allow entry (refused at once: gateway.records.changes); raises
+        StoreUnavailable."""
         now = self._monotonic()
         with self._lock:
             if self._read_at is not None and now - self._read_at < self._ttl:
                 return self._listed
             generation = self._generation
-        listed = frozenset(row.party for row in self._store.list_blacklist())
+        listed = frozenset(row.party for row in self._store.list_blacklist()) | frozenset(
+            party_of(t) for t in self._store.awaiting_targets(BLACKLIST))
         with self._lock:
             if generation == self._generation:  # no local change raced the read
                 self._listed, self._read_at = listed, now
@@ -75,14 +79,16 @@ class Blacklist:
                 "(违规经营黑名单); every call is refused until a security officer lifts it",
                 reason=REFUSED_REASON)
 
-    def _forget(self) -> None:
+    def changed(self) -> None:
+        """A listing or lift was staged or made here: read the store again at once."""
         with self._lock:
             self._generation += 1
             self._read_at = None
 
-    def add(self, catalogue: Catalogue, party_id: str, *, by: str, reason: str,
-            at: str) -> BlacklistRow:
-        """List a credit agency; raises NotFound, FailedPrecondition."""
+    def listing(self, catalogue: Catalogue, party_id: str, *, by: str, reason: str,
+                at: str) -> Change[BlacklistRow]:
+        """The change that lists a credit agency (a call stages it for its allow entry);
+        raises NotFound, FailedPrecondition."""
         party = catalogue.parties.get(party_id)
         if party is None:
             raise NotFound("no registered party with this id", reason="party_unknown")
@@ -90,29 +96,23 @@ class Blacklist:
             raise FailedPrecondition("only credit agencies can be blacklisted",
                                      reason="not_listable")
         sealed = self._seal(party_id, at, "reason", reason)
-        try:
-            row = self._store.blacklist_party(BlacklistRow(party=party_id, listed_at=at,
-                                                           listed_by=by, reason=sealed))
-        finally:
-            self._forget()
-        return self._opened(row)
+        return blacklist(BlacklistRow(party=party_id, listed_at=at, listed_by=by,
+                                      reason=sealed))
 
-    def lift(self, party_id: str, *, by: str, reason: str, at: str) -> BlacklistRow:
-        """Lift a listing; raises FailedPrecondition when the party is not listed."""
+    def lifting(self, party_id: str, *, by: str, reason: str, at: str
+                ) -> Change[BlacklistRow]:
+        """The change that lifts a listing; raises FailedPrecondition when the party is
+        not listed."""
         listing = next((r for r in self._store.list_blacklist() if r.party == party_id), None)
         if listing is None:
             raise FailedPrecondition("the party is not blacklisted",
                                      reason="not_blacklisted")
         sealed = self._seal(party_id, listing.listed_at, "lift_reason", reason)
-        try:
-            row = self._store.lift_blacklist(party_id, at=at, by=by, reason=sealed)
-        finally:
-            self._forget()
-        return self._opened(row)
+        return lift_blacklist(party_id, at=at, by=by, reason=sealed)
 
     def entries(self, *, include_lifted: bool = False) -> list[BlacklistRow]:
         """Listings in force (and lifted ones on request), reasons opened for officers."""
-        return [self._opened(r) for r in self._store.list_blacklist(
+        return [self.opened(r) for r in self._store.list_blacklist(
             include_lifted=include_lifted)]
 
     def _seal(self, party_id: str, listed_at: str, field: str, text: str) -> str:
@@ -125,7 +125,7 @@ class Blacklist:
         return self._cipher.open(listing_field(row.party, row.listed_at, field),
                                  base64.b64decode(text))
 
-    def _opened(self, row: BlacklistRow) -> BlacklistRow:
+    def opened(self, row: BlacklistRow) -> BlacklistRow:
         """The row with its reasons in clear (raises DecryptionError on a tampered one)."""
         return dataclasses.replace(row, reason=self._open(row, "reason", row.reason),
                                    lift_reason=self._open(row, "lift_reason",

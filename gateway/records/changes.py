@@ -53,6 +53,7 @@ KINDS = (REMOVE_RECORD, REVISE_RECORD, FILE_OBJECTION, ANSWER_OBJECTION, APPLY_R
          DECIDE_REPAIR, BLACKLIST, LIFT_BLACKLIST, ISSUE_CONSENT, REVOKE_CONSENT, RECEIVE)
 
 _BYTES = "$b"
+_PARTY = "party:"
 #: What a change gives when it is made (the row as changed, a count).
 R = TypeVar("R")
 
@@ -141,13 +142,18 @@ def decide_repair(row: RepairRow, *, approve: bool, at: str, by: str,
 
 def blacklist(row: BlacklistRow) -> Change[BlacklistRow]:
     """A party put on the blacklist (BlacklistAgency)."""
-    return Change(BLACKLIST, f"party:{row.party}", _fields(row))
+    return Change(BLACKLIST, _PARTY + row.party, _fields(row))
 
 
 def lift_blacklist(party: str, *, at: str, by: str, reason: str) -> Change[BlacklistRow]:
     """A party's listing lifted (LiftBlacklist)."""
-    return Change(LIFT_BLACKLIST, f"party:{party}",
+    return Change(LIFT_BLACKLIST, _PARTY + party,
                   {"party": party, "at": at, "by": by, "reason": reason})
+
+
+def party_of(target: str) -> str:
+    """The party a listing's or a lift's target names."""
+    return target.removeprefix(_PARTY)
 
 
 def issue_consent(row: ConsentRow) -> Change[bool]:

@@ -65,11 +65,14 @@ class BlacklistServicer(rpc.BlacklistServiceServicer):
             if target.id in gw.blacklist.listed():
                 raise FailedPrecondition("the party is blacklisted already",
                                          reason="already_blacklisted")
+            listing = gw.blacklist.listing(call.catalogue, target.id, by=officer.id,
+                                           reason=reason, at=rfc3339(gw.clock.now()))
+        # Staged (the agency is refused from here on), and made by the allow entry.
+        row = call.stage(listing)
+        gw.blacklist.changed()
         call.commit_allow(reason=f"blacklisted {target.id}")
-        with call.step("store"):
-            row = gw.blacklist.add(call.catalogue, target.id, by=officer.id, reason=reason,
-                                   at=rfc3339(gw.clock.now()))
-        return entry_message(row)
+        gw.blacklist.changed()
+        return entry_message(gw.blacklist.opened(row))
 
     @audited("blacklist.lift")
     def LiftBlacklist(self, call: CallFrame, request: pb.BlacklistRequest,
@@ -82,11 +85,13 @@ class BlacklistServicer(rpc.BlacklistServiceServicer):
             if target.id not in gw.blacklist.listed():
                 raise FailedPrecondition("the party is not blacklisted",
                                          reason="not_blacklisted")
+            lifting = gw.blacklist.lifting(target.id, by=officer.id, reason=reason,
+                                           at=rfc3339(gw.clock.now()))
+        # Staged (the agency stays refused until it is made), and made by the allow entry.
+        row = call.stage(lifting)
         call.commit_allow(reason=f"lifted {target.id}")
-        with call.step("store"):
-            row = gw.blacklist.lift(target.id, by=officer.id, reason=reason,
-                                    at=rfc3339(gw.clock.now()))
-        return entry_message(row)
+        gw.blacklist.changed()
+        return entry_message(gw.blacklist.opened(row))
 
     @audited("blacklist.list")
     def ListBlacklist(self, call: CallFrame, request: pb.ListBlacklistRequest,

@@ -36,16 +36,17 @@ class ConsentServicer(rpc.ConsentServiceServicer):
                 # Refused before the allow entry: one call, one decision in the log.
                 raise AlreadyExists("a different consent with this id exists",
                                     reason="consent_id_taken")
+        # Staged, and registered by the allow entry (gateway.records.changes).
+        call.stage(gw.consents.registration(prepared))
         call.commit_allow()
-        with call.step("store"):
-            gw.consents.save(prepared)
         with call.step("respond"):
             return pb.IssueConsentResponse(consent_id=prepared.row.consent_id)
 
     @audited("consent.revoke")
     def RevokeConsent(self, call: CallFrame, request: pb.RevokeConsentRequest,
                       context: grpc.ServicerContext) -> pb.RevokeConsentResponse:
-        """Revoke at once (revocation only narrows access), then audit."""
+        """Revoke: staged (uses are refused from then on: revocation only narrows
+        access), and made by the allow entry."""
         gw = self._gw
         # 1. identify: the certificate's party, which signed this very request.
         party = call.identify(context)
@@ -53,9 +54,10 @@ class ConsentServicer(rpc.ConsentServiceServicer):
         with call.step("validate"):
             call.draft.consent_id = check_consent_id(request.consent_id)
         with call.step("decide"):
-            row = gw.consents.revoke(party, request.consent_id, request.reason)
-            call.draft.purpose = row.purpose
-            call.draft.subject_index = row.subject_index
+            revocation = gw.consents.revocation(party, request.consent_id, request.reason)
+        row = call.stage(revocation)
+        call.draft.purpose = row.purpose
+        call.draft.subject_index = row.subject_index
         call.commit_allow()
         return pb.RevokeConsentResponse(consent_id=row.consent_id,
                                         revoked_at=row.revoked_at or "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.errors import StoreUnavailable
+from gateway.pii.identifiers import new_identifier
 from gateway.records.lifecycle import ACTIVE, REMOVED, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
 from gateway.records.lifecycle_rows import ANSWERED, APPROVED, CORRECTED, REJECTED, UPHELD
+from gateway.records.store import ConsentRow
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
 from tests.platform.outcomes import audit_held, decisions, store_fault, sweep_later
@@ -47,23 +50,38 @@ class World:
         return store_fault(self.live, table, event, conninfo=self.conninfo)
 
 
+#: The blacklist is read at every call (not kept for a second): the tests call again
+#: right after the sweeper dropped or made a listing.
+SETTINGS = {"blacklist_cache_s": 0.0}
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           clock: FixedClock) -> Iterator[World]:
     """A live gateway on a SQLite store, or on a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        live = start_live(tmp_path, clock)
+        live = start_live(tmp_path, clock, **SETTINGS)
         try:
             yield World(live)
         finally:
             stop_live(live)
         return
     with fresh_database() as conninfo:
-        live = start_live(tmp_path, clock, database=url_of(conninfo))
+        live = start_live(tmp_path, clock, database=url_of(conninfo), **SETTINGS)
         try:
             yield World(live, conninfo)
         finally:
             stop_live(live)
+
+
+@pytest.fixture
+def live(tmp_path: Path, clock: FixedClock) -> Iterator[LiveGateway]:
+    """A live gateway on a SQLite store (its audit file can be held)."""
+    running = start_live(tmp_path, clock, **SETTINGS)
+    try:
+        yield running
+    finally:
+        stop_live(running)
 
 
 # -- the calls ------------------------------------------------------------------------
@@ -136,6 +154,32 @@ def _repair(live: LiveGateway, repair_id: str) -> str:
     return found.status
 
 
+def _listed(live: LiveGateway) -> list[str]:
+    return [r.party for r in live.gw.store.list_blacklist()]
+
+
+def _blacklisted(live: LiveGateway) -> None:
+    live.client("security_officer").blacklist_agency("credit_agency", REASON)
+
+
+def _consent_of(live: LiveGateway, consent_id: str) -> ConsentRow | None:
+    return live.gw.store.get_consent(consent_id)
+
+
+def _issue(live: LiveGateway, consent_id: str) -> str:
+    """ADULT's consent for a credit agency, with a fixed id (a resend is the same)."""
+    now = live.gw.clock.now()
+    return live.client("citizen_portal").issue_consent(
+        subject_id=ADULT, grantee="credit_agency", purpose="authorised_query",
+        categories=["dishonest_debtor"], not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=30), max_uses=5, issued_at=now,
+        consent_id=consent_id)
+
+
+def _issued(live: LiveGateway) -> str:
+    return _issue(live, new_identifier("consent"))
+
+
 def _corrected(live: LiveGateway, record_id: str) -> bool:
     new = live.gw.store.find_record_by_source("court", "CH-1-v2")
     return _state(live, record_id) == SUPERSEDED and new is not None \
@@ -192,6 +236,22 @@ RPCS = {
         lambda live, ctx: live.client("market_regulator").decide_repair(
             ctx[0], approve=False, reason="罚款尚未缴清"),
         lambda live, ctx: _repair(live, ctx[0]) == REJECTED),
+    "BlacklistAgency": Rpc(
+        "blacklist.add", "blacklist", "INSERT", lambda live: None,
+        lambda live, _: _blacklisted(live),
+        lambda live, _: _listed(live) == ["credit_agency"]),
+    "LiftBlacklist": Rpc(
+        "blacklist.lift", "blacklist", "UPDATE", _blacklisted,
+        lambda live, _: live.client("security_officer").lift_blacklist("credit_agency",
+                                                                      "整改完成"),
+        lambda live, _: _listed(live) == []),
+    "IssueConsent": Rpc(
+        "consent.issue", "consents", "INSERT", lambda live: new_identifier("consent"),
+        _issue, lambda live, cid: _consent_of(live, cid) is not None),
+    "RevokeConsent": Rpc(
+        "consent.revoke", "consents", "UPDATE", _issued,
+        lambda live, cid: live.client("citizen_portal").revoke_consent(cid, "不再授权"),
+        lambda live, cid: getattr(_consent_of(live, cid), "revoked_at", None) is not None),
 }
 
 

@@ -18,7 +18,7 @@ from gateway.records.sqlite_store import SqliteStore
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.lifecycle_support import audit_entries, refused
 from tests.services.records_data import debtor_record
-from tests.support import ADULT
+from tests.support import ADULT, NOW
 
 REASON = "超出授权范围查询个人信用信息"
 
@@ -119,10 +119,16 @@ def test_instances_sharing_a_store_enforce_each_others_listings(
         theirs = Blacklist(there, cipher=cipher, ttl=1.0, monotonic=lambda: ticks[0])
         agency = catalogue.parties["credit_agency"]
         theirs.check(agency)  # read and cached: not listed
-        mine.add(catalogue, "credit_agency", by="security_officer", reason=REASON,
-                 at="2026-11-28T09:00:00Z")
+        here.stage_change(mine.listing(catalogue, "credit_agency", by="security_officer",
+                                       reason=REASON, at="2026-11-28T09:00:00Z"),
+                          request_id="req-1", at=NOW)
+        mine.changed()
         with pytest.raises(PermissionDenied):
-            mine.check(agency)  # at once where it was listed
+            mine.check(agency)  # at once where it was listed, staged for its entry
+        here.apply_changes("req-1")
+        mine.changed()
+        with pytest.raises(PermissionDenied):
+            mine.check(agency)
         theirs.check(agency)  # the other instance still has its cached read...
         ticks[0] = 1.0
         with pytest.raises(PermissionDenied) as info:
