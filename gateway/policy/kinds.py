@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.catalogue.registry import PERSONAL_KINDS, Catalogue, FieldSpec
+from gateway.catalogue.registry import FIELD_KINDS, PERSONAL_KINDS, Catalogue, FieldSpec
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import FieldDecision, PolicyEngine
 from gateway.policy.policyfile import Rule
@@ -43,6 +43,8 @@ class KindProblem:
 
     rule: Rule | None  # the rule that released the less protected field (None: no rule)
     message: str
+    #: "error", or "warning" for a category opened through a rule on a kind alone.
+    severity: str = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ def kind_problems(engine: PolicyEngine, catalogue: Catalogue, profiles: Mapping[
                 for problem in _uneven(received, party.id, purpose):
                     found.setdefault(problem.message, problem)
                 for problem in _unscanned(received, party.id, purpose):
+                    found.setdefault(problem.message, problem)
+                for problem in _opened_by_kind(received, party.id, purpose):
                     found.setdefault(problem.message, problem)
     return list(found.values())
 
@@ -148,3 +152,26 @@ def _unscanned(received: list[_Released], party: str, purpose: str) -> Iterable[
                 f"{party} gets the free text {field.obj} {how} for {purpose}, but may not "
                 f"see {', '.join(hidden)} in clear, which free text may hold: release it "
                 "read_masked with the scan operator (masking.toml) or withhold it")
+
+
+def _opened_by_kind(received: list[_Released], party: str, purpose: str
+                    ) -> Iterable[KindProblem]:
+    """Categories whose every released field comes from a rule naming a kind: a rule on
+    a kind ("address") covers the fields of that kind in every category, so an allow on
+    it also opens categories the party receives nothing else of (an exit-entry check got
+    the identity record's address through "address, read_masked")."""
+    by_category: dict[str, list[_Released]] = {}
+    for field in received:
+        if field.level < HIDDEN:
+            by_category.setdefault(field.obj.partition(".")[0], []).append(field)
+    for category, fields in sorted(by_category.items()):
+        rules = [f.decision.rule for f in fields]
+        if all(rule is not None and rule.obj in FIELD_KINDS for rule in rules):
+            first = rules[0]
+            yield KindProblem(
+                first,
+                f"{party} gets {', '.join(f.obj for f in fields)} for {purpose} through a "
+                f"rule on the kind '{first.obj if first else ''}' alone: it receives nothing "
+                f"else of {category}. A rule on a kind reaches every category that holds "
+                "the kind; name the fields meant instead",
+                severity="warning")

@@ -354,6 +354,8 @@ def _kind_findings(ps: PolicySet) -> Iterable[Finding]:
     for problem in kind_problems(ps.engine, ps.catalogue, profiles, contexts, ps.roles):
         if problem.rule is None:
             yield Finding("error", POLICY_FILE, 0, problem.message)
+        elif problem.severity == "warning":
+            yield _warn(problem.rule, problem.message)
         else:
             yield _error(problem.rule, problem.message)
 

@@ -7,6 +7,7 @@ the kind, a profile operator, a missing scan) and `validate_policy` must report 
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from gateway.catalogue.registry import FIELD_KINDS, load_catalogue
 from gateway.errors import ConfigurationError
 from gateway.policy.conditions import ConditionContext
 from gateway.policy.decide import PolicyEngine
-from gateway.policy.validate import validate_policy
+from gateway.policy.validate import open_policies, possible_contexts, validate_policy
 from tests.support import POLICIES
 
 CATALOGUE = load_catalogue(POLICIES)
@@ -175,3 +176,53 @@ def test_catalogue_kinds_are_checked(scratch: Path, field_line: str, message: st
         load_catalogue(scratch)
     assert message in info.value.message
     assert any(message in e for e in errors(scratch))
+
+
+def test_every_party_that_reads_an_address_or_a_mobile_has_decision_cases(
+        city: PolicyEngine) -> None:
+    # Issue 10 item 1: decision tests pin every party that reads addresses or mobiles, for
+    # each purpose it reads them for; a party, role or purpose added later without them
+    # fails here (policies/tests/*.toml, a case naming the party or one of its roles, the
+    # purpose, and an address or mobile field or the kind itself).
+    cases = [case for path in sorted((POLICIES / "tests").glob("*.toml"))
+             for case in tomllib.loads(path.read_text(encoding="utf-8")).get("case", [])]
+    located = {"address", "mobile"}
+    objects = located | {obj for kind in located for obj in FIELDS_BY_KIND[kind]}
+    roles = open_policies(POLICIES).roles  # each party and every role it holds, inherited
+    missing = []
+    for party in CATALOGUE.parties.values():
+        names = set(roles.get(party.id, (party.id,)))
+        for purpose in CATALOGUE.purposes.values():
+            if not purpose.queryable:
+                continue
+            reads = any(
+                decision.release != "withheld"
+                and category.fields[decision.field].kind in located
+                for ctx in possible_contexts(purpose)
+                for category in CATALOGUE.categories.values()
+                for decision in city.decide_fields(party.id, category, purpose.code,
+                                                   ctx).fields)
+            if reads and not any(
+                    case.get("purpose") == purpose.code and case.get("object") in objects
+                    and (case.get("party") in names or case.get("role") in names)
+                    for case in cases):
+                missing.append(f"{party.id} for {purpose.code}")
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("party, purpose, kind, opened", [
+    ("public_security", "outbound_travel", "address", "identity.address"),
+    ("hr_bureau", "awards", "mobile", "identity.mobile"),
+    ("licensing_authority", "officer_appointment", "address", "identity.address"),
+    ("education_bureau", "scholarship", "mobile", "identity.mobile"),
+])
+def test_a_rule_on_a_kind_that_opens_a_category_is_reported(
+        scratch: Path, party: str, purpose: str, kind: str, opened: str) -> None:
+    # A rule on a kind reaches every category holding the kind: an allow on it gave the
+    # exit-entry check the identity record's address, a category it reads nothing else of.
+    assert not [f for f in validate_policy(scratch) if f.severity != "info"
+                and opened in f.message and "alone" in f.message]
+    with (scratch / "policy.csv").open("a", encoding="utf-8") as out:
+        out.write(f"p, {party}, {kind}, read_masked, {purpose}, allow,\n")
+    found = [f for f in validate_policy(scratch) if opened in str(f) and "alone" in str(f)]
+    assert found and all(f.severity == "warning" for f in found), found
