@@ -127,6 +127,26 @@ def test_results_come_in_pages_with_totals(world: World, browser: Any) -> None:
     assert f"1–50 / {total}" in wait_text(browser, "#result-count", "1–50")
 
 
+def test_a_search_past_what_the_console_gathers_says_so_and_is_not_exported_in_part(
+        world: World, browser: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.console import views_audit
+
+    monkeypatch.setattr(views_audit, "SEARCH_LIMIT", 3)
+    login(browser, world.regulator)
+    assert "1–3 / 3+" in _search(browser, world)
+    assert "narrow the search" in browser.find_element(By.TAG_NAME, "main").text
+    qid = browser.current_url.split("q=")[1]
+    status, body = http(world.regulator, f"/audit.csv?q={qid}",
+                        headers={"Cookie": cookie_of(browser, world.regulator)})
+    assert status == 502 and "More than 3 entries match" in body and "seq,time" not in body
+    monkeypatch.setattr(views_audit, "SEARCH_LIMIT", 5000)
+    _search(browser, world, action="query.subject", requester="org_department")
+    qid = browser.current_url.split("q=")[1]
+    status, body = http(world.regulator, f"/audit.csv?q={qid}",
+                        headers={"Cookie": cookie_of(browser, world.regulator)})
+    assert status == 200 and body.lstrip("\ufeff").startswith("seq,time")
+
+
 def test_an_entry_page_shows_every_logged_member_but_the_blind_index(
         world: World, browser: Any) -> None:
     # An allowed consented query: categories, fields, consent, rules, request id and a count.
