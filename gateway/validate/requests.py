@@ -65,8 +65,9 @@ def check_clear_value(spec: FieldSpec, value: str, *, where: str,
             found.discard(BANK_CARD)  # an all-digit code may pass the Luhn check by chance
         bad = bool(found)
     if bad:
-        raise InvalidArgument(f"{where}: field {spec.code} holds what reads as an ID, mobile "
-                              "or bank card number, and it is stored in clear",
+        raise InvalidArgument(f"{where}: field {spec.code} holds what reads as personal data "
+                              "(an ID, mobile or bank card number, an address finer than the "
+                              "district or a named relative), and it is stored in clear",
                               reason="personal_number_in_clear")
 
 
