@@ -27,13 +27,17 @@ class Caller:
 
 def check_caller(party: Party, metadata: Mapping[str, str], *, method: str,
                  raw_request: bytes | None, requests: RequestVerifier,
-                 refuse_party: Callable[[Party], None], shared: bool) -> Caller:
+                 refuse_party: Callable[[Party], None], shared: bool,
+                 verified: Callable[[RequestSignature], None]) -> Caller:
     """The party signed ``raw_request`` for ``method`` and nothing refuses it.
 
     ``shared`` asks the other instances' replay memory now (a write of its own); without
-    it the caller must remember the digest with its allow entry. ``refuse_party`` raises
-    for a party refused on every call (a blacklisted credit agency). Raises
-    Unauthenticated or what ``refuse_party`` raises.
+    it the caller must remember the digest with its allow entry. ``verified`` is told the
+    signature once it verifies, before the standing is checked: the refusal of a party
+    refused on every call (``refuse_party`` raises for a blacklisted credit agency) is
+    audited with the signature it sent, which is the evidence of what it asked and the
+    digest the log's replay memory keeps. Raises Unauthenticated or what
+    ``refuse_party`` raises.
     """
     if raw_request is None:
         # Only the bytes as sent are signed (docs/request-signing.md); a servicer reached
@@ -41,5 +45,6 @@ def check_caller(party: Party, metadata: Mapping[str, str], *, method: str,
         raise Unauthenticated("the request body as sent is not available to verify its "
                               "signature", reason="request_bytes_missing")
     signature = requests.verify(party.id, method, raw_request, metadata, shared=shared)
+    verified(signature)
     refuse_party(party)
     return Caller(party=party, signature=signature)

@@ -35,7 +35,11 @@ from gateway.errors import (
 )
 from gateway.identify.caller import check_caller
 from gateway.identify.certificate import identify
-from gateway.identify.request_signing import digest_of_audit_text, replayed
+from gateway.identify.request_signing import (
+    RequestSignature,
+    digest_of_audit_text,
+    replayed,
+)
 from gateway.pii.identifiers import MalformedIdentifier, refused_value_digest
 from gateway.policy.decide import PolicyEngine
 from gateway.policy.limits import KINDS as LIMIT_KINDS
@@ -113,11 +117,16 @@ class CallFrame:
             caller = check_caller(
                 party, dict(context.invocation_metadata()), method=self.method,
                 raw_request=self.raw_request, requests=self.gw.requests,
-                refuse_party=self.gw.blacklist.check, shared=not replay_check_at_audit)
-            if replay_check_at_audit:
-                self.unclaimed_digest = caller.signature.digest
-            self.draft.request_signature = caller.signature.audit_text()
+                refuse_party=self.gw.blacklist.check, shared=not replay_check_at_audit,
+                verified=functools.partial(self._note_signature,
+                                           claim_at_audit=replay_check_at_audit))
         return caller.party
+
+    def _note_signature(self, signature: RequestSignature, *, claim_at_audit: bool) -> None:
+        """A verified signature goes into this call's entry, allowed or refused."""
+        if claim_at_audit:
+            self.unclaimed_digest = signature.digest
+        self.draft.request_signature = signature.audit_text()
 
     def sign(self, answer: Message) -> None:
         """Sign an answer after its audit entry (gateway/respond/answers.py); fails closed."""

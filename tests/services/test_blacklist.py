@@ -8,19 +8,23 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gateway.api import pb
 from gateway.catalogue.registry import Catalogue
 from gateway.clock import FixedClock
 from gateway.crypto.fields import FieldCipher
 from gateway.crypto.keyring import generate_keyring
+from gateway.crypto.signatures import load_signing_key, load_verify_key
 from gateway.errors import PermissionDenied
+from gateway.identify.request_signing import sign_request_bytes, verify_audit_text
 from gateway.records.blacklist import Blacklist
 from gateway.records.sqlite_store import SqliteStore
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.services.lifecycle_support import audit_entries, refused
 from tests.services.records_data import debtor_record
-from tests.support import ADULT, NOW
+from tests.support import ADULT, KEYS, NOW
 
 REASON = "超出授权范围查询个人信用信息"
+QUERY = "/credgate.v1.QueryService/QuerySubject"
 
 
 def consent_for(live: LiveGateway, clock: FixedClock, agency: str) -> str:
@@ -151,3 +155,43 @@ def test_the_officers_reasons_are_shown_but_stored_sealed(live: LiveGateway) -> 
     raw = b"".join(p.read_bytes() for p in live.gw.config.data_dir.rglob("*") if p.is_file())
     for text in (ADULT, "未经同意查询", "整改完成"):
         assert text.encode("utf-8") not in raw
+
+
+def test_a_listed_agencys_refusal_keeps_its_signature_and_its_digest(
+        tmp_path: Path, clock: FixedClock) -> None:
+    """The deny entry of a listed agency's call carries the agency's verified signature on
+    the bytes it sent (evidence of what it asked), and the digest in it is remembered:
+    the same signed bytes sent again after the lifting, to an instance that learnt its
+    replay memory from the log, are a replay (recent_request_digests reads the log)."""
+    first = start_live(tmp_path, clock)
+    try:
+        first.client("court").submit_records([debtor_record("BL-SIG")])
+        consent = consent_for(first, clock, "credit_agency_b")
+        first.client("security_officer").blacklist_agency("credit_agency_b", REASON)
+        body = pb.QuerySubjectRequest(subject_id=ADULT, purpose="authorised_query",
+                                      consent_id=consent).SerializeToString()
+        signed = sign_request_bytes(load_signing_key(KEYS / "parties" / "credit_agency_b.sign.key"),
+                                    method=QUERY, party="credit_agency_b", body=body,
+                                    now=clock.now())
+        agency = first.client("credit_agency_b")
+        with pytest.raises(grpc.RpcError) as info:
+            agency.queries.QuerySubject(body, metadata=signed.headers, timeout=10)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        [denied] = [e for e in audit_entries(first, "query.subject")
+                    if e.decision == "deny" and e.requester == "credit_agency_b"]
+        assert denied.reason == "party_blacklisted"
+        verify_audit_text(load_verify_key(KEYS / "parties" / "credit_agency_b.sign.pub"),
+                          QUERY, denied.request_signature, party="credit_agency_b")
+        assert denied.request_signature.split(" ")[2] == signed.digest
+        first.client("security_officer").lift_blacklist("credit_agency_b", "已完成整改")
+    finally:
+        stop_live(first)
+    second = start_live(tmp_path, clock)  # its replay memory comes from the log
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            second.client("credit_agency_b").queries.QuerySubject(
+                body, metadata=signed.headers, timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert audit_entries(second, "query.subject")[-1].reason == "request_replayed"
+    finally:
+        stop_live(second)
