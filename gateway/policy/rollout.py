@@ -45,6 +45,7 @@ from gateway.policy.live_tests import changed_live_cases, live_test_problems
 from gateway.policy.testing import run_policy_tests
 from gateway.policy.validate import validate_policy
 from gateway.protect.profiles import MaskingProfiles
+from gateway.records.changes import Change, approve_policy, propose_policy, reject_policy
 from gateway.records.sql_policy import (
     ACTIVE,
     PENDING,
@@ -202,12 +203,14 @@ class PolicyRollout:
         """Whether a change waits for a second security officer."""
         return self._two_person
 
-    def propose(self, author: str, files: Mapping[str, bytes]) -> PolicyVersionRecord:
-        """Check a bundle and activate it (or leave it pending); never fails open.
+    def proposal(self, author: str, files: Mapping[str, bytes]
+                 ) -> Change[PolicyVersionRecord]:
+        """Check a bundle: the change that records it active (in force), pending or
+        rejected. A call stages it for its allow entry, which makes it, and then serves
+        the version in force (`catch_up`); never fails open.
 
         Raises InvalidArgument for a malformed bundle. A bundle that loads but fails
-        validation or its tests is recorded as rejected and returned, and the running
-        policy stays.
+        validation or its tests is recorded as rejected, and the running policy stays.
         """
         self._check_bundle(files)
         digest = bundle_hash(files)
@@ -218,7 +221,7 @@ class PolicyRollout:
             problems, passed = self._problems(directory)
             problems = problems or live_test_problems(live, directory)
             if problems:
-                return self._store.add_policy_version(
+                return propose_policy(
                     version=digest, bundle_hash=digest, author=author, proposed_at=now,
                     status=REJECTED, over_bundle=live.name, decided_at=now, reason=problems)
             state = self._load(directory)
@@ -239,19 +242,19 @@ class PolicyRollout:
             # Every instance must find the files of a version it may be asked to serve.
             self._store.put_policy_bundle(digest, files)
             if self._two_person or changed:
-                return self._store.add_policy_version(
+                return propose_policy(
                     version=state.version, bundle_hash=digest, author=author, proposed_at=now,
                     status=PENDING, over_bundle=live.name, diff=diff)
             # Recorded (and the head moved) first: a rollout the store refused is not live.
-            record = self._store.add_policy_version(
+            return propose_policy(
                 version=state.version, bundle_hash=digest, author=author, proposed_at=now,
                 status=ACTIVE, over_bundle=live.name, approver=author, decided_at=now,
                 diff=diff)
-            self._activate(state)
-            return record
 
-    def approve(self, approver: str, version_id: int, comment: str = "") -> PolicyVersionRecord:
-        """Second-person approval of a pending version; the approver must not be its author."""
+    def approval(self, approver: str, version_id: int, comment: str = ""
+                 ) -> Change[PolicyVersionRecord]:
+        """Second-person approval of a pending version (the approver must not be its
+        author): the change that puts it in force, staged and made like a proposal."""
         with self._lock:
             record = self._store.policy_version(version_id)
             if record is None:
@@ -273,18 +276,25 @@ class PolicyRollout:
                 raise FailedPrecondition("another policy went live since this proposal; "
                                          "propose it again to see its current effect",
                                          reason="stale_proposal")
-            record = self._store.activate_policy_version(
-                version_id, approver=approver, at=rfc3339(self._clock.now()),
-                over_bundle=str(proposed_over), comment=comment)
-            self._activate(state)
-            return record
+            return approve_policy(version_id, approver=approver,
+                                  at=rfc3339(self._clock.now()),
+                                  over_bundle=str(proposed_over), comment=comment)
 
-    def reject(self, officer: str, version_id: int, comment: str) -> PolicyVersionRecord:
-        """Turn a pending version down (any security officer, its author included)."""
-        with self._lock:
-            return self._store.reject_policy_version(
-                version_id, at=rfc3339(self._clock.now()), reason=f"rejected by {officer}",
-                comment=comment)
+    def rejection(self, officer: str, version_id: int, comment: str
+                  ) -> Change[PolicyVersionRecord]:
+        """Turn a pending version down (any security officer, its author included): the
+        change, staged and made like a proposal."""
+        return reject_policy(version_id, at=rfc3339(self._clock.now()),
+                             reason=f"rejected by {officer}", comment=comment)
+
+    def serve_head(self) -> None:
+        """Serve the version in force now (after a change of it was made here); when it
+        cannot be loaded, the follower keeps trying and says why."""
+        try:
+            self.catch_up()
+        except CredgateError as exc:
+            log.error("the policy version in force cannot be served here yet: %s",
+                      exc.diagnostics())
 
     def versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
         """The newest versions first."""
@@ -338,8 +348,7 @@ class PolicyRollout:
             if not digest or digest == self._current().directory.name:
                 return False
             self._activate(self._load(bundle_from_store(self._store, self._dir, digest)))
-        log.info("policy version %s rolled out at another instance is in force here",
-                 digest[:12])
+        log.info("policy version %s is in force here", digest[:12])
         return True
 
     def _follow(self, every: float) -> None:

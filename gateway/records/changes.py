@@ -17,6 +17,9 @@ is *applied* after it, so that the change and the entry commit together or not a
   there does not fail the call; the sweeper applies it), and a call that fails before
   it drops what it staged.
 
+A policy version's proposal, approval and rejection are changes too: the version in
+force moves only with its allow entry.
+
 What a crashed call leaves staged is applied or dropped by
 gateway.consent.uses.OutcomeSweeper, by whether the request has an allow entry in the log.
 """
@@ -34,6 +37,7 @@ from gateway.clock import parse_rfc3339
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import StoredRecord
 from gateway.records.peer_rows import ReceivedChange
+from gateway.records.sql_policy import PolicyVersionRecord
 from gateway.records.sql_rows import record_from_row, record_params
 from gateway.records.store import ConsentRow
 
@@ -49,11 +53,17 @@ LIFT_BLACKLIST = "blacklist.lift"
 ISSUE_CONSENT = "consent.issue"
 REVOKE_CONSENT = "consent.revoke"
 RECEIVE = "peer.receive"
+PROPOSE_POLICY = "policy.propose"
+APPROVE_POLICY = "policy.approve"
+REJECT_POLICY = "policy.reject"
 KINDS = (REMOVE_RECORD, REVISE_RECORD, FILE_OBJECTION, ANSWER_OBJECTION, APPLY_REPAIR,
-         DECIDE_REPAIR, BLACKLIST, LIFT_BLACKLIST, ISSUE_CONSENT, REVOKE_CONSENT, RECEIVE)
+         DECIDE_REPAIR, BLACKLIST, LIFT_BLACKLIST, ISSUE_CONSENT, REVOKE_CONSENT, RECEIVE,
+         PROPOSE_POLICY, APPROVE_POLICY, REJECT_POLICY)
 
 _BYTES = "$b"
 _PARTY = "party:"
+#: Policy versions change one at a time (their ids and the head are the platform's).
+_POLICY = "policy:versions"
 #: What a change gives when it is made (the row as changed, a count).
 R = TypeVar("R")
 
@@ -171,6 +181,33 @@ def receive(origin: str, changes: Sequence[ReceivedChange]) -> Change[int]:
     """A peer's push of changes to the records it shares (PushChanges)."""
     return Change(RECEIVE, f"peer:{origin}",
                   {"origin": origin, "changes": [_received(c) for c in changes]})
+
+
+def propose_policy(*, version: str, bundle_hash: str, author: str, proposed_at: str,
+                   status: str, over_bundle: str, approver: str = "", decided_at: str = "",
+                   reason: str = "", diff: Mapping[str, object] | None = None
+                   ) -> Change[PolicyVersionRecord]:
+    """A policy version recorded, and made the one in force when active (ProposePolicy)."""
+    return Change(PROPOSE_POLICY, _POLICY, {
+        "version": version, "bundle_hash": bundle_hash, "author": author,
+        "proposed_at": proposed_at, "status": status, "over_bundle": over_bundle,
+        "approver": approver, "decided_at": decided_at, "reason": reason,
+        "diff": dict(diff or {})})
+
+
+def approve_policy(version_id: int, *, approver: str, at: str, over_bundle: str,
+                   comment: str = "") -> Change[PolicyVersionRecord]:
+    """A pending version made the one in force by a second officer (ApprovePolicy)."""
+    return Change(APPROVE_POLICY, _POLICY, {
+        "version_id": version_id, "approver": approver, "at": at,
+        "over_bundle": over_bundle, "comment": comment})
+
+
+def reject_policy(version_id: int, *, at: str, reason: str, comment: str
+                  ) -> Change[PolicyVersionRecord]:
+    """A pending version turned down (RejectPolicy)."""
+    return Change(REJECT_POLICY, _POLICY, {
+        "version_id": version_id, "at": at, "reason": reason, "comment": comment})
 
 
 def _fields(row: Any) -> dict[str, Any]:

@@ -18,12 +18,15 @@ from gateway.errors import FailedPrecondition
 from gateway.records.changes import (
     ANSWER_OBJECTION,
     APPLY_REPAIR,
+    APPROVE_POLICY,
     BLACKLIST,
     DECIDE_REPAIR,
     FILE_OBJECTION,
     ISSUE_CONSENT,
     LIFT_BLACKLIST,
+    PROPOSE_POLICY,
     RECEIVE,
+    REJECT_POLICY,
     REMOVE_RECORD,
     REVISE_RECORD,
     REVOKE_CONSENT,
@@ -39,12 +42,13 @@ from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import StoredRecord, pending_owner
 from gateway.records.sql_dialect import Sql
 from gateway.records.sql_lifecycle import SqlLifecycle
+from gateway.records.sql_policy import SqlPolicy
 from gateway.records.store import ConsentRow
 
 _COLUMNS = "target, request_id, since, kind, args"
 
 
-class SqlChanges(SqlLifecycle):
+class SqlChanges(SqlLifecycle, SqlPolicy):
     """Staging and applying changes (RecordStore contract; mixin of SqlStore)."""
 
     # The consents' statements, in SqlStore.
@@ -156,6 +160,11 @@ class SqlChanges(SqlLifecycle):
             REVOKE_CONSENT: lambda: self._revoke_consent(sql, a["consent_id"], a["at"],
                                                          a["reason"]),
             RECEIVE: lambda: self._apply_received(sql, a["origin"], received_changes(a)),
+            PROPOSE_POLICY: lambda: self._add_version(sql, **a),
+            APPROVE_POLICY: lambda: self._activate_version(
+                sql, a["version_id"], a["approver"], a["at"], a["over_bundle"], a["comment"]),
+            REJECT_POLICY: lambda: self._reject_version(sql, a["version_id"], a["at"],
+                                                        a["reason"], a["comment"]),
         }
         return kinds[change.kind]()
 

@@ -96,25 +96,33 @@ class SqlPolicy:
         `over_bundle` is the bundle the proposal was diffed against: an active proposal
         is refused (FailedPrecondition, stale_proposal) when another went live since.
         """
-        diff_text = json.dumps(diff or {}, ensure_ascii=False, sort_keys=True)
+        return self._db.write(lambda sql: self._add_version(
+            sql, version=version, bundle_hash=bundle_hash, author=author,
+            proposed_at=proposed_at, status=status, over_bundle=over_bundle,
+            approver=approver, decided_at=decided_at, reason=reason, diff=diff or {}))
 
-        def work(sql: Sql) -> PolicyVersionRecord:
-            head = self._lock_head(sql)
-            if status == ACTIVE and head and head != over_bundle:
-                raise _stale()
-            row = sql.one(
-                "INSERT INTO policy_versions (version, bundle_hash, author, proposed_at, "
-                "status, approver, decided_at, reason, diff) VALUES (?,?,?,?,?,?,?,?,?) "
-                f"RETURNING {_VERSION_COLUMNS}",
-                (version, bundle_hash, author, proposed_at, status, approver, decided_at,
-                 reason, diff_text))
-            assert row is not None
-            record = _version(row)
-            if status == ACTIVE:
-                self._take_head(sql, record, decided_at)
-            return record
-
-        return self._db.write(work)
+    def _add_version(self, sql: Sql, *, version: str, bundle_hash: str, author: str,
+                     proposed_at: str, status: str, over_bundle: str, approver: str,
+                     decided_at: str, reason: str, diff: Mapping[str, object]
+                     ) -> PolicyVersionRecord:
+        head = self._lock_head(sql)
+        if status == ACTIVE and head and head != over_bundle:
+            raise _stale()
+        # The next id under the head's lock (not a sequence's, which a rolled-back
+        # transaction spends): a staged proposal gets the id its entry names.
+        last = sql.one("SELECT max(id) FROM policy_versions")
+        row = sql.one(
+            "INSERT INTO policy_versions (id, version, bundle_hash, author, proposed_at, "
+            "status, approver, decided_at, reason, diff) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            f"RETURNING {_VERSION_COLUMNS}",
+            (int(last[0] or 0) + 1 if last else 1, version, bundle_hash, author,
+             proposed_at, status, approver, decided_at, reason,
+             json.dumps(diff, ensure_ascii=False, sort_keys=True)))
+        assert row is not None
+        record = _version(row)
+        if status == ACTIVE:
+            self._take_head(sql, record, decided_at)
+        return record
 
     def activate_policy_version(self, version_id: int, *, approver: str, at: str,
                                 over_bundle: str, comment: str = "") -> PolicyVersionRecord:
@@ -124,34 +132,38 @@ class SqlPolicy:
         another policy went live since it was proposed over `over_bundle`).
         """
 
-        def work(sql: Sql) -> PolicyVersionRecord:
-            head = self._lock_head(sql)
-            self._lock_pending(sql, version_id)
-            if head and head != over_bundle:
-                raise _stale()
-            row = sql.one("UPDATE policy_versions SET status = ?, approver = ?, decided_at = ?, "
-                          f"comment = ? WHERE id = ? RETURNING {_VERSION_COLUMNS}",
-                          (ACTIVE, approver, at, comment, version_id))
-            assert row is not None
-            record = _version(row)
-            self._take_head(sql, record, at)
-            return record
+        return self._db.write(lambda sql: self._activate_version(
+            sql, version_id, approver, at, over_bundle, comment))
 
-        return self._db.write(work)
+    def _activate_version(self, sql: Sql, version_id: int, approver: str, at: str,
+                          over_bundle: str, comment: str) -> PolicyVersionRecord:
+        head = self._lock_head(sql)
+        self._lock_pending(sql, version_id)
+        if head and head != over_bundle:
+            raise _stale()
+        row = sql.one("UPDATE policy_versions SET status = ?, approver = ?, decided_at = ?, "
+                      f"comment = ? WHERE id = ? RETURNING {_VERSION_COLUMNS}",
+                      (ACTIVE, approver, at, comment, version_id))
+        assert row is not None
+        record = _version(row)
+        self._take_head(sql, record, at)
+        return record
 
     def reject_policy_version(self, version_id: int, *, at: str, reason: str,
                               comment: str) -> PolicyVersionRecord:
         """Turn a pending version down; raises InvalidArgument or FailedPrecondition."""
 
-        def work(sql: Sql) -> PolicyVersionRecord:
-            self._lock_pending(sql, version_id)
-            row = sql.one("UPDATE policy_versions SET status = ?, decided_at = ?, reason = ?, "
-                          f"comment = ? WHERE id = ? RETURNING {_VERSION_COLUMNS}",
-                          (REJECTED, at, reason, comment, version_id))
-            assert row is not None
-            return _version(row)
+        return self._db.write(lambda sql: self._reject_version(sql, version_id, at, reason,
+                                                               comment))
 
-        return self._db.write(work)
+    def _reject_version(self, sql: Sql, version_id: int, at: str, reason: str,
+                        comment: str) -> PolicyVersionRecord:
+        self._lock_pending(sql, version_id)
+        row = sql.one("UPDATE policy_versions SET status = ?, decided_at = ?, reason = ?, "
+                      f"comment = ? WHERE id = ? RETURNING {_VERSION_COLUMNS}",
+                      (REJECTED, at, reason, comment, version_id))
+        assert row is not None
+        return _version(row)
 
     def policy_versions(self, limit: int = 100) -> list[PolicyVersionRecord]:
         """The newest versions first."""

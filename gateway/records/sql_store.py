@@ -19,7 +19,6 @@ from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW
 from gateway.records.model import PendingRecord, PutResult, StoredRecord, pending_owner
 from gateway.records.sql_changes import SqlChanges
 from gateway.records.sql_dialect import Database, Row, Sql, marks
-from gateway.records.sql_policy import SqlPolicy
 from gateway.records.sql_quotas import SqlQuotas
 from gateway.records.sql_rekey import SqlRekey
 from gateway.records.sql_requests import SqlRequests
@@ -39,7 +38,7 @@ _STAGED_REVOCATION = ("SELECT 1 FROM pending_changes WHERE target = ? "
                       f"AND kind = '{REVOKE_CONSENT}'")
 
 
-class SqlStore(SqlChanges, SqlRekey, SqlRequests, SqlPolicy, SqlQuotas):
+class SqlStore(SqlChanges, SqlRekey, SqlRequests, SqlQuotas):
     """The RecordStore contract (gateway.records.store) over one Database."""
 
     def __init__(self, db: Database) -> None:

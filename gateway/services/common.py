@@ -223,22 +223,37 @@ class CallFrame:
                     log.warning("consent use not settled: %s [trace %s]",
                                 err.reason or err.status, trace_id_of(self.span))
             if self.staged:
-                self._apply_staged()
+                with self.step("apply"):
+                    make_staged(self.gw, self.draft.request_id, trace_id_of(self.span))
         return self.draft.seq
 
-    def _apply_staged(self) -> None:
-        """The allow entry committed: the call's staged change is made now.
 
-        The change is decided and durable at this point, so a fault here does not fail
-        the call (that would log a deny after the allow): the sweeper makes it from the
-        allow entry (gateway.consent.uses.OutcomeSweeper).
-        """
-        try:
-            with self.step("apply"):
-                self.gw.store.apply_changes(self.draft.request_id)
-        except CredgateError as err:
-            log.warning("a staged change waits for the sweeper: %s [trace %s]",
-                        err.reason or err.status, trace_id_of(self.span))
+def make_staged(gw: Gateway, request_id: str, trace_id: str = "") -> None:
+    """The request's allow entry committed: what it staged is made now.
+
+    The change is decided and durable at this point, so a fault here does not fail the
+    call (that would log a deny after the allow): the sweeper makes it from the allow
+    entry (gateway.consent.uses.OutcomeSweeper).
+    """
+    try:
+        gw.store.apply_changes(request_id)
+    except CredgateError as err:
+        log.warning("a staged change waits for the sweeper: %s [trace %s]",
+                    err.reason or err.status, trace_id)
+
+
+def drop_staged(gw: Gateway, request_id: str, error: BaseException,
+                trace_id: str = "") -> None:
+    """The request failed before its allow entry: what it staged is dropped, unless the
+    audit failed at that entry (whether it was written is not known here: the sweeper
+    decides from the log). If the drop fails too, the sweeper drops it."""
+    if isinstance(error, AuditUnavailable):
+        return
+    try:
+        gw.store.drop_changes(request_id)
+    except CredgateError as err:
+        log.warning("staged change not dropped yet: %s [trace %s]",
+                    err.reason or err.status, trace_id)
 
 
 @contextmanager
@@ -408,14 +423,8 @@ def _undo_before_allow(frame: CallFrame, error: BaseException) -> None:
         except CredgateError as err:
             log.warning("consent use not given back yet: %s [trace %s]",
                         err.reason or err.status, trace_id_of(frame.span))
-    # When the audit failed at the allow entry, whether the entry was written is not
-    # known here: the sweeper decides from the log.
-    if frame.staged and not isinstance(error, AuditUnavailable):
-        try:
-            frame.gw.store.drop_changes(frame.draft.request_id)
-        except CredgateError as err:
-            log.warning("staged change not dropped yet: %s [trace %s]",
-                        err.reason or err.status, trace_id_of(frame.span))
+    if frame.staged:
+        drop_staged(frame.gw, frame.draft.request_id, error, trace_id_of(frame.span))
 
 
 def refuse_malformed(gw: Gateway) -> Callable[[grpc.ServicerContext, str, MalformedRequest],

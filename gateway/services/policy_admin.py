@@ -23,7 +23,8 @@ from gateway.policy.explain import (
     unknown_names,
 )
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
-from gateway.services.common import CallFrame, audited
+from gateway.records.changes import Change
+from gateway.services.common import CallFrame, audited, drop_staged, make_staged
 from gateway.services.person import SUPERVISION_PURPOSE
 from gateway.validate.requests import holds_personal_number
 
@@ -79,13 +80,17 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
 
     def _decide(self, call: CallFrame, request: pb.ApprovePolicyRequest | pb.RejectPolicyRequest,
                 context: grpc.ServicerContext,
-                decision: Callable[[PolicyRollout, str, int, str], PolicyVersionRecord]
+                decision: Callable[[PolicyRollout, str, int, str],
+                                   Change[PolicyVersionRecord]]
                 ) -> pb.PolicyVersion:
-        """An officer's approval or rejection of a pending version, with its comment."""
+        """An officer's approval or rejection of a pending version, with its comment:
+        staged, made by the allow entry (gateway.records.changes), then served here."""
         party, rollout = self._officer(call, context, request)
         with call.step("validate"):
-            record = decision(rollout, party.id, request.id, checked_comment(request.comment))
+            change = decision(rollout, party.id, request.id, checked_comment(request.comment))
+        record = call.stage(change)
         call.commit_allow(reason=outcome(record))
+        rollout.serve_head()
         return version_message(record)
 
     @audited("policy.propose")
@@ -94,23 +99,26 @@ class PolicyAdminServicer(rpc.PolicyAdminServicer):
         """Validate, test and diff a bundle; activate it or leave it for approval."""
         party, rollout = self._officer(call, context, request)
         with call.step("validate"):
-            record = rollout.propose(party.id, {f.name: f.content for f in request.files})
-        # The entry says what became of the proposal; the rejection reasons name
-        # policy files and lines, never personal data.
+            change = rollout.proposal(party.id, {f.name: f.content for f in request.files})
+        # Staged, and made by the allow entry (gateway.records.changes), which says what
+        # became of the proposal; the rejection reasons name policy files and lines,
+        # never personal data.
+        record = call.stage(change)
         call.commit_allow(reason=outcome(record))
+        rollout.serve_head()
         return version_message(record)
 
     @audited("policy.approve")
     def ApprovePolicy(self, call: CallFrame, request: pb.ApprovePolicyRequest,
                       context: grpc.ServicerContext) -> pb.PolicyVersion:
         """A second security officer activates a pending version."""
-        return self._decide(call, request, context, PolicyRollout.approve)
+        return self._decide(call, request, context, PolicyRollout.approval)
 
     @audited("policy.reject")
     def RejectPolicy(self, call: CallFrame, request: pb.RejectPolicyRequest,
                      context: grpc.ServicerContext) -> pb.PolicyVersion:
         """A security officer turns a pending version down, with a comment."""
-        return self._decide(call, request, context, PolicyRollout.reject)
+        return self._decide(call, request, context, PolicyRollout.rejection)
 
     @audited("policy.list")
     def ListPolicyVersions(self, call: CallFrame, request: pb.ListPolicyVersionsRequest,
@@ -196,13 +204,22 @@ def reload_from_files(gw: Gateway, *, author: str = "operator:SIGHUP") -> Policy
             consent_id="", policy_rule="", policy_version=before, decision=decision,
             reason=reason, request_id=request_id, record_count=0))
 
+    request_id = f"reload-{uuid.uuid4()}"
     try:
-        record = gw.rollout.propose(author, read_bundle(gw.config.policies_dir))
+        change = gw.rollout.proposal(author, read_bundle(gw.config.policies_dir))
+        # Staged, and made by the allow entry (gateway.records.changes).
+        record = gw.store.stage_change(change, request_id=request_id, at=gw.clock.now())
     except Exception as exc:
         # A reload refused before any version was recorded (a malformed bundle, a file
         # that is not UTF-8) is a decision too.
         reason = exc.reason if isinstance(exc, CredgateError) else ""
-        audit("deny", reason or type(exc).__name__, f"reload-{uuid.uuid4()}")
+        audit("deny", reason or type(exc).__name__, request_id)
         raise
-    audit("allow", outcome(record), f"reload-{record.id}")
+    try:
+        audit("allow", outcome(record), request_id)
+    except BaseException as exc:
+        drop_staged(gw, request_id, exc)
+        raise
+    make_staged(gw, request_id)
+    gw.rollout.serve_head()
     return record

@@ -9,9 +9,10 @@ triggers on the store's tables (SQLite and PostgreSQL) and a held audit file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,18 +20,21 @@ from typing import Any
 import grpc
 import pytest
 
+from gateway.api import pb
 from gateway.clock import FixedClock
-from gateway.errors import StoreUnavailable
+from gateway.errors import AuditUnavailable, StoreUnavailable
 from gateway.pii.identifiers import new_identifier
+from gateway.policy.rollout import read_bundle
 from gateway.records.lifecycle import ACTIVE, REMOVED, REPAIRED, SUPERSEDED, WITHDRAWN_STATE
 from gateway.records.lifecycle_rows import ANSWERED, APPROVED, CORRECTED, REJECTED, UPHELD
 from gateway.records.store import ConsentRow
+from gateway.services.policy_admin import reload_from_files
 from tests.live_gateway import LiveGateway, start_live, stop_live
 from tests.platform.instances import fresh_database, url_of
 from tests.platform.outcomes import audit_held, decisions, store_fault, sweep_later
 from tests.services.lifecycle_support import self_consent
 from tests.services.records_data import debtor_record, penalty_record
-from tests.support import ADULT
+from tests.support import ADULT, POLICIES
 
 pytestmark = pytest.mark.e2e
 
@@ -55,19 +59,26 @@ class World:
 SETTINGS = {"blacklist_cache_s": 0.0}
 
 
+def _settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The module's settings and those of the test's call."""
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("name") if callspec is not None else None
+    return {**SETTINGS, **(RPCS[name].settings if name else {})}
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def world(request: pytest.FixtureRequest, tmp_path: Path,
           clock: FixedClock) -> Iterator[World]:
     """A live gateway on a SQLite store, or on a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        live = start_live(tmp_path, clock, **SETTINGS)
+        live = start_live(tmp_path, clock, **_settings(request))
         try:
             yield World(live)
         finally:
             stop_live(live)
         return
     with fresh_database() as conninfo:
-        live = start_live(tmp_path, clock, database=url_of(conninfo), **SETTINGS)
+        live = start_live(tmp_path, clock, database=url_of(conninfo), **_settings(request))
         try:
             yield World(live, conninfo)
         finally:
@@ -75,9 +86,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path,
 
 
 @pytest.fixture
-def live(tmp_path: Path, clock: FixedClock) -> Iterator[LiveGateway]:
+def live(request: pytest.FixtureRequest, tmp_path: Path,
+         clock: FixedClock) -> Iterator[LiveGateway]:
     """A live gateway on a SQLite store (its audit file can be held)."""
-    running = start_live(tmp_path, clock, **SETTINGS)
+    running = start_live(tmp_path, clock, **_settings(request))
     try:
         yield running
     finally:
@@ -98,6 +110,8 @@ class Rpc:
     prepare: Callable[[LiveGateway], Any]
     call: Callable[[LiveGateway, Any], object]
     changed: Callable[[LiveGateway, Any], bool]
+    #: Gateway settings the call needs (a second officer for policy approvals).
+    settings: Mapping[str, object] = field(default_factory=dict)
 
 
 def _court_record(live: LiveGateway, source: str = "CH-1") -> str:
@@ -180,6 +194,28 @@ def _issued(live: LiveGateway) -> str:
     return _issue(live, new_identifier("consent"))
 
 
+def _bundle() -> dict[str, bytes]:
+    """The shipped policy with one more rule (the HR bureau sees mobiles masked)."""
+    files = read_bundle(POLICIES)
+    files["policy.csv"] += b"p, hr_bureau, identity.mobile, read_masked, awards, allow,\n"
+    return files
+
+
+def _head(live: LiveGateway) -> int:
+    return live.gw.store.policy_head()[0]
+
+
+def _proposed(live: LiveGateway) -> int:
+    """A pending proposal (two officers decide): its version id."""
+    return live.client("security_officer").propose_policy(_bundle()).id
+
+
+def _version_status(live: LiveGateway, version_id: int) -> str:
+    found = live.gw.store.policy_version(version_id)
+    assert found is not None
+    return found.status
+
+
 def _corrected(live: LiveGateway, record_id: str) -> bool:
     new = live.gw.store.find_record_by_source("court", "CH-1-v2")
     return _state(live, record_id) == SUPERSEDED and new is not None \
@@ -252,6 +288,21 @@ RPCS = {
         "consent.revoke", "consents", "UPDATE", _issued,
         lambda live, cid: live.client("citizen_portal").revoke_consent(cid, "不再授权"),
         lambda live, cid: getattr(_consent_of(live, cid), "revoked_at", None) is not None),
+    "ProposePolicy": Rpc(
+        "policy.propose", "policy_versions", "INSERT", lambda live: None,
+        lambda live, _: live.client("security_officer").propose_policy(_bundle()),
+        lambda live, _: _head(live) != 0),
+    "ApprovePolicy": Rpc(
+        "policy.approve", "policy_versions", "UPDATE", _proposed,
+        lambda live, vid: live.client("security_officer_b").policy_admin.ApprovePolicy(
+            pb.ApprovePolicyRequest(id=vid), timeout=30),
+        lambda live, vid: _head(live) == vid, settings={"policy_two_person": True}),
+    "RejectPolicy": Rpc(
+        "policy.reject", "policy_versions", "UPDATE", _proposed,
+        lambda live, vid: live.client("security_officer_b").policy_admin.RejectPolicy(
+            pb.RejectPolicyRequest(id=vid, comment="不同意"), timeout=30),
+        lambda live, vid: _version_status(live, vid) == "rejected",
+        settings={"policy_two_person": True}),
 }
 
 
@@ -313,3 +364,23 @@ def test_an_audit_fault_changes_nothing_and_the_sweeper_drops_the_change(
     rpc.call(live, ctx)
     assert decisions(live, rpc.action) == ["deny", "allow"]
     assert rpc.changed(live, ctx)
+
+
+def test_a_reload_whose_entry_failed_puts_no_policy_in_force(tmp_path: Path,
+                                                            clock: FixedClock) -> None:
+    # SIGHUP: the policies folder proposed as a call would, audited as policy.reload.
+    folder = tmp_path / "policies"
+    shutil.copytree(POLICIES, folder)
+    live = start_live(tmp_path / "gw", clock, policies=folder, **SETTINGS)
+    try:
+        (folder / "policy.csv").write_bytes(_bundle()["policy.csv"])
+        with audit_held(live), pytest.raises(AuditUnavailable):
+            reload_from_files(live.gw)
+        assert decisions(live, "policy.reload") == [] and _head(live) == 0
+        assert sweep_later(live).changes_dropped == 1
+        assert live.gw.store.policy_versions() == []
+        record = reload_from_files(live.gw)
+        assert decisions(live, "policy.reload") == ["allow"] and _head(live) == record.id
+        assert live.gw.state.version == record.version  # served here at once
+    finally:
+        stop_live(live)
