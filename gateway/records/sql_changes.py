@@ -40,6 +40,7 @@ from gateway.records.changes import (
 from gateway.records.lifecycle import AWAITING_ALLOW, REMOVED
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import StoredRecord, pending_owner
+from gateway.records.sql_blacklist import SqlBlacklist
 from gateway.records.sql_dialect import Sql
 from gateway.records.sql_lifecycle import SqlLifecycle
 from gateway.records.sql_policy import SqlPolicy
@@ -48,7 +49,7 @@ from gateway.records.store import ConsentRow
 _COLUMNS = "target, request_id, since, kind, args"
 
 
-class SqlChanges(SqlLifecycle, SqlPolicy):
+class SqlChanges(SqlLifecycle, SqlBlacklist, SqlPolicy):
     """Staging and applying changes (RecordStore contract; mixin of SqlStore)."""
 
     # The consents' statements, in SqlStore.

@@ -1,11 +1,11 @@
-"""The record lifecycle in the one SQL store: states, objections, repairs, blacklist.
+"""The record lifecycle in the one SQL store: states, objections, repairs.
 
 A mixin of :class:`gateway.records.sql_store.SqlStore`. A method that changes a record
 reads its row with the dialect's lock suffix inside one transaction (``FOR UPDATE`` on
 PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already excludes other writers), so two
 instances answering, repairing or removing the same record at once cannot both
-succeed; partial unique indexes keep one open objection, one pending repair and one
-listing in force per record or party.
+succeed; partial unique indexes keep one open objection and one pending repair per
+record.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW, REPAIRED, SUPERSED
 from gateway.records.lifecycle_rows import (
     ANSWERED,
     APPROVED,
-    BLACKLIST_COLUMNS,
     CORRECTED,
     OBJECTION_COLUMNS,
     OPEN,
@@ -26,10 +25,8 @@ from gateway.records.lifecycle_rows import (
     REJECTED,
     REPAIR_COLUMNS,
     WITHDRAWN,
-    BlacklistRow,
     ObjectionRow,
     RepairRow,
-    blacklist_from_row,
     objection_from_row,
     repair_from_row,
     submission_lag,
@@ -374,42 +371,3 @@ class SqlLifecycle(SqlPeers):
                        repair_id))
         assert row is not None
         return repair_from_row(row)
-
-    # -- blacklist --------------------------------------------------------------------
-
-    def blacklist_party(self, row: BlacklistRow) -> BlacklistRow:
-        """List a party; raises FailedPrecondition when it is listed already."""
-        return self._db.write(lambda sql: self._blacklist(sql, row))
-
-    @staticmethod
-    def _blacklist(sql: Sql, row: BlacklistRow) -> BlacklistRow:
-        found = sql.one(
-            "INSERT INTO blacklist (party, listed_at, listed_by, reason) VALUES (?,?,?,?) "
-            "ON CONFLICT (party) WHERE lifted_at IS NULL DO NOTHING "
-            f"RETURNING {BLACKLIST_COLUMNS}",
-            (row.party, row.listed_at, row.listed_by, row.reason))
-        if found is None:
-            raise FailedPrecondition("the party is blacklisted already",
-                                     reason="already_blacklisted")
-        return blacklist_from_row(found)
-
-    def lift_blacklist(self, party: str, *, at: str, by: str, reason: str) -> BlacklistRow:
-        """Lift a party's listing; raises FailedPrecondition when it is not listed."""
-        return self._db.write(lambda sql: self._lift(sql, party, at, by, reason))
-
-    @staticmethod
-    def _lift(sql: Sql, party: str, at: str, by: str, reason: str) -> BlacklistRow:
-        found = sql.one(
-            "UPDATE blacklist SET lifted_at = ?, lifted_by = ?, lift_reason = ? "
-            f"WHERE party = ? AND lifted_at IS NULL RETURNING {BLACKLIST_COLUMNS}",
-            (at, by, reason, party))
-        if found is None:
-            raise FailedPrecondition("the party is not blacklisted", reason="not_blacklisted")
-        return blacklist_from_row(found)
-
-    def list_blacklist(self, *, include_lifted: bool = False) -> list[BlacklistRow]:
-        """Listings in force (and, on request, lifted ones), oldest first."""
-        where = "TRUE" if include_lifted else "lifted_at IS NULL"
-        rows = self._db.read(lambda sql: sql.all(
-            f"SELECT {BLACKLIST_COLUMNS} FROM blacklist WHERE {where} ORDER BY entry_id"))
-        return [blacklist_from_row(r) for r in rows]

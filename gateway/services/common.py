@@ -46,6 +46,7 @@ from gateway.policy.limits import KINDS as LIMIT_KINDS
 from gateway.policy.rollout import PolicyState
 from gateway.records.changes import Change, R
 from gateway.respond.answers import sign_answer
+from gateway.services.staging import drop_staged, make_staged
 from gateway.telemetry import NO_STEP, StepSpan, start_call_span, trace_id_of
 from gateway.validate.wire import MalformedRequest, WireContext, raw_request_of
 
@@ -226,34 +227,6 @@ class CallFrame:
                 with self.step("apply"):
                     make_staged(self.gw, self.draft.request_id, trace_id_of(self.span))
         return self.draft.seq
-
-
-def make_staged(gw: Gateway, request_id: str, trace_id: str = "") -> None:
-    """The request's allow entry committed: what it staged is made now.
-
-    The change is decided and durable at this point, so a fault here does not fail the
-    call (that would log a deny after the allow): the sweeper makes it from the allow
-    entry (gateway.consent.uses.OutcomeSweeper).
-    """
-    try:
-        gw.store.apply_changes(request_id)
-    except CredgateError as err:
-        log.warning("a staged change waits for the sweeper: %s [trace %s]",
-                    err.reason or err.status, trace_id)
-
-
-def drop_staged(gw: Gateway, request_id: str, error: BaseException,
-                trace_id: str = "") -> None:
-    """The request failed before its allow entry: what it staged is dropped, unless the
-    audit failed at that entry (whether it was written is not known here: the sweeper
-    decides from the log). If the drop fails too, the sweeper drops it."""
-    if isinstance(error, AuditUnavailable):
-        return
-    try:
-        gw.store.drop_changes(request_id)
-    except CredgateError as err:
-        log.warning("staged change not dropped yet: %s [trace %s]",
-                    err.reason or err.status, trace_id)
 
 
 @contextmanager

@@ -24,8 +24,9 @@ from gateway.policy.explain import (
 )
 from gateway.policy.rollout import PolicyRollout, PolicyVersionRecord, read_bundle
 from gateway.records.changes import Change
-from gateway.services.common import CallFrame, audited, drop_staged, make_staged
+from gateway.services.common import CallFrame, audited
 from gateway.services.person import SUPERVISION_PURPOSE
+from gateway.services.staging import drop_staged, make_staged
 from gateway.validate.requests import holds_personal_number
 
 OFFICER_ROLE = "security_officer"
