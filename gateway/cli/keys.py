@@ -195,7 +195,8 @@ def run_reencrypt(args: argparse.Namespace) -> int:
         done = reencrypt_store(store, keyring, batch=max(1, args.batch), on_progress=show)
         audit.append(key_event(clock.now(), action="keys.reencrypt", reason=(
             f"finished under {keys_named}: {done.seen} seen, {done.rekeyed} moved, "
-            f"{done.already} already current, {done.failed} did not open")))
+            f"{done.already} already current, {done.failed} did not open, "
+            f"{done.awaiting} staged change(s) awaiting their entry")))
     finally:
         store.close()
         audit.close()
@@ -204,5 +205,7 @@ def run_reencrypt(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(f"{done.rekeyed} record(s) moved under master key {keyring.active_master_id} and "
           f"blind-index key {keyring.active_index_id}; {done.already} already were"
-          + (f"; {done.failed} did not open" if done.failed else ""))
-    return EXIT_REFUSED if done.failed else EXIT_OK
+          + (f"; {done.failed} did not open" if done.failed else "")
+          + (f"; {done.awaiting} change(s) awaiting their call's audit entry keep the keys "
+             "they were sealed under: run again in a few minutes" if done.awaiting else ""))
+    return EXIT_REFUSED if done.failed or done.awaiting else EXIT_OK

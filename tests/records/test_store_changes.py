@@ -17,6 +17,7 @@ import pytest
 from gateway.audit.log import SqliteAuditLog
 from gateway.clock import FixedClock
 from gateway.consent.uses import OutcomeSweeper, SweepResult
+from gateway.crypto.keyring import generate_keyring
 from gateway.errors import AlreadyExists, ConsentRefused, FailedPrecondition, NotFound
 from gateway.records import changes
 from gateway.records.changes import Change, decode_args, encode_args
@@ -24,6 +25,7 @@ from gateway.records.lifecycle import ACTIVE, REMOVED, REPAIRED, SUPERSEDED, WIT
 from gateway.records.lifecycle_rows import ANSWERED, APPROVED, CORRECTED, BlacklistRow
 from gateway.records.peer_rows import ReceivedChange
 from gateway.records.store import RecordStore
+from gateway.rotation.reencrypt import reencrypt_store
 from tests.audit.tamper import make_entry
 from tests.records import test_store_contract as contract
 from tests.records.test_store_contract import make_consent, make_record
@@ -308,3 +310,12 @@ def test_changes_staged_before_a_rotated_log_are_kept(store: RecordStore,
         done = OutcomeSweeper(store, audit, clock=FixedClock(NOW)).sweep()
     assert done == SweepResult(changes_kept=1)
     assert state(store) == ACTIVE
+
+
+def test_a_re_encryption_says_which_changes_still_wait(store: RecordStore) -> None:
+    # Their sealed values are under the keys of their call until they are made: a run
+    # that ends while one waits is not done.
+    store.stage_change(changes.blacklist(LISTING), request_id="req-1", at=NOW)
+    assert reencrypt_store(store, generate_keyring()).awaiting == 1
+    store.apply_changes("req-1")
+    assert reencrypt_store(store, generate_keyring()).awaiting == 0
