@@ -9,7 +9,10 @@ triggers on the store's tables (SQLite and PostgreSQL) and a held audit file.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 
 from gateway.api import pb
@@ -30,7 +34,7 @@ from gateway.records.lifecycle_rows import ANSWERED, APPROVED, CORRECTED, REJECT
 from gateway.records.store import ConsentRow
 from gateway.services.policy_admin import reload_from_files
 from tests.live_gateway import LiveGateway, start_live, stop_live
-from tests.platform.instances import fresh_database, url_of
+from tests.platform.instances import fresh_database, platform, url_of
 from tests.platform.outcomes import audit_held, decisions, store_fault, sweep_later
 from tests.services.lifecycle_support import self_consent
 from tests.services.records_data import debtor_record, penalty_record
@@ -384,3 +388,54 @@ def test_a_reload_whose_entry_failed_puts_no_policy_in_force(tmp_path: Path,
         assert live.gw.state.version == record.version  # served here at once
     finally:
         stop_live(live)
+
+
+#: The gateway's statement that makes a staged change, held by the stalling trigger.
+STALLED = ("FROM pg_stat_activity WHERE datname = current_database() "
+           "AND query LIKE 'DELETE FROM pending_changes%'")
+
+
+def test_a_crash_between_the_allow_entry_and_the_change_is_settled_by_the_sweeper(
+        tmp_path: Path, clock: FixedClock) -> None:
+    # A gateway process killed (-9) while its change waits to be made after the entry;
+    # another instance's sweeper makes it.
+    with platform(tmp_path / "crashed", 1) as (conninfo, [crashed]):
+        court = crashed.client("court")
+        court.submit_records([debtor_record("CH-K")])
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("CREATE FUNCTION credgate.stall() RETURNS trigger AS $$ BEGIN "
+                         "PERFORM pg_sleep(60); RETURN OLD; END $$ LANGUAGE plpgsql")
+            conn.execute("CREATE TRIGGER stall BEFORE DELETE ON credgate.pending_changes "
+                         "FOR EACH ROW EXECUTE FUNCTION credgate.stall()")
+            record_id = conn.execute("SELECT record_id FROM credgate.records").fetchone()
+            assert record_id is not None
+            removal = threading.Thread(target=lambda: _quietly(
+                lambda: court.remove_record(record_id=record_id[0],
+                                            reason="obligation_performed", timeout=30)))
+            removal.start()
+            for _ in range(300):  # the allow entry committed; the change is being made
+                if conn.execute(f"SELECT count(*) {STALLED}").fetchone() == (1,):
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the change was never being made")
+            crashed.process.kill()
+            crashed.process.wait()
+            conn.execute(f"SELECT pg_terminate_backend(pid) {STALLED}")
+            conn.execute("DROP TRIGGER stall ON credgate.pending_changes")
+            removal.join()
+        other = start_live(tmp_path / "other", clock, database=url_of(conninfo))
+        try:
+            assert decisions(other, "record.remove") == ["allow"]
+            assert _state(other, record_id[0]) == "active"  # not made: the process died
+            assert sweep_later(other).changes_applied == 1
+            assert _state(other, record_id[0]) == REMOVED
+            assert decisions(other, "record.remove") == ["allow"]
+        finally:
+            stop_live(other)
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    """Make a call whose caller is gone before the answer (its error is expected)."""
+    with contextlib.suppress(grpc.RpcError):
+        call()
