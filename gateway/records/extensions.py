@@ -20,6 +20,7 @@ from datetime import date
 from gateway.crypto.blind_index import blind_indexes
 from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from gateway.records.changes import Change, answer_extension
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission, StoredRecord
 from gateway.records.store import RecordStore
@@ -113,11 +114,32 @@ def check_extension_answers(batch: Sequence[RecordSubmission], *, provider: str,
                                   reason="extension_answer_invalid")
         answered = [a for a in store.find_records(blind_indexes(keyring, record.subject.value),
                                                   [ANSWER])
-                    if in_use(a, today) and plain(a, APPLICATION_FIELD) == cited
+                    if in_use(a, today) and answers(a, cited)
                     # the same answer sent again is not a second one (idempotent retry)
                     and (a.provider, a.source_record_id) != (provider,
                                                              record.source_record_id)]
         if answered or cited in seen:
-            raise FailedPrecondition(f"record {record.index}: the application has been "
-                                     "answered", reason="extension_answered")
+            raise already_answered(f"record {record.index}: ")
         seen.add(cited)
+
+
+def answers(record: StoredRecord, application_id: str) -> bool:
+    """Whether a record is an answer to this application."""
+    return record.category == ANSWER and plain(record, APPLICATION_FIELD) == application_id
+
+
+def already_answered(where: str = "") -> FailedPrecondition:
+    """The refusal of a second answer to an application."""
+    return FailedPrecondition(f"{where}the application has been answered",
+                              reason="extension_answered")
+
+
+def answer_changes(stored: Sequence[StoredRecord], record_ids: Sequence[str]
+                   ) -> list[Change[None]]:
+    """The changes that make the answers among a call's records live (``record_ids``: as
+    the store kept each, in order): each takes its application until the call's allow
+    entry and goes live only while no other answer to it is, so the intake check above
+    cannot be raced by a second call answering at the same time."""
+    return [answer_extension(plain(record, APPLICATION_FIELD), record_id)
+            for record, record_id in zip(stored, record_ids, strict=True)
+            if record.category == ANSWER]

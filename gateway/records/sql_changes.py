@@ -15,7 +15,9 @@ from typing import Any, cast
 
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition
+from gateway.records import extensions
 from gateway.records.changes import (
+    ANSWER_EXTENSION,
     ANSWER_OBJECTION,
     APPLY_REPAIR,
     APPROVE_POLICY,
@@ -37,13 +39,14 @@ from gateway.records.changes import (
     encode_args,
     received_changes,
 )
-from gateway.records.lifecycle import AWAITING_ALLOW, REMOVED
+from gateway.records.lifecycle import ACTIVE, AWAITING_ALLOW, REMOVED
 from gateway.records.lifecycle_rows import BlacklistRow, ObjectionRow, RepairRow
 from gateway.records.model import StoredRecord, pending_owner
 from gateway.records.sql_blacklist import SqlBlacklist
-from gateway.records.sql_dialect import Sql
+from gateway.records.sql_dialect import Sql, marks
 from gateway.records.sql_lifecycle import SqlLifecycle
 from gateway.records.sql_policy import SqlPolicy
+from gateway.records.sql_rows import SELECT_RECORD, record_from_row
 from gateway.records.store import ConsentRow
 
 _COLUMNS = "target, request_id, since, kind, args"
@@ -166,8 +169,27 @@ class SqlChanges(SqlLifecycle, SqlBlacklist, SqlPolicy):
                 sql, a["version_id"], a["approver"], a["at"], a["over_bundle"], a["comment"]),
             REJECT_POLICY: lambda: self._reject_version(sql, a["version_id"], a["at"],
                                                         a["reason"], a["comment"]),
+            ANSWER_EXTENSION: lambda: self._answer_extension(sql, a["application_id"],
+                                                             a["answer_id"]),
         }
         return kinds[change.kind]()
+
+    def _answer_extension(self, sql: Sql, application_id: str, answer_id: str) -> None:
+        """The answer goes live unless another answer to the application is live."""
+        application = self._load(sql, "record_id = ?", (application_id,))
+        answer = self._load(sql, "record_id = ?", (answer_id,))
+        if application is None or answer is None:
+            raise FailedPrecondition("the application or its answer is gone",
+                                     reason="extension_unknown")
+        # The person's blind index as each was stored (they differ while an index key
+        # rotates).
+        subjects = sorted({application.subject_index, answer.subject_index})
+        rows = sql.all(f"{SELECT_RECORD} WHERE subject_index IN {marks(subjects)} "
+                       "AND category = ? AND state = ? AND record_id <> ?",
+                       (*subjects, extensions.ANSWER, ACTIVE, answer_id))
+        if any(extensions.answers(record_from_row(r), application_id) for r in rows):
+            raise extensions.already_answered()
+        self._activate(sql, [answer_id])
 
     def _correction(self, sql: Sql, change: Change[Any]) -> StoredRecord | None:
         """The record a change adds: as given while staging, then the pending one."""

@@ -65,6 +65,22 @@ class SqlLifecycle(SqlPeers):
         row = sql.one(f"{SELECT_RECORD} WHERE {where}", params)
         return record_from_row(row) if row else None
 
+    def _activate(self, sql: Sql, record_ids: Sequence[str]) -> int:
+        """Make pending records active, in this transaction (corrections aside: each is
+        its change's to make live); returns how many were still pending."""
+        ids = list(record_ids)
+        if not ids:
+            return 0
+        rows = sql.all(
+            "UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
+            f"WHERE state = ? AND replaces = '' AND record_id IN {marks(ids)} "
+            "RETURNING record_id, category, origin, submitted_at",
+            (ACTIVE, AWAITING_ALLOW, *ids))
+        # Live now: each goes to the peers of its category, in this transaction.
+        for record_id, category, origin, at in sorted(tuple(r) for r in rows):
+            self._queue(sql, record_id, category, origin, "listed", at)
+        return len(rows)
+
     def _lock_active(self, sql: Sql, record_id: str) -> None:
         row = sql.one("SELECT state, origin FROM records WHERE record_id = ?"
                       f"{self._db.for_update}", (record_id,))

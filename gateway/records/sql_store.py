@@ -118,20 +118,7 @@ class SqlStore(SqlChanges, SqlRekey, SqlRequests, SqlQuotas):
         make live (gateway.records.changes), never made live here."""
         if not record_ids:
             return 0
-        ids = list(record_ids)
-
-        def work(sql: Sql) -> int:
-            rows = sql.all(
-                "UPDATE records SET state = ?, state_at = NULL, state_ref = '' "
-                f"WHERE state = ? AND replaces = '' AND record_id IN {marks(ids)} "
-                "RETURNING record_id, category, origin, submitted_at",
-                (ACTIVE, AWAITING_ALLOW, *ids))
-            # Live now: each goes to the peers of its category, in this transaction.
-            for record_id, category, origin, at in sorted(tuple(r) for r in rows):
-                self._queue(sql, record_id, category, origin, "listed", at)
-            return len(rows)
-
-        return self._db.write(work)
+        return self._db.write(lambda sql: self._activate(sql, record_ids))
 
     def pending_records(self, *, pending_before: datetime, limit: int = 1000
                         ) -> list[PendingRecord]:

@@ -13,6 +13,7 @@ from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import audit_entries, own_records, refused, self_consent
 from tests.services.records_data import NAME, debtor_record, penalty_record
 from tests.support import ADULT, OTHER_ADULT
+from tests.threads import run_together
 
 
 def application(about: str, source: str, subject: str = ADULT,
@@ -151,3 +152,32 @@ def test_an_application_about_a_record_out_of_use_is_no_longer_listed(
 def test_the_answer_message_names_no_person() -> None:
     names = {f.name for f in pb.ExtensionApplication.DESCRIPTOR.fields}
     assert not names & {"subject_id", "person_name", "name"}
+
+
+def test_answers_racing_for_one_application_leave_one(live: LiveGateway) -> None:
+    """Answers sent at once (the department's clerks, or a retry beside the first try)
+    are one answer: the first is kept and the others refused as answered, never two
+    answers (granted and refused) standing beside each other."""
+    _, application_id = applied(live)
+    market = live.client("market_regulator")
+
+    def answer(n: int) -> str:
+        try:
+            if n % 2:
+                market.answer_extension(application_id, "refused", note="不符合延期条件")
+            else:
+                market.answer_extension(application_id, "granted",
+                                        granted_until="2027-01-31")
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+            return "refused"
+        return "answered"
+
+    outcomes = run_together(answer, [(n,) for n in range(8)])
+    assert sorted(outcomes) == ["answered"] + ["refused"] * 7
+    answers = [r for r in live.gw.store.records_in_categories(["extension_answer"],
+                                                               limit=100)
+               if r.state == "active"]
+    assert len(answers) == 1
+    [entry] = [e for e in audit_entries(live, "extension.answer") if e.decision == "allow"]
+    assert entry.reason.startswith(f"extension {application_id} ")
