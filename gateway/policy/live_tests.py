@@ -58,7 +58,15 @@ def _cases(files: Mapping[str, bytes]) -> dict[str, object]:
 
 def changed_live_cases(live: Mapping[str, bytes], proposed: Mapping[str, bytes]) -> list[str]:
     """The live test cases (FILE/NAME) that a proposed bundle removes or changes."""
-    before, after = _cases(live), _cases(proposed)
+    # Only files whose bytes differ can change a case: parse those alone (cases are known
+    # by file stem, so every file of a touched stem is read on both sides).
+    touched = {Path(name).stem for name in live.keys() | proposed.keys()
+               if live.get(name) != proposed.get(name)}
+
+    def of_touched(files: Mapping[str, bytes]) -> dict[str, bytes]:
+        return {name: data for name, data in files.items() if Path(name).stem in touched}
+
+    before, after = _cases(of_touched(live)), _cases(of_touched(proposed))
     return sorted(case for case, raw in before.items() if after.get(case) != raw)
 
 
