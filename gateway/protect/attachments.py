@@ -5,8 +5,9 @@ Whoever a query releases a record to sees what the person attached to it; a quer
 that may not see the record sees nothing of the attachment either. The text is free
 text the person wrote, and may name others: it is released as the record's own
 narratives are to that party, in clear only where the party reads a free-text field of
-the record in clear, else through its masking profile's free-text rule (the scan
-operator masks ID, mobile and card numbers, addresses and names inside it). The
+the record in clear, not at all where it reads none of them even masked, else through
+its masking profile's free-text rule (the scan operator masks ID, mobile and card
+numbers, addresses and names inside it). The
 department's answer to an extension application (gateway.records.extensions) goes with
 the application, its note released the same way.
 """
@@ -21,7 +22,7 @@ from datetime import date
 from gateway.catalogue.registry import Category
 from gateway.crypto.fields import FieldCipher
 from gateway.protect.profiles import MaskContext, MaskingProfiles
-from gateway.protect.release import CLEAR, MASKED, field_value, person_names
+from gateway.protect.release import CLEAR, MASKED, WITHHELD, field_value, person_names
 from gateway.records import extensions as ext
 from gateway.records.lifecycle import in_use
 from gateway.records.model import StoredRecord
@@ -102,10 +103,16 @@ def text_field(kind: str) -> str:
 def statement_level(category: Category, access: Mapping[str, str]) -> str:
     """How the person's text on a record of this category is released to a party with
     this field access: CLEAR only where it reads one of the record's free-text fields in
-    clear, MASKED otherwise (a category with no narrative of its own included)."""
-    clear = any(spec.kind == FREE_TEXT and access.get(code) == CLEAR
-                for code, spec in category.fields.items())
-    return CLEAR if clear else MASKED
+    clear, WITHHELD where it reads none of them even masked (the text would otherwise
+    reach a party the policy gives no narrative of the record), MASKED otherwise (a
+    category with no narrative of its own included)."""
+    levels = {access.get(code, WITHHELD) for code, spec in category.fields.items()
+              if spec.kind == FREE_TEXT}
+    if CLEAR in levels:
+        return CLEAR
+    if levels and MASKED not in levels:
+        return WITHHELD
+    return MASKED
 
 
 def protect_attachments(attached: Mapping[str, Sequence[Attachment]],
@@ -120,8 +127,11 @@ def protect_attachments(attached: Mapping[str, Sequence[Attachment]],
     for record_id, items in attached.items():
         record = records[record_id]
         category = categories[record.category]
-        if statement_level(category, access[record.category]) == CLEAR:
+        level = statement_level(category, access[record.category])
+        if level == CLEAR:
             out[record_id] = list(items)
+            continue
+        if level == WITHHELD:
             continue
         names = person_names(record, category, cipher)
         kept: list[Attachment] = []

@@ -248,3 +248,30 @@ def test_each_department_takes_and_breaks_only_its_own_commitments(
                 grpc.StatusCode.INVALID_ARGUMENT, "that the caller provided")
     education.submit_records([broken("BC-L", promise.record_id)])
     hr.submit_records([broken("BC-J", job.record_id)])
+
+
+def test_a_statement_on_a_record_whose_narrative_is_withheld_is_withheld(
+        live: LiveGateway) -> None:
+    """The organisation department reads an honour-list entry for cadre selection but not
+    its citation (no rule releases the free text of positive records to it, even masked):
+    the person's statement on the entry is not released either, not even masked."""
+    entry = {"subject_id": ADULT, "category": "honour_list", "severity": "not_applicable",
+             "event_date": "2026-09-01", "source_record_id": "HL-W",
+             "fields": {"list_type": "moral_model", "list_name": "2026年度诚信典型",
+                        "person_name": NAME, "recommender": "市文明办",
+                        "citation": f"{NAME}拾金不昧"}}
+    live.client("civilisation_office").submit_records([entry])
+    consent = self_consent(live)
+    [honour] = own_records(live, consent, category="honour_list")
+    live.client("citizen_portal").submit_records([statement(
+        honour.record_id, "本人曾在市第一中学任教，拾得钱包后交还失主", source="STMT-H")])
+    [seen] = live.client("org_department").query_subject(
+        ADULT, "cadre_selection", categories=["honour_list"]).records
+    assert "citation" not in {f.name for f in seen.fields}  # the narrative is withheld
+    assert list(seen.attachments) == []
+    [entry_logged] = [e for e in audit_entries(live, "query.subject")
+                      if e.requester == "org_department"]
+    assert "personal_statement.statement" not in entry_logged.fields_released
+    # The person still sees their own statement with the entry.
+    [own] = own_records(live, consent, category="honour_list")
+    assert [a.kind for a in own.attachments] == ["personal_statement"]
