@@ -56,10 +56,10 @@ RECEIVE = "peer.receive"
 PROPOSE_POLICY = "policy.propose"
 APPROVE_POLICY = "policy.approve"
 REJECT_POLICY = "policy.reject"
-ANSWER_EXTENSION = "extension.answer"
+ANSWER_ONCE = "record.answer"
 KINDS = (REMOVE_RECORD, REVISE_RECORD, FILE_OBJECTION, ANSWER_OBJECTION, APPLY_REPAIR,
          DECIDE_REPAIR, BLACKLIST, LIFT_BLACKLIST, ISSUE_CONSENT, REVOKE_CONSENT, RECEIVE,
-         PROPOSE_POLICY, APPROVE_POLICY, REJECT_POLICY, ANSWER_EXTENSION)
+         PROPOSE_POLICY, APPROVE_POLICY, REJECT_POLICY, ANSWER_ONCE)
 
 _BYTES = "$b"
 _PARTY = "party:"
@@ -151,12 +151,12 @@ def decide_repair(row: RepairRow, *, approve: bool, at: str, by: str,
                    "decision_ciphertext": decision_ciphertext})
 
 
-def answer_extension(application_id: str, answer_id: str) -> Change[None]:
-    """A department's answer to an extension application (stored pending by its call):
-    made live only while no other answer to the application is (gateway.records.
-    extensions), the application taken meanwhile so that two answers cannot race."""
-    return Change(ANSWER_EXTENSION, record_target(application_id),
-                  {"application_id": application_id, "answer_id": answer_id})
+def answer_once(target_id: str, answer_id: str) -> Change[None]:
+    """An answer to a record answered once (gateway.records.answered_once), stored pending
+    by its call: made live only while no other answer to the record is, the record taken
+    meanwhile so that two answers cannot race."""
+    return Change(ANSWER_ONCE, record_target(target_id),
+                  {"target_id": target_id, "answer_id": answer_id})
 
 
 def blacklist(row: BlacklistRow) -> Change[BlacklistRow]:

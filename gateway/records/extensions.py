@@ -17,10 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from gateway.crypto.blind_index import blind_indexes
-from gateway.crypto.keyring import Keyring
 from gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from gateway.records.changes import Change, answer_extension
 from gateway.records.lifecycle import in_use
 from gateway.records.model import RecordSubmission, StoredRecord
 from gateway.records.store import RecordStore
@@ -84,13 +81,13 @@ def extension_statuses(store: RecordStore, provider: str, today: date
 
 
 def check_extension_answers(batch: Sequence[RecordSubmission], *, provider: str,
-                            store: RecordStore, keyring: Keyring, today: date) -> None:
+                            store: RecordStore, today: date) -> None:
     """Refuse an answer from anyone but the provider of the record the application is
     about (one refusal whatever the reason, so nothing is learnt of others' records), a
-    grant without its date or a refusal with one, and a second answer to an application;
-    raises PermissionDenied, InvalidArgument or FailedPrecondition naming the index.
+    grant without its date or a refusal with one; raises PermissionDenied,
+    InvalidArgument or FailedPrecondition naming the index (a second answer to an
+    application: records/answered_once.py).
     The application itself was checked as a citation (the same person's, in use)."""
-    seen: set[str] = set()
     for record in batch:
         if record.category != ANSWER:
             continue
@@ -112,34 +109,3 @@ def check_extension_answers(batch: Sequence[RecordSubmission], *, provider: str,
         if until and date.fromisoformat(until) < today:
             raise InvalidArgument(f"record {record.index}: granted_until is in the past",
                                   reason="extension_answer_invalid")
-        answered = [a for a in store.find_records(blind_indexes(keyring, record.subject.value),
-                                                  [ANSWER])
-                    if in_use(a, today) and answers(a, cited)
-                    # the same answer sent again is not a second one (idempotent retry)
-                    and (a.provider, a.source_record_id) != (provider,
-                                                             record.source_record_id)]
-        if answered or cited in seen:
-            raise already_answered(f"record {record.index}: ")
-        seen.add(cited)
-
-
-def answers(record: StoredRecord, application_id: str) -> bool:
-    """Whether a record is an answer to this application."""
-    return record.category == ANSWER and plain(record, APPLICATION_FIELD) == application_id
-
-
-def already_answered(where: str = "") -> FailedPrecondition:
-    """The refusal of a second answer to an application."""
-    return FailedPrecondition(f"{where}the application has been answered",
-                              reason="extension_answered")
-
-
-def answer_changes(stored: Sequence[StoredRecord], record_ids: Sequence[str]
-                   ) -> list[Change[None]]:
-    """The changes that make the answers among a call's records live (``record_ids``: as
-    the store kept each, in order): each takes its application until the call's allow
-    entry and goes live only while no other answer to it is, so the intake check above
-    cannot be raced by a second call answering at the same time."""
-    return [answer_extension(plain(record, APPLICATION_FIELD), record_id)
-            for record, record_id in zip(stored, record_ids, strict=True)
-            if record.category == ANSWER]

@@ -15,10 +15,10 @@ from typing import Any, cast
 
 from gateway.clock import rfc3339
 from gateway.errors import FailedPrecondition
-from gateway.records import extensions
+from gateway.records.answered_once import already_answered, answered_by
 from gateway.records.changes import (
-    ANSWER_EXTENSION,
     ANSWER_OBJECTION,
+    ANSWER_ONCE,
     APPLY_REPAIR,
     APPROVE_POLICY,
     BLACKLIST,
@@ -169,26 +169,25 @@ class SqlChanges(SqlLifecycle, SqlBlacklist, SqlPolicy):
                 sql, a["version_id"], a["approver"], a["at"], a["over_bundle"], a["comment"]),
             REJECT_POLICY: lambda: self._reject_version(sql, a["version_id"], a["at"],
                                                         a["reason"], a["comment"]),
-            ANSWER_EXTENSION: lambda: self._answer_extension(sql, a["application_id"],
-                                                             a["answer_id"]),
+            ANSWER_ONCE: lambda: self._answer_once(sql, a["target_id"], a["answer_id"]),
         }
         return kinds[change.kind]()
 
-    def _answer_extension(self, sql: Sql, application_id: str, answer_id: str) -> None:
-        """The answer goes live unless another answer to the application is live."""
-        application = self._load(sql, "record_id = ?", (application_id,))
+    def _answer_once(self, sql: Sql, target_id: str, answer_id: str) -> None:
+        """The answer goes live unless another answer to the record is live."""
+        target = self._load(sql, "record_id = ?", (target_id,))
         answer = self._load(sql, "record_id = ?", (answer_id,))
-        if application is None or answer is None:
-            raise FailedPrecondition("the application or its answer is gone",
-                                     reason="extension_unknown")
+        if target is None or answer is None:
+            raise FailedPrecondition("the answered record or its answer is gone",
+                                     reason="answer_target_unknown")
         # The person's blind index as each was stored (they differ while an index key
         # rotates).
-        subjects = sorted({application.subject_index, answer.subject_index})
+        subjects = sorted({target.subject_index, answer.subject_index})
         rows = sql.all(f"{SELECT_RECORD} WHERE subject_index IN {marks(subjects)} "
                        "AND category = ? AND state = ? AND record_id <> ?",
-                       (*subjects, extensions.ANSWER, ACTIVE, answer_id))
-        if any(extensions.answers(record_from_row(r), application_id) for r in rows):
-            raise extensions.already_answered()
+                       (*subjects, answer.category, ACTIVE, answer_id))
+        if any(answered_by(record_from_row(r)) == target_id for r in rows):
+            raise already_answered(answer.category)
         self._activate(sql, [answer_id])
 
     def _correction(self, sql: Sql, change: Change[Any]) -> StoredRecord | None:

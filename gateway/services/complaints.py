@@ -17,10 +17,11 @@ from google.protobuf.message import Message
 from gateway.api import pb, rpc
 from gateway.app import Gateway
 from gateway.clock import city_today
-from gateway.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied
 from gateway.pii.identifiers import check_identifier
 from gateway.pii.idnumber import parse_id_number
 from gateway.protect.release import field_value
+from gateway.records.answered_once import check_answered_once
 from gateway.records.complaints import (
     ANSWER,
     COMPLAINT,
@@ -98,24 +99,22 @@ class ComplaintServicer(rpc.ComplaintServiceServicer):
             if complaint is None or complaint.category != COMPLAINT \
                     or not in_use(complaint, today):
                 raise NotFound("no complaint with this id", reason="complaint_unknown")
-            answered = {s.record_id for s in complaint_statuses(
-                gw.store, ReadEntry(gw.audit.read), answer_days=1) if s.outcome}
-            if complaint_id in answered:
-                raise FailedPrecondition("the complaint has been answered",
-                                         reason="complaint_answered")
             call.draft.subject_index = complaint.subject_index
             call.draft.categories = (ANSWER,)
             call.draft.record_count = 1
             subject = parse_id_number(open_subject(complaint, gw.cipher), today=today)
-            answer = seal_submission(
-                RecordSubmission(index=0, subject=subject, category=ANSWER,
-                                 severity="not_applicable", event_date=today,
-                                 fields={"complaint_record_id": complaint_id,
-                                         "outcome": request.outcome,
-                                         "note": note or OUTCOMES[request.outcome]},
-                                 source_record_id=f"answer-{uuid.uuid4()}"),
-                provider=regulator, catalogue=call.catalogue, keyring=gw.keyring,
-                cipher=gw.cipher, now=gw.clock.now())
+            submission = RecordSubmission(
+                index=0, subject=subject, category=ANSWER, severity="not_applicable",
+                event_date=today,
+                fields={"complaint_record_id": complaint_id, "outcome": request.outcome,
+                        "note": note or OUTCOMES[request.outcome]},
+                source_record_id=f"answer-{uuid.uuid4()}")
+            # Answered once, as through SubmitRecords (the store's change decides a race).
+            check_answered_once([submission], provider=regulator, store=gw.store,
+                                keyring=gw.keyring, today=today)
+            answer = seal_submission(submission, provider=regulator,
+                                     catalogue=call.catalogue, keyring=gw.keyring,
+                                     cipher=gw.cipher, now=gw.clock.now())
         stored = store_pending(call, [answer], gw.clock.now())
         seq = call.commit_allow(reason=f"complaint {complaint_id} {request.outcome}")
         activate_after_allow(call, stored)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.clock import city_today
+from gateway.records.answered_once import check_answered_once
 from gateway.records.citations import check_citations
 from gateway.records.complaints import ReadEntry, check_complaints
 from gateway.records.extensions import check_extension_answers
@@ -23,12 +24,14 @@ from gateway.services.common import CallFrame
 
 def check_intake_rules(call: CallFrame, batch: Sequence[RecordSubmission],
                        provider: str) -> None:
-    """Refuse a batch that breaks a remit, a code list, a citation or a complaint rule;
+    """Refuse a batch that breaks a remit, a code list, a citation, a complaint or an answer rule;
     raises PermissionDenied or InvalidArgument naming the record index."""
     gw = call.gw
     check_value_remits(batch, provider=provider, catalogue=call.catalogue)
     check_citations(batch, catalogue=call.catalogue, store=gw.store, keyring=gw.keyring,
                     today=city_today(gw.clock), provider=provider)
     check_complaints(batch, read_entry=ReadEntry(gw.audit.read), keyring=gw.keyring)
-    check_extension_answers(batch, provider=provider, store=gw.store, keyring=gw.keyring,
+    check_extension_answers(batch, provider=provider, store=gw.store,
                             today=city_today(gw.clock))
+    check_answered_once(batch, provider=provider, store=gw.store, keyring=gw.keyring,
+                        today=city_today(gw.clock))

@@ -14,7 +14,7 @@ from gateway.catalogue.registry import Party
 from gateway.clock import local_date
 from gateway.errors import CredgateError, PermissionDenied
 from gateway.policy.conditions import ConditionContext
-from gateway.records.extensions import answer_changes
+from gateway.records.answered_once import answer_changes
 from gateway.records.intake import seal_submission, with_earlier_digest
 from gateway.records.model import PutResult, StoredRecord
 from gateway.services.common import CallFrame, audited
@@ -32,9 +32,10 @@ def store_pending(call: CallFrame, sealed: Sequence[StoredRecord],
                   now: datetime) -> list[PutResult]:
     """Store a submission's records pending for the call's request (never shown yet).
 
-    An answer to an extension application is staged too, taking the application until
-    the allow entry makes the answer live (gateway.records.extensions.answer_changes):
-    of two calls answering at once, one answer stands. Raises FailedPrecondition then.
+    An answer to a record answered once (an extension application, a complaint) is
+    staged too, taking the answered record until the allow entry makes the answer live
+    (gateway.records.answered_once): of two calls answering at once, one answer stands.
+    Raises FailedPrecondition then.
     """
     with call.step("store"):
         results = call.gw.store.put_records(sealed, pending_for=call.draft.request_id,

@@ -14,6 +14,7 @@ from tests.live_gateway import LiveGateway
 from tests.services.lifecycle_support import own_records, refused, self_consent
 from tests.services.records_data import debtor_record
 from tests.support import ADULT, OTHER_ADULT
+from tests.threads import run_together
 
 
 def complaint(seq: int | str, subject: str = ADULT, source: str = "CP-1") -> dict[str, Any]:
@@ -65,3 +66,67 @@ def test_a_complaint_names_an_access_reaches_the_regulator_and_is_answered(
     [shown] = own_records(live, consent, category="complaint_answer")
     assert shown.record_id == answer.answer_record_id
     assert {f.name: f.value for f in shown.fields}["outcome"] == "upheld"
+
+
+def _filed_complaint(live: LiveGateway) -> str:
+    """A complaint about an access, filed through the portal; its id as listed."""
+    live.client("court").submit_records([debtor_record("CP-R")])
+    looked = live.client("org_department").query_subject(ADULT, "cadre_selection")
+    live.client("citizen_portal").submit_records([complaint(looked.audit_seq,
+                                                            source="CP-R1")])
+    [listed] = live.client("regulator").list_complaints().complaints
+    return listed.complaint_id
+
+
+def _answer(complaint_id: str, outcome: str, source: str) -> dict[str, Any]:
+    return {"subject_id": ADULT, "category": "complaint_answer",
+            "severity": "not_applicable", "event_date": "2026-11-28",
+            "source_record_id": source,
+            "fields": {"complaint_record_id": complaint_id, "outcome": outcome,
+                       "note": "已核查"}}
+
+
+def test_a_complaint_is_answered_once_however_the_answer_comes(live: LiveGateway) -> None:
+    """The once-rule binds the regulator's plain SubmitRecords as it binds AnswerComplaint,
+    in either order, and a batch answering one complaint twice."""
+    complaint_id = _filed_complaint(live)
+    regulator = live.client("regulator")
+    refused(lambda: regulator.submit_records([_answer(complaint_id, "upheld", "A-1"),
+                                              _answer(complaint_id, "dismissed", "A-2")]),
+            grpc.StatusCode.FAILED_PRECONDITION, "answered")
+    regulator.submit_records([_answer(complaint_id, "upheld", "A-3")])
+    regulator.submit_records([_answer(complaint_id, "upheld", "A-3")])  # a resend: no second
+    refused(lambda: regulator.answer_complaint(complaint_id, "dismissed"),
+            grpc.StatusCode.FAILED_PRECONDITION, "answered")
+    refused(lambda: regulator.submit_records([_answer(complaint_id, "dismissed", "A-4")]),
+            grpc.StatusCode.FAILED_PRECONDITION, "answered")
+    answers = [r for r in live.gw.store.records_in_categories(["complaint_answer"], limit=50)
+               if r.state == "active"]
+    assert len(answers) == 1
+    [listed] = regulator.list_complaints().complaints
+    assert listed.outcome == "upheld"
+
+
+def test_answers_racing_for_one_complaint_leave_one(live: LiveGateway) -> None:
+    """Answers sent at once, through either door, are one answer: never upheld beside
+    dismissed."""
+    complaint_id = _filed_complaint(live)
+    regulator = live.client("regulator")
+
+    def answer(n: int) -> str:
+        outcome = "upheld" if n % 2 else "dismissed"
+        try:
+            if n % 3:
+                regulator.answer_complaint(complaint_id, outcome, "已核查")
+            else:
+                regulator.submit_records([_answer(complaint_id, outcome, f"R-{n}")])
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+            return "refused"
+        return "answered"
+
+    outcomes = run_together(answer, [(n,) for n in range(8)])
+    assert sorted(outcomes) == ["answered"] + ["refused"] * 7
+    answers = [r for r in live.gw.store.records_in_categories(["complaint_answer"], limit=50)
+               if r.state == "active"]
+    assert len(answers) == 1
