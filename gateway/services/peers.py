@@ -35,6 +35,11 @@ def _sharing_peer(call: CallFrame, party: Party) -> None:
         call.draft.policy_rules.append(f"sharing.toml {party.id} send")
 
 
+def received_request_id(peer: str, batch_id: str) -> str:
+    """The request id of a received push: the sender's batch id, named with the sender."""
+    return f"{batch_id}.{peer}"
+
+
 class PeerServicer(rpc.PeerServiceServicer):
     """PushChanges, ForwardObjection, ObjectionStatus: identify, decide, validate, store
     (staged for the allow entry), audit, respond (signed)."""
@@ -60,9 +65,11 @@ class PeerServicer(rpc.PeerServiceServicer):
             draft.policy_rules.append(f"sharing.toml {party.id} receive")
         # 2. validate and seal: every change, or none.
         with call.step("validate"):
-            # Both sides' audit entries carry the sender's batch id.
-            draft.request_id = check_identifier(request.batch_id, what="batch_id",
-                                                logged=True)
+            # Both sides' audit entries carry the sender's batch id; here it is named with
+            # the sender, since what the push stages is made by the allow entry of its
+            # request id: another peer sending the same batch id must not make it.
+            batch_id = check_identifier(request.batch_id, what="batch_id", logged=True)
+            draft.request_id = received_request_id(party.id, batch_id)
             changes = received_changes(request.changes, origin=party.id, rule=rule,
                                        catalogue=call.catalogue, keyring=gw.keyring,
                                        cipher=gw.cipher, now=gw.clock.now())

@@ -20,6 +20,7 @@ from gateway.identify.request_signing import digest_of_audit_text
 from gateway.records.lifecycle import ACTIVE
 from gateway.records.model import StoredRecord
 from gateway.rotation.reencrypt import reencrypt_store
+from gateway.services.peers import received_request_id
 from tests.audit.shared_support import PG_URL, pg_admin, require_postgres
 from tests.live_gateway import LiveGateway
 from tests.peers.platforms import CITY, PROVINCE, Exchange, start_exchange
@@ -90,7 +91,8 @@ def test_a_court_listing_reaches_the_province_and_leaves_when_the_listing_ends(
     push = [e for _, e in exchange.city.gw.audit.read(start=1, limit=10_000)
             if e.action == "peer.push" and e.reason == f"to {PROVINCE}"][-1]
     received = [(seq, e) for seq, e in exchange.province.gw.audit.read(start=1, limit=10_000)
-                if e.action == "peer.receive" and e.request_id == push.request_id]
+                if e.action == "peer.receive"
+                and e.request_id == received_request_id(CITY, push.request_id)]
     [(seq, entry)] = received
     assert entry.requester == CITY and entry.request_signature == push.request_signature
     assert digest_of_audit_text(push.request_signature)
