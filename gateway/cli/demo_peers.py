@@ -22,6 +22,7 @@ from gateway.peers.dev import CITY, PROVINCE, Platform, city_and_province, trust
 from gateway.pii.idnumber import make_id_number
 from gateway.protect.masking import mask_id_number
 from gateway.server import RunningServer, start_server
+from gateway.services.peers import received_request_id
 
 #: (who, asked, got, as expected) -> None
 Report = Callable[[str, str, str, bool], None]
@@ -105,7 +106,8 @@ def _exchange(started: dict[str, tuple[Gateway, RunningServer]],
     received = {e.request_id: e.request_signature
                 for _, e in province_gw.audit.read(start=1, limit=1000)
                 if e.action == "peer.receive"}
-    same = all(received.get(e.request_id) == e.request_signature for e in pushes
-               if e.reason == f"to {PROVINCE}")
+    # The province names each push by the city's batch id with the sender.
+    same = all(received.get(received_request_id(CITY, e.request_id)) == e.request_signature
+               for e in pushes if e.reason == f"to {PROVINCE}")
     report("both logs", "each push audited under the city's request signature",
            f"{len(pushes)} push(es), the same signature on both sides: {same}", same)
