@@ -40,10 +40,13 @@ $(NODE_DEPS): clients/node/package-lock.json
 	  cd clients/node && npm ci --no-audit --no-fund; \
 	else echo "npm not found: the Node.js client tests (tests/clients) will be skipped"; fi
 
+# Two workers (the machines have two cores), a test file to one worker: a file's
+# module-scoped gateways start once, and tests that share a database or a process's
+# state stay in one file. Every test makes its own databases, roles, ports and folders.
 test: $(STAMP_TEST) proto $(NODE_DEPS)
 	$(PY) -m ruff check gateway tests bench
 	$(PY) -m mypy gateway
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The unit tests alone (no servers, processes, browsers or databases): seconds, not minutes.
 test-unit: $(STAMP_TEST) proto
