@@ -47,6 +47,9 @@ FIELD_TYPES = frozenset(
         "text", "free_text", "code", "enum", "org_name", "uscc",
     }
 )
+#: Field types that hold a person's name: masked inside free text by the scan operator,
+#: and looked for in the record's clear text at intake.
+NAME_TYPES = frozenset({"person_name"})
 # The kind of personal data a field holds, whatever its type or category: the rules of
 # one kind must protect it alike wherever it sits (`credgate policy validate` checks it),
 # and each kind is also a policy object, so a rule may name it ("address") to cover

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.catalogue.registry import Catalogue
+from gateway.catalogue.registry import NAME_TYPES, Catalogue
 from gateway.crypto.fields import FieldCipher
 from gateway.disclosure.gate import GateResult, Subjects, review_batch, subjects_of
 from gateway.pii.idnumber import parse_id_number
 from gateway.protect.profiles import MaskingProfiles
-from gateway.protect.release import NAME_TYPES, field_value, person_names
+from gateway.protect.release import field_value, person_names
 from gateway.records.intake import open_subject
 from gateway.records.model import StoredRecord
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.catalogue.registry import Category, Party
+from gateway.catalogue.registry import NAME_TYPES, Category, Party
 from gateway.crypto.fields import FieldCipher, FieldContext
 from gateway.protect.profiles import MaskContext, MaskingProfiles
 from gateway.records.model import StoredRecord
@@ -13,8 +13,6 @@ from gateway.records.model import StoredRecord
 CLEAR = "clear"
 MASKED = "masked"
 WITHHELD = "withheld"
-#: Field types that hold a person's name (masked inside free text by the scan operator).
-NAME_TYPES = frozenset({"person_name"})
 
 # Which masking profile (policies/masking.toml) applies to a party, by its kind. A kind
 # not listed gets the public profile, the strictest one.

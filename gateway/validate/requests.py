@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.catalogue.counties import check_record_county
-from gateway.catalogue.registry import Catalogue, Category, FieldSpec, Party, Purpose
+from gateway.catalogue.registry import (
+    NAME_TYPES,
+    Catalogue,
+    Category,
+    FieldSpec,
+    Party,
+    Purpose,
+)
 from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.pii.identifiers import check_identifier, nearest_code
 from gateway.pii.idnumber import IdNumber, parse_id_number
@@ -47,12 +54,14 @@ def reads_as_id_number(text: str) -> bool:
 
 
 def check_clear_value(spec: FieldSpec, value: str, *, where: str,
-                      typed: bool = True) -> None:
-    """Refuse a value of a field stored in clear (not sensitive) that holds a personal
-    number; raises InvalidArgument naming the field, never the value. One rule for every
-    way a record comes in: a submission, a correction, a peer's push. ``typed``: the
-    value was checked against its type (a peer's, possibly masked, was not: a date or an
-    enumeration is scanned then like any text)."""
+                      typed: bool = True, names: Sequence[str] = ()) -> None:
+    """Refuse a value of a field stored in clear (not sensitive) that holds personal data;
+    raises InvalidArgument naming the field, never the value. One rule for every way a
+    record comes in: a submission, a correction, a peer's push. ``typed``: the value was
+    checked against its type (a peer's, possibly masked, was not: a date or an
+    enumeration is scanned then like any text). ``names``: the record's own person
+    names, refused in its clear text however written (a clear field is released in clear
+    to parties that see the name field masked)."""
     if spec.sensitive:
         return
     if typed and spec.type == "uscc":
@@ -60,14 +69,16 @@ def check_clear_value(spec: FieldSpec, value: str, *, where: str,
     elif typed and spec.type in _CLEAR_UNSCANNED_TYPES:
         bad = False
     else:
-        found = {finding.kind for finding in scan(value, old_ids=True)}
+        found = {finding.kind for finding in scan(value, names=names, old_ids=True,
+                                                  given_names=False)}
         if spec.type == "uscc":
             found.discard(BANK_CARD)  # an all-digit code may pass the Luhn check by chance
         bad = bool(found)
     if bad:
         raise InvalidArgument(f"{where}: field {spec.code} holds what reads as personal data "
                               "(an ID, mobile or bank card number, an address finer than the "
-                              "district or a named relative), and it is stored in clear",
+                              "district, a named relative or the person's name), and it is "
+                              "stored in clear",
                               reason="personal_number_in_clear")
 
 
@@ -139,6 +150,10 @@ def validate_record(
             f"{category.min_subject_age} or more on the event date",
             reason="subject_too_young",
         )
+    # The record's own person names: none of them may stand in its clear text.
+    own_names = [value for name, value in raw.fields.items()
+                 if (named := category.fields.get(name)) is not None
+                 and named.type in NAME_TYPES and isinstance(value, str) and value.strip()]
     fields: dict[str, str] = {}
     for position, (name, value) in enumerate(raw.fields.items(), start=1):
         spec = category.fields.get(name)
@@ -163,7 +178,7 @@ def validate_record(
         # requires an existing record of the same person, so it carries no personal number.
         cited_id = name in category.cites and _RECORD_ID.fullmatch(value) is not None
         if not cited_id:
-            check_clear_value(spec, value, where=where)
+            check_clear_value(spec, value, where=where, names=own_names)
         if value.strip():
             fields[name] = value
     for spec in category.fields.values():

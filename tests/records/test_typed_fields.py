@@ -19,6 +19,7 @@ from gateway.errors import InvalidArgument
 from gateway.pii.idnumber import make_id_number
 from gateway.records.uscc import make_uscc
 from gateway.validate.requests import RawRecord, validate_batch
+from tests.pii.written_forms import disguised_name
 from tests.support import ADULT
 
 TODAY = date(2026, 11, 28)
@@ -53,8 +54,9 @@ def old_id_numbers(draw: st.DrawFn) -> str:
 mobiles = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
 
 
-def record(category: str, fields: dict[str, str], *, source: str = "src-1") -> RawRecord:
-    severity = {"dishonest_debtor": "serious", "financial_dishonesty": "serious",
+def record(category: str, fields: dict[str, str], *, source: str = "src-1",
+           severity: str = "") -> RawRecord:
+    severity = severity or {"dishonest_debtor": "serious", "financial_dishonesty": "serious",
                 "legal_rep_dishonesty": "serious", "tax_credit_rating": "not_applicable",
                 "employment": "not_applicable", "admin_penalty": "serious"}[category]
     return RawRecord(subject_id=ADULT, category=category, severity=severity,
@@ -63,7 +65,8 @@ def record(category: str, fields: dict[str, str], *, source: str = "src-1") -> R
 
 PROVIDER = {"dishonest_debtor": "court", "financial_dishonesty": "pboc_branch",
             "legal_rep_dishonesty": "market_regulator", "tax_credit_rating": "tax_bureau",
-            "employment": "hr_bureau", "admin_penalty": "market_regulator"}
+            "employment": "hr_bureau", "admin_penalty": "market_regulator",
+            "major_tax_violation": "tax_bureau"}
 BASE = {
     "dishonest_debtor": {"debtor_name": "张伟", "case_number": "(2026)执1号",
                          "court_name": "某市中级人民法院", "obligation": "还款"},
@@ -75,6 +78,8 @@ BASE = {
     "employment": {"employer": "某公司"},
     "admin_penalty": {"person_name": "张伟", "decision_number": "罚2026-1", "reason": "违规",
                       "penalty": "罚款", "authority": "某局"},
+    "major_tax_violation": {"taxpayer_name": "张伟", "case_number": "税稽2026-1",
+                            "violation": "偷税", "authority": "某税务局"},
 }
 # (category, field): every typed field a provider may fill, clear or sealed.
 MONEY = [("dishonest_debtor", "amount"), ("financial_dishonesty", "amount"),
@@ -195,3 +200,40 @@ def test_enumerations_may_take_their_codes_from_field_values(catalogue: Catalogu
     assert submit(catalogue, "legal_rep_dishonesty", "behaviour", code)["behaviour"] == code
     assert refused(catalogue, "legal_rep_dishonesty", "behaviour",
                    make_id_number("110105", date(1990, 3, 7), 21)).reason == "bad_enum"
+
+
+# (category, clear text field, person-name field): a clear text field beside a name field.
+NAMED_CLEAR_TEXT = [("admin_penalty", "penalty", "person_name"),
+                    ("major_tax_violation", "violation", "taxpayer_name")]
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华远晓燕"
+
+
+@st.composite
+def person_names(draw: st.DrawFn) -> str:
+    """A plausible full name: a one- or two-character surname and a given name."""
+    surname = draw(st.sampled_from(["王", "李", "张", "刘", "陈", "欧阳", "司马", "诸葛"]))
+    return surname + "".join(draw(st.lists(st.sampled_from(GIVEN), min_size=1, max_size=2)))
+
+
+@FAST
+@given(case=st.sampled_from(NAMED_CLEAR_TEXT), name=person_names(), data=st.data())
+def test_the_records_own_name_is_refused_in_its_clear_text(
+        catalogue: Catalogue, case: tuple[str, str, str], name: str,
+        data: st.DataObject) -> None:
+    """A department may not write the person's name into a field stored and released in
+    clear, however the name is written (traditional characters, radicals, blanks or
+    hidden characters between its characters); the name field itself stays sealed."""
+    category, text_field, name_field = case
+    spelt = data.draw(disguised_name(name))
+    fields = {**BASE[category], name_field: name,
+              text_field: data.draw(st.sampled_from([f"对{spelt}罚款", f"{spelt}，逾期",
+                                                      f"当事人{spelt}"]))}
+    with pytest.raises(InvalidArgument) as info:
+        validate_batch([record(category, fields, severity="serious")], catalogue=catalogue,
+                       provider=catalogue.parties[PROVIDER[category]], today=TODAY)
+    assert info.value.reason == "personal_number_in_clear"
+    assert name not in info.value.message and spelt not in info.value.message
+    # Without the name the same record is taken.
+    validate_batch([record(category, {**BASE[category], name_field: name},
+                           severity="serious")],
+                   catalogue=catalogue, provider=catalogue.parties[PROVIDER[category]], today=TODAY)
