@@ -66,15 +66,29 @@ def _lag(row: Any, name: str) -> str:
     return f"{getattr(row, name):g}" if row.HasField(name) else "-"
 
 
-def _departments(c: ConsoleContext) -> list[dict[str, Any]]:
+def _departments(c: ConsoleContext, reply: Any) -> list[dict[str, Any]]:
     """Per providing department: submissions, lateness, objections, repairs decided and
-    late 双公示 publications (from the gateway)."""
+    late 双公示 publications (from the gateway's figures)."""
     return [{"provider": d.provider, "name_zh": d.name_zh or c.party_name(d.provider),
              "submitted": d.records_submitted, "median_lag": _lag(d, "median_lag_days"),
              "max_lag": _lag(d, "max_lag_days"), "open": d.objections_open,
              "overdue": d.objections_overdue, "repairs_granted": d.repairs_granted,
              "repairs_refused": d.repairs_refused, "published_late": d.published_late}
-            for d in c.backend.supervision_figures().departments]
+            for d in reply.departments]
+
+
+#: The columns of the 应查必查 table and its CSV, in order.
+MANDATORY_COLUMNS = ("department", "name_zh", "purpose", "purpose_zh", "month", "checks",
+                     "people_checked", "decisions_declared", "decisions_without_check")
+
+
+def _mandatory_checks(reply: Any) -> list[dict[str, Any]]:
+    """应查必查 per department, purpose and month: the checks made beside the decisions
+    declared ("-" where the department declared none), from the gateway's figures."""
+    return [{**{name: getattr(m, name) for name in MANDATORY_COLUMNS[:7]},
+             **{name: getattr(m, name) if m.HasField(name) else "-"
+                for name in MANDATORY_COLUMNS[7:]}}
+            for m in reply.mandatory_checks]
 
 
 def supervision_page(request: Request) -> Response:
@@ -82,10 +96,12 @@ def supervision_page(request: Request) -> Response:
     c = ctx(request)
     start, end = _period(request, c)
     f = _figures(c, start, end)
-    departments = _departments(c)
+    reply = c.backend.supervision_figures()
+    departments = _departments(c, reply)
     note = ("allowed", "refused")
     return render(
         request, "supervision.html", start=start, end=end, f=f, departments=departments,
+        mandatory=_mandatory_checks(reply),
         party_chart=charts.hbar(text("per_party"), [
             (t.key, (t.queries - t.refused, t.refused)) for t in f.by_party], note=note),
         purpose_chart=charts.hbar(text("per_purpose"), [
@@ -105,7 +121,8 @@ def supervision_page(request: Request) -> Response:
             for d in departments if d["open"]], note=("open", "overdue")))
 
 
-VIEWS = ("rows", "party", "purpose", "day", "refusals", "reasons", "consent", "departments")
+VIEWS = ("rows", "party", "purpose", "day", "refusals", "reasons", "consent", "departments",
+         "mandatory")
 
 
 def supervision_csv(request: Request) -> Response:
@@ -120,11 +137,16 @@ def supervision_csv(request: Request) -> Response:
         w.writerow(["provider", "name_zh", "records_submitted", "median_lag_days",
                     "max_lag_days", "objections_open", "objections_overdue",
                     "repairs_granted", "repairs_refused", "published_late"])
-        for d in _departments(c):
+        for d in _departments(c, c.backend.supervision_figures()):
             w.writerow([d["provider"], d["name_zh"], d["submitted"], d["median_lag"],
                         d["max_lag"], d["open"], d["overdue"], d["repairs_granted"],
                         d["repairs_refused"], d["published_late"]])
         return csv_response(out.getvalue(), "supervision-departments.csv")
+    if view == "mandatory":
+        w.writerow(MANDATORY_COLUMNS)
+        for m in _mandatory_checks(c.backend.supervision_figures()):
+            w.writerow([m[name] for name in MANDATORY_COLUMNS])
+        return csv_response(out.getvalue(), "supervision-mandatory-checks.csv")
     start, end = _period(request, c)
     f = _figures(c, start, end)
     if view == "rows":

@@ -72,6 +72,15 @@ def figures_message(report: SupervisionReport) -> pb.SupervisionFiguresResponse:
         reply.counties.add(county=c.county, name_zh=c.name_zh, records_submitted=c.submitted,
                            records_in_use=c.in_use, objections_open=c.open_objections,
                            queries=c.queries, refused=c.refused)
+    for m in report.mandatory_checks:
+        row = reply.mandatory_checks.add(
+            department=m.department, name_zh=m.name_zh, purpose=m.purpose,
+            purpose_zh=m.purpose_zh, month=m.month, checks=m.checks,
+            people_checked=m.people_checked)
+        if m.declared is not None:
+            row.decisions_declared = m.declared
+        if m.without_check is not None:
+            row.decisions_without_check = m.without_check
     return reply
 
 

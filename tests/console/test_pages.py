@@ -32,7 +32,7 @@ from gateway.client import CredgateClient, PartyCredentials
 from gateway.clock import local_date
 from gateway.console.runner import bind_loopback, make_context, start_background
 from gateway.policy.rollout import read_bundle
-from gateway.supervision.figures import QUERY_ACTIONS
+from gateway.supervision.figures import QUERY_ACTIONS, supervision_figures
 from tests.console.pages import cookie_of, explain, http, login, shot, wait_text
 from tests.console.world import World
 from tests.live_gateway import start_live, stop_live
@@ -253,6 +253,38 @@ def test_supervision_figures_are_the_gateways_count(world: World, browser: Any) 
     assert status == 200 and rows[0] == ["day", "party", "purpose", "reason", "refused"]
     assert sum(int(r[4]) for r in rows[1:] if r[1] == "credit_agency"
                and r[3] == "consent_missing") == agency[3]["consent_missing"]
+
+
+def test_mandatory_checks_are_the_gateways_count(world: World, browser: Any) -> None:
+    """应查必查: each department's checks for a purpose that requires one, per month,
+    beside the decisions it declared, as the gateway counts them (and as CSV)."""
+    org = world.live.client("org_department")
+    org.query_subject(ADULT, "cadre_selection")
+    month = local_date(world.clock.now()).strftime("%Y-%m")
+    org.declare_decisions([(month, "cadre_selection", 9)])
+    report = supervision_figures(world.live.gw.store, world.live.gw.audit_search,
+                                 today=local_date(world.clock.now()),
+                                 catalogue=world.live.gw.state.catalogue)
+    expected = {(m.department, m.purpose, m.month): m for m in report.mandatory_checks}
+    assert ("org_department", "cadre_selection", month) in expected
+    login(browser, world.regulator)
+    browser.get(world.regulator.base_url + "/supervision")
+    shown = {}
+    for tr in browser.find_elements(By.CSS_SELECTOR, "#mandatory-checks tbody tr"):
+        cells = [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+        shown[(cells[0].split()[0], cells[1].split()[0], cells[2])] = cells[3:]
+    assert set(shown) == set(expected)
+    for key, m in expected.items():
+        assert shown[key] == [str(m.checks), str(m.people_checked),
+                              "-" if m.declared is None else str(m.declared),
+                              "-" if m.without_check is None else str(m.without_check)]
+    cadre = expected[("org_department", "cadre_selection", month)]
+    assert cadre.declared == 9 and cadre.without_check == 9 - cadre.people_checked
+    status, body = http(world.regulator, "/supervision.csv?view=mandatory",
+                        headers={"Cookie": cookie_of(browser, world.regulator)})
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert status == 200 and rows[0][:3] == ["department", "name_zh", "purpose"]
+    assert len(rows) == len(expected) + 1
 
 
 def test_supervision_never_counts_part_of_a_period(world: World, browser: Any,

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gateway.api import pb
 from gateway.cli import main
 from gateway.clock import CITY_TIME, FixedClock
 from gateway.supervision.figures import supervision_figures
@@ -69,6 +70,18 @@ def test_checks_beside_declared_decisions(live: LiveGateway, clock: FixedClock,
     assert figures[("hr_bureau", "title_evaluation", month)].without_check == 0
     exams = figures[("hr_bureau", "personnel_exam", month)]
     assert (exams.checks, exams.declared, exams.without_check) == (0, 12, 12)
+    # A regulator reads the same figures from the gateway (the console shows them).
+    reply = live.client("regulator").audit.SupervisionFigures(
+        pb.SupervisionFiguresRequest(as_of="2030-01-01"), timeout=30)
+    wire = {(m.department, m.purpose, m.month): m for m in reply.mandatory_checks}
+    assert set(wire) == set(figures)
+    for key, row in figures.items():
+        got = wire[key]
+        assert (got.name_zh, got.purpose_zh, got.checks, got.people_checked) == (
+            row.name_zh, row.purpose_zh, row.checks, row.people_checked)
+        assert (got.decisions_declared if got.HasField("decisions_declared") else None,
+                got.decisions_without_check if got.HasField("decisions_without_check")
+                else None) == (row.declared, row.without_check)
     declared = audit_entries(live, "decisions.declare")
     assert [(e.requester, e.purpose, e.record_count) for e in declared][-2:] == [
         ("hr_bureau", "title_evaluation", 1), ("hr_bureau", "personnel_exam", 12)]
