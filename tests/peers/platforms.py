@@ -7,11 +7,13 @@ The key sets and policies come from gateway/peers/dev.py (made at test time with
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.client import CredgateClient
-from gateway.clock import Clock
+from gateway.clock import Clock, FixedClock
 from gateway.peers.dev import (
     CITY,
     PBOC,
@@ -24,6 +26,7 @@ from gateway.peers.dev import (
     trust,
 )
 from tests.live_gateway import LiveGateway, start_live, stop_live
+from tests.support import NOW
 
 __all__ = ["CITY", "PBOC", "PROVINCE", "PROVINCE_SHARING", "Exchange", "Platform",
            "city_and_province", "free_port", "make_platform", "start_exchange", "trust"]
@@ -94,3 +97,13 @@ def start_exchange(root: Path, clock: Clock, *, database: str = "sqlite",
         raise
     return Exchange(city=started[CITY], province=started[PROVINCE], pboc=started[PBOC],
                     keys={CITY: city, PROVINCE: province, PBOC: pboc})
+
+
+@contextmanager
+def running_exchange(root: Path) -> Iterator[Exchange]:
+    """A SQLite exchange on a fixed clock at NOW for the length of a fixture, then stopped."""
+    running = start_exchange(root, FixedClock(NOW))
+    try:
+        yield running
+    finally:
+        running.stop()

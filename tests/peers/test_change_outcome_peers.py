@@ -14,13 +14,12 @@ from datetime import date, timedelta
 import grpc
 import pytest
 
-from gateway.clock import FixedClock
 from gateway.crypto.blind_index import blind_indexes
 from gateway.errors import StoreUnavailable
-from tests.peers.platforms import CITY, PROVINCE, Exchange, start_exchange
+from tests.peers.platforms import CITY, PROVINCE, Exchange, running_exchange
 from tests.platform.outcomes import audit_held, decisions, store_fault, sweep_later
 from tests.services.records_data import debtor_record
-from tests.support import NOW, make_id_number
+from tests.support import make_id_number
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +35,8 @@ def person() -> str:
 
 @pytest.fixture
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    running = start_exchange(tmp_path_factory.mktemp("outcome"), FixedClock(NOW))
-    try:
+    with running_exchange(tmp_path_factory.mktemp("outcome")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 # -- a push ---------------------------------------------------------------------------

@@ -14,11 +14,10 @@ import grpc
 import pytest
 
 from gateway.api import pb
-from gateway.clock import FixedClock
-from tests.peers.platforms import CITY, PROVINCE, Exchange, start_exchange
+from tests.peers.platforms import CITY, PROVINCE, Exchange, running_exchange
 from tests.services.lifecycle_support import refused
 from tests.services.records_data import debtor_record
-from tests.support import NOW, make_id_number
+from tests.support import make_id_number
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +33,8 @@ def person() -> str:
 
 @pytest.fixture
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    running = start_exchange(tmp_path_factory.mktemp("forward"), FixedClock(NOW))
-    try:
+    with running_exchange(tmp_path_factory.mktemp("forward")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _at_province(ex: Exchange, subject: str) -> tuple[str, pb.ReleasedRecord]:

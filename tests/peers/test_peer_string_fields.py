@@ -19,23 +19,19 @@ from google.protobuf.message import Message
 
 from gateway.api import pb
 from gateway.client import CredgateClient
-from gateway.clock import FixedClock
-from tests.peers.platforms import CITY, Exchange, start_exchange
+from tests.peers.platforms import CITY, Exchange, running_exchange
 from tests.pii.written_forms import digit_reading
 from tests.services.records_data import debtor_record
 from tests.services.test_every_string_field import VALUES, put_path, string_paths
-from tests.support import ADULT, NOW
+from tests.support import ADULT
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    running = start_exchange(tmp_path_factory.mktemp("peer-fields"), FixedClock(NOW))
-    try:
+    with running_exchange(tmp_path_factory.mktemp("peer-fields")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _province(ex: Exchange) -> CredgateClient:

@@ -7,19 +7,13 @@ latest after a sweep), or one refusal and nothing ever shown.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
-
 import grpc
 import psycopg
 import pytest
 
 from gateway.audit.entry import AuditEntry
-from gateway.clock import FixedClock
-from gateway.consent.uses import GRACE, SweepResult
 from tests.live_gateway import LiveGateway
+from tests.platform.outcomes import audit_held, sweep_later
 from tests.services.records_data import debtor_record
 from tests.support import ADULT
 
@@ -39,15 +33,6 @@ def shown(live: LiveGateway) -> set[str]:
     return {f.value for r in answer.records for f in r.fields if f.name == "case_number"}
 
 
-def sweep_later(live: LiveGateway) -> SweepResult:
-    """Run the gateway's sweeper once the calls' grace period is over."""
-    clock = live.gw.clock
-    assert isinstance(clock, FixedClock)
-    clock.advance(GRACE + timedelta(seconds=1))
-    assert live.gw.sweeper is not None
-    return live.gw.sweeper.sweep()
-
-
 def fault(conninfo: str, when: str) -> None:
     """Make the store refuse record writes of one kind ('INSERT' or activation)."""
     condition = "" if when == "INSERT" else \
@@ -58,17 +43,6 @@ def fault(conninfo: str, when: str) -> None:
                      "BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql")
         conn.execute(f"CREATE TRIGGER injected_fault BEFORE {event} ON credgate.records "
                      f"FOR EACH ROW {condition} EXECUTE FUNCTION credgate.refuse()")
-
-
-@contextmanager
-def audit_held(live: LiveGateway) -> Iterator[None]:
-    """Hold the audit file's lock: the log cannot take an entry meanwhile."""
-    with sqlite3.connect(live.gw.config.audit_db, isolation_level=None) as holder:
-        holder.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
 
 
 def heal(conninfo: str) -> None:
