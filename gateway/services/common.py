@@ -423,9 +423,10 @@ def _refuse(frame: CallFrame, status: grpc.StatusCode, message: str, reason: str
     try:
         with frame.step("audit"):
             # A refused call's digest is remembered too, but never refuses its entry.
-            frame.draft.seq = frame.gw.audit.append(frame.draft.deny_entry(
-                now=frame.gw.clock.now(), policy_version=frame.state.version,
-                trace_id=trace_id_of(frame.span), reason=reason),
+            entry = frame.draft.deny_entry(now=frame.gw.clock.now(),
+                                           policy_version=frame.state.version,
+                                           trace_id=trace_id_of(frame.span), reason=reason)
+            frame.draft.seq = frame.gw.audit.append(entry,
                                                     request_digest=frame.unclaimed_digest)
             frame.gw.metrics.audit_appended()
     except CredgateError:
